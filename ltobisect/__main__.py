@@ -1,0 +1,5 @@
+import sys
+
+from ltobisect.cli import main
+
+sys.exit(main())

@@ -1,0 +1,213 @@
+"""Value types shared by every layer: changes, candidates, resolved configs, verdicts, outcomes.
+
+Everything here is immutable and free of I/O, so strategies, the journal and the report can pass
+these values around without knowing where they came from.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import AbstractSet, FrozenSet, Iterable, Optional, Tuple
+
+#: Kconfig symbol types as kconfiglib names them (lower case).
+SYMBOL_TYPES = ("bool", "tristate", "int", "hex", "string")
+
+
+def _quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+@dataclass(frozen=True, order=True)
+class Change:
+    """One symbol set to its bad-config value where that differs from the baseline.
+
+    ``value`` and ``baseline_value`` are kconfiglib's string values: ``"y"``, ``"m"``, ``"n"``
+    for bool and tristate, the literal for int and hex, the unquoted text for strings. A
+    symbol absent from a config (not visible there) has the value ``"n"`` for bool/tristate
+    and ``""`` for the others.
+    """
+
+    name: str  # without the CONFIG_ prefix
+    value: str
+    type: str = "bool"
+    baseline_value: str = "n"
+
+    def line(self, prefix: str = "CONFIG_") -> str:
+        """The change as a `.config` / merge_config.sh fragment line."""
+        if self.type in ("bool", "tristate") and self.value == "n":
+            return f"# {prefix}{self.name} is not set"
+        if self.type == "string":
+            return f"{prefix}{self.name}={_quote(self.value)}"
+        return f"{prefix}{self.name}={self.value}"
+
+    @property
+    def turns_off(self) -> bool:
+        return self.type in ("bool", "tristate") and self.value == "n"
+
+    def __str__(self) -> str:
+        return self.line()
+
+
+#: A candidate is a set of changes; the empty set is the baseline, all changes the bad config.
+Candidate = FrozenSet[Change]
+
+
+def candidate(changes: Iterable[Change] = ()) -> Candidate:
+    return frozenset(changes)
+
+
+def ordered(changes: AbstractSet[Change] | Iterable[Change]) -> Tuple[Change, ...]:
+    """Changes in their canonical (name) order, for deterministic output."""
+    return tuple(sorted(changes))
+
+
+@dataclass(frozen=True)
+class Ineffective:
+    """A requested change that Kconfig did not apply, and why (one short phrase)."""
+
+    change: Change
+    actual: str  # the value the symbol ended up with
+    reason: str  # e.g. "unmet dependency: PCI", "not visible", "choice: LTO_NONE selected"
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A candidate applied to the baseline and settled by Kconfig (olddefconfig semantics)."""
+
+    candidate: Candidate
+    config_text: str  # the full resolved .config, as `make olddefconfig` writes it
+    digest: str  # stable hash of the settings in config_text (header comments excluded)
+    ineffective: Tuple[Ineffective, ...] = ()
+    warnings: Tuple[str, ...] = ()
+
+    @property
+    def effective(self) -> Candidate:
+        """The requested changes that did take effect."""
+        dropped = {i.change for i in self.ineffective}
+        return frozenset(c for c in self.candidate if c not in dropped)
+
+
+class Verdict(enum.Enum):
+    """What one test of a resolved config gave. Only REPRODUCES is interesting."""
+
+    REPRODUCES = "reproduces"  # the same failure as the original (same signature)
+    PASSES = "passes"  # no failure
+    OTHER_FAILURE = "other-failure"  # a failure with another signature: not ours
+    TIMEOUT = "timeout"  # the test ran past its time limit
+    OUT_OF_MEMORY = "out-of-memory"  # killed for memory (limit hit or OOM killer)
+    INFRA_ERROR = "infra-error"  # our fault, not the config's: retried, never adopted
+
+    @property
+    def is_interesting(self) -> bool:
+        return self is Verdict.REPRODUCES
+
+    @property
+    def is_final(self) -> bool:
+        """Verdicts that may be cached; infra errors say nothing about the config."""
+        return self is not Verdict.INFRA_ERROR
+
+
+@dataclass(frozen=True)
+class Signature:
+    """The normalized identity of a failure.
+
+    ``kind`` names the class of failure (``compile-error``, ``link-error``, ``modpost``,
+    ``objtool``, ``kconfig``, ``make``, ``killed``, ``timeout``, ``memory``, ``duration``,
+    ``regex``, ``script``); ``tool`` the program that reported it (``clang``, ``ld.lld``...);
+    ``message`` the normalized message; ``location`` the file or symbol it is about.
+    For ``regex`` the pattern is in ``message``; for ``memory`` and ``duration`` the threshold
+    (bytes, seconds) is in ``threshold``.
+    """
+
+    kind: str
+    tool: str = ""
+    message: str = ""
+    location: str = ""
+    threshold: Optional[float] = None
+
+    def describe(self) -> str:
+        """One line for people: ``ld.lld: error: undefined symbol: foo (link-error)``."""
+        if self.kind == "memory" and self.threshold is not None:
+            return f"peak memory above {self.threshold / 2**30:.1f} GiB"
+        if self.kind == "duration" and self.threshold is not None:
+            return f"build longer than {self.threshold:.0f} s"
+        if self.kind == "regex":
+            return f"log matches /{self.message}/"
+        head = f"{self.tool}: " if self.tool else ""
+        where = f" [{self.location}]" if self.location and self.location not in self.message else ""
+        return f"{head}{self.message}{where} ({self.kind})"
+
+    def to_json(self) -> dict:
+        return {
+            "kind": self.kind,
+            "tool": self.tool,
+            "message": self.message,
+            "location": self.location,
+            "threshold": self.threshold,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Signature":
+        return cls(
+            kind=data["kind"],
+            tool=data.get("tool", ""),
+            message=data.get("message", ""),
+            location=data.get("location", ""),
+            threshold=data.get("threshold"),
+        )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result of testing one resolved config: the verdict and what was measured."""
+
+    verdict: Verdict
+    signature: Optional[Signature] = None  # the failure seen (None when it passed)
+    duration: float = 0.0  # seconds of wall time
+    peak_rss: Optional[int] = None  # bytes, the build's process tree at its peak
+    log_path: Optional[str] = None
+    detail: str = ""  # one line for people: the first error, the reason of an infra error
+    exit_code: Optional[int] = None
+
+    def to_json(self) -> dict:
+        return {
+            "verdict": self.verdict.value,
+            "signature": self.signature.to_json() if self.signature else None,
+            "duration": round(self.duration, 3),
+            "peak_rss": self.peak_rss,
+            "log_path": self.log_path,
+            "detail": self.detail,
+            "exit_code": self.exit_code,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Outcome":
+        sig = data.get("signature")
+        return cls(
+            verdict=Verdict(data["verdict"]),
+            signature=Signature.from_json(sig) if sig else None,
+            duration=float(data.get("duration", 0.0)),
+            peak_rss=data.get("peak_rss"),
+            log_path=data.get("log_path"),
+            detail=data.get("detail", ""),
+            exit_code=data.get("exit_code"),
+        )
+
+
+@dataclass(frozen=True)
+class Structure:
+    """What strategies may know of the changes beyond their names.
+
+    ``needs[c]``: the other changes (inside the change set) that ``c`` needs to take effect,
+    transitively (its dependency closure, without ``c``). ``menu[c]``: its menu path, outermost
+    first, e.g. ``("General setup", "Kernel compression mode")``.
+    """
+
+    needs: dict = field(default_factory=dict)  # Change -> FrozenSet[Change]
+    menu: dict = field(default_factory=dict)  # Change -> Tuple[str, ...]
+
+    def closure(self, changes: Iterable[Change]) -> Candidate:
+        out = set(changes)
+        for c in list(out):
+            out |= self.needs.get(c, frozenset())
+        return frozenset(out)

@@ -1,0 +1,254 @@
+"""The one gate every candidate goes through: resolve, deduplicate, test, record, adopt.
+
+Strategies see a :class:`Problem` and nothing else. Its collaborators (the Kconfig resolver, the
+executor that runs tests, the journal that records them) are handed in as small protocols, so this
+module imports none of them and a strategy can be exercised with pure-Python fakes.
+
+Rules the gate guarantees (strategies may rely on them):
+
+- Every candidate is resolved before it is tested; candidates whose resolved configs have the same
+  digest are the same test and are built at most once (journal and in-memory cache).
+- A candidate whose requested changes did not all take effect is normalized to the changes that
+  did, when that resolves to the same config: it costs nothing and makes the result smaller.
+- Every finished test is recorded (journal append, fsync'd) before any verdict is returned.
+- Only ``REPRODUCES`` is interesting. A reproducing candidate smaller than the best becomes the
+  new best at once, and ``on_best`` is called (the session writes it to disk).
+- Limits (deadline, max tests, stall) raise :class:`~ltobisect.errors.Stopped` carrying the best.
+"""
+from __future__ import annotations
+
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Iterable, List, Optional, Protocol, Sequence, Tuple
+
+from ltobisect.config import Limits
+from ltobisect.errors import InfraError, Stopped
+from ltobisect.events import BestImproved, CacheHit, Message, NullReporter, Reporter
+from ltobisect.model import Candidate, Change, Outcome, Resolved, Structure, Verdict, ordered
+
+
+class Resolve(Protocol):
+    """Applies a candidate to the baseline and lets Kconfig settle it."""
+
+    def __call__(self, candidate: Candidate) -> Resolved: ...
+
+
+class Runner(Protocol):
+    """Runs tests, possibly in parallel (the executor).
+
+    ``run`` tests every item and returns their outcomes in input order. It calls ``on_done`` for
+    each item as soon as its test has finished (from the calling thread, one at a time), so the
+    caller can record it before anything else happens. Infrastructure errors are retried inside
+    the runner; an ``INFRA_ERROR`` outcome means the retries were exhausted.
+    """
+
+    workers: int
+
+    def run(
+        self,
+        items: Sequence[Resolved],
+        on_done: Callable[[int, Resolved, Outcome], None],
+        labels: Optional[Sequence[str]] = None,
+    ) -> List[Outcome]: ...
+
+
+class Record(Protocol):
+    """The journal: what was tested and what it gave."""
+
+    def lookup(self, digest: str) -> Optional[Outcome]: ...
+
+    def append(self, resolved: Resolved, outcome: Outcome, label: str = "") -> None: ...
+
+
+@dataclass
+class Stats:
+    tests: int = 0  # builds actually run (cache hits excluded)
+    cache_hits: int = 0  # candidates answered from the journal
+    same_config: int = 0  # candidates that resolved to an already-known config in this run
+    normalized: int = 0  # candidates shrunk to their effective changes at no cost
+    verdicts: Counter = field(default_factory=Counter)  # Verdict -> count (tests only)
+    flaky: List[str] = field(default_factory=list)  # digests that gave two different verdicts
+    tests_since_best: int = 0
+    build_seconds: float = 0.0
+
+
+class Problem:
+    """What a strategy reduces: the changes, the best reproducing candidate, and the gate."""
+
+    def __init__(
+        self,
+        changes: Sequence[Change],
+        resolve: Resolve,
+        runner: Runner,
+        journal: Record,
+        *,
+        structure: Optional[Structure] = None,
+        limits: Limits = Limits(),
+        seed: int = 0,
+        reporter: Reporter = NullReporter(),
+        best: Optional[Candidate] = None,
+        on_best: Optional[Callable[[Candidate, Resolved], None]] = None,
+        clock: Callable[[], float] = time.monotonic,
+        started: Optional[float] = None,
+    ) -> None:
+        self.changes: Tuple[Change, ...] = ordered(changes)
+        self.structure = structure or Structure()
+        self.rng = random.Random(seed)
+        self.stats = Stats()
+        self.limits = limits
+        self._resolve = resolve
+        self._runner = runner
+        self._journal = journal
+        self._reporter = reporter
+        self._on_best = on_best
+        self._clock = clock
+        self._started = clock() if started is None else started
+        self._resolved: Dict[Candidate, Resolved] = {}
+        self._verdicts: Dict[str, Outcome] = {}
+        self.best: Candidate = frozenset(self.changes) if best is None else frozenset(best)
+        self.history: List[Candidate] = [self.best]  # every best in order, for backtracking
+        self.label = ""  # set by the running strategy; recorded with each test
+
+    # -- what strategies use ---------------------------------------------------------------
+    @property
+    def workers(self) -> int:
+        """How many candidates a batch should hold to keep every worker busy."""
+        return max(1, getattr(self._runner, "workers", 1))
+
+    def consider(self, cand: Iterable[Change]) -> bool:
+        """Test one candidate; True when it reproduces the failure."""
+        return self.consider_many([cand])[0]
+
+    def consider_many(self, cands: Sequence[Iterable[Change]]) -> List[bool]:
+        """Test a batch (in parallel when there are workers); True where it reproduces."""
+        return [o.verdict is Verdict.REPRODUCES for o in self.test_many(cands)]
+
+    def test_many(self, cands: Sequence[Iterable[Change]]) -> List[Outcome]:
+        """Like :meth:`consider_many`, returning the full outcomes."""
+        self.check_limits()
+        wanted = [frozenset(c) for c in cands]
+        resolved = [self.resolve(c) for c in wanted]
+        outcomes: List[Optional[Outcome]] = [None] * len(wanted)
+        to_run: Dict[str, Resolved] = {}
+        for i, r in enumerate(resolved):
+            known = self._known(r.digest, size=len(r.candidate))
+            if known is not None:
+                outcomes[i] = known
+            elif r.digest not in to_run:
+                to_run[r.digest] = r
+        if to_run:
+            self._run(list(to_run.values()))
+        for i, r in enumerate(resolved):
+            if outcomes[i] is None:
+                outcomes[i] = self._verdicts[r.digest]
+        for r, o in zip(resolved, outcomes):
+            assert o is not None
+            if o.verdict is Verdict.REPRODUCES:
+                self._adopt(r.candidate, r)
+        return [o for o in outcomes if o is not None]
+
+    def resolve(self, cand: Iterable[Change]) -> Resolved:
+        """Resolve (memoized), normalized to the effective changes when that is the same config."""
+        cand = frozenset(cand)
+        hit = self._resolved.get(cand)
+        if hit is not None:
+            return hit
+        r = self._resolve(cand)
+        if r.ineffective:
+            eff = r.effective
+            r2 = self._resolved.get(eff) or self._resolve(eff)
+            self._resolved[eff] = r2
+            if r2.digest == r.digest:
+                self.stats.normalized += 1
+                r = r2
+        self._resolved[cand] = r
+        return r
+
+    def known(self, cand: Iterable[Change]) -> Optional[Verdict]:
+        """The verdict of a candidate if it is already known (no test is run)."""
+        o = self._known(self.resolve(cand).digest, count=False)
+        return o.verdict if o else None
+
+    def retest(self, cand: Iterable[Change]) -> Outcome:
+        """Test again, bypassing the cache (verification, flake checks); records flakiness."""
+        self.check_limits()
+        r = self.resolve(cand)
+        before = self._verdicts.get(r.digest) or self._journal.lookup(r.digest)
+        self._verdicts.pop(r.digest, None)
+        self._run([r], force=True)
+        after = self._verdicts[r.digest]
+        if before is not None and before.verdict is not after.verdict and after.verdict.is_final:
+            self.stats.flaky.append(r.digest)
+            self._reporter.event(
+                Message(
+                    "warning",
+                    f"flaky: config {r.digest[:12]} ({len(r.candidate)} changes) gave "
+                    f"{before.verdict.value}, then {after.verdict.value}",
+                )
+            )
+        if after.verdict is Verdict.REPRODUCES:
+            self._adopt(r.candidate, r)
+        return after
+
+    def set_best(self, cand: Candidate) -> None:
+        """Replace the best (backtracking after a result failed verification)."""
+        self.best = frozenset(cand)
+        self.history.append(self.best)
+
+    def check_limits(self) -> None:
+        lim = self.limits
+        if lim.deadline is not None and self.elapsed() >= lim.deadline:
+            raise Stopped("deadline reached", self.best)
+        if lim.max_tests is not None and self.stats.tests >= lim.max_tests:
+            raise Stopped(f"{lim.max_tests} builds done (--max-builds)", self.best)
+        if lim.stall_tests is not None and self.stats.tests_since_best >= lim.stall_tests:
+            raise Stopped(f"no progress in {lim.stall_tests} builds", self.best)
+
+    def elapsed(self) -> float:
+        return self._clock() - self._started
+
+    # -- inside the gate -------------------------------------------------------------------
+    def _known(self, digest: str, count: bool = True, size: int = -1) -> Optional[Outcome]:
+        o = self._verdicts.get(digest)
+        if o is not None:
+            if count:
+                self.stats.same_config += 1
+            return o
+        o = self._journal.lookup(digest)
+        if o is not None and o.verdict.is_final:
+            self._verdicts[digest] = o
+            if count:
+                self.stats.cache_hits += 1
+                self._reporter.event(CacheHit(digest=digest, size=size, verdict=o.verdict.value))
+            return o
+        return None
+
+    def _run(self, items: List[Resolved], force: bool = False) -> None:
+        def done(_i: int, r: Resolved, o: Outcome) -> None:
+            # Recorded (journal fsync) before anything can act on the verdict.
+            if o.verdict.is_final:
+                self._journal.append(r, o, self.label)
+                self._verdicts[r.digest] = o
+            self.stats.tests += 1
+            self.stats.tests_since_best += 1
+            self.stats.verdicts[o.verdict] += 1
+            self.stats.build_seconds += o.duration
+
+        outcomes = self._runner.run(items, done, [self.label] * len(items))
+        for r, o in zip(items, outcomes):
+            if o.verdict is Verdict.INFRA_ERROR:
+                raise InfraError(
+                    f"testing config {r.digest[:12]} failed on our side after retries: {o.detail}"
+                )
+
+    def _adopt(self, cand: Candidate, r: Resolved) -> None:
+        if len(cand) < len(self.best):
+            self.best = cand
+            self.history.append(cand)
+            self.stats.tests_since_best = 0
+            lines = tuple(c.line() for c in ordered(cand)) if len(cand) <= 20 else ()
+            self._reporter.event(BestImproved(size=len(cand), total=len(self.changes), changes=lines))
+            if self._on_best is not None:
+                self._on_best(cand, r)
