@@ -1,0 +1,1092 @@
+"""The command line: parse, check the input, build a SessionConfig, pick a reporter, map the outcome.
+
+Nothing here searches or builds. Every check that can be made before the first build is made here,
+so bad input costs a second, not a kernel build: each one ends in a single line
+``ltobisect: error: <what is wrong> (<what to do>)`` on stderr and a documented exit code
+(:class:`~ltobisect.errors.ExitCode`), never a traceback. An unexpected exception still ends in
+one line (exit 2) and the traceback goes to ``error.log`` in the state directory.
+"""
+from __future__ import annotations
+
+import argparse
+import errno
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+from ltobisect import __version__
+from ltobisect.config import BuildSpec, Limits, SessionConfig
+from ltobisect.errors import ExitCode, InfraError, NotReproduced, Stopped, UserError
+
+PROG = "ltobisect"
+NAMED_BASELINES = ("defconfig", "tinyconfig", "allnoconfig")
+#: The kernel Makefile's ARCH names that live under another arch/ directory (SRCARCH).
+ARCH_ALIASES = {"x86_64": "x86", "i386": "x86", "sparc32": "sparc", "sparc64": "sparc",
+                "parisc64": "parisc", "sh64": "sh"}
+#: make variables that ltobisect sets itself; --make must not override them.
+RESERVED_MAKE_VARS = {"O": "ltobisect gives every worker its own O= directory",
+                      "ARCH": "use --arch", "LLVM": "use --llvm",
+                      "KCONFIG_CONFIG": "ltobisect writes the .config of every test"}
+REPO = Path(__file__).resolve().parent.parent
+DEMO_SOURCE = REPO / "examples" / "demo"
+BENCH_DIR = REPO / "benchmarks"
+HOOK_BUDGET = 3600.0
+
+
+# --------------------------------------------------------------------------------------------
+# Parsing values
+# --------------------------------------------------------------------------------------------
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([smhd]?)")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from ``90``, ``30s``, ``20m``, ``2h``, ``1h30m``, ``1.5h``."""
+    s = text.strip().lower()
+    pos, total = 0, 0.0
+    if not s:
+        raise ValueError("empty duration")
+    while pos < len(s):
+        m = _DURATION_PART.match(s, pos)
+        if not m or (m.group(2) == "" and m.end() != len(s)):
+            raise ValueError(f"not a duration: {text!r}")
+        total += float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+        pos = m.end()
+    return total
+
+
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?", re.IGNORECASE)
+
+
+def parse_size(text: str) -> int:
+    """Bytes from ``512M``, ``20G``, ``1.5GiB``, ``4096`` (powers of 1024)."""
+    m = _SIZE.fullmatch(text.strip())
+    if not m:
+        raise ValueError(f"not a size: {text!r}")
+    power = " kmgt".index(m.group(2).lower() or " ")
+    return int(float(m.group(1)) * 1024**power)
+
+
+def _typed(kind: str, fn: Callable[[str], object], example: str) -> Callable[[str], object]:
+    """An argparse type whose error says what was expected."""
+
+    def convert(text: str) -> object:
+        try:
+            return fn(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind} (for example {example})")
+
+    convert.__name__ = kind
+    return convert
+
+
+def _int(text: str) -> int:
+    return int(text, 10)
+
+
+duration_arg = _typed("duration", parse_duration, "30s, 20m, 2h")
+size_arg = _typed("size", parse_size, "512M, 20G")
+int_arg = _typed("number", _int, "4")
+
+
+# --------------------------------------------------------------------------------------------
+# The parser
+# --------------------------------------------------------------------------------------------
+class Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error as a UserError (one line, exit 1), not exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UserError(message, f"see `{self.prog} --help`")
+
+
+def _fmt(prog: str) -> argparse.HelpFormatter:
+    return argparse.RawDescriptionHelpFormatter(prog, max_help_position=30, width=100)
+
+
+MAIN_HELP = """\
+Minimize a failing kernel config (clang, lld, LTO) to the few options that
+still fail the same way.
+
+examples:
+  ltobisect demo                      minimize the embedded demo (no kernel needed)
+  ltobisect minimize bad.config --tree linux --arch x86_64 --llvm -16
+  ltobisect hook --build-dir out --log build.log --budget 2h
+  ltobisect resume ltobisect-state    continue a stopped or killed session
+
+exit codes: 0 minimized, 1 bad input, 2 infrastructure error, 3 partial
+(budget, limit or Ctrl-C; best so far written), 4 the failure does not
+reproduce, 130 killed by a second Ctrl-C.
+"""
+
+MINIMIZE_HELP = """\
+Build BAD_CONFIG, take the failure's signature, and search for the smallest
+set of its changes against the baseline that still fails with it.
+
+examples:
+  ltobisect minimize bad.config --tree linux --arch x86_64 --llvm -16
+  ltobisect minimize .config --tree linux --arch arm64 --llvm 1 \\
+      --baseline defconfig --log build.log --workers 2 --budget 4h
+  ltobisect minimize bad.config --tree linux --llvm -16 \\
+      --signature 'undefined symbol: __stack_chk_guard' --make W=1
+  ltobisect minimize bad.config --tree linux --test ./still-fails.sh
+
+Artifacts (report.txt, fragment.config, minimal.config, reproduce.sh,
+summary.json) are written to the state directory.
+"""
+
+HOOK_HELP = """\
+For a build farm, after a failed build: take .config and the source tree
+from the O= directory, minimize within the budget, write every artifact to
+--out. Never prompts; exits 0 minimized, 3 partial, 4 not reproduced,
+1 bad input, 2 infrastructure error.
+
+examples:
+  make O=out LLVM=-16 -j8 2>&1 | tee build.log || \\
+      ltobisect hook --build-dir out --log build.log --budget 2h --out artifacts
+"""
+
+DEMO_HELP = """\
+Copy the embedded demo (a small Kconfig project with C sources under
+examples/demo) to DIR (a new temporary directory by default) and minimize
+its randconfig with real builds by the machine's cc. Takes under a minute.
+
+examples:
+  ltobisect demo
+  ltobisect demo /tmp/demo --workers 1 --json
+"""
+
+
+def _add_search_options(p: argparse.ArgumentParser) -> None:
+    """Options shared by `minimize` and `hook`."""
+    g = p.add_argument_group("build")
+    g.add_argument("--arch", metavar="ARCH", help="the kernel's ARCH (x86_64, arm64, ...)")
+    g.add_argument("--llvm", metavar="LLVM",
+                   help="LLVM= for make: 1, a version suffix like -16, or a dir ending in /")
+    g.add_argument("--baseline", metavar="BASE",
+                   help="a config that builds: defconfig, tinyconfig, allnoconfig or a file "
+                        "(default: tinyconfig on a kernel tree, allnoconfig otherwise)")
+    g.add_argument("--target", metavar="TARGET",
+                   help="make target of each test (default: chosen from the failure)")
+    g.add_argument("--make", metavar="VAR=VALUE", action="append", default=[],
+                   help="extra make variable for every build, repeatable (W=1, KCFLAGS=...)")
+    g.add_argument("--jobs", type=int_arg, metavar="N", help="make -j per worker (default: cores/workers)")
+    g = p.add_argument_group("what counts as the failure")
+    g.add_argument("--signature", metavar="REGEX",
+                   help="a regex the failing build's log must match (default: from --log or "
+                        "from building the bad config)")
+    g.add_argument("--log", type=Path, metavar="FILE", help="the original failure's build log")
+    g.add_argument("--test", type=Path, metavar="SCRIPT",
+                   help="an interestingness script instead of a build: gets the .config path, "
+                        "exit 0 = reproduces, 125 = cannot test")
+    g.add_argument("--mem-above", type=size_arg, metavar="SIZE",
+                   help="the failure is a build needing more than SIZE of memory (20G)")
+    g.add_argument("--time-above", type=duration_arg, metavar="DURATION",
+                   help="the failure is a build taking longer than DURATION (30m)")
+    g = p.add_argument_group("search")
+    g.add_argument("--workers", type=int_arg, metavar="N", default=None,
+                   help="builds in parallel, each in its own O= dir (default: 1)")
+    g.add_argument("--timeout", type=duration_arg, metavar="DURATION",
+                   help="per build (default: 3x the bad config's build)")
+    g.add_argument("--mem-limit", type=size_arg, metavar="SIZE", help="memory limit per build (8G)")
+    g.add_argument("--strategy", metavar="NAME", default="default",
+                   help="search strategy (default: the benchmarked pipeline)")
+    g.add_argument("--max-builds", type=int_arg, metavar="N", help="stop after N builds (partial)")
+    g.add_argument("--budget", type=duration_arg, metavar="DURATION",
+                   help="stop after DURATION of wall time with the best so far (partial)")
+    g.add_argument("--seed", type=int_arg, metavar="N", default=0, help="random seed (default: 0)")
+    g.add_argument("--verify", type=int_arg, metavar="N", default=None,
+                   help="rebuilds of the result to confirm it (default: 2)")
+    g = p.add_argument_group("output")
+    g.add_argument("--summary-json", type=Path, metavar="FILE",
+                   help="also copy summary.json to FILE")
+    g.add_argument("--json", action="store_true", help="JSON lines on stdout instead of the view")
+
+
+def build_parser() -> Parser:
+    """The whole command line."""
+    top = Parser(prog=PROG, description=MAIN_HELP, formatter_class=_fmt)
+    top.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = top.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+
+    p = sub.add_parser("minimize", help="minimize a failing config", description=MINIMIZE_HELP,
+                       formatter_class=_fmt)
+    p.add_argument("bad_config", type=Path, metavar="BAD_CONFIG", help="the failing .config")
+    p.add_argument("--tree", type=Path, required=True, metavar="DIR",
+                   help="the kernel source tree (or any Kconfig project); never written")
+    p.add_argument("--state", type=Path, metavar="DIR",
+                   help="state directory for the journal and artifacts "
+                        "(default: ./ltobisect-state, numbered if taken)")
+    _add_search_options(p)
+
+    p = sub.add_parser("hook", help="post-failure hook for build farms", description=HOOK_HELP,
+                       formatter_class=_fmt)
+    p.add_argument("--build-dir", type=Path, required=True, metavar="O",
+                   help="the O= directory of the failed build (holds .config)")
+    p.add_argument("--out", type=Path, metavar="DIR",
+                   help="where the artifacts go (default: ./ltobisect-hook, numbered if taken)")
+    p.add_argument("--tree", type=Path, metavar="DIR",
+                   help="the source tree (default: O's `source` link or Makefile)")
+    _add_search_options(p)
+    p.set_defaults(budget_default=HOOK_BUDGET)
+
+    p = sub.add_parser("resume", help="continue a stopped or killed session",
+                       description="Continue a session from its journal; no finished build is "
+                                   "run again.\n\nexample:\n  ltobisect resume ltobisect-state",
+                       formatter_class=_fmt)
+    p.add_argument("state_dir", type=Path, metavar="STATE_DIR")
+    p.add_argument("--json", action="store_true", help="JSON lines on stdout instead of the view")
+
+    p = sub.add_parser("report", help="render the report of a session again",
+                       description="Render report.txt of a session again and print it.\n\n"
+                                   "example:\n  ltobisect report ltobisect-state | mail ...",
+                       formatter_class=_fmt)
+    p.add_argument("state_dir", type=Path, metavar="STATE_DIR")
+
+    p = sub.add_parser("demo", help="minimize the embedded demo (no kernel needed)",
+                       description=DEMO_HELP, formatter_class=_fmt)
+    p.add_argument("dir", type=Path, nargs="?", metavar="DIR",
+                   help="where to copy the demo (default: a new temporary directory)")
+    p.add_argument("--workers", type=int_arg, default=2, metavar="N", help="default: 2")
+    p.add_argument("--strategy", metavar="NAME", default="default")
+    p.add_argument("--json", action="store_true", help="JSON lines on stdout instead of the view")
+
+    p = sub.add_parser("bench", help="run the benchmarks under benchmarks/",
+                       description="Run the benchmark scripts of the checkout (benchmarks/*.py) "
+                                   "and print what they measure.\n\nexamples:\n"
+                                   "  ltobisect bench --list\n  ltobisect bench strategies",
+                       formatter_class=_fmt)
+    p.add_argument("--list", action="store_true", help="list the benchmarks and exit")
+    p.add_argument("name", nargs="?", help="one benchmark (file name without .py); default: all")
+    p.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the benchmark")
+    return top
+
+
+# --------------------------------------------------------------------------------------------
+# Checking the input
+# --------------------------------------------------------------------------------------------
+_SETTING = re.compile(r"^CONFIG_[A-Za-z0-9_]+=.*$")
+_UNSET = re.compile(r"^# CONFIG_[A-Za-z0-9_]+ is not set$")
+
+
+def read_config(path: Path, what: str) -> Dict[str, str]:
+    """The settings of a .config file (``NAME -> value``, ``n`` for "is not set"), checked."""
+    text = read_text_file(path, what)
+    settings: Dict[str, str] = {}
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line:
+            continue
+        if _SETTING.match(line):
+            name, _, value = line.partition("=")
+            settings[name[len("CONFIG_"):]] = value
+        elif _UNSET.match(line):
+            settings[line[len("# CONFIG_"):-len(" is not set")]] = "n"
+        elif line.startswith("#"):
+            continue
+        else:
+            shown = line if len(line) <= 40 else line[:37] + "..."
+            raise UserError(f"{what} {path} is not a kernel config: line {number} is {shown!r}",
+                            "give a .config as written by make, with CONFIG_ lines")
+    if not settings:
+        raise UserError(f"{what} {path} has no CONFIG_ settings",
+                        "give the .config of the failing build, not an empty file")
+    return settings
+
+
+def read_text_file(path: Path, what: str) -> str:
+    """A text file's contents, or a UserError that says why it cannot be used."""
+    if not path.exists():
+        raise UserError(f"{what} {path} does not exist", "check the path")
+    if path.is_dir():
+        raise UserError(f"{what} {path} is a directory", "give the file inside it")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UserError(f"cannot read {what} {path}: {exc.strerror or exc}",
+                        "check its permissions")
+    if b"\0" in data:
+        raise UserError(f"{what} {path} is a binary file", "give a text file")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def is_kernel_tree(tree: Path) -> bool:
+    """A Linux tree (as opposed to a small Kconfig project such as the demo)."""
+    return (tree / "arch").is_dir() and (tree / "scripts" / "kconfig").is_dir()
+
+
+def check_tree(tree: Path) -> Path:
+    """The tree's absolute path, if it is a directory with a top-level Kconfig and Makefile."""
+    if not tree.exists():
+        raise UserError(f"tree {tree} does not exist", "give the kernel source directory with --tree")
+    if not tree.is_dir():
+        raise UserError(f"tree {tree} is not a directory", "give the kernel source directory with --tree")
+    if not (tree / "Kconfig").is_file():
+        raise UserError(f"tree {tree} is not a Kconfig tree: it has no Kconfig file",
+                        "give the top of the kernel source (where Kconfig and Makefile are)")
+    if not (tree / "Makefile").is_file():
+        raise UserError(f"tree {tree} has no Makefile", "give the top of the kernel source")
+    return tree.resolve()
+
+
+def check_arch(tree: Path, arch: Optional[str]) -> Optional[str]:
+    """ARCH as given, if the tree has it."""
+    if arch is None:
+        return None
+    if not re.fullmatch(r"[a-z0-9_]+", arch):
+        raise UserError(f"unknown ARCH {arch!r}", "use the kernel's name, such as x86_64 or arm64")
+    if not (tree / "arch").is_dir():
+        raise UserError(f"--arch {arch} given, but {tree} has no arch/ directory",
+                        "leave --arch out for a Kconfig project that is not a kernel")
+    srcarch = ARCH_ALIASES.get(arch, arch)
+    if not (tree / "arch" / srcarch / "Kconfig").is_file():
+        known = sorted(p.name for p in (tree / "arch").iterdir() if (p / "Kconfig").is_file())
+        raise UserError(f"unknown ARCH {arch!r}: {tree}/arch has no {srcarch}",
+                        "one of " + ", ".join(["x86_64"] + known)[:200])
+    return arch
+
+
+def check_llvm(llvm: Optional[str]) -> Optional[str]:
+    """LLVM= as the kernel's Makefile takes it."""
+    if llvm is None:
+        return None
+    if llvm == "1" or re.fullmatch(r"-\d+(\.\d+)*", llvm) or llvm.endswith("/"):
+        return llvm
+    raise UserError(f"--llvm {llvm!r} is not what the kernel's LLVM= takes",
+                    "use 1, a version suffix like -16, or a directory ending in /")
+
+
+def parse_make_vars(words: Sequence[str]) -> Tuple[str, ...]:
+    """``VAR=VALUE`` words for make, checked."""
+    out = []
+    for word in words:
+        name, eq, _ = word.partition("=")
+        if not eq or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise UserError(f"--make {word!r} is not VAR=VALUE", "for example --make W=1")
+        if name in RESERVED_MAKE_VARS:
+            raise UserError(f"--make {name}= conflicts with ltobisect's own", RESERVED_MAKE_VARS[name])
+        out.append(word)
+    return tuple(out)
+
+
+def toolchain(llvm: Optional[str], make_vars: Sequence[str], kernel: bool) -> Tuple[str, str]:
+    """The compiler and linker make will run (the first word of CC and LD)."""
+    mv = dict(w.split("=", 1) for w in make_vars)
+    if llvm is not None:
+        if llvm == "1":
+            cc, ld = "clang", "ld.lld"
+        elif llvm.startswith("-"):
+            cc, ld = f"clang{llvm}", f"ld.lld{llvm}"
+        else:
+            cc, ld = llvm + "clang", llvm + "ld.lld"
+    else:
+        cross = mv.get("CROSS_COMPILE", "")
+        cc, ld = cross + ("gcc" if kernel else "cc"), cross + "ld"
+    cc_words = [w for w in (mv.get("CC") or cc).split() if w != "ccache"] or [cc]
+    ld_words = (mv.get("LD") or ld).split() or [ld]
+    return cc_words[0], ld_words[0]
+
+
+def _found(tool: str) -> bool:
+    if "/" in tool:
+        return os.path.isfile(tool) and os.access(tool, os.X_OK)
+    return shutil.which(tool) is not None
+
+
+def check_toolchain(llvm: Optional[str], make_vars: Sequence[str], kernel: bool) -> None:
+    """The compiler, the linker and make are installed."""
+    cc, ld = toolchain(llvm, make_vars, kernel)
+    if not _found("make"):
+        raise UserError("make is not installed", "apt-get install make")
+    if not _found(cc):
+        hint = (f"install it (apt-get install clang{llvm})" if llvm and llvm.startswith("-")
+                else "install it or choose another with --llvm or --make CC=...")
+        raise UserError(f"compiler {cc} not found", hint)
+    if not _found(ld):
+        hint = (f"install it (apt-get install lld{llvm})" if llvm and llvm.startswith("-")
+                else "install it or choose another with --llvm or --make LD=...")
+        raise UserError(f"linker {ld} not found", hint)
+
+
+def check_script(path: Path) -> Path:
+    """An executable interestingness script."""
+    if not path.exists():
+        raise UserError(f"test script {path} does not exist", "check the path")
+    if path.is_dir():
+        raise UserError(f"test script {path} is a directory", "give the script file")
+    if not os.access(path, os.X_OK):
+        raise UserError(f"test script {path} is not executable", f"chmod +x {path}")
+    return path.resolve()
+
+
+def check_signature(regex: Optional[str], log: Optional[Path]) -> None:
+    """The regex compiles and, with a log, matches the failure in it."""
+    if log is not None:
+        text = read_text_file(log, "log")
+        if not text.strip():
+            raise UserError(f"log {log} is empty", "give the log of the failed build")
+    if regex is None:
+        return
+    if not regex:
+        raise UserError("--signature is empty", "give a regex that matches the error line")
+    try:
+        pattern = re.compile(regex, re.MULTILINE)
+    except re.error as exc:
+        raise UserError(f"--signature {regex!r} is not a valid regex: {exc}",
+                        "escape special characters such as ( [ * with a backslash")
+    if log is not None and not pattern.search(text):
+        raise UserError(f"--signature {regex!r} matches nothing in {log}",
+                        "give a regex that matches the error line, or leave --signature out")
+
+
+def free_dir(default_name: str) -> Path:
+    """``./NAME``, or ``./NAME-2``... the first that does not exist or is empty."""
+    for i in range(1, 1000):
+        candidate = Path(default_name if i == 1 else f"{default_name}-{i}")
+        if not candidate.exists() or (candidate.is_dir() and not any(candidate.iterdir())):
+            return candidate.resolve()
+    raise UserError(f"./{default_name}-1 to -999 all exist", "pass a directory explicitly")
+
+
+def prepare_output_dir(path: Path, option: str) -> Path:
+    """Create a new (or empty) directory for a session and prove it can be written to."""
+    path = path.expanduser()
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{option} {path} is a file", "give a directory")
+    if path.is_dir() and any(path.iterdir()):
+        if looks_like_state_dir(path):
+            raise UserError(f"{option} {path} holds another session",
+                            f"continue it with `ltobisect resume {path}`, or give a new directory")
+        raise UserError(f"{option} {path} is not empty", "give a new or empty directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".ltobisect-write-test"
+        with open(probe, "wb") as f:
+            f.write(b"0" * 4096)
+            f.flush()
+            os.fsync(f.fileno())
+        probe.unlink()
+    except OSError as exc:
+        raise UserError(f"cannot write to {option} {path}: {exc.strerror or exc}",
+                        "give a writable directory with free space")
+    return path.resolve()
+
+
+def check_output_file(path: Optional[Path], option: str) -> Optional[Path]:
+    """A file we will write at the end: its directory exists and is writable."""
+    if path is None:
+        return None
+    path = path.expanduser()
+    if path.is_dir():
+        raise UserError(f"{option} {path} is a directory", "give a file name")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise UserError(f"cannot write {option} {path}: {parent} is not a directory",
+                        "create the directory first")
+    if not os.access(parent, os.W_OK):
+        raise UserError(f"cannot write {option} {path}: {parent} is not writable",
+                        "give a writable location")
+    return path.resolve()
+
+
+#: Files a session writes into its state directory (any one marks a state directory).
+STATE_MARKERS = ("session.json", "journal.jsonl", "state.json", "journal")
+
+
+def looks_like_state_dir(path: Path) -> bool:
+    """True when ``path`` holds a session's state (its journal or its session file)."""
+    return any((path / name).exists() for name in STATE_MARKERS)
+
+
+def check_state_dir(path: Path) -> Path:
+    """An existing state directory of a session, for resume and report."""
+    if not path.exists():
+        raise UserError(f"state directory {path} does not exist", "give the --state of a session")
+    if not path.is_dir():
+        raise UserError(f"state directory {path} is not a directory", "give the --state of a session")
+    if not looks_like_state_dir(path):
+        raise UserError(f"{path} is not a ltobisect state directory (no journal in it)",
+                        "give the directory passed as --state or --out")
+    return path.resolve()
+
+
+def _check_positive(args: argparse.Namespace, name: str, minimum: int = 1) -> None:
+    value = getattr(args, name, None)
+    if value is not None and value < minimum:
+        option = "--" + name.replace("_", "-")
+        raise UserError(f"{option} must be at least {minimum}, not {value}",
+                        f"for example {option} {max(minimum, 2)}")
+
+
+def _check_conflicts(args: argparse.Namespace) -> None:
+    pairs = [("test", "signature"), ("test", "log"), ("test", "target"), ("test", "mem_above"),
+             ("test", "time_above"), ("signature", "mem_above"), ("signature", "time_above"),
+             ("mem_above", "time_above")]
+    for a, b in pairs:
+        if getattr(args, a, None) is not None and getattr(args, b, None) is not None:
+            raise UserError(f"--{a.replace('_', '-')} and --{b.replace('_', '-')} cannot be "
+                            "used together", "each says what the failure is: choose one")
+
+
+def session_config(args: argparse.Namespace, *, bad: Path, tree: Path, state: Path,
+                   budget: Optional[float]) -> SessionConfig:
+    """Check every option and turn them into the SessionConfig the session runs."""
+    _check_conflicts(args)
+    for name in ("workers", "jobs", "max_builds"):
+        _check_positive(args, name)
+    _check_positive(args, "verify", 0)
+    _check_positive(args, "seed", 0)
+    for name, option in (("timeout", "--timeout"), ("budget", "--budget"),
+                         ("time_above", "--time-above")):
+        value = getattr(args, name, None)
+        if value is not None and value <= 0:
+            raise UserError(f"{option} must be more than 0", f"for example {option} 30m")
+    for name, option in (("mem_limit", "--mem-limit"), ("mem_above", "--mem-above")):
+        value = getattr(args, name, None)
+        if value is not None and value < 2**20:
+            raise UserError(f"{option} {value} bytes is too small", f"for example {option} 8G")
+
+    bad_settings = read_config(bad, "bad config")
+    kernel = is_kernel_tree(tree)
+    arch = check_arch(tree, args.arch)
+    llvm = check_llvm(args.llvm)
+    make_vars = parse_make_vars(args.make)
+    baseline = args.baseline or ("tinyconfig" if kernel else "allnoconfig")
+    if baseline not in NAMED_BASELINES:
+        base_path = Path(baseline)
+        base_settings = read_config(base_path, "baseline")
+        if base_settings == bad_settings:
+            raise UserError(f"baseline {base_path} is the same config as {bad}",
+                            "give a baseline that builds, such as tinyconfig or defconfig")
+        baseline = str(base_path.resolve())
+    elif baseline in ("defconfig", "tinyconfig") and not kernel:
+        raise UserError(f"--baseline {baseline} needs a kernel tree, {tree} is not one",
+                        "use --baseline allnoconfig or a file")
+    test_script = check_script(args.test) if args.test is not None else None
+    if test_script is None or llvm is not None:
+        check_toolchain(llvm, make_vars, kernel)
+    check_signature(args.signature, args.log)
+    if args.strategy != "default":
+        check_strategy(args.strategy)
+
+    workers = args.workers or 1
+    jobs = args.jobs or 0
+    cores = os.cpu_count() or 1
+    if workers > 4 * cores:
+        raise UserError(f"--workers {workers} is more than 4x the {cores} cores here",
+                        f"use --workers {cores} or fewer; each worker runs its own make -j")
+    limits = Limits(deadline=budget, max_tests=args.max_builds)
+    build = BuildSpec(tree=tree, arch=arch, llvm=llvm, make_vars=make_vars, target=args.target,
+                      jobs=jobs)
+    extra = {}
+    if args.verify is not None:
+        extra["verify_repeats"] = args.verify
+    return SessionConfig(
+        bad_config=bad.resolve(),
+        state_dir=state,
+        build=build,
+        baseline=baseline,
+        test_script=test_script,
+        signature_regex=args.signature,
+        failure_log=args.log.resolve() if args.log is not None else None,
+        memory_threshold=args.mem_above,
+        duration_threshold=args.time_above,
+        workers=workers,
+        timeout=args.timeout,
+        mem_limit=args.mem_limit,
+        strategy=args.strategy,
+        seed=args.seed,
+        limits=limits,
+        **extra,
+    )
+
+
+def check_strategy(name: str) -> None:
+    """The strategy exists (names come from the strategies package)."""
+    try:
+        from ltobisect.strategies import STRATEGIES
+    except ImportError:
+        return  # the session reports it when it looks the strategy up
+    names = list(STRATEGIES)
+    if name not in names:
+        raise UserError(f"unknown strategy {name!r}", "one of " + ", ".join(["default"] + names))
+
+
+# --------------------------------------------------------------------------------------------
+# Running a session
+# --------------------------------------------------------------------------------------------
+@dataclass
+class Outcome:
+    """What a command ends with."""
+
+    status: str
+    exit_code: int
+    report: Optional[Path] = None
+    summary: Optional[Path] = None
+
+
+class Interrupts:
+    """Ctrl-C once: ask the session to stop cleanly. Twice: raise KeyboardInterrupt (kill).
+
+    A budget watchdog uses the same path: at the deadline it asks the session to stop, and if the
+    session has not returned ``grace`` seconds later it interrupts the main thread, so a hook
+    never runs past its budget.
+    """
+
+    def __init__(self, stop: Callable[[], None], on_first: Callable[[], None]) -> None:
+        self.stop = stop
+        self.on_first = on_first
+        self.presses = 0
+        self.hard = False
+        self._old = None
+        self._old_term = None
+        self._timers: List[threading.Timer] = []
+
+    def __enter__(self) -> "Interrupts":
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handle)
+            self._old_term = signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for t in self._timers:
+            t.cancel()
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+            signal.signal(signal.SIGTERM, self._old_term)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.presses += 1
+        if self.presses == 1 and not self.hard:
+            self.on_first()
+            self.stop()
+            return
+        raise KeyboardInterrupt
+
+    def watchdog(self, budget: float) -> None:
+        """Stop at ``budget`` seconds from now, whatever the session is doing."""
+        grace = min(30.0, max(2.0, budget * 0.05))
+        soft = threading.Timer(max(0.0, budget - grace), self.stop)
+        hard = threading.Timer(budget, self._expire)
+        last = threading.Timer(budget + 10.0, self._die)
+        for t in (soft, hard, last):
+            t.daemon = True
+            t.start()
+            self._timers.append(t)
+
+    def _expire(self) -> None:
+        import _thread
+
+        self.hard = True
+        self.presses = max(self.presses, 1)
+        _thread.interrupt_main()
+
+    @staticmethod
+    def _die() -> None:
+        sys.stderr.write(f"{PROG}: error: budget exceeded and the session did not stop; "
+                         "exiting (best result so far is in the state directory)\n")
+        sys.stderr.flush()
+        os._exit(ExitCode.PARTIAL)
+
+
+def _value(x: object) -> object:
+    return getattr(x, "value", x)
+
+
+def _artifact(result: object, state: Path, attr: str, name: str) -> Optional[Path]:
+    for key in (attr, attr + "_path"):
+        value = getattr(result, key, None)
+        if value:
+            return Path(value)
+    paths = getattr(result, "paths", None) or getattr(result, "artifacts", None)
+    if isinstance(paths, dict):
+        for key in (attr, name, attr + "_path"):
+            if paths.get(key):
+                return Path(paths[key])
+    candidate = state / name
+    return candidate if candidate.exists() else None
+
+
+def run_session(start: Callable[[object], object], state: Path, reporter,
+                budget: Optional[float], summary_json: Optional[Path] = None) -> int:
+    """Run a session (``start(reporter)`` builds it) under the reporter, Ctrl-C and the budget."""
+    holder: Dict[str, object] = {}
+
+    def stop() -> None:
+        session = holder.get("session")
+        request = getattr(session, "request_stop", None)
+        if request is not None:
+            request()
+        else:
+            import _thread
+
+            _thread.interrupt_main()
+
+    def first_press() -> None:
+        from ltobisect.events import Message
+
+        if hasattr(reporter, "stopping"):
+            reporter.stopping()
+        reporter.event(Message("warning", "stopping: finishing cleanly and saving the best "
+                                          "result so far; press Ctrl-C again to kill"))
+
+    interrupts = Interrupts(stop, first_press)
+    with reporter:
+        with interrupts:
+            if budget is not None:
+                interrupts.watchdog(budget)
+            try:
+                session = start(reporter)
+                holder["session"] = session
+                result = session.run() if hasattr(session, "run") else session
+            except KeyboardInterrupt:
+                reporter.close()
+                if interrupts.hard:
+                    reporter.finish("partial (budget)", ExitCode.PARTIAL)
+                    return ExitCode.PARTIAL
+                reporter.finish("killed", ExitCode.INTERRUPTED)
+                return ExitCode.INTERRUPTED
+    status = str(_value(getattr(result, "status", "finished")))
+    code = int(_value(getattr(result, "exit_code", ExitCode.INFRA)))
+    report = _artifact(result, state, "report", "report.txt")
+    summary = _artifact(result, state, "summary", "summary.json")
+    summary_data = None
+    if summary is not None:
+        try:
+            summary_data = json.loads(summary.read_text())
+        except (OSError, ValueError):
+            summary_data = None
+    if summary_json is not None and summary is not None:
+        try:
+            shutil.copyfile(summary, summary_json)
+        except OSError as exc:
+            raise InfraError(f"cannot write --summary-json {summary_json}: {exc.strerror or exc}")
+    from ltobisect.ui import read_text
+
+    reporter.finish(status, code, read_text(report), summary_data)
+    return code
+
+
+def _make_session(config: SessionConfig) -> Callable[[object], object]:
+    from ltobisect.session import Session
+
+    return lambda reporter: Session(config, reporter)
+
+
+# --------------------------------------------------------------------------------------------
+# Commands
+# --------------------------------------------------------------------------------------------
+def cmd_minimize(args: argparse.Namespace, ctx: "Context") -> int:
+    """`ltobisect minimize`."""
+    tree = check_tree(args.tree)
+    bad = args.bad_config
+    read_config(bad, "bad config")
+    summary_json = check_output_file(args.summary_json, "--summary-json")
+    state_path = args.state if args.state is not None else free_dir("ltobisect-state")
+    # Everything that can be checked is checked before the state directory is created.
+    config = session_config(args, bad=bad, tree=tree, state=state_path.resolve(), budget=args.budget)
+    state = prepare_output_dir(state_path, "--state")
+    ctx.state = state
+    reporter = ctx.reporter(args.json, config.workers)
+    return run_session(_make_session(config), state, reporter, args.budget, summary_json)
+
+
+def find_source_tree(build_dir: Path) -> Path:
+    """The source tree of an O= directory: its `source` link, its Makefile, or itself."""
+    link = build_dir / "source"
+    if link.is_symlink() or link.is_dir():
+        return link.resolve()
+    makefile = build_dir / "Makefile"
+    if makefile.is_file():
+        m = re.search(r"^include\s+(\S+)/Makefile\s*$", makefile.read_text(errors="replace"),
+                      re.MULTILINE)
+        if m and Path(m.group(1)).is_dir():
+            return Path(m.group(1)).resolve()
+    if (build_dir / "Kconfig").is_file():
+        return build_dir.resolve()
+    raise UserError(f"cannot find the source tree of {build_dir}: no `source` link or Makefile",
+                    "pass --tree")
+
+
+def arch_from_config(settings: Dict[str, str], header: str) -> Optional[str]:
+    """ARCH from a kernel .config's header (``# Linux/x86 6.1.0 Kernel Configuration``)."""
+    m = re.search(r"^# Linux/(\S+) ", header, re.MULTILINE)
+    if not m:
+        return None
+    srcarch = m.group(1)
+    if srcarch == "x86":
+        return "x86_64" if settings.get("X86_64") == "y" or settings.get("64BIT") == "y" else "i386"
+    return srcarch
+
+
+def llvm_from_config(settings: Dict[str, str]) -> Optional[str]:
+    """LLVM= for a config built with clang: ``-<major>`` when that clang is installed, else 1."""
+    if settings.get("CC_IS_CLANG") != "y":
+        return None
+    version = settings.get("CLANG_VERSION", "")
+    major = str(int(version) // 10000) if version.isdigit() and int(version) else ""
+    if major and shutil.which(f"clang-{major}") and shutil.which(f"ld.lld-{major}"):
+        return f"-{major}"
+    return "1"
+
+
+def cmd_hook(args: argparse.Namespace, ctx: "Context") -> int:
+    """`ltobisect hook`: minimize after a failed build, within a budget, without questions."""
+    build_dir = args.build_dir
+    if not build_dir.is_dir():
+        raise UserError(f"--build-dir {build_dir} is not a directory",
+                        "give the O= directory of the failed build")
+    bad = build_dir / ".config"
+    if not bad.exists():
+        raise UserError(f"{build_dir} has no .config",
+                        "give the O= directory of the failed build (where .config is)")
+    settings = read_config(bad, "bad config")
+    tree = check_tree(args.tree if args.tree is not None else find_source_tree(build_dir))
+    if args.arch is None and is_kernel_tree(tree):
+        args.arch = arch_from_config(settings, read_text_file(bad, "bad config")[:400])
+    if args.llvm is None:
+        args.llvm = llvm_from_config(settings)
+    budget = args.budget if args.budget is not None else args.budget_default
+    summary_json = check_output_file(args.summary_json, "--summary-json")
+    out_path = args.out if args.out is not None else free_dir("ltobisect-hook")
+    # The .config may change under us if the farm reuses O=: work from a copy in the out dir.
+    config = session_config(args, bad=bad, tree=tree, state=out_path.resolve(), budget=budget)
+    out = prepare_output_dir(out_path, "--out")
+    ctx.state = out
+    copy = out / "bad.config"
+    shutil.copyfile(bad, copy)
+    if config.failure_log is not None:
+        shutil.copyfile(config.failure_log, out / "failure.log")
+    import dataclasses
+
+    config = dataclasses.replace(config, bad_config=copy)
+    reporter = ctx.reporter(args.json, config.workers, plain=True)
+    return run_session(_make_session(config), out, reporter, budget, summary_json)
+
+
+def cmd_resume(args: argparse.Namespace, ctx: "Context") -> int:
+    """`ltobisect resume`."""
+    state = check_state_dir(args.state_dir)
+    ctx.state = state
+    from ltobisect.session import Session
+
+    reporter = ctx.reporter(args.json, 1)
+    return run_session(lambda rep: _Resumed(Session, state, rep), state, reporter, None)
+
+
+class _Resumed:
+    """Adapts ``Session.resume(state_dir, reporter)`` to the start-then-run shape."""
+
+    def __init__(self, session_cls: type, state: Path, reporter: object) -> None:
+        self._cls, self._state, self._reporter = session_cls, state, reporter
+        self._stop = threading.Event()
+
+    def request_stop(self) -> None:
+        import _thread
+
+        _thread.interrupt_main()
+
+    def run(self) -> object:
+        return self._cls.resume(self._state, self._reporter)
+
+
+def cmd_report(args: argparse.Namespace, ctx: "Context") -> int:
+    """`ltobisect report`: render report.txt again and print it."""
+    state = check_state_dir(args.state_dir)
+    ctx.state = state
+    from ltobisect.report import render
+
+    path = Path(render(state))
+    sys.stdout.write(path.read_text(errors="replace"))
+    sys.stdout.flush()
+    return ExitCode.MINIMIZED
+
+
+def cmd_demo(args: argparse.Namespace, ctx: "Context") -> int:
+    """`ltobisect demo`: copy the embedded demo and minimize its randconfig for real."""
+    if not (DEMO_SOURCE / "Kconfig").is_file():
+        raise UserError(f"the demo sources are missing ({DEMO_SOURCE})",
+                        "run from a checkout of ltobisect: scripts/bootstrap demo")
+    for tool in ("make", "cc"):
+        if shutil.which(tool) is None:
+            raise UserError(f"the demo needs {tool}, which is not installed",
+                            "apt-get install make gcc libc6-dev")
+    if args.workers < 1:
+        raise UserError(f"--workers must be at least 1, not {args.workers}", "for example --workers 2")
+    if args.dir is not None:
+        top = args.dir.expanduser()
+        if top.exists() and (not top.is_dir() or any(top.iterdir())):
+            raise UserError(f"{top} already exists and is not empty", "give a new directory")
+        top.mkdir(parents=True, exist_ok=True)
+    else:
+        top = Path(tempfile.mkdtemp(prefix="ltobisect-demo-"))
+    top = top.resolve()
+    tree = top / "tree"
+    shutil.copytree(DEMO_SOURCE, tree, ignore=shutil.ignore_patterns("__pycache__", "*.o", "out*"))
+    _read_only(tree)
+    state = prepare_output_dir(top / "state", "demo state")
+    ctx.state = state
+    config = SessionConfig(
+        bad_config=tree / "configs" / "randconfig.config",
+        state_dir=state,
+        build=BuildSpec(tree=tree, jobs=1),
+        baseline=str(tree / "configs" / "baseline.config"),
+        workers=args.workers,
+        strategy=args.strategy,
+    )
+    if not args.json:
+        sys.stderr.write(f"{PROG}: demo tree copied to {tree}; artifacts go to {state}\n")
+    reporter = ctx.reporter(args.json, config.workers, title="ltobisect demo")
+    code = run_session(_make_session(config), state, reporter, None)
+    if not args.json:
+        sys.stderr.write(f"{PROG}: demo artifacts: {state} (report.txt, fragment.config, "
+                         "reproduce.sh)\n")
+    return code
+
+
+def _read_only(tree: Path) -> None:
+    """Make a copied tree read-only, as the source tree of a real run is treated."""
+    for root, dirs, files in os.walk(tree):
+        for name in files:
+            p = os.path.join(root, name)
+            os.chmod(p, os.stat(p).st_mode & ~0o222)
+
+
+def cmd_bench(args: argparse.Namespace, ctx: "Context") -> int:
+    """`ltobisect bench`: run benchmarks/*.py of the checkout."""
+    if not BENCH_DIR.is_dir():
+        raise UserError(f"no benchmarks in this installation ({BENCH_DIR} does not exist)",
+                        "run from a checkout of ltobisect")
+    scripts = sorted(p for p in BENCH_DIR.glob("*.py") if not p.name.startswith("_"))
+    if args.list:
+        for p in scripts:
+            print(p.stem)
+        return 0
+    if args.name:
+        wanted = [p for p in scripts if p.stem == args.name or p.name == args.name]
+        if not wanted:
+            raise UserError(f"no benchmark named {args.name!r}",
+                            "one of " + ", ".join(p.stem for p in scripts))
+        scripts = wanted
+    if not scripts:
+        raise UserError(f"{BENCH_DIR} has no benchmark scripts", "see `ltobisect bench --list`")
+    worst = 0
+    for p in scripts:
+        print(f"== {p.stem}", flush=True)
+        rc = subprocess.call([sys.executable, str(p), *args.args], cwd=str(REPO))
+        worst = worst or rc
+    return ExitCode.INFRA if worst else 0
+
+
+COMMANDS: Dict[str, Callable[[argparse.Namespace, "Context"], int]] = {
+    "minimize": cmd_minimize,
+    "hook": cmd_hook,
+    "resume": cmd_resume,
+    "report": cmd_report,
+    "demo": cmd_demo,
+    "bench": cmd_bench,
+}
+
+
+class Context:
+    """What a command tells main() for error handling: the state directory, once known."""
+
+    def __init__(self, stdout=None) -> None:
+        self.state: Optional[Path] = None
+        self.stdout = stdout
+
+    def reporter(self, json_lines: bool, workers: int, plain: bool = False,
+                 title: str = "ltobisect"):
+        """The reporter for this terminal (or pipe)."""
+        from ltobisect.ui import pick_reporter
+
+        return pick_reporter(json_lines, self.stdout, workers=workers, force_plain=plain,
+                             title=title)
+
+
+def _fail(message: str) -> None:
+    try:
+        sys.stderr.write(f"{PROG}: error: {message}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def _crash_log(ctx: Context) -> str:
+    """Write the traceback where the user can find it; return that place."""
+    text = traceback.format_exc()
+    places = []
+    if ctx.state is not None:
+        places.append(ctx.state / "error.log")
+    places.append(Path(tempfile.gettempdir()) / f"ltobisect-error-{os.getpid()}.log")
+    for place in places:
+        try:
+            with open(place, "a") as f:
+                f.write(time.strftime("%Y-%m-%d %H:%M:%S ") + f"ltobisect {__version__}\n{text}\n")
+            return str(place)
+        except OSError:
+            continue
+    return "stderr"
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of the `ltobisect` command; returns the exit code."""
+    ctx = Context()
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return ExitCode.BAD_INPUT
+        return int(COMMANDS[args.command](args, ctx))
+    except NotReproduced as exc:
+        _fail(exc.line())
+        return ExitCode.NOT_REPRODUCED
+    except UserError as exc:
+        _fail(exc.line())
+        return int(exc.exit_code)
+    except Stopped as exc:
+        _fail(exc.line())
+        return ExitCode.PARTIAL
+    except InfraError as exc:
+        where = f" (the journal is intact: `ltobisect resume {ctx.state}`)" if ctx.state else ""
+        _fail(f"{exc.line()}{where}")
+        return ExitCode.INFRA
+    except KeyboardInterrupt:
+        _fail("interrupted")
+        return ExitCode.INTERRUPTED
+    except BrokenPipeError:
+        return ExitCode.INFRA
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            where = exc.filename or ctx.state or "the state directory"
+            resume = f", then `ltobisect resume {ctx.state}`" if ctx.state else ""
+            _fail(f"disk full while writing {where} (free some space{resume})")
+        else:
+            log = _crash_log(ctx)
+            where = f": {exc.filename}" if exc.filename else ""
+            _fail(f"{exc.strerror or exc}{where} (details in {log})")
+        return ExitCode.INFRA
+    except SystemExit as exc:  # argparse --help / --version
+        return int(exc.code or 0) if isinstance(exc.code, int) or exc.code is None else 1
+    except Exception as exc:  # the promise: one line, never a traceback
+        log = _crash_log(ctx)
+        _fail(f"internal error: {type(exc).__name__}: {exc} (details in {log}; please report it)")
+        return ExitCode.INFRA
+
+
+if __name__ == "__main__":
+    sys.exit(main())
