@@ -1,0 +1,252 @@
+"""Strategies on pure-Python predicates: results reproduce, are 1-minimal, and cost few builds."""
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ltobisect.config import Limits
+from ltobisect.errors import InfraError, Stopped, UserError
+from ltobisect.model import Verdict
+from ltobisect.strategies import STRATEGIES, get
+from ltobisect.strategies.base import split
+from ltobisect.strategies.grouping import closures, menus
+from ltobisect.strategies.probdd import best_prefix
+
+from fakes import FakeResolver, changes, conjunction, make_problem
+
+NAMES = sorted(STRATEGIES)
+
+
+def holds(problem, predicate, cand) -> bool:
+    """The predicate on a candidate, evaluated directly (not through the gate)."""
+    return bool(predicate(problem.fake_resolver(frozenset(cand))))
+
+
+def assert_one_minimal(problem, predicate) -> None:
+    best = problem.best
+    assert holds(problem, predicate, best), "the result must reproduce"
+    for c in best:
+        assert not holds(problem, predicate, best - {c}), f"{c} could still be removed"
+
+
+@st.composite
+def cases(draw, max_n: int = 40):
+    """n changes, k culprits; one culprit turns an option off, one needs another change."""
+    n = draw(st.integers(8, max_n))
+    k = draw(st.integers(1, 5))
+    picks = draw(st.lists(st.integers(0, n - 1), min_size=k + 1, max_size=k + 1, unique=True))
+    off = picks[0]
+    chs = changes(n, off=[off])
+    culprits = [chs[i] for i in picks[:k]]
+    dep = chs[picks[k]]  # needed by the last culprit, not a culprit itself
+    needs = {culprits[-1]: [dep]}
+    return chs, culprits, dep, needs
+
+
+def run_case(name, chs, culprits, needs, workers=1, seed=0):
+    predicate = conjunction({c.name: c.value for c in culprits})
+    problem = make_problem(chs, predicate, needs=needs, workers=workers, seed=seed)
+    get(name).run(problem)
+    return problem, predicate
+
+
+@pytest.mark.parametrize("name", NAMES)
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=cases())
+def test_result_reproduces_is_one_minimal_and_exact(name, case):
+    chs, culprits, dep, needs = case
+    problem, predicate = run_case(name, chs, culprits, needs)
+    assert_one_minimal(problem, predicate)
+    # For a conjunction the only 1-minimal set is the culprits plus what they need.
+    assert problem.best == frozenset(culprits) | {dep}
+    # Equal configs are never built twice.
+    tested = problem.fake_runner.tested
+    assert len(tested) == len(set(tested)) == problem.stats.tests
+
+
+@pytest.mark.parametrize("name", NAMES)
+@settings(max_examples=10, deadline=None)
+@given(case=cases(), seed=st.integers(0, 2**16))
+def test_deterministic_for_a_seed(name, case, seed):
+    chs, culprits, _dep, needs = case
+    a, _ = run_case(name, chs, culprits, needs, seed=seed)
+    b, _ = run_case(name, chs, culprits, needs, seed=seed)
+    assert a.best == b.best
+    assert a.fake_runner.tested == b.fake_runner.tested
+
+
+@pytest.mark.parametrize("name", NAMES)
+@settings(max_examples=10, deadline=None)
+@given(case=cases())
+def test_parallel_batches_reach_the_same_result(name, case):
+    chs, culprits, _dep, needs = case
+    one, _ = run_case(name, chs, culprits, needs, workers=1)
+    four, predicate = run_case(name, chs, culprits, needs, workers=4)
+    assert len(four.best) == len(one.best)
+    assert_one_minimal(four, predicate)
+    assert max(four.fake_runner.batches) > 1, "W=4 must propose batches, not single tests"
+
+
+def nonmonotonic(full_digest: str, base_digest: str, salt: int):
+    """Reproduces for the bad config, not the baseline, and a third of the others at random."""
+
+    def predicate(r) -> bool:
+        if r.digest in (full_digest, base_digest):
+            return r.digest == full_digest
+        return (int(r.digest[:8], 16) + salt) % 3 == 0
+
+    return predicate
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("workers", [1, 3])
+@settings(max_examples=15, deadline=None)
+@given(n=st.integers(4, 30), salt=st.integers(0, 1000))
+def test_nonmonotonic_verdicts_terminate_on_a_one_minimal_result(name, workers, n, salt):
+    chs = changes(n)
+    resolver = FakeResolver(chs)
+    predicate = nonmonotonic(resolver(frozenset(chs)).digest, resolver(frozenset()).digest, salt)
+    problem = make_problem(chs, predicate, workers=workers)
+    get(name).run(problem)
+    assert holds(problem, predicate, problem.best)
+    if name != "bisect":  # bisect alone does not promise 1-minimality; every pipeline does
+        for c in problem.best:
+            assert not holds(problem, predicate, problem.best - {c})
+
+
+def information_bound(n: int, k: int) -> int:
+    return math.ceil(math.log2(math.comb(n, k))) + k
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4, 5])
+def test_default_needs_few_builds(k):
+    """Within 1.5x of the information bound, and far below ddmin and one-at-a-time."""
+    n = 300
+    chs = changes(n, off=[11])
+    culprits = [chs[(i * 97 + 11) % n] for i in range(k)]
+    counts = {}
+    for name in ("default", "ddmin", "one-at-a-time"):
+        problem, predicate = run_case(name, chs, culprits, {})
+        assert problem.best == frozenset(culprits)
+        counts[name] = problem.stats.tests
+    assert counts["default"] <= 1.5 * information_bound(n, k)
+    assert counts["default"] * 6 <= counts["one-at-a-time"]
+    if k >= 2:
+        assert counts["default"] * 2 <= counts["ddmin"]
+
+
+def test_default_with_four_workers_takes_far_less_wall_time():
+    n = 500
+    chs = changes(n)
+    culprits = [chs[i] for i in (3, 170, 333)]
+    predicate = conjunction({c.name: c.value for c in culprits})
+    walls, results = {}, {}
+    for w in (1, 4):
+        problem = make_problem(chs, predicate, workers=w, duration=60.0)
+        get("default").run(problem)
+        walls[w], results[w] = problem.elapsed(), problem.best
+    assert results[4] == results[1] == frozenset(culprits)
+    assert walls[1] >= 2.8 * walls[4]
+
+
+def test_change_without_its_dependency_costs_no_build():
+    chs = changes(10)
+    a, b = chs[2], chs[5]
+    predicate = conjunction({a.name: a.value, b.name: b.value})
+    problem = make_problem(chs, predicate, needs={a: [b]})
+    problem.consider(frozenset())
+    built = problem.stats.tests
+    assert problem.consider({a}) is False  # A alone resolves to the baseline
+    assert problem.stats.tests == built
+    assert problem.consider({a, b}) is True
+    assert problem.best == frozenset({a, b})
+
+
+def test_closure_units_keep_a_change_with_what_it_needs():
+    chs = changes(6)
+    a, b, c = chs[0], chs[1], chs[2]
+    problem = make_problem(chs, conjunction({}), needs={a: [b], b: [c]})
+    units = closures(problem, problem.best)
+    assert frozenset({a, b, c}) in units
+    assert all(len(u) == 1 for u in units if a not in u)
+    assert set().union(*units) == set(chs)
+
+
+def test_menu_units_group_a_menu():
+    chs = changes(5)
+    menu = {chs[0]: ("Net",), chs[1]: ("Net",), chs[2]: ("Drivers", "GPU")}
+    problem = make_problem(chs, conjunction({}), menus=menu)
+    units = menus(problem, problem.best)
+    assert frozenset({chs[0], chs[1]}) in units
+    assert len(units) == 4
+
+
+def test_limits_stop_with_the_best_so_far():
+    chs = changes(200)
+    culprits = [chs[5], chs[150]]
+    predicate = conjunction({c.name: c.value for c in culprits})
+    problem = make_problem(chs, predicate, limits=Limits(max_tests=6))
+    with pytest.raises(Stopped) as stop:
+        get("default").run(problem)
+    assert stop.value.result == problem.best
+    assert len(problem.best) < len(chs)
+    assert holds(problem, predicate, problem.best)
+
+
+def test_infra_errors_propagate_after_retries():
+    chs = changes(20)
+    predicate = conjunction({chs[3].name: "y"})
+    problem = make_problem(chs, predicate, infra_failures=lambda r, attempt: True)
+    with pytest.raises(InfraError):
+        get("bisect").run(problem)
+
+
+def test_infra_errors_that_clear_on_retry_are_invisible():
+    chs = changes(40)
+    predicate = conjunction({chs[3].name: "y", chs[30].name: "y"})
+    problem = make_problem(chs, predicate, infra_failures=lambda r, attempt: attempt == 1)
+    get("default").run(problem)
+    assert problem.best == frozenset({chs[3], chs[30]})
+
+
+def test_unknown_strategy_names_the_valid_ones():
+    with pytest.raises(UserError) as err:
+        get("quicksort")
+    assert "ddmin" in err.value.line() and "default" in err.value.line()
+
+
+def test_registry_builds_fresh_named_strategies():
+    for name in NAMES:
+        s = get(name)
+        assert s.name == name
+        assert callable(s.run)
+    assert get("default") is not get("default")
+
+
+def test_default_pipeline_ends_with_the_one_minimality_pass():
+    assert get("default").steps[-1].name == "one-at-a-time"
+
+
+def test_timeouts_and_other_failures_are_not_interesting():
+    chs = changes(30)
+    culprit = chs[9]
+
+    def predicate(r):
+        values = dict(line.split("=", 1) for line in r.config_text.splitlines() if "=" in line)
+        if values.get(f"CONFIG_{chs[20].name}") == "y" and values.get(f"CONFIG_{culprit.name}") != "y":
+            return Verdict.OTHER_FAILURE
+        return Verdict.REPRODUCES if values.get(f"CONFIG_{culprit.name}") == "y" else Verdict.TIMEOUT
+
+    problem = make_problem(chs, predicate)
+    get("default").run(problem)
+    assert problem.best == frozenset({culprit})
+
+
+def test_split_and_expected_gain_helpers():
+    assert split(list(range(7)), 3) == [[0, 1, 2], [3, 4], [5, 6]]
+    assert split([1], 4) == [[1]]
+    # With p = 0.1 the best subset holds about 1 / -ln(0.9) ~ 9.5 units.
+    assert best_prefix([0.1] * 50) in (9, 10)
