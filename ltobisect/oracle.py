@@ -1,0 +1,481 @@
+"""Oracles: turn a resolved config into a verdict.
+
+:class:`KernelOracle` builds the config (``build.run_make`` in the slot's persistent worker
+directory) and judges the log with a failure signature: ``REPRODUCES`` only when the log shows
+the same signature; any other failure is ``OTHER_FAILURE`` and is never counted as reproducing.
+:class:`ScriptOracle` runs the user's interestingness script instead.
+
+Verdicts (``model.Verdict``), first rule that applies:
+
+1. ``INFRA_ERROR``, our side: the sandbox could not be set up, the log could not be written, the
+   disk or quota is full, the build was interrupted by :meth:`close` (Ctrl-C), or make died of
+   a signal we did not send. Never cached; the executor retries it. Oracles never retry.
+2. ``REPRODUCES``: the log (and measurements) match the signature, even if other errors are in
+   the log too (``make -k``). A duration signature matches a build killed after its threshold;
+   a memory signature matches a build killed above its threshold (both stop the build early).
+3. ``TIMEOUT``: killed at the wall-clock limit. ``OUT_OF_MEMORY``: killed at our memory limit,
+   or a tool in the build was killed by SIGKILL (the OOM killer) and nothing else failed first.
+4. ``PASSES``: make exited 0 (warnings do not count unless they are the signature).
+5. ``OTHER_FAILURE``: any other failure; ``outcome.signature`` is its primary signature.
+
+Worker layout, per slot: ``state_dir/workers/<slot>/`` holds ``out/`` (the persistent O=
+directory), ``tmp/`` (TMPDIR) and ``home/`` (HOME). Logs: ``state_dir/logs/<digest>-<n>.log``.
+ccache: ``spec.ccache_dir`` or ``state_dir/ccache``. One build at a time per slot (a lock): two
+builds in one O= directory corrupt it.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import shlex
+import threading
+from dataclasses import replace
+from pathlib import Path
+from typing import Dict, List, Optional, Protocol, Sequence, runtime_checkable
+
+from . import signature as sigmod
+from .build import (BuildResult, ProcessGroups, build_env, make_args, run_make, run_process, sandbox_failed,
+                    toolchain_versions)
+from .config import BuildSpec
+from .errors import InfraError, UserError
+from .model import Outcome, Resolved, Signature, Verdict
+
+#: Exit status of a script that cannot test a config (as ``git bisect run``'s "skip").
+CANNOT_TEST = 125
+
+
+@runtime_checkable
+class Oracle(Protocol):
+    """What the executor and the session need from an oracle."""
+
+    signature: Optional[Signature]
+
+    def fingerprint(self) -> str:
+        """Identity of everything a verdict depends on; part of the journal's cache key."""
+        ...
+
+    def observe(self, resolved: Resolved, slot: int) -> Outcome:
+        """Run the test without a signature: PASSES or a failure verdict carrying its signature."""
+        ...
+
+    def test(self, resolved: Resolved, slot: int) -> Outcome:
+        """Run the test and judge it against ``self.signature``."""
+        ...
+
+    def with_signature(self, sig: Signature) -> "Oracle":
+        """The same oracle judging by ``sig``."""
+        ...
+
+    def with_timeout(self, seconds: Optional[float]) -> "Oracle":
+        """The same oracle with another per-test wall-clock limit (``None``: none)."""
+        ...
+
+    def close(self) -> None:
+        """Kill running tests (callable from another thread); later tests give INFRA_ERROR."""
+        ...
+
+
+class _Shared:
+    """State shared by an oracle and its ``with_*`` copies: running groups, slot locks, log names."""
+
+    def __init__(self) -> None:
+        self.groups = ProcessGroups()
+        self.lock = threading.Lock()
+        self.slots: Dict[int, threading.Lock] = {}
+
+    def slot_lock(self, slot: int) -> threading.Lock:
+        with self.lock:
+            return self.slots.setdefault(slot, threading.Lock())
+
+
+def _new_log(log_dir: Path, digest: str) -> Path:
+    """A fresh ``<digest>-<n>.log`` (reserved with O_EXCL, so parallel slots never share one)."""
+    try:
+        log_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InfraError(f"cannot create {log_dir}: {exc}") from exc
+    n = 0
+    while True:
+        path = log_dir / f"{digest}-{n}.log"
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            n += 1
+            continue
+        except OSError as exc:
+            raise InfraError(f"cannot create {path}: {exc}") from exc
+        os.close(fd)
+        return path
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    """Write ``text`` unless the file already holds it (keeps kbuild from re-running syncconfig)."""
+    try:
+        if path.read_text() == text:
+            return
+    except OSError:
+        pass
+    try:
+        tmp = path.with_name(path.name + ".ltobisect-tmp")
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise InfraError(f"cannot write {path}: {exc}") from exc
+
+
+def _infra(detail: str, result: Optional[BuildResult] = None) -> Outcome:
+    return Outcome(
+        verdict=Verdict.INFRA_ERROR,
+        duration=result.duration if result else 0.0,
+        peak_rss=result.peak_rss if result else None,
+        log_path=str(result.log_path) if result else None,
+        detail=detail,
+        exit_code=result.exit_code if result else None,
+    )
+
+
+def is_kbuild(tree: Path) -> bool:
+    """Whether ``tree`` is built by kbuild (directory targets such as ``fs/`` work)."""
+    return (Path(tree) / "scripts" / "Makefile.build").is_file()
+
+
+def targets_for(spec: BuildSpec, sig: Optional[Signature]) -> List[str]:
+    """The make targets that test for ``sig`` (empty: make's default goal).
+
+    The user's ``spec.target`` wins. On a kbuild tree, a compile error (or objtool error) in a
+    C/assembler file builds only that file's directory: a directory target builds what the
+    config enables there, unlike a single-object target that compiles the file regardless.
+    Link errors, linker crashes and objtool findings on vmlinux build ``vmlinux``; Kconfig
+    warnings need only ``olddefconfig``. Anything else (no signature, thresholds, regexes,
+    make's own errors) builds the default goal, as the original failing build did.
+    """
+    if spec.target:
+        return shlex.split(spec.target)
+    if sig is None or not is_kbuild(spec.tree):
+        return []
+    loc = sig.location.split(":", 1)[0]
+    if sig.kind == "compile-error" and sig.tool not in ("ld.lld", "ld", "lld"):
+        if loc.endswith((".c", ".S", ".rs")) and "/" in loc and not loc.startswith(("/", "<")):
+            return [loc.rsplit("/", 1)[0] + "/"]
+        return []
+    if sig.kind in ("objtool", "objtool-warning"):
+        if loc.endswith(".o") and "/" in loc and not loc.startswith("vmlinux"):
+            return [loc.rsplit("/", 1)[0] + "/"]
+        return ["vmlinux"]
+    if sig.kind == "link-error" or (sig.kind == "crash" and sig.tool in ("ld.lld", "ld", "lld")):
+        return ["vmlinux"]
+    if sig.kind == "kconfig":
+        return ["olddefconfig"]
+    return []
+
+
+def _tree_identity(tree: Path) -> str:
+    """What identifies the tree's content cheaply: the top Makefile's hash (version) and path."""
+    try:
+        head = hashlib.sha256((Path(tree) / "Makefile").read_bytes()).hexdigest()[:16]
+    except OSError:
+        head = "no-makefile"
+    return f"{Path(tree).resolve()}@{head}"
+
+
+def _classify(
+    result: BuildResult,
+    sig: Optional[Signature],
+    roots: Sequence[str],
+    timeout: Optional[float],
+    mem_limit: Optional[int],
+    keep_lines: bool,
+) -> Outcome:
+    """Apply the verdict rules of the module docstring to one finished build."""
+    common = dict(duration=result.duration, peak_rss=result.peak_rss, log_path=str(result.log_path),
+                  exit_code=result.exit_code)
+    bwrap_error = sandbox_failed(result)
+    if bwrap_error:
+        return _infra(f"sandbox setup failed: {bwrap_error}", result)
+    if result.killed_by_us and not (result.timed_out or result.oom):
+        return _infra("interrupted (the oracle was closed)", result)
+    text = result.log_text()
+    if result.signal is not None and not result.killed_by_us:
+        return _infra(f"make was killed by signal {result.signal}, which we did not send", result)
+    if sig is not None and sigmod.matches(sig, text, roots=roots, peak_rss=result.peak_rss,
+                                          duration=result.duration, keep_lines=keep_lines or None):
+        return Outcome(verdict=Verdict.REPRODUCES, signature=sig, detail=sig.describe(), **common)
+    if result.timed_out:
+        limit = f"{timeout:.0f} s" if timeout is not None else "the limit"
+        tsig = Signature(kind="timeout", message=f"no result within {limit}")
+        return Outcome(verdict=Verdict.TIMEOUT, signature=tsig, detail=tsig.message, **common)
+    if result.oom:
+        msig = Signature(kind="memory", threshold=float(mem_limit) if mem_limit else None)
+        return Outcome(verdict=Verdict.OUT_OF_MEMORY, signature=msig, detail=f"killed at the memory limit ({msig.describe()})",
+                       **common)
+    if sigmod.disk_full(text):
+        return _infra("no space left on device (or quota exceeded) during the build", result)
+    if result.exit_code == 0:
+        return Outcome(verdict=Verdict.PASSES, detail="build succeeded", **common)
+    found = sigmod.extract(text, roots=roots, keep_lines=keep_lines)
+    if found is None:
+        found = Signature(kind="make", tool="make", message=f"exit {result.exit_code} without a recognized error")
+    if found.kind == "killed" and "signal 9" in found.message:
+        return Outcome(verdict=Verdict.OUT_OF_MEMORY, signature=found, detail=found.describe(), **common)
+    return Outcome(verdict=Verdict.OTHER_FAILURE, signature=found, detail=found.describe(), **common)
+
+
+class KernelOracle:
+    """Build a resolved config in the slot's worker directory and judge the log by a signature.
+
+    ``memory_threshold`` (bytes) and ``duration_threshold`` (seconds) are signatures of their
+    own ("the build needs more than X", "takes longer than X"); give at most one of
+    ``signature``, ``memory_threshold``, ``duration_threshold``. ``workers`` sizes ``-j`` when
+    ``spec.jobs`` is 0 (cores / workers). ``keep_lines`` keeps line numbers in signatures.
+    Also builds a non-kernel Kconfig project whose Makefile takes ``O=`` and reads ``$(O)/.config``
+    (``arch``/``llvm`` ``None``: no ARCH=, LLVM=, CC=, default goal unless a target is given).
+    """
+
+    def __init__(
+        self,
+        spec: BuildSpec,
+        state_dir: Path,
+        *,
+        signature: Optional[Signature] = None,
+        timeout: Optional[float] = None,
+        mem_limit: Optional[int] = None,
+        memory_threshold: Optional[int] = None,
+        duration_threshold: Optional[float] = None,
+        workers: int = 1,
+        keep_lines: bool = False,
+    ) -> None:
+        given = [x for x in (signature, memory_threshold, duration_threshold) if x is not None]
+        if len(given) > 1:
+            raise UserError("give one of a signature, a memory threshold or a duration threshold")
+        if memory_threshold is not None:
+            signature = sigmod.memory_above(memory_threshold)
+        elif duration_threshold is not None:
+            signature = sigmod.duration_above(duration_threshold)
+        if not (Path(spec.tree) / "Makefile").is_file():
+            raise UserError(f"no Makefile in the tree {spec.tree}", hint="give the kernel source directory")
+        make_args(spec, None)  # validates the make variables now, not at the first build
+        self.spec = spec
+        self.state_dir = Path(state_dir)
+        self.signature = signature
+        self.timeout = timeout
+        self.mem_limit = mem_limit
+        self.workers = max(1, workers)
+        self.keep_lines = keep_lines
+        self._shared = _Shared()
+
+    # --- identity -------------------------------------------------------------------------
+
+    def fingerprint(self) -> str:
+        """Hash of tree identity, toolchain versions, make arguments, targets and signature."""
+        spec = replace(self.spec, use_ccache=False, jobs=0)
+        data = {
+            "oracle": "kernel",
+            "tree": _tree_identity(spec.tree),
+            "toolchain": toolchain_versions(spec),
+            "make_args": make_args(spec, None),
+            "keep_going": spec.keep_going,
+            "targets": targets_for(spec, self.signature),
+            "signature": self.signature.to_json() if self.signature else None,
+            "keep_lines": self.keep_lines,
+        }
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:20]
+
+    # --- copies ---------------------------------------------------------------------------
+
+    def with_signature(self, sig: Signature) -> "KernelOracle":
+        """A copy judging by ``sig`` (sharing workers, locks and running builds)."""
+        other = copy.copy(self)
+        other.signature = sig
+        return other
+
+    def with_timeout(self, seconds: Optional[float]) -> "KernelOracle":
+        """A copy with another per-test wall-clock limit."""
+        other = copy.copy(self)
+        other.timeout = seconds
+        return other
+
+    # --- paths ----------------------------------------------------------------------------
+
+    def worker_dir(self, slot: int) -> Path:
+        return self.state_dir / "workers" / str(slot)
+
+    def out_dir(self, slot: int) -> Path:
+        """The persistent O= directory of a slot."""
+        return self.worker_dir(slot) / "out"
+
+    @property
+    def ccache_dir(self) -> Path:
+        return Path(self.spec.ccache_dir) if self.spec.ccache_dir else self.state_dir / "ccache"
+
+    @property
+    def jobs(self) -> int:
+        return self.spec.jobs or max(1, (os.cpu_count() or 1) // self.workers)
+
+    def targets(self, sig: Optional[Signature] = None) -> List[str]:
+        """The make targets of a test judged by ``sig`` (default: this oracle's signature)."""
+        return targets_for(self.spec, sig if sig is not None else self.signature)
+
+    def roots(self, slot: int) -> List[str]:
+        """Prefixes stripped from paths in logs: the O= directory and the tree, as given and resolved."""
+        paths = {str(self.out_dir(slot)), str(self.out_dir(slot).resolve()), str(Path(self.spec.tree)),
+                 str(Path(self.spec.tree).resolve())}
+        return sorted(paths, key=len, reverse=True)
+
+    def reproduce_command(self, targets: Optional[Sequence[str]] = None, out_dir: str = "<build-dir>") -> str:
+        """The make command of a test, for reports (O= given as ``out_dir``)."""
+        from .build import make_command
+
+        tg = list(targets) if targets is not None else self.targets()
+        return shlex.join(make_command(self.spec, Path(out_dir), tg, self.jobs))
+
+    # --- tests ----------------------------------------------------------------------------
+
+    def observe(self, resolved: Resolved, slot: int) -> Outcome:
+        """Build with make's default goal (or the user's target) and report what failed, if anything."""
+        return self._run(resolved, slot, None, targets_for(self.spec, None))
+
+    def test(self, resolved: Resolved, slot: int) -> Outcome:
+        """Build the targets for this oracle's signature and judge the log against it."""
+        return self._run(resolved, slot, self.signature, self.targets())
+
+    def _run(self, resolved: Resolved, slot: int, sig: Optional[Signature], targets: List[str]) -> Outcome:
+        if self._shared.groups.closed:
+            return _infra("the oracle is closed")
+        timeout = self.timeout
+        mem_limit = self.mem_limit
+        if sig is not None and sig.kind == "duration" and sig.threshold is not None:
+            # Past the threshold the answer is known: stop the build there.
+            stop = sig.threshold + 1.0
+            timeout = stop if timeout is None else min(timeout, stop)
+        if sig is not None and sig.kind == "memory" and sig.threshold is not None:
+            stop_at = int(sig.threshold)
+            mem_limit = stop_at if mem_limit is None else min(mem_limit, stop_at)
+        with self._shared.slot_lock(slot):
+            try:
+                out = self.out_dir(slot)
+                out.mkdir(parents=True, exist_ok=True)
+                _write_if_changed(out / ".config", resolved.config_text)
+                log = _new_log(self.state_dir / "logs", resolved.digest)
+                result = run_make(
+                    self.spec, out, targets, jobs=self.jobs, timeout=timeout, mem_limit=mem_limit, log_path=log,
+                    sandbox_root=self.worker_dir(slot), ccache_dir=self.ccache_dir, groups=self._shared.groups,
+                )
+            except InfraError as exc:
+                return _infra(str(exc))
+            except OSError as exc:
+                return _infra(f"{exc.__class__.__name__}: {exc}")
+        outcome = _classify(result, sig, self.roots(slot), timeout, mem_limit, self.keep_lines)
+        if (outcome.verdict is Verdict.OUT_OF_MEMORY and sig is not None and sig.kind == "memory"):
+            return replace(outcome, verdict=Verdict.REPRODUCES, signature=sig, detail=sig.describe())
+        return outcome
+
+    def close(self) -> None:
+        """Kill every running build of this oracle and its copies; later tests give INFRA_ERROR."""
+        self._shared.groups.kill_all(close=True)
+
+
+class ScriptOracle:
+    """The user's interestingness script decides.
+
+    The script gets the resolved ``.config`` path as ``argv[1]`` (also in ``$LTOBISECT_CONFIG``),
+    runs with the slot's worker directory ``state_dir/workers/<slot>/`` as cwd, TMPDIR and HOME
+    inside it, in its own process group, under the same timeout and memory limit as builds.
+
+    Exit status, as ``git bisect run`` reads it: 0 = ``REPRODUCES``; 125 = cannot test this
+    config, which we record as ``OTHER_FAILURE`` with signature ``script: cannot test (exit 125)``
+    (a final verdict about the config, never interesting, cached: a skip is deterministic, so it
+    is not an infrastructure error and is not retried); anything else = ``PASSES`` (the exit
+    status is in ``detail``). A timeout gives ``TIMEOUT``, the memory limit ``OUT_OF_MEMORY``, a
+    signal we did not send or :meth:`close` ``INFRA_ERROR``. :meth:`observe` is :meth:`test`:
+    the script is its own signature.
+    """
+
+    def __init__(self, script: Path, state_dir: Path, *, timeout: Optional[float] = None,
+                 mem_limit: Optional[int] = None) -> None:
+        script = Path(script)
+        if not script.is_file():
+            raise UserError(f"test script {script} does not exist")
+        if not os.access(script, os.X_OK):
+            raise UserError(f"test script {script} is not executable", hint=f"chmod +x {script}")
+        self.script = script.resolve()
+        self.state_dir = Path(state_dir)
+        self.timeout = timeout
+        self.mem_limit = mem_limit
+        self.signature: Optional[Signature] = Signature(kind="script", tool=self.script.name,
+                                                        message=f"{self.script.name} exits 0")
+        self._shared = _Shared()
+
+    def fingerprint(self) -> str:
+        """Hash of the script's path and content."""
+        try:
+            body = self.script.read_bytes()
+        except OSError as exc:
+            raise InfraError(f"cannot read test script {self.script}: {exc}") from exc
+        data = {"oracle": "script", "path": str(self.script), "sha256": hashlib.sha256(body).hexdigest()}
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:20]
+
+    def with_signature(self, sig: Signature) -> "ScriptOracle":
+        """A copy carrying ``sig`` (for reports; the script still decides)."""
+        other = copy.copy(self)
+        other.signature = sig
+        return other
+
+    def with_timeout(self, seconds: Optional[float]) -> "ScriptOracle":
+        """A copy with another per-test wall-clock limit."""
+        other = copy.copy(self)
+        other.timeout = seconds
+        return other
+
+    def worker_dir(self, slot: int) -> Path:
+        return self.state_dir / "workers" / str(slot)
+
+    def observe(self, resolved: Resolved, slot: int) -> Outcome:
+        """Same as :meth:`test`."""
+        return self.test(resolved, slot)
+
+    def test(self, resolved: Resolved, slot: int) -> Outcome:
+        """Run the script on the resolved config."""
+        if self._shared.groups.closed:
+            return _infra("the oracle is closed")
+        with self._shared.slot_lock(slot):
+            try:
+                work = self.worker_dir(slot)
+                work.mkdir(parents=True, exist_ok=True)
+                for sub in ("tmp", "home"):
+                    (work / sub).mkdir(exist_ok=True)
+                config = work / ".config"
+                _write_if_changed(config, resolved.config_text)
+                log = _new_log(self.state_dir / "logs", resolved.digest)
+                env = build_env(None, work, {"LTOBISECT_CONFIG": str(config.resolve()),
+                                             "LTOBISECT_WORKER": str(work.resolve())})
+                result = run_process([str(self.script), str(config.resolve())], cwd=work, env=env,
+                                     timeout=self.timeout, mem_limit=self.mem_limit, log_path=log,
+                                     groups=self._shared.groups)
+            except InfraError as exc:
+                return _infra(str(exc))
+            except OSError as exc:
+                return _infra(f"{exc.__class__.__name__}: {exc}")
+        common = dict(duration=result.duration, peak_rss=result.peak_rss, log_path=str(result.log_path),
+                      exit_code=result.exit_code)
+        if result.timed_out:
+            tsig = Signature(kind="timeout", message=f"no result within {self.timeout:.0f} s")
+            return Outcome(verdict=Verdict.TIMEOUT, signature=tsig, detail=tsig.message, **common)
+        if result.oom:
+            msig = Signature(kind="memory", threshold=float(self.mem_limit) if self.mem_limit else None)
+            return Outcome(verdict=Verdict.OUT_OF_MEMORY, signature=msig, detail="killed at the memory limit", **common)
+        if result.killed_by_us:
+            return _infra("interrupted (the oracle was closed)", result)
+        if result.signal is not None:
+            return _infra(f"the script was killed by signal {result.signal}, which we did not send", result)
+        if result.exit_code == 0:
+            return Outcome(verdict=Verdict.REPRODUCES, signature=self.signature, detail="script exited 0", **common)
+        if result.exit_code == CANNOT_TEST:
+            skip = Signature(kind="script", tool=self.script.name, message=f"cannot test (exit {CANNOT_TEST})")
+            return Outcome(verdict=Verdict.OTHER_FAILURE, signature=skip, detail=skip.describe(), **common)
+        return Outcome(verdict=Verdict.PASSES, detail=f"script exited {result.exit_code}", **common)
+
+    def close(self) -> None:
+        """Kill running scripts (process groups); later tests give INFRA_ERROR."""
+        self._shared.groups.kill_all(close=True)

@@ -1,0 +1,169 @@
+"""Planted-fault kernel trees for real-build tests (shared helper; other test modules use it).
+
+A *scratch tree* is a cheap copy of the pristine Linux tree: a hard-link farm (``cp -al``, ~2 s
+for 1.5 GB when source and destination share a file system; otherwise a plain ``cp -a``). The
+files we plant faults into are REPLACED (unlink, then write a new file), never written through,
+so the pristine tree behind the hard links is never modified. Builds use ``O=`` outside the tree.
+
+A :class:`Fault` is a few lines appended to one source file, active only when all its
+``requires`` options are enabled (``IS_ENABLED``, so ``=y`` or ``=m``):
+
+- ``kind="error"``: ``#error "<message>"``, a compile error of that file;
+- ``kind="undefined"``: an initcall that calls the undefined function ``<message>``, an
+  ``ld.lld: error: undefined symbol`` at the final link of vmlinux;
+- ``kind="raw"``: ``code`` verbatim inside the ``#if``.
+
+Ready-made faults, chosen so that a tinyconfig (all of the options below are ``n`` there) plus
+ThinLTO passes, and so that each option touches only a few files (cheap incremental builds):
+
+- :data:`PAIR_ERROR`: ``fs/fhandle.c`` fails with ``#error`` when FHANDLE and
+  CROSS_MEMORY_ATTACH are both set (fhandle.c is built only with FHANDLE).
+- :data:`OTHER_ERROR`: same file, another message, when FHANDLE and ADVISE_SYSCALLS are set.
+- :data:`PAIR_UNDEFINED`: ``mm/madvise.c`` references an undefined symbol when ADVISE_SYSCALLS
+  and CROSS_MEMORY_ATTACH are set: a link failure (target ``vmlinux``).
+- :data:`LTO_UNDEFINED`: an undefined symbol when LTO_CLANG and ADVISE_SYSCALLS are set: a link
+  failure that needs LTO (by preprocessor condition, not by an LTO code-generation quirk).
+
+Usage (see tests/test_oracle_kernel.py)::
+
+    tree = scratch_tree(kernel_tree, tmp / "tree", [PAIR_ERROR, OTHER_ERROR])
+    spec = lto_spec(tree, ccache_dir)
+    text = kernel_config(spec, tmp / "cfg", enable=["FHANDLE", "CROSS_MEMORY_ATTACH"])
+    resolved = resolved_config(text)      # a model.Resolved to hand to an oracle
+"""
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Optional, Sequence
+
+from ltobisect.build import build_env, make_args
+from ltobisect.config import BuildSpec
+from ltobisect.model import Resolved, candidate
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A planted fault: code appended to ``path`` that is active only when ``requires`` are all set."""
+
+    path: str
+    requires: tuple
+    kind: str = "error"  # error | undefined | raw
+    message: str = "ltobisect planted fault"
+    code: str = ""
+
+    def snippet(self, index: int = 0) -> str:
+        """The C text appended to the file."""
+        cond = " && ".join(f"IS_ENABLED(CONFIG_{o})" for o in self.requires) or "1"
+        if self.kind == "error":
+            body = f'#error "{self.message}"\n'
+        elif self.kind == "undefined":
+            fn = f"ltobisect_planted_call_{index}"
+            body = (
+                f"extern void {self.message}(void);\n"
+                f"static int __init {fn}(void)\n{{\n\t{self.message}();\n\treturn 0;\n}}\n"
+                f"late_initcall({fn});\n"
+            )
+        elif self.kind == "raw":
+            body = self.code.rstrip("\n") + "\n"
+        else:
+            raise ValueError(f"unknown fault kind {self.kind!r}")
+        head = "#include <linux/init.h>\n" if self.kind == "undefined" else ""
+        return f"\n/* ltobisect planted fault {index} */\n{head}#if {cond}\n{body}#endif\n"
+
+
+PAIR_ERROR = Fault("fs/fhandle.c", ("FHANDLE", "CROSS_MEMORY_ATTACH"), "error",
+                   "ltobisect planted fault: fhandle with cross memory attach")
+OTHER_ERROR = Fault("fs/fhandle.c", ("FHANDLE", "ADVISE_SYSCALLS"), "error",
+                    "ltobisect planted fault: fhandle with advise syscalls")
+PAIR_UNDEFINED = Fault("mm/madvise.c", ("ADVISE_SYSCALLS", "CROSS_MEMORY_ATTACH"), "undefined",
+                       "ltobisect_planted_missing")
+LTO_UNDEFINED = Fault("mm/madvise.c", ("LTO_CLANG", "ADVISE_SYSCALLS"), "undefined",
+                      "ltobisect_planted_lto_missing")
+
+
+def replace_file(path: Path, text: str) -> None:
+    """Write ``text`` as a NEW file at ``path`` (unlink first: never write through a hard link)."""
+    mode = path.stat().st_mode & 0o7777 if path.exists() else 0o644
+    if path.exists() or path.is_symlink():
+        path.unlink()
+    path.write_text(text)
+    path.chmod(mode)
+
+
+def plant(tree: Path, faults: Iterable[Fault]) -> None:
+    """Append every fault to its file in ``tree`` (a scratch tree), replacing the files."""
+    by_file: dict = {}
+    for n, fault in enumerate(faults):
+        by_file.setdefault(fault.path, []).append((n, fault))
+    for rel, items in by_file.items():
+        path = tree / rel
+        text = path.read_text()
+        for n, fault in items:
+            text += fault.snippet(n)
+        replace_file(path, text)
+
+
+def scratch_tree(source: Path, dest: Path, faults: Sequence[Fault] = ()) -> Path:
+    """A hard-link copy of ``source`` at ``dest`` (which must not exist) with ``faults`` planted."""
+    dest = Path(dest)
+    if dest.exists():
+        raise FileExistsError(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    linked = subprocess.run(["cp", "-al", str(source), str(dest)], capture_output=True, text=True)
+    if linked.returncode != 0:
+        shutil.rmtree(dest, ignore_errors=True)
+        subprocess.run(["cp", "-a", str(source), str(dest)], check=True)
+    plant(dest, faults)
+    return dest
+
+
+def lto_spec(tree: Path, ccache_dir: Optional[Path] = None, *, target: Optional[str] = None,
+             make_vars: Sequence[str] = (), jobs: int = 2) -> BuildSpec:
+    """The BuildSpec of the tests: x86_64, LLVM=-16, ccache, bubblewrap when it works."""
+    return BuildSpec(tree=Path(tree), arch="x86_64", llvm="-16", make_vars=tuple(make_vars), target=target,
+                     jobs=jobs, ccache_dir=ccache_dir)
+
+
+def kernel_config(spec: BuildSpec, work: Path, *, base: str = "tinyconfig", lto: str = "thin",
+                  enable: Iterable[str] = (), disable: Iterable[str] = ()) -> str:
+    """A resolved .config made by the kernel's own tools: ``make <base>``, set options, olddefconfig.
+
+    ``lto`` is ``thin``, ``full`` or ``none``. Options are names without ``CONFIG_``. Runs in
+    ``work`` (an O= directory of its own, ~8 s) with the same make arguments as the builds, so
+    the CC-derived symbols agree.
+    """
+    work.mkdir(parents=True, exist_ok=True)
+    args = ["make", *make_args(spec, work)]
+    env = build_env(spec, work)
+    (work / "tmp").mkdir(exist_ok=True)
+    (work / "home").mkdir(exist_ok=True)
+
+    def run(*argv: str) -> None:
+        subprocess.run(list(argv), cwd=work, env=env, check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE)
+
+    run(*args, base)
+    cfg = ["-d", "LTO_NONE", "-d", "LTO_CLANG_THIN", "-d", "LTO_CLANG_FULL"]
+    cfg += {"thin": ["-e", "LTO_CLANG_THIN"], "full": ["-e", "LTO_CLANG_FULL"], "none": ["-e", "LTO_NONE"]}[lto]
+    for opt in enable:
+        cfg += ["-e", opt]
+    for opt in disable:
+        cfg += ["-d", opt]
+    run(str(Path(spec.tree) / "scripts" / "config"), "--file", str(work / ".config"), *cfg)
+    run(*args, "olddefconfig")
+    return (work / ".config").read_text()
+
+
+def digest_of(config_text: str) -> str:
+    """A digest of a config's settings (comment lines other than 'is not set' ignored)."""
+    keep = [ln for ln in config_text.splitlines() if ln and (not ln.startswith("#") or ln.endswith(" is not set"))]
+    return hashlib.sha256("\n".join(keep).encode()).hexdigest()[:16]
+
+
+def resolved_config(config_text: str) -> Resolved:
+    """A :class:`~ltobisect.model.Resolved` for a full config text (empty candidate)."""
+    return Resolved(candidate=candidate(), config_text=config_text, digest=digest_of(config_text))

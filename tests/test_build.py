@@ -1,0 +1,302 @@
+"""Builds and oracles on a fake kernel tree (tests/fakelinux): sandbox, limits, process-group kill.
+
+The fake tree's Makefile takes O= and reads $(O)/.config like kbuild and fails on demand (see
+tests/fakelinux/fake-build.sh). Each test copies it and makes the copy read-only.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shlex
+import shutil
+import stat
+import threading
+import time
+from pathlib import Path
+from typing import Dict
+
+import pytest
+
+from ltobisect import signature as sigmod
+from ltobisect.build import bwrap_works, make_args, make_command, run_make, toolchain_versions
+from ltobisect.config import BuildSpec
+from ltobisect.errors import UserError
+from ltobisect.model import Resolved, Signature, Verdict, candidate
+from ltobisect.oracle import KernelOracle, ScriptOracle, targets_for
+
+FAKE = Path(__file__).parent / "fakelinux"
+SANDBOXES = ["none"] + (["bwrap"] if bwrap_works() else [])
+
+
+def _snapshot(tree: Path) -> Dict[str, tuple]:
+    out = {}
+    for p in sorted(tree.rglob("*")):
+        st = p.lstat()
+        digest = hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else ""
+        out[str(p.relative_to(tree))] = (st.st_mode, st.st_mtime_ns, digest)
+    return out
+
+
+@pytest.fixture
+def fake_tree(tmp_path: Path):
+    """A read-only copy of the fake tree (restored to writable afterwards so tmp can be removed)."""
+    tree = tmp_path / "fakelinux"
+    shutil.copytree(FAKE, tree)
+    paths = [tree, *tree.rglob("*")]
+    for p in paths:
+        p.chmod(p.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+    yield tree
+    for p in paths:
+        p.chmod(p.stat().st_mode | stat.S_IWUSR)
+
+
+def config(*options: str, token: str = "") -> Resolved:
+    lines = [f"CONFIG_{o}=y" for o in options]
+    if token:
+        lines.append(f'CONFIG_TOKEN="{token}"')
+    text = "\n".join(lines) + "\n"
+    return Resolved(candidate=candidate(), config_text=text, digest=hashlib.sha256(text.encode()).hexdigest()[:12])
+
+
+def spec_for(tree: Path, sandbox: str = "none") -> BuildSpec:
+    return BuildSpec(tree=tree, sandbox=sandbox, jobs=1)
+
+
+def _alive_with(token: str) -> list:
+    pids = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            cmd = Path(f"/proc/{name}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = Path(f"/proc/{name}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if token in cmd and state != "Z":
+            pids.append(int(name))
+    return pids
+
+
+# --- make arguments --------------------------------------------------------------------------
+
+def test_make_args_kernel_spec_is_printable_and_carries_user_vars(tmp_path: Path) -> None:
+    spec = BuildSpec(tree=Path("/src/linux"), arch="x86_64", llvm="-16", make_vars=("W=1", "KCFLAGS=-O1 -g"))
+    args = make_args(spec, tmp_path / "out")
+    assert args[:2] == ["-C", "/src/linux"]
+    assert f"O={tmp_path / 'out'}" in args and "ARCH=x86_64" in args and "LLVM=-16" in args
+    assert args[-2:] == ["W=1", "KCFLAGS=-O1 -g"]
+    if shutil.which("ccache"):
+        assert "CC=ccache clang-16" in args
+    line = shlex.join(make_command(spec, tmp_path / "out", ["vmlinux"], 2))
+    assert shlex.split(line)[0] == "make" and "-k" in shlex.split(line) and line.endswith("-j2 vmlinux")
+
+
+def test_make_args_cross_arch_llvm1_and_directory_prefix() -> None:
+    arm = make_args(BuildSpec(tree=Path("/t"), arch="arm64", llvm="1", use_ccache=False), None)
+    assert arm == ["-C", "/t", "ARCH=arm64", "LLVM=1"]
+    pre = make_args(BuildSpec(tree=Path("/t"), arch="arm64", llvm="/usr/lib/llvm-16/bin/"), None)
+    if shutil.which("ccache"):
+        assert "CC=ccache /usr/lib/llvm-16/bin/clang" in pre
+    # A user's CC wins over ours.
+    own = make_args(BuildSpec(tree=Path("/t"), llvm="-16", make_vars=("CC=clang-16",)), None)
+    assert own.count("CC=clang-16") == 1 and not any(a.startswith("CC=ccache") for a in own)
+
+
+def test_make_args_non_kernel_project_has_no_arch_or_llvm() -> None:
+    assert make_args(BuildSpec(tree=Path("/demo")), Path("/w/out")) == ["-C", "/demo", "O=/w/out"]
+
+
+def test_bad_make_variable_is_a_user_error() -> None:
+    with pytest.raises(UserError):
+        make_args(BuildSpec(tree=Path("/t"), make_vars=("-j8",)), None)
+
+
+def test_toolchain_versions_names_clang_and_lld() -> None:
+    if shutil.which("clang-16") is None:
+        pytest.skip("clang-16 not installed")
+    v = toolchain_versions(BuildSpec(tree=Path("/t"), llvm="-16"))
+    assert "clang version 16" in v["clang"] and "LLD 16" in v["ld.lld"] and "Make" in v["make"]
+
+
+def test_targets_follow_the_signature(kernel_like: Path) -> None:
+    spec = BuildSpec(tree=kernel_like)
+    assert targets_for(spec, Signature("compile-error", "clang", "x", "fs/fhandle.c")) == ["fs/"]
+    assert targets_for(spec, Signature("compile-error", "clang", "x", "include/linux/fs.h")) == []
+    assert targets_for(spec, Signature("link-error", "ld.lld", "undefined symbol: f", "f")) == ["vmlinux"]
+    assert targets_for(spec, None) == []
+    assert targets_for(BuildSpec(tree=kernel_like, target="bzImage modules"), None) == ["bzImage", "modules"]
+    # Not kbuild: never invent directory targets.
+    assert targets_for(BuildSpec(tree=FAKE), Signature("compile-error", "clang", "x", "fs/a.c")) == []
+
+
+@pytest.fixture
+def kernel_like(tmp_path: Path) -> Path:
+    (tmp_path / "k" / "scripts").mkdir(parents=True)
+    (tmp_path / "k" / "scripts" / "Makefile.build").write_text("")
+    (tmp_path / "k" / "Makefile").write_text("")
+    return tmp_path / "k"
+
+
+# --- the source stays untouched --------------------------------------------------------------
+
+@pytest.mark.parametrize("sandbox", SANDBOXES)
+def test_builds_never_write_the_source(fake_tree: Path, tmp_path: Path, sandbox: str) -> None:
+    before = _snapshot(fake_tree)
+    oracle = KernelOracle(spec_for(fake_tree, sandbox), tmp_path / "state")
+    for cfg in (config(), config("COMPILE_ERROR"), config("LINK_ERROR", "OTHER_ERROR")):
+        oracle.observe(cfg, 0)
+    assert _snapshot(fake_tree) == before
+    out = oracle.out_dir(0)
+    assert (out / "vmlinux").is_file() or (out / ".config").is_file()
+    env = (out / "env.txt").read_text()
+    assert f"TMPDIR={(tmp_path / 'state' / 'workers' / '0' / 'tmp').resolve()}" in env
+    assert f"HOME={(tmp_path / 'state' / 'workers' / '0' / 'home').resolve()}" in env
+
+
+@pytest.mark.skipif(not bwrap_works(), reason="bubblewrap cannot run here")
+def test_bwrap_makes_the_source_read_only_even_for_root(tmp_path: Path) -> None:
+    tree = tmp_path / "writable-tree"
+    shutil.copytree(FAKE, tree)  # writable on disk: only the sandbox stops the write
+    oracle = KernelOracle(spec_for(tree, "bwrap"), tmp_path / "state")
+    out = oracle.observe(config("WRITE_SOURCE"), 0)
+    assert out.verdict is Verdict.OTHER_FAILURE
+    assert not (tree / "written-by-build").exists()
+    loose = KernelOracle(spec_for(tree, "none"), tmp_path / "state2").observe(config("WRITE_SOURCE"), 0)
+    assert loose.verdict is Verdict.PASSES  # the fake build misbehaves; the sandbox is what stopped it
+    (tree / "written-by-build").unlink()
+
+
+def test_output_directory_inside_the_tree_is_refused(fake_tree: Path) -> None:
+    with pytest.raises(UserError):
+        run_make(spec_for(fake_tree), fake_tree / "out", [], jobs=1, timeout=None, mem_limit=None,
+                 log_path=fake_tree.parent / "x.log", sandbox_root=fake_tree / "w")
+
+
+# --- verdicts --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("sandbox", SANDBOXES)
+def test_verdicts_on_the_fake_tree(fake_tree: Path, tmp_path: Path, sandbox: str) -> None:
+    oracle = KernelOracle(spec_for(fake_tree, sandbox), tmp_path / "state")
+    seen = oracle.observe(config("COMPILE_ERROR"), 0)
+    assert seen.verdict is Verdict.OTHER_FAILURE
+    assert seen.signature == Signature("compile-error", "clang", '"planted compile error"', "fs/planted.c")
+    judged = oracle.with_signature(seen.signature)
+    assert judged.test(config("COMPILE_ERROR"), 0).verdict is Verdict.REPRODUCES
+    # Our error next to an unrelated one (make -k): still ours.
+    assert judged.test(config("OTHER_ERROR", "COMPILE_ERROR"), 0).verdict is Verdict.REPRODUCES
+    other = judged.test(config("OTHER_ERROR"), 0)
+    assert other.verdict is Verdict.OTHER_FAILURE and other.signature.location == "kernel/other.c"
+    assert judged.test(config(), 0).verdict is Verdict.PASSES
+    link = judged.test(config("LINK_ERROR"), 0)
+    assert link.verdict is Verdict.OTHER_FAILURE
+    assert link.signature == Signature("link-error", "ld.lld", "undefined symbol: planted_symbol", "planted_symbol")
+    assert Path(link.log_path).is_file() and Path(link.log_path).parent == tmp_path / "state" / "logs"
+    assert judged.fingerprint() != oracle.fingerprint()
+
+
+def test_infra_errors_disk_full_and_foreign_signal(fake_tree: Path, tmp_path: Path) -> None:
+    oracle = KernelOracle(spec_for(fake_tree), tmp_path / "state")
+    full = oracle.observe(config("DISK_FULL"), 0)
+    assert full.verdict is Verdict.INFRA_ERROR and "space" in full.detail
+    foreign = oracle.observe(config("SELF_SIGNAL"), 0)
+    assert foreign.verdict is Verdict.INFRA_ERROR and "did not send" in foreign.detail
+
+
+def test_regex_and_duration_signatures(fake_tree: Path, tmp_path: Path) -> None:
+    base = KernelOracle(spec_for(fake_tree), tmp_path / "state")
+    rx = base.with_signature(sigmod.from_regex(r"undefined symbol: planted_\w+"))
+    assert rx.test(config("LINK_ERROR"), 0).verdict is Verdict.REPRODUCES
+    assert rx.test(config("COMPILE_ERROR"), 0).verdict is Verdict.OTHER_FAILURE
+    slow = KernelOracle(spec_for(fake_tree), tmp_path / "state", duration_threshold=1.0)
+    t0 = time.monotonic()
+    assert slow.test(config("SLOW"), 0).verdict is Verdict.REPRODUCES
+    assert time.monotonic() - t0 < 3.5  # stopped once past the threshold, not after the full 3 s sleep
+    assert slow.test(config(), 0).verdict is Verdict.PASSES
+
+
+def test_memory_is_measured_limited_and_a_threshold(fake_tree: Path, tmp_path: Path) -> None:
+    plain = KernelOracle(spec_for(fake_tree), tmp_path / "state")
+    big = plain.observe(config("MEMORY"), 0)
+    assert big.verdict is Verdict.PASSES and big.peak_rss is not None and big.peak_rss > 250 * 2**20
+    small = plain.observe(config(), 0)
+    assert small.peak_rss is not None and small.peak_rss < 100 * 2**20
+    limited = KernelOracle(spec_for(fake_tree), tmp_path / "state", mem_limit=150 * 2**20)
+    assert limited.observe(config("MEMORY"), 0).verdict is Verdict.OUT_OF_MEMORY
+    needs = KernelOracle(spec_for(fake_tree), tmp_path / "state", memory_threshold=200 * 2**20)
+    assert needs.test(config("MEMORY"), 0).verdict is Verdict.REPRODUCES
+    assert needs.test(config(), 0).verdict is Verdict.PASSES
+
+
+# --- killing ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("sandbox", SANDBOXES)
+def test_timeout_kills_the_whole_process_group(fake_tree: Path, tmp_path: Path, sandbox: str) -> None:
+    token = f"ltobisect-sleeper-{os.getpid()}-{sandbox}-t"
+    oracle = KernelOracle(spec_for(fake_tree, sandbox), tmp_path / "state", timeout=2.0)
+    t0 = time.monotonic()
+    out = oracle.observe(config("SLEEPERS", token=token), 0)
+    elapsed = time.monotonic() - t0
+    assert out.verdict is Verdict.TIMEOUT and out.signature.kind == "timeout"
+    assert elapsed < 2.0 + 5.0
+    deadline = time.monotonic() + 5.0
+    while _alive_with(token) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _alive_with(token) == []
+
+
+@pytest.mark.parametrize("sandbox", SANDBOXES)
+def test_close_from_another_thread_kills_running_builds(fake_tree: Path, tmp_path: Path, sandbox: str) -> None:
+    token = f"ltobisect-sleeper-{os.getpid()}-{sandbox}-c"
+    oracle = KernelOracle(spec_for(fake_tree, sandbox), tmp_path / "state")
+    copy = oracle.with_timeout(None)
+    results = []
+    th = threading.Thread(target=lambda: results.append(copy.observe(config("SLEEPERS", token=token), 0)))
+    th.start()
+    deadline = time.monotonic() + 10
+    while len(_alive_with(token)) < 4 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _alive_with(token), "the fake build did not start its sleepers"
+    t0 = time.monotonic()
+    oracle.close()  # the original; the copy's build must die too
+    th.join(10)
+    assert not th.is_alive() and time.monotonic() - t0 < 5.0
+    assert results[0].verdict is Verdict.INFRA_ERROR
+    assert _alive_with(token) == []
+    assert oracle.observe(config(), 0).verdict is Verdict.INFRA_ERROR  # closed for good
+
+
+# --- the script oracle -----------------------------------------------------------------------
+
+def _script(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "interesting.sh"
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(0o755)
+    return path
+
+
+def test_script_oracle_exit_codes(tmp_path: Path) -> None:
+    script = _script(tmp_path, 'grep -q "^CONFIG_BAD=y" "$1" && exit 0\n'
+                               'grep -q "^CONFIG_SKIP=y" "$1" && exit 125\n'
+                               '[ "$PWD" = "$LTOBISECT_WORKER" ] || exit 3\nexit 1\n')
+    oracle = ScriptOracle(script, tmp_path / "state")
+    assert oracle.test(config("BAD"), 0).verdict is Verdict.REPRODUCES
+    skip = oracle.test(config("SKIP"), 0)
+    assert skip.verdict is Verdict.OTHER_FAILURE and "125" in skip.signature.message
+    plain = oracle.test(config(), 1)
+    assert plain.verdict is Verdict.PASSES and plain.exit_code == 1
+    assert (tmp_path / "state" / "workers" / "1" / ".config").read_text() == config().config_text
+    assert oracle.observe(config("BAD"), 0).verdict is Verdict.REPRODUCES
+
+
+def test_script_oracle_timeout_kills_group_and_bad_script_is_user_error(tmp_path: Path) -> None:
+    token = f"ltobisect-sleeper-{os.getpid()}-script"
+    script = _script(tmp_path, f"sh {FAKE / 'scripts' / 'sleeper.sh'} {token} &\nwait\n")
+    oracle = ScriptOracle(script, tmp_path / "state", timeout=1.0)
+    assert oracle.test(config(), 0).verdict is Verdict.TIMEOUT
+    time.sleep(0.2)
+    assert _alive_with(token) == []
+    with pytest.raises(UserError):
+        ScriptOracle(tmp_path / "missing.sh", tmp_path / "state")
+    fp = oracle.fingerprint()
+    script.write_text(script.read_text() + "# changed\n")
+    assert oracle.fingerprint() != fp
