@@ -1,0 +1,749 @@
+"""The Kconfig layer: load a tree for an ARCH and toolchain, and settle configs exactly as `conf` does.
+
+This is the only module (with its helper :mod:`ltobisect.kconfig_compat`) that touches kconfiglib.
+Everything it hands out is plain text or a value type of :mod:`ltobisect.model`.
+
+A candidate is resolved the way a user would test it by hand: the baseline ``.config`` with the
+candidate's lines merged in (as ``merge_config.sh`` does: the symbol's old line removed, the new
+one appended), then ``make olddefconfig``. The result is byte-identical to the kernel's own tool
+(tests/test_kconfig_kernel.py checks it on Linux 6.1 for x86_64 and arm64).
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+
+import kconfiglib
+from kconfiglib import AND, BOOL, COMMENT, MENU, TRISTATE, Choice, KconfigError, Symbol, expr_str, expr_value
+
+from ltobisect.errors import InfraError, UserError
+from ltobisect.kconfig_compat import (ConfigText, LinuxKconfig, load_probe_cache,
+                                      save_probe_cache)
+from ltobisect.kconfig_env import (compiler_path, defconfig_file, is_kernel_tree, kconfig_env,
+                                   parse_make_vars)
+from ltobisect.model import Candidate, Change, Ineffective, Resolved, Structure, ordered
+
+__all__ = ["KconfigTree", "kconfig_env", "digest", "make_olddefconfig", "parse_config"]
+
+_TYPE_NAMES = {kconfiglib.BOOL: "bool", kconfiglib.TRISTATE: "tristate", kconfiglib.INT: "int",
+               kconfiglib.HEX: "hex", kconfiglib.STRING: "string"}
+_SET = re.compile(r"^([A-Za-z0-9_]+)=(.*)$")
+_UNSET = re.compile(r"^# ([A-Za-z0-9_]+) is not set$")
+_BASELINE_NAMES = ("defconfig", "tinyconfig", "allnoconfig")
+
+
+def digest(config_text: str) -> str:
+    """A stable hash of the settings: the ``NAME=value`` lines, comments and headers excluded.
+
+    ``# CONFIG_X is not set`` lines do not change what gets built, so they do not count either.
+    """
+    h = hashlib.sha256()
+    for line in config_text.splitlines():
+        line = line.rstrip()
+        if line and not line.startswith("#") and "=" in line:
+            h.update(line.encode())
+            h.update(b"\n")
+    return h.hexdigest()[:32]
+
+
+def parse_config(config_text: str, prefix: str = "CONFIG_") -> Dict[str, str]:
+    """``{name: value}`` of a .config text, names without prefix, values as kconfiglib spells them.
+
+    ``# CONFIG_X is not set`` gives ``"n"``; strings are unquoted and unescaped. A later line
+    for the same symbol wins, as in the kernel's reader.
+    """
+    return dict(_assignments(config_text, prefix))
+
+
+def _merge(base_text: str, fragment_lines: Sequence[str], prefix: str = "CONFIG_") -> str:
+    """``merge_config.sh -m``: drop the base's lines for the fragment's symbols, append the fragment."""
+    names = set()
+    for line in fragment_lines:
+        m = _SET.match(line) or _UNSET.match(line)
+        if m:
+            names.add(m.group(1))
+    kept = []
+    for line in base_text.splitlines():
+        m = _SET.match(line) or _UNSET.match(line)
+        if m and m.group(1) in names:
+            continue
+        kept.append(line)
+    return "\n".join(kept + list(fragment_lines)) + "\n"
+
+
+@contextlib.contextmanager
+def _environment(env: Dict[str, str]) -> Iterator[None]:
+    """``env`` in os.environ for the duration (kconfiglib expands $(VAR) from os.environ)."""
+    saved = {k: os.environ.get(k) for k in list(env) + ["CONFIG_", "KCONFIG_FUNCTIONS",
+                                                          "KCONFIG_CONFIG_HEADER", "KCONFIG_STRICT",
+                                                          "KCONFIG_WARN_UNDEF"]}
+    try:
+        for k in ("CONFIG_", "KCONFIG_FUNCTIONS", "KCONFIG_CONFIG_HEADER", "KCONFIG_STRICT",
+                  "KCONFIG_WARN_UNDEF"):
+            os.environ.pop(k, None)
+        os.environ.update(env)
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _toolchain_identity(env: Dict[str, str]) -> str:
+    """What a probe's answer depends on: the env Kconfig sees and the tool binaries themselves."""
+    ident: Dict[str, object] = {k: v for k, v in sorted(env.items())}
+    for var in ("CC", "LD", "HOSTCC", "AR", "NM", "OBJCOPY"):
+        path = compiler_path(env[var]) if env.get(var) else None
+        if path:
+            st = os.stat(path)
+            ident[f"{var}@bin"] = [os.path.realpath(path), st.st_size, st.st_mtime_ns]
+    return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:24]
+
+
+class _Prepared:
+    """A baseline ready for many resolves: its assignments in file order, with their symbols."""
+
+    __slots__ = ("text", "assignments")
+
+    def __init__(self, text: str, kconf: LinuxKconfig) -> None:
+        self.text = text
+        prefix = kconf.config_prefix
+        self.assignments: List[Tuple[str, Symbol, str]] = []
+        for name, value in _assignments(text, prefix):
+            sym = kconf.syms.get(name)
+            if sym is not None and sym.nodes:
+                self.assignments.append((name, sym, value))
+
+
+def _assignments(config_text: str, prefix: str) -> Iterator[Tuple[str, str]]:
+    """(name, value) for each assignment line in file order, as kconfiglib's reader takes them."""
+    plen = len(prefix)
+    for line in config_text.splitlines():
+        line = line.rstrip()
+        m = _SET.match(line)
+        if m and m.group(1).startswith(prefix):
+            value = m.group(2)
+            if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
+                value = kconfiglib.unescape(value[1:-1])
+            yield m.group(1)[plen:], value
+            continue
+        m = _UNSET.match(line)
+        if m and m.group(1).startswith(prefix):
+            yield m.group(1)[plen:], "n"
+
+
+class KconfigTree:
+    """A Kconfig tree loaded for one ARCH and toolchain; settles configs as the kernel's `conf`."""
+
+    def __init__(self, kconf: LinuxKconfig, tree: Path, *, arch: Optional[str], srcarch: Optional[str],
+                 env: Dict[str, str], work_dir: Path, kernel: bool, load_seconds: float = 0.0) -> None:
+        self._k = kconf
+        self.tree = tree
+        self.arch = arch
+        self.srcarch = srcarch
+        self.env = env
+        self.work_dir = work_dir
+        self.is_kernel = kernel
+        self.load_seconds = load_seconds
+        self.probes_run = kconf.probes_run
+        self.warnings: List[str] = []
+        self._seen_warnings: set = set()
+        self._take_warnings()
+        self._prefix = kconf.config_prefix
+        self._header = "#\n# Automatically generated file; DO NOT EDIT.\n# {}\n#\n".format(kconf.mainmenu_text)
+        self._prepared: Dict[str, _Prepared] = {}
+        self._deps: Dict[object, frozenset] = {}
+        self._plan: Optional[List[Tuple[int, object]]] = None
+        self._lines: Dict[Symbol, Tuple[str, str]] = {}
+
+    # -- loading ----------------------------------------------------------------------------
+    @classmethod
+    def load(cls, tree: Path, *, arch: Optional[str] = None, llvm: Optional[str] = None,
+             make_vars: Sequence[str] = (), kconfig_file: str = "Kconfig", work_dir: Optional[Path] = None,
+             probe_cache: Optional[Path] = None) -> "KconfigTree":
+        """Parse ``tree/kconfig_file`` with the environment `make ARCH=.. LLVM=..` would give `conf`.
+
+        ``work_dir`` is where ``$(shell,...)`` probes run (they write temporary files to their
+        current directory); a private temporary directory by default. ``probe_cache`` is a
+        directory: probe answers are kept there in one file per toolchain identity and reused.
+        """
+        import time
+
+        tree = Path(tree).resolve()
+        if not tree.is_dir():
+            raise UserError(f"tree {tree} does not exist or is not a directory")
+        if not (tree / kconfig_file).is_file():
+            raise UserError(f"{tree} has no {kconfig_file}: not a Kconfig tree")
+        env = kconfig_env(tree, arch, llvm, make_vars)
+        for var in ("KCONFIG_CONFIG",):
+            env.pop(var, None)
+        if work_dir is None:
+            work_dir = Path(tempfile.mkdtemp(prefix="ltobisect-kconfig-"))
+        work_dir = Path(work_dir)
+        work_dir.mkdir(parents=True, exist_ok=True)
+        cache_file = None
+        cached: Dict[str, str] = {}
+        if probe_cache is not None:
+            cache_file = Path(probe_cache) / f"probes-{_toolchain_identity(env)}.json"
+            cached = load_probe_cache(cache_file)
+        start = time.monotonic()
+        with _environment(env):
+            try:
+                kconf = LinuxKconfig(kconfig_file, work_dir=work_dir, probe_cache=cached)
+            except KconfigError as e:
+                first = str(e).strip().splitlines()[0] if str(e).strip() else "parse error"
+                raise UserError(f"cannot parse the Kconfig of {tree}: {first}") from None
+        if cache_file is not None and kconf.probes_run:
+            save_probe_cache(cache_file, kconf.probe_cache)
+        return cls(kconf, tree, arch=env.get("ARCH"), srcarch=env.get("SRCARCH"), env=env,
+                   work_dir=work_dir, kernel=is_kernel_tree(tree), load_seconds=time.monotonic() - start)
+
+    def kernelversion(self) -> Optional[str]:
+        """The tree's kernel version (``6.1.192``), None for a non-kernel tree."""
+        return self.env.get("KERNELVERSION")
+
+    # -- internals --------------------------------------------------------------------------
+    def _take_warnings(self) -> Tuple[str, ...]:
+        new = tuple(self._k.warnings)
+        self._k.warnings.clear()
+        for w in new:
+            if w not in self._seen_warnings:
+                self._seen_warnings.add(w)
+                self.warnings.append(w)
+        return new
+
+    def _load_text(self, text: str, name: str = "<config>") -> None:
+        k = self._k
+        k._warn_assign_no_prompt = False
+        try:
+            k._load_config(ConfigText(text, name), True)
+        finally:
+            k._warn_assign_no_prompt = True
+
+    def _apply(self, plan: Sequence[Tuple[Symbol, str]]) -> None:
+        """Make ``plan`` (symbol, value) the user values, in order, as loading a .config does.
+
+        The same steps as kconfiglib's reader without parsing text: symbols whose user value
+        does not change are not invalidated, so only what the candidate touches is recomputed.
+        """
+        k = self._k
+        for sym in k.unique_defined_syms:
+            sym._was_set = False
+        for choice in k.unique_choices:
+            choice._was_set = False
+        for sym, value in plan:
+            if sym.orig_type in (BOOL, TRISTATE):
+                if not (value[:1] in ("y", "n") or (value[:1] == "m" and sym.orig_type is TRISTATE)):
+                    k._warn(f"'{value}' is not a valid value for the {_TYPE_NAMES[sym.orig_type]} symbol "
+                            f"{sym.name_and_loc}. Assignment ignored.")
+                    continue
+                value = value[0]
+                if sym.choice is not None and value != "n":
+                    sym.choice.set_value(value)
+            sym.set_value(value)
+        for sym in k.unique_defined_syms:
+            if not sym._was_set:
+                sym.unset_value()
+        for choice in k.unique_choices:
+            if not choice._was_set:
+                choice.unset_value()
+
+    def _write(self) -> str:
+        """The .config text of the current values, as `conf` writes it (kconfiglib's layout).
+
+        Replays a flattened menu walk computed once, and reuses each symbol's line while its
+        value is unchanged: the walk and the formatting were a third of a resolve.
+        """
+        if self._plan is None:
+            self._plan = self._build_plan()
+        chunks = [self._header]
+        add = chunks.append
+        lines = self._lines
+        after_end = False
+        for kind, x in self._plan:
+            if kind == 0:
+                val = x.str_value
+                if not x._write_to_conf:
+                    continue
+                known = lines.get(x)
+                if known is not None and known[0] == val:
+                    line = known[1]
+                else:
+                    line = self._line(x, val)
+                    lines[x] = (val, line)
+                if after_end:
+                    after_end = False
+                    add("\n")
+                add(line)
+            elif kind == 1:
+                if expr_value(x.dep) and (x.item is COMMENT or expr_value(x.visibility)):
+                    add("\n#\n# {}\n#\n".format(x.prompt[0]))
+                    after_end = False
+            elif expr_value(x.dep) and expr_value(x.visibility):
+                add("# end of {}\n".format(x.prompt[0]))
+                after_end = True
+        return "".join(chunks)
+
+    def _line(self, sym: Symbol, val: str) -> str:
+        prefix = self._prefix
+        if sym.orig_type in (BOOL, TRISTATE):
+            return f"{prefix}{sym.name}={val}\n" if val != "n" else f"# {prefix}{sym.name} is not set\n"
+        if sym.orig_type is kconfiglib.STRING:
+            return f'{prefix}{sym.name}="{kconfiglib.escape(val)}"\n'
+        return f"{prefix}{sym.name}={val}\n"
+
+    def _build_plan(self) -> List[Tuple[int, object]]:
+        """The menu tree flattened in `conf`'s write order: (0, symbol), (1, menu or comment
+        node: its header), (2, menu node: its '# end of' line). A symbol appears once, at its
+        first node; transitional symbols are never written."""
+        top = self._k.top_node
+        skip = self._k.transitional
+        plan: List[Tuple[int, object]] = []
+        seen: set = set()
+        node = top
+        while True:
+            if node.list:
+                node = node.list
+            elif node.next:
+                node = node.next
+            else:
+                while node.parent:
+                    node = node.parent
+                    if node.item is MENU and node is not top:
+                        plan.append((2, node))
+                    if node.next:
+                        node = node.next
+                        break
+                else:
+                    return plan
+            item = node.item
+            if item.__class__ is Symbol:
+                if item not in seen:
+                    seen.add(item)
+                    if item.name not in skip:
+                        plan.append((0, item))
+            elif item is MENU or item is COMMENT:
+                plan.append((1, node))
+
+    def _sym(self, name: str) -> Optional[Symbol]:
+        sym = self._k.syms.get(name)
+        return sym if sym is not None and sym.nodes else None
+
+    def _type_of(self, sym: Symbol) -> str:
+        return _TYPE_NAMES.get(sym.orig_type, "bool")
+
+    def _allno_text(self, allconfig: Optional[Path]) -> str:
+        k = self._k
+        k.unset_values()
+        for sym in k.unique_defined_syms:
+            if sym.orig_type in (BOOL, TRISTATE):
+                sym.set_value(2 if sym.is_allnoconfig_y else 0)
+        if allconfig is not None:
+            self._load_merge(allconfig)
+        return self._write()
+
+    def _load_merge(self, path: Path) -> None:
+        k = self._k
+        k._warn_assign_no_prompt = False
+        try:
+            k._load_config(ConfigText(path.read_text(), str(path)), False)
+        finally:
+            k._warn_assign_no_prompt = True
+
+    # -- baselines and input ----------------------------------------------------------------
+    def baseline(self, spec: str) -> str:
+        """The resolved baseline config: ``defconfig``, ``tinyconfig``, ``allnoconfig`` or a file path.
+
+        Computed as the kernel computes them: tinyconfig is allnoconfig with
+        ``kernel/configs/tiny-base.config`` as KCONFIG_ALLCONFIG, then ``tiny.config`` merged in
+        and olddefconfig; defconfig is the arch's KBUILD_DEFCONFIG file loaded and written. For a
+        non-kernel tree, defconfig is the project's ``defconfig`` file if it has one, else all
+        defaults, and tinyconfig is allnoconfig.
+        """
+        try:
+            if spec == "allnoconfig":
+                return self._allno_text(None)
+            if spec == "tinyconfig":
+                if not self.is_kernel:
+                    return self._allno_text(None)
+                base = self.tree / "kernel" / "configs" / "tiny-base.config"
+                text = self._allno_text(base if base.is_file() else None)
+                frags = [self.tree / "kernel" / "configs" / "tiny.config",
+                         self.tree / "arch" / str(self.srcarch) / "configs" / "tiny.config"]
+                lines: List[str] = []
+                for frag in frags:
+                    if frag.is_file():
+                        lines += frag.read_text().splitlines()
+                return self.normalize(_merge(text, lines))
+            if spec == "defconfig":
+                if self.is_kernel:
+                    path = defconfig_file(self.tree, str(self.arch), str(self.srcarch))
+                else:
+                    path = self.tree / "defconfig"
+                    if not path.is_file():
+                        return self.normalize("")
+                self._load_text(path.read_text(), str(path))
+                return self._write()
+        finally:
+            self._take_warnings()
+        path = Path(spec)
+        if not path.exists() and spec not in _BASELINE_NAMES:
+            raise UserError(f"baseline {spec!r} is neither {', '.join(_BASELINE_NAMES)} nor an existing file")
+        return self.normalize(self.read_config(path))
+
+    def read_config(self, path: Path) -> str:
+        """The text of a .config file, checked: UserError if unreadable, empty or not a config.
+
+        Symbols the tree does not define are reported in :attr:`warnings` by name (not fatal).
+        """
+        path = Path(path)
+        try:
+            data = path.read_bytes()
+        except IsADirectoryError:
+            raise UserError(f"{path} is a directory, not a .config file") from None
+        except OSError as e:
+            raise UserError(f"cannot read config {path}: {e.strerror or e}") from None
+        if not data.strip():
+            raise UserError(f"config {path} is empty")
+        if b"\0" in data:
+            raise UserError(f"{path} is not a .config file (binary data)")
+        text = data.decode("utf-8", errors="replace")
+        values = parse_config(text, self._prefix)
+        if not values:
+            raise UserError(f"{path} is not a .config file (no {self._prefix}... lines)")
+        unknown = sorted(n for n in values if self._sym(n) is None)
+        if unknown:
+            shown = ", ".join(self._prefix + n for n in unknown[:20])
+            more = f" and {len(unknown) - 20} more" if len(unknown) > 20 else ""
+            msg = f"{path}: {len(unknown)} symbol(s) unknown to this tree, ignored: {shown}{more}"
+            if msg not in self._seen_warnings:
+                self._seen_warnings.add(msg)
+                self.warnings.append(msg)
+        return text
+
+    def normalize(self, config_text: str) -> str:
+        """``make olddefconfig`` of any config text."""
+        self._load_text(config_text)
+        out = self._write()
+        self._take_warnings()
+        return out
+
+    # -- diff and resolve -------------------------------------------------------------------
+    def diff(self, baseline_text: str, bad_text: str) -> Tuple[Change, ...]:
+        """Every user-settable symbol whose value differs between the two settled configs.
+
+        Both texts are settled first. A symbol absent from a config counts as ``n`` (bool,
+        tristate). An explicit ``# CONFIG_X is not set`` in the bad config for a symbol the
+        baseline does not write is a change only when the other changes would otherwise give
+        the symbol a value (an absent symbol takes its default once it becomes visible); the
+        full set of changes then resolves to the bad config. An int/hex/string symbol absent
+        from the bad config is left out (other changes hide it, no value can be asked for it).
+        Symbols without any prompt are left out: Kconfig derives them, no candidate sets them.
+        """
+        base_text = self.normalize(baseline_text)
+        base = parse_config(base_text, self._prefix)
+        bad = parse_config(self.normalize(bad_text), self._prefix)
+        changes: List[Change] = []
+        hidden_off: Dict[str, Change] = {}
+        for name in sorted(set(base) | set(bad)):
+            sym = self._sym(name)
+            if sym is None or not any(node.prompt for node in sym.nodes):
+                continue
+            typ = self._type_of(sym)
+            empty = "n" if typ in ("bool", "tristate") else ""
+            if name not in bad and typ not in ("bool", "tristate"):
+                continue
+            old, new = base.get(name, empty), bad.get(name, empty)
+            if old != new:
+                changes.append(Change(name=name, value=new, type=typ, baseline_value=old))
+            elif name not in base and name in bad and new == "n":
+                hidden_off[name] = Change(name=name, value="n", type=typ, baseline_value="n")
+        # Each round can only turn symbols off, so this ends; a few rounds in practice.
+        while hidden_off:
+            got = parse_config(self.resolve(base_text, changes).config_text, self._prefix)
+            needed = [c for name, c in hidden_off.items() if got.get(name, "n") != "n"]
+            if not needed:
+                break
+            for c in needed:
+                del hidden_off[c.name]
+            changes.extend(needed)
+        return ordered(changes)
+
+    def _prepare(self, baseline_text: str) -> _Prepared:
+        prep = self._prepared.get(baseline_text)
+        if prep is None:
+            if len(self._prepared) > 8:
+                self._prepared.clear()
+            prep = self._prepared[baseline_text] = _Prepared(baseline_text, self._k)
+        return prep
+
+    def resolve(self, baseline_text: str, cand: Iterable[Change]) -> Resolved:
+        """Apply a candidate to the baseline and settle it (``make olddefconfig`` semantics).
+
+        The config text is byte-identical to what ``make olddefconfig`` writes for the baseline
+        with the candidate merged in as a fragment. Changes apply in name order, so the result
+        does not depend on the order of the set. Changes that did not take effect are listed
+        with the value the symbol got and why.
+        """
+        cand = frozenset(cand)
+        changes = ordered(cand)
+        prep = self._prepare(baseline_text)
+        names = {c.name for c in changes}
+        plan = [(sym, value) for name, sym, value in prep.assignments if name not in names]
+        for c in changes:
+            sym = self._sym(c.name)
+            if sym is not None:
+                plan.append((sym, c.value))
+        self._apply(plan)
+        text = self._write()
+        ineffective = tuple(i for i in (self._check(c) for c in changes) if i is not None)
+        warnings = self._take_warnings()
+        return Resolved(candidate=cand, config_text=text, digest=digest(text),
+                        ineffective=ineffective, warnings=warnings)
+
+    def resolver(self, baseline_text: str) -> Callable[[Candidate], Resolved]:
+        """``resolve`` bound to one baseline: what :class:`~ltobisect.problem.Problem` takes."""
+        self._prepare(baseline_text)
+
+        def resolve(cand: Candidate) -> Resolved:
+            return self.resolve(baseline_text, cand)
+
+        return resolve
+
+    def _actual(self, sym: Symbol) -> str:
+        value = sym.str_value
+        if not sym._write_to_conf:
+            return "n" if sym.orig_type in (BOOL, TRISTATE) else ""
+        return value
+
+    def _check(self, change: Change) -> Optional[Ineffective]:
+        sym = self._sym(change.name)
+        if sym is None:
+            return Ineffective(change, "", "unknown symbol")
+        actual = self._actual(sym)
+        if actual == change.value:
+            return None
+        return Ineffective(change, actual, self._why(sym, change, actual))
+
+    def _why(self, sym: Symbol, change: Change, actual: str) -> str:
+        typ = self._type_of(sym)
+        if change.type != typ:
+            return f"{change.name} is {typ}, not {change.type}"
+        if not any(node.prompt for node in sym.nodes):
+            return "no prompt: set only by Kconfig (select, default)"
+        tri = {"n": 0, "m": 1, "y": 2}
+        if typ in ("bool", "tristate"):
+            want = tri.get(change.value)
+            if want is None:
+                return f"invalid value {change.value!r} for a {typ} symbol"
+            if want < tri.get(actual, 0):
+                selectors = self._active_terms(sym.rev_dep, 1)
+                if selectors:
+                    return "selected by " + ", ".join(selectors)
+                if sym.choice is not None:
+                    return "choice: " + (sym.name + " is its selection" if actual == "y" else "choice mode")
+                return f"forced to {actual}"
+            if sym.choice is not None and want == 2:
+                choice = sym.choice
+                if expr_value(sym.direct_dep) == 0:
+                    return "unmet dependency: " + self._unmet(sym.direct_dep, 1)
+                sel = choice.selection
+                if sel is not None and sel is not sym:
+                    return f"choice: {sel.name} selected"
+                if choice.tri_value < 2:
+                    return "choice: " + ("in m mode" if choice.tri_value == 1 else "disabled")
+                return "not visible"
+            dep = expr_value(sym.direct_dep)
+            if dep < want and not (dep == 1 and sym.type is BOOL):
+                if want == 2 and dep == 1:
+                    return "unmet dependency (only m allowed): " + self._unmet(sym.direct_dep, 2)
+                return "unmet dependency: " + self._unmet(sym.direct_dep, 1)
+            if want == 1 and sym.type is BOOL:
+                return "m not possible: " + ("MODULES is not enabled" if sym.orig_type is TRISTATE else "bool symbol")
+            if sym.visibility < want:
+                return "not visible: prompt condition " + self._prompt_conds(sym)
+            return f"Kconfig gives {actual}"
+        if expr_value(sym.direct_dep) == 0:
+            return "unmet dependency: " + self._unmet(sym.direct_dep, 1)
+        if sym.visibility == 0:
+            return "not visible: prompt condition " + self._prompt_conds(sym)
+        if typ in ("int", "hex"):
+            for low, high, cond in sym.ranges:
+                if expr_value(cond):
+                    return f"outside range [{low.str_value}, {high.str_value}]"
+            return f"invalid {typ} value {change.value!r}"
+        return f"Kconfig gives {actual!r}"
+
+    def _unmet(self, expr: object, need: int) -> str:
+        terms = [t for t in kconfiglib.split_expr(expr, AND) if expr_value(t) < need]
+        return " && ".join(expr_str(t) for t in terms) or expr_str(expr)
+
+    def _active_terms(self, expr: object, need: int) -> List[str]:
+        out = []
+        for term in kconfiglib.split_expr(expr, kconfiglib.OR):
+            if expr_value(term) >= need:
+                items = [i for i in kconfiglib.expr_items(term) if isinstance(i, Symbol) and not i.is_constant]
+                out.append(items[0].name if items else expr_str(term))
+        return sorted(set(out))
+
+    def _prompt_conds(self, sym: Symbol) -> str:
+        conds = [expr_str(node.prompt[1]) for node in sym.nodes if node.prompt]
+        return " || ".join(conds) if conds else "(none)"
+
+    # -- structure for strategies -----------------------------------------------------------
+    def _dep_items(self, item: object) -> frozenset:
+        """Symbols and choices ``item`` depends on for its visibility and value, transitively."""
+        known = self._deps.get(item)
+        if known is not None:
+            return known
+        seen: set = set()
+        stack = [item]
+        while stack:
+            cur = stack.pop()
+            exprs = [cur.direct_dep]
+            for node in cur.nodes:
+                if node.prompt:
+                    exprs.append(node.prompt[1])
+            if isinstance(cur, Symbol) and cur.choice is not None:
+                exprs.append(cur.choice)
+            for e in exprs:
+                for dep in kconfiglib.expr_items(e) if not isinstance(e, Choice) else (e,):
+                    if dep in seen or dep is item or (isinstance(dep, Symbol) and (dep.is_constant or not dep.nodes)):
+                        continue
+                    seen.add(dep)
+                    cached = self._deps.get(dep)
+                    if cached is not None:
+                        seen |= cached
+                    else:
+                        stack.append(dep)
+        result = frozenset(seen)
+        self._deps[item] = result
+        return result
+
+    def structure(self, baseline_text: str, changes: Sequence[Change]) -> Structure:
+        """For each change, the other changes it needs (dependency closure) and its menu path.
+
+        A change that enables or sets a symbol needs the changes to the symbols its visibility
+        and direct dependencies rest on, through any chain of symbols. A change that turns a
+        symbol off needs the changes turning off the symbols that select it.
+        """
+        by_name = {c.name: c for c in changes}
+        direct: Dict[Change, set] = {}
+        for c in changes:
+            sym = self._sym(c.name)
+            needs: set = set()
+            if sym is not None:
+                if c.turns_off:
+                    for item in kconfiglib.expr_items(sym.rev_dep):
+                        other = by_name.get(getattr(item, "name", None))
+                        if other is not None and other.turns_off:
+                            needs.add(other)
+                else:
+                    for item in self._dep_items(sym):
+                        other = by_name.get(getattr(item, "name", None)) if isinstance(item, Symbol) else None
+                        if other is not None:
+                            needs.add(other)
+            needs.discard(c)
+            direct[c] = needs
+        closed: Dict[Change, frozenset] = {}
+        for c in changes:
+            seen = set()
+            stack = list(direct[c])
+            while stack:
+                d = stack.pop()
+                if d in seen:
+                    continue
+                seen.add(d)
+                stack.extend(direct.get(d, ()))
+            seen.discard(c)
+            closed[c] = frozenset(seen)
+        menu = {c: self.menu_path(c.name) for c in changes}
+        return Structure(needs=closed, menu=menu)
+
+    def menu_path(self, name: str) -> Tuple[str, ...]:
+        """The menus (and choices, menuconfig entries) that hold the symbol, outermost first."""
+        sym = self._sym(name)
+        if sym is None:
+            return ()
+        node = next((n for n in sym.nodes if n.prompt), sym.nodes[0])
+        path = []
+        parent = node.parent
+        while parent is not None and parent is not self._k.top_node:
+            if parent.prompt and (parent.item is MENU or isinstance(parent.item, Choice) or parent.is_menuconfig):
+                path.append(parent.prompt[0])
+            parent = parent.parent
+        return tuple(reversed(path))
+
+    # -- output -----------------------------------------------------------------------------
+    def fragment(self, cand: Iterable[Change]) -> str:
+        """The candidate as a ``merge_config.sh`` fragment, one line per change in name order."""
+        return "".join(c.line(self._prefix) + "\n" for c in ordered(cand))
+
+    def min_config(self, config_text: str) -> str:
+        """The savedefconfig-style minimal config of ``config_text`` (as ``make savedefconfig``)."""
+        self._load_text(config_text)
+        out = self._k._min_config_contents("")
+        self._take_warnings()
+        return out
+
+
+def make_olddefconfig(tree: Path, config_text: str, *, arch: Optional[str], llvm: Optional[str],
+                      make_vars: Sequence[str] = (), work_dir: Path, target: str = "olddefconfig",
+                      extra_env: Optional[Dict[str, str]] = None) -> str:
+    """Run the kernel's own ``make O=work_dir ARCH=.. LLVM=.. olddefconfig`` on ``config_text``.
+
+    Returns the ``.config`` it writes. The source tree is only read. ``target`` may name another
+    config target that starts from ``.config`` (``savedefconfig`` returns the ``defconfig`` file).
+    Raises :class:`InfraError` when make fails.
+    """
+    work_dir = Path(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    (work_dir / ".config").write_text(config_text)
+    argv = ["make", "-s", "-j2", "-C", str(Path(tree).resolve()), f"O={work_dir.resolve()}"]
+    if arch:
+        argv.append(f"ARCH={arch}")
+    if llvm:
+        argv.append(f"LLVM={llvm}")
+    parse_make_vars(make_vars)
+    argv += list(make_vars) + [target]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KCONFIG_") and k not in ("ARCH", "LLVM")}
+    env.update(extra_env or {})
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
+        raise InfraError(f"make {target} failed ({proc.returncode}): {tail}")
+    out = work_dir / ("defconfig" if target == "savedefconfig" else ".config")
+    return out.read_text()
+
+
+def run_config_target(tree: Path, target: str, *, arch: Optional[str], llvm: Optional[str],
+                      make_vars: Sequence[str] = (), work_dir: Path,
+                      extra_env: Optional[Dict[str, str]] = None) -> str:
+    """``make O=work_dir <target>`` for a config target that makes a new .config (tinyconfig, randconfig)."""
+    work_dir = Path(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileNotFoundError):
+        (work_dir / ".config").unlink()
+    argv = ["make", "-s", "-j2", "-C", str(Path(tree).resolve()), f"O={work_dir.resolve()}"]
+    if arch:
+        argv.append(f"ARCH={arch}")
+    if llvm:
+        argv.append(f"LLVM={llvm}")
+    argv += list(make_vars) + [target]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KCONFIG_") and k not in ("ARCH", "LLVM")}
+    env.update(extra_env or {})
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
+        raise InfraError(f"make {target} failed ({proc.returncode}): {tail}")
+    return (work_dir / ".config").read_text()

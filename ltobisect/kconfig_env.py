@@ -1,0 +1,205 @@
+"""The environment the kernel's Makefile hands to ``scripts/kconfig/conf``, derived without make.
+
+Kconfig files read the toolchain through environment variables (``$(CC)``, ``$(CLANG_FLAGS)``,
+``$(CC_VERSION_TEXT)`` ...). Running make only to learn them costs seconds per tree, so this
+module derives them from ARCH, LLVM and the make variables the way Linux 6.x's top Makefile and
+``scripts/Makefile.clang`` do. Plain data and subprocess only: no kconfiglib here.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import re
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Dict, Optional, Sequence
+
+from ltobisect.errors import UserError
+
+#: ARCH values whose sources live under another arch/ directory (top Makefile, "SRCARCH").
+_SRCARCH = {"i386": "x86", "x86_64": "x86", "sparc64": "sparc", "parisc64": "parisc", "sh64": "sh"}
+
+#: Variables a user may pass as make words that change what Kconfig sees.
+_TOOL_VARS = ("CC", "LD", "AR", "NM", "OBJCOPY", "HOSTCC", "HOSTCXX", "PAHOLE", "RUSTC", "BINDGEN")
+_PASSED_VARS = _TOOL_VARS + ("CROSS_COMPILE", "LLVM_IAS", "USERCFLAGS", "USERLDFLAGS", "KCONFIG_CONFIG")
+
+
+def is_kernel_tree(tree: Path) -> bool:
+    """A Linux source tree: a top Makefile with VERSION, an arch/ directory and Kconfig.include."""
+    return (tree / "arch").is_dir() and (tree / "scripts" / "Kconfig.include").is_file() and (
+        tree / "Makefile"
+    ).is_file()
+
+
+def parse_make_vars(make_vars: Sequence[str]) -> Dict[str, str]:
+    """``["CC=ccache clang-16", "W=1"]`` -> ``{"CC": "ccache clang-16", "W": "1"}``."""
+    out: Dict[str, str] = {}
+    for word in make_vars:
+        name, sep, value = word.partition("=")
+        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise UserError(f"make variable {word!r} is not of the form NAME=VALUE")
+        out[name] = value
+    return out
+
+
+def host_subarch() -> str:
+    """The Makefile's SUBARCH: ``uname -m`` through the same substitutions as its sed script."""
+    m = platform.machine()
+    for pattern, repl in ((r"i.86", "x86"), (r"x86_64", "x86"), (r"sun4u", "sparc64"), (r"arm.*", "arm"),
+                          (r"sa110", "arm"), (r"s390x", "s390"), (r"ppc.*", "powerpc"), (r"mips.*", "mips"),
+                          (r"sh[234].*", "sh"), (r"aarch64.*", "arm64"), (r"riscv.*", "riscv"),
+                          (r"loongarch.*", "loongarch")):
+        m = re.sub(pattern, repl, m, count=1)
+    return m
+
+
+def srcarch_of(arch: str) -> str:
+    """The arch/ directory an ARCH value builds from (``x86_64`` -> ``x86``)."""
+    return _SRCARCH.get(arch, arch)
+
+
+def kernelversion(tree: Path) -> Optional[str]:
+    """``VERSION.PATCHLEVEL.SUBLEVEL`` plus EXTRAVERSION from the top Makefile, as `make kernelversion`."""
+    try:
+        head = (tree / "Makefile").read_text(errors="replace")[:4000]
+    except OSError:
+        return None
+    fields = {}
+    for key in ("VERSION", "PATCHLEVEL", "SUBLEVEL", "EXTRAVERSION"):
+        m = re.search(rf"^{key}\s*=[ \t]*(\S*)[ \t]*$", head, re.M)
+        fields[key] = m.group(1) if m else ""
+    if not fields["VERSION"]:
+        return None
+    text = f"{fields['VERSION']}.{fields['PATCHLEVEL']}"
+    if fields["SUBLEVEL"]:
+        text += f".{fields['SUBLEVEL']}"
+    return text + fields["EXTRAVERSION"]
+
+
+def _clang_target(tree: Path, srcarch: str) -> Optional[str]:
+    try:
+        text = (tree / "scripts" / "Makefile.clang").read_text()
+    except OSError:
+        return None
+    m = re.search(rf"^CLANG_TARGET_FLAGS_{re.escape(srcarch)}\s*:?=\s*(\S+)\s*$", text, re.M)
+    return m.group(1) if m else None
+
+
+def _version_text(cc: str) -> str:
+    """First line of ``$(CC) --version`` without '#', as the Makefile's CC_VERSION_TEXT."""
+    try:
+        argv = shlex.split(cc) + ["--version"]
+        out = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, "LC_ALL": "C"},
+                             timeout=60).stdout
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        return ""
+    first = out.splitlines()[0] if out else ""
+    return first.replace("#", "").strip()
+
+
+def compiler_path(cc: str) -> Optional[str]:
+    """Absolute path of the real compiler in a CC value (``ccache clang-16`` -> clang-16's path)."""
+    words = shlex.split(cc)
+    if not words:
+        return None
+    if os.path.basename(words[0]) == "ccache" and len(words) > 1:
+        words = words[1:]
+    return shutil.which(words[0])
+
+
+def kconfig_env(tree: Path, arch: Optional[str], llvm: Optional[str],
+                make_vars: Sequence[str] = ()) -> Dict[str, str]:
+    """The environment `make ARCH=.. LLVM=.. <make_vars> *config` gives ``scripts/kconfig/conf``.
+
+    For a tree that is not a Linux tree (a small Kconfig project) with no ARCH and no LLVM,
+    only ``srctree`` is set. Raises :class:`UserError` for an ARCH the tree does not have or
+    a compiler that is not installed.
+    """
+    tree = Path(tree).resolve()
+    overrides = parse_make_vars(make_vars)
+    env: Dict[str, str] = {"srctree": str(tree), "objtree": "."}
+    kernel = is_kernel_tree(tree)
+    if not kernel and arch is None and llvm is None and not overrides:
+        return env
+
+    if arch is None:
+        arch = os.environ.get("ARCH") or host_subarch()
+    srcarch = srcarch_of(arch)
+    if kernel and not (tree / "arch" / srcarch / "Kconfig").is_file():
+        known = sorted(p.name for p in (tree / "arch").iterdir() if (p / "Kconfig").is_file())
+        raise UserError(f"unknown ARCH {arch!r}: the tree has no arch/{srcarch}/Kconfig",
+                        hint="one of " + ", ".join(known + ["x86_64", "i386"]))
+    env.update(ARCH=arch, SRCARCH=srcarch)
+    version = kernelversion(tree) if kernel else None
+    if version:
+        env["KERNELVERSION"] = version
+
+    cross = overrides.get("CROSS_COMPILE", "")
+    if llvm:
+        prefix = llvm if llvm.endswith("/") else ""
+        suffix = llvm if llvm.startswith("-") else ""
+        tools = {"CC": "clang", "LD": "ld.lld", "AR": "llvm-ar", "NM": "llvm-nm", "OBJCOPY": "llvm-objcopy",
+                 "HOSTCC": "clang", "HOSTCXX": "clang++"}
+        derived = {k: f"{prefix}{v}{suffix}" for k, v in tools.items()}
+    else:
+        derived = {"CC": f"{cross}gcc", "LD": f"{cross}ld", "AR": f"{cross}ar", "NM": f"{cross}nm",
+                   "OBJCOPY": f"{cross}objcopy", "HOSTCC": "gcc", "HOSTCXX": "g++"}
+    derived.update(PAHOLE="pahole", RUSTC="rustc", BINDGEN="bindgen")
+    for name in _TOOL_VARS:
+        env[name] = overrides.get(name, derived[name])
+    env["CROSS_COMPILE"] = cross
+    if llvm:
+        env["LLVM"] = llvm
+    for name in ("LLVM_IAS", "USERCFLAGS", "USERLDFLAGS"):
+        if name in overrides:
+            env[name] = overrides[name]
+
+    if compiler_path(env["CC"]) is None:
+        how = f"LLVM={llvm}" if llvm else "the default GCC toolchain"
+        raise UserError(f"compiler {env['CC']!r} not found (from {how})",
+                        hint="install it or pass LLVM=-<version> / LLVM=/path/to/llvm/bin/ or CC=...")
+    version_text = _version_text(env["CC"])
+    if not version_text:
+        raise UserError(f"compiler {env['CC']!r} does not run (`{env['CC']} --version` printed nothing)")
+    env["CC_VERSION_TEXT"] = version_text
+
+    if "clang" in version_text:
+        flags = []
+        if cross:
+            flags.append("--target=" + os.path.basename(cross[:-1] if cross.endswith("-") else cross))
+        else:
+            target = _clang_target(tree, srcarch)
+            if target is None:
+                raise UserError(f"clang has no default target for ARCH={arch}", hint="pass CROSS_COMPILE=...")
+            flags.append("--target=" + target)
+        if overrides.get("LLVM_IAS") == "0":
+            elfedit = shutil.which(f"{cross}elfedit")
+            gcc_dir = os.path.dirname(elfedit) + "/" if elfedit else ""
+            flags += ["-fno-integrated-as", f"--prefix={gcc_dir}{os.path.basename(cross)}"]
+        else:
+            flags.append("-fintegrated-as")
+        flags += ["-Werror=unknown-warning-option", "-Werror=ignored-optimization-argument"]
+        env["CLANG_FLAGS"] = " ".join(flags)
+    return env
+
+
+def defconfig_file(tree: Path, arch: str, srcarch: str) -> Path:
+    """The arch's default defconfig file, as the arch Makefile's KBUILD_DEFCONFIG names it."""
+    configs = tree / "arch" / srcarch / "configs"
+    if srcarch == "x86":
+        name = "i386_defconfig" if arch == "i386" else "x86_64_defconfig"
+    else:
+        name = "defconfig"
+        try:
+            text = (tree / "arch" / srcarch / "Makefile").read_text(errors="replace")
+        except OSError:
+            text = ""
+        m = re.search(r"^KBUILD_DEFCONFIG\s*:?=\s*([^\s$]+)\s*$", text, re.M)
+        if m:
+            name = m.group(1)
+    path = configs / name
+    if not path.is_file():
+        raise UserError(f"no defconfig for ARCH={arch}: {path} does not exist")
+    return path
