@@ -1,0 +1,259 @@
+"""Runs tests on W workers: the seam between the search and the machines that build.
+
+:class:`LocalExecutor` is the default engine: a pool of W threads on this machine, each owning a
+*slot* (0..W-1). The slot index is passed to the oracle, which keeps one sandbox (O= directory,
+TMPDIR, HOME) per slot, so two builds never share a directory and each slot's directory stays warm
+between tests.
+
+The protocol an engine implements (:class:`ltobisect.problem.Runner`, plus ``close``):
+
+- ``workers``: how many tests it runs at once; strategies size their batches by it.
+- ``run(items, on_done, labels)``: test every resolved config and return the outcomes in input
+  order. ``on_done(index, resolved, outcome)`` is called *from the calling thread*, one at a
+  time, as soon as each test finishes, so the caller can journal it (fsync) before anything else
+  happens. Every reporter event is also emitted from the calling thread.
+- Infrastructure errors (an ``INFRA_ERROR`` outcome, or :class:`~ltobisect.errors.InfraError`
+  raised by the oracle) are retried here with exponential backoff, a bounded number of times; an
+  ``INFRA_ERROR`` outcome coming back means the retries were exhausted. Verdicts are never retried.
+- A stop request (``request_stop``, the shared ``stop`` event, or Ctrl-C in the calling thread)
+  kills the running tests (``oracle.close()``), discards their outcomes (a killed build is not a
+  verdict) and raises :class:`~ltobisect.errors.Stopped` (or lets KeyboardInterrupt through).
+
+A distributed engine implements the same three things: it ships the resolved ``.config`` text
+(``Resolved.config_text``, self-contained) to a remote worker, runs the same oracle there, and
+reports outcomes back to the calling thread in the same way. Nothing above the executor changes.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, List, Optional, Protocol, Sequence
+
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    retry_if_result,
+    stop_after_attempt,
+    wait_exponential,
+)
+
+from ltobisect.config import RetryPolicy
+from ltobisect.errors import InfraError, Stopped
+from ltobisect.events import Message, NullReporter, Reporter, TestFinished, TestStarted
+from ltobisect.model import Outcome, Resolved, Verdict
+
+
+class TestingOracle(Protocol):
+    """What the executor needs of an oracle (see ``ltobisect.oracle.Oracle``)."""
+
+    def test(self, resolved: Resolved, slot: int) -> Outcome: ...
+
+    def observe(self, resolved: Resolved, slot: int) -> Outcome: ...
+
+    def close(self) -> None: ...
+
+
+class _Cancelled(Exception):
+    """Raised inside a worker when its run was abandoned (stop, Ctrl-C, an error elsewhere)."""
+
+
+def _infra_outcome(detail: str) -> Outcome:
+    return Outcome(Verdict.INFRA_ERROR, detail=detail)
+
+
+class LocalExecutor:
+    """W local workers, each with its own slot (sandbox), with infra-error retries.
+
+    ``stop`` may be shared with the session: setting it stops the current and every later
+    :meth:`run` (the running builds are killed through ``oracle.close()``).
+    """
+
+    def __init__(
+        self,
+        oracle: TestingOracle,
+        workers: int = 1,
+        retry: RetryPolicy = RetryPolicy(),
+        reporter: Reporter = NullReporter(),
+        *,
+        stop: Optional[threading.Event] = None,
+        poll: float = 0.1,
+    ) -> None:
+        if workers < 1:
+            raise ValueError("workers must be at least 1")
+        self.oracle = oracle
+        self.workers = workers
+        self.retry = retry
+        self.reporter = reporter
+        self.stop = stop if stop is not None else threading.Event()
+        self.stop_reason = "stop requested"
+        self._poll = poll
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ltobisect-slot")
+        self._slots: "queue.Queue[int]" = queue.Queue()
+        for s in range(workers):
+            self._slots.put(s)
+        self._closed = False
+
+    # -- control -----------------------------------------------------------------------------
+    def request_stop(self, reason: str = "stop requested") -> None:
+        """Ask the running and later runs to stop (thread-safe; kills running builds)."""
+        self.stop_reason = reason
+        self.stop.set()
+
+    def close(self) -> None:
+        """Kill running tests and release the workers."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.oracle.close()
+        finally:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # -- Runner protocol ---------------------------------------------------------------------
+    def run(
+        self,
+        items: Sequence[Resolved],
+        on_done: Callable[[int, Resolved, Outcome], None],
+        labels: Optional[Sequence[str]] = None,
+        *,
+        observe: bool = False,
+    ) -> List[Outcome]:
+        """Test ``items`` in parallel; see the module docstring for the contract.
+
+        ``observe=True`` calls ``oracle.observe`` (no signature yet: the bad config's first
+        build) instead of ``oracle.test``.
+        """
+        if self._closed:
+            raise Stopped(self.stop_reason)
+        if self.stop.is_set():
+            raise Stopped(self.stop_reason)
+        labels = list(labels) if labels is not None else [""] * len(items)
+        events: "queue.Queue[tuple]" = queue.Queue()
+        cancel = threading.Event()
+        outcomes: List[Optional[Outcome]] = [None] * len(items)
+        futures = [
+            self._pool.submit(self._work, i, r, labels[i], observe, events, cancel)
+            for i, r in enumerate(items)
+        ]
+        pending = len(items)
+        try:
+            while pending:
+                if self.stop.is_set():
+                    raise Stopped(self.stop_reason)
+                try:
+                    msg = events.get(timeout=self._poll)
+                except queue.Empty:
+                    continue
+                kind = msg[0]
+                if kind == "started":
+                    _, i, slot = msg
+                    r = items[i]
+                    self._emit(TestStarted(slot=slot, digest=r.digest, size=len(r.candidate),
+                                           label=labels[i]))
+                elif kind == "retry":
+                    _, i, slot, detail, wait = msg
+                    self._emit(Message("warning", f"slot {slot}: infrastructure error, retrying "
+                                                  f"in {wait:.0f} s: {detail}"))
+                elif kind == "done":
+                    _, i, slot, outcome, attempt = msg
+                    r = items[i]
+                    outcomes[i] = outcome
+                    self._emit(TestFinished(
+                        slot=slot, digest=r.digest, size=len(r.candidate),
+                        verdict=outcome.verdict.value, duration=outcome.duration,
+                        signature=outcome.signature.describe() if outcome.signature else "",
+                        peak_rss=outcome.peak_rss, log_path=outcome.log_path, attempt=attempt,
+                    ))
+                    on_done(i, r, outcome)
+                    pending -= 1
+                elif kind == "error":
+                    _, i, slot, exc = msg
+                    raise exc
+        except BaseException:
+            self._abandon(cancel, futures)
+            raise
+        return [o for o in outcomes if o is not None]
+
+    # -- inside a worker thread --------------------------------------------------------------
+    def _work(self, index: int, resolved: Resolved, label: str, observe: bool,
+              events: "queue.Queue[tuple]", cancel: threading.Event) -> None:
+        if cancel.is_set():
+            return
+        slot = self._slots.get()
+        try:
+            if cancel.is_set():
+                return
+            events.put(("started", index, slot))
+            attempts = 0
+            call = self.oracle.observe if observe else self.oracle.test
+
+            def once() -> Outcome:
+                nonlocal attempts
+                if cancel.is_set() or self.stop.is_set():
+                    raise _Cancelled()
+                attempts += 1
+                try:
+                    return call(resolved, slot)
+                except InfraError as exc:
+                    return _infra_outcome(str(exc))
+                except OSError as exc:
+                    # Our side (fork failed, disk full in a worker dir...), not the config's.
+                    return _infra_outcome(f"{type(exc).__name__}: {exc}")
+
+            def sleep(seconds: float) -> None:
+                if cancel.wait(seconds) or self.stop.is_set():
+                    raise _Cancelled()
+
+            def before_sleep(state: RetryCallState) -> None:
+                o = state.outcome.result() if state.outcome and not state.outcome.failed else None
+                detail = o.detail if isinstance(o, Outcome) else "error"
+                wait = state.next_action.sleep if state.next_action else 0.0
+                events.put(("retry", index, slot, detail, wait))
+
+            retrying = Retrying(
+                stop=stop_after_attempt(max(1, self.retry.attempts)),
+                wait=wait_exponential(multiplier=self.retry.initial_wait, min=0,
+                                      max=self.retry.max_wait),
+                retry=retry_if_result(lambda o: o.verdict is Verdict.INFRA_ERROR)
+                | retry_if_exception_type(InfraError),
+                sleep=sleep,
+                before_sleep=before_sleep,
+                # Exhausted: hand back the last INFRA_ERROR outcome; the caller decides.
+                retry_error_callback=lambda state: state.outcome.result(),
+            )
+            outcome = retrying(once)
+            if cancel.is_set():
+                return
+            events.put(("done", index, slot, outcome, attempts))
+        except _Cancelled:
+            return
+        except BaseException as exc:  # a bug in the oracle: surface it in the calling thread
+            if not cancel.is_set():
+                events.put(("error", index, slot, exc))
+        finally:
+            self._slots.put(slot)
+
+    def _abandon(self, cancel: threading.Event, futures: list) -> None:
+        """Stop this run: no more tests start, running ones are killed, outcomes discarded."""
+        cancel.set()
+        for f in futures:
+            f.cancel()
+        if any(not f.done() for f in futures):
+            try:
+                self.oracle.close()
+            except Exception as exc:  # killing is best effort; report and go on
+                self._emit(Message("warning", f"could not stop running tests: {exc}"))
+            self._closed = True
+            for f in futures:
+                try:
+                    f.result(timeout=30)
+                except BaseException:
+                    pass
+
+    def _emit(self, ev: object) -> None:
+        try:
+            self.reporter.event(ev)  # type: ignore[arg-type]
+        except Exception:
+            pass  # a reporter must not take the session down

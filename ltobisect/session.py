@@ -1,0 +1,952 @@
+"""The conductor: one minimization from input checks to verified artifacts.
+
+``Session(config, reporter).run()`` never raises for the expected ways a run ends: bad input,
+a failure that does not reproduce, an infrastructure error, a limit, a stop request or Ctrl-C all
+become a :class:`SessionResult` with the documented exit code, and the state directory always
+keeps its journal and the artifacts (marked partial when the search did not finish).
+
+Phases (each announced with a ``PhaseStarted`` event):
+
+1. *loading*: check the inputs, claim the state directory, load the Kconfig tree, compute the
+   baseline and the changes (a bad config equal to the baseline is bad input).
+2. *confirming*: build the bad config (``oracle.observe``) and confirm it fails; derive the
+   signature (the user's regex, the given failure log, or the observed failure) and the test
+   timeout (``timeout_factor`` x the bad build's duration unless given); test the baseline and
+   confirm it does not fail the same way.
+3. *searching*: the strategy pipeline through the :class:`~ltobisect.problem.Problem` gate and
+   the :class:`~ltobisect.executor.LocalExecutor`, honouring the limits; every improvement is
+   written to disk at once.
+4. *verifying*: rebuild the best ``verify_repeats`` times; a result that does not reproduce is
+   named flaky and the search backtracks to the previous best and continues; removing each
+   remaining change is re-checked (1-minimality); on a kernel tree the best is resolved again
+   with the kernel's own ``make olddefconfig`` and compared with our resolution.
+5. *reporting*: the artifacts (``report.py``), and for a link failure an ``ld.lld --reproduce``
+   tarball made by running ``reproduce.sh`` itself in a clean output directory.
+
+``Session.resume(state_dir, reporter)`` continues a session from its journal: every finished
+test is a cache hit, so no finished build runs again.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from ltobisect import journal as jr
+from ltobisect.config import SessionConfig
+from ltobisect.errors import ExitCode, InfraError, NotReproduced, Stopped, UserError
+from ltobisect.events import Message, NullReporter, PhaseStarted, Reporter, SessionFinished
+from ltobisect.executor import LocalExecutor
+from ltobisect.journal import Journal, JournalRecord, StateDir
+from ltobisect.model import Candidate, Change, Outcome, Resolved, Signature, Verdict, ordered
+from ltobisect.problem import Problem
+
+#: A derived test timeout is never shorter than this (seconds): a fast first build must not make
+#: every later test time out.
+MIN_TIMEOUT = 30.0
+#: Search, verify and backtrack at most this many times before calling the failure flaky.
+MAX_ROUNDS = 6
+#: Re-check 1-minimality (one rebuild per remaining change) only for results this small.
+RECHECK_MAX = 12
+#: Journal label of the bad config's record under the tested fingerprint: derived from its
+#: observation (the build that gave the signature), not a build of its own.
+DERIVED = "bad config (observed)"
+
+# Statuses of a SessionResult (and of summary.json).
+MINIMIZED = "minimized"
+PARTIAL = "partial"
+NOT_REPRODUCED = "not-reproduced"
+BAD_INPUT = "bad-input"
+INFRA_ERROR = "infra-error"
+
+
+@dataclass
+class SessionResult:
+    """How a session ended and where its artifacts are."""
+
+    status: str  # minimized | partial | not-reproduced | bad-input | infra-error
+    exit_code: ExitCode
+    message: str  # one line for people
+    state_dir: Path
+    hint: str = ""
+    fragment: Tuple[str, ...] = ()  # the best candidate as fragment lines
+    best_size: Optional[int] = None
+    total_changes: Optional[int] = None
+    verified: bool = False
+    signature: Optional[str] = None  # Signature.describe()
+    artifacts: Dict[str, Path] = field(default_factory=dict)  # report, summary, minimal_config...
+    builds: int = 0  # builds run over the whole session (all runs)
+    cache_hits: int = 0
+    flaky: Tuple[str, ...] = ()  # one line per flaky config
+    elapsed: float = 0.0  # seconds, this run
+
+    @property
+    def partial(self) -> bool:
+        return self.status == PARTIAL
+
+    def line(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+    def to_json(self) -> dict:
+        return {
+            "status": self.status,
+            "exit_code": int(self.exit_code),
+            "message": self.message,
+            "hint": self.hint,
+            "state_dir": str(self.state_dir),
+            "fragment": list(self.fragment),
+            "best_size": self.best_size,
+            "total_changes": self.total_changes,
+            "verified": self.verified,
+            "signature": self.signature,
+            "artifacts": {k: str(v) for k, v in self.artifacts.items()},
+            "builds": self.builds,
+            "cache_hits": self.cache_hits,
+            "flaky": list(self.flaky),
+            "elapsed": round(self.elapsed, 3),
+        }
+
+
+# -- collaborators (injectable for tests) -----------------------------------------------------
+TreeLoader = Callable[[SessionConfig, Path], Any]
+OracleFactory = Callable[[SessionConfig, Path, Optional[Signature], Optional[float]], Any]
+
+
+def load_tree(config: SessionConfig, work_dir: Path) -> Any:
+    """Load the Kconfig tree of ``config.build`` with kconfiglib (``ltobisect.kconfig``)."""
+    from ltobisect.kconfig import KconfigTree
+
+    b = config.build
+    assert b is not None
+    return KconfigTree.load(
+        b.tree, arch=b.arch, llvm=b.llvm, make_vars=b.make_vars, kconfig_file=b.kconfig_file,
+        work_dir=work_dir, probe_cache=work_dir / "probes",
+    )
+
+
+def make_oracle(config: SessionConfig, state_dir: Path, signature: Optional[Signature],
+                timeout: Optional[float]) -> Any:
+    """The oracle the session tests with: the user's script, or a kernel build."""
+    from ltobisect import oracle
+
+    if config.test_script is not None:
+        return oracle.ScriptOracle(config.test_script, state_dir, timeout=timeout,
+                                   mem_limit=config.mem_limit)
+    assert config.build is not None
+    # A known signature (a resumed session) already is the threshold, when there is one.
+    thresholds = {} if signature is not None else dict(
+        memory_threshold=config.memory_threshold, duration_threshold=config.duration_threshold)
+    return oracle.KernelOracle(
+        config.build, state_dir, signature=signature, timeout=timeout, mem_limit=config.mem_limit,
+        workers=config.workers, **thresholds,
+    )
+
+
+def is_kernel_tree(tree: Optional[Path]) -> bool:
+    """A Linux tree (has the kernel's own Kconfig tools), as opposed to another Kconfig project."""
+    return tree is not None and (Path(tree) / "scripts" / "kconfig" / "merge_config.sh").is_file() \
+        and (Path(tree) / "Makefile").is_file()
+
+
+def _read_text(path: Path) -> str:
+    return Path(path).read_text(encoding="utf-8", errors="replace")
+
+
+def _git_describe(tree: Path) -> Optional[str]:
+    if not (tree / ".git").exists():
+        return None
+    try:
+        out = subprocess.run(["git", "-C", str(tree), "describe", "--always", "--dirty", "--tags"],
+                             capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None
+
+
+def _same_signature(a: Optional[Signature], b: Optional[Signature]) -> bool:
+    return a is not None and b is not None and (a.kind, a.tool, a.message, a.location) == (
+        b.kind, b.tool, b.message, b.location)
+
+
+class Session:
+    """One minimization (see the module docstring). Thread-safe: :meth:`request_stop`."""
+
+    def __init__(
+        self,
+        config: SessionConfig,
+        reporter: Reporter = NullReporter(),
+        *,
+        tree_loader: Optional[TreeLoader] = None,
+        oracle_factory: Optional[OracleFactory] = None,
+        strategy: Optional[Any] = None,
+        clock: Callable[[], float] = time.monotonic,
+        resume: bool = False,
+    ) -> None:
+        self.config = config
+        self.reporter = reporter
+        self.stop = threading.Event()
+        self._stop_reason = "stop requested"
+        self._tree_loader = tree_loader or load_tree
+        self._oracle_factory = oracle_factory or make_oracle
+        self._strategy = strategy
+        self._clock = clock
+        self._resume = resume
+        self._state = StateDir(config.state_dir)
+        self._data: Dict[str, Any] = {}
+        self._oracles: List[Any] = []
+        self._executor: Optional[LocalExecutor] = None
+        self._problem: Optional[Problem] = None
+        self._journal: Optional[Journal] = None
+        self._tree: Any = None
+        self._changes: Tuple[Change, ...] = ()
+        self._by_digest: Dict[str, Candidate] = {}
+        self._resolve: Optional[Callable[[Candidate], Resolved]] = None
+        self._signature: Optional[Signature] = None
+        self._result: Dict[str, Any] = {}
+        self._timer: Optional[threading.Timer] = None
+        self._t0 = clock()
+
+    # -- public API ----------------------------------------------------------------------------
+    @classmethod
+    def resume(cls, state_dir: Path, reporter: Reporter = NullReporter(), **kw: Any) -> SessionResult:
+        """Continue the session stored in ``state_dir``; finished builds are never rerun."""
+        state = StateDir(Path(state_dir))
+        try:
+            data = state.read_session()
+            config = jr.config_from_json(data["config"])
+        except UserError as exc:
+            return _early_result(Path(state_dir), exc, reporter)
+        except (KeyError, TypeError, ValueError) as exc:
+            err = UserError(f"{state.session_file} is damaged: {exc}")
+            return _early_result(Path(state_dir), err, reporter)
+        if Path(config.state_dir).resolve() != Path(state_dir).resolve():
+            config = replace(config, state_dir=Path(state_dir))
+        return cls(config, reporter, resume=True, **kw).run()
+
+    def request_stop(self, reason: str = "stop requested") -> None:
+        """Stop as soon as possible: running builds are killed, the best so far is written."""
+        self._stop_reason = reason
+        if self._executor is not None:
+            self._executor.request_stop(reason)
+        self.stop.set()
+
+    def run(self) -> SessionResult:
+        """Run (or continue) the session; returns its result and never raises for expected ends."""
+        t0 = self._t0 = self._clock()
+        wall0 = time.time()
+        owned = False
+        status, code, message, hint = PARTIAL, ExitCode.PARTIAL, "", ""
+        try:
+            self._claim()
+            owned = True
+            self._arm_deadline()
+            self._session()
+            status, code = self._result["status"], ExitCode(self._result["exit_code"])
+            message = self._result["message"]
+        except Stopped as exc:
+            status, code, message = PARTIAL, ExitCode.PARTIAL, f"stopped: {exc.reason}"
+        except KeyboardInterrupt:
+            status, code, message = PARTIAL, ExitCode.PARTIAL, "stopped: interrupted (Ctrl-C)"
+        except NotReproduced as exc:
+            status, code, message, hint = NOT_REPRODUCED, exc.exit_code, str(exc), exc.hint
+        except UserError as exc:
+            status, code, message, hint = BAD_INPUT, exc.exit_code, str(exc), exc.hint
+        except InfraError as exc:
+            status, code, message = INFRA_ERROR, ExitCode.INFRA, self._explain_infra(exc)
+            hint = f"the journal is intact: fix the cause, then `ltobisect resume {self._state.path}`"
+        finally:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._close()
+        elapsed = self._clock() - t0
+        artifacts: Dict[str, Path] = {}
+        if owned:
+            try:
+                artifacts = self._finish(status, code, message, hint, wall0, elapsed)
+            except (InfraError, OSError) as exc:
+                text = exc.line() if isinstance(exc, InfraError) else str(exc)
+                if status in (MINIMIZED, PARTIAL):
+                    status, code = INFRA_ERROR, ExitCode.INFRA
+                message = f"{message}; and the artifacts could not be written: {text}"
+            finally:
+                self._state.release()
+        result = self._make_result(status, code, message, hint, artifacts, elapsed)
+        self._emit(SessionFinished(status=result.status, exit_code=int(result.exit_code),
+                                   report_path=str(artifacts.get("report", "")) or None,
+                                   summary_path=str(artifacts.get("summary", "")) or None))
+        return result
+
+    # -- phases --------------------------------------------------------------------------------
+    def _claim(self) -> None:
+        cfg = self.config
+        if cfg.workers < 1:
+            raise UserError(f"workers must be at least 1, not {cfg.workers}")
+        self._state.prepare()
+        existing = self._state.claim(cfg)
+        self._state.acquire()
+        if existing is not None:
+            self._data = existing
+        elif self._resume:
+            raise UserError(f"{self._state.path} holds no session to resume")
+        else:
+            self._data = {
+                "identity": jr.session_identity(cfg),
+                "created": time.time(),
+            }
+        # The config as given now (workers, limits may change between runs).
+        self._data["config"] = jr.config_to_json(cfg)
+        self._state.write_session(self._data)
+        self._journal = Journal(self._state.journal_file)
+        if self._journal.torn:
+            self._emit(Message("warning", "the journal's last record was cut short (killed while "
+                                          "writing); that test will run again"))
+
+    def _validate(self) -> None:
+        cfg = self.config
+        bad = Path(cfg.bad_config)
+        if not bad.is_file():
+            raise UserError(f"bad config {bad} does not exist", hint="give the failing .config")
+        if not os.access(bad, os.R_OK):
+            raise UserError(f"bad config {bad} is not readable")
+        if cfg.build is None:
+            raise UserError("no tree given", hint="give --tree, the Kconfig tree the config is for")
+        tree = Path(cfg.build.tree)
+        if not tree.is_dir():
+            raise UserError(f"tree {tree} does not exist", hint="give --tree DIR")
+        if not (tree / cfg.build.kconfig_file).is_file():
+            raise UserError(f"{tree} is not a Kconfig tree (no {cfg.build.kconfig_file})")
+        if cfg.test_script is not None:
+            script = Path(cfg.test_script)
+            if not script.is_file():
+                raise UserError(f"test script {script} does not exist")
+            if not os.access(script, os.X_OK):
+                raise UserError(f"test script {script} is not executable", hint=f"chmod +x {script}")
+        if cfg.failure_log is not None and not Path(cfg.failure_log).is_file():
+            raise UserError(f"failure log {cfg.failure_log} does not exist")
+        if cfg.signature_regex is not None and cfg.test_script is not None:
+            raise UserError("--signature applies to builds, not to a --test script",
+                            hint="let the script decide what reproduces")
+        if cfg.verify_repeats < 0:
+            raise UserError(f"verify repeats must be 0 or more, not {cfg.verify_repeats}")
+        base = cfg.baseline
+        if base not in ("defconfig", "tinyconfig", "allnoconfig") and not Path(base).is_file():
+            raise UserError(f"baseline {base} is neither defconfig, tinyconfig, allnoconfig nor a file")
+
+    def _session(self) -> None:
+        cfg = self.config
+        assert self._journal is not None
+        self._phase("loading", str(cfg.build.tree) if cfg.build else "")
+        self._validate()
+        assert cfg.build is not None
+        tree_dir = Path(cfg.build.tree)
+        work = self._state.file("kconfig")
+        work.mkdir(exist_ok=True)
+        tree = self._tree = self._tree_loader(cfg, work)
+        baseline_text = tree.baseline(cfg.baseline)
+        try:
+            bad_text = tree.read_config(Path(cfg.bad_config))
+        except OSError as exc:
+            raise UserError(f"cannot read bad config {cfg.bad_config}: {exc.strerror}") from exc
+        changes = tuple(ordered(tree.diff(baseline_text, bad_text)))
+        if not changes:
+            raise UserError(f"the bad config {cfg.bad_config} equals the baseline {cfg.baseline}: "
+                            "nothing to minimize", hint="give the failing .config, or another --baseline")
+        stored = self._data.get("changes")
+        if stored is not None and tuple(jr.changes_from_json(stored)) != changes:
+            raise UserError(
+                f"the tree or the bad config changed since this session started "
+                f"({len(stored)} changes then, {len(changes)} now)",
+                hint="start a new session with another --state",
+            )
+        self._changes = changes
+        raw_resolve = tree.resolver(baseline_text)
+
+        def resolve(cand: Candidate) -> Resolved:
+            r = raw_resolve(cand)
+            self._by_digest.setdefault(r.digest, frozenset(cand))
+            return r
+
+        self._resolve = resolve
+        structure = tree.structure(baseline_text, changes)
+        base_res = resolve(frozenset())
+        bad_res = resolve(frozenset(changes))
+        jr.write_atomic(self._state.file("baseline.config"), base_res.config_text)
+        if stored is None:
+            self._data.update(
+                changes=jr.changes_to_json(changes),
+                baseline_digest=base_res.digest,
+                bad_digest=bad_res.digest,
+                bad_config_sha256=jr.file_digest(Path(cfg.bad_config)),
+                environment=self._environment(tree, tree_dir),
+                kconfig_warnings=list(getattr(tree, "warnings", []) or [])[:200],
+                ineffective_in_bad=[f"{i.change.line()}: {i.reason}" for i in bad_res.ineffective][:50],
+            )
+            self._state.write_session(self._data)
+        if bad_res.ineffective:
+            self._emit(Message("warning", f"{len(bad_res.ineffective)} of the bad config's values "
+                                          "do not survive Kconfig resolution on this tree"))
+
+        # -- confirming ------------------------------------------------------------------------
+        self._phase("confirming", f"{len(changes)} changes against {cfg.baseline}")
+        sig, timeout = self._confirm(bad_res)
+        self._signature = sig
+        oracle = self._executor.oracle if self._executor else None
+        assert oracle is not None and self._executor is not None
+        journal = self._journal
+        journal.fingerprint = oracle.fingerprint()
+        if self._data.get("fingerprint") not in (None, journal.fingerprint):
+            self._emit(Message("warning", "the tree, toolchain or make arguments changed since this "
+                                          "session started: earlier results are not reused"))
+        self._data["fingerprint"] = journal.fingerprint
+        self._state.write_session(self._data)
+        known_bad = journal.lookup(bad_res.digest)
+        if known_bad is None or known_bad.verdict is not Verdict.REPRODUCES:
+            # The bad build's own log is what the signature was taken from (or was checked
+            # against): record it as reproducing under the tested fingerprint, so it is never
+            # built again.
+            bad_out = Outcome.from_json(self._data["bad_outcome"])
+            journal.append_record(JournalRecord(
+                bad_res.digest, journal.fingerprint,
+                replace(bad_out, verdict=Verdict.REPRODUCES, signature=bad_out.signature or sig),
+                DERIVED, len(changes), time.time()))
+
+        problem = self._problem = Problem(
+            changes, resolve, self._executor, journal, structure=structure, limits=cfg.limits,
+            seed=cfg.seed, reporter=self.reporter, on_best=self._on_best, clock=self._clock,
+            started=self._t0,
+        )
+        problem.label = "baseline"
+        base_out = problem.test_many([frozenset()])[0]
+        self._data["baseline_outcome"] = base_out.to_json()
+        self._state.write_session(self._data)
+        if base_out.verdict is Verdict.REPRODUCES:
+            raise UserError(
+                f"the baseline {cfg.baseline} already fails the same way ({sig.describe()})",
+                hint="choose a smaller baseline (tinyconfig or allnoconfig) or a config that builds",
+            )
+        if base_out.verdict is not Verdict.PASSES:
+            self._emit(Message("warning", f"the baseline {cfg.baseline} does not build cleanly "
+                                          f"({base_out.verdict.value}: {base_out.detail or '-'}); "
+                                          "results near it may be judged by another failure"))
+
+        # -- searching and verifying ----------------------------------------------------------
+        strategy = self._strategy
+        if strategy is None:
+            from ltobisect.strategies import get
+
+            strategy = get(cfg.strategy)
+        best, verification = self._minimize(problem, strategy)
+        best_res = problem.resolve(best)
+        verification["olddefconfig"] = self._check_with_make(tree, tree_dir, baseline_text, best, best_res)
+        self._result = {
+            "status": MINIMIZED,
+            "exit_code": int(ExitCode.MINIMIZED),
+            "message": f"minimized {len(changes)} changes to {len(best)}",
+            "verification": verification,
+            "timeout": timeout,
+        }
+
+    def _confirm(self, bad_res: Resolved) -> Tuple[Signature, float]:
+        """Build the bad config, derive the signature and the timeout (or reuse stored ones)."""
+        cfg = self.config
+        journal = self._journal
+        assert journal is not None
+        stored_sig = self._data.get("signature")
+        if stored_sig is not None and self._data.get("bad_outcome") is not None:
+            sig = Signature.from_json(stored_sig)
+            timeout = float(self._data["timeout"])
+            oracle = self._new_oracle(sig, timeout)
+            self._executor = self._new_executor(oracle)
+            return sig, timeout
+
+        oracle0 = self._new_oracle(None, cfg.timeout)
+        self._executor = self._new_executor(oracle0)
+        journal.fingerprint = oracle0.fingerprint()
+        self._data["observe_fingerprint"] = journal.fingerprint
+        bad = journal.lookup(bad_res.digest)
+        if bad is None:
+            bad = self._executor.run([bad_res], lambda i, r, o: self._record_observation(r, o),
+                                     ["bad config"], observe=True)[0]
+        if bad.verdict is Verdict.INFRA_ERROR:
+            raise InfraError(f"the bad config could not be built on our side: {bad.detail}")
+        log_text = self._log_text(bad.log_path)
+        sig = self._derive_signature(bad, log_text)
+        if cfg.timeout is not None:
+            timeout = float(cfg.timeout)
+        else:
+            timeout = max(MIN_TIMEOUT, cfg.timeout_factor * bad.duration)
+        self._data.update(signature=sig.to_json(), timeout=timeout,
+                          bad_outcome=replace(bad, signature=bad.signature or sig).to_json())
+        self._state.write_session(self._data)
+        oracle = oracle0.with_signature(sig).with_timeout(timeout)
+        self._oracles.append(oracle)
+        self._executor.oracle = oracle
+        self._emit(Message("info", f"the bad config fails: {sig.describe()}; tests time out "
+                                   f"after {timeout:.0f} s"))
+        return sig, timeout
+
+    def _record_observation(self, r: Resolved, o: Outcome) -> None:
+        assert self._journal is not None
+        if o.verdict.is_final:
+            self._journal.append(r, o, "bad config")
+
+    def _derive_signature(self, bad: Outcome, log_text: str) -> Signature:
+        cfg = self.config
+        from ltobisect import signature as sg
+
+        roots = self._roots()
+        log_note = f" (log: {bad.log_path})" if bad.log_path else ""
+        if cfg.test_script is not None:
+            if bad.verdict is Verdict.REPRODUCES:
+                return bad.signature or Signature(kind="script", tool=Path(cfg.test_script).name,
+                                                  message="the test script exits 0")
+            raise NotReproduced(
+                f"the test script does not report the bad config as failing "
+                f"({bad.verdict.value}{', exit ' + str(bad.exit_code) if bad.exit_code is not None else ''})"
+                f"{log_note}", hint="the script must exit 0 for the failing config")
+        if cfg.memory_threshold is not None:
+            sig = sg.memory_above(cfg.memory_threshold)
+            if not sg.matches(sig, log_text, peak_rss=bad.peak_rss):
+                seen = f"{bad.peak_rss / 2**30:.2f} GiB" if bad.peak_rss else "unknown"
+                raise NotReproduced(f"the bad config's build peaked at {seen}, not above "
+                                    f"{cfg.memory_threshold / 2**30:.2f} GiB{log_note}")
+            return sig
+        if cfg.duration_threshold is not None:
+            sig = sg.duration_above(cfg.duration_threshold)
+            if not sg.matches(sig, log_text, duration=bad.duration):
+                raise NotReproduced(f"the bad config built in {bad.duration:.0f} s, not above "
+                                    f"{cfg.duration_threshold:.0f} s{log_note}")
+            return sig
+        if cfg.signature_regex is not None:
+            sig = sg.from_regex(cfg.signature_regex)
+            if cfg.failure_log is not None:
+                given = _read_text(Path(cfg.failure_log))
+                if not sg.matches(sig, given):
+                    raise UserError(f"the signature regex matches nothing in {cfg.failure_log}",
+                                    hint="check the pattern against the log")
+            if not sg.matches(sig, log_text):
+                raise NotReproduced(f"the bad config's build log does not match "
+                                    f"/{cfg.signature_regex}/{log_note}",
+                                    hint="check the pattern, or that the tree is the one that failed")
+            return sig
+        if cfg.failure_log is not None:
+            given = _read_text(Path(cfg.failure_log))
+            sig = sg.extract(given, roots=roots)
+            if sig is None:
+                raise UserError(f"no failure found in {cfg.failure_log}",
+                                hint="give the log of the failing build, or --signature REGEX")
+            if not (_same_signature(sig, bad.signature) or sg.matches(sig, log_text, roots=roots)):
+                other = bad.signature.describe() if bad.signature else bad.verdict.value
+                raise NotReproduced(f"the bad config does not fail as in {cfg.failure_log}: "
+                                    f"expected {sig.describe()}, got {other}{log_note}")
+            return sig
+        if bad.verdict is Verdict.PASSES or bad.signature is None:
+            raise NotReproduced(f"the bad config builds without error: nothing to minimize{log_note}",
+                                hint="check --tree, --arch, --llvm and --make match the failing build")
+        return bad.signature
+
+    def _minimize(self, problem: Problem, strategy: Any) -> Tuple[Candidate, Dict[str, Any]]:
+        """Search, verify, backtrack when verification fails, re-check 1-minimality."""
+        failed: set = set()
+        for _round in range(MAX_ROUNDS):
+            self._phase("searching", getattr(strategy, "name", ""))
+            strategy.run(problem)
+            best = problem.best
+            self._phase("verifying", f"{len(best)} changes")
+            digest = problem.resolve(best).digest
+            verdicts = self._verify(problem, best)
+            if not all(v is Verdict.REPRODUCES for v in verdicts):
+                failed.add(digest)
+                got = sum(v is Verdict.REPRODUCES for v in verdicts)
+                self._emit(Message("warning", f"the result ({len(best)} changes) reproduced in "
+                                              f"{got} of {len(verdicts)} rebuilds: backtracking"))
+                if len(best) == len(self._changes):
+                    raise NotReproduced(
+                        f"the bad config reproduced in {got} of {len(verdicts)} rebuilds: "
+                        "the failure is flaky", hint="see the flaky configs in report.txt")
+                prev = next((c for c in reversed(problem.history)
+                             if problem.resolve(c).digest not in failed and len(c) > len(best)), None)
+                if prev is None:
+                    prev = frozenset(self._changes)
+                problem.set_best(prev)
+                self._on_best(prev, problem.resolve(prev))
+                continue
+            if self._recheck(problem, best):
+                continue
+            return best, {"repeats": len(verdicts), "verdicts": [v.value for v in verdicts],
+                          "minimality_checked": len(best) <= RECHECK_MAX and self.config.verify_repeats > 0,
+                          "rounds": _round + 1}
+        raise NotReproduced(f"no result survived verification in {MAX_ROUNDS} rounds: the failure "
+                            "is flaky", hint="see the flaky configs in report.txt")
+
+    def _verify(self, problem: Problem, best: Candidate) -> List[Verdict]:
+        """Rebuild ``best`` verify_repeats times (reusing verification builds already journaled)."""
+        assert self._journal is not None
+        want = self.config.verify_repeats
+        r = problem.resolve(best)
+        done = [rec.outcome.verdict for rec in self._journal.history(r.digest) if rec.label == "verify"]
+        verdicts = done[:want]
+        problem.label = "verify"
+        while len(verdicts) < want and all(v is Verdict.REPRODUCES for v in verdicts):
+            verdicts.append(problem.retest(best).verdict)
+        return verdicts
+
+    def _recheck(self, problem: Problem, best: Candidate) -> bool:
+        """Rebuild best minus each change once more; True when a smaller result reproduced.
+
+        The search proved 1-minimality with one verdict per candidate; a flaky "passes" there
+        would leave an unneeded change in the result, so each is confirmed by a second build.
+        """
+        assert self._journal is not None
+        if len(best) > RECHECK_MAX or self.config.verify_repeats == 0:
+            return False
+        best_digest = problem.resolve(best).digest
+        problem.label = "recheck"
+        for c in ordered(best):
+            sub = best - {c}
+            r = problem.resolve(sub)
+            if r.digest == best_digest:
+                continue
+            if any(rec.label == "recheck" for rec in self._journal.history(r.digest)):
+                o = problem.test_many([sub])[0]
+            else:
+                o = problem.retest(sub)
+            if o.verdict is Verdict.REPRODUCES:
+                return True
+        return False
+
+    def _check_with_make(self, tree: Any, tree_dir: Path, baseline_text: str, best: Candidate,
+                         best_res: Resolved) -> Dict[str, Any]:
+        """Resolve baseline + fragment with the kernel's own `make olddefconfig`; compare."""
+        cfg = self.config
+        if not cfg.verify_with_make:
+            return {"checked": False, "note": "not asked for"}
+        if not is_kernel_tree(tree_dir):
+            return {"checked": False, "note": "not a kernel tree"}
+        self._phase("verifying", "make olddefconfig")
+        try:
+            from ltobisect.kconfig import make_olddefconfig
+
+            assert cfg.build is not None
+            work = self._state.file("olddefconfig")
+            shutil.rmtree(work, ignore_errors=True)
+            work.mkdir()
+            merged = merge_fragment(baseline_text, [c.line() for c in ordered(best)])
+            theirs = make_olddefconfig(tree_dir, merged, arch=cfg.build.arch, llvm=cfg.build.llvm,
+                                       make_vars=cfg.build.make_vars, work_dir=work)
+        except (UserError, InfraError, OSError, subprocess.SubprocessError) as exc:
+            return {"checked": False, "note": f"make olddefconfig failed: {exc}"}
+        a = _settings(tree.normalize(best_res.config_text))
+        b = _settings(tree.normalize(theirs))
+        diff = sorted(
+            f"{k}: ours {a.get(k, 'unset')}, make {b.get(k, 'unset')}"
+            for k in set(a) | set(b) if a.get(k) != b.get(k)
+        )
+        if diff:
+            self._emit(Message("warning", f"make olddefconfig resolves the result differently "
+                                          f"({len(diff)} symbols, e.g. {diff[0]})"))
+        return {"checked": True, "equal": not diff, "diff": diff[:40], "differing": len(diff)}
+
+    # -- finishing -----------------------------------------------------------------------------
+    def _finish(self, status: str, code: ExitCode, message: str, hint: str, wall0: float,
+                elapsed: float) -> Dict[str, Path]:
+        """Write result.json, the run record and the artifacts; return the artifact paths."""
+        from ltobisect import report
+
+        problem = self._problem
+        stats = problem.stats if problem is not None else None
+        best = problem.best if problem is not None else None
+        searched = problem is not None and status in (MINIMIZED, PARTIAL, INFRA_ERROR, NOT_REPRODUCED)
+        result: Dict[str, Any] = dict(self._result)
+        result.update(status=status, exit_code=int(code), message=message, hint=hint,
+                      finished=time.time())
+        if searched and best is not None and self._resolve is not None:
+            best_res = problem.resolve(best)  # type: ignore[union-attr]
+            result["best"] = {"size": len(best), "digest": best_res.digest,
+                              "changes": jr.changes_to_json(best),
+                              "warnings": list(best_res.warnings)[:50],
+                              "ineffective": [f"{i.change.line()}: {i.reason}" for i in best_res.ineffective]}
+            result["best_log"] = self._best_log(best_res.digest)
+            if best and status != MINIMIZED:
+                jr.write_atomic(self._state.file(jr.BEST_CONFIG), best_res.config_text)
+        result["flaky"] = self._flaky()
+        if stats is not None:
+            result["this_run"] = {"builds": stats.tests, "cache_hits": stats.cache_hits,
+                                  "same_config": stats.same_config, "normalized": stats.normalized,
+                                  "build_seconds": round(stats.build_seconds, 3)}
+        self._state.append_run({
+            "started": wall0, "ended": time.time(), "elapsed": round(elapsed, 3), "status": status,
+            "builds": stats.tests if stats else 0, "cache_hits": stats.cache_hits if stats else 0,
+        })
+        self._state.write_result(result)
+        self._phase("reporting", str(self._state.path))
+        paths = report.write_artifacts(self._state.path)
+        if status == MINIMIZED and self._signature is not None and self.config.test_script is None:
+            made = self._ld_reproduce(paths.get("reproduce"))
+            if made is not None:
+                result["ld_reproduce"] = made
+                self._state.write_result(result)
+                paths = report.write_artifacts(self._state.path)
+        self._result = result
+        return paths
+
+    def _ld_reproduce(self, script: Optional[Path]) -> Optional[Dict[str, Any]]:
+        """For a link failure: run reproduce.sh with LLD_REPRODUCE set to get lld's tarball.
+
+        Running the reproducer in a clean output directory also proves the report's commands
+        work. lld writes the tarball of every link it runs to the same path; the failing link
+        is the last one, so the file left is the one an LLVM developer needs.
+        """
+        sig = self._signature
+        if sig is None or sig.kind != "link-error" or script is None:
+            return None
+        cfg = self.config
+        if cfg.build is None or not is_kernel_tree(Path(cfg.build.tree)):
+            return None
+        if self.stop.is_set():
+            return {"made": False, "reason": "stopped before it could be made"}
+        out = self._state.file("lld-reproduce")
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir()
+        tarball = self._state.file("lld-reproduce.tar")
+        try:
+            tarball.unlink()
+        except FileNotFoundError:
+            pass
+        env = dict(os.environ, LLD_REPRODUCE=str(tarball))
+        bad = self._data.get("bad_outcome") or {}
+        limit = max(600.0, 3 * float(bad.get("duration") or 0))
+        self._phase("reporting", "ld.lld --reproduce")
+        try:
+            proc = subprocess.Popen(["sh", str(script), str(out / "build")], env=env,
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+        except OSError as exc:
+            return {"made": False, "reason": f"cannot run reproduce.sh: {exc}"}
+        deadline = time.monotonic() + limit
+        while proc.poll() is None:
+            if self.stop.is_set() or time.monotonic() > deadline:
+                _kill_group(proc)
+                return {"made": False, "reason": "reproduce.sh did not finish in time"}
+            time.sleep(0.5)
+        output = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+        reproduced = proc.returncode == 0
+        info: Dict[str, Any] = {"reproduce_sh_exit": proc.returncode,
+                                "reproduce_sh_output": output[-2000:]}
+        if tarball.is_file() and reproduced:
+            info.update(made=True, path=str(tarball))
+        else:
+            info.update(made=False, reason="reproduce.sh did not reproduce the failure"
+                        if not reproduced else "ld.lld wrote no tarball")
+        shutil.rmtree(out, ignore_errors=True)
+        return info
+
+    def _make_result(self, status: str, code: ExitCode, message: str, hint: str,
+                     artifacts: Dict[str, Path], elapsed: float) -> SessionResult:
+        problem = self._problem
+        best = problem.best if problem is not None and status in (MINIMIZED, PARTIAL, INFRA_ERROR) else None
+        runs = self._state.runs() if artifacts else []
+        return SessionResult(
+            status=status,
+            exit_code=code,
+            message=message,
+            hint=hint,
+            state_dir=self._state.path,
+            fragment=tuple(c.line() for c in ordered(best)) if best is not None else (),
+            best_size=len(best) if best is not None else None,
+            total_changes=len(self._changes) or None,
+            verified=status == MINIMIZED,
+            signature=self._signature.describe() if self._signature else None,
+            artifacts=artifacts,
+            builds=sum(1 for r in self._records() if r.label != DERIVED),
+            cache_hits=sum(int(r.get("cache_hits", 0)) for r in runs),
+            flaky=tuple(f["line"] for f in self._flaky()),
+            elapsed=elapsed,
+        )
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def _new_oracle(self, sig: Optional[Signature], timeout: Optional[float]) -> Any:
+        try:
+            oracle = self._oracle_factory(self.config, self._state.path, sig, timeout)
+        except OSError as exc:
+            raise InfraError(f"cannot set up the test oracle: {exc}") from exc
+        self._oracles.append(oracle)
+        return oracle
+
+    def _new_executor(self, oracle: Any) -> LocalExecutor:
+        ex = LocalExecutor(oracle, self.config.workers, self.config.retry, self.reporter, stop=self.stop)
+        ex.stop_reason = self._stop_reason
+        return ex
+
+    def _arm_deadline(self) -> None:
+        deadline = self.config.limits.deadline
+        if deadline is None:
+            return
+        # The Problem checks the deadline between batches; the timer also stops a batch of long
+        # builds, so a budgeted run (the CI hook) never overruns by a whole build.
+        self._timer = threading.Timer(max(0.0, deadline), self.request_stop, args=("deadline reached",))
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _close(self) -> None:
+        if self._executor is not None:
+            try:
+                self._executor.close()
+            except Exception as exc:
+                self._emit(Message("warning", f"could not stop the workers cleanly: {exc}"))
+        for o in self._oracles:
+            try:
+                o.close()
+            except Exception:
+                pass
+
+    def _on_best(self, cand: Candidate, resolved: Resolved) -> None:
+        self._state.write_best(cand, resolved, len(self._changes))
+
+    def _records(self) -> List[JournalRecord]:
+        j = self._journal
+        if j is None:
+            return []
+        fps = {j.fingerprint, self._data.get("observe_fingerprint")}
+        return [r for r in j.records() if r.fingerprint in fps]
+
+    def _flaky(self) -> List[Dict[str, Any]]:
+        j = self._journal
+        if j is None or not j.fingerprint:
+            return []
+        out = []
+        records = [r for r in j.records(j.fingerprint) if r.label != "bad config"]
+        for digest, verdicts in jr.flaky_digests(records).items():
+            cand = self._by_digest.get(digest)
+            lines = [c.line() for c in ordered(cand)] if cand is not None else []
+            size = len(cand) if cand is not None else None
+            shown = ", ".join(lines[:4]) + (", ..." if len(lines) > 4 else "")
+            what = f"{size} changes: {shown}" if cand is not None else "changes unknown"
+            out.append({"digest": digest, "size": size, "changes": lines[:20], "verdicts": verdicts,
+                        "line": f"config {digest[:12]} ({what}) gave {', '.join(verdicts)}"})
+        return out
+
+    def _best_log(self, digest: str) -> Optional[str]:
+        j = self._journal
+        if j is None:
+            return None
+        for rec in reversed(j.history(digest)):
+            if rec.outcome.verdict is Verdict.REPRODUCES and rec.outcome.log_path:
+                return rec.outcome.log_path
+        bad = self._data.get("bad_outcome") or {}
+        return bad.get("log_path")
+
+    def _log_text(self, path: Optional[str]) -> str:
+        if not path:
+            return ""
+        try:
+            return _read_text(Path(path))
+        except OSError:
+            return ""
+
+    def _roots(self) -> Tuple[str, ...]:
+        oracle = self._executor.oracle if self._executor is not None else None
+        if hasattr(oracle, "roots"):
+            try:
+                return tuple(oracle.roots(0))  # type: ignore[union-attr]
+            except Exception:
+                pass
+        roots = []
+        if self.config.build is not None:
+            roots.append(str(self.config.build.tree))
+        roots.append(str(self._state.path))
+        return tuple(roots)
+
+    def _environment(self, tree: Any, tree_dir: Path) -> Dict[str, Any]:
+        cfg = self.config
+        env: Dict[str, Any] = {"tree": str(tree_dir),
+                               "kernel_tree": bool(getattr(tree, "is_kernel", is_kernel_tree(tree_dir)))}
+        try:
+            env["kernelversion"] = tree.kernelversion()
+        except Exception as exc:  # a non-kernel Kconfig project has no version: say why
+            env["kernelversion"] = None
+            env["kernelversion_note"] = str(exc)
+        env["git_describe"] = _git_describe(tree_dir)
+        if cfg.build is not None and cfg.test_script is None:
+            try:
+                from ltobisect.build import toolchain_versions
+
+                env["toolchain"] = toolchain_versions(cfg.build)
+            except Exception as exc:
+                env["toolchain"] = {"note": f"unavailable: {exc}"}
+        return env
+
+    def _explain_infra(self, exc: InfraError) -> str:
+        b = self.config.build
+        if b is not None and not Path(b.tree).is_dir():
+            return f"the tree {b.tree} vanished during the run ({exc.line()})"
+        return exc.line()
+
+    def _phase(self, phase: str, detail: str = "") -> None:
+        if self.stop.is_set():
+            raise Stopped(self._stop_reason)
+        self._emit(PhaseStarted(phase=phase, detail=detail))
+
+    def _emit(self, ev: Any) -> None:
+        try:
+            self.reporter.event(ev)
+        except Exception:
+            pass
+
+
+def merge_fragment(config_text: str, lines: Sequence[str]) -> str:
+    """``config_text`` with ``lines`` merged in as merge_config.sh does (later values win)."""
+    names = set()
+    for line in lines:
+        name = _symbol_of(line)
+        if name:
+            names.add(name)
+    kept = [ln for ln in config_text.splitlines() if _symbol_of(ln) not in names]
+    return "\n".join(kept + list(lines)) + "\n"
+
+
+def _symbol_of(line: str) -> Optional[str]:
+    line = line.strip()
+    if line.startswith("CONFIG_") and "=" in line:
+        return line.split("=", 1)[0]
+    if line.startswith("# CONFIG_") and line.endswith(" is not set"):
+        return line[2:-len(" is not set")]
+    return None
+
+
+def _settings(text: str) -> Dict[str, str]:
+    out = {}
+    for line in text.splitlines():
+        name = _symbol_of(line)
+        if name:
+            out[name] = "n" if line.startswith("#") else line.split("=", 1)[1]
+    return out
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+
+
+def _early_result(state_dir: Path, exc: UserError, reporter: Reporter) -> SessionResult:
+    res = SessionResult(status=BAD_INPUT, exit_code=exc.exit_code, message=str(exc),
+                        hint=exc.hint, state_dir=state_dir)
+    try:
+        reporter.event(SessionFinished(status=res.status, exit_code=int(res.exit_code)))
+    except Exception:
+        pass
+    return res
