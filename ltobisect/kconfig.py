@@ -546,6 +546,8 @@ class KconfigTree:
             want = tri.get(change.value)
             if want is None:
                 return f"invalid value {change.value!r} for a {typ} symbol"
+            if want == 1 and sym.type is BOOL:
+                return "m not possible: " + ("MODULES is not enabled" if sym.orig_type is TRISTATE else "bool symbol")
             if want < tri.get(actual, 0):
                 selectors = self._active_terms(sym.rev_dep, 1)
                 if selectors:
@@ -568,8 +570,6 @@ class KconfigTree:
                 if want == 2 and dep == 1:
                     return "unmet dependency (only m allowed): " + self._unmet(sym.direct_dep, 2)
                 return "unmet dependency: " + self._unmet(sym.direct_dep, 1)
-            if want == 1 and sym.type is BOOL:
-                return "m not possible: " + ("MODULES is not enabled" if sym.orig_type is TRISTATE else "bool symbol")
             if sym.visibility < want:
                 return "not visible: prompt condition " + self._prompt_conds(sym)
             return f"Kconfig gives {actual}"
