@@ -1,0 +1,294 @@
+#!/usr/bin/env python3
+"""How many builds each strategy needs, on synthetic predicates over real kernel change sets.
+
+For each change set (a randconfig of the Linux 6.1 tree against tinyconfig or defconfig, for
+x86_64 and arm64, diffed and resolved by ``ltobisect.kconfig``; or a synthetic set with a toy
+dependency model), k culprit changes are drawn at random with a fixed seed. The predicate says
+"reproduces" when every culprit symbol has its bad value in the *resolved* config, so a culprit
+only counts together with what it needs, as a real build failure would.
+
+Every strategy runs through the real :class:`~ltobisect.problem.Problem` gate with the fake
+runner of ``tests/fakes.py`` (a simulated build of 100 s +-25 %, by digest). Printed per case and
+strategy: n, k (culprits drawn), r (result size), tests (distinct builds), the information
+bound ceil(log2 C(n, r)) + r, the ratio to it, how many times fewer tests than ddmin and than
+one-at-a-time, and the simulated wall time with W = 1, 2, 4, 8 workers. A summary checks the
+targets of issue 3 for the default pipeline.
+
+    python3 benchmarks/strategy_bench.py                 # synthetic and real change sets
+    python3 benchmarks/strategy_bench.py --quick         # fewer cases, a couple of minutes
+    python3 benchmarks/strategy_bench.py --synthetic     # no kernel tree needed
+
+Resolutions of the real tree are cached per change set (digest and the culprit symbols'
+values only); tests are still counted as distinct digests per run.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import math
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
+
+from fakes import FakeResolver, FakeRunner, MemoryJournal, SimClock, config_values  # noqa: E402
+
+from ltobisect.model import Candidate, Change, Resolved, Structure  # noqa: E402
+from ltobisect.problem import Problem  # noqa: E402
+from ltobisect.strategies import get  # noqa: E402
+
+DEFAULT_TREE = Path("/var/cache/ltobisect/linux-source-6.1")
+BUILD_SECONDS = 100.0
+
+
+@dataclass
+class ChangeSet:
+    """The changes between a baseline and a bad config, and how to resolve candidates."""
+
+    name: str
+    changes: Tuple[Change, ...]
+    resolve: Callable[[Candidate], Resolved]
+    structure: Structure
+    usable: Tuple[Change, ...]  # changes that do take effect in the bad config (culprit pool)
+    watch: set = field(default_factory=set)  # symbols the predicates look at
+
+
+@dataclass
+class Case:
+    changes: ChangeSet
+    culprits: Tuple[Change, ...]
+
+    @property
+    def name(self) -> str:
+        return f"{self.changes.name} k={len(self.culprits)}"
+
+
+@dataclass
+class Run:
+    tests: int
+    size: int
+    wall: float
+    seconds: float  # our own CPU time, for the curious
+
+
+def bound(n: int, r: int) -> int:
+    """Information bound for finding r changes among n: ceil(log2 C(n, r)) + r."""
+    return math.ceil(math.log2(math.comb(n, r))) + r if r else 0
+
+
+def build_seconds(r: Resolved) -> float:
+    u = int(hashlib.sha256(r.digest.encode()).hexdigest()[:8], 16) / 2**32
+    return BUILD_SECONDS * (0.75 + 0.5 * u)
+
+
+# -- change sets ---------------------------------------------------------------------------
+def synthetic(n: int, seed: int) -> ChangeSet:
+    """n changes; a third need one or two earlier changes (chains), some turn options off."""
+    rng = random.Random(seed)
+    chs = [
+        Change(f"S{i:05d}", "n", "bool", "y") if rng.random() < 0.15 else Change(f"S{i:05d}", "y")
+        for i in range(n)
+    ]
+    needs: Dict[Change, List[Change]] = {}
+    for i, c in enumerate(chs):
+        if i > 10 and rng.random() < 0.33:
+            needs[c] = rng.sample(chs[max(0, i - 50): i], rng.choice((1, 1, 2)))
+    menus = {c: ("menu", str(i // 25)) for i, c in enumerate(chs)}
+    resolver = FakeResolver(chs, needs, menus)
+    return ChangeSet(f"synthetic-{n}", tuple(sorted(chs)), resolver, resolver.structure(), tuple(chs))
+
+
+class CachedResolve:
+    """The Kconfig layer's resolver, memoized, keeping only what the predicates read."""
+
+    def __init__(self, resolve: Callable[[Candidate], Resolved], watch: set) -> None:
+        self._resolve = resolve
+        self._watch = watch
+        self._memo: Dict[Candidate, Resolved] = {}
+        self.calls = 0
+
+    def __call__(self, cand: Candidate) -> Resolved:
+        cand = frozenset(cand)
+        hit = self._memo.get(cand)
+        if hit is None:
+            self.calls += 1
+            r = self._resolve(cand)
+            values = config_values(r.config_text)
+            text = "".join(f"CONFIG_{k}={values[k]}\n" for k in sorted(self._watch) if k in values)
+            hit = Resolved(cand, text, r.digest, r.ineffective, ())
+            if len(self._memo) > 200_000:
+                self._memo.clear()
+            self._memo[cand] = hit
+        return hit
+
+
+def real_sets(tree: Path, arches: Sequence[str], baselines: Sequence[str], seeds: Sequence[int],
+              work: Path) -> List[ChangeSet]:
+    from ltobisect.kconfig import KconfigTree
+
+    out = []
+    for arch in arches:
+        t = time.monotonic()
+        kt = KconfigTree.load(tree, arch=arch, llvm="-16", probe_cache=work / "probes")
+        print(f"# loaded {arch} in {time.monotonic() - t:.1f} s", file=sys.stderr, flush=True)
+        for seed in seeds:
+            odir = work / f"{arch}-rand{seed}"
+            odir.mkdir(parents=True, exist_ok=True)
+            if not (odir / ".config").is_file():
+                subprocess.run(
+                    ["make", "-s", "-C", str(tree), f"O={odir}", f"ARCH={arch}", "LLVM=-16",
+                     f"KCONFIG_SEED={seed}", "randconfig"],
+                    check=True, capture_output=True,
+                )
+            bad = kt.normalize(kt.read_config(odir / ".config"))
+            for spec in baselines:
+                base = kt.baseline(spec)
+                chs = kt.diff(base, bad)
+                watch: set = set()
+                resolve = CachedResolve(kt.resolver(base), watch)
+                full = kt.resolve(base, chs)
+                dropped = {i.change for i in full.ineffective}
+                usable = tuple(c for c in chs if c not in dropped)
+                out.append(ChangeSet(f"{arch}-{spec}-rand{seed}", tuple(chs), resolve,
+                                     kt.structure(base, chs), usable, watch))
+    return out
+
+
+def draw_cases(sets: Sequence[ChangeSet], ks: Sequence[int], seeds: Sequence[int]) -> List[Case]:
+    cases = []
+    for cs in sets:
+        for k in ks:
+            for seed in seeds:
+                rng = random.Random(f"{cs.name}/{k}/{seed}")
+                culprits = tuple(sorted(rng.sample(cs.usable, k)))
+                cs.watch.update(c.name for c in culprits)
+                cases.append(Case(cs, culprits))
+    return cases
+
+
+# -- running -------------------------------------------------------------------------------
+def run(case: Case, strategy: str, workers: int) -> Run:
+    wanted = {c.name: c.value for c in case.culprits}
+
+    def predicate(r: Resolved) -> bool:
+        values = config_values(r.config_text)
+        return all(values.get(k, "n" if v in ("y", "m", "n") else "") == v for k, v in wanted.items())
+
+    clock = SimClock()
+    runner = FakeRunner(predicate, workers, duration=build_seconds, clock=clock)
+    cs = case.changes
+    problem = Problem(cs.changes, cs.resolve, runner, MemoryJournal(), structure=cs.structure,
+                      seed=1, clock=clock)
+    t = time.process_time()
+    get(strategy).run(problem)
+    seconds = time.process_time() - t
+    if not predicate(cs.resolve(problem.best)):
+        raise AssertionError(f"{strategy} on {case.name}: result does not reproduce")
+    return Run(problem.stats.tests, len(problem.best), clock(), seconds)
+
+
+def fmt_hours(seconds: float) -> str:
+    return f"{seconds / 3600:5.1f}h"
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="fewer cases (about two minutes)")
+    ap.add_argument("--synthetic", action="store_true", help="synthetic change sets only")
+    ap.add_argument("--tree", type=Path, default=DEFAULT_TREE)
+    ap.add_argument("--strategies", default="default,bisect,closure-bisect,menu-bisect,cdd,probdd,ddmin,one-at-a-time")
+    ap.add_argument("--workers", default="1,2,4,8", help="worker counts for simulated wall time")
+    ap.add_argument("--wall-strategies", default="default,bisect,cdd,ddmin",
+                    help="strategies whose wall time is simulated for every worker count")
+    args = ap.parse_args(argv)
+
+    strategies = args.strategies.split(",")
+    for s in strategies:
+        get(s)  # a typo fails before minutes of work
+    ws = [int(w) for w in args.workers.split(",")]
+    ks = (1, 3, 5) if args.quick else (1, 2, 3, 4, 5)
+    seeds = (0,) if args.quick else (0, 1)
+    sets = [synthetic(n, n) for n in ((300, 1000) if args.quick else (300, 1000, 3000))]
+    if not args.synthetic:
+        if not (args.tree / "Makefile").is_file():
+            print(f"no kernel tree at {args.tree}: use --synthetic", file=sys.stderr)
+            return 1
+        work = Path(tempfile.mkdtemp(prefix="ltobisect-bench-"))
+        arches = ("x86_64", "arm64")
+        sets += real_sets(args.tree, arches, ("tinyconfig", "defconfig"), (1,), work)
+    cases = draw_cases(sets, ks, (0,) if args.quick else seeds[:1])
+
+    head = (f"{'case':<28} {'strategy':<15} {'n':>5} {'k':>2} {'r':>3} {'tests':>6} {'bound':>5} "
+            f"{'/bound':>6} {'ddmin/':>6} {'1by1/':>6} " + " ".join(f"{'W=' + str(w):>6}" for w in ws))
+    print(head)
+    print("-" * len(head))
+    rows = []
+    for case in cases:
+        res: Dict[str, Run] = {s: run(case, s, 1) for s in strategies}
+        walls: Dict[str, Dict[int, Run]] = {}
+        for s in strategies:
+            if s in args.wall_strategies.split(","):
+                walls[s] = {w: (res[s] if w == 1 else run(case, s, w)) for w in ws}
+        for s in strategies:
+            r = res[s]
+            b = bound(len(case.changes.changes), r.size)
+            vs_dd = res["ddmin"].tests / r.tests if "ddmin" in res else float("nan")
+            vs_1 = res["one-at-a-time"].tests / r.tests if "one-at-a-time" in res else float("nan")
+            wall = " ".join(
+                (fmt_hours(walls[s][w].wall) + ("" if walls[s][w].size == r.size else "*"))
+                if s in walls else f"{'-':>6}" for w in ws
+            )
+            print(f"{case.name:<28} {s:<15} {len(case.changes.changes):>5} {len(case.culprits):>2} "
+                  f"{r.size:>3} {r.tests:>6} {b:>5} {r.tests / b:>6.2f} {vs_dd:>6.1f} {vs_1:>6.1f} {wall}",
+                  flush=True)
+            rows.append((case, s, r, b, vs_dd, vs_1, walls.get(s)))
+        print()
+
+    print("summary (medians over cases)")
+    print(f"{'strategy':<15} {'tests/bound':>11} {'ddmin/':>7} {'1by1/ n>=500':>12} "
+          + " ".join(f"{'W1/W' + str(w):>7}" for w in ws[1:]) + "  same size")
+    for s in strategies:
+        mine = [row for row in rows if row[1] == s]
+        ratio = statistics.median(r.tests / b for _, _, r, b, _, _, _ in mine)
+        dd = statistics.median(v for *_, v, _, _ in mine) if "ddmin" in strategies else float("nan")
+        big = [v1 for case, _, _, _, _, v1, _ in mine if len(case.changes.changes) >= 500]
+        one = statistics.median(big) if big and "one-at-a-time" in strategies else float("nan")
+        line = f"{s:<15} {ratio:>11.2f} {dd:>7.1f} {one:>12.1f} "
+        walls = [row[6] for row in mine if row[6]]
+        if walls:
+            line += " ".join(f"{statistics.median(wl[1].wall / wl[w].wall for wl in walls):>7.2f}" for w in ws[1:])
+            same = sum(all(wl[w].size == wl[1].size for w in ws) for wl in walls)
+            line += f"  {same}/{len(walls)}"
+        print(line)
+    if "default" in strategies:
+        mine = [row for row in rows if row[1] == "default"]
+        ratio = statistics.median(r.tests / b for _, _, r, b, _, _, _ in mine)
+        print()
+        print("targets for the default pipeline (issue 3):")
+        print(f"  median tests / bound = {ratio:.2f} (<= 1.5)  {'ok' if ratio <= 1.5 else 'MISSED'}")
+        if "ddmin" in strategies:
+            dd = statistics.median(row[4] for row in mine)
+            print(f"  median ddmin / default = {dd:.1f} (>= 2)  {'ok' if dd >= 2 else 'MISSED'}")
+        big = [row[5] for row in mine if len(row[0].changes.changes) >= 500]
+        if big and "one-at-a-time" in strategies:
+            one = statistics.median(big)
+            print(f"  median one-at-a-time / default, n >= 500 = {one:.1f} (>= 20)  {'ok' if one >= 20 else 'MISSED'}")
+        walls = [row[6] for row in mine if row[6]]
+        if walls and 4 in ws:
+            sp = statistics.median(wl[1].wall / wl[4].wall for wl in walls)
+            same = all(wl[4].size == wl[1].size for wl in walls)
+            print(f"  median wall W=1 / W=4 = {sp:.2f} (>= 2.8), same result size: {same}  "
+                  f"{'ok' if sp >= 2.8 and same else 'MISSED'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
