@@ -461,27 +461,18 @@ def free_dir(default_name: str) -> Path:
     raise UserError(f"./{default_name}-1 to -999 all exist", "pass a directory explicitly")
 
 
-def prepare_output_dir(path: Path, option: str) -> Path:
-    """Create a new (or empty) directory for a session and prove it can be written to."""
+def check_state_path(path: Path, option: str) -> Path:
+    """Where a new session keeps its state. The session itself claims it: it continues the same
+    session there, and refuses a directory that holds another session or other files."""
     path = path.expanduser()
     if path.exists() and not path.is_dir():
         raise UserError(f"{option} {path} is a file", "give a directory")
-    if path.is_dir() and any(path.iterdir()):
-        if looks_like_state_dir(path):
-            raise UserError(f"{option} {path} holds another session",
-                            f"continue it with `ltobisect resume {path}`, or give a new directory")
-        raise UserError(f"{option} {path} is not empty", "give a new or empty directory")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".ltobisect-write-test"
-        with open(probe, "wb") as f:
-            f.write(b"0" * 4096)
-            f.flush()
-            os.fsync(f.fileno())
-        probe.unlink()
-    except OSError as exc:
-        raise UserError(f"cannot write to {option} {path}: {exc.strerror or exc}",
-                        "give a writable directory with free space")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UserError(f"cannot create {option} {path}: {parent} is not a directory",
+                        "give a directory in a writable place")
     return path.resolve()
 
 
@@ -502,13 +493,11 @@ def check_output_file(path: Optional[Path], option: str) -> Optional[Path]:
     return path.resolve()
 
 
-#: Files a session writes into its state directory (any one marks a state directory).
-STATE_MARKERS = ("session.json", "journal.jsonl", "state.json", "journal")
-
-
 def looks_like_state_dir(path: Path) -> bool:
-    """True when ``path`` holds a session's state (its journal or its session file)."""
-    return any((path / name).exists() for name in STATE_MARKERS)
+    """True when ``path`` holds a session (its session file)."""
+    from ltobisect.journal import SESSION_FILE
+
+    return (path / SESSION_FILE).is_file()
 
 
 def check_state_dir(path: Path) -> Path:
@@ -518,7 +507,7 @@ def check_state_dir(path: Path) -> Path:
     if not path.is_dir():
         raise UserError(f"state directory {path} is not a directory", "give the --state of a session")
     if not looks_like_state_dir(path):
-        raise UserError(f"{path} is not a ltobisect state directory (no journal in it)",
+        raise UserError(f"{path} is not an ltobisect state directory (no session.json)",
                         "give the directory passed as --state or --out")
     return path.resolve()
 
@@ -650,7 +639,8 @@ class Interrupts:
         self.stop = stop
         self.on_first = on_first
         self.presses = 0
-        self.hard = False
+        self.hard = False  # the budget ran out: the outcome is partial, not killed
+        self.killed = False  # Ctrl-C pressed twice
         self._old = None
         self._old_term = None
         self._timers: List[threading.Timer] = []
@@ -674,6 +664,8 @@ class Interrupts:
             self.on_first()
             self.stop()
             return
+        if not self.hard:
+            self.killed = True
         raise KeyboardInterrupt
 
     def watchdog(self, budget: float) -> None:
@@ -702,46 +694,28 @@ class Interrupts:
         os._exit(ExitCode.PARTIAL)
 
 
-def _value(x: object) -> object:
-    return getattr(x, "value", x)
+def run_session(start: Callable[[object, Callable[[object], None]], object], state: Path,
+                reporter, budget: Optional[float], summary_json: Optional[Path] = None) -> int:
+    """Run a session under the reporter, Ctrl-C and the budget; show and return its outcome.
 
+    ``start(reporter, register)`` runs the session and returns its SessionResult; it calls
+    ``register(session)`` first, so that Ctrl-C and the budget can ask that session to stop.
+    """
+    from ltobisect.events import Message
+    from ltobisect.ui import read_text
 
-def _artifact(result: object, state: Path, attr: str, name: str) -> Optional[Path]:
-    for key in (attr, attr + "_path"):
-        value = getattr(result, key, None)
-        if value:
-            return Path(value)
-    paths = getattr(result, "paths", None) or getattr(result, "artifacts", None)
-    if isinstance(paths, dict):
-        for key in (attr, name, attr + "_path"):
-            if paths.get(key):
-                return Path(paths[key])
-    candidate = state / name
-    return candidate if candidate.exists() else None
-
-
-def run_session(start: Callable[[object], object], state: Path, reporter,
-                budget: Optional[float], summary_json: Optional[Path] = None) -> int:
-    """Run a session (``start(reporter)`` builds it) under the reporter, Ctrl-C and the budget."""
     holder: Dict[str, object] = {}
 
     def stop() -> None:
         session = holder.get("session")
-        request = getattr(session, "request_stop", None)
-        if request is not None:
-            request()
-        else:
-            import _thread
-
-            _thread.interrupt_main()
+        if session is not None:
+            session.request_stop("stopped by Ctrl-C or the budget")
 
     def first_press() -> None:
-        from ltobisect.events import Message
-
         if hasattr(reporter, "stopping"):
             reporter.stopping()
-        reporter.event(Message("warning", "stopping: finishing cleanly and saving the best "
-                                          "result so far; press Ctrl-C again to kill"))
+        reporter.event(Message("warning", "stopping: killing the running builds and saving the "
+                                          "best result so far; press Ctrl-C again to kill"))
 
     interrupts = Interrupts(stop, first_press)
     with reporter:
@@ -749,41 +723,70 @@ def run_session(start: Callable[[object], object], state: Path, reporter,
             if budget is not None:
                 interrupts.watchdog(budget)
             try:
-                session = start(reporter)
-                holder["session"] = session
-                result = session.run() if hasattr(session, "run") else session
+                result = start(reporter, lambda s: holder.__setitem__("session", s))
             except KeyboardInterrupt:
-                reporter.close()
-                if interrupts.hard:
-                    reporter.finish("partial (budget)", ExitCode.PARTIAL)
-                    return ExitCode.PARTIAL
-                reporter.finish("killed", ExitCode.INTERRUPTED)
-                return ExitCode.INTERRUPTED
-    status = str(_value(getattr(result, "status", "finished")))
-    code = int(_value(getattr(result, "exit_code", ExitCode.INFRA)))
-    report = _artifact(result, state, "report", "report.txt")
-    summary = _artifact(result, state, "summary", "summary.json")
+                # Only when the session could not catch it (between its phases).
+                result = None
+    if interrupts.killed:
+        reporter.finish("killed", ExitCode.INTERRUPTED)
+        _fail(f"killed by a second Ctrl-C; the journal is intact: `ltobisect resume {state}`")
+        return ExitCode.INTERRUPTED
+    if result is None:
+        reporter.finish("partial", ExitCode.PARTIAL)
+        _fail(f"stopped at the budget; the best so far is in {state}")
+        return ExitCode.PARTIAL
+    code = int(result.exit_code)
+    report = result.artifacts.get("report")
+    summary = result.artifacts.get("summary")
     summary_data = None
     if summary is not None:
         try:
-            summary_data = json.loads(summary.read_text())
+            summary_data = json.loads(Path(summary).read_text())
         except (OSError, ValueError):
             summary_data = None
-    if summary_json is not None and summary is not None:
+    if summary_data is None:
+        summary_data = result.to_json()
+    if summary_json is not None:
         try:
-            shutil.copyfile(summary, summary_json)
+            summary_json.write_text(json.dumps(summary_data, indent=2, sort_keys=True) + "\n")
         except OSError as exc:
             raise InfraError(f"cannot write --summary-json {summary_json}: {exc.strerror or exc}")
-    from ltobisect.ui import read_text
-
-    reporter.finish(status, code, read_text(report), summary_data)
+    reporter.finish(result.status, code, read_text(report), summary_data)
+    if code in (ExitCode.BAD_INPUT, ExitCode.INFRA, ExitCode.NOT_REPRODUCED):
+        _fail(result.line())
+    elif code == ExitCode.PARTIAL:
+        _note(f"partial: {result.line()}; the best so far is in {state}")
     return code
 
 
-def _make_session(config: SessionConfig) -> Callable[[object], object]:
-    from ltobisect.session import Session
+def _start(config: SessionConfig) -> Callable[[object, Callable[[object], None]], object]:
+    """A starter for :func:`run_session` that runs a new session (or continues the same one)."""
 
-    return lambda reporter: Session(config, reporter)
+    def start(reporter: object, register: Callable[[object], None]) -> object:
+        from ltobisect.session import Session
+
+        session = Session(config, reporter)
+        register(session)
+        return session.run()
+
+    return start
+
+
+def _start_resume(state: Path) -> Callable[[object, Callable[[object], None]], object]:
+    """A starter that continues the session stored in ``state`` (``Session.resume``)."""
+
+    def start(reporter: object, register: Callable[[object], None]) -> object:
+        from ltobisect.session import Session
+
+        class Registered(Session):
+            # Session.resume builds the session itself; this is how Ctrl-C reaches it.
+            def __init__(self, *args: object, **kw: object) -> None:
+                super().__init__(*args, **kw)
+                register(self)
+
+        return Registered.resume(state, reporter)
+
+    return start
 
 
 # --------------------------------------------------------------------------------------------
@@ -796,12 +799,12 @@ def cmd_minimize(args: argparse.Namespace, ctx: "Context") -> int:
     read_config(bad, "bad config")
     summary_json = check_output_file(args.summary_json, "--summary-json")
     state_path = args.state if args.state is not None else free_dir("ltobisect-state")
-    # Everything that can be checked is checked before the state directory is created.
-    config = session_config(args, bad=bad, tree=tree, state=state_path.resolve(), budget=args.budget)
-    state = prepare_output_dir(state_path, "--state")
+    state = check_state_path(state_path, "--state")
+    # Everything that can be checked is checked before the session creates its state directory.
+    config = session_config(args, bad=bad, tree=tree, state=state, budget=args.budget)
     ctx.state = state
     reporter = ctx.reporter(args.json, config.workers)
-    return run_session(_make_session(config), state, reporter, args.budget, summary_json)
+    return run_session(_start(config), state, reporter, args.budget, summary_json)
 
 
 def find_source_tree(build_dir: Path) -> Path:
@@ -861,46 +864,25 @@ def cmd_hook(args: argparse.Namespace, ctx: "Context") -> int:
         args.llvm = llvm_from_config(settings)
     budget = args.budget if args.budget is not None else args.budget_default
     summary_json = check_output_file(args.summary_json, "--summary-json")
-    out_path = args.out if args.out is not None else free_dir("ltobisect-hook")
-    # The .config may change under us if the farm reuses O=: work from a copy in the out dir.
-    config = session_config(args, bad=bad, tree=tree, state=out_path.resolve(), budget=budget)
-    out = prepare_output_dir(out_path, "--out")
+    out = check_state_path(args.out if args.out is not None else free_dir("ltobisect-hook"), "--out")
+    config = session_config(args, bad=bad, tree=tree, state=out, budget=budget)
     ctx.state = out
-    copy = out / "bad.config"
-    shutil.copyfile(bad, copy)
-    if config.failure_log is not None:
-        shutil.copyfile(config.failure_log, out / "failure.log")
-    import dataclasses
-
-    config = dataclasses.replace(config, bad_config=copy)
+    # A build farm's log is not a terminal: plain lines unless --json, even under a TTY.
     reporter = ctx.reporter(args.json, config.workers, plain=True)
-    return run_session(_make_session(config), out, reporter, budget, summary_json)
+    return run_session(_start(config), out, reporter, budget, summary_json)
 
 
 def cmd_resume(args: argparse.Namespace, ctx: "Context") -> int:
     """`ltobisect resume`."""
     state = check_state_dir(args.state_dir)
     ctx.state = state
-    from ltobisect.session import Session
-
-    reporter = ctx.reporter(args.json, 1)
-    return run_session(lambda rep: _Resumed(Session, state, rep), state, reporter, None)
-
-
-class _Resumed:
-    """Adapts ``Session.resume(state_dir, reporter)`` to the start-then-run shape."""
-
-    def __init__(self, session_cls: type, state: Path, reporter: object) -> None:
-        self._cls, self._state, self._reporter = session_cls, state, reporter
-        self._stop = threading.Event()
-
-    def request_stop(self) -> None:
-        import _thread
-
-        _thread.interrupt_main()
-
-    def run(self) -> object:
-        return self._cls.resume(self._state, self._reporter)
+    workers = 1
+    try:
+        workers = int(json.loads((state / "session.json").read_text())["config"]["workers"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    reporter = ctx.reporter(args.json, workers)
+    return run_session(_start_resume(state), state, reporter, None)
 
 
 def cmd_report(args: argparse.Namespace, ctx: "Context") -> int:
@@ -937,7 +919,7 @@ def cmd_demo(args: argparse.Namespace, ctx: "Context") -> int:
     tree = top / "tree"
     shutil.copytree(DEMO_SOURCE, tree, ignore=shutil.ignore_patterns("__pycache__", "*.o", "out*"))
     _read_only(tree)
-    state = prepare_output_dir(top / "state", "demo state")
+    state = top / "state"
     ctx.state = state
     config = SessionConfig(
         bad_config=tree / "configs" / "randconfig.config",
@@ -950,7 +932,7 @@ def cmd_demo(args: argparse.Namespace, ctx: "Context") -> int:
     if not args.json:
         sys.stderr.write(f"{PROG}: demo tree copied to {tree}; artifacts go to {state}\n")
     reporter = ctx.reporter(args.json, config.workers, title="ltobisect demo")
-    code = run_session(_make_session(config), state, reporter, None)
+    code = run_session(_start(config), state, reporter, None)
     if not args.json:
         sys.stderr.write(f"{PROG}: demo artifacts: {state} (report.txt, fragment.config, "
                          "reproduce.sh)\n")
@@ -1015,6 +997,14 @@ class Context:
 
         return pick_reporter(json_lines, self.stdout, workers=workers, force_plain=plain,
                              title=title)
+
+
+def _note(message: str) -> None:
+    try:
+        sys.stderr.write(f"{PROG}: {message}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
 
 
 def _fail(message: str) -> None:

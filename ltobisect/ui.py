@@ -110,6 +110,8 @@ class ViewState:
     finished: Optional[SessionFinished] = None
     workers_seen: int = 1
     stopping: bool = False
+    label: str = ""  # why the latest test runs: the strategy's step ("bisect", "ddmin"...)
+    labels: Dict[str, str] = field(default_factory=dict)  # digest -> label of running tests
 
     def apply(self, ev: Event) -> None:
         """Fold one event into the state."""
@@ -120,16 +122,20 @@ class ViewState:
         elif isinstance(ev, TestStarted):
             self.running[ev.slot] = Running(ev.digest, ev.size, ev.label, ev.at)
             self.workers_seen = max(self.workers_seen, ev.slot + 1)
+            self.labels[ev.digest] = ev.label
+            if ev.label and self.phase == "searching":
+                self.label = ev.label
         elif isinstance(ev, TestFinished):
             self.running.pop(ev.slot, None)
+            verdict = shown_verdict(ev.verdict, self.labels.pop(ev.digest, ""))
             if ev.cached:
                 self.cache_hits += 1
             else:
                 self.builds += 1
                 self.build_seconds += ev.duration
-                self.verdicts[ev.verdict] += 1
+                self.verdicts[verdict] += 1
             self.recent.append(
-                Finished(ev.at, ev.slot, ev.size, ev.verdict, ev.duration, ev.signature, ev.cached)
+                Finished(ev.at, ev.slot, ev.size, verdict, ev.duration, ev.signature, ev.cached)
             )
         elif isinstance(ev, CacheHit):
             self.cache_hits += 1
@@ -141,6 +147,8 @@ class ViewState:
             self.messages.append(ev)
         elif isinstance(ev, SessionFinished):
             self.finished = ev
+            self.phase, self.phase_detail = ev.status, ""
+            self.running.clear()
 
     @property
     def mean_build(self) -> Optional[float]:
@@ -169,10 +177,23 @@ class ViewState:
         return remaining * mean / max(1, workers)
 
 
+def shown_verdict(verdict: str, label: str) -> str:
+    """The verdict as people should read it.
+
+    The bad config is built before its failure has a signature, so the oracle can only call its
+    failure ``other-failure``; that failure *is* the one being minimized, so it is shown as
+    ``fails``.
+    """
+    if label == "bad config" and verdict == "other-failure":
+        return "fails"
+    return verdict
+
+
 def verdict_style(verdict: str) -> str:
     """The colour of a verdict in the live view."""
     return {
         "reproduces": "bold green",
+        "fails": "bold",
         "passes": "dim",
         "other-failure": "yellow",
         "timeout": "magenta",
@@ -181,8 +202,11 @@ def verdict_style(verdict: str) -> str:
     }.get(verdict, "")
 
 
-def describe(ev: Event) -> str:
-    """One line of text for an event (used by the plain reporter)."""
+def describe(ev: Event, label: str = "") -> str:
+    """One line of text for an event (used by the plain reporter).
+
+    ``label`` is the label its TestStarted carried, for a TestFinished.
+    """
     if isinstance(ev, PhaseStarted):
         return f"phase {ev.phase}" + (f": {ev.detail}" if ev.detail else "")
     if isinstance(ev, StrategyStarted):
@@ -192,7 +216,7 @@ def describe(ev: Event) -> str:
         return f"worker {ev.slot}: testing {ev.size} changes [{ev.digest[:12]}]{why}"
     if isinstance(ev, TestFinished):
         where = "cache" if ev.cached else f"worker {ev.slot}"
-        text = f"{where}: {ev.verdict} with {ev.size} changes in {ev.duration:.1f}s [{ev.digest[:12]}]"
+        text = f"{where}: {shown_verdict(ev.verdict, label)} with {ev.size} changes in {ev.duration:.1f}s [{ev.digest[:12]}]"
         if ev.signature:
             text += f": {ev.signature}"
         if ev.peak_rss:
@@ -259,12 +283,18 @@ class PlainReporter(_Base):
     def __init__(self, stream: Optional[IO[str]] = None, clock=time.time) -> None:
         super().__init__(stream)
         self._clock = clock
+        self._labels: Dict[str, str] = {}
 
     def event(self, ev: Event) -> None:
         """Write one line for ``ev``."""
         try:
+            label = ""
+            if isinstance(ev, TestStarted):
+                self._labels[ev.digest] = ev.label
+            elif isinstance(ev, TestFinished):
+                label = self._labels.pop(ev.digest, "")
             stamp = time.strftime("%H:%M:%S", time.localtime(ev.at))
-            line = f"{stamp} {describe(ev)}"
+            line = f"{stamp} {describe(ev, label)}"
         except Exception:  # a reporter must never raise into the core
             line = f"{ev.name}"
         with self._lock:
@@ -348,13 +378,6 @@ class RichReporter(_Base):
             self.state.apply(ev)
             if isinstance(ev, TestStarted):
                 self.workers = max(self.workers, ev.slot + 1)
-        if isinstance(ev, Message) and ev.level in ("warning", "error") and self._live is not None:
-            try:
-                style = "yellow" if ev.level == "warning" else "bold red"
-                self._live.console.print(f"[{style}]{ev.level}:[/] {ev.text}", markup=True,
-                                         highlight=False)
-            except Exception:
-                pass
 
     def stopping(self) -> None:
         """Ctrl-C was pressed once: say so in the view."""
@@ -408,9 +431,12 @@ class RichReporter(_Base):
         if st.stopping:
             phase.append("  stopping (Ctrl-C again kills)", style="bold yellow")
         left = Text.assemble(("phase ", "dim"), phase)
-        if st.strategy:
+        strategy = st.strategy or (st.phase_detail if st.phase == "searching" else "")
+        if strategy:
             left.append("   strategy ", style="dim")
-            left.append(st.strategy, style="bold")
+            left.append(strategy, style="bold")
+            if st.label and st.label != strategy:
+                left.append(f" ({st.label})", style="dim")
         eta_text = f"~{fmt_duration(eta)}" if eta is not None else "-"
         head.add_row(left, Text.assemble(("elapsed ", "dim"), fmt_duration(elapsed),
                                          ("   ETA ", "dim"), eta_text))
@@ -472,8 +498,9 @@ class RichReporter(_Base):
             parts.append(Text("best so far: " + "  ".join(st.best_lines), style="green",
                               overflow="ellipsis", no_wrap=True))
         for m in st.messages:
-            if m.level == "info":
-                parts.append(Text(m.text, style="dim", overflow="ellipsis", no_wrap=True))
+            style = {"warning": "yellow", "error": "bold red"}.get(m.level, "dim")
+            parts.append(Text(("" if m.level == "info" else f"{m.level}: ") + m.text, style=style,
+                              overflow="ellipsis", no_wrap=True))
         from rich.console import Group
 
         return Panel(Group(*parts), title=self.title, title_align="left", width=width)
