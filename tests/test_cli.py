@@ -1,0 +1,418 @@
+"""Bad input at the command line: one line that says what and what to do, a documented exit code,
+never a traceback.
+
+Most cases run ``main()`` in-process (they end before any build); the few that need the session
+(a bad config that builds, a state directory of another session) build the demo tree for real.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ltobisect import cli
+from ltobisect.errors import ExitCode
+
+REPO = Path(__file__).resolve().parent.parent
+DEMO = REPO / "examples" / "demo"
+BAD = DEMO / "configs" / "randconfig.config"
+BASE = DEMO / "configs" / "baseline.config"
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path, monkeypatch):
+    """Run every command from a scratch directory, so default state dirs land there."""
+    monkeypatch.chdir(tmp_path)
+
+
+def run(capsys, *argv: str):
+    code = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line(err: str, *needles: str) -> str:
+    """The single error line; it names the problem and, in parentheses, what to do."""
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    line = lines[0]
+    assert line.startswith("ltobisect: error: "), line
+    assert line.endswith(")"), f"no hint in: {line}"
+    for needle in needles:
+        assert needle in line, (needle, line)
+    return line
+
+
+def expect(capsys, code: int, needles, *argv: str) -> str:
+    got, _out, err = run(capsys, *argv)
+    line = one_line(err, *needles)
+    assert got == code, (got, line)
+    return line
+
+
+def minimize(*extra: str, bad: Path = BAD, tree: Path = DEMO):
+    return ("minimize", bad, "--tree", tree, "--baseline", BASE, *extra)
+
+
+@pytest.fixture
+def kernel_like(tmp_path) -> Path:
+    """The shape of a kernel tree (enough for the checks made before a build)."""
+    tree = tmp_path / "linux"
+    for d in ("arch/x86", "arch/arm64", "scripts/kconfig"):
+        (tree / d).mkdir(parents=True)
+    (tree / "Kconfig").write_text('mainmenu "Linux"\nsource "arch/$(SRCARCH)/Kconfig"\n')
+    (tree / "Makefile").write_text("all:\n")
+    for arch in ("x86", "arm64"):
+        (tree / "arch" / arch / "Kconfig").write_text("config 64BIT\n\tbool\n")
+    return tree
+
+
+# -- files ---------------------------------------------------------------------------------------
+def test_missing_bad_config(capsys, tmp_path):
+    expect(capsys, 1, ["bad config", "does not exist"], *minimize(bad=tmp_path / "nope.config"))
+
+
+def test_bad_config_is_a_directory(capsys, tmp_path):
+    expect(capsys, 1, ["is a directory"], *minimize(bad=tmp_path))
+
+
+def test_bad_config_is_binary(capsys, tmp_path):
+    f = tmp_path / "vmlinux"
+    f.write_bytes(b"\x7fELF\x00\x01\x02")
+    expect(capsys, 1, ["binary file"], *minimize(bad=f))
+
+
+def test_bad_config_is_not_a_config(capsys, tmp_path):
+    f = tmp_path / "notes.txt"
+    f.write_text("CONFIG_FOO=y\nthis is a shopping list\n")
+    expect(capsys, 1, ["not a kernel config", "line 2"], *minimize(bad=f))
+
+
+def test_empty_bad_config(capsys, tmp_path):
+    f = tmp_path / "empty.config"
+    f.write_text("")
+    expect(capsys, 1, ["no CONFIG_ settings"], *minimize(bad=f))
+
+
+def test_bad_config_with_only_comments(capsys, tmp_path):
+    f = tmp_path / "comments.config"
+    f.write_text("#\n# Automatically generated file; DO NOT EDIT.\n#\n")
+    expect(capsys, 1, ["no CONFIG_ settings"], *minimize(bad=f))
+
+
+def test_missing_tree(capsys, tmp_path):
+    expect(capsys, 1, ["tree", "does not exist"], *minimize(tree=tmp_path / "linux"))
+
+
+def test_tree_is_a_file(capsys, tmp_path):
+    f = tmp_path / "linux.tar"
+    f.write_text("x")
+    expect(capsys, 1, ["is not a directory"], *minimize(tree=f))
+
+
+def test_tree_without_kconfig(capsys, tmp_path):
+    (tmp_path / "src").mkdir()
+    expect(capsys, 1, ["not a Kconfig tree"], *minimize(tree=tmp_path / "src"))
+
+
+def test_missing_tree_option(capsys):
+    expect(capsys, 1, ["--tree"], "minimize", BAD)
+
+
+def test_unknown_option(capsys):
+    expect(capsys, 1, ["--frobnicate"], *minimize("--frobnicate"))
+
+
+# -- tree, arch, toolchain -----------------------------------------------------------------------
+def test_unknown_arch(capsys, kernel_like):
+    expect(capsys, 1, ["unknown ARCH", "sparc9"], *minimize("--arch", "sparc9", tree=kernel_like))
+
+
+def test_arch_on_a_tree_that_is_not_a_kernel(capsys):
+    expect(capsys, 1, ["--arch x86_64", "no arch/"], *minimize("--arch", "x86_64"))
+
+
+def test_llvm_value_the_kernel_does_not_take(capsys):
+    expect(capsys, 1, ["--llvm", "LLVM="], *minimize("--llvm", "16"))
+
+
+def test_missing_compiler(capsys):
+    expect(capsys, 1, ["compiler clang-99 not found", "apt-get install clang-99"],
+           *minimize("--llvm", "-99"))
+
+
+def test_missing_linker(capsys, tmp_path):
+    bin_dir = tmp_path / "llvm"
+    bin_dir.mkdir()
+    clang = bin_dir / "clang"
+    clang.write_text("#!/bin/sh\nexit 0\n")
+    clang.chmod(0o755)
+    expect(capsys, 1, ["linker", "ld.lld not found"], *minimize("--llvm", f"{bin_dir}/"))
+
+
+def test_baseline_needing_a_kernel_tree(capsys):
+    expect(capsys, 1, ["--baseline defconfig needs a kernel tree"],
+           "minimize", BAD, "--tree", DEMO, "--baseline", "defconfig")
+
+
+# -- baseline --------------------------------------------------------------------------------------
+def test_baseline_equal_to_bad_config(capsys, tmp_path):
+    same = tmp_path / "same.config"
+    same.write_text("# reordered copy\n" + "\n".join(reversed(BAD.read_text().splitlines())))
+    expect(capsys, 1, ["same config"], "minimize", BAD, "--tree", DEMO, "--baseline", same)
+
+
+def test_missing_baseline_file(capsys, tmp_path):
+    expect(capsys, 1, ["baseline", "does not exist"],
+           "minimize", BAD, "--tree", DEMO, "--baseline", tmp_path / "base.config")
+
+
+# -- what counts as the failure ------------------------------------------------------------------
+def test_signature_that_is_not_a_regex(capsys):
+    expect(capsys, 1, ["not a valid regex", "escape"], *minimize("--signature", "undefined (symbol"))
+
+
+def test_signature_matching_nothing_in_the_log(capsys, tmp_path):
+    log = tmp_path / "build.log"
+    log.write_text("ld.lld: error: undefined symbol: foo\n")
+    expect(capsys, 1, ["matches nothing in"],
+           *minimize("--signature", "section mismatch", "--log", log))
+
+
+def test_missing_log(capsys, tmp_path):
+    expect(capsys, 1, ["log", "does not exist"], *minimize("--log", tmp_path / "build.log"))
+
+
+def test_empty_log(capsys, tmp_path):
+    log = tmp_path / "build.log"
+    log.write_text("\n")
+    expect(capsys, 1, ["log", "is empty"], *minimize("--log", log))
+
+
+def test_test_script_not_executable(capsys, tmp_path):
+    script = tmp_path / "still-fails.sh"
+    script.write_text("#!/bin/sh\nexit 0\n")
+    script.chmod(0o644)
+    expect(capsys, 1, ["not executable", "chmod +x"], *minimize("--test", script))
+
+
+def test_missing_test_script(capsys, tmp_path):
+    expect(capsys, 1, ["test script", "does not exist"], *minimize("--test", tmp_path / "t.sh"))
+
+
+def test_test_script_and_signature_conflict(capsys, tmp_path):
+    script = tmp_path / "t.sh"
+    script.write_text("#!/bin/sh\nexit 0\n")
+    script.chmod(0o755)
+    expect(capsys, 1, ["--test and --signature cannot be used together"],
+           *minimize("--test", script, "--signature", "error"))
+
+
+def test_unknown_strategy(capsys):
+    expect(capsys, 1, ["unknown strategy", "one of"], *minimize("--strategy", "astrology"))
+
+
+# -- numbers ---------------------------------------------------------------------------------------
+def test_zero_workers(capsys):
+    expect(capsys, 1, ["--workers must be at least 1, not 0"], *minimize("--workers", "0"))
+
+
+def test_negative_workers(capsys):
+    expect(capsys, 1, ["--workers must be at least 1, not -2"], *minimize("--workers", "-2"))
+
+
+def test_zero_jobs(capsys):
+    expect(capsys, 1, ["--jobs must be at least 1"], *minimize("--jobs", "0"))
+
+
+def test_duration_that_is_not_one(capsys):
+    expect(capsys, 1, ["not a duration", "30s, 20m, 2h"], *minimize("--budget", "soon"))
+
+
+def test_zero_timeout(capsys):
+    expect(capsys, 1, ["--timeout must be more than 0"], *minimize("--timeout", "0s"))
+
+
+def test_size_that_is_not_one(capsys):
+    expect(capsys, 1, ["not a size", "512M"], *minimize("--mem-limit", "12Q"))
+
+
+def test_negative_verify(capsys):
+    expect(capsys, 1, ["--verify must be at least 0"], *minimize("--verify", "-1"))
+
+
+def test_make_variable_without_value(capsys):
+    expect(capsys, 1, ["is not VAR=VALUE"], *minimize("--make", "W1"))
+
+
+def test_make_variable_ltobisect_sets_itself(capsys):
+    expect(capsys, 1, ["--make O= conflicts", "own O= directory"], *minimize("--make", "O=/tmp/x"))
+
+
+# -- output ----------------------------------------------------------------------------------------
+def test_summary_json_in_a_missing_directory(capsys, tmp_path):
+    expect(capsys, 1, ["cannot write --summary-json", "is not a directory"],
+           *minimize("--summary-json", tmp_path / "no" / "such" / "summary.json"))
+
+
+def test_summary_json_is_a_directory(capsys, tmp_path):
+    expect(capsys, 1, ["--summary-json", "is a directory"], *minimize("--summary-json", tmp_path))
+
+
+def test_state_dir_is_a_file(capsys, tmp_path):
+    f = tmp_path / "state"
+    f.write_text("x")
+    expect(capsys, 1, ["--state", "is a file"], *minimize("--state", f))
+
+
+def test_state_dir_under_a_file_is_unwritable(capsys, tmp_path):
+    f = tmp_path / "plain-file"
+    f.write_text("x")
+    expect(capsys, 1, ["cannot create --state", "is not a directory"],
+           *minimize("--state", f / "state"))
+
+
+# -- resume, report, hook --------------------------------------------------------------------------
+def test_resume_of_a_directory_that_is_not_a_state_dir(capsys, tmp_path):
+    expect(capsys, 1, ["not an ltobisect state directory"], "resume", tmp_path)
+
+
+def test_resume_of_a_missing_directory(capsys, tmp_path):
+    expect(capsys, 1, ["does not exist"], "resume", tmp_path / "state")
+
+
+def test_report_of_a_directory_that_is_not_a_state_dir(capsys, tmp_path):
+    expect(capsys, 1, ["not an ltobisect state directory"], "report", tmp_path)
+
+
+def test_hook_without_a_config_in_the_build_dir(capsys, tmp_path):
+    (tmp_path / "out").mkdir()
+    expect(capsys, 1, ["has no .config", "O= directory"], "hook", "--build-dir", tmp_path / "out")
+
+
+def test_hook_with_a_missing_build_dir(capsys, tmp_path):
+    expect(capsys, 1, ["--build-dir", "is not a directory"], "hook", "--build-dir", tmp_path / "out")
+
+
+def test_hook_cannot_find_the_tree(capsys, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    shutil.copy(BAD, out / ".config")
+    expect(capsys, 1, ["cannot find the source tree", "--tree"], "hook", "--build-dir", out)
+
+
+# -- failures on our side --------------------------------------------------------------------------
+class _Explodes:
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+    def __call__(self, config, reporter):
+        raise self.exc
+
+
+def test_disk_full(capsys, monkeypatch, tmp_path):
+    import ltobisect.session as session
+
+    monkeypatch.setattr(session, "Session",
+                        _Explodes(OSError(errno.ENOSPC, "No space left on device", "journal.jsonl")))
+    line = expect(capsys, 2, ["disk full while writing journal.jsonl", "ltobisect resume"],
+                  *minimize("--state", tmp_path / "state"))
+    assert str(tmp_path / "state") in line
+
+
+def test_unexpected_exception_points_to_a_log(capsys, monkeypatch, tmp_path):
+    import ltobisect.session as session
+
+    monkeypatch.setattr(session, "Session", _Explodes(RuntimeError("kaboom")))
+    (tmp_path / "state").mkdir()
+    line = expect(capsys, 2, ["internal error: RuntimeError: kaboom", "error.log"],
+                  *minimize("--state", tmp_path / "state"))
+    log = (tmp_path / "state" / "error.log").read_text()
+    assert "Traceback" in log and "kaboom" in log
+    assert "please report it" in line
+
+
+# -- through the session (real builds of the demo tree) -------------------------------------------
+@pytest.fixture
+def demo_tree(tmp_path) -> Path:
+    tree = tmp_path / "demo"
+    shutil.copytree(DEMO, tree)
+    return tree
+
+
+def test_bad_config_that_builds(capsys, demo_tree, tmp_path):
+    """The baseline given as the bad config against allnoconfig: it builds, nothing to minimize."""
+    code, out, err = run(capsys, "minimize", demo_tree / "configs" / "baseline.config",
+                         "--tree", demo_tree, "--baseline", "allnoconfig",
+                         "--state", tmp_path / "state")
+    line = one_line(err)
+    assert code == ExitCode.NOT_REPRODUCED, line
+    assert "builds without error" in line
+
+
+def test_state_dir_of_another_session(capsys, demo_tree, tmp_path):
+    from ltobisect.config import BuildSpec, SessionConfig
+    from ltobisect.journal import StateDir, config_to_json, session_identity
+
+    state = tmp_path / "state"
+    other = SessionConfig(bad_config=tmp_path / "other.config", state_dir=state,
+                          build=BuildSpec(tree=demo_tree), baseline="allnoconfig")
+    sd = StateDir(state)
+    sd.prepare()
+    sd.write_session({"identity": session_identity(other), "config": config_to_json(other)})
+    line = expect(capsys, 1, ["belongs to another session", "ltobisect resume"],
+                  "minimize", demo_tree / "configs" / "randconfig.config", "--tree", demo_tree,
+                  "--baseline", demo_tree / "configs" / "baseline.config", "--state", state)
+    assert "other.config" in line
+
+
+# -- the real command, as a build farm calls it ----------------------------------------------------
+def test_exit_code_and_single_line_from_the_real_command(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "ltobisect", "minimize", str(tmp_path / "x"),
+                           "--tree", str(DEMO)], capture_output=True, text=True, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 1
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("ltobisect: error: bad config")
+
+
+def test_help_has_examples(capsys):
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["minimize", "--help"])
+    out = capsys.readouterr().out
+    assert "examples:" in out and "--llvm -16" in out
+
+
+# -- value parsing ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("text,seconds", [("90", 90), ("30s", 30), ("20m", 1200), ("2h", 7200),
+                                          ("1h30m", 5400), ("1.5h", 5400), ("1d", 86400)])
+def test_parse_duration(text, seconds):
+    assert cli.parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "h", "5x", "1h 5", "-3m"])
+def test_parse_duration_rejects(text):
+    with pytest.raises(ValueError):
+        cli.parse_duration(text)
+
+
+@pytest.mark.parametrize("text,size", [("4096", 4096), ("512M", 512 * 2**20), ("20G", 20 * 2**30),
+                                       ("1.5GiB", int(1.5 * 2**30)), ("64k", 65536)])
+def test_parse_size(text, size):
+    assert cli.parse_size(text) == size
+
+
+def test_hook_reads_arch_and_llvm_from_a_kernel_config():
+    header = "#\n# Automatically generated file; DO NOT EDIT.\n# Linux/x86 6.1.192 Kernel Configuration\n"
+    settings = {"X86_64": "y", "CC_IS_CLANG": "y", "CLANG_VERSION": "160006"}
+    assert cli.arch_from_config(settings, header) == "x86_64"
+    assert cli.arch_from_config({}, header.replace("x86", "arm64")) == "arm64"
+    expected = "-16" if shutil.which("clang-16") and shutil.which("ld.lld-16") else "1"
+    assert cli.llvm_from_config(settings) == expected
+    assert cli.llvm_from_config({"CC_IS_GCC": "y"}) is None
