@@ -62,8 +62,16 @@ UnitsOf = Callable[[Problem, Candidate], List[Unit]]
 
 
 def singletons(problem: Problem, best: Candidate) -> List[Unit]:
-    """One unit per change, in canonical order."""
-    return [frozenset([c]) for c in ordered(best)]
+    """One unit per change; changes that others need come last.
+
+    Searches take the first piece that matters first, so a culprit tends to be found before
+    the changes it needs, and those then come with it for free (``structure.needs``).
+    """
+    needed_by: dict = {}
+    for c in best:
+        for d in problem.structure.needs.get(c, ()):
+            needed_by[d] = needed_by.get(d, 0) + 1
+    return [frozenset([c]) for c in sorted(best, key=lambda c: (needed_by.get(c, 0), c))]
 
 
 class Pipeline:

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from typing import List
 
-from ltobisect.model import Candidate
+from ltobisect.model import Candidate, Verdict
 from ltobisect.problem import Problem
 
 from .base import Unit, UnitsOf, effective, singletons, split, union
@@ -88,7 +88,7 @@ class Bisect:
                     culprits.append(g[0])
                 else:
                     still.append(g)
-            positives = still
+            positives, unknown = self._pull_needs(problem, culprits, still, unknown)
             if not positives:
                 rest = _flat(unknown)
                 unknown = []
@@ -98,7 +98,34 @@ class Bisect:
                 if self._final_round(problem, every, found, rest, w, positives):
                     return True
                 continue
-            positives = self._halve(problem, every, positives, unknown, w)
+            positives = self._halve(problem, every, union(culprits), positives, unknown, w)
+
+    @staticmethod
+    def _pull_needs(
+        problem: Problem, culprits: List[Unit], positives: List[List[Unit]], unknown: List[List[Unit]]
+    ):
+        """Units holding what a culprit needs are culprits too, without a test.
+
+        A culprit only takes effect with the changes it needs; without them the config is the
+        one without the culprit, which does not reproduce. A positive group that gives up a
+        unit this way may have lost its culprit with it, so it becomes unknown again.
+        """
+        needs = problem.structure.needs
+        wanted: set = set()
+        for c in union(culprits):
+            wanted |= needs.get(c, frozenset())
+        wanted -= union(culprits)
+        if not wanted:
+            return positives, unknown
+        kept_pos, kept_unknown = [], []
+        for groups, kept, is_positive in ((positives, kept_pos, True), (unknown, kept_unknown, False)):
+            for g in groups:
+                pulled = [u for u in g if u & wanted]
+                rest = [u for u in g if not u & wanted]
+                culprits.extend(pulled)
+                if rest:
+                    (kept if (is_positive and not pulled) else kept_unknown).append(rest)
+        return kept_pos, kept_unknown
 
     def _final_round(
         self,
@@ -110,10 +137,13 @@ class Bisect:
         positives: List[List[Unit]],
     ) -> bool:
         """Test whether the culprits alone reproduce; spare slots look into ``rest`` already."""
+        if problem.known(found) is Verdict.REPRODUCES:  # guessed in an earlier round
+            problem.consider(found)
+            return True
         queries = [found]
         spare = w - 1
         checks: List[Candidate] = []
-        if spare >= len(found) + 2:
+        if spare >= len(found) + 1:
             checks = [found - {c} for c in sorted(found)]
         parts = split(rest, spare - len(checks)) if spare - len(checks) >= 2 else []
         queries += checks + [every - union(p) for p in parts]
@@ -129,6 +159,7 @@ class Bisect:
         self,
         problem: Problem,
         every: Candidate,
+        culprits: Candidate,
         positives: List[List[Unit]],
         unknown: List[List[Unit]],
         w: int,
@@ -142,6 +173,12 @@ class Bisect:
             pieces = split(group, min(s + 1, len(group)))
             plans.append((pieces, len(queries)))
             queries += [every - union(p) for p in pieces[:-1]]
+        if len(tasks) == 1 and not waiting and len(queries) < w:
+            # Spare slots: if a single-unit piece turns out to be the last culprit, the next
+            # round would test the culprits alone; test those guesses now.
+            pieces = plans[0][0]
+            guesses = [culprits | p[0] for p in pieces if len(p) == 1]
+            queries += guesses[: w - len(queries)]
         verdicts = problem.consider_many(queries)
         found: List[List[Unit]] = []
         for pieces, at in plans:
