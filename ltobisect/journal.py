@@ -49,6 +49,11 @@ RESULT_FILE = "result.json"
 LOCK_FILE = ".lock"
 
 
+#: The system calls the journal writes with (a seam for fault-injection tests: disk full).
+_write = os.write
+_fsync = os.fsync
+
+
 # -- low-level durable writes ------------------------------------------------------------------
 def _os_error(what: str, path: Path, exc: OSError) -> InfraError:
     if exc.errno == errno.ENOSPC:
@@ -309,9 +314,9 @@ class Journal:
                 try:
                     view = memoryview(line)
                     while view:
-                        n = os.write(fd, view)
+                        n = _write(fd, view)
                         view = view[n:]
-                    os.fsync(fd)
+                    _fsync(fd)
                 except OSError as exc:
                     try:
                         os.ftruncate(fd, self._good_size)

@@ -50,7 +50,7 @@ from ltobisect.problem import Problem
 #: every later test time out.
 MIN_TIMEOUT = 30.0
 #: Search, verify and backtrack at most this many times before calling the failure flaky.
-MAX_ROUNDS = 6
+MAX_ROUNDS = 12
 #: Re-check 1-minimality (one rebuild per remaining change) only for results this small.
 RECHECK_MAX = 12
 #: Journal label of the bad config's record under the tested fingerprint: derived from its
@@ -420,6 +420,9 @@ class Session:
             seed=cfg.seed, reporter=self.reporter, on_best=self._on_best, clock=self._clock,
             started=self._t0,
         )
+        if self._state.read_best() is None:
+            # The best result so far is always on disk: at first, the bad config itself.
+            self._on_best(frozenset(changes), bad_res)
         problem.label = "baseline"
         base_out = problem.test_many([frozenset()])[0]
         self._data["baseline_outcome"] = base_out.to_json()
@@ -569,10 +572,7 @@ class Session:
                     raise NotReproduced(
                         f"the bad config reproduced in {got} of {len(verdicts)} rebuilds: "
                         "the failure is flaky", hint="see the flaky configs in report.txt")
-                prev = next((c for c in reversed(problem.history)
-                             if problem.resolve(c).digest not in failed and len(c) > len(best)), None)
-                if prev is None:
-                    prev = frozenset(self._changes)
+                prev = self._backtrack(problem, best, failed)
                 problem.set_best(prev)
                 self._on_best(prev, problem.resolve(prev))
                 continue
@@ -584,12 +584,67 @@ class Session:
         raise NotReproduced(f"no result survived verification in {MAX_ROUNDS} rounds: the failure "
                             "is flaky", hint="see the flaky configs in report.txt")
 
+    def _backtrack(self, problem: Problem, best: Candidate, failed: set) -> Candidate:
+        """The latest earlier best that reproduces when rebuilt (the bad config at worst).
+
+        A result adopted on a flaky verdict may itself descend from an earlier flaky result, so
+        each earlier best is rebuilt once, newest first, until one reproduces again; those that
+        do not are marked failed too.
+        """
+        full = frozenset(self._changes)
+        problem.label = "verify"
+        for cand in reversed(problem.history):
+            if len(cand) <= len(best) or problem.resolve(cand).digest in failed:
+                continue
+            if cand == full:
+                return full
+            if self._second_opinion(problem, cand):
+                return cand
+            failed.add(problem.resolve(cand).digest)
+        return full
+
+    def _second_opinion(self, problem: Problem, cand: Candidate, rebuild: bool = True) -> bool:
+        """Rebuild ``cand`` and judge it by the majority of all its verdicts so far.
+
+        Used where one verdict has already been contradicted (backtracking, the 1-minimality
+        re-check): a tie is broken by further rebuilds (at most three).
+        """
+        assert self._journal is not None
+        r = problem.resolve(cand)
+        before = problem.best
+        if rebuild:
+            problem.retest(cand)
+        yes = no = 0
+        for _ in range(4):
+            verdicts = [rec.outcome.verdict for rec in self._journal.history(r.digest)
+                        if rec.outcome.verdict.is_final]
+            yes = sum(v is Verdict.REPRODUCES for v in verdicts)
+            no = len(verdicts) - yes
+            if yes != no:
+                break
+            problem.retest(cand)
+        if yes > no and len(cand) < len(problem.best):
+            problem.set_best(cand)
+            self._on_best(cand, r)
+        elif yes <= no and problem.best != before:
+            # A rebuild that reproduced by chance was adopted by the gate: undo that.
+            problem.set_best(before)
+            self._on_best(before, problem.resolve(before))
+        return yes > no
+
     def _verify(self, problem: Problem, best: Candidate) -> List[Verdict]:
         """Rebuild ``best`` verify_repeats times (reusing verification builds already journaled)."""
         assert self._journal is not None
         want = self.config.verify_repeats
         r = problem.resolve(best)
-        done = [rec.outcome.verdict for rec in self._journal.history(r.digest) if rec.label == "verify"]
+        # Rebuilds already journaled (a run killed while verifying) count: the trailing run of
+        # reproducing verification records of this config. An earlier failed verification does
+        # not: the config was searched again since, and is judged afresh.
+        done: List[Verdict] = []
+        for rec in reversed(self._journal.history(r.digest)):
+            if rec.label != "verify" or rec.outcome.verdict is not Verdict.REPRODUCES:
+                break
+            done.append(rec.outcome.verdict)
         verdicts = done[:want]
         problem.label = "verify"
         while len(verdicts) < want and all(v is Verdict.REPRODUCES for v in verdicts):
@@ -612,11 +667,8 @@ class Session:
             r = problem.resolve(sub)
             if r.digest == best_digest:
                 continue
-            if any(rec.label == "recheck" for rec in self._journal.history(r.digest)):
-                o = problem.test_many([sub])[0]
-            else:
-                o = problem.retest(sub)
-            if o.verdict is Verdict.REPRODUCES:
+            rechecked = any(rec.label == "recheck" for rec in self._journal.history(r.digest))
+            if self._second_opinion(problem, sub, rebuild=not rechecked):
                 return True
         return False
 
@@ -684,7 +736,7 @@ class Session:
             "builds": stats.tests if stats else 0, "cache_hits": stats.cache_hits if stats else 0,
         })
         self._state.write_result(result)
-        self._phase("reporting", str(self._state.path))
+        self._emit(PhaseStarted(phase="reporting", detail=str(self._state.path)))
         paths = report.write_artifacts(self._state.path)
         if status == MINIMIZED and self._signature is not None and self.config.test_script is None:
             made = self._ld_reproduce(paths.get("reproduce"))
@@ -721,7 +773,7 @@ class Session:
         env = dict(os.environ, LLD_REPRODUCE=str(tarball))
         bad = self._data.get("bad_outcome") or {}
         limit = max(600.0, 3 * float(bad.get("duration") or 0))
-        self._phase("reporting", "ld.lld --reproduce")
+        self._emit(PhaseStarted(phase="reporting", detail="ld.lld --reproduce"))
         try:
             proc = subprocess.Popen(["sh", str(script), str(out / "build")], env=env,
                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -776,7 +828,8 @@ class Session:
         except OSError as exc:
             raise InfraError(f"cannot set up the test oracle: {exc}") from exc
         self._oracles.append(oracle)
-        return oracle
+        assert self.config.build is not None
+        return TreeGuard(oracle, Path(self.config.build.tree), self.config.build.kconfig_file)
 
     def _new_executor(self, oracle: Any) -> LocalExecutor:
         ex = LocalExecutor(oracle, self.config.workers, self.config.retry, self.reporter, stop=self.stop)
@@ -897,6 +950,52 @@ class Session:
             self.reporter.event(ev)
         except Exception:
             pass
+
+
+class TreeGuard:
+    """Wraps an oracle so that a build of a vanished tree is an infrastructure error.
+
+    A tree deleted or unmounted during a run makes make fail in ways that look like a config's
+    failure; recording those as verdicts would poison the journal. After each test the tree is
+    checked, and if it is gone the outcome becomes ``INFRA_ERROR`` (never journaled).
+    """
+
+    def __init__(self, inner: Any, tree: Path, kconfig_file: str = "Kconfig") -> None:
+        self.inner = inner
+        self.tree = tree
+        self.kconfig_file = kconfig_file
+        self._marker = tree / kconfig_file
+
+    def _check(self, outcome: Outcome) -> Outcome:
+        if not self._marker.is_file():
+            return Outcome(Verdict.INFRA_ERROR, duration=outcome.duration,
+                           detail=f"the tree {self.tree} vanished")
+        return outcome
+
+    @property
+    def signature(self) -> Optional[Signature]:
+        return getattr(self.inner, "signature", None)
+
+    def fingerprint(self) -> str:
+        return self.inner.fingerprint()
+
+    def observe(self, resolved: Resolved, slot: int) -> Outcome:
+        return self._check(self.inner.observe(resolved, slot))
+
+    def test(self, resolved: Resolved, slot: int) -> Outcome:
+        return self._check(self.inner.test(resolved, slot))
+
+    def with_signature(self, sig: Signature) -> "TreeGuard":
+        return TreeGuard(self.inner.with_signature(sig), self.tree, self.kconfig_file)
+
+    def with_timeout(self, seconds: Optional[float]) -> "TreeGuard":
+        return TreeGuard(self.inner.with_timeout(seconds), self.tree, self.kconfig_file)
+
+    def roots(self, slot: int) -> List[str]:
+        return list(self.inner.roots(slot)) if hasattr(self.inner, "roots") else [str(self.tree)]
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 def merge_fragment(config_text: str, lines: Sequence[str]) -> str:
