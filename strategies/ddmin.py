@@ -26,6 +26,15 @@ class DDMin:
 
     def run(self, problem: Problem) -> None:
         problem.label = self.name
+        while True:
+            start = problem.best
+            end = self._reduce(problem)
+            # A speculative test of a parallel batch may have reproduced with fewer changes
+            # than the ddmin path kept (non-monotonic verdicts): go on from there.
+            if end == problem.best or len(problem.best) >= len(start):
+                return
+
+    def _reduce(self, problem: Problem) -> Candidate:
         cur = list(self.units(problem, problem.best))
         n = 2
         while len(cur) >= 2:
@@ -43,8 +52,9 @@ class DDMin:
                     cur, n = self._keep(problem, rest), max(len(parts) - 1, 2)
                     continue
             if len(parts) >= len(cur):
-                return
+                break
             n = min(len(cur), 2 * len(parts))
+        return union(cur)
 
     @staticmethod
     def _keep(problem: Problem, units: list) -> list:

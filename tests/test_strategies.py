@@ -250,3 +250,24 @@ def test_split_and_expected_gain_helpers():
     assert split([1], 4) == [[1]]
     # With p = 0.1 the best subset holds about 1 / -ln(0.9) ~ 9.5 units.
     assert best_prefix([0.1] * 50) in (9, 10)
+
+
+def test_what_a_culprit_needs_comes_without_extra_builds():
+    """A culprit needing a chain of four changes costs about one search, not five."""
+    n = 256
+    chs = changes(n)
+    culprit, chain = chs[200], [chs[10], chs[60], chs[120], chs[180]]
+    needs = {culprit: [chain[0]], chain[0]: [chain[1]], chain[1]: [chain[2]], chain[2]: [chain[3]]}
+    problem, predicate = run_case("default", chs, [culprit], needs)
+    assert problem.best == frozenset([culprit, *chain])
+    assert problem.stats.tests <= information_bound(n, 1) + len(chain) + 2
+
+
+def test_fake_runner_simulates_parallel_wall_time_and_flaky_verdicts():
+    chs = changes(8)
+    problem = make_problem(chs, conjunction({}), workers=2, duration=10.0)
+    problem.consider_many([{c} for c in chs[:4]])
+    assert problem.elapsed() == 20.0  # four builds of 10 s on two workers
+    flaky = make_problem(chs, conjunction({}), flaky=1.0)
+    assert flaky.consider(frozenset(chs[:2])) is False  # always flipped
+    assert flaky.fake_journal.entries[0][1].verdict is Verdict.PASSES
