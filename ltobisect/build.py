@@ -108,8 +108,10 @@ class ProcessGroups:
             kill_group(pgid)
 
     def discard(self, pgid: int) -> None:
+        """Forget a finished group (its id may be reused by a later process)."""
         with self._lock:
             self._groups.discard(pgid)
+            self._killed.discard(pgid)
 
     def was_killed(self, pgid: int) -> bool:
         with self._lock:
@@ -393,11 +395,11 @@ def run_process(
                 if _group_members(pgid):
                     kill_group(pgid, grace=0.5)
             proc.returncode = os.waitstatus_to_exitcode(status)
+            killed = timed_out or oom or (groups is not None and groups.was_killed(pgid)) or _ALL.was_killed(pgid)
             _ALL.discard(pgid)
             if groups is not None:
                 groups.discard(pgid)
         duration = time.monotonic() - start
-        killed = timed_out or oom or (groups is not None and groups.was_killed(pgid)) or _ALL.was_killed(pgid)
         exit_code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
         sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
         peak = max(sampled_peak, (rusage.ru_maxrss * 1024) if rusage is not None else 0) or None

@@ -320,7 +320,7 @@ class KernelOracle:
     def roots(self, slot: int) -> List[str]:
         """Prefixes stripped from paths in logs: the O= directory and the tree, as given and resolved."""
         paths = {str(self.out_dir(slot)), str(self.out_dir(slot).resolve()), str(Path(self.spec.tree)),
-                 str(Path(self.spec.tree).resolve())}
+                 str(Path(self.spec.tree).resolve()), str(self.worker_dir(slot).resolve())}
         return sorted(paths, key=len, reverse=True)
 
     def reproduce_command(self, targets: Optional[Sequence[str]] = None, out_dir: str = "<build-dir>") -> str:

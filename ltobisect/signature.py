@@ -50,7 +50,7 @@ class Finding:
 
 _TOOL_SUFFIX = re.compile(r"^(?:.*/)?([A-Za-z][\w.+]*?)(?:-\d+(?:\.\d+)*)?$")
 _LINE_COL = re.compile(r"^(?P<file>[^\s:]+?)(?::(?P<line>\d+))?(?::(?P<col>\d+))?$")
-_TMP_FILE = re.compile(r"(?:/tmp|/var/tmp)/[^\s:'\"()]*?([^/\s:'\"()]*?)(?:-[0-9a-fA-F]{6,})?(\.\w+)?(?=[\s:'\"()]|$)")
+_TMP_FILE = re.compile(r"(?<![\w.-])(?:/var)?/tmp/(?=[^/\s:'\"(),]+(?:[\s:'\"(),]|$))")
 _CLANG_TMP = re.compile(r"\b([\w.+]+)-[0-9a-f]{6}\.(o|s|bc|ll|c|i)\b")
 _CC_TMP = re.compile(r"\bcc[A-Za-z0-9]{6}\.(o|s|c|i)\b")
 _KALLSYMS_TMP = re.compile(r"\.tmp_vmlinux\.?kallsyms\d+|\.tmp_vmlinux\d+")
@@ -79,7 +79,7 @@ def _strip_roots(text: str, roots: Sequence[str]) -> str:
 def normalize_text(text: str, roots: Sequence[str] = ()) -> str:
     """Remove from one message what differs between runs of the same failure."""
     text = _strip_roots(text, roots)
-    text = _TMP_FILE.sub(lambda m: "<tmp>/" + (m.group(1) or "") + (m.group(2) or ""), text)
+    text = _TMP_FILE.sub("<tmp>/", text)
     text = _CLANG_TMP.sub(r"\1-<tmp>.\2", text)
     text = _CC_TMP.sub(r"<tmp>.\1", text)
     text = _KALLSYMS_TMP.sub(".tmp_vmlinux<n>", text)
@@ -114,7 +114,7 @@ _DIAG = re.compile(
 # diagnostics without a location: "clang-16: error: unable to execute command: Killed".
 _TOOL_ERROR = re.compile(r"^(?P<tool>(?:\S*/)?(?:clang|gcc|cc|ld\.lld|ld|lld|llvm-\w+|ld\.bfd|objcopy|ar)(?:-[\d.]+)?(?:\+\+)?):\s*(?P<sev>error|fatal error):\s*(?P<msg>.*)$")
 _LLD_REF = re.compile(r"^>>>\s*(?:referenced by|defined at)\s+(?P<where>.*)$")
-_MODPOST = re.compile(r"^(?:ERROR|WARNING): modpost: (?P<msg>.*)$")
+_MODPOST = re.compile(r"^(?:ERROR|WARNING|FATAL): modpost: (?P<msg>.*)$")
 _OBJTOOL = re.compile(r"^(?P<obj>\S+?):\s*(?P<sev>warning|error): objtool: (?P<msg>.*)$")
 _KCONFIG_UNMET = re.compile(r"^WARNING: unmet direct dependencies detected for (?P<sym>\S+)")
 _KCONFIG_FILE = re.compile(r"^(?P<file>[^\s:]*(?:Kconfig[^\s:]*|\.config|config[^\s:]*)):(?P<line>\d+):\s*warning:\s*(?P<msg>.*)$")
@@ -130,11 +130,12 @@ _MAKE_ERROR = re.compile(
 _KILLED = re.compile(
     r"^(?:(?P<tool>\S+): error: unable to execute command: (?P<sig>Killed|Segmentation fault.*|Aborted.*|Bus error.*|Terminated)"
     r"|(?P<tool2>\S+): error: (?:clang frontend command|linker command) failed due to signal"
-    r"|(?:/bin/sh: line \d+: )?\d* ?(?P<bare>Killed)\s+.*)$"
+    r"|(?:/bin/sh: line \d+: )?(?:\d+ )?(?P<bare>Killed)(?:\s.*)?)$"
 )
 _CRASH = re.compile(r"^PLEASE submit a bug report to ")
 _CRASH_ARGS = re.compile(r"^\s*0\.\s+Program arguments:\s+(?P<prog>\S+)")
-_CRASH_PASS = re.compile(r"^\s*\d+\.\s+(?P<what>Running pass .*|Code generation|Optimizer|.*LTO.*)$")
+_CRASH_CONTEXT = re.compile(r"^\s*(?P<n>\d+)\.\s+(?P<what>.*)$")
+_CRASH_WHERE = re.compile(r"^(?P<file>[^\s:]+):(?P<line>\d+):(?P<col>\d+): (?P<what>.*)$")
 _NO_SPACE = re.compile(r"No space left on device|Disk quota exceeded", re.IGNORECASE)
 
 
@@ -212,7 +213,7 @@ def find_all(log_text: str, *, roots: Sequence[str] = (), keep_lines: bool = Fal
             continue
         m = _MODPOST.match(ln)
         if m:
-            is_error = ln.startswith("ERROR")
+            is_error = not ln.startswith("WARNING")
             msg = normalize_text(m.group("msg"), roots)
             sym = re.search(r'"([^"]+)"', msg)
             add(Signature(kind="modpost", tool="modpost", message=msg, location=sym.group(1) if sym else ""), i, is_error)
@@ -254,16 +255,7 @@ def find_all(log_text: str, *, roots: Sequence[str] = (), keep_lines: bool = Fal
             )
             continue
         if _CRASH.match(ln):
-            prog, what = "", ""
-            for follow in lines[i + 1:i + 60]:
-                a = _CRASH_ARGS.match(follow)
-                if a:
-                    prog = tool_name(a.group("prog"))
-                    continue
-                p = _CRASH_PASS.match(follow)
-                if p and not what:
-                    what = normalize_text(p.group("what"), roots)
-            add(Signature(kind="crash", tool=prog, message="crashed", location=what), i, True)
+            add(_crash(lines, i, roots, keep_lines), i, True)
             continue
         m = _MAKE_OWN.match(ln)
         if m:
@@ -271,6 +263,37 @@ def find_all(log_text: str, *, roots: Sequence[str] = (), keep_lines: bool = Fal
             add(Signature(kind="make", tool="make", message=msg), i, True)
             continue
     return out
+
+
+def _crash(lines: Sequence[str], i: int, roots: Sequence[str], keep_lines: bool) -> Signature:
+    """A compiler or linker crash: LLVM's "PLEASE submit a bug report" and its stack dump.
+
+    The message is the most specific crash context LLVM printed: the last ``Running pass ...``
+    line (a back-end or LTO crash) or else context 1 (the parser's position); the location is the
+    source file of that context, else the object make was building.
+    """
+    prog, contexts = "", []
+    for follow in lines[i + 1:i + 80]:
+        a = _CRASH_ARGS.match(follow)
+        if a:
+            prog = tool_name(a.group("prog"))
+            continue
+        c = _CRASH_CONTEXT.match(follow)
+        if c and c.group("n") != "0":
+            contexts.append(c.group("what").strip())
+        elif follow.lstrip().startswith("#"):
+            break
+    passes = [c for c in contexts if c.startswith("Running pass")]
+    what = passes[-1] if passes else (contexts[0] if contexts else "")
+    location = ""
+    w = _CRASH_WHERE.match(what)
+    if w:
+        location = normalize_path(f"{w.group('file')}:{w.group('line')}", roots, keep_lines)
+        what = w.group("what")
+    if not location:
+        location = _make_object(lines, i, roots)
+    message = f"crashed: {normalize_text(what, roots)}" if what else "crashed"
+    return Signature(kind="crash", tool=prog, message=message, location=location)
 
 
 def _inside_link(lines: Sequence[str], i: int) -> bool:
@@ -339,8 +362,20 @@ def _keeps_lines(sig: Signature) -> bool:
     return sig.kind in ("compile-error", "kconfig") and bool(re.search(r":\d+$", sig.location))
 
 
+def _same_location(a: str, b: str) -> bool:
+    """Equal, or one path ends with the other at a ``/`` (a log from a tree we have no root for)."""
+    if a == b:
+        return True
+    if "/" not in a and "/" not in b:
+        return False
+    a, b = a.replace("<tmp>/", "/"), b.replace("<tmp>/", "/")
+    short, long_ = sorted((a, b), key=len)
+    return bool(short) and long_.endswith("/" + short.lstrip("/")) and not short.startswith("/")
+
+
 def _same(a: Signature, b: Signature) -> bool:
-    return (a.kind, a.tool, a.message, a.location) == (b.kind, b.tool, b.message, b.location)
+    """Same failure: kind, tool, message equal and the same location (see :func:`_same_location`)."""
+    return (a.kind, a.tool, a.message) == (b.kind, b.tool, b.message) and _same_location(a.location, b.location)
 
 
 def matches(

@@ -1,0 +1,148 @@
+"""Real builds of the real Linux 6.1 tree (x86_64, tinyconfig + ThinLTO) with planted faults.
+
+The faults (tests/kernel_scratch.py) are reachable only when two options are both set:
+PAIR_ERROR (FHANDLE + CROSS_MEMORY_ATTACH: #error in fs/fhandle.c), OTHER_ERROR (FHANDLE +
+USELIB: another #error in the same file), PAIR_UNDEFINED (USELIB +
+CROSS_MEMORY_ATTACH: undefined symbol at the vmlinux link) and LTO_UNDEFINED (LTO_CLANG +
+USELIB: another undefined symbol). All tests share one worker slot (a persistent O=
+directory) and the session's ccache, as a minimization does; they run in file order.
+
+Default run (cold ccache, 2 cores): ~1 min of directory-target builds of fs/, one full vmlinux
+(~2.5 min) and one incremental relink. The slow tier adds an LTO-off build.
+"""
+from __future__ import annotations
+
+import os
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from ltobisect import signature as sigmod
+from ltobisect.model import Signature, Verdict
+from ltobisect.oracle import KernelOracle
+
+from kernel_scratch import (LTO_UNDEFINED, OTHER_ERROR, PAIR_ERROR, PAIR_UNDEFINED, kernel_config, lto_spec,
+                             resolved_config, scratch_tree)
+
+pytestmark = pytest.mark.kernel
+
+OURS = Signature(kind="compile-error", tool="clang", message=f'"{PAIR_ERROR.message}"', location="fs/fhandle.c")
+THEIRS = Signature(kind="compile-error", tool="clang", message=f'"{OTHER_ERROR.message}"', location="fs/fhandle.c")
+UNDEFINED = Signature(kind="link-error", tool="ld.lld", message=f"undefined symbol: {PAIR_UNDEFINED.message}",
+                      location=PAIR_UNDEFINED.message)
+
+
+class Env:
+    """The module's scratch tree, config factory and oracle."""
+
+    def __init__(self, root: Path, kernel_tree: Path, ccache: Path) -> None:
+        self.root = root
+        self.tree = scratch_tree(kernel_tree, root / "tree", [PAIR_ERROR, OTHER_ERROR, PAIR_UNDEFINED, LTO_UNDEFINED])
+        self.spec = lto_spec(self.tree, ccache)
+        self.oracle = KernelOracle(self.spec, root / "state")
+        self._configs: dict = {}
+
+    def config(self, *enable: str, lto: str = "thin"):
+        key = (tuple(sorted(enable)), lto)
+        if key not in self._configs:
+            text = kernel_config(self.spec, self.root / "cfg", enable=enable, lto=lto)
+            for opt in enable:
+                assert f"CONFIG_{opt}=y" in text, f"{opt} did not take effect"
+            assert ("CONFIG_LTO_CLANG_THIN=y" in text) == (lto == "thin")
+            self._configs[key] = resolved_config(text)
+        return self._configs[key]
+
+
+@pytest.fixture(scope="module")
+def env(kernel_tree: Path, shared_ccache: Path, tmp_path_factory) -> Env:
+    return Env(tmp_path_factory.mktemp("kernel"), kernel_tree, shared_ccache)
+
+
+def test_scratch_tree_leaves_the_pristine_tree_alone(env: Env, kernel_tree: Path) -> None:
+    planted = (env.tree / "fs" / "fhandle.c").read_text()
+    pristine = (kernel_tree / "fs" / "fhandle.c").read_text()
+    assert PAIR_ERROR.message in planted and PAIR_ERROR.message not in pristine
+    assert os.stat(env.tree / "fs" / "fhandle.c").st_ino != os.stat(kernel_tree / "fs" / "fhandle.c").st_ino
+    assert os.stat(env.tree / "fs" / "open.c").st_ino == os.stat(kernel_tree / "fs" / "open.c").st_ino
+
+
+def test_compile_error_needs_both_options(env: Env) -> None:
+    """Directory target fs/: the pair reproduces, either option alone passes."""
+    oracle = env.oracle.with_signature(OURS)
+    assert oracle.targets() == ["fs/"]
+    both = oracle.test(env.config("FHANDLE", "CROSS_MEMORY_ATTACH"), 0)
+    assert both.verdict is Verdict.REPRODUCES, both.detail
+    assert both.peak_rss is not None and both.peak_rss > 20 * 2**20
+    assert both.exit_code not in (0, None)
+    one = oracle.test(env.config("FHANDLE"), 0)
+    assert one.verdict is Verdict.PASSES, one.detail
+    t0 = time.monotonic()
+    other = oracle.test(env.config("CROSS_MEMORY_ATTACH"), 0)
+    assert other.verdict is Verdict.PASSES, other.detail
+    assert time.monotonic() - t0 < 60  # incremental in the persistent O= directory
+
+
+def test_a_different_planted_fault_is_other_failure(env: Env) -> None:
+    oracle = env.oracle.with_signature(OURS)
+    out = oracle.test(env.config("FHANDLE", "USELIB"), 0)
+    assert out.verdict is Verdict.OTHER_FAILURE, out.detail
+    assert out.signature == THEIRS
+    # Both faults in one build: ours is there, so it reproduces.
+    both = oracle.test(env.config("FHANDLE", "USELIB", "CROSS_MEMORY_ATTACH"), 0)
+    assert both.verdict is Verdict.REPRODUCES, both.detail
+
+
+def test_observe_extracts_the_real_signature_and_excerpt(env: Env) -> None:
+    from dataclasses import replace
+
+    observer = KernelOracle(replace(env.spec, target="fs/"), env.root / "state")
+    out = observer.observe(env.config("FHANDLE", "CROSS_MEMORY_ATTACH"), 0)
+    assert out.verdict is Verdict.OTHER_FAILURE
+    assert out.signature == OURS
+    text = Path(out.log_path).read_text()
+    assert PAIR_ERROR.message in sigmod.excerpt(text, out.signature)
+    assert str(env.tree) in text  # the raw log has the paths; the signature does not
+
+
+def test_link_error_reproduces_and_another_symbol_does_not(env: Env) -> None:
+    """vmlinux target: undefined symbol at the final link; LTO_UNDEFINED is another failure."""
+    oracle = env.oracle.with_signature(UNDEFINED)
+    assert oracle.targets() == ["vmlinux"]
+    out = oracle.test(env.config("USELIB", "CROSS_MEMORY_ATTACH"), 0)
+    assert out.verdict is Verdict.REPRODUCES, out.detail
+    text = Path(out.log_path).read_text()
+    assert re.search(r"ld\.lld(-16)?: error: undefined symbol: ltobisect_planted_missing", text)
+    lto_only = oracle.test(env.config("USELIB"), 0)
+    assert lto_only.verdict is Verdict.OTHER_FAILURE, lto_only.detail
+    assert lto_only.signature.location == LTO_UNDEFINED.message
+
+
+@pytest.mark.slow
+def test_lto_only_fault_passes_without_lto(env: Env) -> None:
+    lto_sig = Signature(kind="link-error", tool="ld.lld", message=f"undefined symbol: {LTO_UNDEFINED.message}",
+                        location=LTO_UNDEFINED.message)
+    oracle = env.oracle.with_signature(lto_sig)
+    assert oracle.test(env.config("USELIB"), 0).verdict is Verdict.REPRODUCES
+    assert oracle.test(env.config("USELIB", lto="none"), 0).verdict is Verdict.PASSES
+
+
+def test_timeout_kills_a_real_build_within_five_seconds(env: Env) -> None:
+    oracle = env.oracle.with_signature(UNDEFINED).with_timeout(4.0)
+    # A config change forces real compiler work in the slot's O= directory.
+    t0 = time.monotonic()
+    out = oracle.test(env.config("FHANDLE", "USELIB", "CROSS_MEMORY_ATTACH"), 1)
+    assert out.verdict is Verdict.TIMEOUT
+    assert time.monotonic() - t0 < 4.0 + 5.0
+    workers = str(env.root / "state" / "workers" / "1")
+    leftovers = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                cmd = Path(f"/proc/{name}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if workers.encode() in cmd:
+                leftovers.append(cmd[:120])
+    assert leftovers == []
