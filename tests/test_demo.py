@@ -1,0 +1,142 @@
+"""The embedded demo end to end, through the real command: real builds of examples/demo by the
+machine's cc, the same oracle path as a kernel.
+
+The demo's randconfig has 135 changes against its baseline; its link error needs exactly three of
+them (examples/demo/README.md). Each test here runs a whole minimization (about 30-40 s on two
+cores).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+DEMO = REPO / "examples" / "demo"
+CULPRITS = {"CONFIG_NET_SCHED=y", "CONFIG_NET_SCHED_STATS=y", "CONFIG_TRACEPOINTS=y"}
+ARTIFACTS = ("report.txt", "summary.json", "fragment.config", "minimal.config", "reproduce.sh")
+
+pytestmark = pytest.mark.skipif(shutil.which("cc") is None or shutil.which("make") is None,
+                                reason="the demo needs make and cc")
+
+
+def ltobisect(*args: str, cwd: Path, **kw) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.Popen([sys.executable, "-m", "ltobisect", *map(str, args)], cwd=cwd,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            **kw)
+
+
+def fragment(state: Path) -> set:
+    text = (state / "fragment.config").read_text()
+    return {line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")}
+
+
+def test_demo_minimizes_to_the_planted_culprits(tmp_path):
+    started = time.monotonic()
+    proc = ltobisect("demo", tmp_path / "demo", "--json", cwd=tmp_path)
+    out, err = proc.communicate(timeout=300)
+    elapsed = time.monotonic() - started
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    state = tmp_path / "demo" / "state"
+    for name in ARTIFACTS:
+        assert (state / name).is_file(), name
+    assert fragment(state) == CULPRITS
+    summary = json.loads((state / "summary.json").read_text())
+    assert summary["status"] == "minimized"
+    report = (state / "report.txt").read_text()
+    assert "undefined reference to `trace_net_queue_packet'" in report
+    assert all(c in report for c in CULPRITS)
+
+    records = [json.loads(line) for line in out.splitlines()]
+    kinds = [r["event"] for r in records]
+    assert kinds[-1] == "Summary" and records[-1]["status"] == "minimized"
+    assert "TestStarted" in kinds and "TestFinished" in kinds and "BestImproved" in kinds
+    verdicts = {r["verdict"] for r in records if r["event"] == "TestFinished"}
+    # A candidate with TSO but not GSO fails to compile: another failure, never ours.
+    assert {"reproduces", "passes", "other-failure"} <= verdicts
+    assert elapsed < 120, f"the demo took {elapsed:.0f} s"
+
+    # The source tree was copied read-only and never written by a build.
+    tree = tmp_path / "demo" / "tree"
+    assert not list(tree.rglob("*.o")) and not (tree / ".config").exists()
+
+    # `report` renders the same report again.
+    proc = ltobisect("report", state, cwd=tmp_path)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert all(c in out for c in CULPRITS)
+
+    # reproduce.sh reproduces the failure from a clean O= directory.
+    run = subprocess.run(["sh", str(state / "reproduce.sh")], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_hook_after_a_failed_build(tmp_path):
+    """A build farm's O= directory after the failure: the hook finds tree, config and log."""
+    out = tmp_path / "out"
+    out.mkdir()
+    shutil.copy(DEMO / "configs" / "randconfig.config", out / ".config")
+    build = subprocess.run(["make", "-C", str(DEMO), f"O={out}", "-j2"], capture_output=True,
+                           text=True, timeout=120)
+    assert build.returncode != 0
+    (out / "build.log").write_text(build.stdout + build.stderr)
+    assert (out / "source").is_symlink()  # as the kernel leaves in an O= directory
+
+    arts = tmp_path / "artifacts"
+    proc = ltobisect("hook", "--build-dir", out, "--log", out / "build.log", "--budget", "5m",
+                     "--out", arts, "--workers", "2", "--summary-json", tmp_path / "s.json",
+                     cwd=tmp_path, stdin=subprocess.DEVNULL)
+    stdout, err = proc.communicate(timeout=400)
+    assert proc.returncode == 0, err
+    # No --baseline: allnoconfig for a tree that is not a kernel, and there NET is off too.
+    assert fragment(arts) == CULPRITS | {"CONFIG_NET=y"}
+    for name in ARTIFACTS:
+        assert (arts / name).is_file(), name
+    assert json.loads((tmp_path / "s.json").read_text())["status"] == "minimized"
+    assert "\x1b" not in stdout  # plain lines for the farm's log
+    # The demo's build products in the source tree: none (builds happen in the out dir's workers).
+    assert not list(DEMO.rglob("*.o"))
+
+
+def _interrupt_after_first_best(proc: subprocess.Popen, times: int) -> str:
+    """Read plain lines until the search has a best result, then press Ctrl-C ``times`` times."""
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if " best: " in line:
+            break
+    for _ in range(times):
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.3)
+    return "".join(seen)
+
+
+def test_ctrl_c_once_stops_cleanly_with_a_partial_result(tmp_path):
+    proc = ltobisect("demo", tmp_path / "demo", "--workers", "1", cwd=tmp_path)
+    _interrupt_after_first_best(proc, 1)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 3, err
+    assert "Traceback" not in err
+    state = tmp_path / "demo" / "state"
+    assert (state / "report.txt").is_file() and (state / "best.config").is_file()
+    summary = json.loads((state / "summary.json").read_text())
+    assert summary["status"] == "partial"
+
+
+def test_ctrl_c_twice_kills(tmp_path):
+    proc = ltobisect("demo", tmp_path / "demo", "--workers", "1", cwd=tmp_path)
+    _interrupt_after_first_best(proc, 2)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert "killed" in err and "ltobisect resume" in err
