@@ -139,6 +139,12 @@ class _Facts:
         return self.session.get("environment") or {}
 
     @property
+    def counted(self) -> List[jr.JournalRecord]:
+        """One record per build: the bad config's observation is replaced by its judged record."""
+        derived = any(r.label == "bad config (observed)" for r in self.records)
+        return [r for r in self.records if not (derived and r.label == "bad config")]
+
+    @property
     def builds(self) -> int:
         return sum(1 for r in self.records if r.label != "bad config (observed)")
 
@@ -443,10 +449,10 @@ def report_text(facts: "_Facts", paths: Dict[str, Path]) -> str:
         n = len(facts.best_changes)
         ver = res.get("verification") or {}
         if facts.verified:
-            how = f"verified by {ver.get('repeats', 0)} rebuild(s)"
+            how = f"verified, {ver.get('repeats', 0)} rebuilds"
         else:
-            how = "NOT verified: best found so far"
-        L += _wrap(f"The failure needs {n} of the {n_total} config changes against "
+            how = "NOT verified: the best found so far"
+        L += _wrap(f"Minimal fragment: {n} of {n_total} changes against "
                    f"{Path(base).name if os.sep in base else base} ({how}):")
         L.append("")
         for line in facts.fragment_lines or ("(none: the baseline alone fails)",):
@@ -459,7 +465,8 @@ def report_text(facts: "_Facts", paths: Dict[str, Path]) -> str:
     if kv or gd:
         L += _field("Version", " ".join(x for x in (kv, f"(git {gd})" if gd else "") if x))
     if b is not None:
-        L += _field("ARCH", b.arch or "(host default)")
+        if b.arch:
+            L += _field("ARCH", b.arch)
         if b.llvm is not None:
             L += _field("LLVM", b.llvm)
         tools = facts.env.get("toolchain") or {}
@@ -469,7 +476,7 @@ def report_text(facts: "_Facts", paths: Dict[str, Path]) -> str:
         if b.make_vars:
             L += _field("Make vars", " ".join(b.make_vars))
         if cfg is not None and cfg.test_script is None:
-            L += _field("Target", facts.target() or "(default)")
+            L += _field("Target", facts.target() or "(make's default goal)")
     if cfg is not None:
         L += _field("Baseline", cfg.baseline)
         L += _field("Bad config", cfg.bad_config)
@@ -541,7 +548,7 @@ def report_text(facts: "_Facts", paths: Dict[str, Path]) -> str:
     L += _wrap(f"changes at start: {n_total} (bad config against {base})", "  ")
     L += _wrap(f"builds: {facts.builds}, cache hits: {facts.cache_hits}, wall time "
                f"{_clock(facts.wall)}, build time {_clock(facts.build_seconds)}", "  ")
-    counts = jr.verdict_counts(facts.records)
+    counts = jr.verdict_counts(facts.counted)
     if counts:
         L += _wrap("verdicts: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())), "  ")
     if cfg is not None:
@@ -586,7 +593,7 @@ def summary_data(facts: "_Facts", paths: Dict[str, Path]) -> Dict[str, Any]:
         "counts": {
             "builds": facts.builds,
             "cache_hits": facts.cache_hits,
-            "verdicts": jr.verdict_counts(facts.records),
+            "verdicts": jr.verdict_counts(facts.counted),
             "flaky": len(res.get("flaky") or []),
             "runs": len(facts.runs),
         },

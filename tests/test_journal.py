@@ -1,0 +1,156 @@
+"""The journal and the state directory: durable, keyed by fingerprint, tolerant of kill -9."""
+from __future__ import annotations
+
+import errno
+import json
+from pathlib import Path
+
+import pytest
+
+from ltobisect import journal as jr
+from ltobisect.config import BuildSpec, Limits, RetryPolicy, SessionConfig
+from ltobisect.errors import InfraError, UserError
+from ltobisect.model import Change, Outcome, Resolved, Signature, Verdict
+
+SIG = Signature(kind="link-error", tool="ld.lld", message="undefined symbol: foo")
+
+
+def resolved(digest: str, size: int = 2) -> Resolved:
+    cand = frozenset(Change(f"C{i}", "y") for i in range(size))
+    return Resolved(candidate=cand, config_text="CONFIG_X=y\n", digest=digest)
+
+
+def test_a_recorded_verdict_is_found_again_after_reopening(tmp_path):
+    path = tmp_path / "journal.jsonl"
+    j = jr.Journal(path, "fp1")
+    j.append(resolved("d1"), Outcome(Verdict.REPRODUCES, SIG, 12.5, 1 << 30, "/logs/d1.log"), "bisect")
+    j.append(resolved("d2"), Outcome(Verdict.PASSES, duration=3.0), "bisect")
+    again = jr.Journal(path, "fp1")
+    got = again.lookup("d1")
+    assert got is not None and got.verdict is Verdict.REPRODUCES and got.signature == SIG
+    assert got.duration == 12.5 and got.peak_rss == 1 << 30 and got.log_path == "/logs/d1.log"
+    rec = again.records()[0]
+    assert rec.label == "bisect" and rec.size == 2 and rec.fingerprint == "fp1"
+
+
+def test_results_of_another_tree_or_toolchain_are_never_reused(tmp_path):
+    path = tmp_path / "journal.jsonl"
+    jr.Journal(path, "clang-16").append(resolved("d1"), Outcome(Verdict.REPRODUCES, SIG))
+    assert jr.Journal(path, "clang-14").lookup("d1") is None
+    assert jr.Journal(path, "clang-16").lookup("d1") is not None
+
+
+def test_infra_errors_are_not_answers_and_the_latest_verdict_wins(tmp_path):
+    j = jr.Journal(tmp_path / "j.jsonl", "fp")
+    j.append(resolved("d"), Outcome(Verdict.INFRA_ERROR, detail="sandbox"))
+    assert j.lookup("d") is None
+    j.append(resolved("d"), Outcome(Verdict.REPRODUCES, SIG))
+    j.append(resolved("d"), Outcome(Verdict.PASSES), "verify")
+    assert j.lookup("d").verdict is Verdict.PASSES
+    assert jr.flaky_digests(j.records()) == {"d": ["reproduces", "passes"]}
+
+
+def test_a_torn_last_line_is_ignored_then_cut_off_before_the_next_record(tmp_path):
+    path = tmp_path / "journal.jsonl"
+    j = jr.Journal(path, "fp")
+    j.append(resolved("d1"), Outcome(Verdict.PASSES))
+    with open(path, "ab") as f:
+        f.write(b'{"digest": "d2", "fingerpri')  # kill -9 in the middle of a write
+    j2 = jr.Journal(path, "fp")
+    assert j2.torn and len(j2) == 1 and j2.lookup("d2") is None
+    j2.append(resolved("d3"), Outcome(Verdict.REPRODUCES, SIG))
+    lines = path.read_text().splitlines()
+    assert [json.loads(x)["digest"] for x in lines] == ["d1", "d3"]
+
+
+def test_disk_full_raises_an_infra_error_and_leaves_the_journal_intact(tmp_path, monkeypatch):
+    path = tmp_path / "journal.jsonl"
+    j = jr.Journal(path, "fp")
+    j.append(resolved("d1"), Outcome(Verdict.PASSES))
+    before = path.read_bytes()
+
+    def half_then_full(fd, data):
+        jr.os.write(fd, bytes(data[:10]))  # part of the record reaches the disk...
+        raise OSError(errno.ENOSPC, "No space left on device")  # ...then the disk is full
+
+    monkeypatch.setattr(jr, "_write", half_then_full)
+    with pytest.raises(InfraError, match="disk full"):
+        j.append(resolved("d2"), Outcome(Verdict.PASSES))
+    assert path.read_bytes() == before
+    assert j.lookup("d2") is None
+
+
+def test_write_atomic_replaces_whole_files_only(tmp_path, monkeypatch):
+    target = tmp_path / "best.json"
+    jr.write_atomic(target, "old\n")
+
+    def boom(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(jr.os, "fsync", boom)
+    with pytest.raises(InfraError, match="disk full"):
+        jr.write_atomic(target, "new\n")
+    monkeypatch.undo()
+    assert target.read_text() == "old\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["best.json"]  # no temporary file left
+
+
+def config(tmp_path: Path, bad: str = "bad.config", **kw) -> SessionConfig:
+    (tmp_path / bad).write_text("CONFIG_X=y\n")
+    return SessionConfig(bad_config=tmp_path / bad, state_dir=tmp_path / "state",
+                         build=BuildSpec(tree=tmp_path, arch="x86_64", llvm="-16", make_vars=("W=1",)),
+                         limits=Limits(deadline=60.0, max_tests=5), retry=RetryPolicy(attempts=4), **kw)
+
+
+def test_the_session_config_round_trips_through_json(tmp_path):
+    cfg = config(tmp_path, memory_threshold=1 << 30, failure_log=tmp_path / "f.log")
+    back = jr.config_from_json(json.loads(json.dumps(jr.config_to_json(cfg))))
+    assert back == cfg
+
+
+def test_a_state_directory_of_another_session_is_refused(tmp_path):
+    sd = jr.StateDir(tmp_path / "state")
+    sd.prepare()
+    cfg = config(tmp_path)
+    assert sd.claim(cfg) is None
+    sd.write_session({"identity": jr.session_identity(cfg), "config": jr.config_to_json(cfg)})
+    assert sd.claim(cfg) is not None  # the same session: continue it
+    other = config(tmp_path, bad="other.config")
+    with pytest.raises(UserError, match="belongs to another session") as exc:
+        sd.claim(other)
+    assert "resume" in exc.value.hint
+
+
+def test_a_non_empty_directory_that_is_no_session_is_refused(tmp_path):
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "thesis.tex").write_text("precious")
+    with pytest.raises(UserError, match="not empty"):
+        jr.StateDir(tmp_path / "state").claim(config(tmp_path))
+
+
+def test_two_runs_cannot_own_one_state_directory(tmp_path):
+    a, b = jr.StateDir(tmp_path), jr.StateDir(tmp_path)
+    a.acquire()
+    try:
+        with pytest.raises(UserError, match="another ltobisect is running"):
+            b.acquire()
+    finally:
+        a.release()
+    b.acquire()
+    b.release()
+
+
+def test_an_unwritable_state_directory_is_a_clear_user_error(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(UserError, match="cannot write to the state directory"):
+        jr.StateDir(tmp_path / "file" / "state").prepare()
+
+
+def test_the_best_so_far_is_replaced_atomically(tmp_path):
+    sd = jr.StateDir(tmp_path)
+    r = resolved("d1", 3)
+    sd.write_best(r.candidate, r, total=10)
+    best = sd.read_best()
+    assert best["size"] == 3 and best["total"] == 10 and best["digest"] == "d1"
+    assert (tmp_path / "best.config").read_text() == "CONFIG_X=y\n"
+    assert {Change(**c) for c in best["changes"]} == set(r.candidate)
