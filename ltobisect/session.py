@@ -215,18 +215,28 @@ class Session:
     @classmethod
     def resume(cls, state_dir: Path, reporter: Reporter = NullReporter(), **kw: Any) -> SessionResult:
         """Continue the session stored in ``state_dir``; finished builds are never rerun."""
-        state = StateDir(Path(state_dir))
         try:
-            data = state.read_session()
-            config = jr.config_from_json(data["config"])
+            session = cls.from_state(state_dir, reporter, **kw)
         except UserError as exc:
             return _early_result(Path(state_dir), exc, reporter)
+        return session.run()
+
+    @classmethod
+    def from_state(cls, state_dir: Path, reporter: Reporter = NullReporter(), **kw: Any) -> "Session":
+        """The session stored in ``state_dir``, ready to :meth:`run` (resume) or be stopped.
+
+        Raises :class:`UserError` when ``state_dir`` holds no readable session. The CLI uses
+        this to keep a handle for :meth:`request_stop` while a resumed session runs.
+        """
+        state = StateDir(Path(state_dir))
+        data = state.read_session()
+        try:
+            config = jr.config_from_json(data["config"])
         except (KeyError, TypeError, ValueError) as exc:
-            err = UserError(f"{state.session_file} is damaged: {exc}")
-            return _early_result(Path(state_dir), err, reporter)
+            raise UserError(f"{state.session_file} is damaged: {exc}") from exc
         if Path(config.state_dir).resolve() != Path(state_dir).resolve():
             config = replace(config, state_dir=Path(state_dir))
-        return cls(config, reporter, resume=True, **kw).run()
+        return cls(config, reporter, resume=True, **kw)
 
     def request_stop(self, reason: str = "stop requested") -> None:
         """Stop as soon as possible: running builds are killed, the best so far is written."""
@@ -259,9 +269,14 @@ class Session:
         except InfraError as exc:
             status, code, message = INFRA_ERROR, ExitCode.INFRA, self._explain_infra(exc)
             hint = f"the journal is intact: fix the cause, then `ltobisect resume {self._state.path}`"
+        except Exception as exc:
+            # A bug of ours must not lose the search: keep the journal, write what we have.
+            status, code = INFRA_ERROR, ExitCode.INFRA
+            message = f"internal error: {type(exc).__name__}: {exc}"
+            hint = "please report it with error.txt from the state directory; `ltobisect resume` continues"
+            if owned:
+                self._save_traceback()
         finally:
-            if self._timer is not None:
-                self._timer.cancel()
             self._close()
         elapsed = self._clock() - t0
         artifacts: Dict[str, Path] = {}
@@ -273,8 +288,12 @@ class Session:
                 if status in (MINIMIZED, PARTIAL):
                     status, code = INFRA_ERROR, ExitCode.INFRA
                 message = f"{message}; and the artifacts could not be written: {text}"
+            except KeyboardInterrupt:
+                message = f"{message}; interrupted while writing the artifacts"
             finally:
                 self._state.release()
+        if self._timer is not None:
+            self._timer.cancel()
         result = self._make_result(status, code, message, hint, artifacts, elapsed)
         self._emit(SessionFinished(status=result.status, exit_code=int(result.exit_code),
                                    report_path=str(artifacts.get("report", "")) or None,
@@ -773,6 +792,11 @@ class Session:
         env = dict(os.environ, LLD_REPRODUCE=str(tarball))
         bad = self._data.get("bad_outcome") or {}
         limit = max(600.0, 3 * float(bad.get("duration") or 0))
+        if cfg.limits.deadline is not None:
+            left = cfg.limits.deadline - (self._clock() - self._t0) - 10.0
+            if left < 60.0:
+                return {"made": False, "reason": "no time left in the budget for a clean build"}
+            limit = min(limit, left)
         self._emit(PhaseStarted(phase="reporting", detail="ld.lld --reproduce"))
         try:
             proc = subprocess.Popen(["sh", str(script), str(out / "build")], env=env,
@@ -845,6 +869,14 @@ class Session:
         self._timer = threading.Timer(max(0.0, deadline), self.request_stop, args=("deadline reached",))
         self._timer.daemon = True
         self._timer.start()
+
+    def _save_traceback(self) -> None:
+        import traceback
+
+        try:
+            jr.write_atomic(self._state.file("error.txt"), traceback.format_exc())
+        except InfraError:
+            pass
 
     def _close(self) -> None:
         if self._executor is not None:
