@@ -146,3 +146,17 @@ def test_timeout_kills_a_real_build_within_five_seconds(env: Env) -> None:
             if workers.encode() in cmd:
                 leftovers.append(cmd[:120])
     assert leftovers == []
+
+
+@pytest.mark.slow
+def test_arm64_cross_build_of_one_directory(env: Env) -> None:
+    """Any ARCH clang can target: arm64 tinyconfig + ThinLTO, directory target fs/ with the planted pair."""
+    from dataclasses import replace
+
+    spec = replace(env.spec, arch="arm64")
+    text = kernel_config(spec, env.root / "cfg-arm64", enable=["FHANDLE", "CROSS_MEMORY_ATTACH"])
+    assert "CONFIG_ARM64=y" in text and "CONFIG_LTO_CLANG_THIN=y" in text
+    oracle = KernelOracle(spec, env.root / "state-arm64", signature=OURS)
+    out = oracle.test(resolved_config(text), 0)
+    assert out.verdict is Verdict.REPRODUCES, out.detail
+    assert "ARCH=arm64" in Path(out.log_path).read_text().splitlines()[0]
