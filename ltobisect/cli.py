@@ -661,12 +661,17 @@ class Interrupts:
     def _handle(self, signum: int, frame: object) -> None:
         self.presses += 1
         if self.presses == 1 and not self.hard:
-            self.on_first()
-            self.stop()
+            # Not here: the handler runs in the main thread between two bytecodes, possibly while
+            # that thread holds the executor's or the reporter's lock.
+            threading.Thread(target=self._first, name="ltobisect-stop", daemon=True).start()
             return
         if not self.hard:
             self.killed = True
         raise KeyboardInterrupt
+
+    def _first(self) -> None:
+        self.on_first()
+        self.stop()
 
     def watchdog(self, budget: float) -> None:
         """Stop at ``budget`` seconds from now, whatever the session is doing."""
