@@ -9,6 +9,7 @@ A script, not a timed test: figures depend on the machine.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import resource
 import statistics
@@ -60,21 +61,27 @@ def main(argv: list[str] | None = None) -> int:
             t = time.perf_counter()
             kt.structure(base, changes)
             t_struct = time.perf_counter() - t
-            times = []
+            times, cpu = [], []
             for _ in range(args.candidates):
                 size = rng.randint(1, len(changes))
                 cand = frozenset(rng.sample(changes, size))
-                t = time.perf_counter()
+                t, c = time.perf_counter(), time.process_time()
                 kt.resolve(base, cand)
                 times.append(time.perf_counter() - t)
+                cpu.append(time.process_time() - c)
             times.sort()
+            cpu.sort()
             p95 = times[int(0.95 * (len(times) - 1))]
             print(f"{name}: baseline {t_base:.2f} s, diff {len(changes)} changes in {t_diff:.2f} s, "
                   f"structure {t_struct:.2f} s")
             print(f"  resolve over {len(times)} random candidates: median {statistics.median(times) * 1000:.0f} ms, "
-                  f"p95 {p95 * 1000:.0f} ms, max {times[-1] * 1000:.0f} ms")
+                  f"p95 {p95 * 1000:.0f} ms, max {times[-1] * 1000:.0f} ms (wall)")
+            print(f"  same, CPU time of this process: median {statistics.median(cpu) * 1000:.0f} ms, "
+                  f"p95 {cpu[int(0.95 * (len(cpu) - 1))] * 1000:.0f} ms")
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"peak RSS: {peak:.0f} MB")
+        print(f"machine load average while measuring: {' '.join(f'{x:.1f}' for x in os.getloadavg())} "
+              f"on {os.cpu_count()} CPUs (wall times grow with it, CPU times do not)")
     return 0
 
 
