@@ -778,18 +778,14 @@ def _start(config: SessionConfig) -> Callable[[object, Callable[[object], None]]
 
 
 def _start_resume(state: Path) -> Callable[[object, Callable[[object], None]], object]:
-    """A starter that continues the session stored in ``state`` (``Session.resume``)."""
+    """A starter that continues the session stored in ``state``."""
 
     def start(reporter: object, register: Callable[[object], None]) -> object:
         from ltobisect.session import Session
 
-        class Registered(Session):
-            # Session.resume builds the session itself; this is how Ctrl-C reaches it.
-            def __init__(self, *args: object, **kw: object) -> None:
-                super().__init__(*args, **kw)
-                register(self)
-
-        return Registered.resume(state, reporter)
+        session = Session.from_state(state, reporter)
+        register(session)
+        return session.run()
 
     return start
 
@@ -881,11 +877,9 @@ def cmd_resume(args: argparse.Namespace, ctx: "Context") -> int:
     """`ltobisect resume`."""
     state = check_state_dir(args.state_dir)
     ctx.state = state
-    workers = 1
-    try:
-        workers = int(json.loads((state / "session.json").read_text())["config"]["workers"])
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
+    from ltobisect.session import Session
+
+    workers = Session.from_state(state).config.workers  # UserError if the session is damaged
     reporter = ctx.reporter(args.json, workers)
     return run_session(_start_resume(state), state, reporter, None)
 

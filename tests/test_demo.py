@@ -132,6 +132,21 @@ def test_ctrl_c_once_stops_cleanly_with_a_partial_result(tmp_path):
     summary = json.loads((state / "summary.json").read_text())
     assert summary["status"] == "partial"
 
+    # `resume` continues from the journal, reruns no finished build, and ends minimized.
+    builds_before = len((state / "journal.jsonl").read_text().splitlines())
+    proc = ltobisect("resume", state, "--json", cwd=tmp_path)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert fragment(state) == CULPRITS
+    finished = [json.loads(line) for line in out.splitlines()]
+    assert finished[-1]["event"] == "Summary" and finished[-1]["status"] == "minimized"
+    # Verification rebuilds the result on purpose; every other finished test is never rerun.
+    started = {r["digest"] for r in finished
+               if r["event"] == "TestStarted" and r["label"] not in ("verify", "recheck")}
+    journal = [json.loads(line) for line in (state / "journal.jsonl").read_text().splitlines()]
+    earlier = {r.get("digest") for r in journal[:builds_before]}
+    assert not (started & earlier) - {None}, "a finished build ran again"
+
 
 def test_ctrl_c_twice_kills(tmp_path):
     proc = ltobisect("demo", tmp_path / "demo", "--workers", "1", cwd=tmp_path)
