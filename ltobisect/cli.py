@@ -148,10 +148,12 @@ summary.json) are written to the state directory.
 HOOK_HELP = """\
 For a build farm, after a failed build: take .config and the source tree
 from the O= directory, minimize within the budget, write every artifact to
---out. Never prompts; exits 0 minimized, 3 partial, 4 not reproduced,
-1 bad input, 2 infrastructure error.
+--out. Never prompts and never runs past --budget (default 1h); exits
+0 minimized, 3 partial (best so far written), 4 not reproduced, 1 bad input,
+2 infrastructure error.
 
 examples:
+  set -o pipefail
   make O=out LLVM=-16 -j8 2>&1 | tee build.log || \\
       ltobisect hook --build-dir out --log build.log --budget 2h --out artifacts
 """
@@ -197,7 +199,7 @@ def _add_search_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--workers", type=int_arg, metavar="N", default=None,
                    help="builds in parallel, each in its own O= dir (default: 1)")
     g.add_argument("--timeout", type=duration_arg, metavar="DURATION",
-                   help="per build (default: 3x the bad config's build)")
+                   help="per build (default: 3x the bad config's build, at least 30s)")
     g.add_argument("--mem-limit", type=size_arg, metavar="SIZE", help="memory limit per build (8G)")
     g.add_argument("--strategy", metavar="NAME", default="default",
                    help="search strategy (default: the benchmarked pipeline)")
