@@ -17,23 +17,24 @@ import os
 import re
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import kconfiglib
-from kconfiglib import AND, BOOL, COMMENT, MENU, TRISTATE, Choice, KconfigError, Symbol, expr_str, expr_value
+from kconfiglib import BOOL, COMMENT, MENU, TRISTATE, KconfigError, Symbol, expr_value
 
 from ltobisect.errors import InfraError, UserError
 from ltobisect.kconfig_compat import (ConfigText, LinuxKconfig, load_probe_cache,
                                       save_probe_cache)
+from ltobisect.kconfig_explain import TYPE_NAMES as _TYPE_NAMES
+from ltobisect.kconfig_explain import actual_value, menu_path, needs_closure, why_ineffective
 from ltobisect.kconfig_env import (compiler_path, defconfig_file, is_kernel_tree, kconfig_env,
                                    parse_make_vars)
 from ltobisect.model import Candidate, Change, Ineffective, Resolved, Structure, ordered
 
 __all__ = ["KconfigTree", "kconfig_env", "digest", "make_olddefconfig", "parse_config", "run_config_target"]
 
-_TYPE_NAMES = {kconfiglib.BOOL: "bool", kconfiglib.TRISTATE: "tristate", kconfiglib.INT: "int",
-               kconfiglib.HEX: "hex", kconfiglib.STRING: "string"}
 _SET = re.compile(r"^([A-Za-z0-9_]+)=(.*)$")
 _UNSET = re.compile(r"^# ([A-Za-z0-9_]+) is not set$")
 _BASELINE_NAMES = ("defconfig", "tinyconfig", "allnoconfig")
@@ -62,7 +63,7 @@ def parse_config(config_text: str, prefix: str = "CONFIG_") -> Dict[str, str]:
     return dict(_assignments(config_text, prefix))
 
 
-def _merge(base_text: str, fragment_lines: Sequence[str], prefix: str = "CONFIG_") -> str:
+def _merge(base_text: str, fragment_lines: Sequence[str]) -> str:
     """``merge_config.sh -m``: drop the base's lines for the fragment's symbols, append the fragment."""
     names = set()
     for line in fragment_lines:
@@ -180,16 +181,12 @@ class KconfigTree:
         current directory); a private temporary directory by default. ``probe_cache`` is a
         directory: probe answers are kept there in one file per toolchain identity and reused.
         """
-        import time
-
         tree = Path(tree).resolve()
         if not tree.is_dir():
             raise UserError(f"tree {tree} does not exist or is not a directory")
         if not (tree / kconfig_file).is_file():
             raise UserError(f"{tree} has no {kconfig_file}: not a Kconfig tree")
         env = kconfig_env(tree, arch, llvm, make_vars)
-        for var in ("KCONFIG_CONFIG",):
-            env.pop(var, None)
         if work_dir is None:
             work_dir = Path(tempfile.mkdtemp(prefix="ltobisect-kconfig-"))
         work_dir = Path(work_dir)
@@ -206,10 +203,20 @@ class KconfigTree:
             except KconfigError as e:
                 first = str(e).strip().splitlines()[0] if str(e).strip() else "parse error"
                 raise UserError(f"cannot parse the Kconfig of {tree}: {first}") from None
+        seconds = time.monotonic() - start
         if cache_file is not None and kconf.probes_run:
-            save_probe_cache(cache_file, kconf.probe_cache)
+            try:
+                save_probe_cache(cache_file, kconf.probe_cache)
+            except OSError as e:
+                # A cache we cannot write only costs time on the next load.
+                kconf.warnings.append(f"probe cache {cache_file} not written: {e.strerror or e}")
         return cls(kconf, tree, arch=env.get("ARCH"), srcarch=env.get("SRCARCH"), env=env,
-                   work_dir=work_dir, kernel=is_kernel_tree(tree), load_seconds=time.monotonic() - start)
+                   work_dir=work_dir, kernel=is_kernel_tree(tree), load_seconds=seconds)
+
+    def symbol_type(self, name: str) -> Optional[str]:
+        """``bool``, ``tristate``, ``int``, ``hex`` or ``string`` for a symbol the tree defines, else None."""
+        sym = self._sym(name)
+        return self._type_of(sym) if sym is not None else None
 
     def kernelversion(self) -> Optional[str]:
         """The tree's kernel version (``6.1.192``), None for a non-kernel tree."""
@@ -525,169 +532,31 @@ class KconfigTree:
 
         return resolve
 
-    def _actual(self, sym: Symbol) -> str:
-        value = sym.str_value
-        if not sym._write_to_conf:
-            return "n" if sym.orig_type in (BOOL, TRISTATE) else ""
-        return value
-
     def _check(self, change: Change) -> Optional[Ineffective]:
         sym = self._sym(change.name)
         if sym is None:
             return Ineffective(change, "", "unknown symbol")
-        actual = self._actual(sym)
+        actual = actual_value(sym)
         if actual == change.value:
             return None
-        return Ineffective(change, actual, self._why(sym, change, actual))
-
-    def _why(self, sym: Symbol, change: Change, actual: str) -> str:
-        typ = self._type_of(sym)
-        if change.type != typ:
-            return f"{change.name} is {typ}, not {change.type}"
-        if not any(node.prompt for node in sym.nodes):
-            return "no prompt: set only by Kconfig (select, default)"
-        tri = {"n": 0, "m": 1, "y": 2}
-        if typ in ("bool", "tristate"):
-            want = tri.get(change.value)
-            if want is None:
-                return f"invalid value {change.value!r} for a {typ} symbol"
-            if want == 1 and sym.type is BOOL:
-                return "m not possible: " + ("MODULES is not enabled" if sym.orig_type is TRISTATE else "bool symbol")
-            if want < tri.get(actual, 0):
-                selectors = self._active_terms(sym.rev_dep, 1)
-                if selectors:
-                    return "selected by " + ", ".join(selectors)
-                if sym.choice is not None:
-                    return "choice: " + (sym.name + " is its selection" if actual == "y" else "choice mode")
-                return f"forced to {actual}"
-            if sym.choice is not None and want == 2:
-                choice = sym.choice
-                if expr_value(sym.direct_dep) == 0:
-                    return "unmet dependency: " + self._unmet(sym.direct_dep, 1)
-                sel = choice.selection
-                if sel is not None and sel is not sym:
-                    return f"choice: {sel.name} selected"
-                if choice.tri_value < 2:
-                    return "choice: " + ("in m mode" if choice.tri_value == 1 else "disabled")
-                return "not visible"
-            dep = expr_value(sym.direct_dep)
-            if dep < want and not (dep == 1 and sym.type is BOOL):
-                if want == 2 and dep == 1:
-                    return "unmet dependency (only m allowed): " + self._unmet(sym.direct_dep, 2)
-                return "unmet dependency: " + self._unmet(sym.direct_dep, 1)
-            if sym.visibility < want:
-                return "not visible: prompt condition " + self._prompt_conds(sym)
-            return f"Kconfig gives {actual}"
-        if expr_value(sym.direct_dep) == 0:
-            return "unmet dependency: " + self._unmet(sym.direct_dep, 1)
-        if sym.visibility == 0:
-            return "not visible: prompt condition " + self._prompt_conds(sym)
-        if typ in ("int", "hex"):
-            for low, high, cond in sym.ranges:
-                if expr_value(cond):
-                    return f"outside range [{low.str_value}, {high.str_value}]"
-            return f"invalid {typ} value {change.value!r}"
-        return f"Kconfig gives {actual!r}"
-
-    def _unmet(self, expr: object, need: int) -> str:
-        terms = [t for t in kconfiglib.split_expr(expr, AND) if expr_value(t) < need]
-        return " && ".join(expr_str(t) for t in terms) or expr_str(expr)
-
-    def _active_terms(self, expr: object, need: int) -> List[str]:
-        out = []
-        for term in kconfiglib.split_expr(expr, kconfiglib.OR):
-            if expr_value(term) >= need:
-                items = [i for i in kconfiglib.expr_items(term) if isinstance(i, Symbol) and not i.is_constant]
-                out.append(items[0].name if items else expr_str(term))
-        return sorted(set(out))
-
-    def _prompt_conds(self, sym: Symbol) -> str:
-        conds = [expr_str(node.prompt[1]) for node in sym.nodes if node.prompt]
-        return " || ".join(conds) if conds else "(none)"
+        return Ineffective(change, actual, why_ineffective(sym, change, actual))
 
     # -- structure for strategies -----------------------------------------------------------
-    def _dep_items(self, item: object) -> frozenset:
-        """Symbols and choices ``item`` depends on for its visibility and value, transitively."""
-        known = self._deps.get(item)
-        if known is not None:
-            return known
-        seen: set = set()
-        stack = [item]
-        while stack:
-            cur = stack.pop()
-            exprs = [cur.direct_dep]
-            for node in cur.nodes:
-                if node.prompt:
-                    exprs.append(node.prompt[1])
-            if isinstance(cur, Symbol) and cur.choice is not None:
-                exprs.append(cur.choice)
-            for e in exprs:
-                for dep in kconfiglib.expr_items(e) if not isinstance(e, Choice) else (e,):
-                    if dep in seen or dep is item or (isinstance(dep, Symbol) and (dep.is_constant or not dep.nodes)):
-                        continue
-                    seen.add(dep)
-                    cached = self._deps.get(dep)
-                    if cached is not None:
-                        seen |= cached
-                    else:
-                        stack.append(dep)
-        result = frozenset(seen)
-        self._deps[item] = result
-        return result
-
     def structure(self, baseline_text: str, changes: Sequence[Change]) -> Structure:
         """For each change, the other changes it needs (dependency closure) and its menu path.
 
         A change that enables or sets a symbol needs the changes to the symbols its visibility
         and direct dependencies rest on, through any chain of symbols. A change that turns a
-        symbol off needs the changes turning off the symbols that select it.
+        symbol off needs the changes turning off the symbols that select it. The answer depends
+        on the tree only; ``baseline_text`` is accepted for symmetry with :meth:`resolve`.
         """
-        by_name = {c.name: c for c in changes}
-        direct: Dict[Change, set] = {}
-        for c in changes:
-            sym = self._sym(c.name)
-            needs: set = set()
-            if sym is not None:
-                if c.turns_off:
-                    for item in kconfiglib.expr_items(sym.rev_dep):
-                        other = by_name.get(getattr(item, "name", None))
-                        if other is not None and other.turns_off:
-                            needs.add(other)
-                else:
-                    for item in self._dep_items(sym):
-                        other = by_name.get(getattr(item, "name", None)) if isinstance(item, Symbol) else None
-                        if other is not None:
-                            needs.add(other)
-            needs.discard(c)
-            direct[c] = needs
-        closed: Dict[Change, frozenset] = {}
-        for c in changes:
-            seen = set()
-            stack = list(direct[c])
-            while stack:
-                d = stack.pop()
-                if d in seen:
-                    continue
-                seen.add(d)
-                stack.extend(direct.get(d, ()))
-            seen.discard(c)
-            closed[c] = frozenset(seen)
-        menu = {c: self.menu_path(c.name) for c in changes}
-        return Structure(needs=closed, menu=menu)
+        needs = needs_closure(changes, self._sym, self._deps)
+        return Structure(needs=needs, menu={c: self.menu_path(c.name) for c in changes})
 
     def menu_path(self, name: str) -> Tuple[str, ...]:
         """The menus (and choices, menuconfig entries) that hold the symbol, outermost first."""
         sym = self._sym(name)
-        if sym is None:
-            return ()
-        node = next((n for n in sym.nodes if n.prompt), sym.nodes[0])
-        path = []
-        parent = node.parent
-        while parent is not None and parent is not self._k.top_node:
-            if parent.prompt and (parent.item is MENU or isinstance(parent.item, Choice) or parent.is_menuconfig):
-                path.append(parent.prompt[0])
-            parent = parent.parent
-        return tuple(reversed(path))
+        return menu_path(sym, self._k.top_node) if sym is not None else ()
 
     # -- output -----------------------------------------------------------------------------
     def fragment(self, cand: Iterable[Change]) -> str:

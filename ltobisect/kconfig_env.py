@@ -23,7 +23,6 @@ _SRCARCH = {"i386": "x86", "x86_64": "x86", "sparc64": "sparc", "parisc64": "par
 
 #: Variables a user may pass as make words that change what Kconfig sees.
 _TOOL_VARS = ("CC", "LD", "AR", "NM", "OBJCOPY", "HOSTCC", "HOSTCXX", "PAHOLE", "RUSTC", "BINDGEN")
-_PASSED_VARS = _TOOL_VARS + ("CROSS_COMPILE", "LLVM_IAS", "USERCFLAGS", "USERLDFLAGS", "KCONFIG_CONFIG")
 
 
 def is_kernel_tree(tree: Path) -> bool:

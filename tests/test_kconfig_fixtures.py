@@ -28,7 +28,7 @@ def trees(tmp_path_factory) -> dict:
 def ch(kt: KconfigTree, text: str) -> Change:
     """``"A=y"`` -> a Change typed as the tree types the symbol."""
     name, value = text.split("=", 1)
-    typ = kt._type_of(kt._sym(name))
+    typ = kt.symbol_type(name)
     return Change(name=name, value=value, type=typ)
 
 

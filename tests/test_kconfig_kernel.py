@@ -189,7 +189,7 @@ def test_fixtures_agree_with_kernel_conf(kernels, tmp_path):
             changes = []
             for text in case:
                 sym, value = text.split("=", 1)
-                changes.append(Change(sym, value, kt._type_of(kt._sym(sym))))
+                changes.append(Change(sym, value, kt.symbol_type(sym)))
             merged = "".join(line + "\n" for line in base.splitlines()
                              if not any(f"CONFIG_{c.name}=" in line or f"CONFIG_{c.name} " in line
                                         for c in changes))
