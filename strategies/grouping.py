@@ -22,21 +22,30 @@ from .bisect import Bisect
 
 
 def closures(problem: Problem, best: Candidate) -> List[Unit]:
-    """One unit per change that no other change of ``best`` needs: it and all it needs.
+    """A partition into dependency closures: each change nothing else needs, with what it alone needs.
 
-    A change that only takes effect with its dependencies is never tried without them, and
-    the dependencies shared by several units are kept while any of those units is.
+    A change that only takes effect with its dependencies is never tried without them. A
+    dependency that several of those changes need stays a unit of its own, so removing one
+    unit never breaks another; when a unit turns out to matter, the shared dependencies it
+    needs follow it without a test (bisect's use of ``structure.needs``).
     """
     needs = {c: frozenset(problem.structure.needs.get(c, frozenset())) & best for c in best}
     needed: set = set()
     for deps in needs.values():
         needed |= deps
     tops = [c for c in ordered(best) if c not in needed]
-    units = {frozenset({c}) | needs[c] for c in tops}
+    owners: dict = {}
+    for t in tops:
+        for d in needs[t]:
+            owners.setdefault(d, []).append(t)
+    private: dict = {t: {t} for t in tops}
+    for d, ts in owners.items():
+        if len(ts) == 1:
+            private[ts[0]].add(d)
+    units = [frozenset(u) for u in private.values()]
     covered = union(units)
-    # Dependency cycles leave changes that are all needed by one another: one unit each.
-    units |= {frozenset({c}) | needs[c] for c in best - covered}
-    return sorted(units, key=lambda u: ordered(u))
+    units += [frozenset({c}) for c in ordered(best - covered)]
+    return sorted(units, key=lambda u: (len(u) == 1 and next(iter(u)) in needed, ordered(u)))
 
 
 def menus(problem: Problem, best: Candidate) -> List[Unit]:
