@@ -78,6 +78,14 @@ def parse_size(text: str) -> int:
     return int(float(m.group(1)) * 1024**power)
 
 
+def _duration_text(seconds: float) -> str:
+    """``2h``, ``20m``, ``45s``: a budget as the user wrote it, roughly."""
+    for unit, size in (("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
 def _typed(kind: str, fn: Callable[[str], object], example: str) -> Callable[[str], object]:
     """An argparse type whose error says what was expected."""
 
@@ -637,7 +645,7 @@ class Interrupts:
     never runs past its budget.
     """
 
-    def __init__(self, stop: Callable[[], None], on_first: Callable[[], None]) -> None:
+    def __init__(self, stop: Callable[[str], None], on_first: Callable[[], None]) -> None:
         self.stop = stop
         self.on_first = on_first
         self.presses = 0
@@ -673,12 +681,13 @@ class Interrupts:
 
     def _first(self) -> None:
         self.on_first()
-        self.stop()
+        self.stop("interrupted (Ctrl-C)")
 
     def watchdog(self, budget: float) -> None:
         """Stop at ``budget`` seconds from now, whatever the session is doing."""
         grace = min(30.0, max(2.0, budget * 0.05))
-        soft = threading.Timer(max(0.0, budget - grace), self.stop)
+        soft = threading.Timer(max(0.0, budget - grace), self.stop,
+                               args=(f"the budget of {_duration_text(budget)} ran out",))
         hard = threading.Timer(budget, self._expire)
         last = threading.Timer(budget + 10.0, self._die)
         for t in (soft, hard, last):
@@ -713,10 +722,10 @@ def run_session(start: Callable[[object, Callable[[object], None]], object], sta
 
     holder: Dict[str, object] = {}
 
-    def stop() -> None:
+    def stop(reason: str) -> None:
         session = holder.get("session")
         if session is not None:
-            session.request_stop("stopped by Ctrl-C or the budget")
+            session.request_stop(reason)
 
     def first_press() -> None:
         if hasattr(reporter, "stopping"):

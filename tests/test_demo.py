@@ -108,6 +108,23 @@ def test_hook_after_a_failed_build(tmp_path):
     assert not list(DEMO.rglob("*.o"))
 
 
+def test_hook_never_runs_past_its_budget(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    shutil.copy(DEMO / "configs" / "randconfig.config", out / ".config")
+    started = time.monotonic()
+    proc = ltobisect("hook", "--build-dir", out, "--tree", DEMO, "--budget", "12s",
+                     "--out", tmp_path / "arts",
+                     cwd=tmp_path, stdin=subprocess.DEVNULL)
+    _, err = proc.communicate(timeout=120)
+    elapsed = time.monotonic() - started
+    assert proc.returncode == 3, err
+    assert elapsed < 12 + 3, f"the hook ran {elapsed:.1f} s on a 12 s budget"
+    assert "the budget of 12s ran out" in err and "Traceback" not in err
+    assert (tmp_path / "arts" / "report.txt").is_file()
+    assert json.loads((tmp_path / "arts" / "summary.json").read_text())["status"] == "partial"
+
+
 def _interrupt_after_first_best(proc: subprocess.Popen, times: int) -> str:
     """Read plain lines until the search has a best result, then press Ctrl-C ``times`` times."""
     seen = []
