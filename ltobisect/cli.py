@@ -12,7 +12,6 @@ import argparse
 import errno
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -21,61 +20,41 @@ import tempfile
 import threading
 import time
 import traceback
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence
 
 from ltobisect import __version__
 from ltobisect.config import BuildSpec, Limits, SessionConfig
 from ltobisect.errors import ExitCode, InfraError, NotReproduced, Stopped, UserError
+from ltobisect.inputs import (
+    NAMED_BASELINES,
+    arch_from_config,
+    check_arch,
+    check_llvm,
+    check_output_file,
+    check_script,
+    check_signature,
+    check_state_dir,
+    check_state_path,
+    check_strategy,
+    check_toolchain,
+    check_tree,
+    find_source_tree,
+    free_dir,
+    llvm_from_config,
+    parse_duration,
+    parse_make_vars,
+    parse_size,
+    read_config,
+    read_text_file,
+)
+from ltobisect.session import is_kernel_tree
 
 PROG = "ltobisect"
-NAMED_BASELINES = ("defconfig", "tinyconfig", "allnoconfig")
-#: The kernel Makefile's ARCH names that live under another arch/ directory (SRCARCH).
-ARCH_ALIASES = {"x86_64": "x86", "i386": "x86", "sparc32": "sparc", "sparc64": "sparc",
-                "parisc64": "parisc", "sh64": "sh"}
-#: make variables that ltobisect sets itself; --make must not override them.
-RESERVED_MAKE_VARS = {"O": "ltobisect gives every worker its own O= directory",
-                      "ARCH": "use --arch", "LLVM": "use --llvm",
-                      "KCONFIG_CONFIG": "ltobisect writes the .config of every test"}
 REPO = Path(__file__).resolve().parent.parent
 DEMO_SOURCE = REPO / "examples" / "demo"
 BENCH_DIR = REPO / "benchmarks"
 HOOK_BUDGET = 3600.0
-
-
-# --------------------------------------------------------------------------------------------
-# Parsing values
-# --------------------------------------------------------------------------------------------
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([smhd]?)")
-_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(text: str) -> float:
-    """Seconds from ``90``, ``30s``, ``20m``, ``2h``, ``1h30m``, ``1.5h``."""
-    s = text.strip().lower()
-    pos, total = 0, 0.0
-    if not s:
-        raise ValueError("empty duration")
-    while pos < len(s):
-        m = _DURATION_PART.match(s, pos)
-        if not m or (m.group(2) == "" and m.end() != len(s)):
-            raise ValueError(f"not a duration: {text!r}")
-        total += float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
-        pos = m.end()
-    return total
-
-
-_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?", re.IGNORECASE)
-
-
-def parse_size(text: str) -> int:
-    """Bytes from ``512M``, ``20G``, ``1.5GiB``, ``4096`` (powers of 1024)."""
-    m = _SIZE.fullmatch(text.strip())
-    if not m:
-        raise ValueError(f"not a size: {text!r}")
-    power = " kmgt".index(m.group(2).lower() or " ")
-    return int(float(m.group(1)) * 1024**power)
 
 
 def _duration_text(seconds: float) -> str:
@@ -282,246 +261,6 @@ def build_parser() -> Parser:
     return top
 
 
-# --------------------------------------------------------------------------------------------
-# Checking the input
-# --------------------------------------------------------------------------------------------
-_SETTING = re.compile(r"^CONFIG_[A-Za-z0-9_]+=.*$")
-_UNSET = re.compile(r"^# CONFIG_[A-Za-z0-9_]+ is not set$")
-
-
-def read_config(path: Path, what: str) -> Dict[str, str]:
-    """The settings of a .config file (``NAME -> value``, ``n`` for "is not set"), checked."""
-    text = read_text_file(path, what)
-    settings: Dict[str, str] = {}
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if not line:
-            continue
-        if _SETTING.match(line):
-            name, _, value = line.partition("=")
-            settings[name[len("CONFIG_"):]] = value
-        elif _UNSET.match(line):
-            settings[line[len("# CONFIG_"):-len(" is not set")]] = "n"
-        elif line.startswith("#"):
-            continue
-        else:
-            shown = line if len(line) <= 40 else line[:37] + "..."
-            raise UserError(f"{what} {path} is not a kernel config: line {number} is {shown!r}",
-                            "give a .config as written by make, with CONFIG_ lines")
-    if not settings:
-        raise UserError(f"{what} {path} has no CONFIG_ settings",
-                        "give the .config of the failing build, not an empty file")
-    return settings
-
-
-def read_text_file(path: Path, what: str) -> str:
-    """A text file's contents, or a UserError that says why it cannot be used."""
-    if not path.exists():
-        raise UserError(f"{what} {path} does not exist", "check the path")
-    if path.is_dir():
-        raise UserError(f"{what} {path} is a directory", "give the file inside it")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise UserError(f"cannot read {what} {path}: {exc.strerror or exc}",
-                        "check its permissions")
-    if b"\0" in data:
-        raise UserError(f"{what} {path} is a binary file", "give a text file")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
-
-
-def is_kernel_tree(tree: Path) -> bool:
-    """A Linux tree (as opposed to a small Kconfig project such as the demo)."""
-    return (tree / "arch").is_dir() and (tree / "scripts" / "kconfig").is_dir()
-
-
-def check_tree(tree: Path) -> Path:
-    """The tree's absolute path, if it is a directory with a top-level Kconfig and Makefile."""
-    if not tree.exists():
-        raise UserError(f"tree {tree} does not exist", "give the kernel source directory with --tree")
-    if not tree.is_dir():
-        raise UserError(f"tree {tree} is not a directory", "give the kernel source directory with --tree")
-    if not (tree / "Kconfig").is_file():
-        raise UserError(f"tree {tree} is not a Kconfig tree: it has no Kconfig file",
-                        "give the top of the kernel source (where Kconfig and Makefile are)")
-    if not (tree / "Makefile").is_file():
-        raise UserError(f"tree {tree} has no Makefile", "give the top of the kernel source")
-    return tree.resolve()
-
-
-def check_arch(tree: Path, arch: Optional[str]) -> Optional[str]:
-    """ARCH as given, if the tree has it."""
-    if arch is None:
-        return None
-    if not re.fullmatch(r"[a-z0-9_]+", arch):
-        raise UserError(f"unknown ARCH {arch!r}", "use the kernel's name, such as x86_64 or arm64")
-    if not (tree / "arch").is_dir():
-        raise UserError(f"--arch {arch} given, but {tree} has no arch/ directory",
-                        "leave --arch out for a Kconfig project that is not a kernel")
-    srcarch = ARCH_ALIASES.get(arch, arch)
-    if not (tree / "arch" / srcarch / "Kconfig").is_file():
-        known = sorted(p.name for p in (tree / "arch").iterdir() if (p / "Kconfig").is_file())
-        raise UserError(f"unknown ARCH {arch!r}: {tree}/arch has no {srcarch}",
-                        "one of " + ", ".join(["x86_64"] + known)[:200])
-    return arch
-
-
-def check_llvm(llvm: Optional[str]) -> Optional[str]:
-    """LLVM= as the kernel's Makefile takes it."""
-    if llvm is None:
-        return None
-    if llvm == "1" or re.fullmatch(r"-\d+(\.\d+)*", llvm) or llvm.endswith("/"):
-        return llvm
-    raise UserError(f"--llvm {llvm!r} is not what the kernel's LLVM= takes",
-                    "use 1, a version suffix like -16, or a directory ending in /")
-
-
-def parse_make_vars(words: Sequence[str]) -> Tuple[str, ...]:
-    """``VAR=VALUE`` words for make, checked."""
-    out = []
-    for word in words:
-        name, eq, _ = word.partition("=")
-        if not eq or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-            raise UserError(f"--make {word!r} is not VAR=VALUE", "for example --make W=1")
-        if name in RESERVED_MAKE_VARS:
-            raise UserError(f"--make {name}= conflicts with ltobisect's own", RESERVED_MAKE_VARS[name])
-        out.append(word)
-    return tuple(out)
-
-
-def toolchain(llvm: Optional[str], make_vars: Sequence[str], kernel: bool) -> Tuple[str, str]:
-    """The compiler and linker make will run (the first word of CC and LD)."""
-    mv = dict(w.split("=", 1) for w in make_vars)
-    if llvm is not None:
-        if llvm == "1":
-            cc, ld = "clang", "ld.lld"
-        elif llvm.startswith("-"):
-            cc, ld = f"clang{llvm}", f"ld.lld{llvm}"
-        else:
-            cc, ld = llvm + "clang", llvm + "ld.lld"
-    else:
-        cross = mv.get("CROSS_COMPILE", "")
-        cc, ld = cross + ("gcc" if kernel else "cc"), cross + "ld"
-    cc_words = [w for w in (mv.get("CC") or cc).split() if w != "ccache"] or [cc]
-    ld_words = (mv.get("LD") or ld).split() or [ld]
-    return cc_words[0], ld_words[0]
-
-
-def _found(tool: str) -> bool:
-    if "/" in tool:
-        return os.path.isfile(tool) and os.access(tool, os.X_OK)
-    return shutil.which(tool) is not None
-
-
-def check_toolchain(llvm: Optional[str], make_vars: Sequence[str], kernel: bool) -> None:
-    """The compiler, the linker and make are installed."""
-    cc, ld = toolchain(llvm, make_vars, kernel)
-    if not _found("make"):
-        raise UserError("make is not installed", "apt-get install make")
-    if not _found(cc):
-        hint = (f"install it (apt-get install clang{llvm})" if llvm and llvm.startswith("-")
-                else "install it or choose another with --llvm or --make CC=...")
-        raise UserError(f"compiler {cc} not found", hint)
-    if not _found(ld):
-        hint = (f"install it (apt-get install lld{llvm})" if llvm and llvm.startswith("-")
-                else "install it or choose another with --llvm or --make LD=...")
-        raise UserError(f"linker {ld} not found", hint)
-
-
-def check_script(path: Path) -> Path:
-    """An executable interestingness script."""
-    if not path.exists():
-        raise UserError(f"test script {path} does not exist", "check the path")
-    if path.is_dir():
-        raise UserError(f"test script {path} is a directory", "give the script file")
-    if not os.access(path, os.X_OK):
-        raise UserError(f"test script {path} is not executable", f"chmod +x {path}")
-    return path.resolve()
-
-
-def check_signature(regex: Optional[str], log: Optional[Path]) -> None:
-    """The regex compiles and, with a log, matches the failure in it."""
-    if log is not None:
-        text = read_text_file(log, "log")
-        if not text.strip():
-            raise UserError(f"log {log} is empty", "give the log of the failed build")
-    if regex is None:
-        return
-    if not regex:
-        raise UserError("--signature is empty", "give a regex that matches the error line")
-    try:
-        pattern = re.compile(regex, re.MULTILINE)
-    except re.error as exc:
-        raise UserError(f"--signature {regex!r} is not a valid regex: {exc}",
-                        "escape special characters such as ( [ * with a backslash")
-    if log is not None and not pattern.search(text):
-        raise UserError(f"--signature {regex!r} matches nothing in {log}",
-                        "give a regex that matches the error line, or leave --signature out")
-
-
-def free_dir(default_name: str) -> Path:
-    """``./NAME``, or ``./NAME-2``... the first that does not exist or is empty."""
-    for i in range(1, 1000):
-        candidate = Path(default_name if i == 1 else f"{default_name}-{i}")
-        if not candidate.exists() or (candidate.is_dir() and not any(candidate.iterdir())):
-            return candidate.resolve()
-    raise UserError(f"./{default_name}-1 to -999 all exist", "pass a directory explicitly")
-
-
-def check_state_path(path: Path, option: str) -> Path:
-    """Where a new session keeps its state. The session itself claims it: it continues the same
-    session there, and refuses a directory that holds another session or other files."""
-    path = path.expanduser()
-    if path.exists() and not path.is_dir():
-        raise UserError(f"{option} {path} is a file", "give a directory")
-    parent = path.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        raise UserError(f"cannot create {option} {path}: {parent} is not a directory",
-                        "give a directory in a writable place")
-    return path.resolve()
-
-
-def check_output_file(path: Optional[Path], option: str) -> Optional[Path]:
-    """A file we will write at the end: its directory exists and is writable."""
-    if path is None:
-        return None
-    path = path.expanduser()
-    if path.is_dir():
-        raise UserError(f"{option} {path} is a directory", "give a file name")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise UserError(f"cannot write {option} {path}: {parent} is not a directory",
-                        "create the directory first")
-    if not os.access(parent, os.W_OK):
-        raise UserError(f"cannot write {option} {path}: {parent} is not writable",
-                        "give a writable location")
-    return path.resolve()
-
-
-def looks_like_state_dir(path: Path) -> bool:
-    """True when ``path`` holds a session (its session file)."""
-    from ltobisect.journal import SESSION_FILE
-
-    return (path / SESSION_FILE).is_file()
-
-
-def check_state_dir(path: Path) -> Path:
-    """An existing state directory of a session, for resume and report."""
-    if not path.exists():
-        raise UserError(f"state directory {path} does not exist", "give the --state of a session")
-    if not path.is_dir():
-        raise UserError(f"state directory {path} is not a directory", "give the --state of a session")
-    if not looks_like_state_dir(path):
-        raise UserError(f"{path} is not an ltobisect state directory (no session.json)",
-                        "give the directory passed as --state or --out")
-    return path.resolve()
-
-
 def _check_positive(args: argparse.Namespace, name: str, minimum: int = 1) -> None:
     value = getattr(args, name, None)
     if value is not None and value < minimum:
@@ -613,30 +352,9 @@ def session_config(args: argparse.Namespace, *, bad: Path, tree: Path, state: Pa
     )
 
 
-def check_strategy(name: str) -> None:
-    """The strategy exists (names come from the strategies package)."""
-    try:
-        from ltobisect.strategies import STRATEGIES
-    except ImportError:
-        return  # the session reports it when it looks the strategy up
-    names = list(STRATEGIES)
-    if name not in names:
-        raise UserError(f"unknown strategy {name!r}", "one of " + ", ".join(["default"] + names))
-
-
 # --------------------------------------------------------------------------------------------
 # Running a session
 # --------------------------------------------------------------------------------------------
-@dataclass
-class Outcome:
-    """What a command ends with."""
-
-    status: str
-    exit_code: int
-    report: Optional[Path] = None
-    summary: Optional[Path] = None
-
-
 class Interrupts:
     """Ctrl-C once: ask the session to stop cleanly. Twice: raise KeyboardInterrupt (kill).
 
@@ -817,45 +535,6 @@ def cmd_minimize(args: argparse.Namespace, ctx: "Context") -> int:
     ctx.state = state
     reporter = ctx.reporter(args.json, config.workers)
     return run_session(_start(config), state, reporter, args.budget, summary_json)
-
-
-def find_source_tree(build_dir: Path) -> Path:
-    """The source tree of an O= directory: its `source` link, its Makefile, or itself."""
-    link = build_dir / "source"
-    if link.is_symlink() or link.is_dir():
-        return link.resolve()
-    makefile = build_dir / "Makefile"
-    if makefile.is_file():
-        m = re.search(r"^include\s+(\S+)/Makefile\s*$", makefile.read_text(errors="replace"),
-                      re.MULTILINE)
-        if m and Path(m.group(1)).is_dir():
-            return Path(m.group(1)).resolve()
-    if (build_dir / "Kconfig").is_file():
-        return build_dir.resolve()
-    raise UserError(f"cannot find the source tree of {build_dir}: no `source` link or Makefile",
-                    "pass --tree")
-
-
-def arch_from_config(settings: Dict[str, str], header: str) -> Optional[str]:
-    """ARCH from a kernel .config's header (``# Linux/x86 6.1.0 Kernel Configuration``)."""
-    m = re.search(r"^# Linux/(\S+) ", header, re.MULTILINE)
-    if not m:
-        return None
-    srcarch = m.group(1)
-    if srcarch == "x86":
-        return "x86_64" if settings.get("X86_64") == "y" or settings.get("64BIT") == "y" else "i386"
-    return srcarch
-
-
-def llvm_from_config(settings: Dict[str, str]) -> Optional[str]:
-    """LLVM= for a config built with clang: ``-<major>`` when that clang is installed, else 1."""
-    if settings.get("CC_IS_CLANG") != "y":
-        return None
-    version = settings.get("CLANG_VERSION", "")
-    major = str(int(version) // 10000) if version.isdigit() and int(version) else ""
-    if major and shutil.which(f"clang-{major}") and shutil.which(f"ld.lld-{major}"):
-        return f"-{major}"
-    return "1"
 
 
 def cmd_hook(args: argparse.Namespace, ctx: "Context") -> int:

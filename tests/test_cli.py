@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ltobisect import cli
+from ltobisect import cli, inputs
 from ltobisect.errors import ExitCode
 
 REPO = Path(__file__).resolve().parent.parent
@@ -68,6 +68,7 @@ def kernel_like(tmp_path) -> Path:
         (tree / d).mkdir(parents=True)
     (tree / "Kconfig").write_text('mainmenu "Linux"\nsource "arch/$(SRCARCH)/Kconfig"\n')
     (tree / "Makefile").write_text("all:\n")
+    (tree / "scripts" / "kconfig" / "merge_config.sh").write_text("#!/bin/sh\n")
     for arch in ("x86", "arm64"):
         (tree / "arch" / arch / "Kconfig").write_text("config 64BIT\n\tbool\n")
     return tree
@@ -393,26 +394,26 @@ def test_help_has_examples(capsys):
 @pytest.mark.parametrize("text,seconds", [("90", 90), ("30s", 30), ("20m", 1200), ("2h", 7200),
                                           ("1h30m", 5400), ("1.5h", 5400), ("1d", 86400)])
 def test_parse_duration(text, seconds):
-    assert cli.parse_duration(text) == seconds
+    assert inputs.parse_duration(text) == seconds
 
 
 @pytest.mark.parametrize("text", ["", "h", "5x", "1h 5", "-3m"])
 def test_parse_duration_rejects(text):
     with pytest.raises(ValueError):
-        cli.parse_duration(text)
+        inputs.parse_duration(text)
 
 
 @pytest.mark.parametrize("text,size", [("4096", 4096), ("512M", 512 * 2**20), ("20G", 20 * 2**30),
                                        ("1.5GiB", int(1.5 * 2**30)), ("64k", 65536)])
 def test_parse_size(text, size):
-    assert cli.parse_size(text) == size
+    assert inputs.parse_size(text) == size
 
 
 def test_hook_reads_arch_and_llvm_from_a_kernel_config():
     header = "#\n# Automatically generated file; DO NOT EDIT.\n# Linux/x86 6.1.192 Kernel Configuration\n"
     settings = {"X86_64": "y", "CC_IS_CLANG": "y", "CLANG_VERSION": "160006"}
-    assert cli.arch_from_config(settings, header) == "x86_64"
-    assert cli.arch_from_config({}, header.replace("x86", "arm64")) == "arm64"
+    assert inputs.arch_from_config(settings, header) == "x86_64"
+    assert inputs.arch_from_config({}, header.replace("x86", "arm64")) == "arm64"
     expected = "-16" if shutil.which("clang-16") and shutil.which("ld.lld-16") else "1"
-    assert cli.llvm_from_config(settings) == expected
-    assert cli.llvm_from_config({"CC_IS_GCC": "y"}) is None
+    assert inputs.llvm_from_config(settings) == expected
+    assert inputs.llvm_from_config({"CC_IS_GCC": "y"}) is None
