@@ -210,6 +210,7 @@ class Session:
         self._result: Dict[str, Any] = {}
         self._timer: Optional[threading.Timer] = None
         self._t0 = clock()
+        self.result: Optional[SessionResult] = None  # set when run() ends, even by Ctrl-C
 
     # -- public API ----------------------------------------------------------------------------
     @classmethod
@@ -246,10 +247,18 @@ class Session:
         self.stop.set()
 
     def run(self) -> SessionResult:
-        """Run (or continue) the session; returns its result and never raises for expected ends."""
+        """Run (or continue) the session and return how it ended.
+
+        Bad input, a failure that does not reproduce, infrastructure errors, limits and
+        :meth:`request_stop` all end in a :class:`SessionResult` with the documented exit code;
+        nothing of these raises. A raw KeyboardInterrupt (Ctrl-C without a handler, or the
+        CLI's second Ctrl-C) kills the running builds, writes the best result so far as partial
+        (``self.result``) and is then re-raised.
+        """
         t0 = self._t0 = self._clock()
         wall0 = time.time()
         owned = False
+        interrupted = False
         status, code, message, hint = PARTIAL, ExitCode.PARTIAL, "", ""
         try:
             self._claim()
@@ -262,6 +271,7 @@ class Session:
             status, code, message = PARTIAL, ExitCode.PARTIAL, f"stopped: {exc.reason}"
         except KeyboardInterrupt:
             status, code, message = PARTIAL, ExitCode.PARTIAL, "stopped: interrupted (Ctrl-C)"
+            interrupted = True
         except NotReproduced as exc:
             status, code, message, hint = NOT_REPRODUCED, exc.exit_code, str(exc), exc.hint
         except UserError as exc:
@@ -294,10 +304,14 @@ class Session:
                 self._state.release()
         if self._timer is not None:
             self._timer.cancel()
-        result = self._make_result(status, code, message, hint, artifacts, elapsed)
+        result = self.result = self._make_result(status, code, message, hint, artifacts, elapsed)
         self._emit(SessionFinished(status=result.status, exit_code=int(result.exit_code),
                                    report_path=str(artifacts.get("report", "")) or None,
                                    summary_path=str(artifacts.get("summary", "")) or None))
+        if interrupted:
+            # The builds are killed and the partial result is on disk (``self.result``); the
+            # caller decides what a raw Ctrl-C means (the CLI: killed, exit 130).
+            raise KeyboardInterrupt
         return result
 
     # -- phases --------------------------------------------------------------------------------
