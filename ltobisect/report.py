@@ -493,7 +493,7 @@ def report_text(facts: "_Facts", paths: Dict[str, Path]) -> str:
         L.append("")
 
     text, where = facts.excerpt()
-    L += _wrap(f"Error (from {where}):")
+    L += _wrap(f"{'Error' if sig is not None else 'Log excerpt'} (from {where}):")
     L.append("")
     for line in text.splitlines():
         L += _wrap(line, "  ")
@@ -552,8 +552,9 @@ def report_text(facts: "_Facts", paths: Dict[str, Path]) -> str:
     if counts:
         L += _wrap("verdicts: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())), "  ")
     if cfg is not None:
-        L += _wrap(f"strategy {cfg.strategy}, seed {cfg.seed}, {cfg.workers} worker(s), "
-                   f"test timeout {_clock(float(facts.session.get('timeout') or 0))}", "  ")
+        timeout = facts.session.get("timeout")
+        L += _wrap(f"strategy {cfg.strategy}, seed {cfg.seed}, {cfg.workers} worker(s)"
+                   + (f", test timeout {_clock(float(timeout))}" if timeout else ""), "  ")
     flaky = res.get("flaky") or []
     if flaky:
         L += _wrap(f"flaky: {len(flaky)} config(s) gave different verdicts when rebuilt:", "  ")

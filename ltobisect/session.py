@@ -510,6 +510,9 @@ class Session:
                                      ["bad config"], observe=True)[0]
         if bad.verdict is Verdict.INFRA_ERROR:
             raise InfraError(f"the bad config could not be built on our side: {bad.detail}")
+        # Kept even when the failure turns out not to reproduce: the report shows its log.
+        self._data["bad_outcome"] = bad.to_json()
+        self._state.write_session(self._data)
         log_text = self._log_text(bad.log_path)
         sig = self._derive_signature(bad, log_text)
         if cfg.timeout is not None:
@@ -757,8 +760,7 @@ class Session:
                               "warnings": list(best_res.warnings)[:50],
                               "ineffective": [f"{i.change.line()}: {i.reason}" for i in best_res.ineffective]}
             result["best_log"] = self._best_log(best_res.digest)
-            if best and status != MINIMIZED:
-                jr.write_atomic(self._state.file(jr.BEST_CONFIG), best_res.config_text)
+            jr.write_atomic(self._state.file(jr.BEST_CONFIG), best_res.config_text)
         result["flaky"] = self._flaky()
         if stats is not None:
             result["this_run"] = {"builds": stats.tests, "cache_hits": stats.cache_hits,
