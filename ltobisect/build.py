@@ -32,7 +32,7 @@ import signal
 import subprocess
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Set
 
@@ -429,10 +429,11 @@ def run_make(
 ) -> BuildResult:
     """Build ``targets`` of ``spec.tree`` into ``out_dir`` in the sandbox rooted at ``sandbox_root``.
 
-    ``sandbox_root`` (the worker directory) gets ``tmp/`` and ``home/`` for TMPDIR and HOME;
-    ``ccache_dir`` defaults to ``sandbox_root/../../ccache`` only when given by the caller (the
-    oracle passes the state directory's); ``groups`` lets the caller kill running builds.
-    An empty ``targets`` builds make's default goal. Never retries: the caller decides.
+    ``sandbox_root`` (the worker directory) gets ``tmp/`` and ``home/`` for TMPDIR and HOME.
+    ``ccache_dir`` is the ccache directory (the oracle passes ``spec.ccache_dir`` or the state
+    directory's); ``None`` leaves ccache its default, under HOME, i.e. inside the worker.
+    ``groups`` lets the caller kill running builds from another thread. An empty ``targets``
+    builds make's default goal. Never retries: the caller decides.
     """
     tree = Path(spec.tree).resolve()
     out_dir = Path(out_dir).resolve()

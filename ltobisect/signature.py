@@ -443,7 +443,7 @@ def disk_full(log_text: str) -> bool:
 
 
 def _locate(log_text: str, sig: Signature, roots: Sequence[str]) -> Optional[int]:
-    lines = _lines(log_text)
+    """The 0-based line where ``sig`` shows in the log, or ``None``."""
     if sig.kind == "regex":
         m = re.search(sig.message, log_text, re.MULTILINE)
         return log_text.count("\n", 0, m.start()) if m else None
@@ -457,7 +457,6 @@ def _locate(log_text: str, sig: Signature, roots: Sequence[str]) -> Optional[int
         fb = _fallback(log_text, roots)
         if fb is not None and _same(fb.signature, sig):
             return fb.line
-    del lines
     return None
 
 

@@ -22,7 +22,7 @@ from ltobisect.build import bwrap_works, make_args, make_command, run_make, tool
 from ltobisect.config import BuildSpec
 from ltobisect.errors import UserError
 from ltobisect.model import Resolved, Signature, Verdict, candidate
-from ltobisect.oracle import KernelOracle, ScriptOracle, targets_for
+from ltobisect.oracle import KernelOracle, Oracle, ScriptOracle, targets_for
 
 FAKE = Path(__file__).parent / "fakelinux"
 SANDBOXES = ["none"] + (["bwrap"] if bwrap_works() else [])
@@ -177,6 +177,7 @@ def test_output_directory_inside_the_tree_is_refused(fake_tree: Path) -> None:
 @pytest.mark.parametrize("sandbox", SANDBOXES)
 def test_verdicts_on_the_fake_tree(fake_tree: Path, tmp_path: Path, sandbox: str) -> None:
     oracle = KernelOracle(spec_for(fake_tree, sandbox), tmp_path / "state")
+    assert isinstance(oracle, Oracle)
     seen = oracle.observe(config("COMPILE_ERROR"), 0)
     assert seen.verdict is Verdict.OTHER_FAILURE
     assert seen.signature == Signature("compile-error", "clang", '"planted compile error"', "fs/planted.c")
@@ -279,6 +280,7 @@ def test_script_oracle_exit_codes(tmp_path: Path) -> None:
                                'grep -q "^CONFIG_SKIP=y" "$1" && exit 125\n'
                                '[ "$PWD" = "$LTOBISECT_WORKER" ] || exit 3\nexit 1\n')
     oracle = ScriptOracle(script, tmp_path / "state")
+    assert isinstance(oracle, Oracle)
     assert oracle.test(config("BAD"), 0).verdict is Verdict.REPRODUCES
     skip = oracle.test(config("SKIP"), 0)
     assert skip.verdict is Verdict.OTHER_FAILURE and "125" in skip.signature.message
