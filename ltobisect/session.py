@@ -437,8 +437,7 @@ class Session:
                                           "session started: earlier results are not reused"))
         self._data["fingerprint"] = journal.fingerprint
         self._state.write_session(self._data)
-        known_bad = journal.lookup(bad_res.digest)
-        if known_bad is None or known_bad.verdict is not Verdict.REPRODUCES:
+        if not journal.history(bad_res.digest):
             # The bad build's own log is what the signature was taken from (or was checked
             # against): record it as reproducing under the tested fingerprint, so it is never
             # built again.
