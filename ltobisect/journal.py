@@ -13,9 +13,15 @@ State directory layout (everything a session needs to resume or re-render its re
     result.json        what the last run concluded (status, verification, flakes), for the report
     .lock              held (flock) while a run owns the directory
     report.txt, summary.json, minimal.config, fragment.config, reproduce.sh, baseline.config
-                       the artifacts (report.py)
+                       the artifacts (report.py); excerpt.txt keeps the log excerpt for when
+                       the logs are deleted
+    lld-reproduce.tar  for a link failure on a kernel tree: ``ld.lld --reproduce`` of the link
+    error.txt          the traceback of an internal error, if one happened
+    kconfig/           where Kconfig's probes run, and their cache (kconfig/probes/)
+    olddefconfig/      the O= directory of the final `make olddefconfig` check
 
-The oracle keeps its own worker directories and build logs below the state directory too.
+The oracle keeps its own worker directories (workers/<slot>/) and build logs (logs/) below the
+state directory too.
 
 Journal records are keyed by digest *and* oracle fingerprint: a result obtained on another tree,
 toolchain, make arguments or signature is never reused. The last line of the journal may be torn
