@@ -377,3 +377,19 @@ def test_a_baseline_that_already_fails_is_refused_with_a_suggestion(tmp_path):
                      oracle_factory=py_factory(PyOracle(tmp_path / "logs"))).run()
     assert result.status == "bad-input" and "already fails" in result.message
     assert "tinyconfig" in result.hint
+
+
+def test_a_deadline_stops_even_a_batch_of_long_builds(tmp_path):
+    tree = tiny_tree(tmp_path)
+    holder = {}
+    # From the third test on, every "build" takes 60 s unless killed.
+    oracle = PyOracle(tmp_path / "logs", hook=lambda n, r: n >= 3 and holder["o"].closed.wait(60))
+    holder["o"] = oracle
+    t0 = time.monotonic()
+    result = Session(tiny_config(tree, tmp_path / "state", test_script=None,
+                                 limits=Limits(deadline=2.0)),
+                     oracle_factory=py_factory(oracle)).run()
+    assert time.monotonic() - t0 < 12
+    assert result.status == "partial" and "deadline reached" in result.message
+    assert oracle.closed.is_set()
+    assert json.loads((tmp_path / "state" / "summary.json").read_text())["partial"] is True
