@@ -67,6 +67,10 @@ def write_artifacts(state_dir: Path) -> Dict[str, Path]:
             script = facts.state / "reproduce.sh"
             jr.write_atomic(script, reproduce_script(facts), mode=0o755)
             paths["reproduce"] = script
+    base = facts.state / "baseline.config"
+    if facts.config is not None and facts.config.baseline not in ("defconfig", "tinyconfig",
+                                                                     "allnoconfig") and base.is_file():
+        paths["baseline"] = base  # reproduce.sh starts from it
     ld = facts.result.get("ld_reproduce") or {}
     if ld.get("made") and ld.get("path") and Path(ld["path"]).is_file():
         paths["ld_reproduce"] = Path(ld["path"])

@@ -964,8 +964,8 @@ class Session:
 
     def _environment(self, tree: Any, tree_dir: Path) -> Dict[str, Any]:
         cfg = self.config
-        env: Dict[str, Any] = {"tree": str(tree_dir),
-                               "kernel_tree": bool(getattr(tree, "is_kernel", is_kernel_tree(tree_dir)))}
+        # reproduce.sh and the final check use the kernel's merge_config.sh and olddefconfig.
+        env: Dict[str, Any] = {"tree": str(tree_dir), "kernel_tree": is_kernel_tree(tree_dir)}
         try:
             env["kernelversion"] = tree.kernelversion()
         except Exception as exc:  # a non-kernel Kconfig project has no version: say why
