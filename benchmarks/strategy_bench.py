@@ -226,6 +226,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--real-only", action="store_true", help="skip the synthetic change sets")
     ap.add_argument("--arches", default="x86_64,arm64")
     ap.add_argument("--baselines", default="tinyconfig,defconfig")
+    ap.add_argument("--work", type=Path, help="where randconfigs and Kconfig probe answers are kept "
+                    "(reused by the next run; default: a new temporary directory)")
     ap.add_argument("--costly-k", help="run ddmin, probdd and one-at-a-time only for these k "
                     "(each takes thousands of resolutions on a real change set)")
     args = ap.parse_args(argv)
@@ -244,7 +246,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if not (args.tree / "Makefile").is_file():
             print(f"no kernel tree at {args.tree}: use --synthetic", file=sys.stderr)
             return 1
-        work = Path(tempfile.mkdtemp(prefix="ltobisect-bench-"))
+        work = args.work or Path(tempfile.mkdtemp(prefix="ltobisect-bench-"))
+        work.mkdir(parents=True, exist_ok=True)
         sets += real_sets(args.tree, args.arches.split(","), args.baselines.split(","), (1,), work)
     cases = draw_cases(sets, ks, (0,))
 
