@@ -23,7 +23,7 @@ import shlex
 import textwrap
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from ltobisect import __version__
 from ltobisect import journal as jr

@@ -29,13 +29,12 @@ test is a cache hit, so no finished build runs again.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ltobisect import journal as jr
 from ltobisect.config import SessionConfig
@@ -45,14 +44,11 @@ from ltobisect.executor import LocalExecutor
 from ltobisect.journal import Journal, JournalRecord, StateDir
 from ltobisect.model import Candidate, Change, Outcome, Resolved, Signature, Verdict, ordered
 from ltobisect.problem import Problem
+from ltobisect.verify import Verifier, check_with_make, lld_reproduce
 
 #: A derived test timeout is never shorter than this (seconds): a fast first build must not make
 #: every later test time out.
 MIN_TIMEOUT = 30.0
-#: Search, verify and backtrack at most this many times before calling the failure flaky.
-MAX_ROUNDS = 12
-#: Re-check 1-minimality (one rebuild per remaining change) only for results this small.
-RECHECK_MAX = 12
 #: Journal label of the bad config's record under the tested fingerprint: derived from its
 #: observation (the build that gave the signature), not a build of its own.
 DERIVED = "bad config (observed)"
@@ -475,9 +471,22 @@ class Session:
             from ltobisect.strategies import get
 
             strategy = get(cfg.strategy)
-        best, verification = self._minimize(problem, strategy)
+        verifier = Verifier(problem, journal, changes, cfg.verify_repeats, on_best=self._on_best,
+                            emit=self._emit, phase=self._phase)
+        best, verification = verifier.minimize(strategy)
         best_res = problem.resolve(best)
-        verification["olddefconfig"] = self._check_with_make(tree, tree_dir, baseline_text, best, best_res)
+        if not cfg.verify_with_make:
+            verification["olddefconfig"] = {"checked": False, "note": "not asked for"}
+        elif not is_kernel_tree(tree_dir):
+            verification["olddefconfig"] = {"checked": False, "note": "not a kernel tree"}
+        else:
+            self._phase("verifying", "make olddefconfig")
+            mk = check_with_make(tree, cfg.build, baseline_text, best, best_res,
+                                 self._state.file("olddefconfig"))
+            if mk.get("checked") and not mk.get("equal"):
+                self._emit(Message("warning", f"make olddefconfig resolves the result differently "
+                                              f"({mk['differing']} symbols, e.g. {mk['diff'][0]})"))
+            verification["olddefconfig"] = mk
         self._result = {
             "status": MINIMIZED,
             "exit_code": int(ExitCode.MINIMIZED),
@@ -588,157 +597,6 @@ class Session:
                                 hint="check --tree, --arch, --llvm and --make match the failing build")
         return bad.signature
 
-    def _minimize(self, problem: Problem, strategy: Any) -> Tuple[Candidate, Dict[str, Any]]:
-        """Search, verify, backtrack when verification fails, re-check 1-minimality."""
-        failed: set = set()
-        for _round in range(MAX_ROUNDS):
-            self._phase("searching", getattr(strategy, "name", ""))
-            strategy.run(problem)
-            best = problem.best
-            self._phase("verifying", f"{len(best)} changes")
-            digest = problem.resolve(best).digest
-            verdicts = self._verify(problem, best)
-            if not all(v is Verdict.REPRODUCES for v in verdicts):
-                failed.add(digest)
-                got = sum(v is Verdict.REPRODUCES for v in verdicts)
-                self._emit(Message("warning", f"the result ({len(best)} changes) reproduced in "
-                                              f"{got} of {len(verdicts)} rebuilds: backtracking"))
-                if len(best) == len(self._changes):
-                    raise NotReproduced(
-                        f"the bad config reproduced in {got} of {len(verdicts)} rebuilds: "
-                        "the failure is flaky", hint="see the flaky configs in report.txt")
-                prev = self._backtrack(problem, best, failed)
-                problem.set_best(prev)
-                self._on_best(prev, problem.resolve(prev))
-                continue
-            if self._recheck(problem, best):
-                continue
-            return best, {"repeats": len(verdicts), "verdicts": [v.value for v in verdicts],
-                          "minimality_checked": len(best) <= RECHECK_MAX and self.config.verify_repeats > 0,
-                          "rounds": _round + 1}
-        raise NotReproduced(f"no result survived verification in {MAX_ROUNDS} rounds: the failure "
-                            "is flaky", hint="see the flaky configs in report.txt")
-
-    def _backtrack(self, problem: Problem, best: Candidate, failed: set) -> Candidate:
-        """The latest earlier best that reproduces when rebuilt (the bad config at worst).
-
-        A result adopted on a flaky verdict may itself descend from an earlier flaky result, so
-        each earlier best is rebuilt once, newest first, until one reproduces again; those that
-        do not are marked failed too.
-        """
-        full = frozenset(self._changes)
-        problem.label = "verify"
-        for cand in reversed(problem.history):
-            if len(cand) <= len(best) or problem.resolve(cand).digest in failed:
-                continue
-            if cand == full:
-                return full
-            if self._second_opinion(problem, cand):
-                return cand
-            failed.add(problem.resolve(cand).digest)
-        return full
-
-    def _second_opinion(self, problem: Problem, cand: Candidate, rebuild: bool = True) -> bool:
-        """Rebuild ``cand`` and judge it by the majority of all its verdicts so far.
-
-        Used where one verdict has already been contradicted (backtracking, the 1-minimality
-        re-check): a tie is broken by further rebuilds (at most three).
-        """
-        assert self._journal is not None
-        r = problem.resolve(cand)
-        before = problem.best
-        if rebuild:
-            problem.retest(cand)
-        yes = no = 0
-        for _ in range(4):
-            verdicts = [rec.outcome.verdict for rec in self._journal.history(r.digest)
-                        if rec.outcome.verdict.is_final]
-            yes = sum(v is Verdict.REPRODUCES for v in verdicts)
-            no = len(verdicts) - yes
-            if yes != no:
-                break
-            problem.retest(cand)
-        if yes > no and len(cand) < len(problem.best):
-            problem.set_best(cand)
-            self._on_best(cand, r)
-        elif yes <= no and problem.best != before:
-            # A rebuild that reproduced by chance was adopted by the gate: undo that.
-            problem.set_best(before)
-            self._on_best(before, problem.resolve(before))
-        return yes > no
-
-    def _verify(self, problem: Problem, best: Candidate) -> List[Verdict]:
-        """Rebuild ``best`` verify_repeats times (reusing verification builds already journaled)."""
-        assert self._journal is not None
-        want = self.config.verify_repeats
-        r = problem.resolve(best)
-        # Rebuilds already journaled (a run killed while verifying) count: the trailing run of
-        # reproducing verification records of this config. An earlier failed verification does
-        # not: the config was searched again since, and is judged afresh.
-        done: List[Verdict] = []
-        for rec in reversed(self._journal.history(r.digest)):
-            if rec.label != "verify" or rec.outcome.verdict is not Verdict.REPRODUCES:
-                break
-            done.append(rec.outcome.verdict)
-        verdicts = done[:want]
-        problem.label = "verify"
-        while len(verdicts) < want and all(v is Verdict.REPRODUCES for v in verdicts):
-            verdicts.append(problem.retest(best).verdict)
-        return verdicts
-
-    def _recheck(self, problem: Problem, best: Candidate) -> bool:
-        """Rebuild best minus each change once more; True when a smaller result reproduced.
-
-        The search proved 1-minimality with one verdict per candidate; a flaky "passes" there
-        would leave an unneeded change in the result, so each is confirmed by a second build.
-        """
-        assert self._journal is not None
-        if len(best) > RECHECK_MAX or self.config.verify_repeats == 0:
-            return False
-        best_digest = problem.resolve(best).digest
-        problem.label = "recheck"
-        for c in ordered(best):
-            sub = best - {c}
-            r = problem.resolve(sub)
-            if r.digest == best_digest:
-                continue
-            rechecked = any(rec.label == "recheck" for rec in self._journal.history(r.digest))
-            if self._second_opinion(problem, sub, rebuild=not rechecked):
-                return True
-        return False
-
-    def _check_with_make(self, tree: Any, tree_dir: Path, baseline_text: str, best: Candidate,
-                         best_res: Resolved) -> Dict[str, Any]:
-        """Resolve baseline + fragment with the kernel's own `make olddefconfig`; compare."""
-        cfg = self.config
-        if not cfg.verify_with_make:
-            return {"checked": False, "note": "not asked for"}
-        if not is_kernel_tree(tree_dir):
-            return {"checked": False, "note": "not a kernel tree"}
-        self._phase("verifying", "make olddefconfig")
-        try:
-            from ltobisect.kconfig import make_olddefconfig
-
-            assert cfg.build is not None
-            work = self._state.file("olddefconfig")
-            shutil.rmtree(work, ignore_errors=True)
-            work.mkdir()
-            merged = merge_fragment(baseline_text, [c.line() for c in ordered(best)])
-            theirs = make_olddefconfig(tree_dir, merged, arch=cfg.build.arch, llvm=cfg.build.llvm,
-                                       make_vars=cfg.build.make_vars, work_dir=work)
-        except (UserError, InfraError, OSError, subprocess.SubprocessError) as exc:
-            return {"checked": False, "note": f"make olddefconfig failed: {exc}"}
-        a = _settings(tree.normalize(best_res.config_text))
-        b = _settings(tree.normalize(theirs))
-        diff = sorted(
-            f"{k}: ours {a.get(k, 'unset')}, make {b.get(k, 'unset')}"
-            for k in set(a) | set(b) if a.get(k) != b.get(k)
-        )
-        if diff:
-            self._emit(Message("warning", f"make olddefconfig resolves the result differently "
-                                          f"({len(diff)} symbols, e.g. {diff[0]})"))
-        return {"checked": True, "equal": not diff, "diff": diff[:40], "differing": len(diff)}
-
     # -- finishing -----------------------------------------------------------------------------
     def _finish(self, status: str, code: ExitCode, message: str, hint: str, wall0: float,
                 elapsed: float) -> Dict[str, Path]:
@@ -773,7 +631,7 @@ class Session:
         self._emit(PhaseStarted(phase="reporting", detail=str(self._state.path)))
         paths = report.write_artifacts(self._state.path)
         if status == MINIMIZED and self._signature is not None and self.config.test_script is None:
-            made = self._ld_reproduce(paths.get("reproduce"))
+            made = self._lld_tarball(paths.get("reproduce"))
             if made is not None:
                 result["ld_reproduce"] = made
                 self._state.write_result(result)
@@ -781,30 +639,16 @@ class Session:
         self._result = result
         return paths
 
-    def _ld_reproduce(self, script: Optional[Path]) -> Optional[Dict[str, Any]]:
-        """For a link failure: run reproduce.sh with LLD_REPRODUCE set to get lld's tarball.
-
-        Running the reproducer in a clean output directory also proves the report's commands
-        work. lld writes the tarball of every link it runs to the same path; the failing link
-        is the last one, so the file left is the one an LLVM developer needs.
-        """
+    def _lld_tarball(self, script: Optional[Path]) -> Optional[Dict[str, Any]]:
+        """For a link failure on a kernel tree, within the budget: ``verify.lld_reproduce``."""
         sig = self._signature
+        cfg = self.config
         if sig is None or sig.kind != "link-error" or script is None:
             return None
-        cfg = self.config
         if cfg.build is None or not is_kernel_tree(Path(cfg.build.tree)):
             return None
         if self.stop.is_set():
             return {"made": False, "reason": "stopped before it could be made"}
-        out = self._state.file("lld-reproduce")
-        shutil.rmtree(out, ignore_errors=True)
-        out.mkdir()
-        tarball = self._state.file("lld-reproduce.tar")
-        try:
-            tarball.unlink()
-        except FileNotFoundError:
-            pass
-        env = dict(os.environ, LLD_REPRODUCE=str(tarball))
         bad = self._data.get("bad_outcome") or {}
         limit = max(600.0, 3 * float(bad.get("duration") or 0))
         if cfg.limits.deadline is not None:
@@ -813,29 +657,7 @@ class Session:
                 return {"made": False, "reason": "no time left in the budget for a clean build"}
             limit = min(limit, left)
         self._emit(PhaseStarted(phase="reporting", detail="ld.lld --reproduce"))
-        try:
-            proc = subprocess.Popen(["sh", str(script), str(out / "build")], env=env,
-                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
-        except OSError as exc:
-            return {"made": False, "reason": f"cannot run reproduce.sh: {exc}"}
-        deadline = time.monotonic() + limit
-        while proc.poll() is None:
-            if self.stop.is_set() or time.monotonic() > deadline:
-                _kill_group(proc)
-                return {"made": False, "reason": "reproduce.sh did not finish in time"}
-            time.sleep(0.5)
-        output = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
-        reproduced = proc.returncode == 0
-        info: Dict[str, Any] = {"reproduce_sh_exit": proc.returncode,
-                                "reproduce_sh_output": output[-2000:]}
-        if tarball.is_file() and reproduced:
-            info.update(made=True, path=str(tarball))
-        else:
-            info.update(made=False, reason="reproduce.sh did not reproduce the failure"
-                        if not reproduced else "ld.lld wrote no tarball")
-        shutil.rmtree(out, ignore_errors=True)
-        return info
+        return lld_reproduce(script, self._state.path, limit, self.stop)
 
     def _make_result(self, status: str, code: ExitCode, message: str, hint: str,
                      artifacts: Dict[str, Path], elapsed: float) -> SessionResult:
@@ -1043,49 +865,6 @@ class TreeGuard:
 
     def close(self) -> None:
         self.inner.close()
-
-
-def merge_fragment(config_text: str, lines: Sequence[str]) -> str:
-    """``config_text`` with ``lines`` merged in as merge_config.sh does (later values win)."""
-    names = set()
-    for line in lines:
-        name = _symbol_of(line)
-        if name:
-            names.add(name)
-    kept = [ln for ln in config_text.splitlines() if _symbol_of(ln) not in names]
-    return "\n".join(kept + list(lines)) + "\n"
-
-
-def _symbol_of(line: str) -> Optional[str]:
-    line = line.strip()
-    if line.startswith("CONFIG_") and "=" in line:
-        return line.split("=", 1)[0]
-    if line.startswith("# CONFIG_") and line.endswith(" is not set"):
-        return line[2:-len(" is not set")]
-    return None
-
-
-def _settings(text: str) -> Dict[str, str]:
-    out = {}
-    for line in text.splitlines():
-        name = _symbol_of(line)
-        if name:
-            out[name] = "n" if line.startswith("#") else line.split("=", 1)[1]
-    return out
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    import signal
-
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
-    except (OSError, subprocess.TimeoutExpired):
-        pass
 
 
 def _early_result(state_dir: Path, exc: UserError, reporter: Reporter) -> SessionResult:

@@ -23,7 +23,7 @@ from ltobisect.errors import ExitCode
 from ltobisect.events import ListReporter, TestFinished, TestStarted
 from ltobisect.session import DERIVED, Session
 
-from session_support import EXPECTED, FAST_RETRY, PyOracle, py_factory, tiny_config, tiny_tree
+from session_support import EXPECTED, PyOracle, py_factory, tiny_config, tiny_tree
 
 SEARCH_LABELS_EXCLUDED = {"verify", "recheck"}
 

@@ -1,0 +1,283 @@
+"""Verification: the result must reproduce when rebuilt, and every line of it must be needed.
+
+:class:`Verifier` runs the strategy, rebuilds the best ``repeats`` times, and when a rebuild does
+not reproduce, names it flaky and backtracks to the latest earlier best that still reproduces,
+then searches again. A result that survives is re-checked for 1-minimality: best minus each
+change is rebuilt once more, judged by the majority of all its verdicts (a flaky "passes" during
+the search would otherwise leave an unneeded line in the result).
+
+Every rebuild goes through :meth:`ltobisect.problem.Problem.retest`, so it is journaled like any
+test, and a resumed session counts the verification builds it already has.
+
+Also here: :func:`check_with_make` (the kernel's own olddefconfig against our resolution) and
+:func:`lld_reproduce` (the ``ld.lld --reproduce`` tarball of a link failure).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from ltobisect.config import BuildSpec
+from ltobisect.errors import InfraError, NotReproduced, UserError
+from ltobisect.events import Message
+from ltobisect.journal import Journal
+from ltobisect.model import Candidate, Change, Resolved, Verdict, ordered
+from ltobisect.problem import Problem
+
+#: Search, verify and backtrack at most this many times before calling the failure flaky.
+MAX_ROUNDS = 12
+#: Re-check 1-minimality (one rebuild per remaining change) only for results this small.
+RECHECK_MAX = 12
+
+
+class Verifier:
+    """Search until the best result is verified (see the module docstring)."""
+
+    def __init__(self, problem: Problem, journal: Journal, changes: Sequence[Change], repeats: int,
+                 *, on_best: Callable[[Candidate, Resolved], None],
+                 emit: Callable[[Any], None], phase: Callable[[str, str], None]) -> None:
+        self.problem = problem
+        self.journal = journal
+        self.changes = tuple(changes)
+        self.repeats = repeats
+        self.on_best = on_best
+        self.emit = emit
+        self.phase = phase
+
+    def minimize(self, strategy: Any) -> Tuple[Candidate, Dict[str, Any]]:
+        """Search, verify, backtrack when verification fails, re-check 1-minimality."""
+        failed: set = set()
+        for _round in range(MAX_ROUNDS):
+            self.phase("searching", getattr(strategy, "name", ""))
+            strategy.run(self.problem)
+            best = self.problem.best
+            self.phase("verifying", f"{len(best)} changes")
+            digest = self.problem.resolve(best).digest
+            verdicts = self.verify(best)
+            if not all(v is Verdict.REPRODUCES for v in verdicts):
+                failed.add(digest)
+                got = sum(v is Verdict.REPRODUCES for v in verdicts)
+                self.emit(Message("warning", f"the result ({len(best)} changes) reproduced in "
+                                              f"{got} of {len(verdicts)} rebuilds: backtracking"))
+                if len(best) == len(self.changes):
+                    raise NotReproduced(
+                        f"the bad config reproduced in {got} of {len(verdicts)} rebuilds: "
+                        "the failure is flaky", hint="see the flaky configs in report.txt")
+                prev = self._backtrack(best, failed)
+                self.problem.set_best(prev)
+                self.on_best(prev, self.problem.resolve(prev))
+                continue
+            if self.recheck(best):
+                continue
+            return best, {"repeats": len(verdicts), "verdicts": [v.value for v in verdicts],
+                          "minimality_checked": len(best) <= RECHECK_MAX and self.repeats > 0,
+                          "rounds": _round + 1}
+        raise NotReproduced(f"no result survived verification in {MAX_ROUNDS} rounds: the failure "
+                            "is flaky", hint="see the flaky configs in report.txt")
+
+    def _backtrack(self, best: Candidate, failed: set) -> Candidate:
+        """The latest earlier best that reproduces when rebuilt (the bad config at worst).
+
+        A result adopted on a flaky verdict may itself descend from an earlier flaky result, so
+        each earlier best is rebuilt once, newest first, until one reproduces again; those that
+        do not are marked failed too.
+        """
+        full = frozenset(self.changes)
+        self.problem.label = "verify"
+        for cand in reversed(self.problem.history):
+            if len(cand) <= len(best) or self.problem.resolve(cand).digest in failed:
+                continue
+            if cand == full:
+                return full
+            if self._second_opinion(cand):
+                return cand
+            failed.add(self.problem.resolve(cand).digest)
+        return full
+
+    def _second_opinion(self, cand: Candidate, rebuild: bool = True) -> bool:
+        """Rebuild ``cand`` and judge it by the majority of all its verdicts so far.
+
+        Used where one verdict has already been contradicted (backtracking, the 1-minimality
+        re-check): a tie is broken by further rebuilds (at most three).
+        """
+        r = self.problem.resolve(cand)
+        before = self.problem.best
+        if rebuild:
+            self.problem.retest(cand)
+        yes = no = 0
+        for _ in range(4):
+            verdicts = [rec.outcome.verdict for rec in self.journal.history(r.digest)
+                        if rec.outcome.verdict.is_final]
+            yes = sum(v is Verdict.REPRODUCES for v in verdicts)
+            no = len(verdicts) - yes
+            if yes != no:
+                break
+            self.problem.retest(cand)
+        if yes > no and len(cand) < len(self.problem.best):
+            self.problem.set_best(cand)
+            self.on_best(cand, r)
+        elif yes <= no and self.problem.best != before:
+            # A rebuild that reproduced by chance was adopted by the gate: undo that.
+            self.problem.set_best(before)
+            self.on_best(before, self.problem.resolve(before))
+        return yes > no
+
+    def verify(self, best: Candidate) -> List[Verdict]:
+        """Rebuild ``best`` verify_repeats times (reusing verification builds already journaled)."""
+        want = self.repeats
+        r = self.problem.resolve(best)
+        # Rebuilds already journaled (a run killed while verifying) count: the trailing run of
+        # reproducing verification records of this config. An earlier failed verification does
+        # not: the config was searched again since, and is judged afresh.
+        done: List[Verdict] = []
+        for rec in reversed(self.journal.history(r.digest)):
+            if rec.label != "verify" or rec.outcome.verdict is not Verdict.REPRODUCES:
+                break
+            done.append(rec.outcome.verdict)
+        verdicts = done[:want]
+        self.problem.label = "verify"
+        while len(verdicts) < want and all(v is Verdict.REPRODUCES for v in verdicts):
+            verdicts.append(self.problem.retest(best).verdict)
+        return verdicts
+
+    def recheck(self, best: Candidate) -> bool:
+        """Rebuild best minus each change once more; True when a smaller result reproduced.
+
+        The search proved 1-minimality with one verdict per candidate; a flaky "passes" there
+        would leave an unneeded change in the result, so each is confirmed by a second build.
+        """
+        if len(best) > RECHECK_MAX or self.repeats == 0:
+            return False
+        best_digest = self.problem.resolve(best).digest
+        self.problem.label = "recheck"
+        for c in ordered(best):
+            sub = best - {c}
+            r = self.problem.resolve(sub)
+            if r.digest == best_digest:
+                continue
+            rechecked = any(rec.label == "recheck" for rec in self.journal.history(r.digest))
+            if self._second_opinion(sub, rebuild=not rechecked):
+                return True
+        return False
+
+
+def check_with_make(tree: Any, build: BuildSpec, baseline_text: str, best: Candidate,
+                    best_res: Resolved, work: Path) -> Dict[str, Any]:
+    """Resolve baseline + fragment with the kernel's own `make olddefconfig` and compare.
+
+    The reproduce commands in the report do exactly that, so a difference means they would not
+    give the config that was tested; the report says so with the differing symbols.
+    """
+    tree_dir = Path(build.tree)
+    try:
+        from ltobisect.kconfig import make_olddefconfig
+
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        merged = merge_fragment(baseline_text, [c.line() for c in ordered(best)])
+        theirs = make_olddefconfig(tree_dir, merged, arch=build.arch, llvm=build.llvm,
+                                   make_vars=build.make_vars, work_dir=work)
+    except (UserError, InfraError, OSError, subprocess.SubprocessError) as exc:
+        return {"checked": False, "note": f"make olddefconfig failed: {exc}"}
+    a = _settings(tree.normalize(best_res.config_text))
+    b = _settings(tree.normalize(theirs))
+    diff = sorted(
+        f"{k}: ours {a.get(k, 'unset')}, make {b.get(k, 'unset')}"
+        for k in set(a) | set(b) if a.get(k) != b.get(k)
+    )
+    return {"checked": True, "equal": not diff, "diff": diff[:40], "differing": len(diff)}
+
+
+def lld_reproduce(script: Path, state: Path, limit: float, stop: threading.Event) -> Dict[str, Any]:
+    """Run reproduce.sh in a clean output directory with LLD_REPRODUCE set; lld's tarball.
+
+    lld (ELF) honours the LLD_REPRODUCE environment variable like ``--reproduce=``: every link
+    writes its inputs to that tarball, even a link that fails. The failing link is the last one
+    make runs, so the file left is the one an LLVM developer needs to replay the link without
+    the kernel. Running the reproducer also proves the report's commands work. ``limit`` bounds
+    its wall time; setting ``stop`` kills it.
+    """
+    out = state / "lld-reproduce"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir()
+    tarball = state / "lld-reproduce.tar"
+    try:
+        tarball.unlink()
+    except FileNotFoundError:
+        pass
+    env = dict(os.environ, LLD_REPRODUCE=str(tarball))
+    said = out.parent / "lld-reproduce.out"
+    try:
+        with open(said, "wb") as sink:
+            proc = subprocess.Popen(["sh", str(script), str(out / "build")], env=env,
+                                    stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
+    except OSError as exc:
+        return {"made": False, "reason": f"cannot run reproduce.sh: {exc}"}
+    deadline = time.monotonic() + limit
+    while proc.poll() is None:
+        if stop.is_set() or time.monotonic() > deadline:
+            _kill_group(proc)
+            return {"made": False, "reason": "reproduce.sh did not finish in time"}
+        time.sleep(0.5)
+    try:
+        output = said.read_text(errors="replace")
+        said.unlink()
+    except OSError:
+        output = ""
+    reproduced = proc.returncode == 0
+    info: Dict[str, Any] = {"reproduce_sh_exit": proc.returncode,
+                            "reproduce_sh_output": output[-2000:]}
+    if tarball.is_file() and reproduced:
+        info.update(made=True, path=str(tarball))
+    else:
+        info.update(made=False, reason="reproduce.sh did not reproduce the failure"
+                    if not reproduced else "ld.lld wrote no tarball")
+    shutil.rmtree(out, ignore_errors=True)
+    return info
+
+
+def merge_fragment(config_text: str, lines: Sequence[str]) -> str:
+    """``config_text`` with ``lines`` merged in as merge_config.sh does (later values win)."""
+    names = set()
+    for line in lines:
+        name = _symbol_of(line)
+        if name:
+            names.add(name)
+    kept = [ln for ln in config_text.splitlines() if _symbol_of(ln) not in names]
+    return "\n".join(kept + list(lines)) + "\n"
+
+
+def _symbol_of(line: str) -> Optional[str]:
+    line = line.strip()
+    if line.startswith("CONFIG_") and "=" in line:
+        return line.split("=", 1)[0]
+    if line.startswith("# CONFIG_") and line.endswith(" is not set"):
+        return line[2:-len(" is not set")]
+    return None
+
+
+def _settings(text: str) -> Dict[str, str]:
+    out = {}
+    for line in text.splitlines():
+        name = _symbol_of(line)
+        if name:
+            out[name] = "n" if line.startswith("#") else line.split("=", 1)[1]
+    return out
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+    except (OSError, subprocess.TimeoutExpired):
+        pass
