@@ -1,0 +1,64 @@
+"""Final checks: the kernel's own olddefconfig agrees with our resolution; lld's reproduce tarball."""
+from __future__ import annotations
+
+import shutil
+import tarfile
+import threading
+
+import pytest
+
+from ltobisect.config import BuildSpec
+from ltobisect.model import Change
+from ltobisect.verify import check_with_make, lld_reproduce, merge_fragment
+
+
+def test_merge_fragment_replaces_the_baseline_values_as_merge_config_does():
+    base = "CONFIG_A=y\n# CONFIG_B is not set\nCONFIG_C=0x10\n"
+    merged = merge_fragment(base, ["CONFIG_B=y", "# CONFIG_A is not set"])
+    assert merged.splitlines() == ["CONFIG_C=0x10", "CONFIG_B=y", "# CONFIG_A is not set"]
+
+
+@pytest.mark.skipif(shutil.which("ld.lld-16") is None or shutil.which("clang-16") is None,
+                    reason="clang-16 and ld.lld-16 are not installed")
+def test_lld_reproduce_keeps_the_tarball_of_the_failing_link(tmp_path):
+    src = tmp_path / "a.c"
+    src.write_text("void missing(void);\nvoid _start(void) { missing(); }\n")
+    script = tmp_path / "reproduce.sh"
+    script.write_text(
+        "#!/bin/sh\n"
+        f"clang-16 -c {src} -o {tmp_path}/a.o || exit 2\n"
+        f"ld.lld-16 {tmp_path}/a.o -o {tmp_path}/a.out 2>\"$1.log\"\n"
+        "grep -q 'undefined symbol: missing' \"$1.log\" && exit 0\n"
+        "exit 1\n"
+    )
+    state = tmp_path / "state"
+    state.mkdir()
+    info = lld_reproduce(script, state, limit=60, stop=threading.Event())
+    assert info["made"] is True, info
+    with tarfile.open(info["path"]) as tar:
+        names = tar.getnames()
+    assert any(n.endswith("response.txt") for n in names)
+    assert any(n.endswith("a.o") for n in names)
+
+
+def test_lld_reproduce_says_why_when_the_reproducer_does_not_reproduce(tmp_path):
+    script = tmp_path / "reproduce.sh"
+    script.write_text("#!/bin/sh\nexit 1\n")
+    state = tmp_path / "state"
+    state.mkdir()
+    info = lld_reproduce(script, state, limit=60, stop=threading.Event())
+    assert info["made"] is False and "did not reproduce" in info["reason"]
+
+
+@pytest.mark.kernel
+def test_the_kernels_olddefconfig_agrees_with_our_resolution_on_linux_6_1(kernel_tree, tmp_path):
+    from ltobisect.kconfig import KconfigTree
+
+    build = BuildSpec(tree=kernel_tree, arch="x86_64", llvm="-16")
+    tree = KconfigTree.load(kernel_tree, arch="x86_64", llvm="-16", work_dir=tmp_path / "k")
+    base = tree.baseline("tinyconfig")
+    best = frozenset({Change("USELIB", "y"), Change("CROSS_MEMORY_ATTACH", "y")})
+    resolved = tree.resolver(base)(best)
+    got = check_with_make(tree, build, base, best, resolved, tmp_path / "olddefconfig")
+    assert got["checked"] is True, got
+    assert got["equal"] is True, got["diff"]
