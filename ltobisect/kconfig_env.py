@@ -112,15 +112,19 @@ def kconfig_env(tree: Path, arch: Optional[str], llvm: Optional[str],
                 make_vars: Sequence[str] = ()) -> Dict[str, str]:
     """The environment `make ARCH=.. LLVM=.. <make_vars> *config` gives ``scripts/kconfig/conf``.
 
-    For a tree that is not a Linux tree (a small Kconfig project) with no ARCH and no LLVM,
-    only ``srctree`` is set. Raises :class:`UserError` for an ARCH the tree does not have or
+    For a tree that is not a Linux tree (a small Kconfig project) without LLVM, only
+    ``srctree``, the make variables and ARCH (when given) are set. Raises :class:`UserError` for an ARCH the tree does not have or
     a compiler that is not installed.
     """
     tree = Path(tree).resolve()
     overrides = parse_make_vars(make_vars)
     env: Dict[str, str] = {"srctree": str(tree), "objtree": "."}
     kernel = is_kernel_tree(tree)
-    if not kernel and arch is None and llvm is None and not overrides:
+    if not kernel and llvm is None:
+        # A plain Kconfig project: it sees what it is given, nothing derived for kbuild.
+        env.update(overrides)
+        if arch is not None:
+            env.update(ARCH=arch, SRCARCH=srcarch_of(arch))
         return env
 
     if arch is None:
