@@ -29,6 +29,7 @@ test is a cache hit, so no finished build runs again.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -330,6 +331,10 @@ class Session:
         # The config as given now (workers, limits may change between runs).
         self._data["config"] = jr.config_to_json(cfg)
         self._state.write_session(self._data)
+        orphans = reap_orphans(self._state.path)
+        if orphans:
+            self._emit(Message("warning", f"stopped {orphans} build(s) left running by an earlier, "
+                                          "killed run of this session"))
         self._journal = Journal(self._state.journal_file)
         if self._journal.torn:
             self._emit(Message("warning", "the journal's last record was cut short (killed while "
@@ -819,6 +824,46 @@ class Session:
             self.reporter.event(ev)
         except Exception:
             pass
+
+
+def reap_orphans(state_dir: Path) -> int:
+    """Kill builds an earlier, killed run of this session left running; return how many groups.
+
+    Builds run in process groups of their own, so a kill -9 of ltobisect leaves them running,
+    and a resumed run would then build in the same worker directory at the same time (which
+    corrupts it). Every build has its TMPDIR inside ``state_dir/workers/``: a process with such
+    a TMPDIR while we hold the state directory's lock is such an orphan.
+    """
+    workers = Path(state_dir) / "workers"
+    roots = tuple({str(workers) + os.sep, str(workers.resolve()) + os.sep})
+    groups = set()
+    try:
+        pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        return 0
+    for pid in pids:
+        if pid == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                env = f.read().split(b"\0")
+        except OSError:
+            continue
+        tmp = next((kv[7:] for kv in env if kv.startswith(b"TMPDIR=")), None)
+        if tmp is None or not tmp.decode(errors="replace").startswith(roots):
+            continue
+        try:
+            pgid = os.getpgid(pid)
+        except OSError:
+            continue
+        if pgid != os.getpgrp():
+            groups.add(pgid)
+    for pgid in groups:
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except OSError:
+            pass
+    return len(groups)
 
 
 class TreeGuard:

@@ -393,3 +393,22 @@ def test_a_deadline_stops_even_a_batch_of_long_builds(tmp_path):
     assert result.status == "partial" and "deadline reached" in result.message
     assert oracle.closed.is_set()
     assert json.loads((tmp_path / "state" / "summary.json").read_text())["partial"] is True
+
+
+def test_builds_left_running_by_a_killed_run_are_stopped_before_resuming(tmp_path):
+    from ltobisect.session import reap_orphans
+
+    state = tmp_path / "state"
+    tmp = state / "workers" / "0" / "tmp"
+    tmp.mkdir(parents=True)
+    orphan = subprocess.Popen(["sh", "-c", "sleep 60 & wait"], env=dict(os.environ, TMPDIR=str(tmp)),
+                              start_new_session=True)
+    bystander = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        time.sleep(0.2)
+        assert reap_orphans(state) == 1
+        assert orphan.wait(timeout=5) == -signal.SIGKILL
+        assert bystander.poll() is None  # not ours: left alone
+    finally:
+        bystander.kill()
+        bystander.wait()
