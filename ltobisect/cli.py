@@ -467,7 +467,7 @@ def run_session(start: Callable[[object, Callable[[object], None]], object], sta
         return ExitCode.INTERRUPTED
     if result is None:
         reporter.finish("partial", ExitCode.PARTIAL)
-        _fail(f"stopped at the budget; the best so far is in {state}")
+        _note(f"partial: stopped at the budget; the best so far is in {state}")
         return ExitCode.PARTIAL
     code = int(result.exit_code)
     report = result.artifacts.get("report")
@@ -675,20 +675,20 @@ COMMANDS: Dict[str, Callable[[argparse.Namespace, "Context"], int]] = {
 class Context:
     """What a command tells main() for error handling: the state directory, once known."""
 
-    def __init__(self, stdout=None) -> None:
+    def __init__(self) -> None:
         self.state: Optional[Path] = None
-        self.stdout = stdout
 
     def reporter(self, json_lines: bool, workers: int, plain: bool = False,
                  title: str = "ltobisect"):
         """The reporter for this terminal (or pipe)."""
         from ltobisect.ui import pick_reporter
 
-        return pick_reporter(json_lines, self.stdout, workers=workers, force_plain=plain,
+        return pick_reporter(json_lines, sys.stdout, workers=workers, force_plain=plain,
                              title=title)
 
 
 def _note(message: str) -> None:
+    """One line on stderr: ``ltobisect: <message>``."""
     try:
         sys.stderr.write(f"{PROG}: {message}\n")
         sys.stderr.flush()
@@ -697,11 +697,8 @@ def _note(message: str) -> None:
 
 
 def _fail(message: str) -> None:
-    try:
-        sys.stderr.write(f"{PROG}: error: {message}\n")
-        sys.stderr.flush()
-    except (OSError, ValueError):
-        pass
+    """The one line of an error: ``ltobisect: error: <what> (<what to do>)``."""
+    _note(f"error: {message}")
 
 
 def _crash_log(ctx: Context) -> str:

@@ -332,11 +332,11 @@ def test_disk_full_writing_the_summary(capsys, tmp_path):
     """A real ENOSPC (/dev/full) after a short session (stopped after its first builds)."""
     tree = tmp_path / "demo"
     shutil.copytree(DEMO, tree)
-    line = expect(capsys, 2, ["cannot write --summary-json /dev/full", "No space left",
-                              "ltobisect resume"],
-                  "minimize", tree / "configs" / "randconfig.config", "--tree", tree,
-                  "--baseline", tree / "configs" / "baseline.config", "--max-builds", "1",
-                  "--state", tmp_path / "state", "--summary-json", "/dev/full")
+    expect(capsys, 2, ["cannot write --summary-json /dev/full", "No space left",
+                       "ltobisect resume"],
+           "minimize", tree / "configs" / "randconfig.config", "--tree", tree,
+           "--baseline", tree / "configs" / "baseline.config", "--max-builds", "1",
+           "--state", tmp_path / "state", "--summary-json", "/dev/full")
     assert (tmp_path / "state" / "journal.jsonl").is_file()
 
 
