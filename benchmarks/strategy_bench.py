@@ -228,7 +228,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--baselines", default="tinyconfig,defconfig")
     ap.add_argument("--work", type=Path, help="where randconfigs and Kconfig probe answers are kept "
                     "(reused by the next run; default: a new temporary directory)")
-    ap.add_argument("--costly-k", help="run ddmin, probdd and one-at-a-time only for these k "
+    ap.add_argument("--costly-k", help="run ddmin, probdd, cdd and one-at-a-time only for these k "
                     "(each takes thousands of resolutions on a real change set)")
     args = ap.parse_args(argv)
 
@@ -239,7 +239,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ks = tuple(int(k) for k in args.ks.split(",")) if args.ks else (
         (1, 3, 5) if args.quick else (1, 2, 3, 4, 5))
     costly_k = {int(k) for k in args.costly_k.split(",")} if args.costly_k else set(ks)
-    costly = {"ddmin", "probdd", "one-at-a-time"}
+    costly = {"ddmin", "probdd", "cdd", "one-at-a-time"}
     sets = [] if args.real_only else [
         synthetic(n, n) for n in ((300, 1000) if args.quick else (300, 1000, 3000))]
     if not args.synthetic:
