@@ -336,6 +336,8 @@ def reproduce_script(facts: "_Facts") -> str:
         "# Reproduce, from a clean output directory, the failure ltobisect minimized:",
         f"#   {what}",
         "# usage: ./reproduce.sh [OUT_DIR]      (default: a new temporary directory)",
+        "#   LTOBISECT_TREE=DIR: the source tree (default: the one it was found on)",
+        "#   LTOBISECT_CC='ccache clang-16': another compiler command for every make step",
         "# exit: 0 = reproduced, 1 = did not reproduce, 2 = a setup step failed",
         "set -u",
         'here=$(cd "$(dirname "$0")" && pwd)',
@@ -360,7 +362,7 @@ def reproduce_script(facts: "_Facts") -> str:
         assert b is not None
         tree = _quote(str(b.tree))
         words = " ".join(_quote(w) for w in _make_words(b))
-        make = f'make -C "$tree" O="$out" {words}'.rstrip()
+        make = f'make -C "$tree" O="$out" {words} ${{LTOBISECT_CC:+"CC=$LTOBISECT_CC"}}'.rstrip()
         target = facts.target()
         body += [f"tree=${{LTOBISECT_TREE:-{tree}}}", 'echo "building in $out (log: $log)"']
         if facts.env.get("kernel_tree"):

@@ -29,6 +29,7 @@ test is a cache hit, so no finished build runs again.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -661,8 +662,16 @@ class Session:
             if left < 60.0:
                 return {"made": False, "reason": "no time left in the budget for a clean build"}
             limit = min(limit, left)
+        extra: Dict[str, str] = {}
+        b = cfg.build
+        if b.use_ccache and b.llvm is not None and shutil.which("ccache"):
+            # The search's ccache is warm: the clean build takes seconds, not a full compile.
+            llvm = b.llvm
+            clang = f"{llvm}clang" if llvm.endswith("/") else f"clang{llvm}" if llvm.startswith("-") else "clang"
+            extra = {"LTOBISECT_CC": f"ccache {clang}",
+                     "CCACHE_DIR": str(b.ccache_dir or self._state.file("ccache"))}
         self._emit(PhaseStarted(phase="reporting", detail="ld.lld --reproduce"))
-        return lld_reproduce(script, self._state.path, limit, self.stop)
+        return lld_reproduce(script, self._state.path, limit, self.stop, extra)
 
     def _make_result(self, status: str, code: ExitCode, message: str, hint: str,
                      artifacts: Dict[str, Path], elapsed: float) -> SessionResult:

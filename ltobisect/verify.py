@@ -194,14 +194,16 @@ def check_with_make(tree: Any, build: BuildSpec, baseline_text: str, best: Candi
     return {"checked": True, "equal": not diff, "diff": diff[:40], "differing": len(diff)}
 
 
-def lld_reproduce(script: Path, state: Path, limit: float, stop: threading.Event) -> Dict[str, Any]:
+def lld_reproduce(script: Path, state: Path, limit: float, stop: threading.Event,
+                  env_extra: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
     """Run reproduce.sh in a clean output directory with LLD_REPRODUCE set; lld's tarball.
 
     lld (ELF) honours the LLD_REPRODUCE environment variable like ``--reproduce=``: every link
     writes its inputs to that tarball, even a link that fails. The failing link is the last one
     make runs, so the file left is the one an LLVM developer needs to replay the link without
     the kernel. Running the reproducer also proves the report's commands work. ``limit`` bounds
-    its wall time; setting ``stop`` kills it.
+    its wall time; setting ``stop`` kills it. ``env_extra`` (e.g. ``LTOBISECT_CC`` and
+    ``CCACHE_DIR`` for the search's warm ccache) is added to its environment.
     """
     out = state / "lld-reproduce"
     shutil.rmtree(out, ignore_errors=True)
@@ -211,7 +213,7 @@ def lld_reproduce(script: Path, state: Path, limit: float, stop: threading.Event
         tarball.unlink()
     except FileNotFoundError:
         pass
-    env = dict(os.environ, LLD_REPRODUCE=str(tarball))
+    env = dict(os.environ, **(env_extra or {}), LLD_REPRODUCE=str(tarball))
     said = out.parent / "lld-reproduce.out"
     try:
         with open(said, "wb") as sink:
