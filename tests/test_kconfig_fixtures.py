@@ -324,3 +324,11 @@ def test_unknown_symbols_are_warned_by_name_not_fatal(trees, tmp_path):
     assert parse_config(kt.normalize(text))["I"] == "3"
     warning = [w for w in kt.warnings if "unknown to this tree" in w]
     assert warning and "CONFIG_NO_SUCH_THING" in warning[-1] and "CONFIG_ALSO_MISSING" in warning[-1]
+
+
+def test_make_failure_is_an_infra_error(tmp_path):
+    from ltobisect.errors import InfraError
+    from ltobisect.kconfig import make_olddefconfig
+
+    with pytest.raises(InfraError, match="make olddefconfig failed"):
+        make_olddefconfig(tmp_path / "no-tree", "CONFIG_A=y\n", arch=None, llvm=None, work_dir=tmp_path / "O")

@@ -204,3 +204,12 @@ def _conf(conf: Path, tree: Path, tmp: Path, text: str, mode: str = "--olddefcon
         env["srctree"] = str(tree)
         subprocess.run([str(conf), "-s", mode, "Kconfig"], cwd=d, env=env, check=True, capture_output=True)
         return Path(d, ".config").read_text()
+
+
+def test_probe_cache_key_follows_the_toolchain(kernel_tree):
+    from ltobisect.kconfig import _toolchain_identity
+
+    plain = _toolchain_identity(kconfig_env(kernel_tree, "x86_64", LLVM))
+    assert plain == _toolchain_identity(kconfig_env(kernel_tree, "x86_64", LLVM))
+    assert plain != _toolchain_identity(kconfig_env(kernel_tree, "arm64", LLVM))
+    assert plain != _toolchain_identity(kconfig_env(kernel_tree, "x86_64", LLVM, ["CC=ccache clang-16"]))
