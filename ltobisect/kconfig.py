@@ -147,7 +147,14 @@ def _assignments(config_text: str, prefix: str) -> Iterator[Tuple[str, str]]:
 
 
 class KconfigTree:
-    """A Kconfig tree loaded for one ARCH and toolchain; settles configs as the kernel's `conf`."""
+    """A Kconfig tree loaded for one ARCH and toolchain; settles configs as the kernel's `conf`.
+
+    Made by :meth:`load`. Attributes: ``tree`` (resolved path), ``arch`` and ``srcarch`` (None
+    for a plain Kconfig project), ``env`` (what `conf` would receive), ``warnings`` (Kconfig
+    warnings seen while loading, reading and resolving, each once), ``load_seconds`` and
+    ``probes_run`` (toolchain probes actually run: 0 on a probe cache hit). One instance holds
+    one evaluation state: use it from one thread at a time.
+    """
 
     def __init__(self, kconf: LinuxKconfig, tree: Path, *, arch: Optional[str], srcarch: Optional[str],
                  env: Dict[str, str], work_dir: Path, kernel: bool, load_seconds: float = 0.0) -> None:

@@ -8,8 +8,9 @@ Three differences are fixed here, narrowly, on top of the pip-installed kconfigl
   ``(default || implied) && direct-deps`` whether or not the direct dependencies are met, writes
   the symbol out whenever something implies it, and promotes ``m`` to ``y`` only for bool
   symbols. kconfiglib looks at implies only when the direct dependencies are met and promotes
-  ``m`` to ``y`` when the implying value is ``y``. :data:`Symbol.tri_value` is replaced by a
-  version with the kernel's rule, active only for Kconfig objects of :class:`LinuxKconfig`.
+  ``m`` to ``y`` when the implying value is ``y``. ``Symbol.tri_value`` is replaced by a
+  version with the kernel's rule (and ``Symbol.config_string`` skips transitional symbols);
+  both act only on symbols of a :class:`LinuxKconfig`, others get kconfiglib's own code.
 - **probes**: ``$(shell,...)`` runs in a given work directory (probes write ``.tmp_$$`` files to
   the current directory) and can be answered from a cache keyed by toolchain identity.
 """
