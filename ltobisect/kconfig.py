@@ -254,6 +254,16 @@ class KconfigTree:
         does not change are not invalidated, so only what the candidate touches is recomputed.
         """
         k = self._k
+        # A .config names symbols without prompts all the time; kconfiglib's reader is quiet
+        # about them too.
+        k._warn_assign_no_prompt = False
+        try:
+            self._apply_values(plan)
+        finally:
+            k._warn_assign_no_prompt = True
+
+    def _apply_values(self, plan: Sequence[Tuple[Symbol, str]]) -> None:
+        k = self._k
         for sym in k.unique_defined_syms:
             sym._was_set = False
         for choice in k.unique_choices:
@@ -361,10 +371,14 @@ class KconfigTree:
 
     def _allno_text(self, allconfig: Optional[Path]) -> str:
         k = self._k
-        k.unset_values()
-        for sym in k.unique_defined_syms:
-            if sym.orig_type in (BOOL, TRISTATE):
-                sym.set_value(2 if sym.is_allnoconfig_y else 0)
+        k._warn_assign_no_prompt = False
+        try:
+            k.unset_values()
+            for sym in k.unique_defined_syms:
+                if sym.orig_type in (BOOL, TRISTATE):
+                    sym.set_value(2 if sym.is_allnoconfig_y else 0)
+        finally:
+            k._warn_assign_no_prompt = True
         if allconfig is not None:
             self._load_merge(allconfig)
         return self._write()
@@ -510,7 +524,10 @@ class KconfigTree:
         The config text is byte-identical to what ``make olddefconfig`` writes for the baseline
         with the candidate merged in as a fragment. Changes apply in name order, so the result
         does not depend on the order of the set. Changes that did not take effect are listed
-        with the value the symbol got and why.
+        with the value the symbol got and why. ``warnings`` holds what applying the candidate
+        warned about (invalid values); warnings Kconfig gives while computing values (select
+        with unmet dependencies, clamped defaults) depend on what was computed before, so they
+        go to :attr:`warnings` of the tree instead, keeping each Resolved deterministic.
         """
         cand = frozenset(cand)
         # The same order as model.ordered(), with a key: comparing dataclasses was 10% of a resolve.
@@ -524,9 +541,10 @@ class KconfigTree:
             if sym is not None and sym.nodes:
                 plan.append((sym, c.value))
         self._apply(plan)
+        warnings = self._take_warnings()
         text = self._write()
         ineffective = tuple(i for i in (self._check(c) for c in changes) if i is not None)
-        warnings = self._take_warnings()
+        self._take_warnings()
         return Resolved(candidate=cand, config_text=text, digest=digest(text),
                         ineffective=ineffective, warnings=warnings)
 

@@ -39,10 +39,14 @@ def why_ineffective(sym: Symbol, change: Change, actual: str) -> str:
     if sym.visibility == 0:
         return "not visible: prompt condition " + _prompt_conditions(sym)
     if typ in ("int", "hex"):
+        try:
+            int(change.value, 10 if typ == "int" else 16)
+        except ValueError:
+            return f"invalid {typ} value {change.value!r}"
         for low, high, cond in sym.ranges:
             if expr_value(cond):
                 return f"outside range [{low.str_value}, {high.str_value}]"
-        return f"invalid {typ} value {change.value!r}"
+        return f"Kconfig gives {actual!r}"
     return f"Kconfig gives {actual!r}"
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from ltobisect.errors import UserError
 from ltobisect.kconfig import KconfigTree, digest, parse_config
-from ltobisect.model import Change
+from ltobisect.model import Change, Ineffective
 
 TREES = Path(__file__).parent / "kconfig_trees"
 HEADER = "#\n# Automatically generated file; DO NOT EDIT.\n# {}\n#\n"
@@ -86,7 +86,16 @@ def test_select_ignores_unmet_dependency_like_conf(trees):
     kt = trees["select"]
     values, r = settle(kt, "C=y")
     assert values == {"A": "n", "B": "n", "C": "y", "D": "y", "E": "n"}
-    assert any("D" in w for w in r.warnings)
+    assert any("D (defined at" in w and "has direct dependencies E" in w for w in kt.warnings)
+
+
+def test_resolve_warns_about_invalid_values_every_time(trees):
+    kt = trees["values"]
+    base = kt.baseline("allnoconfig")
+    bad = Change("I", "abc", "int", "5")
+    first, again = kt.resolve(base, [bad]), kt.resolve(base, [bad])
+    assert first.warnings == again.warnings and any("abc" in w for w in first.warnings)
+    assert first.ineffective == (Ineffective(bad, "5", "invalid int value 'abc'"),)
 
 
 def test_select_turn_off_needs_the_selector_off(trees):
