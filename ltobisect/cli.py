@@ -414,11 +414,11 @@ class Interrupts:
             self._timers.append(t)
 
     def _expire(self) -> None:
-        import _thread
-
         self.hard = True
         self.presses = max(self.presses, 1)
-        _thread.interrupt_main()
+        # A real signal to the main thread, so a blocking wait there returns (EINTR) and the
+        # handler runs; _thread.interrupt_main() would wait for that thread to wake up by itself.
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
 
     @staticmethod
     def _die() -> None:
@@ -459,8 +459,9 @@ def run_session(start: Callable[[object, Callable[[object], None]], object], sta
             try:
                 result = start(reporter, lambda s: holder.__setitem__("session", s))
             except KeyboardInterrupt:
-                # Only when the session could not catch it (between its phases).
-                result = None
+                # The session killed its builds, wrote the partial result (``session.result``)
+                # and re-raised: a second Ctrl-C, or the budget's hard stop.
+                result = getattr(holder.get("session"), "result", None)
     if interrupts.killed:
         reporter.finish("killed", ExitCode.INTERRUPTED)
         _fail(f"killed by a second Ctrl-C; the journal is intact: `ltobisect resume {state}`")
@@ -470,6 +471,8 @@ def run_session(start: Callable[[object, Callable[[object], None]], object], sta
         _note(f"partial: stopped at the budget; the best so far is in {state}")
         return ExitCode.PARTIAL
     code = int(result.exit_code)
+    if interrupts.hard:
+        code = ExitCode.PARTIAL  # the budget ran out: what was written is the best so far
     report = result.artifacts.get("report")
     summary = result.artifacts.get("summary")
     summary_data = None

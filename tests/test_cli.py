@@ -430,3 +430,41 @@ def test_hook_reads_arch_and_llvm_from_a_kernel_config():
     expected = "-16" if shutil.which("clang-16") and shutil.which("ld.lld-16") else "1"
     assert inputs.llvm_from_config(settings) == expected
     assert inputs.llvm_from_config({"CC_IS_GCC": "y"}) is None
+
+
+def test_budget_ends_a_session_that_does_not_stop(tmp_path, capsys):
+    """The budget's last resort: a session ignoring request_stop is interrupted at the budget."""
+    import io
+    import time
+
+    from ltobisect.session import SessionResult
+    from ltobisect.ui import PlainReporter
+
+    class Stubborn:
+        result = None
+        asked = ""
+
+        def request_stop(self, reason: str) -> None:
+            self.asked = reason
+
+        def run(self) -> SessionResult:
+            try:
+                time.sleep(60)
+            except KeyboardInterrupt:
+                self.result = SessionResult(status="partial", exit_code=ExitCode.PARTIAL,
+                                            message="stopped: interrupted", state_dir=tmp_path)
+                raise
+            raise AssertionError("not interrupted")
+
+    session = Stubborn()
+
+    def start(reporter, register):
+        register(session)
+        return session.run()
+
+    started = time.monotonic()
+    code = cli.run_session(start, tmp_path, PlainReporter(io.StringIO()), budget=3.0)
+    assert code == ExitCode.PARTIAL
+    assert time.monotonic() - started < 4.5
+    assert "budget of 3s ran out" in session.asked
+    assert "partial" in capsys.readouterr().err
