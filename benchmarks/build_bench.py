@@ -85,7 +85,7 @@ def main(argv: List[str] | None = None) -> int:
     ap.add_argument("--work", type=Path, default=None, help="scratch directory (default: a temporary one)")
     ap.add_argument("--configs", type=int, default=8, help="length of the config chain (>= 8 for the figures)")
     ap.add_argument("--fresh-samples", type=int, default=2, help="how many chain configs to build fresh")
-    ap.add_argument("--modes", default="fresh,persistent,targeted")
+    ap.add_argument("--modes", default="persistent,targeted,fresh", help="comma list; fresh last: it is the slowest")
     ap.add_argument("--ccache", type=Path, default=None, help="ccache dir (default: a cold one in --work)")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--keep", action="store_true", help="keep the scratch directory")
