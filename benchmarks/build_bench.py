@@ -20,6 +20,8 @@ Usage: python3 benchmarks/build_bench.py [--configs 8] [--fresh-samples 2] [--mo
 from __future__ import annotations
 
 import argparse
+import itertools
+import random
 import shutil
 import statistics
 import sys
@@ -44,16 +46,14 @@ OURS = Signature(kind="compile-error", tool="clang", message=f'"{PAIR_ERROR.mess
 
 
 def chain(n: int) -> List[List[str]]:
-    """``n`` different option sets: pairs walking along TOGGLES, some of them the planted pair."""
-    out: List[List[str]] = []
-    k = len(TOGGLES)
-    i = 0
-    while len(out) < n:
-        pair = sorted({TOGGLES[i % k], TOGGLES[(i * 3 + 1) % k]})
-        if pair not in out:
-            out.append(pair)
-        i += 1
-    return out
+    """``n`` different option pairs from TOGGLES (21 exist), the planted pair first."""
+    pairs = [sorted(p) for p in itertools.combinations(TOGGLES, 2)]
+    random.Random(4).shuffle(pairs)
+    planted = sorted(["FHANDLE", "CROSS_MEMORY_ATTACH"])
+    pairs.remove(planted)
+    if n > len(pairs) + 1:
+        raise SystemExit(f"--configs at most {len(pairs) + 1}")
+    return [planted] + pairs[: n - 1]
 
 
 def run_mode(mode: str, configs: List[Resolved], spec, work: Path, fresh_samples: int) -> List[float]:
