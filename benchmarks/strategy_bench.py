@@ -12,7 +12,7 @@ Every strategy runs through the real :class:`~ltobisect.problem.Problem` gate wi
 runner of ``tests/fakes.py`` (a simulated build of 100 s +-25 %, by digest). Printed per case and
 strategy: n, k (culprits drawn), r (result size), tests (distinct builds), the information
 bound ceil(log2 C(n, r)) + r, the ratio to it, how many times fewer tests than ddmin and than
-one-at-a-time, and the simulated wall time with W = 1, 2, 4, 8 workers. A summary checks the
+one-at-a-time, and the simulated wall time in minutes with W = 1, 2, 4, 8 workers. A summary checks the
 targets of issue 3 for the default pipeline.
 
     python3 benchmarks/strategy_bench.py                 # synthetic and real change sets
@@ -209,8 +209,8 @@ def median(values: Sequence[float]) -> float:
     return statistics.median(kept) if kept else float("nan")
 
 
-def fmt_hours(seconds: float) -> str:
-    return f"{seconds / 3600:5.1f}h"
+def fmt_minutes(seconds: float) -> str:
+    return f"{seconds / 60:5.0f}m"
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -269,7 +269,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             vs_dd = res["ddmin"].tests / r.tests if "ddmin" in res else float("nan")
             vs_1 = res["one-at-a-time"].tests / r.tests if "one-at-a-time" in res else float("nan")
             wall = " ".join(
-                (fmt_hours(walls[s][w].wall) + ("" if walls[s][w].size == r.size else "*"))
+                (fmt_minutes(walls[s][w].wall) + ("" if walls[s][w].size == r.size else "*"))
                 if s in walls else f"{'-':>6}" for w in ws
             )
             print(f"{case.name:<28} {s:<15} {len(case.changes.changes):>5} {len(case.culprits):>2} "
