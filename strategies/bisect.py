@@ -178,7 +178,9 @@ class Bisect:
             # round would test the culprits alone; test those guesses now.
             pieces = plans[0][0]
             guesses = [culprits | p[0] for p in pieces if len(p) == 1]
-            queries += guesses[: w - len(queries)]
+            # Then the closing pass's checks of those guesses (each without one change).
+            checks = [g - {c} for g in guesses for c in sorted(g)]
+            queries += [q for q in dict.fromkeys(guesses + checks) if q not in queries][: w - len(queries)]
         verdicts = problem.consider_many(queries)
         found: List[List[Unit]] = []
         for pieces, at in plans:
