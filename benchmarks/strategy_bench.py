@@ -10,8 +10,8 @@ together with what it needs, as a real build failure would.
 
 Every strategy runs through the real :class:`~ltobisect.problem.Problem` gate with the fake
 runner of ``tests/fakes.py`` (a simulated build of 100 s +-25 %, by digest). Printed per case and
-strategy: n, k (culprits drawn), r (result size), tests (distinct builds), the information
-bound ceil(log2 C(n, r)) + r, the ratio to it, how many times fewer tests than ddmin and than
+strategy: n, k (culprits drawn), f (result changes the structure does not imply), r (result
+size), tests (distinct builds), the information bound ceil(log2 C(n, f)) + r, the ratio to it, how many times fewer tests than ddmin and than
 one-at-a-time, and the simulated wall time in minutes with W = 1, 2, 4, 8 workers. A summary checks the
 targets of issue 3 for the default pipeline.
 
@@ -78,14 +78,17 @@ class Run:
     size: int
     wall: float
     seconds: float  # our own CPU time, for the curious
+    free: int = 0  # changes of the result that no other change of it needs (per Structure)
 
 
 def bound(n: int, k: int, r: int) -> int:
     """The information bound: ceil(log2 C(n, k)) + r.
 
-    Naming k culprits among n changes takes log2 C(n, k) bits; what they need follows from the
-    Kconfig structure the strategies are given. Proving a result of r changes 1-minimal takes
-    one test per change. Without dependencies r = k: issue 3's ceil(log2 C(n, k)) + k.
+    Naming k unknown changes among n takes log2 C(n, k) bits, and proving a result of r
+    changes 1-minimal one test per change. Here k counts the result's changes that the Kconfig
+    structure given to the strategies does not imply (``f``: the culprits, plus what a culprit
+    needs that ``structure.needs`` does not report, e.g. MODULES for an ``=m`` value, or a
+    symbol that a select brings). Without dependencies r = f = k: issue 3's bound.
     """
     return math.ceil(math.log2(math.comb(n, k))) + r
 
@@ -200,7 +203,11 @@ def run(case: Case, strategy: str, workers: int) -> Run:
     seconds = time.process_time() - t
     if not predicate(cs.resolve(problem.best)):
         raise AssertionError(f"{strategy} on {case.name}: result does not reproduce")
-    return Run(problem.stats.tests, len(problem.best), clock(), seconds)
+    implied: set = set()
+    for c in problem.best:
+        implied |= cs.structure.needs.get(c, frozenset())
+    free = len(problem.best - implied)
+    return Run(problem.stats.tests, len(problem.best), clock(), seconds, free)
 
 
 def median(values: Sequence[float]) -> float:
@@ -251,7 +258,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         sets += real_sets(args.tree, args.arches.split(","), args.baselines.split(","), (1,), work)
     cases = draw_cases(sets, ks, (0,))
 
-    head = (f"{'case':<28} {'strategy':<15} {'n':>5} {'k':>2} {'r':>3} {'tests':>6} {'bound':>5} "
+    head = (f"{'case':<28} {'strategy':<15} {'n':>5} {'k':>2} {'f':>2} {'r':>3} {'tests':>6} {'bound':>5} "
             f"{'/bound':>6} {'ddmin/':>6} {'1by1/':>6} " + " ".join(f"{'W=' + str(w):>6}" for w in ws))
     print(head)
     print("-" * len(head))
@@ -265,7 +272,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 walls[s] = {w: (res[s] if w == 1 else run(case, s, w)) for w in ws}
         for s in here:
             r = res[s]
-            b = bound(len(case.changes.changes), len(case.culprits), r.size)
+            b = bound(len(case.changes.changes), r.free, r.size)
             vs_dd = res["ddmin"].tests / r.tests if "ddmin" in res else float("nan")
             vs_1 = res["one-at-a-time"].tests / r.tests if "one-at-a-time" in res else float("nan")
             wall = " ".join(
@@ -273,7 +280,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 if s in walls else f"{'-':>6}" for w in ws
             )
             print(f"{case.name:<28} {s:<15} {len(case.changes.changes):>5} {len(case.culprits):>2} "
-                  f"{r.size:>3} {r.tests:>6} {b:>5} {r.tests / b:>6.2f} {vs_dd:>6.1f} {vs_1:>6.1f} {wall}",
+                  f"{r.free:>2} {r.size:>3} {r.tests:>6} {b:>5} {r.tests / b:>6.2f} {vs_dd:>6.1f} {vs_1:>6.1f} {wall}",
                   flush=True)
             rows.append((case, s, r, b, vs_dd, vs_1, walls.get(s)))
         print()
