@@ -422,6 +422,16 @@ def _wrap(text: str, indent: str = "", width: int = WIDTH) -> List[str]:
     return out
 
 
+def _squeeze(line: str, width: int) -> str:
+    """A log line that is too long, with its inner runs of spaces (lld's ``>>>`` alignment)
+    made single, so that it wraps at words of its own rather than at the alignment."""
+    line = line.expandtabs(8).rstrip()
+    if len(line) <= width:
+        return line
+    head = line[: len(line) - len(line.lstrip())]
+    return head + " ".join(line.split())
+
+
 def _field(name: str, value: Any) -> List[str]:
     return _wrap(f"{name + ':':<12}{value}")
 
@@ -502,7 +512,7 @@ def report_text(facts: "_Facts", paths: Dict[str, Path]) -> str:
     L += _wrap(f"{'Error' if sig is not None else 'Log excerpt'} (from {where}):")
     L.append("")
     for line in text.splitlines():
-        L += _wrap(line, "  ")
+        L += _wrap(_squeeze(line, WIDTH - 2), "  ")
     L.append("")
 
     warnings = list((res.get("best") or {}).get("warnings") or [])
@@ -515,9 +525,8 @@ def report_text(facts: "_Facts", paths: Dict[str, Path]) -> str:
         for w in ineffective[:10]:
             L += _wrap(f"not applied: {w}", "  ")
         if tree_warnings:
-            L += _wrap(f"loading the tree printed {len(tree_warnings)} warning(s), e.g.:", "  ")
-            for w in tree_warnings[:3]:
-                L += _wrap(w, "    ")
+            L += _wrap(f"(loading the Kconfig tree printed {len(tree_warnings)} other warning(s); "
+                       "see session.json)", "  ")
         L.append("")
 
     ver = res.get("verification") or {}
