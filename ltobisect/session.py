@@ -669,7 +669,12 @@ class Session:
             llvm = b.llvm
             clang = f"{llvm}clang" if llvm.endswith("/") else f"clang{llvm}" if llvm.startswith("-") else "clang"
             extra = {"LTOBISECT_CC": f"ccache {clang}",
-                     "CCACHE_DIR": str(b.ccache_dir or self._state.file("ccache"))}
+                     "CCACHE_DIR": str(b.ccache_dir or self._state.file("ccache")),
+                     "CCACHE_NOHASHDIR": "true"}
+            # As the builds of the search set it (build.build_env), so the cache keys match.
+            base = os.path.commonpath([str(Path(b.tree).resolve()), str(self._state.path.resolve())])
+            if base != "/":
+                extra["CCACHE_BASEDIR"] = base
         self._emit(PhaseStarted(phase="reporting", detail="ld.lld --reproduce"))
         return lld_reproduce(script, self._state.path, limit, self.stop, extra)
 

@@ -215,9 +215,13 @@ def lld_reproduce(script: Path, state: Path, limit: float, stop: threading.Event
         pass
     env = dict(os.environ, **(env_extra or {}), LLD_REPRODUCE=str(tarball))
     said = out.parent / "lld-reproduce.out"
+    # <state>/lld-reproduce/0/out lies as deep below the state directory as the workers'
+    # <state>/workers/<slot>/out, so with CCACHE_BASEDIR the compile commands are the same
+    # relative ones and the search's ccache answers them.
+    build = out / "0" / "out"
     try:
         with open(said, "wb") as sink:
-            proc = subprocess.Popen(["sh", str(script), str(out / "build")], env=env,
+            proc = subprocess.Popen(["sh", str(script), str(build)], env=env,
                                     stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
     except OSError as exc:
         return {"made": False, "reason": f"cannot run reproduce.sh: {exc}"}

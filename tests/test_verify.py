@@ -26,9 +26,10 @@ def test_lld_reproduce_keeps_the_tarball_of_the_failing_link(tmp_path):
     script = tmp_path / "reproduce.sh"
     script.write_text(
         "#!/bin/sh\n"
+        "mkdir -p \"$1\" || exit 2\n"
         f"clang-16 -c {src} -o {tmp_path}/a.o || exit 2\n"
-        f"ld.lld-16 {tmp_path}/a.o -o {tmp_path}/a.out 2>\"$1.log\"\n"
-        "grep -q 'undefined symbol: missing' \"$1.log\" && exit 0\n"
+        f"ld.lld-16 {tmp_path}/a.o -o {tmp_path}/a.out 2>\"$1/link.log\"\n"
+        "grep -q 'undefined symbol: missing' \"$1/link.log\" && exit 0\n"
         "exit 1\n"
     )
     state = tmp_path / "state"
