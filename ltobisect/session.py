@@ -29,7 +29,6 @@ test is a cache hit, so no finished build runs again.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import threading
@@ -662,21 +661,20 @@ class Session:
             if left < 60.0:
                 return {"made": False, "reason": "no time left in the budget for a clean build"}
             limit = min(limit, left)
-        extra: Dict[str, str] = {}
+        from ltobisect.build import build_env, ccache_enabled
+
         b = cfg.build
-        if b.use_ccache and b.llvm is not None and shutil.which("ccache"):
-            # The search's ccache is warm: the clean build takes seconds, not a full compile.
-            llvm = b.llvm
+        env = None
+        if ccache_enabled(b):
+            # The environment of the search's builds (LANG, KBUILD_BUILD_*, CCACHE_BASEDIR...)
+            # and its compiler command: ccache's keys match and the clean build takes seconds.
+            llvm = b.llvm or ""
             clang = f"{llvm}clang" if llvm.endswith("/") else f"clang{llvm}" if llvm.startswith("-") else "clang"
-            extra = {"LTOBISECT_CC": f"ccache {clang}",
-                     "CCACHE_DIR": str(b.ccache_dir or self._state.file("ccache")),
-                     "CCACHE_NOHASHDIR": "true"}
-            # As the builds of the search set it (build.build_env), so the cache keys match.
-            base = os.path.commonpath([str(Path(b.tree).resolve()), str(self._state.path.resolve())])
-            if base != "/":
-                extra["CCACHE_BASEDIR"] = base
+            env = build_env(b, self._state.file("lld-reproduce") / "0",
+                            {"LTOBISECT_CC": f"ccache {clang}"},
+                            ccache_dir=Path(b.ccache_dir) if b.ccache_dir else self._state.file("ccache"))
         self._emit(PhaseStarted(phase="reporting", detail="ld.lld --reproduce"))
-        return lld_reproduce(script, self._state.path, limit, self.stop, extra)
+        return lld_reproduce(script, self._state.path, limit, self.stop, env)
 
     def _make_result(self, status: str, code: ExitCode, message: str, hint: str,
                      artifacts: Dict[str, Path], elapsed: float) -> SessionResult:
@@ -845,11 +843,12 @@ def reap_orphans(state_dir: Path) -> int:
 
     Builds run in process groups of their own, so a kill -9 of ltobisect leaves them running,
     and a resumed run would then build in the same worker directory at the same time (which
-    corrupts it). Every build has its TMPDIR inside ``state_dir/workers/``: a process with such
-    a TMPDIR while we hold the state directory's lock is such an orphan.
+    corrupts it). Every build has its TMPDIR inside ``state_dir/workers/`` (or
+    ``state_dir/lld-reproduce/``): a process with such a TMPDIR while we hold the state
+    directory's lock is such an orphan.
     """
-    workers = Path(state_dir) / "workers"
-    roots = tuple({str(workers) + os.sep, str(workers.resolve()) + os.sep})
+    dirs = [Path(state_dir) / "workers", Path(state_dir) / "lld-reproduce"]
+    roots = tuple({str(d) + os.sep for d in dirs} | {str(d.resolve()) + os.sep for d in dirs})
     groups = set()
     try:
         pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]

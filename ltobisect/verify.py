@@ -195,25 +195,27 @@ def check_with_make(tree: Any, build: BuildSpec, baseline_text: str, best: Candi
 
 
 def lld_reproduce(script: Path, state: Path, limit: float, stop: threading.Event,
-                  env_extra: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
+                  env: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
     """Run reproduce.sh in a clean output directory with LLD_REPRODUCE set; lld's tarball.
 
     lld (ELF) honours the LLD_REPRODUCE environment variable like ``--reproduce=``: every link
     writes its inputs to that tarball, even a link that fails. The failing link is the last one
     make runs, so the file left is the one an LLVM developer needs to replay the link without
     the kernel. Running the reproducer also proves the report's commands work. ``limit`` bounds
-    its wall time; setting ``stop`` kills it. ``env_extra`` (e.g. ``LTOBISECT_CC`` and
-    ``CCACHE_DIR`` for the search's warm ccache) is added to its environment.
+    its wall time; setting ``stop`` kills it. ``env`` is its environment (default: ours); the
+    session gives it the environment of the search's builds with ``state/lld-reproduce/0`` as
+    the sandbox, so that the search's warm ccache answers its compiles.
     """
     out = state / "lld-reproduce"
     shutil.rmtree(out, ignore_errors=True)
-    out.mkdir()
+    for sub in ("tmp", "home"):  # TMPDIR and HOME of build.build_env(sandbox_root=out/0)
+        (out / "0" / sub).mkdir(parents=True)
     tarball = state / "lld-reproduce.tar"
     try:
         tarball.unlink()
     except FileNotFoundError:
         pass
-    env = dict(os.environ, **(env_extra or {}), LLD_REPRODUCE=str(tarball))
+    env = dict(env if env is not None else os.environ, LLD_REPRODUCE=str(tarball))
     said = out.parent / "lld-reproduce.out"
     # <state>/lld-reproduce/0/out lies as deep below the state directory as the workers'
     # <state>/workers/<slot>/out, so with CCACHE_BASEDIR the compile commands are the same
