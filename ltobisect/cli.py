@@ -39,6 +39,7 @@ from ltobisect.inputs import (
     check_strategy,
     check_toolchain,
     check_tree,
+    check_writable_dir,
     find_source_tree,
     free_dir,
     llvm_from_config,
@@ -170,6 +171,9 @@ def _add_search_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--make", metavar="VAR=VALUE", action="append", default=[],
                    help="extra make variable for every build, repeatable (W=1, KCFLAGS=...)")
     g.add_argument("--jobs", type=int_arg, metavar="N", help="make -j per worker (default: cores/workers)")
+    g.add_argument("--ccache-dir", type=Path, metavar="DIR",
+                   help="ccache directory shared across sessions (default: $LTOBISECT_CCACHE_DIR, "
+                        "else one inside the state directory)")
     g = p.add_argument_group("what counts as the failure")
     g.add_argument("--signature", metavar="REGEX",
                    help="a regex the failing build's log must match (default: from --log or "
@@ -327,8 +331,12 @@ def session_config(args: argparse.Namespace, *, bad: Path, tree: Path, state: Pa
         raise UserError(f"--workers {workers} is more than 4x the {cores} cores here",
                         f"use --workers {cores} or fewer; each worker runs its own make -j")
     limits = Limits(deadline=budget, max_tests=args.max_builds)
+    ccache_dir = args.ccache_dir or (Path(os.environ["LTOBISECT_CCACHE_DIR"])
+                                     if os.environ.get("LTOBISECT_CCACHE_DIR") else None)
+    if ccache_dir is not None:
+        ccache_dir = check_writable_dir(ccache_dir, "--ccache-dir")
     build = BuildSpec(tree=tree, arch=arch, llvm=llvm, make_vars=make_vars, target=args.target,
-                      jobs=jobs)
+                      jobs=jobs, ccache_dir=ccache_dir)
     extra = {}
     if args.verify is not None:
         extra["verify_repeats"] = args.verify

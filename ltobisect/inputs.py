@@ -250,6 +250,21 @@ def check_state_path(path: Path, option: str) -> Path:
     return path.resolve()
 
 
+def check_writable_dir(path: Path, option: str) -> Path:
+    """A directory we will write into (a cache): created if missing, must be writable."""
+    path = path.expanduser()
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{option} {path} is a file", "give a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot create {option} {path}: {e.strerror}",
+                        "give a directory in a writable place") from None
+    if not os.access(path, os.W_OK):
+        raise UserError(f"{option} {path} is not writable", "give a writable directory")
+    return path.resolve()
+
+
 def check_output_file(path: Optional[Path], option: str) -> Optional[Path]:
     """A file we will write at the end: its directory exists and is writable."""
     if path is None:

@@ -272,6 +272,18 @@ def test_state_dir_is_a_file(capsys, tmp_path):
     expect(capsys, 1, ["--state", "is a file"], *minimize("--state", f))
 
 
+def test_ccache_dir_is_a_file(capsys, tmp_path):
+    f = tmp_path / "ccache"
+    f.write_text("x")
+    expect(capsys, 1, ["--ccache-dir", "is a file"], *minimize("--ccache-dir", f))
+
+
+def test_ccache_dir_under_a_file_cannot_be_created(capsys, tmp_path):
+    f = tmp_path / "plain-file"
+    f.write_text("x")
+    expect(capsys, 1, ["cannot create --ccache-dir"], *minimize("--ccache-dir", f / "cache"))
+
+
 def test_state_dir_under_a_file_is_unwritable(capsys, tmp_path):
     f = tmp_path / "plain-file"
     f.write_text("x")
