@@ -341,7 +341,7 @@ def reproduce_script(facts: "_Facts") -> str:
         "# exit: 0 = reproduced, 1 = did not reproduce, 2 = a setup step failed",
         "set -u",
         'here=$(cd "$(dirname "$0")" && pwd)',
-        'out=${1:-$(mktemp -d "${TMPDIR:-/tmp}/ltobisect-repro.XXXXXX")}',
+        'out=${1:-$(mktemp -d)}',
         'mkdir -p "$out" || exit 2',
         'out=$(cd "$out" && pwd)',
         'log="$out/reproduce.log"',

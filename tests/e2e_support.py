@@ -1,0 +1,80 @@
+"""Running `ltobisect minimize` for real on a kernel tree, for the end-to-end tests.
+
+The tests drive the real command line in a subprocess (as a tester or a build farm would), with
+``--json`` so the events can be shown in the CI log, and check the artifacts afterwards.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+REPO = Path(__file__).resolve().parent.parent
+LINUX_LTO = REPO / "examples" / "linux-lto"
+
+
+@dataclass
+class Run:
+    proc: subprocess.CompletedProcess
+    state: Path
+    tree: Path
+    elapsed: float
+
+    def summary(self) -> dict:
+        return json.loads((self.state / "summary.json").read_text())
+
+
+def make_bad_config(tree: Path, out: Path, *, arch: str, seed: int, probability: int = 8,
+                    extra: Sequence[str] = ()) -> Path:
+    """A randconfig made by the kernel's own `make randconfig` (examples/linux-lto recipe)."""
+    frag = out.with_suffix(".extra")
+    frag.write_text("".join(line + "\n" for line in extra))
+    subprocess.run([str(LINUX_LTO / "make-bad-config.sh"), str(tree), str(out), arch, str(seed),
+                    str(probability), str(frag)], check=True, capture_output=True, text=True)
+    return out
+
+
+def minimize(bad: Path, tree: Path, state: Path, ccache: Path, *args: str,
+             timeout: float = 90 * 60) -> Run:
+    """`ltobisect minimize` through the real CLI; prints what happened to the test log."""
+    cmd = [sys.executable, "-m", "ltobisect", "minimize", str(bad), "--tree", str(tree),
+           "--llvm=-16", "--baseline", "tinyconfig", "--state", str(state),
+           "--ccache-dir", str(ccache), "--json", *args]
+    started = time.monotonic()
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    run = Run(proc, state, tree, time.monotonic() - started)
+    show(run)
+    return run
+
+
+def fragment_lines(state: Path) -> set:
+    text = (state / "fragment.config").read_text()
+    return {ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")}
+
+
+def show(run: Run) -> None:
+    """Print the builds, the wall time, the fragment and the report into the (CI) log."""
+    out = sys.__stderr__
+    print(f"\n=== real minimization: exit {run.proc.returncode}, "
+          f"wall {run.elapsed / 60:.1f} min ===", file=out)
+    for line in run.proc.stdout.splitlines():
+        try:
+            ev = json.loads(line)
+        except ValueError:
+            continue
+        kind = ev.get("event")
+        if kind == "TestFinished":
+            peak = f" peak {ev['peak_rss'] / 2**20:.0f}M" if ev.get("peak_rss") else ""
+            print(f"  build (slot {ev['slot']}): {ev['size']:3d} changes -> {ev['verdict']:14s} "
+                  f"{ev['duration']:6.1f}s{peak}{' cached' if ev.get('cached') else ''}", file=out)
+        elif kind in ("PhaseStarted", "StrategyStarted", "BestImproved"):
+            what = ev.get("phase") or ev.get("strategy") or f"{ev.get('size')} changes"
+            print(f"  {kind}: {what}", file=out)
+    report = run.state / "report.txt"
+    print(report.read_text() if report.is_file() else run.proc.stderr[-4000:], file=out)

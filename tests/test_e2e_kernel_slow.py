@@ -1,0 +1,76 @@
+"""The slower real-kernel tier (`pytest -m slow`): whole minimizations that take 15-40 minutes each
+on 2 cores, so they are not in the default run.
+
+Each bad config is generated here by the kernel's own `make randconfig` (KCONFIG_SEED,
+KCONFIG_PROBABILITY, KCONFIG_ALLCONFIG forcing the LTO mode), exactly as
+examples/linux-lto/make-bad-config.sh documents, and a fault is planted in a scratch copy of the
+tree that needs options the randconfig has:
+
+- arm64, cross-built by clang-16 (LLVM=-16 ARCH=arm64): a compile error needing two options,
+  so tests build only the failing directory;
+- x86_64 with full LTO: a link failure that needs LTO_CLANG_FULL and one more option;
+- x86_64 ThinLTO, a resource failure: module-level asm that makes the LTO link need more than
+  1 GiB only with two options set, minimized with `--mem-above`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from e2e_support import fragment_lines, make_bad_config, minimize
+from kernel_scratch import Fault, scratch_tree
+
+pytestmark = [pytest.mark.kernel, pytest.mark.slow]
+
+FAULT_OPTIONS = ("CONFIG_USELIB=y", "CONFIG_CROSS_MEMORY_ATTACH=y", "CONFIG_FHANDLE=y")
+
+
+def _setup(kernel_tree: Path, tmp_path: Path, faults, *, arch: str, seed: int, extra=()):
+    tree = scratch_tree(kernel_tree, tmp_path / "linux", faults)
+    bad = make_bad_config(kernel_tree, tmp_path / "bad.config", arch=arch, seed=seed,
+                          extra=[*FAULT_OPTIONS, *extra])
+    return tree, bad
+
+
+def _assert_minimized(run, expected: set) -> None:
+    assert run.proc.returncode == 0, run.proc.stderr[-3000:]
+    assert "Traceback" not in run.proc.stderr
+    assert fragment_lines(run.state) == expected
+    summary = run.summary()
+    assert summary["status"] == "minimized" and summary["verified"] is True
+    assert summary["total_changes"] >= 30
+
+
+def test_arm64_cross_build_compile_error(kernel_tree, shared_ccache, tmp_path):
+    fault = Fault("fs/fhandle.c", ("FHANDLE", "CROSS_MEMORY_ATTACH"), "error",
+                  "ltobisect planted arm64 fault")
+    tree, bad = _setup(kernel_tree, tmp_path, [fault], arch="arm64", seed=5)
+    run = minimize(bad, tree, tmp_path / "state", shared_ccache, "--arch", "arm64")
+    _assert_minimized(run, {"CONFIG_FHANDLE=y", "CONFIG_CROSS_MEMORY_ATTACH=y"})
+    assert "ltobisect planted arm64 fault" in (run.state / "report.txt").read_text()
+    assert "ARCH=arm64" in (run.state / "reproduce.sh").read_text()
+
+
+def test_full_lto_link_failure(kernel_tree, shared_ccache, tmp_path):
+    symbol = "ltobisect_full_lto_missing"
+    fault = Fault("fs/exec.c", ("LTO_CLANG_FULL", "USELIB"), "undefined", symbol)
+    tree, bad = _setup(kernel_tree, tmp_path, [fault], arch="x86_64", seed=7,
+                       extra=("# CONFIG_LTO_CLANG_THIN is not set", "CONFIG_LTO_CLANG_FULL=y",
+                              "# CONFIG_COMPILE_TEST is not set"))
+    assert "CONFIG_LTO_CLANG_FULL=y" in bad.read_text()
+    run = minimize(bad, tree, tmp_path / "state", shared_ccache, "--arch", "x86_64")
+    _assert_minimized(run, {"CONFIG_LTO_CLANG_FULL=y", "CONFIG_USELIB=y"})
+    assert f"undefined symbol: {symbol}" in (run.state / "report.txt").read_text()
+
+
+def test_link_needing_too_much_memory(kernel_tree, shared_ccache, tmp_path):
+    # 20M .quad directives: clang's assembler peaks at ~1.3 GB (measured here; a tinyconfig
+    # ThinLTO link peaks at ~160 MB). Under ThinLTO the module asm is assembled in the LTO link.
+    hog = Fault("fs/exec.c", ("USELIB", "CROSS_MEMORY_ATTACH"), "raw", "memory hog",
+                code='asm(".pushsection .data\\n.rept 20000000\\n.quad 0\\n.endr\\n.popsection");')
+    tree, bad = _setup(kernel_tree, tmp_path, [hog], arch="x86_64", seed=2)
+    run = minimize(bad, tree, tmp_path / "state", shared_ccache, "--arch", "x86_64",
+                   "--mem-above", "1G", "--target", "vmlinux")
+    _assert_minimized(run, {"CONFIG_USELIB=y", "CONFIG_CROSS_MEMORY_ATTACH=y"})
+    assert run.summary()["signature"]["kind"] == "memory"
