@@ -1,0 +1,78 @@
+"""Real kernel, end to end: `ltobisect minimize` on Linux 6.1 with clang-16 and ThinLTO.
+
+The bad config is a randconfig made by the kernel's own `make randconfig` (fixed seed, ThinLTO
+forced on, see examples/linux-lto/make-bad-config.sh); it differs from tinyconfig in more than 50
+changes. A scratch copy of the tree carries a planted fault that breaks the LTO link
+(`ld.lld: error: undefined symbol`) only when ThinLTO, USELIB and CROSS_MEMORY_ATTACH are all on.
+The whole minimization runs through the real command line, with real builds, then the artifacts
+are checked the way a maintainer would use them: `reproduce.sh` from a clean output directory.
+
+One minimization is shared by the tests of this module (it is the expensive part: a cold build of
+the bad config, then incremental builds in the persistent worker directory with ccache).
+"""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from e2e_support import LINUX_LTO, Run, fragment_lines, minimize
+from kernel_scratch import Fault, scratch_tree
+
+pytestmark = pytest.mark.kernel
+
+BAD_CONFIG = LINUX_LTO / "bad-x86_64-thinlto.config"
+SYMBOL = "ltobisect_e2e_lto_missing"
+LTO_LINK_FAULT = Fault("fs/exec.c", ("LTO_CLANG", "USELIB", "CROSS_MEMORY_ATTACH"), "undefined", SYMBOL)
+CULPRITS = {"CONFIG_LTO_CLANG_THIN=y", "CONFIG_USELIB=y", "CONFIG_CROSS_MEMORY_ATTACH=y"}
+
+
+@pytest.fixture(scope="module")
+def minimized(kernel_tree: Path, shared_ccache: Path, tmp_path_factory) -> Run:
+    work = tmp_path_factory.mktemp("e2e")
+    tree = scratch_tree(kernel_tree, work / "linux", [LTO_LINK_FAULT])
+    return minimize(BAD_CONFIG, tree, work / "state", shared_ccache, "--arch", "x86_64",
+                    timeout=50 * 60)
+
+
+def test_minimizes_the_lto_link_failure_to_its_three_options(minimized: Run) -> None:
+    assert minimized.proc.returncode == 0, minimized.proc.stderr[-3000:]
+    assert "Traceback" not in minimized.proc.stderr
+    assert fragment_lines(minimized.state) == CULPRITS
+    summary = minimized.summary()
+    assert summary["status"] == "minimized"
+    assert summary["total_changes"] >= 50
+    assert SYMBOL in summary["signature"]["message"] + summary["signature"]["location"]
+    assert summary["signature"]["tool"] == "ld.lld"
+
+
+def test_the_report_is_ready_for_a_mailing_list(minimized: Run) -> None:
+    report = (minimized.state / "report.txt").read_text()
+    assert all(len(line) <= 80 for line in report.splitlines())
+    assert f"undefined symbol: {SYMBOL}" in report
+    assert all(c in report for c in CULPRITS)
+    assert "clang version 16" in report and "LLD 16" in report
+    assert "6.1." in report  # make kernelversion
+    assert "make O=" in report or "make -C" in report  # the reproduce commands
+
+
+def test_the_result_resolves_as_the_kernels_own_olddefconfig(minimized: Run) -> None:
+    summary = minimized.summary()
+    assert summary["verified"] is True
+    text = str(summary["verification"])
+    assert "olddefconfig" in text
+
+
+def test_reproduce_sh_reproduces_from_a_clean_output_directory(minimized: Run, tmp_path) -> None:
+    out = tmp_path / "out"
+    proc = subprocess.run(["sh", str(minimized.state / "reproduce.sh"), str(out)],
+                          capture_output=True, text=True, timeout=30 * 60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert SYMBOL in (out / "reproduce.log").read_text()
+
+
+def test_the_pristine_tree_is_untouched(minimized: Run, kernel_tree: Path) -> None:
+    assert SYMBOL in (minimized.tree / "fs" / "exec.c").read_text()
+    assert SYMBOL not in (kernel_tree / "fs" / "exec.c").read_text()
+    assert not (kernel_tree / ".config").exists()
