@@ -572,10 +572,13 @@ class KconfigTree:
 
         A change that enables or sets a symbol needs the changes to the symbols its visibility
         and direct dependencies rest on, through any chain of symbols. A change that turns a
-        symbol off needs the changes turning off the symbols that select it. The answer depends
-        on the tree only; ``baseline_text`` is accepted for symmetry with :meth:`resolve`.
+        symbol off needs the changes turning off the symbols that select it; a change to ``m``
+        needs the change enabling the modules symbol. The answer depends on the tree only;
+        ``baseline_text`` is accepted for symmetry with :meth:`resolve`.
         """
-        needs = needs_closure(changes, self._sym, self._deps)
+        modules = self._k.modules
+        needs = needs_closure(changes, self._sym, self._deps,
+                              modules.name if modules is not None and modules.nodes else None)
         return Structure(needs=needs, menu={c: self.menu_path(c.name) for c in changes})
 
     def menu_path(self, name: str) -> Tuple[str, ...]:

@@ -137,11 +137,14 @@ def dependency_items(item: object, memo: Dict[object, frozenset]) -> frozenset:
 
 
 def needs_closure(changes: Sequence[Change], lookup: Callable[[str], Optional[Symbol]],
-                  memo: Dict[object, frozenset]) -> Dict[Change, frozenset]:
+                  memo: Dict[object, frozenset],
+                  modules: Optional[str] = None) -> Dict[Change, frozenset]:
     """For each change, the other changes of the set it needs to take effect, transitively.
 
     Enabling or setting a symbol needs the changes to what it depends on (see
-    :func:`dependency_items`); turning a symbol off needs the changes turning off its selectors.
+    :func:`dependency_items`); a value of ``m`` also needs the change enabling ``modules`` (the
+    tree's modules symbol, MODULES in Linux), which no dependency expression names; turning a
+    symbol off needs the changes turning off its selectors.
     """
     by_name = {c.name: c for c in changes}
     direct: Dict[Change, set] = {}
@@ -159,6 +162,8 @@ def needs_closure(changes: Sequence[Change], lookup: Callable[[str], Optional[Sy
                     other = by_name.get(item.name) if isinstance(item, Symbol) else None
                     if other is not None:
                         needs.add(other)
+                if c.value == "m" and modules and modules in by_name:
+                    needs.add(by_name[modules])
         needs.discard(c)
         direct[c] = needs
     closed: Dict[Change, frozenset] = {}

@@ -189,6 +189,20 @@ def test_tristate_m_without_modules_becomes_y(trees):
     assert reasons(r) == {"T": ("y", "m not possible: MODULES is not enabled")}
 
 
+def test_a_change_to_m_needs_the_change_enabling_modules(trees):
+    kt = trees["tristate"]
+    base = kt.baseline("allnoconfig")
+    bad = kt.resolve(base, [ch(kt, s) for s in ("MODULES=y", "T=m", "U=m")]).config_text
+    changes = {c.name: c for c in kt.diff(base, bad)}
+    assert set(changes) == {"MODULES", "T", "U"}
+    st = kt.structure(base, tuple(changes.values()))
+    assert st.needs[changes["T"]] == {changes["MODULES"]}
+    assert st.needs[changes["U"]] == {changes["MODULES"], changes["T"]}
+    # and the closure alone is enough: T=m with what it needs resolves to T=m
+    r = kt.resolve(base, st.closure([changes["T"]]))
+    assert parse_config(r.config_text)["T"] == "m"
+
+
 def test_tristate_diff_m_to_y(trees):
     kt = trees["tristate"]
     base = kt.resolve(kt.baseline("allnoconfig"), [ch(kt, "MODULES=y"), ch(kt, "T=m")]).config_text
