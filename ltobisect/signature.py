@@ -10,7 +10,19 @@ Normalization removes what changes between runs of the same failure: the O= dire
 source tree prefixes (``roots``), version suffixes of tool names (``ld.lld-16`` -> ``ld.lld``),
 line and column numbers (unless ``keep_lines``), addresses and offsets (``+0x1c/0x40``),
 temporary file names (``/tmp/cc3Fa9.o``, ``fhandle-4b1f2e.o``, ``.tmp_vmlinux.kallsyms1``),
-ThinLTO's promoted-name suffixes (``.llvm.123456``) and ``__UNIQUE_ID`` counters.
+ThinLTO's promoted-name suffixes (``.llvm.123456``) and ``__UNIQUE_ID`` counters, and the
+quoting style (GNU ld's ```sym'`` and gcc's UTF-8 ``‘sym’`` both become ``'sym'``, as lld and
+gcc under ``LANG=C`` print). The roots are the caller's plus those :func:`log_roots` reads off
+the log itself (make's ``Entering directory`` lines, ``-C``/``O=``/``M=`` of printed make
+commands, kbuild's absolute ``<srctree>/scripts/Makefile.*`` paths), so a user's log from
+another machine normalizes as the workers' logs do.
+
+Tools: linker errors name the linker (``ld`` for GNU ld, also when only its wording or
+collect2's summary shows it, ``ld.gold``, ``ld.lld``); compile errors name the compiler the log
+shows for that diagnostic (``gcc`` or ``clang``, else ``cc`` when it cannot be told). Matching
+does not compare compiler labels: a compile error is the same failure when kind, message and
+file agree, whichever of ``gcc``/``clang``/``cc`` reported it (gcc's and clang's wordings differ,
+so a real difference of compiler still shows as a different message).
 
 Kinds produced here: ``compile-error``, ``link-error``, ``modpost``, ``objtool``, ``kconfig``,
 ``crash`` (a compiler or linker crashed), ``killed`` (a tool killed by a signal, usually the
@@ -48,7 +60,7 @@ class Finding:
 
 # --- normalization -------------------------------------------------------------------------
 
-_TOOL_SUFFIX = re.compile(r"^(?:.*/)?([A-Za-z][\w.+]*?)(?:-\d+(?:\.\d+)*)?$")
+_TOOL_SUFFIX = re.compile(r"^(?:.*/)?([A-Za-z][\w.+-]*?)(?:-\d+(?:\.\d+)*)?$")
 _LINE_COL = re.compile(r"^(?P<file>[^\s:]+?)(?::(?P<line>\d+))?(?::(?P<col>\d+))?$")
 _TMP_FILE = re.compile(r"(?<![\w.-])(?:/var)?/tmp/(?=[^/\s:'\"(),]+(?:[\s:'\"(),]|$))")
 _CLANG_TMP = re.compile(r"\b([\w.+]+)-[0-9a-f]{6}\.(o|s|bc|ll|c|i)\b")
@@ -61,24 +73,53 @@ _LLVM_SUFFIX = re.compile(r"\.llvm\.\d+")
 _UNIQUE_ID = re.compile(r"(__UNIQUE_ID_\w*?)\d+\b")
 _MAKE_LEVEL = re.compile(r"^(g?make)(?:\[\d+\])?:")
 _SPACES = re.compile(r"\s+")
+# GNU ld's `sym' and gcc's UTF-8 ‘sym’ (and “sym”): quoted as lld and gcc under LANG=C quote.
+_GNU_QUOTE = re.compile(r"`([^`'\n]*)'")
+_UTF8_QUOTE = re.compile(r"[‘’]")
+_UTF8_DQUOTE = re.compile(r"[“”]")
+
+
+_CROSS_TOOL = re.compile(
+    r"^(?:.*/)?[A-Za-z0-9_]+(?:-[A-Za-z0-9_]+){1,3}-"
+    r"(?P<tool>gcc|g\+\+|cc|ld|ld\.bfd|ld\.gold|as|ar|objcopy|nm|strip)(?:-\d+(?:\.\d+)*)?$"
+)
+#: Names of C compilers; compile errors of any of them compare equal (see :func:`_same`).
+COMPILERS = frozenset({"clang", "gcc", "cc", "cc1", "clang++", "g++", "c++"})
+#: Names of GNU-style linkers (their ``ld:`` lines and wording) and of lld.
+GNU_LINKERS = frozenset({"ld", "ld.bfd", "ld.gold", "gold", "collect2"})
+LINKERS = GNU_LINKERS | {"ld.lld", "lld"}
 
 
 def tool_name(word: str) -> str:
-    """``/usr/bin/ld.lld-16`` -> ``ld.lld``; ``clang-16`` -> ``clang``."""
-    m = _TOOL_SUFFIX.match(word.strip())
-    return m.group(1) if m else word.strip()
+    """``/usr/bin/ld.lld-16`` -> ``ld.lld``; ``clang-16`` -> ``clang``; ``aarch64-linux-gnu-ld`` -> ``ld``."""
+    word = word.strip()
+    m = _CROSS_TOOL.match(word)
+    if m:
+        return m.group("tool")
+    m = _TOOL_SUFFIX.match(word)
+    return m.group(1) if m else word
 
 
 def _strip_roots(text: str, roots: Sequence[str]) -> str:
-    for root in sorted({r.rstrip("/") for r in roots if r and r.rstrip("/")}, key=len, reverse=True):
-        text = text.replace(root + "/", "")
-        text = text.replace(root, ".")
-    return text
+    """Remove the root directories from paths in ``text`` (``<root>/x`` -> ``x``, ``<root>`` -> ``.``).
+
+    A root is replaced only as a whole path: ``/work`` leaves ``/workspace/x`` and
+    ``/src/work/x`` alone, but not ``-I/work/include`` (a one-letter option glued to it).
+    """
+    clean = sorted({r.rstrip("/") for r in roots if r and r.rstrip("/")}, key=len, reverse=True)
+    if not clean:
+        return text
+    alt = "|".join(re.escape(r) for r in clean)
+    pattern = re.compile(rf"(?:(?<![\w.+/-])|(?<=(?<![\w.+/-])-[A-Za-z]))(?:{alt})(?:(?P<slash>/)|(?![\w.+-]))")
+    return pattern.sub(lambda m: "" if m.group("slash") else ".", text)
 
 
 def normalize_text(text: str, roots: Sequence[str] = ()) -> str:
     """Remove from one message what differs between runs of the same failure."""
     text = _strip_roots(text, roots)
+    text = _GNU_QUOTE.sub(r"'\1'", text)
+    text = _UTF8_QUOTE.sub("'", text)
+    text = _UTF8_DQUOTE.sub('"', text)
     text = _TMP_FILE.sub("<tmp>/", text)
     text = _CLANG_TMP.sub(r"\1-<tmp>.\2", text)
     text = _CC_TMP.sub(r"<tmp>.\1", text)
@@ -112,7 +153,7 @@ _DIAG = re.compile(
     r"^(?P<file>[^\s:][^:]*?):(?P<line>\d+)(?::(?P<col>\d+))?:\s*(?P<sev>fatal error|error):\s*(?P<msg>.*)$"
 )
 # diagnostics without a location: "clang-16: error: unable to execute command: Killed".
-_TOOL_ERROR = re.compile(r"^(?P<tool>(?:\S*/)?(?:clang|gcc|cc|ld\.lld|ld|lld|llvm-\w+|ld\.bfd|objcopy|ar)(?:-[\d.]+)?(?:\+\+)?):\s*(?P<sev>error|fatal error):\s*(?P<msg>.*)$")
+_TOOL_ERROR = re.compile(r"^(?P<tool>(?:\S*/)?(?:[A-Za-z0-9_]+-){0,4}(?:clang|gcc|cc|ld\.lld|ld\.gold|ld\.bfd|ld|lld|llvm-\w+|objcopy|ar)(?:-[\d.]+)?(?:\+\+)?):\s*(?P<sev>error|fatal error):\s*(?P<msg>.*)$")
 _LLD_REF = re.compile(r"^>>>\s*(?:referenced by|defined at)\s+(?P<where>.*)$")
 _MODPOST = re.compile(r"^(?:ERROR|WARNING|FATAL): modpost: (?P<msg>.*)$")
 _OBJTOOL = re.compile(r"^(?P<obj>\S+?):\s*(?P<sev>warning|error): objtool: (?P<msg>.*)$")
@@ -138,9 +179,212 @@ _CRASH_CONTEXT = re.compile(r"^\s*(?P<n>\d+)\.\s+(?P<what>.*)$")
 _CRASH_WHERE = re.compile(r"^(?P<file>[^\s:]+):(?P<line>\d+):(?P<col>\d+): (?P<what>.*)$")
 _NO_SPACE = re.compile(r"No space left on device|Disk quota exceeded", re.IGNORECASE)
 
+# GNU ld (and gold) wording. The linker's name prefixes some lines ("/usr/bin/ld: ",
+# "aarch64-linux-gnu-ld: "); the line of an undefined reference often has only the place.
+_LD_TOOL = r"(?:\S*/)?(?:[A-Za-z0-9_]+-){0,4}(?:ld|ld\.bfd|ld\.gold|gold)(?:-[\d.]+)?"
+# "/usr/bin/ld: net/sched.o: in function `qdisc_enqueue':" (the prefix is not always there).
+_LD_CONTEXT = re.compile(rf"^(?:(?P<tool>{_LD_TOOL}):\s+)?(?P<obj>\S+?): in function [`'‘](?P<func>[^'’]*)['’]:$")
+# Phrases of GNU ld's errors that stand on a line of their own (after a place, or after "ld: ").
+_LD_CORE = (r"undefined reference to|multiple definition of|relocation truncated to fit|"
+            r"dangerous relocation|undefined hidden symbol|relocation R_\S+ against .* can not be used")
+_LD_MORE = (r"cannot find |final link failed|will not fit in region|region [`'][^']*' overflowed by|"
+            r"file format not recognized|file not recognized|cannot open linker script file|"
+            r"undefined symbol [`'][^']*' referenced in expression|could not find output section|"
+            r"no memory region specified|section \S+ LMA .* overlaps section")
+_LD_PREFIXED = re.compile(
+    rf"^(?P<tool>{_LD_TOOL}):\s+(?:(?P<where>.*?):\s+)?(?:error:\s+)?(?P<msg>(?:{_LD_CORE}|{_LD_MORE}).*)$"
+)
+# "sched.c:(.text+0x37): undefined reference to `x'", "net/a.o:a.c:function f: error: ..." (gold).
+_LD_BARE = re.compile(
+    rf"^(?P<where>[^\s:][^\s]*?(?::function [^\s:]+)?):\s+(?P<gold>error:\s+)?(?P<msg>(?:{_LD_CORE}).*)$"
+)
+_LD_SYMBOL = re.compile(r"^(?:undefined reference to|multiple definition of|undefined hidden symbol) '([^']+)'")
+_COLLECT2 = re.compile(r"^(?:\S*/)?collect2(?:\.exe)?: (?:fatal )?error: (?P<tool>\S+) returned (?P<n>\d+) exit status$")
+
+# Which compiler printed a diagnostic. gcc: "file.c: In function 'f':", "cc1: all warnings being
+# treated as errors", "compilation terminated."; clang: "2 errors generated.", "clang-16: error:".
+_GCC_BEFORE = re.compile(r"^\S.*: (?:In (?:member |static member )?function|In constructor|In destructor|"
+                         r"At top level|In lambda function)\b.*:$")
+_GCC_AFTER = re.compile(r"^(?:\S*/)?cc1(?:plus)?: (?:all |some )?warnings being treated as errors$|"
+                        r"^compilation terminated\.$|^(?:\S*/)?cc1(?:plus|obj)?: ")
+_CLANG_AFTER = re.compile(r"^\d+ errors? generated\.$|^\d+ warnings? and \d+ errors? generated\.$|"
+                          r"^(?:\S*/)?clang(?:\+\+)?(?:-[\d.]+)?: (?:error|warning|note): ")
+# A printed compile command (V=1): "gcc -Wp,-MMD,... -c -o fs/x.o fs/x.c", maybe behind ccache.
+_CC_COMMAND = re.compile(
+    r"^\s*(?:\S*ccache\s+)?(?P<cc>(?:\S*/)?(?:[A-Za-z0-9_]+-){0,4}(?:gcc|clang|cc|g\+\+|clang\+\+|c\+\+)"
+    r"(?:-[\d.]+)?)\s.*\s-c\b"
+)
+_QUIET_STEP = re.compile(r"^\s+(?:CC|AS|LD|AR|HOSTCC|HOSTLD|GEN|CPP|OBJCOPY|CALL|DESCEND)(?:\s|\[)")
+_MAKE_ANY = re.compile(r"^g?make(?:\[\d+\])?: ")
+
+# Where a log's build ran: make's directory lines, printed make command lines, kbuild's paths.
+_DIR_LINE = re.compile(r"^g?make(?:\[\d+\])?: (?:Entering|Leaving) directory [`'‘\"](?P<dir>/[^'’\"]*)['’\"]\s*$")
+_MAKE_WORD = re.compile(r"(?:^|[\s/;&|(])g?make(?:\s|$)")
+_MAKE_DIR_ARG = re.compile(r"(?:^|\s)(?:-C\s*|--directory=|(?:O|M|KBUILD_OUTPUT|KBUILD_EXTMOD)=)"
+                           r"(?P<q>['\"]?)(?P<dir>/[^\s'\"]*)(?P=q)(?=\s|$)")
+_KBUILD_SRCTREE = re.compile(r"(?<![\w.+/-])(?P<dir>/[^\s'\"`:;\[\]()]*?)/scripts/"
+                             r"(?:Makefile\.\w+|Kbuild\.include|[\w.-]+\.(?:sh|py|pl))\b")
+_MAKEFILE_AT = re.compile(r"\[(?P<dir>/[^\s:\]]*?)/(?:GNUmakefile|Makefile|makefile):\d+: ")
+#: Directories never taken as a build's root (stripping them would erase real information).
+_NOT_ROOTS = frozenset({
+    "/", "/tmp", "/var/tmp", "/var", "/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc", "/dev", "/proc",
+    "/sys", "/home", "/opt", "/root", "/usr/bin", "/usr/sbin", "/usr/lib", "/usr/lib64", "/usr/libexec",
+    "/usr/include", "/usr/share", "/usr/local", "/usr/local/bin", "/usr/local/lib", "/usr/local/include",
+})
+
 
 def _lines(log_text: str) -> List[str]:
     return [ln.rstrip("\r") for ln in log_text.splitlines()]
+
+
+def _is_ancestor(parent: str, path: str) -> bool:
+    """Whether ``path`` is ``parent`` or lies below it."""
+    return path == parent or path.startswith(parent.rstrip("/") + "/")
+
+
+def log_roots(log_text: str) -> List[str]:
+    """The directories a log's build ran in, read off the log itself, longest first.
+
+    Sources: make's ``Entering directory '/path'`` (and ``Leaving``) lines; ``-C /path``,
+    ``--directory=/path``, ``O=/path``, ``M=/path`` and ``KBUILD_OUTPUT=/path`` on printed make
+    command lines (ours included); kbuild's ``<srctree>/scripts/Makefile.build`` style paths;
+    and, as weaker evidence, the directory of a top ``<dir>/Makefile:N`` named in make's error
+    lines, kept only when no stronger root already contains it (a recipe of
+    ``<srctree>/arch/x86/Makefile`` must not make ``arch/x86`` a root). Only absolute paths are
+    taken, and never a system directory such as ``/``, ``/tmp`` or ``/usr``.
+    """
+    strong: set = set()
+    weak: set = set()
+    for ln in _lines(log_text):
+        m = _DIR_LINE.match(ln)
+        if m:
+            strong.add(m.group("dir"))
+            continue
+        if _MAKE_WORD.search(ln):
+            strong.update(a.group("dir") for a in _MAKE_DIR_ARG.finditer(ln))
+        strong.update(k.group("dir") for k in _KBUILD_SRCTREE.finditer(ln))
+        if _MAKE_ANY.match(ln):
+            weak.update(k.group("dir") for k in _MAKEFILE_AT.finditer(ln))
+
+    def ok(path: str) -> bool:
+        path = path.rstrip("/")
+        return bool(path) and path not in _NOT_ROOTS and "/../" not in path + "/" and "/./" not in path + "/"
+
+    roots = {r.rstrip("/") for r in strong if ok(r)}
+    roots |= {w.rstrip("/") for w in weak if ok(w) and not any(_is_ancestor(r, w.rstrip("/")) for r in roots)}
+    return sorted(roots, key=lambda r: (-len(r), r))
+
+
+def _with_log_roots(log_text: str, roots: Sequence[str]) -> Tuple[str, ...]:
+    """The given roots and those :func:`log_roots` infers from the log, without duplicates."""
+    return tuple(dict.fromkeys([*roots, *log_roots(log_text)]))
+
+
+def _log_compiler(lines: Sequence[str]) -> str:
+    """The compiler of a whole log when a diagnostic's own surroundings do not tell.
+
+    Our header's ``CC=`` (else ``LLVM=``: clang), then the only compiler whose traces the log
+    shows; ``cc`` (neutral) when there are none or both.
+    """
+    gcc = clang = False
+    for ln in lines:
+        if ln.startswith(OWN_LINE_PREFIX):
+            m = re.search(r"\bCC=(?:\S*ccache\s+)?([^\s'\"]+)", ln)
+            if m:
+                return tool_name(m.group(1))
+            if re.search(r"\bLLVM=\S", ln):
+                return "clang"
+            continue
+        if _CLANG_AFTER.match(ln):
+            clang = True
+        elif _GCC_AFTER.match(ln) or _GCC_BEFORE.match(ln):
+            gcc = True
+    if gcc != clang:
+        return "gcc" if gcc else "clang"
+    return "cc"
+
+
+def _compiler_for(lines: Sequence[str], i: int, file: str, default: str) -> str:
+    """The compiler that printed the diagnostic on line ``i`` about ``file``.
+
+    Evidence in order: the printed compile command of that file (V=1 logs), gcc's
+    ``In function`` header above it, what follows it up to make's error line (clang's ``N errors
+    generated.``; gcc's ``cc1: ... warnings being treated as errors``), else ``default``.
+    """
+    base = file.rsplit("/", 1)[-1]
+    for ln in reversed(lines[max(0, i - 200):i]):
+        m = _CC_COMMAND.match(ln)
+        if m and base and base in ln:
+            name = tool_name(m.group("cc"))
+            return {"g++": "gcc", "c++": "cc", "clang++": "clang"}.get(name, name)
+    for ln in reversed(lines[max(0, i - 40):i]):
+        if _QUIET_STEP.match(ln) or _MAKE_ANY.match(ln) or ln.startswith(OWN_LINE_PREFIX):
+            break
+        if _GCC_BEFORE.match(ln):
+            return "gcc"
+    for ln in lines[i + 1:i + 400]:
+        if _CLANG_AFTER.match(ln):
+            return "clang"
+        if _GCC_AFTER.match(ln):
+            return "gcc"
+        if _MAKE_ANY.match(ln) or _QUIET_STEP.match(ln):
+            break
+    return default
+
+
+def _gnu_ld(lines: Sequence[str], i: int, roots: Sequence[str]) -> Optional[Signature]:
+    """A GNU ld (or gold) error on line ``i``, or ``None``.
+
+    The tool is the linker named on the line or on the ``in function`` line above it, else the
+    one collect2 reports below, else ``ld``; gold's own layout (``obj:src:function f: error:``)
+    names ``ld.gold``. Undefined references and multiple definitions are about their symbol;
+    other errors about the object named on the line or in the ``in function`` line above.
+    """
+    ln = lines[i]
+    m = _LD_PREFIXED.match(ln)
+    gold = False
+    if m:
+        where = m.group("where") or ""
+        if "warning" in where.split(":")[0] or where.startswith("warning"):
+            return None
+        tool = tool_name(m.group("tool"))
+    else:
+        m = _LD_BARE.match(ln)
+        if not m:
+            return None
+        where = m.group("where")
+        gold = bool(m.group("gold")) or ":function " in where
+        tool = ""
+    context_obj = ""
+    for above in reversed(lines[max(0, i - 3):i]):
+        c = _LD_CONTEXT.match(above)
+        if c:
+            context_obj = c.group("obj")
+            tool = tool or (tool_name(c.group("tool")) if c.group("tool") else "")
+            break
+    if not tool:
+        if gold:
+            tool = "ld.gold"
+        else:
+            for below in lines[i + 1:i + 40]:
+                c2 = _COLLECT2.match(below)
+                if c2:
+                    tool = tool_name(c2.group("tool"))
+                    break
+    tool = tool or "ld"
+    msg = m.group("msg")
+    if msg.startswith("multiple definition of"):
+        msg = msg.split(";", 1)[0]
+    msg = normalize_text(msg, roots)
+    sym = _LD_SYMBOL.match(msg)
+    if sym:
+        location = sym.group(1)
+    else:
+        obj = re.sub(r"\([^()]*\)$", "", where).rstrip(":").split(":", 1)[0]
+        if not obj.endswith((".o", ".a", ".so")) and context_obj:
+            obj = context_obj
+        location = normalize_path(obj, roots) if obj.endswith((".o", ".a", ".so")) else ""
+    return Signature(kind="link-error", tool=tool, message=msg, location=location)
 
 
 def _make_object(lines: Sequence[str], start: int, roots: Sequence[str]) -> str:
@@ -166,17 +410,19 @@ def find_all(log_text: str, *, roots: Sequence[str] = (), keep_lines: bool = Fal
             seen.add(key)
             out.append(Finding(sig, i, is_error))
 
-    compiler = "clang"
+    roots = _with_log_roots(log_text, roots)
+    compiler = _log_compiler(lines)
     for i, ln in enumerate(lines):
         if ln.startswith(OWN_LINE_PREFIX):
-            m = re.search(r"\bCC=(?:\S*ccache\s+)?(\S+)", ln)
-            if m:
-                compiler = tool_name(m.group(1).strip("'\""))
+            continue
+        ld = _gnu_ld(lines, i, roots)
+        if ld is not None:
+            add(ld, i, True)
             continue
         m = _DIAG.match(ln)
         if m and not _KCONFIG_RECURSIVE.match(ln):
             file = normalize_path(f"{m.group('file')}:{m.group('line')}", roots, keep_lines)
-            tool = compiler
+            tool = _compiler_for(lines, i, m.group("file"), compiler)
             if file.startswith("<inline asm>") or file.startswith("<instantiation>"):
                 tool = "ld.lld" if _inside_link(lines, i) else compiler
             add(
@@ -199,8 +445,8 @@ def find_all(log_text: str, *, roots: Sequence[str] = (), keep_lines: bool = Fal
         if m:
             tool = tool_name(m.group("tool"))
             msg = normalize_text(m.group("msg"), roots)
-            is_link = tool in ("ld.lld", "ld", "lld", "ld.bfd")
-            if tool in ("clang", "gcc", "cc") and re.match(r"(linker|clang frontend) command failed", msg):
+            is_link = tool in LINKERS
+            if tool in COMPILERS and re.match(r"(linker|clang frontend) command failed", msg):
                 continue  # a consequence; the cause is on an earlier line
             location = ""
             if is_link:
@@ -317,8 +563,21 @@ def _link_location(msg: str, lines: Sequence[str], i: int, roots: Sequence[str])
 
 
 def _fallback(log_text: str, roots: Sequence[str]) -> Optional[Finding]:
-    """make's 'Error N' line, for a failure no tool pattern recognized."""
-    for i, ln in enumerate(_lines(log_text)):
+    """For a failure no tool pattern recognized: collect2's summary, else make's 'Error N' line.
+
+    ``collect2: error: ld returned 1 exit status`` at least says the linker failed: a
+    ``link-error`` of that linker, about the target make then failed to build.
+    """
+    roots = _with_log_roots(log_text, roots)
+    lines = _lines(log_text)
+    for i, ln in enumerate(lines):
+        m = _COLLECT2.match(ln)
+        if m:
+            tool = tool_name(m.group("tool"))
+            msg = f"{tool} returned {m.group('n')} exit status"
+            return Finding(Signature(kind="link-error", tool=tool, message=msg,
+                                     location=_make_object(lines, i, roots)), i, True)
+    for i, ln in enumerate(lines):
         m = _MAKE_ERROR.match(ln)
         if m:
             where = m.group("where")
@@ -373,9 +632,23 @@ def _same_location(a: str, b: str) -> bool:
     return bool(short) and long_.endswith("/" + short.lstrip("/")) and not short.startswith("/")
 
 
+def _same_tool(kind: str, a: str, b: str) -> bool:
+    """Equal tools; for compile errors any two compiler labels (``gcc``, ``clang``, ``cc``) agree.
+
+    The label of a compile error is inferred from the log's surroundings and may be the neutral
+    ``cc`` in one log and ``gcc`` in another of the same failure; the message tells compilers
+    apart where it matters (gcc and clang word their diagnostics differently).
+    """
+    if a == b:
+        return True
+    return kind == "compile-error" and a in COMPILERS and b in COMPILERS
+
+
 def _same(a: Signature, b: Signature) -> bool:
-    """Same failure: kind, tool, message equal and the same location (see :func:`_same_location`)."""
-    return (a.kind, a.tool, a.message) == (b.kind, b.tool, b.message) and _same_location(a.location, b.location)
+    """Same failure: kind, tool (see :func:`_same_tool`), message equal and the same location
+    (see :func:`_same_location`)."""
+    return ((a.kind, a.message) == (b.kind, b.message) and _same_tool(a.kind, a.tool, b.tool)
+            and _same_location(a.location, b.location))
 
 
 def matches(
@@ -406,7 +679,7 @@ def matches(
     keep = _keeps_lines(sig) if keep_lines is None else keep_lines
     if any(_same(sig, s) for s in extract_all(log_text, roots=roots, keep_lines=keep)):
         return True
-    if sig.kind == "make":
+    if sig.kind in ("make", "link-error"):
         fb = _fallback(log_text, roots)
         return fb is not None and _same(sig, fb.signature)
     return False
@@ -453,7 +726,7 @@ def _locate(log_text: str, sig: Signature, roots: Sequence[str]) -> Optional[int
     for f in find_all(log_text, roots=roots, keep_lines=keep):
         if _same(f.signature, sig):
             return f.line
-    if sig.kind == "make":
+    if sig.kind in ("make", "link-error"):
         fb = _fallback(log_text, roots)
         if fb is not None and _same(fb.signature, sig):
             return fb.line

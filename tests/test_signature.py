@@ -40,7 +40,11 @@ def test_line_numbers_are_dropped_unless_kept() -> None:
 
 
 def test_without_roots_a_path_suffix_still_matches() -> None:
-    text = log("clang-error-fs.log")
+    # The real log without the lines that reveal its directories (make's directory lines, the
+    # command, kbuild's <srctree>/scripts paths): an excerpt pasted from a report, say.
+    text = "\n".join(ln for ln in log("clang-error-fs.log").splitlines()
+                     if not ln.startswith(("#", "make")) and "/scripts/" not in ln)
+    assert sigmod.log_roots(text) == []
     raw = sigmod.extract(text)
     assert raw.location.endswith("fs/fhandle.c") and raw.location != "fs/fhandle.c"
     assert sigmod.matches(OURS, text)  # the user's log from their own tree, no roots known
@@ -134,3 +138,138 @@ def test_regex_memory_duration_signatures() -> None:
     assert sigmod.matches(dur, "", duration=1801) and not sigmod.matches(dur, "", duration=10)
     with pytest.raises(UserError):
         sigmod.memory_above(0)
+
+
+# --- GNU ld, gold, collect2 (logs of tests/logs/README.md's tiny project and of the demo) ------
+
+LD_UNDEF = Signature("link-error", "ld", "undefined reference to 'trace_net_queue_packet'", "trace_net_queue_packet")
+
+
+def test_gnu_ld_undefined_reference_from_the_demo() -> None:
+    text = log("ld-undefined-demo.log")
+    # ld's own error, not collect2's summary nor make's "Error 1" (once: both references agree).
+    assert sigmod.extract_all(text) == [LD_UNDEF]
+    assert sigmod.extract(text) == LD_UNDEF
+    assert LD_UNDEF.describe() == "ld: undefined reference to 'trace_net_queue_packet' (link-error)"
+    ex = sigmod.excerpt(text, LD_UNDEF, context=2)
+    assert "undefined reference to `trace_net_queue_packet'" in ex
+    # The same failure linked by clang's driver, or with -g (source:line instead of section+offset).
+    for other in ("ld-undefined-clang-driver.log", "ld-undefined-debug.log"):
+        assert sigmod.extract(log(other)) == LD_UNDEF, other
+        assert sigmod.matches(LD_UNDEF, log(other)), other
+    assert not sigmod.matches(LD_UNDEF, log("lld-undefined.log"))
+
+
+def test_gold_and_lld_wording() -> None:
+    gold = sigmod.extract(log("gold-undefined.log"))
+    # gold quotes plainly and prints "obj:src:function f: error:"; the message reads as GNU ld's.
+    assert gold == Signature("link-error", "ld.gold", LD_UNDEF.message, "trace_net_queue_packet")
+    assert not sigmod.matches(LD_UNDEF, log("gold-undefined.log"))  # another linker, another failure
+
+
+def test_gnu_ld_multiple_definition() -> None:
+    text = log("ld-multiple.log")
+    sig = sigmod.extract(text)
+    assert sig == Signature("link-error", "ld", "multiple definition of 'crc_table_ready'", "crc_table_ready")
+    assert sigmod.extract_all(text) == [sig]
+    assert sigmod.matches(sig, text.replace("lib/a.o:(.data+0x0)", "lib/c.o:(.data+0x8)"))
+
+
+def test_gnu_ld_relocation_truncated() -> None:
+    text = log("ld-reloc.log")
+    first, second = sigmod.extract_all(text)
+    assert first == Signature("link-error", "ld", "relocation truncated to fit: R_X86_64_PC32 against '.far.text'",
+                              "lib/big.o")
+    # The object comes from the "in function" line above when the line names only a source file.
+    assert second.location == "lib/bigread.o" and "against symbol 'far_func'" in second.message
+    assert sigmod.extract(text) == first
+
+
+def test_collect2_summary_only_when_ld_said_nothing_we_know() -> None:
+    text = log("ld-undefined-demo.log")
+    bare = "\n".join(ln for ln in text.splitlines() if not ln.startswith(("/usr/bin/ld:", "sched.c:")))
+    sig = sigmod.extract(bare)
+    assert sig == Signature("link-error", "ld", "ld returned 1 exit status", "demo")
+    assert sigmod.matches(sig, bare) and sigmod.matches(sig, text)
+    assert sigmod.extract(text) == LD_UNDEF  # with ld's own error the summary never wins
+
+
+def test_cross_tool_names() -> None:
+    assert sigmod.tool_name("aarch64-linux-gnu-ld") == "ld"
+    assert sigmod.tool_name("/opt/x/bin/x86_64-pc-linux-gnu-gcc-12") == "gcc"
+    assert sigmod.tool_name("llvm-objcopy-16") == "llvm-objcopy"
+    line = "aarch64-linux-gnu-ld: lib/b.o:(.data+0x0): multiple definition of `x'; lib/a.o:(.data+0x0): first defined here\n"
+    assert sigmod.extract(line) == Signature("link-error", "ld", "multiple definition of 'x'", "x")
+
+
+# --- gcc or clang ------------------------------------------------------------------------------
+
+GCC_UNUSED = Signature("compile-error", "gcc", "unused variable 'unused_total' [-Werror=unused-variable]", "lib/warn.c")
+
+
+def test_gcc_errors_are_labeled_gcc() -> None:
+    # "In function" above and "cc1: all warnings being treated as errors" below; UTF-8 or C quotes.
+    assert sigmod.extract(log("gcc-werror-utf8.log")) == GCC_UNUSED
+    assert sigmod.extract(log("gcc-werror-c.log")) == GCC_UNUSED
+    # V=1: the printed command names gcc.
+    v1 = sigmod.extract(log("gcc-syntax-v1.log"))
+    assert v1 == Signature("compile-error", "gcc", "expected expression before ';' token", "lib/syntax.c")
+    # Nothing tells the compiler: the neutral cc, not a wrong name.
+    plain = sigmod.extract(log("gcc-syntax-plain.log"))
+    assert plain.tool == "cc" and plain.message == v1.message
+
+
+def test_clang_errors_stay_clang() -> None:
+    sig = sigmod.extract(log("clang-werror.log"))
+    assert sig == Signature("compile-error", "clang", "unused variable 'unused_total' [-Werror,-Wunused-variable]",
+                            "lib/warn.c")
+    assert sigmod.extract(log("clang-error-fs.log"), roots=ROOTS).tool == "clang"
+
+
+def test_compile_errors_match_whatever_compiler_label() -> None:
+    plain, v1 = sigmod.extract(log("gcc-syntax-plain.log")), sigmod.extract(log("gcc-syntax-v1.log"))
+    assert sigmod.matches(plain, log("gcc-syntax-v1.log")) and sigmod.matches(v1, log("gcc-syntax-plain.log"))
+    relabeled = Signature("compile-error", "clang", GCC_UNUSED.message, GCC_UNUSED.location)
+    assert sigmod.matches(relabeled, log("gcc-werror-c.log"))
+    # gcc and clang word the same warning differently: a different failure.
+    assert not sigmod.matches(GCC_UNUSED, log("clang-werror.log"))
+    # Linker labels still count: ld's and ld.gold's undefined references are not the same.
+    assert not sigmod.matches(LD_UNDEF, log("gold-undefined.log"))
+
+
+# --- roots read off the log --------------------------------------------------------------------
+
+def test_log_roots_of_real_logs() -> None:
+    assert sigmod.log_roots(log("clang-error-fs.log")) == ["/tmp/ltb/tree", "/tmp/ltb/out"]
+    assert sigmod.log_roots(log("gcc-gen-worker-o.log")) == ["/tmp/ltbfix/w1/out", "/tmp/ltbfix/src"]
+    # V=1: the printed sub-make command (-C), make's directory line, the Makefile of the error.
+    assert sigmod.log_roots(log("gcc-syntax-v1.log")) == ["/tmp/ltbfix/out-syntax-v", "/tmp/ltbfix/src"]
+    # Without make's directory lines: kbuild's <srctree>/scripts/Makefile.build still tells the tree.
+    quiet = "\n".join(ln for ln in log("clang-error-fs.log").splitlines()
+                      if not ln.startswith("#") and "directory" not in ln)
+    assert sigmod.log_roots(quiet) == ["/tmp/ltb/tree"]
+
+
+def test_log_roots_are_conservative() -> None:
+    text = ("make[1]: Entering directory '/src/linux'\n"
+            "make[2]: *** [/src/linux/arch/x86/Makefile:12: bzImage] Error 2\n"
+            "make: Entering directory '/tmp'\n"
+            "+ make -C / O=relative/out\n")
+    assert sigmod.log_roots(text) == ["/src/linux"]  # not arch/x86, nor /tmp, /, a relative O=
+    assert sigmod.normalize_path("/workspace/x.c", ["/work"]) == "/workspace/x.c"
+    assert sigmod.normalize_path("/work/x.c", ["/work"]) == "x.c"
+    assert sigmod.normalize_text("no such file: -I/work/include /src/work/x", ["/work"]) == \
+        "no such file: -Iinclude /src/work/x"
+
+
+def test_signature_from_a_users_log_in_another_o_dir() -> None:
+    # The user built with O=/tmp/ltbfix/user-out (UTF-8 quotes); a worker with O=/tmp/ltbfix/w1/out
+    # (LANG=C, -Werror: one more error). The file is generated in O=, so its path names O=.
+    user, worker = log("gcc-gen-user-o.log"), log("gcc-gen-worker-o.log")
+    assert "/tmp/ltbfix/user-out/gen.c" in user
+    sig = sigmod.extract(user)  # as the session does with --log: no roots of the user's build known
+    assert sig == Signature("compile-error", "gcc", "'undeclared_limit' undeclared (first use in this function)", "gen.c")
+    worker_roots = ("/tmp/ltbfix/w1/out", "/tmp/ltbfix/src")  # what the oracle gives
+    assert sigmod.matches(sig, worker, roots=worker_roots) and sigmod.matches(sig, worker)
+    # The same holds for the demo's link error, in any O= directory.
+    assert sigmod.matches(sigmod.extract(log("ld-undefined-demo.log")), log("ld-undefined-clang-driver.log"))
