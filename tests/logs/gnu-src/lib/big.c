@@ -1,0 +1,1 @@
+__attribute__((section(".far.text"))) int far_func(void) { return 1; }
