@@ -371,7 +371,8 @@ class Interrupts:
     never runs past its budget.
     """
 
-    def __init__(self, stop: Callable[[str], None], on_first: Callable[[], None]) -> None:
+    def __init__(self, stop: Callable[[str], None], on_first: Callable[[], None],
+                 state: str = "the state directory") -> None:
         self.stop = stop
         self.on_first = on_first
         self.presses = 0
@@ -380,6 +381,7 @@ class Interrupts:
         self._old = None
         self._old_term = None
         self._timers: List[threading.Timer] = []
+        self._state = state
 
     def __enter__(self) -> "Interrupts":
         if threading.current_thread() is threading.main_thread():
@@ -390,9 +392,22 @@ class Interrupts:
     def __exit__(self, *exc: object) -> None:
         for t in self._timers:
             t.cancel()
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
-            signal.signal(signal.SIGTERM, self._old_term)
+        if self._old is None:
+            return
+        if self.presses and not self.hard:
+            # The clean stop may finish before the user's second press lands: from here on a
+            # second Ctrl-C still means "killed", never Python's default traceback.
+            signal.signal(signal.SIGINT, self._late)
+            signal.signal(signal.SIGTERM, self._late)
+            return
+        signal.signal(signal.SIGINT, self._old)
+        signal.signal(signal.SIGTERM, self._old_term)
+
+    def _late(self, signum: int, frame: object) -> None:
+        sys.stderr.write(f"{PROG}: error: killed by a second Ctrl-C; the journal is intact: "
+                         f"`ltobisect resume {self._state}`\n")
+        sys.stderr.flush()
+        os._exit(ExitCode.INTERRUPTED)
 
     def _handle(self, signum: int, frame: object) -> None:
         self.presses += 1
@@ -459,7 +474,7 @@ def run_session(start: Callable[[object, Callable[[object], None]], object], sta
         reporter.event(Message("warning", "stopping: killing the running builds and saving the "
                                           "best result so far; press Ctrl-C again to kill"))
 
-    interrupts = Interrupts(stop, first_press)
+    interrupts = Interrupts(stop, first_press, str(state))
     with reporter:
         with interrupts:
             if budget is not None:

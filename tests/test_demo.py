@@ -166,9 +166,20 @@ def test_ctrl_c_once_stops_cleanly_with_a_partial_result(tmp_path):
 
 
 def test_ctrl_c_twice_kills(tmp_path):
-    proc = ltobisect("demo", tmp_path / "demo", "--workers", "1", cwd=tmp_path)
-    _interrupt_after_first_best(proc, 2)
+    # The running test ignores SIGTERM, so the clean stop started by the first Ctrl-C takes
+    # ~1.5 s (SIGTERM, then SIGKILL to its process group): the second press surely lands while
+    # the first is still being honoured, as a user's impatient second Ctrl-C does.
+    script = tmp_path / "stubborn.sh"
+    script.write_text("#!/bin/sh\ntrap '' TERM\nsleep 60\n")
+    script.chmod(0o755)
+    proc = ltobisect("minimize", DEMO / "configs" / "randconfig.config", "--tree", DEMO,
+                     "--test", script, "--state", tmp_path / "state", cwd=tmp_path)
+    time.sleep(3)  # loading the demo's Kconfig takes well under a second; the script is running
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "Traceback" not in err
     assert "killed" in err and "ltobisect resume" in err
+    assert (tmp_path / "state" / "session.json").is_file()  # the journal's session survives
