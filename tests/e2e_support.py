@@ -12,7 +12,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence, Tuple
 
 REPO = Path(__file__).resolve().parent.parent
 LINUX_LTO = REPO / "examples" / "linux-lto"
@@ -40,16 +40,22 @@ def make_bad_config(tree: Path, out: Path, *, arch: str, seed: int, probability:
 
 
 def minimize(bad: Path, tree: Path, state: Path, ccache: Path, *args: str,
-             timeout: float = 90 * 60) -> Run:
+             timeout: float = 90 * 60, pytestconfig=None) -> Run:
     """`ltobisect minimize` through the real CLI; prints what happened to the test log."""
+    if "--baseline" not in args:
+        args = ("--baseline", "tinyconfig", *args)
     cmd = [sys.executable, "-m", "ltobisect", "minimize", str(bad), "--tree", str(tree),
-           "--llvm=-16", "--baseline", "tinyconfig", "--state", str(state),
-           "--ccache-dir", str(ccache), "--json", *args]
+           "--llvm=-16", "--state", str(state), "--ccache-dir", str(ccache), "--json", *args]
     started = time.monotonic()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, "PYTHONPATH": str(REPO)})
     run = Run(proc, state, tree, time.monotonic() - started)
-    show(run)
+    capman = pytestconfig.pluginmanager.getplugin("capturemanager") if pytestconfig else None
+    if capman is not None:
+        with capman.global_and_fixture_disabled():  # into the CI log, past pytest's capture
+            show(run)
+    else:
+        show(run)
     return run
 
 
@@ -60,7 +66,7 @@ def fragment_lines(state: Path) -> set:
 
 def show(run: Run) -> None:
     """Print the builds, the wall time, the fragment and the report into the (CI) log."""
-    out = sys.__stderr__
+    out = sys.stderr
     print(f"\n=== real minimization: exit {run.proc.returncode}, "
           f"wall {run.elapsed / 60:.1f} min ===", file=out)
     for line in run.proc.stdout.splitlines():
@@ -78,3 +84,36 @@ def show(run: Run) -> None:
             print(f"  {kind}: {what}", file=out)
     report = run.state / "report.txt"
     print(report.read_text() if report.is_file() else run.proc.stderr[-4000:], file=out)
+
+
+def _make(tree: Path, out: Path, *args: str, env: Optional[dict] = None) -> None:
+    subprocess.run(["make", "-s", "-C", str(tree), f"O={out}", "ARCH=x86_64", "LLVM=-16", *args],
+                   check=True, capture_output=True, text=True, env={**os.environ, **(env or {})})
+
+
+def leaf_randconfig(tree: Path, work: Path, *, seed: int, area: str = "CRYPTO",
+                    enable: Sequence[str] = (), probability: int = 30) -> Tuple[Path, Path]:
+    """A baseline and a bad config whose differences are cheap to build, for the default tier.
+
+    The baseline is tinyconfig with ThinLTO (made by the kernel's own tools). The bad config is
+    the kernel's `make randconfig` with every symbol pinned to the baseline's value except those
+    of one leaf ``area`` (by default the crypto algorithms, which no widely included header
+    tests), plus ``enable`` lines: its 50-odd changes rebuild a handful of objects each, so a
+    whole minimization with the LTO link fits the default CI run.
+    """
+    base_dir, bad_dir = work / "baseline-o", work / "bad-o"
+    _make(tree, base_dir, "tinyconfig")
+    subprocess.run([str(tree / "scripts" / "config"), "--file", str(base_dir / ".config"),
+                    "-d", "LTO_NONE", "-e", "LTO_CLANG_THIN"], check=True)
+    _make(tree, base_dir, "olddefconfig")
+    baseline = work / "baseline.config"
+    baseline.write_text((base_dir / ".config").read_text())
+    pinned = [ln for ln in baseline.read_text().splitlines() if f"CONFIG_{area}" not in ln]
+    allconfig = work / "allconfig"
+    allconfig.write_text("\n".join([*pinned, f"CONFIG_{area}=y", *enable]) + "\n")
+    _make(tree, bad_dir, "randconfig", env={"KCONFIG_ALLCONFIG": str(allconfig),
+                                            "KCONFIG_SEED": str(seed),
+                                            "KCONFIG_PROBABILITY": str(probability)})
+    bad = work / "bad.config"
+    bad.write_text((bad_dir / ".config").read_text())
+    return baseline, bad

@@ -42,35 +42,37 @@ def _assert_minimized(run, expected: set) -> None:
     assert summary["total_changes"] >= 30
 
 
-def test_arm64_cross_build_compile_error(kernel_tree, shared_ccache, tmp_path):
+def test_arm64_cross_build_compile_error(kernel_tree, shared_ccache, tmp_path, pytestconfig):
     fault = Fault("fs/fhandle.c", ("FHANDLE", "CROSS_MEMORY_ATTACH"), "error",
                   "ltobisect planted arm64 fault")
     tree, bad = _setup(kernel_tree, tmp_path, [fault], arch="arm64", seed=5)
-    run = minimize(bad, tree, tmp_path / "state", shared_ccache, "--arch", "arm64")
+    run = minimize(bad, tree, tmp_path / "state", shared_ccache, "--arch", "arm64",
+                   pytestconfig=pytestconfig)
     _assert_minimized(run, {"CONFIG_FHANDLE=y", "CONFIG_CROSS_MEMORY_ATTACH=y"})
     assert "ltobisect planted arm64 fault" in (run.state / "report.txt").read_text()
     assert "ARCH=arm64" in (run.state / "reproduce.sh").read_text()
 
 
-def test_full_lto_link_failure(kernel_tree, shared_ccache, tmp_path):
+def test_full_lto_link_failure(kernel_tree, shared_ccache, tmp_path, pytestconfig):
     symbol = "ltobisect_full_lto_missing"
     fault = Fault("fs/exec.c", ("LTO_CLANG_FULL", "USELIB"), "undefined", symbol)
     tree, bad = _setup(kernel_tree, tmp_path, [fault], arch="x86_64", seed=7,
                        extra=("# CONFIG_LTO_CLANG_THIN is not set", "CONFIG_LTO_CLANG_FULL=y",
                               "# CONFIG_COMPILE_TEST is not set"))
     assert "CONFIG_LTO_CLANG_FULL=y" in bad.read_text()
-    run = minimize(bad, tree, tmp_path / "state", shared_ccache, "--arch", "x86_64")
+    run = minimize(bad, tree, tmp_path / "state", shared_ccache, "--arch", "x86_64",
+                   pytestconfig=pytestconfig)
     _assert_minimized(run, {"CONFIG_LTO_CLANG_FULL=y", "CONFIG_USELIB=y"})
     assert f"undefined symbol: {symbol}" in (run.state / "report.txt").read_text()
 
 
-def test_link_needing_too_much_memory(kernel_tree, shared_ccache, tmp_path):
+def test_link_needing_too_much_memory(kernel_tree, shared_ccache, tmp_path, pytestconfig):
     # 20M .quad directives: clang's assembler peaks at ~1.3 GB (measured here; a tinyconfig
     # ThinLTO link peaks at ~160 MB). Under ThinLTO the module asm is assembled in the LTO link.
     hog = Fault("fs/exec.c", ("USELIB", "CROSS_MEMORY_ATTACH"), "raw", "memory hog",
                 code='asm(".pushsection .data\\n.rept 20000000\\n.quad 0\\n.endr\\n.popsection");')
     tree, bad = _setup(kernel_tree, tmp_path, [hog], arch="x86_64", seed=2)
     run = minimize(bad, tree, tmp_path / "state", shared_ccache, "--arch", "x86_64",
-                   "--mem-above", "1G", "--target", "vmlinux")
+                   "--mem-above", "1G", "--target", "vmlinux", pytestconfig=pytestconfig)
     _assert_minimized(run, {"CONFIG_USELIB=y", "CONFIG_CROSS_MEMORY_ATTACH=y"})
     assert run.summary()["signature"]["kind"] == "memory"

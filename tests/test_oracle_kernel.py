@@ -106,6 +106,7 @@ def test_observe_extracts_the_real_signature_and_excerpt(env: Env) -> None:
     assert str(env.tree) in text  # the raw log has the paths; the signature does not
 
 
+@pytest.mark.slow  # a cold vmlinux build; tests/test_e2e_kernel.py has the default run's link failure
 def test_link_error_reproduces_and_another_symbol_does_not(env: Env) -> None:
     """vmlinux target: undefined symbol at the final link; LTO_UNDEFINED is another failure."""
     oracle = env.oracle.with_signature(UNDEFINED)
