@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence, Tuple
 
+from kernel_scratch import kernel_config, lto_spec
+
 REPO = Path(__file__).resolve().parent.parent
 LINUX_LTO = REPO / "examples" / "linux-lto"
 
@@ -101,13 +103,9 @@ def leaf_randconfig(tree: Path, work: Path, *, seed: int, area: str = "CRYPTO",
     tests), plus ``enable`` lines: its 50-odd changes rebuild a handful of objects each, so a
     whole minimization with the LTO link fits the default CI run.
     """
-    base_dir, bad_dir = work / "baseline-o", work / "bad-o"
-    _make(tree, base_dir, "tinyconfig")
-    subprocess.run([str(tree / "scripts" / "config"), "--file", str(base_dir / ".config"),
-                    "-d", "LTO_NONE", "-e", "LTO_CLANG_THIN"], check=True)
-    _make(tree, base_dir, "olddefconfig")
+    bad_dir = work / "bad-o"
     baseline = work / "baseline.config"
-    baseline.write_text((base_dir / ".config").read_text())
+    baseline.write_text(kernel_config(lto_spec(tree), work / "baseline-o"))
     pinned = [ln for ln in baseline.read_text().splitlines() if f"CONFIG_{area}" not in ln]
     allconfig = work / "allconfig"
     allconfig.write_text("\n".join([*pinned, f"CONFIG_{area}=y", *enable]) + "\n")
