@@ -62,6 +62,12 @@ class Record(Protocol):
     def append(self, resolved: Resolved, outcome: Outcome, label: str = "") -> None: ...
 
 
+#: Batches in a row answered from the cache after which the search is stopped as stuck: far
+#: more than any strategy needs (a round asks at most a few dozen), so a strategy that goes
+#: round in circles on contradictory verdicts ends with its best instead of hanging a farm.
+IDLE_BATCHES = 20_000
+
+
 @dataclass
 class Stats:
     tests: int = 0  # builds actually run (cache hits excluded)
@@ -72,6 +78,7 @@ class Stats:
     flaky: List[str] = field(default_factory=list)  # digests that gave two different verdicts
     tests_since_best: int = 0
     build_seconds: float = 0.0
+    idle_batches: int = 0  # batches in a row that were answered without a build
 
 
 class Problem:
@@ -139,7 +146,13 @@ class Problem:
             elif r.digest not in to_run:
                 to_run[r.digest] = r
         if to_run:
+            self.stats.idle_batches = 0
             self._run(list(to_run.values()))
+        else:
+            self.stats.idle_batches += 1
+            if self.stats.idle_batches > IDLE_BATCHES:  # a strategy going round in circles
+                raise Stopped(f"the search asked {IDLE_BATCHES} questions in a row whose answers "
+                              "it already had", self.best)
         for i, r in enumerate(resolved):
             if outcomes[i] is None:
                 outcomes[i] = self._verdicts[r.digest]

@@ -10,17 +10,28 @@ The search keeps the changes in three kinds of groups:
 - *positive* groups: known to hold at least one culprit (removing the group lost the failure);
 - *unknown* groups: not looked at yet.
 
-A test always removes one group from everything still alive (culprits, positive and unknown
-groups). If the failure persists, the group is clean and is dropped for good; if not, it holds a
-culprit. A positive group is cut in pieces and all pieces but the last are tested; a clean
+A test always removes some units from everything still alive (culprits, positive and unknown
+groups). If the failure persists, those units are clean and are dropped for good; if not, they
+hold a culprit. A positive group is cut in pieces and all pieces but the last are tested; a clean
 result everywhere proves the last piece positive without a test. When no positive group is
 left, the unknown groups are merged and tested at once: if removing them all still reproduces,
 the culprits alone reproduce and the search is over.
 
 Parallel: with W workers each round fills W slots. Several positive groups are searched at
-once (one slot each); a group with several slots is cut into more pieces, so a round with W
-slots on one culprit narrows it (W + 1)-fold instead of twofold. Spare slots in the final round
-test the 1-minimality checks the closing pass will need, so they are free by then.
+once (one slot each). A group with s >= 3 slots is not cut into s + 1 pieces (an (s + 1)-fold
+narrowing) but into 2**s - 1 cells, each named by a distinct non-zero s-bit code, and slot t
+removes the cells whose code has bit t set. The bits of the slots that lost the failure spell
+the code of the cell that holds the culprit when the group holds one: a 15-fold narrowing per
+round with 4 slots instead of 5-fold. Every cell in a clean slot is dropped for good. When two
+or more slots lost the failure, the group may instead hold several culprits in other cells, so
+the chosen cell is *optimistic*: it carries a fallback, the rest of one slot that did lose the
+failure (that rest plus the cell surely hold a culprit). Its next round settles it for free: if
+every slot of the cell comes back clean, the cell is clean and the fallback becomes the positive
+group. Cells that neither hold the code nor the fallback stay alive as unknown groups, so an
+optimistic guess that turns out wrong costs a round, never a culprit.
+
+Spare slots in the final round test the 1-minimality checks the closing pass will need, so they
+are free by then.
 
 Non-monotonic verdicts can make the deductions wrong. Then the culprits found do not reproduce
 by themselves; the search restarts from the gate's best (which did reproduce) as long as that
@@ -28,7 +39,8 @@ keeps shrinking, and the pipeline's closing one-at-a-time pass proves the result
 """
 from __future__ import annotations
 
-from typing import List
+from dataclasses import dataclass, field
+from typing import List, Optional, Tuple
 
 from ltobisect.model import Candidate, Verdict
 from ltobisect.problem import Problem
@@ -36,17 +48,76 @@ from ltobisect.problem import Problem
 from .base import Unit, UnitsOf, effective, singletons, split, union
 
 
+@dataclass
+class Group:
+    """Units that hold a culprit, or (when ``fallback`` is set) probably do.
+
+    An optimistic group's ``fallback`` units are alive and never removed while the group is
+    searched: ``units + fallback`` surely hold a culprit.
+    """
+
+    units: List[Unit]
+    fallback: List[Unit] = field(default_factory=list)
+    #: Cut out of a group that held a culprit, so it most likely holds one culprit only.
+    narrowed: bool = True
+
+    @property
+    def optimistic(self) -> bool:
+        return bool(self.fallback)
+
+    def alive(self) -> List[Unit]:
+        return self.units + self.fallback
+
+
 def _flat(groups: List[List[Unit]]) -> List[Unit]:
     return [u for g in groups for u in g]
 
 
+def _trim(units: List[Unit], keep: Candidate) -> List[Unit]:
+    return [u & keep for u in units if u & keep]
+
+
 def _shrink(groups: List[List[Unit]], keep: Candidate) -> List[List[Unit]]:
-    out = []
+    return [g2 for g2 in (_trim(g, keep) for g in groups) if g2]
+
+
+#: Fewest slots for which a group is cut by codes rather than into ``slots + 1`` pieces.
+CODE_SLOTS = 3
+
+
+def _tested(pieces: List[List[Unit]]) -> List[List[Unit]]:
+    """The pieces a round tests: all but the last, which the others' results settle."""
+    return pieces[:-1] if len(pieces) > 1 else pieces
+
+
+def _allot(groups: List[Group], w: int) -> Tuple[List[Group], List[int]]:
+    """The groups searched this round and their slots: each gets what it can use, in order.
+
+    A group of m units can use about log2(m + 1) slots (codes settle it in one round); slots
+    spread thinly over many groups narrow each less than the same slots spent on one, so the
+    first groups are served in full and the others wait for the next round.
+    """
+    tasks: List[Group] = []
+    slots: List[int] = []
+    left = w
     for g in groups:
-        g2 = [u & keep for u in g if u & keep]
-        if g2:
-            out.append(g2)
-    return out
+        if not left:
+            break
+        m = len(g.units)
+        want = max(1, min(m if g.optimistic else m - 1, m.bit_length()))
+        tasks.append(g)
+        slots.append(min(want, left))
+        left -= slots[-1]
+    for i in range(left):  # more slots than the groups can use: spread the rest
+        slots[i % len(slots)] += 1
+    return tasks, slots
+
+
+def _codes(m: int, slots: int) -> Tuple[int, List[int]]:
+    """Bits used and the non-zero code of each of ``m`` units in order (contiguous cells)."""
+    bits = min(slots, m.bit_length())
+    cells = (1 << bits) - 1
+    return bits, [1 + i * cells // m for i in range(m)]
 
 
 class Bisect:
@@ -69,23 +140,23 @@ class Bisect:
         """One search from ``start``; True when the culprits found reproduce by themselves."""
         w = problem.workers
         culprits: List[Unit] = []
-        positives: List[List[Unit]] = [[u for u in self.units(problem, start) if u]]
-        positives = [g for g in positives if g]
+        first = [u for u in self.units(problem, start) if u]
+        positives: List[Group] = [Group(first, narrowed=False)] if first else []
         unknown: List[List[Unit]] = []
         while True:
-            alive = culprits + _flat(positives) + _flat(unknown)
+            alive = culprits + [u for g in positives for u in g.alive()] + _flat(unknown)
             every = union(alive)
             eff = effective(problem, every)
             if eff != every:  # changes whose dependencies were dropped: gone for free
-                culprits = [u & eff for u in culprits if u & eff]
-                positives = _shrink(positives, eff)
+                culprits = _trim(culprits, eff)
+                positives = self._shrink_groups(positives, eff)
                 unknown = _shrink(unknown, eff)
                 every = eff
             # A single unit known to matter is a culprit: no test needed.
             still = []
             for g in positives:
-                if len(g) == 1:
-                    culprits.append(g[0])
+                if len(g.units) == 1 and not g.optimistic:
+                    culprits.append(g.units[0])
                 else:
                     still.append(g)
             positives, unknown = self._pull_needs(problem, culprits, still, unknown)
@@ -98,11 +169,21 @@ class Bisect:
                 if self._final_round(problem, every, found, rest, w, positives):
                     return True
                 continue
-            positives = self._halve(problem, every, union(culprits), positives, unknown, w)
+            positives = self._round(problem, every, union(culprits), positives, unknown, w)
+
+    @staticmethod
+    def _shrink_groups(groups: List[Group], keep: Candidate) -> List[Group]:
+        """Groups without the changes that are gone (which held no culprit: they took no effect)."""
+        out = []
+        for g in groups:
+            units, fallback = _trim(g.units, keep), _trim(g.fallback, keep)
+            if units or fallback:
+                out.append(Group(units, fallback, g.narrowed) if units else Group(fallback))
+        return out
 
     @staticmethod
     def _pull_needs(
-        problem: Problem, culprits: List[Unit], positives: List[List[Unit]], unknown: List[List[Unit]]
+        problem: Problem, culprits: List[Unit], positives: List[Group], unknown: List[List[Unit]]
     ):
         """Units holding what a culprit needs are culprits too, without a test.
 
@@ -117,14 +198,22 @@ class Bisect:
         wanted -= union(culprits)
         if not wanted:
             return positives, unknown
-        kept_pos, kept_unknown = [], []
-        for groups, kept, is_positive in ((positives, kept_pos, True), (unknown, kept_unknown, False)):
-            for g in groups:
-                pulled = [u for u in g if u & wanted]
-                rest = [u for u in g if not u & wanted]
-                culprits.extend(pulled)
-                if rest:
-                    (kept if (is_positive and not pulled) else kept_unknown).append(rest)
+        kept_pos: List[Group] = []
+        kept_unknown: List[List[Unit]] = []
+        for g in positives:
+            units = g.alive()
+            pulled = [u for u in units if u & wanted]
+            culprits.extend(pulled)
+            if not pulled:
+                kept_pos.append(g)
+            elif len(pulled) < len(units):
+                kept_unknown.append([u for u in units if not u & wanted])
+        for g in unknown:
+            pulled = [u for u in g if u & wanted]
+            rest = [u for u in g if not u & wanted]
+            culprits.extend(pulled)
+            if rest:
+                kept_unknown.append(rest)
         return kept_pos, kept_unknown
 
     def _final_round(
@@ -134,7 +223,7 @@ class Bisect:
         found: Candidate,
         rest: List[Unit],
         w: int,
-        positives: List[List[Unit]],
+        positives: List[Group],
     ) -> bool:
         """Test whether the culprits alone reproduce; spare slots look into ``rest`` already."""
         if problem.known(found) is Verdict.REPRODUCES:  # guessed in an earlier round
@@ -152,43 +241,93 @@ class Bisect:
             return True
         got = verdicts[1 + len(checks):]
         dirty = [p for p, clean in zip(parts, got) if not clean]
-        positives.extend(dirty if dirty else [rest])
+        positives.extend(Group(p, narrowed=False) for p in (dirty if dirty else [rest]))
         return False
 
-    def _halve(
+    def _round(
         self,
         problem: Problem,
         every: Candidate,
         culprits: Candidate,
-        positives: List[List[Unit]],
+        positives: List[Group],
         unknown: List[List[Unit]],
         w: int,
-    ) -> List[List[Unit]]:
+    ) -> List[Group]:
         """One round over up to ``w`` positive groups; returns the positive groups after it."""
-        tasks, waiting = positives[:w], positives[w:]
-        slots = [w // len(tasks) + (1 if i < w % len(tasks) else 0) for i in range(len(tasks))]
+        tasks, slots = _allot(positives, w)
+        waiting = positives[len(tasks):]
         plans = []
         queries: List[Candidate] = []
         for group, s in zip(tasks, slots):
-            pieces = split(group, min(s + 1, len(group)))
-            plans.append((pieces, len(queries)))
-            queries += [every - union(p) for p in pieces[:-1]]
-        if len(tasks) == 1 and not waiting and len(queries) < w:
+            m = len(group.units)
+            if s >= CODE_SLOTS and m > s + 1 and group.narrowed:
+                bits, codes = _codes(m, s)
+                pools = [[u for u, c in zip(group.units, codes) if c >> t & 1] for t in range(bits)]
+                plans.append((group, "codes", codes, len(queries), bits))
+                queries += [every - union(p) for p in pools]
+            else:
+                # Pieces; the last one is proven by the others' results (or, in an optimistic
+                # group, stays optimistic) unless it is the only one.
+                pieces = split(group.units, min(s + 1, m))
+                plans.append((group, "pieces", pieces, len(queries), len(_tested(pieces))))
+                queries += [every - union(p) for p in _tested(pieces)]
+        if len(tasks) == 1 and not waiting and plans[0][1] == "pieces" and len(queries) < w:
             # Spare slots: if a single-unit piece turns out to be the last culprit, the next
             # round would test the culprits alone; test those guesses now.
-            pieces = plans[0][0]
-            guesses = [culprits | p[0] for p in pieces if len(p) == 1]
+            pieces = plans[0][2]
+            # The untested last piece first: clean tests elsewhere would point at it.
+            guesses = [culprits | p[0] for p in pieces[-1:] + pieces[:-1] if len(p) == 1]
             # Then the closing pass's checks of those guesses (each without one change).
             checks = [g - {c} for g in guesses for c in sorted(g)]
             queries += [q for q in dict.fromkeys(guesses + checks) if q not in queries][: w - len(queries)]
         verdicts = problem.consider_many(queries)
-        found: List[List[Unit]] = []
-        for pieces, at in plans:
-            clean = verdicts[at: at + len(pieces) - 1]
-            found += [p for p, ok in zip(pieces, clean) if not ok]
-            if all(clean):
-                found.append(pieces[-1])  # the group holds a culprit and the rest is clean
+        found: List[Group] = []
+        for group, how, layout, at, count in plans:
+            got = verdicts[at: at + count]
+            if how == "codes":
+                found += self._decode(group, layout, got, unknown)
             else:
-                unknown.append(pieces[-1])
+                found += self._pieces(group, layout, got, unknown)
+        # Contradictory verdicts can leave a group empty; an optimistic one may keep only its fallback.
+        found = [g if g.units else Group(g.fallback) for g in found if g.units or g.fallback]
         return found + waiting
 
+    @staticmethod
+    def _pieces(group: Group, pieces: List[List[Unit]], verdicts, unknown) -> List[Group]:
+        tested = _tested(pieces)
+        clean = verdicts[: len(tested)]
+        dirty = [p for p, ok in zip(tested, clean) if not ok]
+        last = pieces[-1] if len(tested) < len(pieces) else []
+        if dirty:
+            rest = last + group.fallback  # the group did hold a culprit; these may hold more
+            if rest:
+                unknown.append(rest)
+            return [Group(p) for p in dirty]
+        if group.optimistic:  # the tested pieces were clean: the guess narrows or was wrong
+            return [Group(last, group.fallback) if last else Group(group.fallback)]
+        return [Group(last)] if last else []  # the group holds a culprit and the rest is clean
+
+    @staticmethod
+    def _decode(group: Group, codes: List[int], verdicts, unknown) -> List[Group]:
+        """The cell the lost failures spell, optimistic when more than one slot lost it."""
+        lost = sum(1 << t for t, ok in enumerate(verdicts) if not ok)
+        if not lost:  # every unit was in a clean slot: the group held no culprit
+            return [Group(group.fallback)] if group.optimistic else []
+        if group.optimistic:
+            unknown.append(group.fallback)  # the group did hold a culprit
+        # Units in a clean slot are dropped; the others' codes lie within ``lost``.
+        alive = [(u, c) for u, c in zip(group.units, codes) if c & ~lost == 0]
+        cell = [u for u, c in alive if c == lost]
+        if lost & (lost - 1) == 0:  # one slot lost it: its cell surely holds the culprit
+            return [Group(cell)]
+        # Several slots lost it: one culprit in ``cell`` (likely), or several elsewhere. The
+        # smallest lost slot's other units are the fallback: with the cell they surely hold one.
+        slot = min((t for t in range(lost.bit_length()) if lost >> t & 1),
+                   key=lambda t: sum(1 for _, c in alive if c >> t & 1))
+        fallback = [u for u, c in alive if c >> slot & 1 and c != lost]
+        others = [u for u, c in alive if not c >> slot & 1]
+        if others:
+            unknown.append(others)
+        if not cell:
+            return [Group(fallback)]
+        return [Group(cell, fallback)]

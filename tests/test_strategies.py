@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import random
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -115,6 +116,41 @@ def test_nonmonotonic_verdicts_terminate_on_a_one_minimal_result(name, workers, 
     if name != "bisect":  # bisect alone does not promise 1-minimality; every pipeline does
         for c in problem.best:
             assert not holds(problem, predicate, problem.best - {c})
+
+
+@pytest.mark.parametrize("name", ["default", "bisect", "closure-bisect", "menu-bisect"])
+def test_contradictory_verdicts_never_hang_the_parallel_search(name):
+    """Seeded random cases: dependencies, options turned off, 1-6 workers, random verdicts.
+
+    A hook in a build farm must never hang: every run ends well inside a generous test budget
+    (a search stuck on a group that contradictory verdicts emptied used to loop forever here).
+    """
+    rng = random.Random(name)
+    for _ in range(150):
+        n = rng.randint(2, 40)
+        chs = changes(n, off=[i for i in range(n) if rng.random() < 0.1])
+        needs = {chs[i]: [chs[rng.randint(i + 1, n - 1)]] for i in range(n - 1) if rng.random() < 0.3}
+        resolver = FakeResolver(chs, needs)
+        predicate = nonmonotonic(resolver(frozenset(chs)).digest, resolver(frozenset()).digest,
+                                 rng.randint(0, 1000))
+        problem = make_problem(chs, predicate, needs=needs, workers=rng.randint(1, 6),
+                               limits=Limits(max_tests=4 * n * n + 50))
+        get(name).run(problem)  # Stopped here would mean the budget ran out: a loop
+        assert holds(problem, predicate, problem.best)
+
+
+def test_a_search_going_round_in_circles_is_stopped_with_its_best():
+    chs = changes(6)
+    predicate = conjunction({chs[2].name: chs[2].value})
+    problem = make_problem(chs, predicate)
+    problem.consider({chs[2], chs[4]})
+    built = problem.stats.tests
+    with pytest.raises(Stopped) as stop:
+        while True:  # a strategy bug: the same known question forever
+            problem.consider({chs[2], chs[4]})
+    assert problem.stats.tests == built
+    assert stop.value.result == problem.best == frozenset({chs[2], chs[4]})
+    assert "already had" in str(stop.value)
 
 
 def information_bound(n: int, k: int) -> int:
