@@ -81,6 +81,8 @@ def _shrink(groups: List[List[Unit]], keep: Candidate) -> List[List[Unit]]:
     return [g2 for g2 in (_trim(g, keep) for g in groups) if g2]
 
 
+GUESSES = 1
+
 #: Fewest slots for which a group is cut by codes rather than into ``slots + 1`` pieces.
 CODE_SLOTS = 3
 
@@ -88,6 +90,21 @@ CODE_SLOTS = 3
 def _tested(pieces: List[List[Unit]]) -> List[List[Unit]]:
     """The pieces a round tests: all but the last, which the others' results settle."""
     return pieces[:-1] if len(pieces) > 1 else pieces
+
+
+def _reach(units: List[Unit], codes: List[int], needs) -> List[int]:
+    """Each unit's code with the codes of the units it needs: the slots whose removal takes
+    it away (a change without what it needs takes no effect), which is what decoding reads."""
+    at = {c: i for i, u in enumerate(units) for c in u}
+    out = []
+    for u, code in zip(units, codes):
+        for c in u:
+            for d in needs.get(c, ()):
+                j = at.get(d)
+                if j is not None:
+                    code |= codes[j]
+        out.append(code)
+    return out
 
 
 def _allot(groups: List[Group], w: int) -> Tuple[List[Group], List[int]]:
@@ -263,7 +280,8 @@ class Bisect:
             if s >= CODE_SLOTS and m > s + 1 and group.narrowed:
                 bits, codes = _codes(m, s)
                 pools = [[u for u, c in zip(group.units, codes) if c >> t & 1] for t in range(bits)]
-                plans.append((group, "codes", codes, len(queries), bits))
+                reach = _reach(group.units, codes, problem.structure.needs)
+                plans.append((group, "codes", reach, len(queries), bits))
                 queries += [every - union(p) for p in pools]
             else:
                 # Pieces; the last one is proven by the others' results (or, in an optimistic
@@ -279,7 +297,18 @@ class Bisect:
             guesses = [culprits | p[0] for p in pieces[-1:] + pieces[:-1] if len(p) == 1]
             # Then the closing pass's checks of those guesses (each without one change).
             checks = [g - {c} for g in guesses for c in sorted(g)]
+            if unknown:
+                guesses, checks = guesses[:GUESSES], []
             queries += [q for q in dict.fromkeys(guesses + checks) if q not in queries][: w - len(queries)]
+        probes: List[List[Unit]] = []
+        if unknown and not waiting and len(queries) < w:
+            # Slots still free look into the unknown groups: a clean part is dropped, a part
+            # that loses the failure is a new positive group, one round early.
+            probes = split(_flat(unknown), w - len(queries))
+            del unknown[:]
+            queries += [every - union(p) for p in probes]
+        verdicts = problem.consider_many(queries)
+        found: List[Group] = []
         verdicts = problem.consider_many(queries)
         found: List[Group] = []
         for group, how, layout, at, count in plans:
@@ -288,6 +317,8 @@ class Bisect:
                 found += self._decode(group, layout, got, unknown)
             else:
                 found += self._pieces(group, layout, got, unknown)
+        if probes:
+            found += [Group(p, narrowed=False) for p, ok in zip(probes, verdicts[-len(probes):]) if not ok]
         # Contradictory verdicts can leave a group empty; an optimistic one may keep only its fallback.
         found = [g if g.units else Group(g.fallback) for g in found if g.units or g.fallback]
         return found + waiting
@@ -309,7 +340,11 @@ class Bisect:
 
     @staticmethod
     def _decode(group: Group, codes: List[int], verdicts, unknown) -> List[Group]:
-        """The cell the lost failures spell, optimistic when more than one slot lost it."""
+        """The cell the lost failures spell, optimistic when more than one slot lost it.
+
+        ``codes`` are the slots that take each unit away (its own and those of what it needs):
+        a culprit's code is exactly the set of slots that lost the failure when it is alone.
+        """
         lost = sum(1 << t for t, ok in enumerate(verdicts) if not ok)
         if not lost:  # every unit was in a clean slot: the group held no culprit
             return [Group(group.fallback)] if group.optimistic else []
