@@ -17,18 +17,24 @@ result everywhere proves the last piece positive without a test. When no positiv
 left, the unknown groups are merged and tested at once: if removing them all still reproduces,
 the culprits alone reproduce and the search is over.
 
-Parallel: with W workers each round fills W slots. Several positive groups are searched at
-once (one slot each). A group with s >= 3 slots is not cut into s + 1 pieces (an (s + 1)-fold
-narrowing) but into 2**s - 1 cells, each named by a distinct non-zero s-bit code, and slot t
-removes the cells whose code has bit t set. The bits of the slots that lost the failure spell
-the code of the cell that holds the culprit when the group holds one: a 15-fold narrowing per
-round with 4 slots instead of 5-fold. Every cell in a clean slot is dropped for good. When two
-or more slots lost the failure, the group may instead hold several culprits in other cells, so
-the chosen cell is *optimistic*: it carries a fallback, the rest of one slot that did lose the
-failure (that rest plus the cell surely hold a culprit). Its next round settles it for free: if
-every slot of the cell comes back clean, the cell is clean and the fallback becomes the positive
-group. Cells that neither hold the code nor the fallback stay alive as unknown groups, so an
-optimistic guess that turns out wrong costs a round, never a culprit.
+Parallel: with W workers each round fills W slots. Slots go to the first positive groups, as
+many as each can use (a group of m units about log2(m + 1)); the others wait a round. A group
+cut out of a positive one (so most likely holding one culprit) with s >= 3 slots is not cut
+into s + 1 pieces (an (s + 1)-fold narrowing) but into 2**s - 1 cells, each named by a
+distinct non-zero s-bit code, and slot t removes the cells whose code has bit t set. Removing a
+unit also takes away what needs it, so a unit's code is read together with the codes of the
+units it needs. The bits of the slots that lost the failure spell the code of the cell that
+holds the culprit when the group holds one: a 15-fold narrowing per round with 4 slots instead
+of 5-fold. Every unit in a clean slot is dropped for good. When two or more slots lost the
+failure, the group may instead hold several culprits in other cells, so the chosen cell is
+*optimistic*: it carries a fallback, the rest of one slot that did lose the failure (that rest
+plus the cell surely hold a culprit). Its next round settles it for free: if every slot of the
+cell comes back clean, the cell is clean and the fallback becomes the positive group. Cells
+that hold neither the code nor the fallback stay alive as unknown groups, so an optimistic
+guess that turns out wrong costs a round, never a culprit. The first group (everything) is
+cut into pieces: it often holds several culprits, and dense codes nearly always lose there.
+Slots a round leaves free guess that a single-unit piece is the last culprit (tested alone
+with the culprits found), then look into the unknown groups.
 
 Spare slots in the final round test the 1-minimality checks the closing pass will need, so they
 are free by then.
@@ -81,6 +87,8 @@ def _shrink(groups: List[List[Unit]], keep: Candidate) -> List[List[Unit]]:
     return [g2 for g2 in (_trim(g, keep) for g in groups) if g2]
 
 
+#: Guesses of "the culprits found plus this unit" a round makes when unknown groups remain
+#: (they may hold more culprits, so further guesses are better spent looking into them).
 GUESSES = 1
 
 #: Fewest slots for which a group is cut by codes rather than into ``slots + 1`` pieces.
@@ -297,7 +305,7 @@ class Bisect:
             guesses = [culprits | p[0] for p in pieces[-1:] + pieces[:-1] if len(p) == 1]
             # Then the closing pass's checks of those guesses (each without one change).
             checks = [g - {c} for g in guesses for c in sorted(g)]
-            if unknown:
+            if unknown:  # more culprits may hide there: keep slots to look
                 guesses, checks = guesses[:GUESSES], []
             queries += [q for q in dict.fromkeys(guesses + checks) if q not in queries][: w - len(queries)]
         probes: List[List[Unit]] = []
@@ -307,8 +315,6 @@ class Bisect:
             probes = split(_flat(unknown), w - len(queries))
             del unknown[:]
             queries += [every - union(p) for p in probes]
-        verdicts = problem.consider_many(queries)
-        found: List[Group] = []
         verdicts = problem.consider_many(queries)
         found: List[Group] = []
         for group, how, layout, at, count in plans:
