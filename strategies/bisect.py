@@ -168,6 +168,7 @@ class Bisect:
         first = [u for u in self.units(problem, start) if u]
         positives: List[Group] = [Group(first, narrowed=False)] if first else []
         unknown: List[List[Unit]] = []
+        doubtful = False
         while True:
             alive = culprits + [u for g in positives for u in g.alive()] + _flat(unknown)
             every = union(alive)
@@ -177,6 +178,12 @@ class Bisect:
                 positives = self._shrink_groups(positives, eff)
                 unknown = _shrink(unknown, eff)
                 every = eff
+            if doubtful and not problem.consider(every):
+                # Every test of the last round lost the failure: what is left may no longer
+                # fail at all (sets that were clean one by one are not together, as with
+                # "depends on A || B"). Then start again from the best.
+                return False
+            doubtful = False
             # A single unit known to matter is a culprit: no test needed.
             still = []
             for g in positives:
@@ -194,7 +201,7 @@ class Bisect:
                 if self._final_round(problem, every, found, rest, w, positives):
                     return True
                 continue
-            positives = self._round(problem, every, union(culprits), positives, unknown, w)
+            positives, doubtful = self._round(problem, every, union(culprits), positives, unknown, w)
 
     @staticmethod
     def _shrink_groups(groups: List[Group], keep: Candidate) -> List[Group]:
@@ -277,8 +284,12 @@ class Bisect:
         positives: List[Group],
         unknown: List[List[Unit]],
         w: int,
-    ) -> List[Group]:
-        """One round over up to ``w`` positive groups; returns the positive groups after it."""
+    ) -> Tuple[List[Group], bool]:
+        """One round over up to ``w`` positive groups.
+
+        Returns the positive groups after it, and whether every test lost the failure though
+        two or more of them removed plain pieces (a sign that what is left may not fail).
+        """
         tasks, slots = _allot(positives, w)
         waiting = positives[len(tasks):]
         plans = []
@@ -289,7 +300,7 @@ class Bisect:
                 bits, codes = _codes(m, s)
                 pools = [[u for u, c in zip(group.units, codes) if c >> t & 1] for t in range(bits)]
                 reach = _reach(group.units, codes, problem.structure.needs)
-                plans.append((group, "codes", reach, len(queries), bits))
+                plans.append((group, "codes", (codes, reach), len(queries), bits))
                 queries += [every - union(p) for p in pools]
             else:
                 # Pieces; the last one is proven by the others' results (or, in an optimistic
@@ -327,7 +338,10 @@ class Bisect:
             found += [Group(p, narrowed=False) for p, ok in zip(probes, verdicts[-len(probes):]) if not ok]
         # Contradictory verdicts can leave a group empty; an optimistic one may keep only its fallback.
         found = [g if g.units else Group(g.fallback) for g in found if g.units or g.fallback]
-        return found + waiting
+        # Code slots that all lose are normal (a culprit whose code has every bit); pieces
+        # that all lose, each holding a culprit, are not.
+        pieces_asked = len(verdicts) - sum(count for _, how, _, _, count in plans if how == "codes")
+        return found + waiting, pieces_asked >= 2 and not any(verdicts)
 
     @staticmethod
     def _pieces(group: Group, pieces: List[List[Unit]], verdicts, unknown) -> List[Group]:
@@ -345,30 +359,32 @@ class Bisect:
         return [Group(last)] if last else []  # the group holds a culprit and the rest is clean
 
     @staticmethod
-    def _decode(group: Group, codes: List[int], verdicts, unknown) -> List[Group]:
-        """The cell the lost failures spell, optimistic when more than one slot lost it.
+    def _decode(group: Group, layout, verdicts, unknown) -> List[Group]:
+        """The cell the lost failures spell, optimistic unless the slots settle it.
 
-        ``codes`` are the slots that take each unit away (its own and those of what it needs):
-        a culprit's code is exactly the set of slots that lost the failure when it is alone.
+        ``layout`` holds each unit's code (the slots it was removed in) and its reach (those
+        and the codes of what it needs: the slots whose removal takes it away). Only a unit
+        removed in a slot that kept the failure is surely clean and dropped. The cell is the
+        units whose reach is exactly the lost slots, as a lone culprit's is; it is only likely
+        (several culprits, or needs that the structure over-states), so it is optimistic,
+        with a fallback of the live units of one lost slot, unless it is that slot itself.
         """
+        codes, reach = layout
         lost = sum(1 << t for t, ok in enumerate(verdicts) if not ok)
         if not lost:  # every unit was in a clean slot: the group held no culprit
             return [Group(group.fallback)] if group.optimistic else []
         if group.optimistic:
             unknown.append(group.fallback)  # the group did hold a culprit
-        # Units in a clean slot are dropped; the others' codes lie within ``lost``.
-        alive = [(u, c) for u, c in zip(group.units, codes) if c & ~lost == 0]
-        cell = [u for u, c in alive if c == lost]
-        if lost & (lost - 1) == 0:  # one slot lost it: its cell surely holds the culprit
-            return [Group(cell)]
-        # Several slots lost it: one culprit in ``cell`` (likely), or several elsewhere. The
-        # smallest lost slot's other units are the fallback: with the cell they surely hold one.
+        alive = [(u, c, r) for u, c, r in zip(group.units, codes, reach) if c & ~lost == 0]
+        cell = [u for u, _, r in alive if r == lost] or [u for u, c, _ in alive if c == lost]
+        # A lost slot's live units surely hold a culprit: the smallest is the fallback.
         slot = min((t for t in range(lost.bit_length()) if lost >> t & 1),
-                   key=lambda t: sum(1 for _, c in alive if c >> t & 1))
-        fallback = [u for u, c in alive if c >> slot & 1 and c != lost]
-        others = [u for u, c in alive if not c >> slot & 1]
+                   key=lambda t: sum(1 for _, c, _ in alive if c >> t & 1))
+        chosen = set(cell)
+        fallback = [u for u, c, _ in alive if c >> slot & 1 and u not in chosen]
+        others = [u for u, c, _ in alive if not c >> slot & 1 and u not in chosen]
         if others:
             unknown.append(others)
-        if not cell:
-            return [Group(fallback)]
+        if not cell or not fallback:
+            return [Group(cell or fallback)]
         return [Group(cell, fallback)]

@@ -16,7 +16,7 @@ from ltobisect.strategies.base import split
 from ltobisect.strategies.grouping import closures, menus
 from ltobisect.strategies.probdd import best_prefix
 
-from fakes import FakeResolver, changes, conjunction, make_problem
+from fakes import FakeResolver, changes, config_values, conjunction, make_problem
 
 NAMES = sorted(STRATEGIES)
 
@@ -151,6 +151,25 @@ def test_a_search_going_round_in_circles_is_stopped_with_its_best():
     assert problem.stats.tests == built
     assert stop.value.result == problem.best == frozenset({chs[2], chs[4]})
     assert "already had" in str(stop.value)
+
+
+@pytest.mark.parametrize("workers", [1, 4, 8])
+def test_a_failure_needing_one_of_two_options_ends_one_minimal(workers):
+    """C and (A or B): A and B are each removable alone but not together, as with a
+    `depends on A || B`. Parallel rounds that drop both at once must still end on {C, A} or
+    {C, B}, verified 1-minimal."""
+    chs = changes(120)
+    a, b, c = chs[20], chs[75], chs[50]
+
+    def predicate(r) -> bool:
+        values = config_values(r.config_text)
+        return values.get(c.name) == c.value and (values.get(a.name) == a.value
+                                                  or values.get(b.name) == b.value)
+
+    problem = make_problem(chs, predicate, workers=workers)
+    get("default").run(problem)
+    assert problem.best in (frozenset({a, c}), frozenset({b, c}))
+    assert_one_minimal(problem, predicate)
 
 
 def information_bound(n: int, k: int) -> int:
