@@ -6,13 +6,16 @@ maximizes the expected gain at probability p_r, testing every chunk once (removi
 can go); then p_{r+1} = p_r / (1 - (1 - p_r)^s_r) and the chunks shrink. The round with chunks
 of one unit is the last.
 
-Parallel: the next W chunks are tested against the same configuration; the first that
-reproduces is removed and the round continues after it, as the sequential round would.
+Parallel: the next W chunks are tested against the same configuration. When one reproduces it
+is removed and the round continues after it, as the sequential round would; when several do,
+all of them are removed at once, speculatively: the next batch tests that configuration first,
+next to the following chunks, and if it does not reproduce the round goes on from the first
+chunk's removal alone.
 """
 from __future__ import annotations
 
 import math
-from typing import List
+from typing import List, Optional, Tuple
 
 from ltobisect.problem import Problem
 
@@ -42,20 +45,46 @@ class CDD:
         while cur:
             s = chunk_size(p, len(cur))
             at = 0
-            while at < len(cur):
-                # The chunks of this round, from position `at` of the current configuration.
-                chunks = [cur[i: i + s] for i in range(at, len(cur), s)][: problem.workers]
-                base = union(cur)
-                verdicts = problem.consider_many([base - union(c) for c in chunks])
-                hit = next((i for i, ok in enumerate(verdicts) if ok), None)
-                if hit is None:
+            # (all hits removed, position after the batch; first hit removed, its position)
+            pending: Optional[Tuple[List[Unit], int, List[Unit], int]] = None
+            while at < len(cur) or pending:
+                base_units = pending[0] if pending else cur
+                start = pending[1] if pending else at
+                chunks = [base_units[i: i + s] for i in range(start, len(base_units), s)]
+                chunks = chunks[: problem.workers - (1 if pending else 0)]
+                base = union(base_units)
+                queries = ([base] if pending else []) + [base - union(c) for c in chunks]
+                verdicts = problem.consider_many(queries)
+                if pending:
+                    confirmed, verdicts = verdicts[0], verdicts[1:]
+                    if not confirmed:  # not removable together: on from the first hit alone
+                        cur, at, pending = pending[2], pending[3], None
+                        continue
+                    cur, at, pending = base_units, start, None
+                hits = [i for i, ok in enumerate(verdicts) if ok]
+                if not hits:
                     at += sum(len(c) for c in chunks)
                     continue
-                at += sum(len(c) for c in chunks[:hit])
-                eff = effective(problem, base - union(chunks[hit]))
-                head = [u & eff for u in cur[:at] if u & eff]
-                tail = [u & eff for u in cur[at + len(chunks[hit]):] if u & eff]
-                cur, at = head + tail, len(head)
+                first = at + sum(len(c) for c in chunks[: hits[0]])
+                one, one_at = _without(problem, cur, [chunks[hits[0]]], first)
+                if len(hits) == 1:
+                    cur, at = one, one_at
+                    continue
+                # Several chunks could go, each against the same configuration: remove them all
+                # and let the next batch confirm it; the chunks between them did not go.
+                end = at + sum(len(c) for c in chunks)
+                every, every_at = _without(problem, cur, [chunks[i] for i in hits], end)
+                pending = (every, every_at, one, one_at)
             if s == 1:
                 return
             p = p / (1.0 - (1.0 - p) ** s)
+
+
+def _without(problem: Problem, cur: List[Unit], chunks: List[List[Unit]], at: int):
+    """``cur`` without ``chunks`` and what no longer takes effect, and where position ``at``
+    (in ``cur``) lands after the removal."""
+    gone = {u for c in chunks for u in c}
+    eff = effective(problem, union(u for u in cur if u not in gone))
+    head = [u & eff for u in cur[:at] if u not in gone and u & eff]
+    tail = [u & eff for u in cur[at:] if u not in gone and u & eff]
+    return head + tail, len(head)

@@ -118,7 +118,7 @@ def test_nonmonotonic_verdicts_terminate_on_a_one_minimal_result(name, workers, 
             assert not holds(problem, predicate, problem.best - {c})
 
 
-@pytest.mark.parametrize("name", ["default", "bisect", "closure-bisect", "menu-bisect"])
+@pytest.mark.parametrize("name", ["default", "bisect", "closure-bisect", "menu-bisect", "cdd", "probdd"])
 def test_contradictory_verdicts_never_hang_the_parallel_search(name):
     """Seeded random cases: dependencies, options turned off, 1-6 workers, random verdicts.
 
@@ -205,6 +205,22 @@ def test_default_with_four_workers_takes_far_less_wall_time():
         walls[w], results[w] = problem.elapsed(), problem.best
     assert results[4] == results[1] == frozenset(culprits)
     assert walls[1] >= 2.8 * walls[4]
+
+
+@pytest.mark.parametrize("name", ["cdd", "probdd"])
+def test_cdd_and_probdd_use_four_workers(name):
+    """Removals that reproduce in the same batch go together (confirmed by the next batch)."""
+    n = 400
+    chs = changes(n)
+    culprits = [chs[i] for i in (7, 123, 250, 391)]
+    predicate = conjunction({c.name: c.value for c in culprits})
+    walls, results = {}, {}
+    for w in (1, 4):
+        problem = make_problem(chs, predicate, workers=w, duration=60.0)
+        get(name).run(problem)
+        walls[w], results[w] = problem.elapsed(), problem.best
+    assert results[4] == results[1] == frozenset(culprits)
+    assert walls[1] >= 2 * walls[4]
 
 
 def test_change_without_its_dependency_costs_no_build():
