@@ -67,7 +67,11 @@ def fragment_lines(state: Path) -> set:
 
 
 def show(run: Run) -> None:
-    """Print the builds, the wall time, the fragment and the report into the (CI) log."""
+    """Print the builds, the wall time, the fragment and the report into the (CI) log.
+
+    The bad config's own build comes first and shows as ``other-failure`` with what failed:
+    it is built before the failure's signature exists (it is where the signature comes from).
+    """
     out = sys.stderr
     print(f"\n=== real minimization: exit {run.proc.returncode}, "
           f"wall {run.elapsed / 60:.1f} min ===", file=out)
@@ -79,8 +83,9 @@ def show(run: Run) -> None:
         kind = ev.get("event")
         if kind == "TestFinished":
             peak = f" peak {ev['peak_rss'] / 2**20:.0f}M" if ev.get("peak_rss") else ""
+            seen = f"  [{ev['signature'][:70]}]" if ev.get("signature") else ""
             print(f"  build (slot {ev['slot']}): {ev['size']:3d} changes -> {ev['verdict']:14s} "
-                  f"{ev['duration']:6.1f}s{peak}{' cached' if ev.get('cached') else ''}", file=out)
+                  f"{ev['duration']:6.1f}s{peak}{' cached' if ev.get('cached') else ''}{seen}", file=out)
         elif kind in ("PhaseStarted", "StrategyStarted", "BestImproved"):
             what = ev.get("phase") or ev.get("strategy") or f"{ev.get('size')} changes"
             print(f"  {kind}: {what}", file=out)
@@ -94,19 +99,22 @@ def _make(tree: Path, out: Path, *args: str, env: Optional[dict] = None) -> None
 
 
 def leaf_randconfig(tree: Path, work: Path, *, seed: int, area: str = "CRYPTO",
-                    enable: Sequence[str] = (), probability: int = 30) -> Tuple[Path, Path]:
+                    enable: Sequence[str] = (), probability: int = 30,
+                    lto: str = "thin") -> Tuple[Path, Path]:
     """A baseline and a bad config whose differences are cheap to build, for the default tier.
 
-    The baseline is tinyconfig with ThinLTO (made by the kernel's own tools). The bad config is
-    the kernel's `make randconfig` with every symbol pinned to the baseline's value except those
-    of one leaf ``area`` (by default the crypto algorithms, which no widely included header
-    tests), plus ``enable`` lines: its 50-odd changes rebuild a handful of objects each, so a
-    whole minimization with the LTO link fits the default CI run.
+    The baseline is tinyconfig with ``lto`` (``thin``, ``full`` or ``none``; made by the kernel's
+    own tools). The bad config is the kernel's `make randconfig` with every symbol pinned to the
+    baseline's value except those of one leaf ``area`` (by default the crypto algorithms, which
+    no widely included header tests) and those the ``enable`` lines set: its 50-odd changes
+    rebuild a handful of objects each, so a whole minimization with the LTO link is short.
     """
     bad_dir = work / "bad-o"
     baseline = work / "baseline.config"
-    baseline.write_text(kernel_config(lto_spec(tree), work / "baseline-o"))
-    pinned = [ln for ln in baseline.read_text().splitlines() if f"CONFIG_{area}" not in ln]
+    baseline.write_text(kernel_config(lto_spec(tree), work / "baseline-o", lto=lto))
+    forced = {_symbol(line) for line in enable}
+    pinned = [ln for ln in baseline.read_text().splitlines()
+              if f"CONFIG_{area}" not in ln and _symbol(ln) not in forced]
     allconfig = work / "allconfig"
     allconfig.write_text("\n".join([*pinned, f"CONFIG_{area}=y", *enable]) + "\n")
     _make(tree, bad_dir, "randconfig", env={"KCONFIG_ALLCONFIG": str(allconfig),
@@ -115,3 +123,13 @@ def leaf_randconfig(tree: Path, work: Path, *, seed: int, area: str = "CRYPTO",
     bad = work / "bad.config"
     bad.write_text((bad_dir / ".config").read_text())
     return baseline, bad
+
+
+def _symbol(line: str) -> Optional[str]:
+    """CONFIG_X of a ``CONFIG_X=...`` or ``# CONFIG_X is not set`` line, else None."""
+    line = line.strip()
+    if line.startswith("# CONFIG_") and line.endswith(" is not set"):
+        return line[2:-len(" is not set")]
+    if line.startswith("CONFIG_") and "=" in line:
+        return line.split("=", 1)[0]
+    return None

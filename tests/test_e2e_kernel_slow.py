@@ -1,16 +1,21 @@
 """The slower real-kernel tier (`pytest -m slow`): whole minimizations that take 15-40 minutes each
 on 2 cores, so they are not in the default run.
 
-Each bad config is generated here by the kernel's own `make randconfig` (KCONFIG_SEED,
-KCONFIG_PROBABILITY, KCONFIG_ALLCONFIG forcing the LTO mode), exactly as
-examples/linux-lto/make-bad-config.sh documents, and a fault is planted in a scratch copy of the
-tree that needs options the randconfig has:
+Every bad config is made by the kernel's own `make randconfig` (KCONFIG_SEED,
+KCONFIG_PROBABILITY, KCONFIG_ALLCONFIG forcing the LTO mode), and a fault is planted in a
+scratch copy of the tree that needs options the bad config has:
 
-- arm64, cross-built by clang-16 (LLVM=-16 ARCH=arm64): a compile error needing two options,
-  so tests build only the failing directory;
-- x86_64 with full LTO: a link failure that needs LTO_CLANG_FULL and one more option;
+- arm64, cross-built by clang-16 (LLVM=-16 ARCH=arm64), from a general randconfig made exactly
+  as examples/linux-lto/make-bad-config.sh documents: a compile error needing two options, so
+  tests build only the failing directory;
+- x86_64 with full LTO against a baseline without LTO: a link failure that needs LTO_CLANG_FULL
+  and one more option, so LTO itself is a culprit and half the tests switch LTO off and on;
 - x86_64 ThinLTO, a resource failure: module-level asm that makes the LTO link need more than
-  1 GiB only with two options set, minimized with `--mem-above`.
+  600 MB only with two options set, minimized with `--mem-above`.
+
+The last two start from "leaf" randconfigs (random only among the crypto algorithms, like the
+default tier's) because every one of their tests ends in an LTO link of vmlinux: with a general
+randconfig each test also recompiles most of the tree (3-4 minutes here, 80 % ccache misses).
 """
 from __future__ import annotations
 
@@ -18,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from e2e_support import fragment_lines, make_bad_config, minimize
+from e2e_support import fragment_lines, leaf_randconfig, make_bad_config, minimize
 from kernel_scratch import Fault, scratch_tree
 
 pytestmark = [pytest.mark.kernel, pytest.mark.slow]
@@ -26,10 +31,10 @@ pytestmark = [pytest.mark.kernel, pytest.mark.slow]
 FAULT_OPTIONS = ("CONFIG_USELIB=y", "CONFIG_CROSS_MEMORY_ATTACH=y", "CONFIG_FHANDLE=y")
 
 
-def _setup(kernel_tree: Path, tmp_path: Path, faults, *, arch: str, seed: int, extra=()):
+def _setup(kernel_tree: Path, tmp_path: Path, faults, *, arch: str, seed: int):
     tree = scratch_tree(kernel_tree, tmp_path / "linux", faults)
     bad = make_bad_config(kernel_tree, tmp_path / "bad.config", arch=arch, seed=seed,
-                          extra=[*FAULT_OPTIONS, *extra])
+                          extra=FAULT_OPTIONS)
     return tree, bad
 
 
@@ -56,23 +61,29 @@ def test_arm64_cross_build_compile_error(kernel_tree, shared_ccache, tmp_path, p
 def test_full_lto_link_failure(kernel_tree, shared_ccache, tmp_path, pytestconfig):
     symbol = "ltobisect_full_lto_missing"
     fault = Fault("fs/exec.c", ("LTO_CLANG_FULL", "USELIB"), "undefined", symbol)
-    tree, bad = _setup(kernel_tree, tmp_path, [fault], arch="x86_64", seed=7,
-                       extra=("# CONFIG_LTO_CLANG_THIN is not set", "CONFIG_LTO_CLANG_FULL=y",
-                              "# CONFIG_COMPILE_TEST is not set"))
+    tree = scratch_tree(kernel_tree, tmp_path / "linux", [fault])
+    full_lto = ("# CONFIG_LTO_NONE is not set", "# CONFIG_LTO_CLANG_THIN is not set",
+                "CONFIG_LTO_CLANG_FULL=y")
+    baseline, bad = leaf_randconfig(kernel_tree, tmp_path, seed=7, lto="none",
+                                    enable=[*full_lto, *FAULT_OPTIONS[:2]])
     assert "CONFIG_LTO_CLANG_FULL=y" in bad.read_text()
+    assert "CONFIG_LTO_NONE=y" in baseline.read_text()
     run = minimize(bad, tree, tmp_path / "state", shared_ccache, "--arch", "x86_64",
-                   pytestconfig=pytestconfig)
+                   "--baseline", str(baseline), pytestconfig=pytestconfig)
     _assert_minimized(run, {"CONFIG_LTO_CLANG_FULL=y", "CONFIG_USELIB=y"})
     assert f"undefined symbol: {symbol}" in (run.state / "report.txt").read_text()
 
 
 def test_link_needing_too_much_memory(kernel_tree, shared_ccache, tmp_path, pytestconfig):
-    # 20M .quad directives: clang's assembler peaks at ~1.3 GB (measured here; a tinyconfig
-    # ThinLTO link peaks at ~160 MB). Under ThinLTO the module asm is assembled in the LTO link.
+    # 20M .quad directives: under ThinLTO the module asm is assembled in the LTO link, whose
+    # build then peaks at 1.0-1.1 GB (measured here: tests without it 130-330 MB, the bad
+    # config's cold -j2 build 2.4 GB). The threshold sits well between the two.
     hog = Fault("fs/exec.c", ("USELIB", "CROSS_MEMORY_ATTACH"), "raw", "memory hog",
                 code='asm(".pushsection .data\\n.rept 20000000\\n.quad 0\\n.endr\\n.popsection");')
-    tree, bad = _setup(kernel_tree, tmp_path, [hog], arch="x86_64", seed=2)
+    tree = scratch_tree(kernel_tree, tmp_path / "linux", [hog])
+    baseline, bad = leaf_randconfig(kernel_tree, tmp_path, seed=2, enable=FAULT_OPTIONS)
     run = minimize(bad, tree, tmp_path / "state", shared_ccache, "--arch", "x86_64",
-                   "--mem-above", "1G", "--target", "vmlinux", pytestconfig=pytestconfig)
+                   "--baseline", str(baseline), "--mem-above", "600M", "--target", "vmlinux",
+                   pytestconfig=pytestconfig)
     _assert_minimized(run, {"CONFIG_USELIB=y", "CONFIG_CROSS_MEMORY_ATTACH=y"})
     assert run.summary()["signature"]["kind"] == "memory"
