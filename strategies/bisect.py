@@ -91,6 +91,14 @@ def _shrink(groups: List[List[Unit]], keep: Candidate) -> List[List[Unit]]:
 #: (they may hold more culprits, so further guesses are better spent looking into them).
 GUESSES = 1
 
+#: From this many workers on, a round after one that dropped several clean sets spends a
+#: slot on checking that what is left still fails (1/W of a round); with fewer workers the
+#: check is made only when the round comes back with every test lost, the only sign of it.
+#: Measured on Linux 6.1 change sets (k=3): W=8 took 1840 -> 1310 simulated s on x86_64 and
+#: 2320 -> 2040 on arm64 with it; at W=4 the slot costs more than it saves (synthetic 2.61 ->
+#: 2.38 W1/W4).
+CHECK_W = 6
+
 #: Fewest slots for which a group is cut by codes rather than into ``slots + 1`` pieces.
 CODE_SLOTS = 3
 
@@ -113,6 +121,13 @@ def _reach(units: List[Unit], codes: List[int], needs) -> List[int]:
                     code |= codes[j]
         out.append(code)
     return out
+
+
+def _unproven(clean: List[List[Unit]]) -> List[Unit]:
+    """Of sets dropped in one round (each clean on its own), the units whose removal together
+    with the others no test has shown harmless: all but the first set's."""
+    first = set(clean[0])
+    return list(dict.fromkeys(u for c in clean[1:] for u in c if u not in first))
 
 
 def _allot(groups: List[Group], w: int) -> Tuple[List[Group], List[int]]:
@@ -168,7 +183,9 @@ class Bisect:
         first = [u for u in self.units(problem, start) if u]
         positives: List[Group] = [Group(first, narrowed=False)] if first else []
         unknown: List[List[Unit]] = []
-        doubtful = False
+        # Units that the last round dropped with others, each set clean on its own: not yet
+        # proven removable together (with "depends on A || B", A and B each are, not both).
+        unproven: List[Unit] = []
         while True:
             alive = culprits + [u for g in positives for u in g.alive()] + _flat(unknown)
             every = union(alive)
@@ -178,12 +195,6 @@ class Bisect:
                 positives = self._shrink_groups(positives, eff)
                 unknown = _shrink(unknown, eff)
                 every = eff
-            if doubtful and not problem.consider(every):
-                # Every test of the last round lost the failure: what is left may no longer
-                # fail at all (sets that were clean one by one are not together, as with
-                # "depends on A || B"). Then start again from the best.
-                return False
-            doubtful = False
             # A single unit known to matter is a culprit: no test needed.
             still = []
             for g in positives:
@@ -198,10 +209,21 @@ class Bisect:
                 found = union(culprits)
                 if not rest:
                     return problem.consider(found)
-                if self._final_round(problem, every, found, rest, w, positives):
+                done, clean = self._final_round(problem, every, found, rest, w, positives)
+                if done:
                     return True
+                unproven = _unproven(clean) if clean else unproven
                 continue
-            positives, doubtful = self._round(problem, every, union(culprits), positives, unknown, w)
+            check = bool(unproven) and w >= CHECK_W
+            after, all_lost, clean = self._round(problem, every, union(culprits), positives, unknown, w, check)
+            if after is None or all_lost and unproven and not problem.consider(every):
+                # What is left no longer fails: the sets the last round dropped together are
+                # not clean together (and what this round learnt is void). Start again from
+                # the gate's best, which did reproduce (at worst the first clean removal).
+                return False
+            positives = after
+            if clean or all_lost or check:
+                unproven = _unproven(clean) if clean else []
 
     @staticmethod
     def _shrink_groups(groups: List[Group], keep: Candidate) -> List[Group]:
@@ -256,11 +278,15 @@ class Bisect:
         rest: List[Unit],
         w: int,
         positives: List[Group],
-    ) -> bool:
-        """Test whether the culprits alone reproduce; spare slots look into ``rest`` already."""
+    ) -> Tuple[bool, List[List[Unit]]]:
+        """Test whether the culprits alone reproduce; spare slots look into ``rest`` already.
+
+        Returns whether they do, and the parts of ``rest`` that tests removed while the
+        failure persisted (dropped for good).
+        """
         if problem.known(found) is Verdict.REPRODUCES:  # guessed in an earlier round
             problem.consider(found)
-            return True
+            return True, []
         queries = [found]
         spare = w - 1
         checks: List[Candidate] = []
@@ -270,11 +296,11 @@ class Bisect:
         queries += checks + [every - union(p) for p in parts]
         verdicts = problem.consider_many(queries)
         if verdicts[0]:
-            return True
+            return True, []
         got = verdicts[1 + len(checks):]
         dirty = [p for p, clean in zip(parts, got) if not clean]
         positives.extend(Group(p, narrowed=False) for p in (dirty if dirty else [rest]))
-        return False
+        return False, [p for p, clean in zip(parts, got) if clean]
 
     def _round(
         self,
@@ -284,16 +310,22 @@ class Bisect:
         positives: List[Group],
         unknown: List[List[Unit]],
         w: int,
-    ) -> Tuple[List[Group], bool]:
-        """One round over up to ``w`` positive groups.
+        check: bool = False,
+    ) -> Tuple[Optional[List[Group]], bool, List[List[Unit]]]:
+        """One round over up to ``w`` positive groups (one slot less with ``check``, which
+        tests ``every`` itself as well).
 
-        Returns the positive groups after it, and whether every test lost the failure though
-        two or more of them removed plain pieces (a sign that what is left may not fail).
+        Returns the positive groups after it (None when ``check`` found that ``every`` does
+        not fail), whether every test lost the failure, and the sets of units that tests
+        removed while the failure persisted (dropped for good).
         """
+        if check:
+            w -= 1
         tasks, slots = _allot(positives, w)
         waiting = positives[len(tasks):]
         plans = []
         queries: List[Candidate] = []
+        removed: List[Optional[List[Unit]]] = []  # what each query took away from ``every``
         for group, s in zip(tasks, slots):
             m = len(group.units)
             if s >= CODE_SLOTS and m > s + 1 and group.narrowed:
@@ -302,12 +334,14 @@ class Bisect:
                 reach = _reach(group.units, codes, problem.structure.needs)
                 plans.append((group, "codes", (codes, reach), len(queries), bits))
                 queries += [every - union(p) for p in pools]
+                removed += pools
             else:
                 # Pieces; the last one is proven by the others' results (or, in an optimistic
                 # group, stays optimistic) unless it is the only one.
                 pieces = split(group.units, min(s + 1, m))
                 plans.append((group, "pieces", pieces, len(queries), len(_tested(pieces))))
                 queries += [every - union(p) for p in _tested(pieces)]
+                removed += _tested(pieces)
         if len(tasks) == 1 and not waiting and plans[0][1] == "pieces" and len(queries) < w:
             # Spare slots: if a single-unit piece turns out to be the last culprit, the next
             # round would test the culprits alone; test those guesses now.
@@ -319,6 +353,7 @@ class Bisect:
             if unknown:  # more culprits may hide there: keep slots to look
                 guesses, checks = guesses[:GUESSES], []
             queries += [q for q in dict.fromkeys(guesses + checks) if q not in queries][: w - len(queries)]
+            removed += [None] * (len(queries) - len(removed))
         probes: List[List[Unit]] = []
         if unknown and not waiting and len(queries) < w:
             # Slots still free look into the unknown groups: a clean part is dropped, a part
@@ -326,7 +361,13 @@ class Bisect:
             probes = split(_flat(unknown), w - len(queries))
             del unknown[:]
             queries += [every - union(p) for p in probes]
-        verdicts = problem.consider_many(queries)
+            removed += probes
+        if check:
+            verdicts = problem.consider_many(queries + [every])
+            if not verdicts.pop():
+                return None, False, []
+        else:
+            verdicts = problem.consider_many(queries)
         found: List[Group] = []
         for group, how, layout, at, count in plans:
             got = verdicts[at: at + count]
@@ -338,10 +379,8 @@ class Bisect:
             found += [Group(p, narrowed=False) for p, ok in zip(probes, verdicts[-len(probes):]) if not ok]
         # Contradictory verdicts can leave a group empty; an optimistic one may keep only its fallback.
         found = [g if g.units else Group(g.fallback) for g in found if g.units or g.fallback]
-        # Code slots that all lose are normal (a culprit whose code has every bit); pieces
-        # that all lose, each holding a culprit, are not.
-        pieces_asked = len(verdicts) - sum(count for _, how, _, _, count in plans if how == "codes")
-        return found + waiting, pieces_asked >= 2 and not any(verdicts)
+        clean = [r for r, ok in zip(removed, verdicts) if ok and r is not None]
+        return found + waiting, not any(verdicts), clean
 
     @staticmethod
     def _pieces(group: Group, pieces: List[List[Unit]], verdicts, unknown) -> List[Group]:
