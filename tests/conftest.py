@@ -8,11 +8,20 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 from pathlib import Path
 
 import pytest
 
 DEFAULT_TREE = Path("/var/cache/ltobisect/linux-source-6.1")
+
+
+def pytest_configure(config) -> None:
+    # A suite started in the background of a non-interactive shell (`.ci/run &`, nohup, many
+    # CI runners) inherits SIGINT ignored, and then _thread.interrupt_main() does nothing: the
+    # Ctrl-C tests would wait for an interrupt that never comes. Python's own handler back.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _missing(reason: str):
