@@ -424,6 +424,11 @@ class Bisect:
         others = [u for u, c, _ in alive if not c >> slot & 1 and u not in chosen]
         if others:
             unknown.append(others)
-        if not cell or not fallback:
-            return [Group(cell or fallback)]
-        return [Group(cell, fallback)]
+        out = Group(cell or fallback) if not cell or not fallback else Group(cell, fallback)
+        if len(out.alive()) == len(group.alive()) and not others:
+            # Nothing dropped and nothing cut away: every test lost because what every unit
+            # needs sits in the cell the culprit's own reach spells (a change that all the
+            # others need, as MODULES for every "=m"). The same codes would spell the same
+            # cell again; pieces cut it instead.
+            out.narrowed = False
+        return [out]

@@ -139,6 +139,45 @@ def test_contradictory_verdicts_never_hang_the_parallel_search(name):
         assert holds(problem, predicate, problem.best)
 
 
+def hub_case(rng: random.Random):
+    """A change set where one to three changes are needed by about half of the others (as
+    MODULES is by every "=m"), plus a few other needs; k = 1..4 culprits."""
+    n = rng.choice([20, 60, 200, 600])
+    chs = changes(n, off=[i for i in range(n) if rng.random() < 0.1])
+    hubs = [chs[i] for i in rng.sample(range(n), rng.randint(1, 3))]
+    needs = {}
+    for i, c in enumerate(chs):
+        if c in hubs:
+            continue
+        ds = [h for h in hubs if rng.random() < 0.5]
+        if i and rng.random() < 0.2:
+            d = chs[rng.randrange(i)]
+            if d not in hubs:
+                ds.append(d)
+        if ds:
+            needs[c] = ds
+    culprits = rng.sample([c for c in chs if c not in hubs], rng.randint(1, 4))
+    return chs, needs, culprits
+
+
+def test_changes_that_all_need_one_option_never_stall_the_parallel_search(monkeypatch):
+    """Seeded cases where many changes need the same one: every run ends 1-minimal.
+
+    Removing such a change takes away all that need it, so every test of a round can lose the
+    failure and spell the same cell again; the search used to ask the same questions until
+    the gate's guard stopped it, without its closing pass.
+    """
+    monkeypatch.setattr("ltobisect.problem.IDLE_BATCHES", 200)  # a loop shows at once
+    rng = random.Random("hubs")
+    for _ in range(300):
+        chs, needs, culprits = hub_case(rng)
+        predicate = conjunction({c.name: c.value for c in culprits})
+        problem = make_problem(chs, predicate, needs=needs, workers=rng.choice([1, 2, 3, 4, 6, 8]),
+                               limits=Limits(max_tests=20 * len(chs) + 200))
+        get("default").run(problem)  # Stopped here would be a loop
+        assert_one_minimal(problem, predicate)
+
+
 def test_a_search_going_round_in_circles_is_stopped_with_its_best():
     chs = changes(6)
     predicate = conjunction({chs[2].name: chs[2].value})
