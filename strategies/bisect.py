@@ -19,22 +19,25 @@ the culprits alone reproduce and the search is over.
 
 Parallel: with W workers each round fills W slots. Slots go to the first positive groups, as
 many as each can use (a group of m units about log2(m + 1)); the others wait a round. A group
-cut out of a positive one (so most likely holding one culprit) with s >= 3 slots is not cut
-into s + 1 pieces (an (s + 1)-fold narrowing) but into 2**s - 1 cells, each named by a
-distinct non-zero s-bit code, and slot t removes the cells whose code has bit t set. Removing a
-unit also takes away what needs it, so a unit's code is read together with the codes of the
-units it needs. The bits of the slots that lost the failure spell the code of the cell that
-holds the culprit when the group holds one: a 15-fold narrowing per round with 4 slots instead
-of 5-fold. Every unit in a clean slot is dropped for good. When two or more slots lost the
-failure, the group may instead hold several culprits in other cells, so the chosen cell is
+cut out of a positive one (so most likely holding one culprit) with s >= 3 slots is not cut into
+s + 1 pieces (an (s + 1)-fold narrowing) but into 2**s - 1 cells, each named by a distinct
+non-zero s-bit code, and slot t removes the cells whose code has bit t set. Removing a unit also
+takes away what needs it, so a unit's code is read together with the codes of the units it needs
+(its reach), and codes are handed out so that reaches spread evenly: units that others need
+first, with codes of few bits. The bits of the slots that lost the failure spell the code of the
+cell that holds the culprit when the group holds one: a 15-fold narrowing per round with 4 slots
+instead of 5-fold. Every unit in a clean slot is dropped for good. When two or more slots lost
+the failure, the group may instead hold several culprits in other cells, so the chosen cell is
 *optimistic*: it carries a fallback, the rest of one slot that did lose the failure (that rest
 plus the cell surely hold a culprit). Its next round settles it for free: if every slot of the
-cell comes back clean, the cell is clean and the fallback becomes the positive group. Cells
-that hold neither the code nor the fallback stay alive as unknown groups, so an optimistic
-guess that turns out wrong costs a round, never a culprit. The first group (everything) is
-cut into pieces: it often holds several culprits, and dense codes nearly always lose there.
-Slots a round leaves free guess that a single-unit piece is the last culprit (tested alone
-with the culprits found), then look into the unknown groups.
+cell comes back clean, the cell is clean and the fallback becomes the positive group. Cells that
+hold neither the code nor the fallback stay alive as unknown groups, so an optimistic guess that
+turns out wrong costs a round, never a culprit. The first group (everything) is cut into pieces:
+it often holds several culprits, and dense codes nearly always lose there. When a single group
+is left with no more units than slots, each unit is tried with the culprits found and what it
+needs: the last culprit is found and shown to suffice in the same round (cutting would take a
+round to find it and another to try it). Slots a round leaves free guess that a single-unit
+piece is the last culprit, then look into the unknown groups.
 
 Spare slots in the final round test the 1-minimality checks the closing pass will need, so they
 are free by then.
@@ -93,7 +96,9 @@ GUESSES = 1
 
 #: From this many workers on, a round after one that dropped several clean sets spends a
 #: slot on checking that what is left still fails (1/W of a round); with fewer workers the
-#: check is made only when the round comes back with every test lost, the only sign of it.
+#: check is made only after a round came back with every test lost, the only sign of it, in
+#: a slot of the next round (whose results are void if the check fails) rather than in a
+#: round of its own (a whole round for one build: synthetic W1/W4 2.56 -> 2.61 geometric mean).
 #: Measured on Linux 6.1 change sets (k=3): W=8 took 1840 -> 1310 simulated s on x86_64 and
 #: 2320 -> 2040 on arm64 with it; at W=4 the slot costs more than it saves (synthetic 2.61 ->
 #: 2.38 W1/W4).
@@ -153,11 +158,39 @@ def _allot(groups: List[Group], w: int) -> Tuple[List[Group], List[int]]:
     return tasks, slots
 
 
-def _codes(m: int, slots: int) -> Tuple[int, List[int]]:
-    """Bits used and the non-zero code of each of ``m`` units in order (contiguous cells)."""
+def _codes(units: List[Unit], slots: int, needs) -> Tuple[int, List[int]]:
+    """Bits used and a non-zero code for each unit, chosen so that the reaches spread evenly.
+
+    Decoding reads a unit's reach (its code with the codes of what it needs), so the units
+    share out the ``2**bits - 1`` reach values as evenly as their needs allow: a unit that needs
+    others can only reach supersets of their codes. Units needed by others go first, to the
+    codes of fewest bits, which leaves those who need them the most room. A unit's code is the
+    reach it gets, so that it is removed in every slot that takes it away anyway (more units
+    dropped per clean slot).
+    """
+    m = len(units)
     bits = min(slots, m.bit_length())
     cells = (1 << bits) - 1
-    return bits, [1 + i * cells // m for i in range(m)]
+    at = {c: i for i, u in enumerate(units) for c in u}
+    inner = []  # per unit: the other units of the group that it needs
+    for i, u in enumerate(units):
+        inner.append({j for c in u for d in needs.get(c, ()) for j in (at.get(d),)
+                      if j is not None and j != i})
+    needed = [0] * m
+    for deps in inner:
+        for j in deps:
+            needed[j] += 1
+    load = [0] * (cells + 1)
+    codes = [0] * m
+    by_weight = sorted(range(1, cells + 1), key=lambda c: (bin(c).count("1"), c))
+    for i in sorted(range(m), key=lambda i: (len(inner[i]), -needed[i], i)):
+        base = 0
+        for j in inner[i]:
+            base |= codes[j]  # 0 for a need not coded yet (a dependency cycle)
+        code = min((c for c in by_weight if c & base == base), key=lambda c: load[c])
+        codes[i] = code
+        load[code] += 1
+    return bits, codes
 
 
 class Bisect:
@@ -186,6 +219,7 @@ class Bisect:
         # Units that the last round dropped with others, each set clean on its own: not yet
         # proven removable together (with "depends on A || B", A and B each are, not both).
         unproven: List[Unit] = []
+        doubt = False  # the last round lost every test while ``unproven`` was not settled
         while True:
             alive = culprits + [u for g in positives for u in g.alive()] + _flat(unknown)
             every = union(alive)
@@ -214,15 +248,21 @@ class Bisect:
                     return True
                 unproven = _unproven(clean) if clean else unproven
                 continue
-            check = bool(unproven) and w >= CHECK_W
-            after, all_lost, clean = self._round(problem, every, union(culprits), positives, unknown, w, check)
-            if after is None or all_lost and unproven and not problem.consider(every):
-                # What is left no longer fails: the sets the last round dropped together are
-                # not clean together (and what this round learnt is void). Start again from
-                # the gate's best, which did reproduce (at worst the first clean removal).
+            check = bool(unproven) and (w >= CHECK_W or doubt)
+            after, all_lost, clean, solved = self._round(
+                problem, every, union(culprits), positives, unknown, w, check)
+            if solved:
+                return True
+            if after is None:
+                # What is left no longer fails: the sets dropped together are not clean
+                # together (and what the rounds since learnt is void). Start again from the
+                # gate's best, which did reproduce (at worst the first clean removal).
                 return False
             positives = after
-            if clean or all_lost or check:
+            # A round whose tests all lost the failure is the sign that what is left may no
+            # longer fail: the next round spends a slot on checking it.
+            doubt = all_lost and bool(unproven) and not check
+            if clean or check:
                 unproven = _unproven(clean) if clean else []
 
     @staticmethod
@@ -311,25 +351,39 @@ class Bisect:
         unknown: List[List[Unit]],
         w: int,
         check: bool = False,
-    ) -> Tuple[Optional[List[Group]], bool, List[List[Unit]]]:
+    ) -> Tuple[Optional[List[Group]], bool, List[List[Unit]], bool]:
         """One round over up to ``w`` positive groups (one slot less with ``check``, which
         tests ``every`` itself as well).
 
         Returns the positive groups after it (None when ``check`` found that ``every`` does
-        not fail), whether every test lost the failure, and the sets of units that tests
-        removed while the failure persisted (dropped for good).
+        not fail), whether every test that removed something lost the failure, the sets of
+        units that tests removed while the failure persisted (dropped for good), and whether
+        a guess (the culprits found plus one unit) reproduced, which ends the search.
         """
         if check:
             w -= 1
         tasks, slots = _allot(positives, w)
         waiting = positives[len(tasks):]
+        guesses: List[Candidate] = []
+        if len(tasks) == 1 and not waiting and tasks[0].narrowed:
+            # A few units left, most likely holding the last culprit: each of them with the
+            # culprits found finds it and shows it suffices in one round, where cutting would
+            # take one round to find it and another to try it alone. Slots left over cut.
+            # An optimistic group with a larger fallback guesses in its cell only.
+            g = tasks[0]
+            few = g.alive() if len(g.alive()) <= w else g.units if len(g.units) < w else []
+            tries = (culprits | (problem.structure.closure(u) & every) for u in few)
+            guesses = [q for q in dict.fromkeys(tries) if problem.known(q) is None]
+            slots[0] = w - len(guesses)
         plans = []
         queries: List[Candidate] = []
         removed: List[Optional[List[Unit]]] = []  # what each query took away from ``every``
         for group, s in zip(tasks, slots):
             m = len(group.units)
-            if s >= CODE_SLOTS and m > s + 1 and group.narrowed:
-                bits, codes = _codes(m, s)
+            if not s:
+                plans.append((group, "keep", None, len(queries), 0))
+            elif s >= CODE_SLOTS and m > s + 1 and group.narrowed:
+                bits, codes = _codes(group.units, s, problem.structure.needs)
                 pools = [[u for u, c in zip(group.units, codes) if c >> t & 1] for t in range(bits)]
                 reach = _reach(group.units, codes, problem.structure.needs)
                 plans.append((group, "codes", (codes, reach), len(queries), bits))
@@ -342,17 +396,20 @@ class Bisect:
                 plans.append((group, "pieces", pieces, len(queries), len(_tested(pieces))))
                 queries += [every - union(p) for p in _tested(pieces)]
                 removed += _tested(pieces)
+        queries += guesses
+        removed += [None] * len(guesses)
         if len(tasks) == 1 and not waiting and plans[0][1] == "pieces" and len(queries) < w:
             # Spare slots: if a single-unit piece turns out to be the last culprit, the next
             # round would test the culprits alone; test those guesses now.
             pieces = plans[0][2]
             # The untested last piece first: clean tests elsewhere would point at it.
-            guesses = [culprits | p[0] for p in pieces[-1:] + pieces[:-1] if len(p) == 1]
+            more = [culprits | (problem.structure.closure(p[0]) & every)
+                    for p in pieces[-1:] + pieces[:-1] if len(p) == 1]
             # Then the closing pass's checks of those guesses (each without one change).
-            checks = [g - {c} for g in guesses for c in sorted(g)]
+            checks = [g - {c} for g in more for c in sorted(g)]
             if unknown:  # more culprits may hide there: keep slots to look
-                guesses, checks = guesses[:GUESSES], []
-            queries += [q for q in dict.fromkeys(guesses + checks) if q not in queries][: w - len(queries)]
+                more, checks = more[:GUESSES], []
+            queries += [q for q in dict.fromkeys(more + checks) if q not in queries][: w - len(queries)]
             removed += [None] * (len(queries) - len(removed))
         probes: List[List[Unit]] = []
         if unknown and not waiting and len(queries) < w:
@@ -365,7 +422,7 @@ class Bisect:
         if check:
             verdicts = problem.consider_many(queries + [every])
             if not verdicts.pop():
-                return None, False, []
+                return None, False, [], False
         else:
             verdicts = problem.consider_many(queries)
         found: List[Group] = []
@@ -373,6 +430,8 @@ class Bisect:
             got = verdicts[at: at + count]
             if how == "codes":
                 found += self._decode(group, layout, got, unknown)
+            elif how == "keep":
+                found.append(group)
             else:
                 found += self._pieces(group, layout, got, unknown)
         if probes:
@@ -380,7 +439,9 @@ class Bisect:
         # Contradictory verdicts can leave a group empty; an optimistic one may keep only its fallback.
         found = [g if g.units else Group(g.fallback) for g in found if g.units or g.fallback]
         clean = [r for r, ok in zip(removed, verdicts) if ok and r is not None]
-        return found + waiting, not any(verdicts), clean
+        lost = [not ok for r, ok in zip(removed, verdicts) if r is not None]
+        solved = any(ok for q, ok in zip(queries, verdicts) if q in guesses)
+        return found + waiting, bool(lost) and all(lost), clean, solved
 
     @staticmethod
     def _pieces(group: Group, pieces: List[List[Unit]], verdicts, unknown) -> List[Group]:

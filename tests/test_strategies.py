@@ -178,6 +178,48 @@ def test_changes_that_all_need_one_option_never_stall_the_parallel_search(monkey
         assert_one_minimal(problem, predicate)
 
 
+def rounds(problem, run) -> int:
+    """Rounds of builds (each simulated build lasts 60 s) that ``run(problem)`` took."""
+    problem.consider_many([frozenset(problem.changes), frozenset()])  # as a session does first
+    start = problem.elapsed()
+    run(problem)
+    return round((problem.elapsed() - start) / 60)
+
+
+def test_a_lone_culprit_is_found_and_tried_alone_in_four_rounds_of_four_builds():
+    """With 4 workers each round narrows 5-fold, then 15-fold (codes), and when at most 4
+    units are left, tries each with what it needs: found and shown to suffice at once."""
+    rng = random.Random("lone")
+    for _ in range(8):
+        chs = changes(3000)
+        culprit = chs[rng.randrange(3000)]
+        problem = make_problem(chs, conjunction({culprit.name: culprit.value}), workers=4, duration=60.0)
+        assert rounds(problem, get("default").run) <= 4
+        assert problem.best == {culprit}
+    for _ in range(8):  # with a chain of two needs: one more round, the closing pass's checks
+        chs = changes(1000)
+        i = rng.randrange(20, 1000)
+        culprit, d1, d2 = chs[i], *(chs[j] for j in rng.sample(range(i), 2))
+        problem = make_problem(chs, conjunction({culprit.name: culprit.value}), workers=4,
+                               duration=60.0, needs={culprit: [d1], d1: [d2]})
+        assert rounds(problem, get("default").run) <= 5
+        assert problem.best == {culprit, d1, d2}
+
+
+def test_a_lone_culprit_sharing_a_need_with_most_changes_takes_few_rounds():
+    """Every "=m" change needs MODULES: the codes must still cut the group 15-fold a round."""
+    for seed in range(12):
+        rng = random.Random(seed)
+        chs = changes(1000)
+        hub = chs[rng.randrange(1000)]
+        needs = {c: [hub] for c in chs if c != hub and rng.random() < 0.6}
+        culprit = rng.choice(sorted(needs))
+        problem = make_problem(chs, conjunction({culprit.name: culprit.value}), needs=needs,
+                               workers=4, duration=60.0)
+        assert rounds(problem, get("default").run) <= 5
+        assert problem.best == {culprit, hub}
+
+
 def test_a_search_going_round_in_circles_is_stopped_with_its_best():
     chs = changes(6)
     predicate = conjunction({chs[2].name: chs[2].value})
