@@ -5,10 +5,12 @@ in which removing any single change of the result lost the failure. Run from the
 is the baseline ktest's ``make_min_config`` stands for (about one build per change), against
 which the other strategies are measured.
 
-Parallel: the next W removals are tested at once against the same best; the first one that
-reproduces (in canonical order) is taken, as a sequential sweep would, and the sweep goes on
-after it. A sweep that removed something is followed by another, so non-monotonic verdicts
-cannot leave a removable change behind; each sweep either shrinks the best or is the last.
+Parallel: the next W removals are tested at once against the same best. When several of them
+reproduce, the next batch tries them all removed together, with the removals that follow
+tried on top of that; if together they lose the failure, the gate has kept the first one that
+reproduced and the sweep after it settles the others. A sweep that removed something is
+followed by another, so non-monotonic verdicts cannot leave a removable change behind; each
+sweep either shrinks the best or is the last.
 """
 from __future__ import annotations
 
@@ -28,19 +30,20 @@ class OneAtATime:
         progress = True
         while progress:
             progress = False
-            at = 0
+            last = None  # the last change this sweep tried removing
+            together: frozenset = frozenset()  # several removals that reproduced, untried as one
             while True:
                 best = problem.best
-                order = ordered(best)
-                if at >= len(order):
+                base = best - together
+                order = ordered(base)
+                at = 0 if last is None else sum(1 for c in order if c <= last)
+                batch = order[at: at + w - (1 if together else 0)]
+                cands = ([base] if together else []) + [base - {c} for c in batch]
+                if not cands:
                     break
-                batch = order[at: at + w]
-                verdicts = problem.consider_many([best - {c} for c in batch])
-                hit = next((i for i, ok in enumerate(verdicts) if ok), None)
-                if hit is None:
-                    at += len(batch)
-                    continue
-                progress = True
-                gone = batch[hit]
-                # Resume right after the removed change, in the new (smaller) best.
-                at = sum(1 for c in problem.best if c < gone)
+                verdicts = problem.consider_many(cands)[len(cands) - len(batch):]
+                hit = [c for c, ok in zip(batch, verdicts) if ok]
+                progress = progress or bool(hit)
+                together = frozenset(hit) if len(hit) > 1 else frozenset()
+                if batch:
+                    last = batch[-1]

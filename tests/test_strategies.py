@@ -220,6 +220,17 @@ def test_a_lone_culprit_sharing_a_need_with_most_changes_takes_few_rounds():
         assert problem.best == {culprit, hub}
 
 
+def test_one_at_a_time_with_four_workers_removes_what_reproduced_together():
+    """Several removals of a batch reproduced: the next batch tries them together (11 rounds
+    of one removal each before; a sequential sweep takes 12 builds)."""
+    chs = changes(12)
+    culprit = chs[5]
+    problem = make_problem(chs, conjunction({culprit.name: culprit.value}), workers=4, duration=60.0)
+    assert rounds(problem, get("one-at-a-time").run) <= 5
+    assert problem.best == {culprit}
+    assert problem.stats.tests <= 20
+
+
 def test_a_search_going_round_in_circles_is_stopped_with_its_best():
     chs = changes(6)
     predicate = conjunction({chs[2].name: chs[2].value})
