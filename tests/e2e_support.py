@@ -30,6 +30,16 @@ class Run:
     def summary(self) -> dict:
         return json.loads((self.state / "summary.json").read_text())
 
+    def events(self) -> list:
+        """The JSON-lines events the run printed on stdout."""
+        out = []
+        for line in self.proc.stdout.splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue
+        return out
+
 
 def make_bad_config(tree: Path, out: Path, *, arch: str, seed: int, probability: int = 8,
                     extra: Sequence[str] = ()) -> Path:

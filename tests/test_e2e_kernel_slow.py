@@ -5,9 +5,9 @@ Every bad config is made by the kernel's own `make randconfig` (KCONFIG_SEED,
 KCONFIG_PROBABILITY, KCONFIG_ALLCONFIG forcing the LTO mode), and a fault is planted in a
 scratch copy of the tree that needs options the bad config has:
 
-- arm64, cross-built by clang-16 (LLVM=-16 ARCH=arm64), from a general randconfig made exactly
-  as examples/linux-lto/make-bad-config.sh documents: a compile error needing two options, so
-  tests build only the failing directory;
+- arm64, cross-built by clang-16 (LLVM=-16 ARCH=arm64) with two workers, from a general
+  randconfig made exactly as examples/linux-lto/make-bad-config.sh documents: a compile error
+  needing two options, so tests build only the failing directory;
 - x86_64 with full LTO against a baseline without LTO: a link failure that needs LTO_CLANG_FULL
   and one more option, so LTO itself is a culprit and half the tests switch LTO off and on;
 - x86_64 ThinLTO, a resource failure: module-level asm that makes the LTO link need more than
@@ -51,9 +51,12 @@ def test_arm64_cross_build_compile_error(kernel_tree, shared_ccache, tmp_path, p
     fault = Fault("fs/fhandle.c", ("FHANDLE", "CROSS_MEMORY_ATTACH"), "error",
                   "ltobisect planted arm64 fault")
     tree, bad = _setup(kernel_tree, tmp_path, [fault], arch="arm64", seed=5)
+    # Two workers (two output trees, builds side by side): the parallel search on real builds.
     run = minimize(bad, tree, tmp_path / "state", shared_ccache, "--arch", "arm64",
-                   pytestconfig=pytestconfig)
+                   "--workers", "2", pytestconfig=pytestconfig)
     _assert_minimized(run, {"CONFIG_FHANDLE=y", "CONFIG_CROSS_MEMORY_ATTACH=y"})
+    slots = {ev["slot"] for ev in run.events() if ev.get("event") == "TestFinished"}
+    assert slots == {0, 1}, slots
     assert "ltobisect planted arm64 fault" in (run.state / "report.txt").read_text()
     assert "ARCH=arm64" in (run.state / "reproduce.sh").read_text()
 
