@@ -174,8 +174,8 @@ def _codes(units: List[Unit], slots: int, needs) -> Tuple[int, List[int]]:
     at = {c: i for i, u in enumerate(units) for c in u}
     inner = []  # per unit: the other units of the group that it needs
     for i, u in enumerate(units):
-        inner.append({j for c in u for d in needs.get(c, ()) for j in (at.get(d),)
-                      if j is not None and j != i})
+        deps = {at.get(d) for c in u for d in needs.get(c, ())}
+        inner.append(deps - {None, i})
     needed = [0] * m
     for deps in inner:
         for j in deps:

@@ -85,11 +85,7 @@ def show(run: Run) -> None:
     out = sys.stderr
     print(f"\n=== real minimization: exit {run.proc.returncode}, "
           f"wall {run.elapsed / 60:.1f} min ===", file=out)
-    for line in run.proc.stdout.splitlines():
-        try:
-            ev = json.loads(line)
-        except ValueError:
-            continue
+    for ev in run.events():
         kind = ev.get("event")
         if kind == "TestFinished":
             peak = f" peak {ev['peak_rss'] / 2**20:.0f}M" if ev.get("peak_rss") else ""
