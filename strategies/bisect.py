@@ -128,6 +128,12 @@ def _reach(units: List[Unit], codes: List[int], needs) -> List[int]:
     return out
 
 
+def _guess(problem: Problem, culprits: Candidate, unit: Unit, every: Candidate) -> Candidate:
+    """The culprits found plus ``unit`` and what it needs (alive): the config that reproduces
+    if ``unit`` holds the last culprit, which takes no effect without its needs."""
+    return culprits | (problem.structure.closure(unit) & every)
+
+
 def _unproven(clean: List[List[Unit]]) -> List[Unit]:
     """Of sets dropped in one round (each clean on its own), the units whose removal together
     with the others no test has shown harmless: all but the first set's."""
@@ -372,7 +378,7 @@ class Bisect:
             # An optimistic group with a larger fallback guesses in its cell only.
             g = tasks[0]
             few = g.alive() if len(g.alive()) <= w else g.units if len(g.units) < w else []
-            tries = (culprits | (problem.structure.closure(u) & every) for u in few)
+            tries = (_guess(problem, culprits, u, every) for u in few)
             guesses = [q for q in dict.fromkeys(tries) if problem.known(q) is None]
             slots[0] = w - len(guesses)
         plans = []
@@ -403,7 +409,7 @@ class Bisect:
             # round would test the culprits alone; test those guesses now.
             pieces = plans[0][2]
             # The untested last piece first: clean tests elsewhere would point at it.
-            more = [culprits | (problem.structure.closure(p[0]) & every)
+            more = [_guess(problem, culprits, p[0], every)
                     for p in pieces[-1:] + pieces[:-1] if len(p) == 1]
             # Then the closing pass's checks of those guesses (each without one change).
             checks = [g - {c} for g in more for c in sorted(g)]
