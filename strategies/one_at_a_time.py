@@ -14,15 +14,24 @@ sweep either shrinks the best or is the last.
 """
 from __future__ import annotations
 
-from ltobisect.model import ordered
+from typing import Callable, List, Optional
+
+from ltobisect.model import Candidate, ordered
 from ltobisect.problem import Problem
 
 
 class OneAtATime:
-    """Sweeps of single-change removals until a sweep removes nothing."""
+    """Sweeps of single-change removals until a sweep removes nothing.
 
-    def __init__(self, name: str = "one-at-a-time") -> None:
+    ``fill(problem, best)``, when given, names candidates worth testing in the slots the last
+    batch of a sweep leaves free (with W > 1): if the sweep removes nothing, ``best`` is the
+    result and those answers are ready when the next step asks.
+    """
+
+    def __init__(self, name: str = "one-at-a-time",
+                 fill: Optional[Callable[[Problem, Candidate], List[Candidate]]] = None) -> None:
         self.name = name
+        self.fill = fill
 
     def run(self, problem: Problem) -> None:
         problem.label = self.name
@@ -37,13 +46,27 @@ class OneAtATime:
                 base = best - together
                 order = ordered(base)
                 at = 0 if last is None else sum(1 for c in order if c <= last)
-                batch = order[at: at + w - (1 if together else 0)]
-                cands = ([base] if together else []) + [base - {c} for c in batch]
+                cands = [base] if together else []
+                # A removal already answered costs no build: a batch holds up to W new ones.
+                room = w - sum(1 for q in cands if problem.known(q) is None)
+                batch = []
+                for c in order[at:]:
+                    new = problem.known(base - {c}) is None
+                    if new and room <= 0:
+                        break
+                    batch.append(c)
+                    room -= new
+                cands += [base - {c} for c in batch]
                 if not cands:
                     break
-                verdicts = problem.consider_many(cands)[len(cands) - len(batch):]
+                if self.fill is not None and room > 0 and at + len(batch) == len(order):
+                    spare = [q for q in self.fill(problem, best) if problem.known(q) is None]
+                    cands += [q for q in dict.fromkeys(spare) if q not in cands][:room]
+                off = 1 if together else 0
+                verdicts = problem.consider_many(cands)[off: off + len(batch)]
                 hit = [c for c, ok in zip(batch, verdicts) if ok]
-                progress = progress or bool(hit)
+                # A speculative candidate may also have shrunk the best: sweep again then.
+                progress = progress or bool(hit) or problem.best != best
                 together = frozenset(hit) if len(hit) > 1 else frozenset()
                 if batch:
                     last = batch[-1]

@@ -231,6 +231,18 @@ def test_one_at_a_time_with_four_workers_removes_what_reproduced_together():
     assert problem.stats.tests <= 20
 
 
+def test_one_at_a_time_fills_its_batches_with_removals_not_yet_built():
+    """Removals answered before (the search's spare slots often build them) cost no slot."""
+    chs = changes(8)
+    problem = make_problem(chs, conjunction({c.name: c.value for c in chs}), workers=4,
+                           duration=60.0)
+    problem.consider_many([frozenset(chs) - {c} for c in chs[::2]])
+    start = problem.elapsed()
+    get("one-at-a-time").run(problem)
+    assert problem.elapsed() - start == 60.0  # the other four in one round, not two
+    assert problem.best == frozenset(chs) and problem.stats.tests == 8
+
+
 def test_a_search_going_round_in_circles_is_stopped_with_its_best():
     chs = changes(6)
     predicate = conjunction({chs[2].name: chs[2].value})
