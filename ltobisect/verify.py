@@ -32,6 +32,9 @@ from ltobisect.problem import Problem
 
 #: Search, verify and backtrack at most this many times before calling the failure flaky.
 MAX_ROUNDS = 12
+#: Most verdicts of one config :meth:`Verifier._second_opinion` gathers to settle a
+#: disagreement (odd, so that the majority decides).
+SETTLE_MAX = 7
 #: Re-check 1-minimality (one rebuild per remaining change) only for results this small.
 RECHECK_MAX = 12
 
@@ -104,21 +107,27 @@ class Verifier:
         """Rebuild ``cand`` and judge it by the majority of all its verdicts so far.
 
         Used where one verdict has already been contradicted (backtracking, the 1-minimality
-        re-check): a tie is broken by further rebuilds (at most three).
+        re-check). Verdicts that disagree are settled by further rebuilds until one side leads
+        by two (or ``SETTLE_MAX`` verdicts are in): a single flip then never decides, and two
+        in a row are needed to. Verdicts that agree cost no more rebuilds than before.
         """
         r = self.problem.resolve(cand)
         before = self.problem.best
         if rebuild:
             self.problem.retest(cand)
-        yes = no = 0
-        for _ in range(4):
+
+        def tally() -> Tuple[int, int]:
             verdicts = [rec.outcome.verdict for rec in self.journal.history(r.digest)
                         if rec.outcome.verdict.is_final]
             yes = sum(v is Verdict.REPRODUCES for v in verdicts)
-            no = len(verdicts) - yes
-            if yes != no:
+            return yes, len(verdicts) - yes
+
+        yes, no = tally()
+        for _ in range(SETTLE_MAX):  # rebuilds that end in an infra error count here too
+            if yes != no and (yes == 0 or no == 0 or abs(yes - no) >= 2 or yes + no >= SETTLE_MAX):
                 break
             self.problem.retest(cand)
+            yes, no = tally()
         if yes > no and len(cand) < len(self.problem.best):
             self.problem.set_best(cand)
             self.on_best(cand, r)

@@ -22,6 +22,7 @@ import hashlib
 import heapq
 import random
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from ltobisect.config import Limits
@@ -236,6 +237,11 @@ class MemoryJournal:
         self.entries.append((resolved, outcome, label))
         if outcome.verdict.is_final:
             self._by_digest[resolved.digest] = outcome
+
+    def history(self, digest: str) -> List[SimpleNamespace]:
+        """Every record of one digest, oldest first (as ``Journal.history``)."""
+        return [SimpleNamespace(outcome=o, label=label)
+                for r, o, label in self.entries if r.digest == digest]
 
 
 def make_problem(

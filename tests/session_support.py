@@ -52,8 +52,10 @@ class PyOracle:
 
     ``infra``: probability that a test raises InfraError (or, every other time, returns an
     INFRA_ERROR outcome); ``flaky``: probability that a REPRODUCES/PASSES verdict is flipped
-    (never for the first ``steady`` tests: the bad config and the baseline); ``hook(n, r)`` runs
-    before test number ``n``. Copies made by ``with_signature``/``with_timeout`` share the
+    (never for the first ``steady`` tests: the bad config and the baseline, and never on two
+    builds of one config in a row: a transient fault, which verification is built to outlast;
+    independent flips could, rarely, fake a result by flipping one config three times);
+    ``hook(n, r)`` runs before test number ``n``. Copies made by ``with_signature``/``with_timeout`` share the
     counters, the rng and the trace (``tested``: digests in order).
     """
 
@@ -71,7 +73,7 @@ class PyOracle:
         self.timeout: Optional[float] = None
         self.closed = threading.Event()
         self._shared = {"rng": random.Random(seed), "lock": threading.Lock(), "n": 0,
-                        "tested": [], "flipped": [], "faults": 0}
+                        "tested": [], "flipped": [], "faults": 0, "just_flipped": {}}
 
     @property
     def tested(self) -> List[str]:
@@ -115,6 +117,10 @@ class PyOracle:
             n = sh["n"]
             fault = sh["rng"].random() < self.infra
             flip = sh["rng"].random() < self.flaky and n > self.steady + 1
+            # A transient fault: never the same config's two builds in a row.
+            flip = flip and not sh["just_flipped"].get(resolved.digest, False)
+            if not fault:
+                sh["just_flipped"][resolved.digest] = flip
         if self.hook is not None:
             self.hook(n, resolved)
         if self.closed.is_set():

@@ -1,4 +1,5 @@
-"""Final checks: the kernel's own olddefconfig agrees with our resolution; lld's reproduce tarball."""
+"""Verification's re-check; the kernel's own olddefconfig agrees with our resolution; lld's
+reproduce tarball."""
 from __future__ import annotations
 
 import shutil
@@ -9,7 +10,33 @@ import pytest
 
 from ltobisect.config import BuildSpec
 from ltobisect.model import Change
-from ltobisect.verify import check_with_make, lld_reproduce, merge_fragment
+from ltobisect.verify import Verifier, check_with_make, lld_reproduce, merge_fragment
+
+from fakes import changes, make_problem
+
+
+def test_the_recheck_is_not_decided_by_a_single_flip():
+    """A needed-looking change the search kept because of one flaky "passes": the re-check
+    rebuilds best minus it until one side leads by two, so one more flip cannot decide."""
+    chs = changes(4)
+    a, b = chs[:2]
+    script = {frozenset({a}): iter([False, True, False, True, True, True])}  # {a} does fail
+
+    def predicate(r) -> bool:
+        seq = script.get(r.candidate)
+        return next(seq) if seq is not None else a in r.candidate
+
+    problem = make_problem(chs, predicate)
+    problem.set_best(frozenset({a, b}))
+    assert not problem.consider({a})  # the flip during the search
+    problem.consider({b})
+    verifier = Verifier(problem, problem.fake_journal, chs, 2, on_best=lambda *_: None,
+                        emit=lambda _: None, phase=lambda *_: None)
+    assert verifier.recheck(frozenset({a, b}))
+    assert problem.best == {a}
+    # {b} passes again: one rebuild, the verdicts agree. {a}: P in the search, then R, P
+    # (a tie, then behind by one: the old rule stopped there), R, R, R.
+    assert problem.stats.tests == 2 + 1 + 5
 
 
 def test_merge_fragment_replaces_the_baseline_values_as_merge_config_does():
