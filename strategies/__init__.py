@@ -30,6 +30,7 @@ from .ddmin import DDMin
 from .grouping import closures, grouped, menus
 from .one_at_a_time import OneAtATime
 from .probdd import ProbDD
+from .swap import Swap
 
 
 def default() -> Pipeline:
@@ -45,7 +46,7 @@ def default() -> Pipeline:
     times shorter than with 1 (2.69 on synthetic sets, 2.95 on the real ones), with 8 workers
     4.1 times; 34 of 35 cases end on a result of the same size at every worker count.
     """
-    return Pipeline("default", [Bisect(), OneAtATime()])
+    return Pipeline("default", [Bisect(), Swap()])
 
 
 #: Every strategy by the name the CLI (``--strategy``) and the benchmark use: name -> factory.

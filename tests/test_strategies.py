@@ -15,6 +15,7 @@ from ltobisect.strategies import STRATEGIES, get
 from ltobisect.strategies.base import split
 from ltobisect.strategies.grouping import closures, menus
 from ltobisect.strategies.probdd import best_prefix
+from ltobisect.strategies.swap import Swap
 
 from fakes import FakeResolver, changes, config_values, conjunction, make_problem
 
@@ -276,6 +277,60 @@ def test_a_failure_needing_one_of_two_options_ends_one_minimal(workers):
     assert_one_minimal(problem, predicate)
 
 
+def either_case(n: int, rng: random.Random):
+    """A culprit that needs S, or G (which itself needs L): ``depends on S || G`` where G
+    brings a need of its own. {culprit, S} is the smallest result, {culprit, G, L} 1-minimal."""
+    chs = changes(n)
+    culprit, s, g, l = (chs[i] for i in rng.sample(range(n), 4))
+
+    def predicate(r) -> bool:
+        values = config_values(r.config_text)
+        return values.get(culprit.name) == culprit.value and (
+            values.get(s.name) == s.value or values.get(g.name) == g.value)
+
+    return chs, predicate, {g: [l]}, (culprit, s, g, l)
+
+
+@pytest.mark.parametrize("workers", [1, 4])
+def test_a_part_with_a_smaller_alternative_is_swapped_for_it(workers):
+    rng = random.Random(workers)
+    for _ in range(5):
+        chs, predicate, needs, (culprit, s, g, l) = either_case(300, rng)
+        problem = make_problem(chs, predicate, needs=needs, workers=workers, duration=60.0)
+        problem.set_best(frozenset({culprit, g, l}))  # what an unlucky search ends on
+        Swap().run(problem)
+        assert problem.best == {culprit, s}
+        assert_one_minimal(problem, predicate)
+        # Rounds: the closing checks (with the swap check in a spare slot when W > 1), halving
+        # 300 (W + 1)-fold, the single change found, the new result's checks.
+        halving = math.ceil(math.log(300, workers + 1))
+        assert problem.elapsed() / 60 <= (3 + 1 if workers == 1 else 1) + halving + 1 + 2
+
+
+@pytest.mark.parametrize("workers", [1, 2, 4, 8])
+def test_every_worker_count_ends_on_the_smallest_of_two_alternatives(workers):
+    rng = random.Random("either")
+    for _ in range(6):
+        chs, predicate, needs, (culprit, s, _g, _l) = either_case(400, rng)
+        problem = make_problem(chs, predicate, needs=needs, workers=workers)
+        get("default").run(problem)
+        assert problem.best == {culprit, s}
+
+
+def test_swap_checks_cost_a_build_per_part_that_has_a_need():
+    chs = changes(100)
+    a, b, need = chs[10], chs[60], chs[30]
+    predicate = conjunction({a.name: a.value, b.name: b.value})
+    problem = make_problem(chs, predicate)
+    problem.set_best(frozenset({a, b}))
+    Swap().run(problem)  # two parts of one change each: only the two removals are built
+    assert problem.best == {a, b} and problem.stats.tests == 2
+    problem = make_problem(chs, predicate, needs={a: [need]})
+    problem.set_best(frozenset({a, b, need}))
+    Swap().run(problem)  # {a, need} might be replaced by one other change: one build says not
+    assert problem.best == {a, b, need} and problem.stats.tests == 3 + 1
+
+
 def information_bound(n: int, k: int) -> int:
     return math.ceil(math.log2(math.comb(n, k))) + k
 
@@ -402,7 +457,8 @@ def test_registry_builds_fresh_named_strategies():
 
 
 def test_default_pipeline_ends_with_the_one_minimality_pass():
-    assert get("default").steps[-1].name == "one-at-a-time"
+    last = get("default").steps[-1]
+    assert last.name == "swap" and last.closing.name == "one-at-a-time"
 
 
 def test_timeouts_and_other_failures_are_not_interesting():

@@ -1,0 +1,111 @@
+"""Swap: replace a part of a 1-minimal result by a smaller one that was removed early.
+
+A 1-minimal result is only locally smallest. When a culprit needs *one of* several options (a
+``depends on A || B``, or either of two options that select what it needs), the search keeps
+whichever alternative it happened to meet last, and that can be a change that brings its own
+needs along (``GPIO_SIM`` with ``GPIOLIB``) where a single other change (``SYSFS``) would do. No
+single removal can show that, so one-at-a-time cannot either; which alternative is kept then
+depends on the order of the search, and with it on the number of workers.
+
+The result falls into *parts*: a change that nothing else in the result needs, with the
+changes of the result that only it needs (``structure.needs``). For each part of two or more
+changes, one test puts back, instead of the part, every removed change that would bring fewer
+new changes than the part holds (with what it needs). The tests of all parts form one batch.
+Where one reproduces, halving finds a single change that does it (each round tests W of W + 1
+pieces and keeps the first that reproduces, or else the untested last one), and the gate adopts
+the smaller config. After a swap the one-at-a-time pass runs again (what the new change brings
+can make other changes removable, and it proves 1-minimality), and the parts are looked at
+again; every swap shrinks the result, so this ends.
+
+A part with no smaller alternative costs one build; a result whose parts are single changes
+costs none.
+"""
+from __future__ import annotations
+
+from typing import List, Tuple
+
+from ltobisect.model import Candidate, ordered
+from ltobisect.problem import Problem
+
+from .base import split, union
+from .one_at_a_time import OneAtATime
+
+
+def parts(problem: Problem, best: Candidate) -> List[Candidate]:
+    """The result's parts of two or more changes: a change nothing in the result needs, with
+    the changes of the result only it needs."""
+    structure = problem.structure
+    needed = union(structure.needs.get(c, frozenset()) for c in best)
+    out = []
+    for top in ordered(best - needed):
+        mine = structure.closure([top]) & best
+        own = mine - structure.closure(best - mine)
+        if len(own) >= 2:
+            out.append(own)
+    return out
+
+
+def alternatives(problem: Problem, best: Candidate, part: Candidate) -> List[Candidate]:
+    """For each removed change that would bring fewer new changes than ``part`` holds: it and
+    what it needs, outside the rest of the result."""
+    structure = problem.structure
+    rest = best - part
+    out = []
+    for c in problem.changes:
+        if c in best:
+            continue
+        brings = structure.closure([c]) - rest
+        if len(brings) < len(part):
+            out.append(brings)
+    return out
+
+
+def checks(problem: Problem, best: Candidate) -> List[Tuple[Candidate, List[Candidate]]]:
+    """For each part of ``best`` that has smaller alternatives: the rest of ``best`` and the
+    alternatives (each a removed change with what it needs)."""
+    out = []
+    for part in parts(problem, best):
+        units = alternatives(problem, best, part)
+        if units:
+            out.append((best - part, units))
+    return out
+
+
+class Swap:
+    """The closing one-at-a-time pass, then swaps of parts for smaller removed alternatives,
+    until no part can be swapped: the result is 1-minimal and no part has a smaller
+    single-change replacement."""
+
+    def __init__(self, name: str = "swap") -> None:
+        self.name = name
+        # The checks of the result ride in the slots its last sweep leaves free.
+        self.closing = OneAtATime(
+            fill=lambda problem, best: [rest | union(units) for rest, units in checks(problem, best)]
+        )
+
+    def run(self, problem: Problem) -> None:
+        while True:
+            self.closing.run(problem)
+            problem.label = self.name
+            jobs = checks(problem, problem.best)
+            if not jobs:
+                return
+            verdicts = problem.consider_many([rest | union(units) for rest, units in jobs])
+            if not any(self._narrow(problem, rest, units)
+                       for (rest, units), ok in zip(jobs, verdicts) if ok):
+                return
+
+    @staticmethod
+    def _narrow(problem: Problem, rest: Candidate, units: List[Candidate]) -> bool:
+        """Halve ``units`` (which reproduce together with ``rest``) down to one that does;
+        True when the gate took a smaller best on the way."""
+        size = len(problem.best)
+        while len(units) > 1:
+            pieces = split(units, problem.workers + 1)
+            tested = pieces[:-1]
+            verdicts = problem.consider_many([rest | union(p) for p in tested])
+            hit = next((p for p, ok in zip(tested, verdicts) if ok), None)
+            units = hit if hit is not None else pieces[-1]
+        if units:
+            problem.consider(rest | units[0])
+        return len(problem.best) < size
