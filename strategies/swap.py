@@ -10,19 +10,20 @@ depends on the order of the search, and with it on the number of workers.
 The result falls into *parts*: a change that nothing else in the result needs, with the
 changes of the result that only it needs (``structure.needs``). For each part of two or more
 changes, one test puts back, instead of the part, every removed change that would bring fewer
-new changes than the part holds (with what it needs). The tests of all parts form one batch.
+new changes than the part holds (with what it needs), unless all of those together bring back
+none of the settings the part gave (see :func:`checks`). The tests of all parts form one batch.
 Where one reproduces, halving finds a single change that does it (each round tests W of W + 1
 pieces and keeps the first that reproduces, or else the untested last one), and the gate adopts
 the smaller config. After a swap the one-at-a-time pass runs again (what the new change brings
 can make other changes removable, and it proves 1-minimality), and the parts are looked at
 again; every swap shrinks the result, so this ends.
 
-A part with no smaller alternative costs one build; a result whose parts are single changes
-costs none.
+A part whose settings some smaller alternative could bring back costs one build; other parts
+and single changes cost none.
 """
 from __future__ import annotations
 
-from typing import List, Tuple
+from typing import FrozenSet, List, Tuple
 
 from ltobisect.model import Candidate, ordered
 from ltobisect.problem import Problem
@@ -60,14 +61,32 @@ def alternatives(problem: Problem, best: Candidate, part: Candidate) -> List[Can
     return out
 
 
+def settings(problem: Problem, cand: Candidate) -> FrozenSet[str]:
+    """The lines of ``cand``'s resolved config that set a symbol (``X=v``, ``# X is not set``)."""
+    text = problem.resolve(cand).config_text
+    return frozenset(line for line in text.splitlines()
+                     if line.endswith(" is not set") or "=" in line and not line.startswith("#"))
+
+
 def checks(problem: Problem, best: Candidate) -> List[Tuple[Candidate, List[Candidate]]]:
-    """For each part of ``best`` that has smaller alternatives: the rest of ``best`` and the
-    alternatives (each a removed change with what it needs)."""
+    """For each part of ``best`` that may have a smaller alternative: the rest of ``best`` and
+    the alternatives (each a removed change with what it needs).
+
+    The failure is a function of the resolved config, so an alternative must bring back some
+    setting that the part gave and the rest alone lacks: its own values, or what they select,
+    imply or satisfy (``SYSFS=y``, which ``GPIO_SIM`` selects through ``CONFIGFS_FS``). When
+    the rest with every alternative together brings back none of them (resolution, no build),
+    the part is skipped.
+    """
     out = []
     for part in parts(problem, best):
         units = alternatives(problem, best, part)
-        if units:
-            out.append((best - part, units))
+        if not units:
+            continue
+        rest = best - part
+        gave = settings(problem, best) - settings(problem, rest)
+        if gave & settings(problem, rest | union(units)):
+            out.append((rest, units))
     return out
 
 

@@ -58,7 +58,9 @@ class FakeResolver:
     """Resolves candidates on a toy Kconfig: changes, baseline values and dependencies.
 
     ``needs[c]`` are the changes ``c`` directly needs; a change takes effect only when every
-    change it needs (transitively) is in the candidate. ``menus[c]`` is its menu path.
+    change it needs (transitively) is in the candidate. ``selects[c]`` names symbols outside
+    the changes that ``c`` sets to ``y`` when it takes effect, as a Kconfig ``select`` does
+    (several changes may select one). ``menus[c]`` is its menu path.
     ``calls`` counts resolutions, so a test can check the gate memoizes them.
     """
 
@@ -67,8 +69,10 @@ class FakeResolver:
         all_changes: Sequence[Change],
         needs: Optional[Mapping[Change, Iterable[Change]]] = None,
         menus: Optional[Mapping[Change, Tuple[str, ...]]] = None,
+        selects: Optional[Mapping[Change, Iterable[str]]] = None,
     ) -> None:
         self.changes = tuple(all_changes)
+        self.selects = {c: tuple(names) for c, names in (selects or {}).items()}
         self.needs: Dict[Change, frozenset] = {c: frozenset(d) for c, d in (needs or {}).items()}
         self.menus = dict(menus or {})
         self.calls = 0
@@ -90,6 +94,9 @@ class FakeResolver:
         values = dict(self._baseline)
         for c in eff:
             values[c.name] = c.value
+        for c in eff:
+            for name in self.selects.get(c, ()):
+                values[name] = "y"
         text = "".join(
             (f"# CONFIG_{k} is not set\n" if v == "n" else f"CONFIG_{k}={v}\n")
             for k, v in sorted(values.items())
@@ -250,6 +257,7 @@ def make_problem(
     *,
     needs: Optional[Mapping[Change, Iterable[Change]]] = None,
     menus: Optional[Mapping[Change, Tuple[str, ...]]] = None,
+    selects: Optional[Mapping[Change, Iterable[str]]] = None,
     workers: int = 1,
     seed: int = 0,
     limits: Limits = Limits(),
@@ -262,7 +270,7 @@ def make_problem(
     The runner, resolver and journal stay reachable as ``problem.fake_runner``,
     ``problem.fake_resolver`` and ``problem.fake_journal``.
     """
-    resolver = FakeResolver(all_changes, needs, menus)
+    resolver = FakeResolver(all_changes, needs, menus, selects)
     clock = SimClock()
     runner = FakeRunner(predicate, workers, duration=duration, clock=clock, **runner_options)
     journal = journal if journal is not None else MemoryJournal()

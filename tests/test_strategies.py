@@ -278,25 +278,21 @@ def test_a_failure_needing_one_of_two_options_ends_one_minimal(workers):
 
 
 def either_case(n: int, rng: random.Random):
-    """A culprit that needs S, or G (which itself needs L): ``depends on S || G`` where G
-    brings a need of its own. {culprit, S} is the smallest result, {culprit, G, L} 1-minimal."""
+    """A culprit that needs PROV, which S selects and G (which needs L) selects as well: as
+    SYSFS, selected by CONFIGFS_FS, which GPIO_SIM selects. {culprit, S} is the smallest
+    result, {culprit, G, L} 1-minimal."""
     chs = changes(n)
     culprit, s, g, l = (chs[i] for i in rng.sample(range(n), 4))
-
-    def predicate(r) -> bool:
-        values = config_values(r.config_text)
-        return values.get(culprit.name) == culprit.value and (
-            values.get(s.name) == s.value or values.get(g.name) == g.value)
-
-    return chs, predicate, {g: [l]}, (culprit, s, g, l)
+    predicate = conjunction({culprit.name: culprit.value, "PROV": "y"})
+    return chs, predicate, dict(needs={g: [l]}, selects={s: ["PROV"], g: ["PROV"]}), (culprit, s, g, l)
 
 
 @pytest.mark.parametrize("workers", [1, 4])
 def test_a_part_with_a_smaller_alternative_is_swapped_for_it(workers):
     rng = random.Random(workers)
     for _ in range(5):
-        chs, predicate, needs, (culprit, s, g, l) = either_case(300, rng)
-        problem = make_problem(chs, predicate, needs=needs, workers=workers, duration=60.0)
+        chs, predicate, kconfig, (culprit, s, g, l) = either_case(300, rng)
+        problem = make_problem(chs, predicate, workers=workers, duration=60.0, **kconfig)
         problem.set_best(frozenset({culprit, g, l}))  # what an unlucky search ends on
         Swap().run(problem)
         assert problem.best == {culprit, s}
@@ -311,15 +307,15 @@ def test_a_part_with_a_smaller_alternative_is_swapped_for_it(workers):
 def test_every_worker_count_ends_on_the_smallest_of_two_alternatives(workers):
     rng = random.Random("either")
     for _ in range(6):
-        chs, predicate, needs, (culprit, s, _g, _l) = either_case(400, rng)
-        problem = make_problem(chs, predicate, needs=needs, workers=workers)
+        chs, predicate, kconfig, (culprit, s, _g, _l) = either_case(400, rng)
+        problem = make_problem(chs, predicate, workers=workers, **kconfig)
         get("default").run(problem)
         assert problem.best == {culprit, s}
 
 
-def test_swap_checks_cost_a_build_per_part_that_has_a_need():
+def test_swap_checks_cost_a_build_only_where_an_alternative_could_bring_the_part_back():
     chs = changes(100)
-    a, b, need = chs[10], chs[60], chs[30]
+    a, b, need, other = chs[10], chs[60], chs[30], chs[70]
     predicate = conjunction({a.name: a.value, b.name: b.value})
     problem = make_problem(chs, predicate)
     problem.set_best(frozenset({a, b}))
@@ -327,7 +323,12 @@ def test_swap_checks_cost_a_build_per_part_that_has_a_need():
     assert problem.best == {a, b} and problem.stats.tests == 2
     problem = make_problem(chs, predicate, needs={a: [need]})
     problem.set_best(frozenset({a, b, need}))
-    Swap().run(problem)  # {a, need} might be replaced by one other change: one build says not
+    Swap().run(problem)  # nothing else sets what {a, need} sets: no swap check either
+    assert problem.best == {a, b, need} and problem.stats.tests == 3
+    problem = make_problem(chs, predicate, needs={a: [need]},
+                           selects={need: ["PROV"], other: ["PROV"]})
+    problem.set_best(frozenset({a, b, need}))
+    Swap().run(problem)  # `other` brings back PROV=y: one build shows it does not do
     assert problem.best == {a, b, need} and problem.stats.tests == 3 + 1
 
 
