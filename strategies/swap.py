@@ -12,9 +12,9 @@ changes of the result that only it needs (``structure.needs``). For each part of
 changes, one test puts back, instead of the part, every removed change that would bring fewer
 new changes than the part holds (with what it needs), unless all of those together bring back
 none of the settings the part gave (see :func:`checks`). The tests of all parts form one batch.
-Where one reproduces, halving finds a single change that does it (each round tests W of W + 1
-pieces and keeps the first that reproduces, or else the untested last one), and the gate adopts
-the smaller config. After a swap the one-at-a-time pass runs again (what the new change brings
+Where one reproduces, a single change that does it is looked for among those that bring back
+one of those settings on their own (see :meth:`Swap._narrow`), and the gate adopts the smaller
+config. After a swap the one-at-a-time pass runs again (what the new change brings
 can make other changes removable, and it proves 1-minimality), and the parts are looked at
 again; every swap shrinks the result, so this ends.
 
@@ -68,9 +68,10 @@ def settings(problem: Problem, cand: Candidate) -> FrozenSet[str]:
                      if line.endswith(" is not set") or "=" in line and not line.startswith("#"))
 
 
-def checks(problem: Problem, best: Candidate) -> List[Tuple[Candidate, List[Candidate]]]:
-    """For each part of ``best`` that may have a smaller alternative: the rest of ``best`` and
-    the alternatives (each a removed change with what it needs).
+def checks(problem: Problem, best: Candidate
+           ) -> List[Tuple[Candidate, List[Candidate], FrozenSet[str]]]:
+    """For each part of ``best`` that may have a smaller alternative: the rest of ``best``, the
+    alternatives (each a removed change with what it needs) and the settings the part gave.
 
     The failure is a function of the resolved config, so an alternative must bring back some
     setting that the part gave and the rest alone lacks: its own values, or what they select,
@@ -86,7 +87,7 @@ def checks(problem: Problem, best: Candidate) -> List[Tuple[Candidate, List[Cand
         rest = best - part
         gave = settings(problem, best) - settings(problem, rest)
         if gave & settings(problem, rest | union(units)):
-            out.append((rest, units))
+            out.append((rest, units, gave))
     return out
 
 
@@ -99,7 +100,7 @@ class Swap:
         self.name = name
         # The checks of the result ride in the slots its last sweep leaves free.
         self.closing = OneAtATime(
-            fill=lambda problem, best: [rest | union(units) for rest, units in checks(problem, best)]
+            fill=lambda problem, best: [rest | union(units) for rest, units, _ in checks(problem, best)]
         )
 
     def run(self, problem: Problem) -> None:
@@ -109,22 +110,29 @@ class Swap:
             jobs = checks(problem, problem.best)
             if not jobs:
                 return
-            verdicts = problem.consider_many([rest | union(units) for rest, units in jobs])
-            if not any(self._narrow(problem, rest, units)
-                       for (rest, units), ok in zip(jobs, verdicts) if ok):
+            verdicts = problem.consider_many([rest | union(units) for rest, units, _ in jobs])
+            if not any(self._narrow(problem, rest, units, gave)
+                       for (rest, units, gave), ok in zip(jobs, verdicts) if ok):
                 return
 
     @staticmethod
-    def _narrow(problem: Problem, rest: Candidate, units: List[Candidate]) -> bool:
-        """Halve ``units`` (which reproduce together with ``rest``) down to one that does;
-        True when the gate took a smaller best on the way."""
+    def _narrow(problem: Problem, rest: Candidate, units: List[Candidate],
+                gave: FrozenSet[str]) -> bool:
+        """Find one of ``units`` (which reproduce together with ``rest``) that does alone;
+        True when the gate took a smaller best on the way.
+
+        Only units that bring back a setting ``gave`` holds on their own (resolution, no
+        build) can: usually a handful of thousands. Those are halved, W of W + 1 pieces
+        tested a round (the first that reproduces is kept, else the untested last one), until
+        no more than W are left, which are tried one each in a round.
+        """
         size = len(problem.best)
-        while len(units) > 1:
+        units = [u for u in units if gave & settings(problem, rest | u)]
+        while len(units) > problem.workers:
             pieces = split(units, problem.workers + 1)
             tested = pieces[:-1]
             verdicts = problem.consider_many([rest | union(p) for p in tested])
             hit = next((p for p, ok in zip(tested, verdicts) if ok), None)
             units = hit if hit is not None else pieces[-1]
-        if units:
-            problem.consider(rest | units[0])
+        problem.consider_many([rest | u for u in units])
         return len(problem.best) < size
