@@ -34,17 +34,19 @@ from .swap import Swap
 
 
 def default() -> Pipeline:
-    """The default pipeline: bisect, then the one-at-a-time pass that proves 1-minimality.
+    """The default pipeline: bisect, then swap (the one-at-a-time pass that proves
+    1-minimality, and swaps of parts of the result for smaller removed alternatives).
 
     Chosen by ``benchmarks/strategy_bench.py`` (synthetic sets and real Linux 6.1 change sets of
     x86_64 and arm64 randconfigs against tinyconfig and defconfig, k = 1..5 culprits): bisect
     needs the fewest builds of every strategy measured. Medians over the 35 cases: 1.10 times
     the information bound, 4.2 times fewer builds than ddmin and 31 times fewer than
-    one-at-a-time (n >= 500; 36 for a strategy exactly at the bound); CDD and ProbDD need about
-    5.8 times the bound. Grouping by dependency closures or by menus did not pay for its
-    refinement pass (1.3 to 1.4 times the bound). Simulated wall time with 4 workers is 2.82
-    times shorter than with 1 (2.69 on synthetic sets, 2.95 on the real ones), with 8 workers
-    4.1 times; 34 of 35 cases end on a result of the same size at every worker count.
+    one-at-a-time (n >= 500); CDD and ProbDD need about 5.8 times the bound. Grouping by
+    dependency closures or by menus did not pay for its refinement pass (1.3 to 1.4 times the
+    bound). Simulated wall time with 4 workers is 2.75 times shorter than with 1 (2.69 on
+    synthetic sets, 2.95 on the real ones), with 8 workers 4.1 times. With the swaps every case
+    ends on a result of the same size at every worker count (34 of 35 without: one case kept a
+    two-change alternative at W=4; finding the one-change one costs that case 3.03 -> 2.64).
     """
     return Pipeline("default", [Bisect(), Swap()])
 
