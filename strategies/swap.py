@@ -100,14 +100,22 @@ class Swap:
         self.name = name
         # The checks of the result ride in the slots its last sweep leaves free.
         self.closing = OneAtATime(
-            fill=lambda problem, best: [rest | union(units) for rest, units, _ in checks(problem, best)]
+            fill=lambda problem, best: [rest | union(units) for rest, units, _ in self._checks(problem, best)]
         )
+        self._last: Tuple[object, Candidate, list] = (None, frozenset(), [])
+
+    def _checks(self, problem: Problem, best: Candidate) -> list:
+        """:func:`checks`, kept for the last best: the closing pass's fill and the step that
+        follows it ask about the same result (thousands of closures, big configs parsed)."""
+        if self._last[0] is not problem or self._last[1] != best:
+            self._last = (problem, best, checks(problem, best))
+        return self._last[2]
 
     def run(self, problem: Problem) -> None:
         while True:
             self.closing.run(problem)
             problem.label = self.name
-            jobs = checks(problem, problem.best)
+            jobs = self._checks(problem, problem.best)
             if not jobs:
                 return
             verdicts = problem.consider_many([rest | union(units) for rest, units, _ in jobs])
