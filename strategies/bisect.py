@@ -336,8 +336,10 @@ class Bisect:
         queries = [found]
         spare = w - 1
         checks: List[Candidate] = []
-        if spare >= len(found) + 1:
-            checks = [found - {c} for c in sorted(found)]
+        # The closing pass's checks come first, as many as fit: when the culprits reproduce
+        # (the likelier outcome) they save it a round. Slots left over look into ``rest``.
+        checks = [q for q in (found - {c} for c in sorted(found)) if problem.known(q) is None]
+        checks = checks[:spare]
         parts = split(rest, spare - len(checks)) if spare - len(checks) >= 2 else []
         queries += checks + [every - union(p) for p in parts]
         verdicts = problem.consider_many(queries)
@@ -461,7 +463,8 @@ class Bisect:
                 unknown.append(rest)
             return [Group(p) for p in dirty]
         if group.optimistic:  # the tested pieces were clean: the guess narrows or was wrong
-            return [Group(last, group.fallback) if last else Group(group.fallback)]
+            # (wrong: the fallback most likely holds several culprits, see _decode)
+            return [Group(last, group.fallback) if last else Group(group.fallback, narrowed=False)]
         return [Group(last)] if last else []  # the group holds a culprit and the rest is clean
 
     @staticmethod
@@ -478,7 +481,9 @@ class Bisect:
         codes, reach = layout
         lost = sum(1 << t for t, ok in enumerate(verdicts) if not ok)
         if not lost:  # every unit was in a clean slot: the group held no culprit
-            return [Group(group.fallback)] if group.optimistic else []
+            # The cell a single culprit would have spelt was wrong: the group it came from
+            # most likely holds several, which codes would mislead again. Pieces cut it.
+            return [Group(group.fallback, narrowed=False)] if group.optimistic else []
         if group.optimistic:
             unknown.append(group.fallback)  # the group did hold a culprit
         alive = [(u, c, r) for u, c, r in zip(group.units, codes, reach) if c & ~lost == 0]
