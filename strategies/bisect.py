@@ -336,10 +336,8 @@ class Bisect:
         queries = [found]
         spare = w - 1
         checks: List[Candidate] = []
-        # The closing pass's checks come first, as many as fit: when the culprits reproduce
-        # (the likelier outcome) they save it a round. Slots left over look into ``rest``.
-        checks = [q for q in (found - {c} for c in sorted(found)) if problem.known(q) is None]
-        checks = checks[:spare]
+        if spare >= len(found) + 1:
+            checks = [found - {c} for c in sorted(found)]
         parts = split(rest, spare - len(checks)) if spare - len(checks) >= 2 else []
         queries += checks + [every - union(p) for p in parts]
         verdicts = problem.consider_many(queries)
