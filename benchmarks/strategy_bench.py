@@ -18,6 +18,7 @@ targets of issue 3 for the default pipeline.
     python3 benchmarks/strategy_bench.py                 # synthetic and real change sets
     python3 benchmarks/strategy_bench.py --quick         # fewer cases, a couple of minutes
     python3 benchmarks/strategy_bench.py --synthetic     # no kernel tree needed
+    python3 benchmarks/strategy_bench.py --duration-seed a   # another draw of build times
 
 Resolutions of the real tree are cached per change set (digest and the culprit symbols'
 values only); tests are still counted as distinct digests per run.
@@ -93,8 +94,13 @@ def bound(n: int, k: int, r: int) -> int:
     return math.ceil(math.log2(math.comb(n, k))) + r
 
 
+#: Mixed into the hash that draws each config's simulated build time (``--duration-seed``).
+DURATION_SEED = ""
+
+
 def build_seconds(r: Resolved) -> float:
-    u = int(hashlib.sha256(r.digest.encode()).hexdigest()[:8], 16) / 2**32
+    """A config's simulated build time: 100 s +-25 %, drawn from its digest (and the seed)."""
+    u = int(hashlib.sha256((DURATION_SEED + r.digest).encode()).hexdigest()[:8], 16) / 2**32
     return BUILD_SECONDS * (0.75 + 0.5 * u)
 
 
@@ -239,9 +245,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--baselines", default="tinyconfig,defconfig")
     ap.add_argument("--work", type=Path, help="where randconfigs and Kconfig probe answers are kept "
                     "(reused by the next run; default: a new temporary directory)")
+    ap.add_argument("--duration-seed", default="",
+                    help="another draw of the simulated build times (the W=1 / W=4 median of a "
+                         "few dozen cases moves by several hundredths between draws)")
     ap.add_argument("--costly-k", help="run ddmin, probdd, cdd and one-at-a-time only for these k "
                     "(each takes thousands of resolutions on a real change set)")
     args = ap.parse_args(argv)
+    global DURATION_SEED
+    DURATION_SEED = args.duration_seed
 
     strategies = args.strategies.split(",")
     for s in strategies:
