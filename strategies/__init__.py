@@ -43,10 +43,11 @@ def default() -> Pipeline:
     the information bound, 4.2 times fewer builds than ddmin and 31 times fewer than
     one-at-a-time (n >= 500); CDD and ProbDD need about 5.8 times the bound. Grouping by
     dependency closures or by menus did not pay for its refinement pass (1.3 to 1.4 times the
-    bound). Simulated wall time with 4 workers is 2.75 times shorter than with 1 (2.69 on
-    synthetic sets, 2.95 on the real ones), with 8 workers 4.1 times. With the swaps every case
-    ends on a result of the same size at every worker count (34 of 35 without: one case kept a
-    two-change alternative at W=4; finding the one-change one costs that case 3.03 -> 2.64).
+    bound). Simulated wall time with 4 workers is 2.82 times shorter than with 1 (2.74 on
+    synthetic sets, 2.93 on the real ones; 2.72 to 2.93 over eight draws of the simulated build
+    times), with 8 workers 4.2 times. With the swaps every case ends on a result of the same
+    size at every worker count (34 of 35 without: one case kept a two-change alternative at
+    W=4; finding the one-change one costs that case 3.03 -> 2.64).
     """
     return Pipeline("default", [Bisect(), Swap()])
 
