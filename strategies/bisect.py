@@ -30,7 +30,8 @@ instead of 5-fold. Every unit in a clean slot is dropped for good. When two or m
 the failure, the group may instead hold several culprits in other cells, so the chosen cell is
 *optimistic*: it carries a fallback, the rest of one slot that did lose the failure (that rest
 plus the cell surely hold a culprit). Its next round settles it for free: if every slot of the
-cell comes back clean, the cell is clean and the fallback becomes the positive group. Cells that
+cell comes back clean, the cell is clean and the fallback becomes the positive group, cut in
+pieces next (a wrong guess is a sign of several culprits, which codes would mislead). Cells that
 hold neither the code nor the fallback stay alive as unknown groups, so an optimistic guess that
 turns out wrong costs a round, never a culprit. The first group (everything) is cut into pieces:
 it often holds several culprits, and dense codes nearly always lose there. When a single group
