@@ -4,9 +4,11 @@ This is the only module (with its helper :mod:`ltobisect.kconfig_compat`) that t
 Everything it hands out is plain text or a value type of :mod:`ltobisect.model`.
 
 A candidate is resolved the way a user would test it by hand: the baseline ``.config`` with the
-candidate's lines merged in (as ``merge_config.sh`` does: the symbol's old line removed, the new
-one appended), then ``make olddefconfig``. The result is byte-identical to the kernel's own tool
-(tests/test_kconfig_kernel.py checks it on Linux 6.1 for x86_64 and arm64).
+candidate's fragment appended (the lines of ``fragment.config``, in its order), then ``make
+olddefconfig``. The result is byte-identical to the kernel's own tool, by the rules of the
+tree's own Kconfig generation (before 6.11 and 6.11+ choices, 6.18 transitional symbols: see
+:mod:`ltobisect.kconfig_compat`); tests/test_kconfig_kernel.py checks it on Linux 6.1 and 6.12
+for x86_64 and arm64, on whole configs and on random subsets of their differences.
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ import kconfiglib
 from kconfiglib import BOOL, COMMENT, MENU, TRISTATE, KconfigError, Symbol, expr_value
 
 from ltobisect.errors import InfraError, UserError
-from ltobisect.kconfig_compat import (ConfigText, LinuxKconfig, load_probe_cache,
+from ltobisect.kconfig_compat import (ChoiceRules, LinuxKconfig, load_probe_cache,
                                       save_probe_cache)
 from ltobisect.kconfig_explain import TYPE_NAMES as _TYPE_NAMES
 from ltobisect.kconfig_explain import actual_value, menu_path, needs_closure, why_ineffective
@@ -181,12 +183,14 @@ class KconfigTree:
     @classmethod
     def load(cls, tree: Path, *, arch: Optional[str] = None, llvm: Optional[str] = None,
              make_vars: Sequence[str] = (), kconfig_file: str = "Kconfig", work_dir: Optional[Path] = None,
-             probe_cache: Optional[Path] = None) -> "KconfigTree":
+             probe_cache: Optional[Path] = None, choice_rules: Optional[ChoiceRules] = None) -> "KconfigTree":
         """Parse ``tree/kconfig_file`` with the environment `make ARCH=.. LLVM=..` would give `conf`.
 
         ``work_dir`` is where ``$(shell,...)`` probes run (they write temporary files to their
         current directory); a private temporary directory by default. ``probe_cache`` is a
         directory: probe answers are kept there in one file per toolchain identity and reused.
+        ``choice_rules`` overrides the choice semantics read off the tree's ``scripts/kconfig``
+        (for Kconfig projects that do not carry the kernel's tools).
         """
         tree = Path(tree).resolve()
         if not tree.is_dir():
@@ -206,7 +210,8 @@ class KconfigTree:
         start = time.monotonic()
         with _environment(env):
             try:
-                kconf = LinuxKconfig(kconfig_file, work_dir=work_dir, probe_cache=cached)
+                kconf = LinuxKconfig(kconfig_file, work_dir=work_dir, probe_cache=cached,
+                                     choice_rules=choice_rules or ChoiceRules.of_tree(tree))
             except KconfigError as e:
                 first = str(e).strip().splitlines()[0] if str(e).strip() else "parse error"
                 raise UserError(f"cannot parse the Kconfig of {tree}: {first}") from None
@@ -225,6 +230,16 @@ class KconfigTree:
         sym = self._sym(name)
         return self._type_of(sym) if sym is not None else None
 
+    @property
+    def choice_rules(self) -> ChoiceRules:
+        """The choice semantics this tree's `conf` uses (before 6.11, or 6.11+)."""
+        return self._k.choice_rules
+
+    def is_choice_member(self, name: str) -> bool:
+        """True for a symbol defined inside a ``choice`` block."""
+        sym = self._sym(name)
+        return sym is not None and sym.choice is not None
+
     def kernelversion(self) -> Optional[str]:
         """The tree's kernel version (``6.1.192``), None for a non-kernel tree."""
         return self.env.get("KERNELVERSION")
@@ -240,18 +255,26 @@ class KconfigTree:
         return new
 
     def _load_text(self, text: str, name: str = "<config>") -> None:
-        k = self._k
-        k._warn_assign_no_prompt = False
-        try:
-            k._load_config(ConfigText(text, name), True)
-        finally:
-            k._warn_assign_no_prompt = True
+        """Read a .config as `conf` does: its assignments, in file order, replace all user values."""
+        self._apply(self._plan_of(text))
+
+    def _plan_of(self, text: str) -> List[Tuple[Symbol, str]]:
+        syms = self._k.syms
+        plan = []
+        for name, value in _assignments(text, self._prefix):
+            sym = syms.get(name)
+            if sym is not None and sym.nodes:
+                plan.append((sym, value))
+        return plan
 
     def _apply(self, plan: Sequence[Tuple[Symbol, str]]) -> None:
         """Make ``plan`` (symbol, value) the user values, in order, as loading a .config does.
 
-        The same steps as kconfiglib's reader without parsing text: symbols whose user value
-        does not change are not invalidated, so only what the candidate touches is recomputed.
+        The same steps as conf's reader without parsing text: a later line for a symbol wins,
+        choice members are reported to the compatibility layer (which keeps each choice's
+        mode, user selection or priority list by the tree's rules), and symbols whose user
+        value does not change are not invalidated, so only what the candidate touches is
+        recomputed.
         """
         k = self._k
         # A .config names symbols without prompts all the time; kconfiglib's reader is quiet
@@ -268,6 +291,7 @@ class KconfigTree:
             sym._was_set = False
         for choice in k.unique_choices:
             choice._was_set = False
+        k.begin_read()
         for sym, value in plan:
             if sym.orig_type in (BOOL, TRISTATE):
                 if not (value[:1] in ("y", "n") or (value[:1] == "m" and sym.orig_type is TRISTATE)):
@@ -275,8 +299,8 @@ class KconfigTree:
                             f"{sym.name_and_loc}. Assignment ignored.")
                     continue
                 value = value[0]
-                if sym.choice is not None and value != "n":
-                    sym.choice.set_value(value)
+                if sym.choice is not None:
+                    k.read_member(sym, value)
             sym.set_value(value)
         for sym in k.unique_defined_syms:
             if not sym._was_set:
@@ -284,6 +308,7 @@ class KconfigTree:
         for choice in k.unique_choices:
             if not choice._was_set:
                 choice.unset_value()
+        k.end_read()
 
     def _write(self) -> str:
         """The .config text of the current values, as `conf` writes it (kconfiglib's layout).
@@ -370,26 +395,20 @@ class KconfigTree:
         return _TYPE_NAMES.get(sym.orig_type, "bool")
 
     def _allno_text(self, allconfig: Optional[Path]) -> str:
-        k = self._k
-        k._warn_assign_no_prompt = False
-        try:
-            k.unset_values()
-            for sym in k.unique_defined_syms:
-                if sym.orig_type in (BOOL, TRISTATE):
-                    sym.set_value(2 if sym.is_allnoconfig_y else 0)
-        finally:
-            k._warn_assign_no_prompt = True
-        if allconfig is not None:
-            self._load_merge(allconfig)
-        return self._write()
+        """``make allnoconfig`` (with ``allconfig`` as KCONFIG_ALLCONFIG): every bool and
+        tristate with a prompt set to n (``allnoconfig_y`` ones to y), the file's lines on top.
 
-    def _load_merge(self, path: Path) -> None:
+        6.11+ conf leaves choice members alone (the choice takes its default); before 6.11
+        they are set to n like any symbol, which leaves the choice to its default too.
+        """
         k = self._k
-        k._warn_assign_no_prompt = False
-        try:
-            k._load_config(ConfigText(path.read_text(), str(path)), False)
-        finally:
-            k._warn_assign_no_prompt = True
+        priority = k.choice_rules is ChoiceRules.PRIORITY
+        plan = [(sym, "y" if sym.is_allnoconfig_y else "n") for sym in k.unique_defined_syms
+                if sym.orig_type in (BOOL, TRISTATE) and not (priority and sym.choice is not None)]
+        if allconfig is not None:
+            plan += self._plan_of(allconfig.read_text())
+        self._apply(plan)
+        return self._write()
 
     # -- baselines and input ----------------------------------------------------------------
     def baseline(self, spec: str) -> str:
@@ -522,8 +541,8 @@ class KconfigTree:
         """Apply a candidate to the baseline and settle it (``make olddefconfig`` semantics).
 
         The config text is byte-identical to what ``make olddefconfig`` writes for the baseline
-        with the candidate merged in as a fragment. Changes apply in name order, so the result
-        does not depend on the order of the set. Changes that did not take effect are listed
+        with the candidate's fragment (:meth:`fragment`) appended. Changes apply in name order,
+        so the result does not depend on the order of the set. Changes that did not take effect are listed
         with the value the symbol got and why. ``warnings`` holds what applying the candidate
         warned about (invalid values); warnings Kconfig gives while computing values (select
         with unmet dependencies, clamped defaults) depend on what was computed before, so they
@@ -533,8 +552,9 @@ class KconfigTree:
         # The same order as model.ordered(), with a key: comparing dataclasses was 10% of a resolve.
         changes = sorted(cand, key=_change_key)
         prep = self._prepare(baseline_text)
-        names = {c.name for c in changes}
-        plan = [(sym, value) for name, sym, value in prep.assignments if name not in names]
+        # The fragment is appended to the baseline, as `cat baseline fragment > .config`:
+        # what conf reads from a choice depends on the lines before the fragment's too.
+        plan = [(sym, value) for _name, sym, value in prep.assignments]
         syms = self._k.syms
         for c in changes:
             sym = syms.get(c.name)

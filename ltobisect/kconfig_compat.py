@@ -1,9 +1,22 @@
-"""kconfiglib 14.1.0 made to read and evaluate modern Linux Kconfig the way Linux 6.1's `conf` does.
+"""kconfiglib 14.1.0 made to read and evaluate Linux Kconfig the way the tree's own `conf` does.
 
-Three differences are fixed here, narrowly, on top of the pip-installed kconfiglib:
+The differences are fixed here, narrowly, on top of the pip-installed kconfiglib:
 
 - **bare attributes**: Linux >= 5.13 writes ``modules`` where older trees wrote ``option
   modules``; Linux >= 6.18 adds ``transitional``. Both are rewritten at tokenizing time.
+- **transitional symbols** (Linux >= 6.18) have no prompt, yet the value a .config gives them
+  is used (other symbols default to it) and they are never written. They get an always-visible
+  empty prompt here, so kconfiglib takes their user value; the writer skips them.
+- **choices, two generations** (:class:`ChoiceRules`, read off the tree's own
+  ``scripts/kconfig``). Before 6.11 the member last read as ``y`` is the choice's user
+  selection and ``n`` lines never move it; a tristate choice's mode is the OR of the values
+  read, and an ``m`` after a ``y`` drops the mode (conf warns "creates inconsistent choice
+  state"). From 6.11 on, each choice keeps its members in a priority list: every member
+  read moves to its head, and the selection is the first visible member the user set to
+  ``y``, else the choice's default unless the user set it to ``n``, else the first visible
+  member without a user value, else the least prioritised visible one. kconfiglib knows only
+  the first; the reader of :mod:`ltobisect.kconfig` reports every member it reads through
+  :meth:`LinuxKconfig.read_member` and ``Choice._selection`` is replaced for 6.11+ trees.
 - **imply**: `scripts/kconfig/symbol.c` (sym_calc_value) computes an implied symbol as
   ``(default || implied) && direct-deps`` whether or not the direct dependencies are met, writes
   the symbol out whenever something implies it, and promotes ``m`` to ``y`` only for bool
@@ -16,17 +29,36 @@ Three differences are fixed here, narrowly, on top of the pip-installed kconfigl
 """
 from __future__ import annotations
 
+import enum
 import io
 import json
 import os
 import subprocess
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, List, Optional, Set
 
 import kconfiglib
-from kconfiglib import BOOL, Kconfig, Symbol, expr_value
+from kconfiglib import BOOL, Choice, Kconfig, Symbol, expr_value
 
 _BOOL_TRISTATE = (kconfiglib.BOOL, kconfiglib.TRISTATE)
+_TRI = {"n": 0, "m": 1, "y": 2}
+
+
+class ChoiceRules(str, enum.Enum):
+    """How a tree's `conf` settles choices; see the module docstring."""
+
+    LEGACY = "legacy"  # Linux < 6.11: the last member read as y selects
+    PRIORITY = "priority"  # Linux >= 6.11: a priority list of members
+
+    @classmethod
+    def of_tree(cls, tree: Path) -> "ChoiceRules":
+        """The rules of the tree's own ``scripts/kconfig``: 6.11 introduced the members' list
+        (``choice_members``) in ``symbol.c``. A tree without kconfig sources gets LEGACY."""
+        try:
+            text = (Path(tree) / "scripts" / "kconfig" / "symbol.c").read_text(errors="replace")
+        except OSError:
+            return cls.LEGACY
+        return cls.PRIORITY if "choice_members" in text else cls.LEGACY
 
 
 class ConfigText:
@@ -49,14 +81,71 @@ class LinuxKconfig(Kconfig):
     """
 
     def __init__(self, filename: str = "Kconfig", *, work_dir: Path,
-                 probe_cache: Optional[Dict[str, str]] = None) -> None:
+                 probe_cache: Optional[Dict[str, str]] = None,
+                 choice_rules: ChoiceRules = ChoiceRules.LEGACY) -> None:
         # Set before parsing: the parser calls our hooks during Kconfig.__init__.
         self.work_dir = Path(work_dir)
         self.probe_cache: Dict[str, str] = dict(probe_cache or {})
         self.probes_run = 0
         self.transitional: set = set()
+        self.choice_rules = ChoiceRules(choice_rules)
         self._current_name: Optional[str] = None
         super().__init__(filename, warn=True, warn_to_stderr=False)
+        for name in self.transitional:
+            sym = self.syms.get(name)
+            for node in sym.nodes if sym is not None else ():
+                if not node.prompt:
+                    node.prompt = ("", self.y)
+        # Members in definition order (the order conf's parser links them), each once.
+        self._members: Dict[Choice, List[Symbol]] = {
+            c: list(dict.fromkeys(c.syms)) for c in self.unique_choices}
+        self._priority: Dict[Choice, List[Symbol]] = {}
+        self._mode: Dict[Choice, int] = {}
+        self._inconsistent: Set[Choice] = set()
+
+    # -- reading a .config: the choice state conf keeps besides the symbols' user values ----
+    def begin_read(self) -> None:
+        """Start reading a .config: every choice forgets what the previous one said."""
+        self._priority = {}
+        self._mode.clear()
+        self._inconsistent.clear()
+
+    def read_member(self, sym: Symbol, value: str) -> None:
+        """A valid value (``y``, ``m`` or ``n``) was read for choice member ``sym``."""
+        choice = sym.choice
+        if self.choice_rules is ChoiceRules.PRIORITY:
+            order = self._priority.get(choice)
+            if order is None:
+                order = self._priority[choice] = list(self._members[choice])
+            order.remove(sym)
+            order.insert(0, sym)
+            return
+        tri = _TRI[value]
+        mode = self._mode.get(choice, 0)
+        if tri == 1 and mode == 2:
+            self._inconsistent.add(choice)
+        self._mode[choice] = max(mode, tri)
+
+    def end_read(self) -> None:
+        """Give every choice the mode and order the lines read add up to."""
+        if self.choice_rules is ChoiceRules.PRIORITY:
+            # The order is consulted by Choice._selection: drop what was computed with the old one.
+            for choice in self.unique_choices:
+                choice._rec_invalidate()
+            return
+        for choice in self.unique_choices:
+            if choice in self._inconsistent:
+                # conf drops the choice's user mode but keeps its user selection.
+                if choice.user_value is not None:
+                    choice.user_value = None
+                    choice._rec_invalidate()
+                choice._was_set = True
+            elif self._mode.get(choice):
+                choice.set_value(self._mode[choice])
+
+    def priority(self, choice: Choice) -> List[Symbol]:
+        """The members of ``choice``, highest priority first (6.11+ rules)."""
+        return self._priority.get(choice) or self._members[choice]
 
     def _fn_val(self, args):
         if args[0] == "shell" and "shell" not in self.variables and len(args) == 2:
@@ -172,5 +261,33 @@ def _linux_config_string(self):
     return _original_config_string.fget(self)
 
 
+# -- choices as Linux 6.11+'s sym_calc_choice settles them --------------------------------------
+_original_selection = Choice._selection
+
+
+def _priority_selection(self):
+    kconf = self.kconfig
+    if kconf.__class__ is not LinuxKconfig or kconf.choice_rules is not ChoiceRules.PRIORITY:
+        return _original_selection(self)
+    if self.tri_value != 2:
+        return None
+    order = kconf.priority(self)
+    for sym in order:
+        if sym.user_value == 2 and sym.visibility:
+            return sym
+    chosen = self._selection_from_defaults()
+    if chosen is not None and chosen.user_value == 0:
+        chosen = None
+    if chosen is None:
+        for sym in kconf._members[self]:
+            if sym.user_value is None and sym.visibility:
+                return sym
+        for sym in reversed(order):
+            if sym.visibility:
+                return sym
+    return chosen
+
+
+Choice._selection = _priority_selection
 Symbol.tri_value = property(_linux_tri_value, doc=_original_tri_value.__doc__)
 Symbol.config_string = property(_linux_config_string, doc=_original_config_string.__doc__)
