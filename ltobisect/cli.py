@@ -30,6 +30,7 @@ from ltobisect.inputs import (
     NAMED_BASELINES,
     arch_from_config,
     check_arch,
+    check_baseline,
     check_llvm,
     check_output_file,
     check_script,
@@ -306,17 +307,11 @@ def session_config(args: argparse.Namespace, *, bad: Path, tree: Path, state: Pa
     arch = check_arch(tree, args.arch)
     llvm = check_llvm(args.llvm)
     make_vars = parse_make_vars(args.make)
-    baseline = args.baseline or ("tinyconfig" if kernel else "allnoconfig")
-    if baseline not in NAMED_BASELINES:
-        base_path = Path(baseline)
-        base_settings = read_config(base_path, "baseline")
-        if base_settings == bad_settings:
-            raise UserError(f"baseline {base_path} is the same config as {bad}",
-                            "give a baseline that builds, such as tinyconfig or defconfig")
-        baseline = str(base_path.resolve())
-    elif baseline in ("defconfig", "tinyconfig") and not kernel:
-        raise UserError(f"--baseline {baseline} needs a kernel tree, {tree} is not one",
-                        "use --baseline allnoconfig or a file")
+    given = args.baseline or ("tinyconfig" if kernel else "allnoconfig")
+    baseline = check_baseline(given, tree, kernel)
+    if baseline not in NAMED_BASELINES and read_config(Path(baseline), "baseline") == bad_settings:
+        raise UserError(f"baseline {given} is the same config as {bad}",
+                        "give a baseline that builds, such as tinyconfig or defconfig")
     test_script = check_script(args.test) if args.test is not None else None
     if test_script is None or llvm is not None:
         check_toolchain(llvm, make_vars, kernel)

@@ -58,8 +58,13 @@ _SETTING = re.compile(r"^CONFIG_[A-Za-z0-9_]+=.*$")
 _UNSET = re.compile(r"^# CONFIG_[A-Za-z0-9_]+ is not set$")
 
 
-def read_config(path: Path, what: str) -> Dict[str, str]:
-    """The settings of a .config file (``NAME -> value``, ``n`` for "is not set"), checked."""
+def read_config(path: Path, what: str,
+                empty_hint: str = "give the .config of the failing build, not an empty file"
+                ) -> Dict[str, str]:
+    """The settings of a .config file (``NAME -> value``, ``n`` for "is not set"), checked.
+
+    ``empty_hint`` is what to do when the file has no setting at all.
+    """
     text = read_text_file(path, what)
     settings: Dict[str, str] = {}
     for number, raw in enumerate(text.splitlines(), 1):
@@ -78,8 +83,7 @@ def read_config(path: Path, what: str) -> Dict[str, str]:
             raise UserError(f"{what} {path} is not a kernel config: line {number} is {shown!r}",
                             "give a .config as written by make, with CONFIG_ lines")
     if not settings:
-        raise UserError(f"{what} {path} has no CONFIG_ settings",
-                        "give the .config of the failing build, not an empty file")
+        raise UserError(f"{what} {path} has no CONFIG_ settings", empty_hint)
     return settings
 
 
@@ -102,8 +106,12 @@ def read_text_file(path: Path, what: str) -> str:
         return data.decode("latin-1")
 
 
-def check_tree(tree: Path) -> Path:
-    """The tree's absolute path, if it is a directory with a top-level Kconfig and Makefile."""
+def check_tree(tree: Path, *, build: bool = True) -> Path:
+    """The tree's absolute path, if it is a directory with a top-level Kconfig and Makefile.
+
+    ``build=False`` is for commands that only read the Kconfig (`changes`, `resolve`): a Kconfig
+    project without a Makefile will do.
+    """
     if not tree.exists():
         raise UserError(f"tree {tree} does not exist", "give the kernel source directory with --tree")
     if not tree.is_dir():
@@ -111,9 +119,24 @@ def check_tree(tree: Path) -> Path:
     if not (tree / "Kconfig").is_file():
         raise UserError(f"tree {tree} is not a Kconfig tree: it has no Kconfig file",
                         "give the top of the kernel source (where Kconfig and Makefile are)")
-    if not (tree / "Makefile").is_file():
+    if build and not (tree / "Makefile").is_file():
         raise UserError(f"tree {tree} has no Makefile", "give the top of the kernel source")
     return tree.resolve()
+
+
+def check_baseline(spec: str, tree: Path, kernel: bool, option: str = "--baseline") -> str:
+    """A baseline the tree can compute: a name of :data:`NAMED_BASELINES`, or a checked config
+    file's absolute path. ``kernel``: the tree is a Linux tree (defconfig and tinyconfig need one).
+    ``option`` names the argument in the error.
+    """
+    if spec not in NAMED_BASELINES:
+        path = Path(spec)
+        read_config(path, "baseline", "give a config that builds, such as tinyconfig or defconfig")
+        return str(path.resolve())
+    if spec in ("defconfig", "tinyconfig") and not kernel:
+        raise UserError(f"{option} {spec} needs a kernel tree, {tree} is not one",
+                        f"use {option} allnoconfig or a config file")
+    return spec
 
 
 def check_arch(tree: Path, arch: Optional[str]) -> Optional[str]:
