@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ltobisect import journal as jr
-from ltobisect.config import SessionConfig
+from ltobisect.config import BuildSpec, SessionConfig
 from ltobisect.errors import ExitCode, InfraError, NotReproduced, Stopped, UserError
 from ltobisect.events import Message, NullReporter, PhaseStarted, Reporter, SessionFinished
 from ltobisect.executor import LocalExecutor
@@ -116,10 +116,15 @@ OracleFactory = Callable[[SessionConfig, Path, Optional[Signature], Optional[flo
 
 def load_tree(config: SessionConfig, work_dir: Path) -> Any:
     """Load the Kconfig tree of ``config.build`` with kconfiglib (``ltobisect.kconfig``)."""
+    assert config.build is not None
+    return load_build_tree(config.build, work_dir)
+
+
+def load_build_tree(b: BuildSpec, work_dir: Path) -> Any:
+    """The Kconfig tree of ``b`` as every session loads it: probes run in ``work_dir`` and their
+    answers are kept in ``work_dir/probes``."""
     from ltobisect.kconfig import KconfigTree
 
-    b = config.build
-    assert b is not None
     return KconfigTree.load(
         b.tree, arch=b.arch, llvm=b.llvm, make_vars=b.make_vars, kconfig_file=b.kconfig_file,
         work_dir=work_dir, probe_cache=work_dir / "probes",
