@@ -21,7 +21,7 @@ import threading
 import time
 import traceback
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from ltobisect import __version__
 from ltobisect.config import BuildSpec, Limits, SessionConfig
@@ -112,6 +112,8 @@ examples:
   ltobisect minimize bad.config --tree linux --arch x86_64 --llvm -16
   ltobisect hook --build-dir out --log build.log --budget 2h
   ltobisect resume ltobisect-state    continue a stopped or killed session
+  ltobisect changes tinyconfig bad.config --tree linux --llvm -16 > all.config
+  ltobisect resolve tinyconfig all.config --tree linux --llvm -16 --explain
 
 exit codes: 0 minimized, 1 bad input, 2 infrastructure error, 3 partial
 (budget, limit or Ctrl-C; best so far written), 4 the failure does not
@@ -157,20 +159,59 @@ examples:
   ltobisect demo /tmp/demo --workers 1 --json
 """
 
+CHANGES_HELP = """\
+List the changes a search toggles between BASELINE and BAD_CONFIG, one per
+line as fragment.config writes them (in name order); the count goes to
+stderr, so stdout can go straight into a fragment file. Runs the search's own
+Kconfig code on the tree, without a build.
+
+BASELINE is tinyconfig, defconfig, allnoconfig or a config file.
+
+examples:
+  ltobisect changes tinyconfig bad.config --tree linux --arch x86_64 --llvm -16
+  ltobisect changes defconfig out/.config --tree linux --arch arm64 > all.config
+"""
+
+RESOLVE_HELP = """\
+Print the .config ltobisect builds for BASELINE plus FRAGMENT: the fragment's
+lines (in name order, as fragment.config and `ltobisect changes` write them)
+are APPENDED to the baseline and settled as make olddefconfig would, without
+a build. The kernel's own tool gives the same .config, with baseline.config
+the baseline's (for tinyconfig: the .config `make tinyconfig` writes):
+
+  cat baseline.config FRAGMENT > out/.config
+  make O=out ARCH=x86_64 LLVM=-16 olddefconfig
+
+BASELINE is tinyconfig, defconfig, allnoconfig or a config file. Lines of
+FRAGMENT that are not assignments are skipped; a symbol the tree does not
+define is a warning. --explain says, on stderr, which lines did not take
+effect, the value each got and why, and prints the tree's Kconfig warnings.
+
+examples:
+  ltobisect resolve tinyconfig min-x86/fragment.config --tree linux \\
+      --arch x86_64 --llvm -16 > resolved.config
+  ltobisect resolve defconfig extra.config --tree linux --arch arm64 --explain
+"""
+
+
+def _add_kconfig_options(g: Any) -> None:
+    """What Kconfig sees of the build: ARCH, LLVM and the extra make variables."""
+    g.add_argument("--arch", metavar="ARCH", help="the kernel's ARCH (x86_64, arm64, ...)")
+    g.add_argument("--llvm", metavar="LLVM",
+                   help="LLVM= for make: 1, a version suffix like -16, or a dir ending in /")
+    g.add_argument("--make", metavar="VAR=VALUE", action="append", default=[],
+                   help="extra make variable for every build, repeatable (W=1, KCFLAGS=...)")
+
 
 def _add_search_options(p: argparse.ArgumentParser) -> None:
     """Options shared by `minimize` and `hook`."""
     g = p.add_argument_group("build")
-    g.add_argument("--arch", metavar="ARCH", help="the kernel's ARCH (x86_64, arm64, ...)")
-    g.add_argument("--llvm", metavar="LLVM",
-                   help="LLVM= for make: 1, a version suffix like -16, or a dir ending in /")
+    _add_kconfig_options(g)
     g.add_argument("--baseline", metavar="BASE",
                    help="a config that builds: defconfig, tinyconfig, allnoconfig or a file "
                         "(default: tinyconfig on a kernel tree, allnoconfig otherwise)")
     g.add_argument("--target", metavar="TARGET",
                    help="make target of each test (default: chosen from the failure)")
-    g.add_argument("--make", metavar="VAR=VALUE", action="append", default=[],
-                   help="extra make variable for every build, repeatable (W=1, KCFLAGS=...)")
     g.add_argument("--jobs", type=int_arg, metavar="N", help="make -j per worker (default: cores/workers)")
     g.add_argument("--ccache-dir", type=Path, metavar="DIR",
                    help="ccache directory shared across sessions (default: $LTOBISECT_CCACHE_DIR, "
@@ -247,6 +288,24 @@ def build_parser() -> Parser:
                        formatter_class=_fmt)
     p.add_argument("state_dir", type=Path, metavar="STATE_DIR")
 
+    p = sub.add_parser("changes", help="list the changes a search toggles (no build)",
+                       description=CHANGES_HELP, formatter_class=_fmt)
+    p.add_argument("baseline", metavar="BASELINE",
+                   help="tinyconfig, defconfig, allnoconfig or a config file")
+    p.add_argument("bad_config", type=Path, metavar="BAD_CONFIG", help="the failing .config")
+    _add_tree_options(p)
+
+    p = sub.add_parser("resolve", help="print the .config of a baseline plus a fragment (no build)",
+                       description=RESOLVE_HELP, formatter_class=_fmt)
+    p.add_argument("baseline", metavar="BASELINE",
+                   help="tinyconfig, defconfig, allnoconfig or a config file")
+    p.add_argument("fragment", type=Path, metavar="FRAGMENT",
+                   help="CONFIG_ lines to append to the baseline (fragment.config)")
+    _add_tree_options(p)
+    p.add_argument("--explain", action="store_true",
+                   help="say on stderr which lines did not take effect and why, and print the "
+                        "Kconfig warnings")
+
     p = sub.add_parser("demo", help="minimize the embedded demo (no kernel needed)",
                        description=DEMO_HELP, formatter_class=_fmt)
     p.add_argument("dir", type=Path, nargs="?", metavar="DIR",
@@ -264,6 +323,13 @@ def build_parser() -> Parser:
     p.add_argument("name", nargs="?", help="one benchmark (file name without .py); default: all")
     p.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the benchmark")
     return top
+
+
+def _add_tree_options(p: argparse.ArgumentParser) -> None:
+    """The tree and what Kconfig sees of the build, for the commands that only read Kconfig."""
+    p.add_argument("--tree", type=Path, required=True, metavar="DIR",
+                   help="the kernel source tree (or any Kconfig project); never written")
+    _add_kconfig_options(p)
 
 
 def _check_positive(args: argparse.Namespace, name: str, minimum: int = 1) -> None:
@@ -607,6 +673,77 @@ def cmd_report(args: argparse.Namespace, ctx: "Context") -> int:
     return ExitCode.MINIMIZED
 
 
+def _kconfig_build(args: argparse.Namespace) -> BuildSpec:
+    """--tree, --arch, --llvm and --make, checked as `minimize` checks them (no Makefile needed)."""
+    tree = check_tree(args.tree, build=False)
+    return BuildSpec(tree=tree, arch=check_arch(tree, args.arch), llvm=check_llvm(args.llvm),
+                     make_vars=parse_make_vars(args.make))
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}" + ("" if n == 1 else "s")
+
+
+def _names(names: Sequence[str], limit: int = 20) -> str:
+    shown = ", ".join("CONFIG_" + n for n in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def cmd_changes(args: argparse.Namespace, ctx: "Context") -> int:
+    """`ltobisect changes`: the changes a search toggles, as fragment lines; the count on stderr."""
+    build = _kconfig_build(args)
+    baseline = check_baseline(args.baseline, build.tree, is_kernel_tree(build.tree), "baseline")
+    read_config(args.bad_config, "bad config")
+    from ltobisect.preview import loaded_tree
+
+    with loaded_tree(build) as kt:
+        changes = kt.diff(kt.baseline(baseline), kt.read_config(args.bad_config))
+        text = kt.fragment(changes)
+    sys.stdout.write(text)
+    sys.stdout.flush()
+    _note(f"{_count(len(changes), 'change')} between {args.baseline} and {args.bad_config}")
+    return 0
+
+
+def cmd_resolve(args: argparse.Namespace, ctx: "Context") -> int:
+    """`ltobisect resolve`: the .config of the baseline with the fragment appended, settled."""
+    build = _kconfig_build(args)
+    baseline = check_baseline(args.baseline, build.tree, is_kernel_tree(build.tree), "baseline")
+    read_config(args.fragment, "fragment",
+                "give CONFIG_ lines, such as fragment.config or the output of `ltobisect changes`")
+    fragment_text = read_text_file(args.fragment, "fragment")
+    from ltobisect.preview import explanation, loaded_tree, read_fragment
+
+    with loaded_tree(build) as kt:
+        baseline_text = kt.baseline(baseline)
+        fragment = read_fragment(kt, baseline_text, fragment_text)
+        resolved = kt.resolve(baseline_text, fragment.changes)
+        tree_warnings = list(kt.warnings)
+    sys.stdout.write(resolved.config_text)
+    sys.stdout.flush()
+    name = args.fragment
+    if fragment.unknown:
+        _note(f"warning: {name}: {len(fragment.unknown)} symbol(s) unknown to this tree, ignored: "
+              f"{_names(fragment.unknown)}")
+    if fragment.repeated:
+        _note(f"warning: {name} sets {_names(fragment.repeated)} on more than one line; "
+              "the last line counts")
+    if fragment.reordered:
+        _note(f"warning: {name} sets the choice members {_names(fragment.reordered)} out of name "
+              "order; they are appended in name order (as in fragment.config), which may select "
+              "another member")
+    if args.explain:
+        for line in explanation(resolved, tree_warnings):
+            _note(line)
+    dropped = len(resolved.ineffective)
+    outcome = f"{dropped} not applied" if dropped else "all applied"
+    if dropped and not args.explain:
+        outcome += " (--explain says why)"
+    _note(f"{name} on {args.baseline}: {_count(len(fragment.changes), 'change')}"
+          + (f", {outcome}" if fragment.changes else ""))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace, ctx: "Context") -> int:
     """`ltobisect demo`: copy the embedded demo and minimize its randconfig for real."""
     if not (DEMO_SOURCE / "Kconfig").is_file():
@@ -688,6 +825,8 @@ COMMANDS: Dict[str, Callable[[argparse.Namespace, "Context"], int]] = {
     "hook": cmd_hook,
     "resume": cmd_resume,
     "report": cmd_report,
+    "changes": cmd_changes,
+    "resolve": cmd_resolve,
     "demo": cmd_demo,
     "bench": cmd_bench,
 }
