@@ -55,18 +55,12 @@ def load(name: str, tmp_path: Path) -> KconfigTree:
 
 # -- changes -------------------------------------------------------------------------------------
 def test_changes_prints_the_fragment_lines_and_the_count(capsys, tmp_path):
-    bad = write(tmp_path / "bad.config", "CONFIG_D=y\nCONFIG_C3=y\nCONFIG_P3=y\nCONFIG_AFTER=y\n")
-    code, out, err = run(capsys, "changes", "allnoconfig", bad, "--tree", TREES / "choices")
+    bad = write(tmp_path / "bad.config", "CONFIG_A=y\nCONFIG_C3=y\n")
+    code, out, err = run(capsys, "changes", "allnoconfig", bad, "--tree", TREES / "choice")
     assert code == 0
-    # Both choices move to their D-gated member; E was not in the bad config, so it has its default.
-    assert out == ("CONFIG_AFTER=y\n"
-                   "# CONFIG_C2 is not set\n"
-                   "CONFIG_C3=y\n"
-                   "CONFIG_D=y\n"
-                   "CONFIG_E=y\n"
-                   "# CONFIG_P2 is not set\n"
-                   "CONFIG_P3=y\n")
-    assert err == f"ltobisect: 7 changes between allnoconfig and {bad}\n"
+    # The choice moves from its default C1 to C3: two changes, the old member turned off.
+    assert out == "CONFIG_A=y\n# CONFIG_C1 is not set\nCONFIG_C3=y\n"
+    assert err == f"ltobisect: 3 changes between allnoconfig and {bad}\n"
 
 
 def test_changes_are_the_searchs_own(capsys, tmp_path):
@@ -98,14 +92,15 @@ def test_changes_of_a_config_equal_to_the_baseline(capsys, tmp_path):
 def test_changes_pipe_into_resolve_gives_the_bad_config_back(capsys, tmp_path):
     """All the changes, appended to the baseline, settle to the bad config (what `minimize`
     confirms before it searches)."""
-    tree = TREES / "choices"
-    bad = write(tmp_path / "bad.config", "CONFIG_D=y\nCONFIG_C3=y\nCONFIG_P3=y\nCONFIG_AFTER=y\n")
+    tree = TREES / "choice"
+    bad = write(tmp_path / "bad.config", "CONFIG_A=y\nCONFIG_C3=y\n")
     _code, out, _err = run(capsys, "changes", "allnoconfig", bad, "--tree", tree)
     frag = write(tmp_path / "all.config", out)
     code, resolved, err = run(capsys, "resolve", "allnoconfig", frag, "--tree", tree)
     assert code == 0
-    assert resolved == load("choices", tmp_path).normalize(bad.read_text())
-    assert err == f"ltobisect: {frag} on allnoconfig: 7 changes, all applied\n"
+    assert resolved == load("choice", tmp_path).normalize(bad.read_text())
+    assert parse_config(resolved) == {"A": "y", "C1": "n", "C2": "n", "C3": "y"}
+    assert err == f"ltobisect: {frag} on allnoconfig: 3 changes, all applied\n"
 
 
 # -- resolve -------------------------------------------------------------------------------------
@@ -167,11 +162,11 @@ def test_resolve_applies_a_fragment_in_name_order_and_says_so(capsys, tmp_path):
     """Two members of one choice set to y: appended in name order, the later one (C2) is the
     selection under the tree's rules (before 6.11); the file's order would have given C1."""
     frag = write(tmp_path / "frag.config", "CONFIG_C2=y\nCONFIG_C1=y\nCONFIG_C1=y\n")
-    code, out, err = run(capsys, "resolve", "allnoconfig", frag, "--tree", TREES / "choices")
+    code, out, err = run(capsys, "resolve", "allnoconfig", frag, "--tree", TREES / "choice")
     assert code == 0
     values = parse_config(out)
     assert values["C2"] == "y" and values["C1"] == "n"
-    kt = load("choices", tmp_path)
+    kt = load("choice", tmp_path)
     in_file_order = parse_config(kt.normalize(kt.baseline("allnoconfig") + frag.read_text()))
     assert in_file_order["C1"] == "y" and in_file_order["C2"] == "n"
     assert err.splitlines()[:2] == [
