@@ -27,8 +27,8 @@ import kconfiglib
 from kconfiglib import BOOL, COMMENT, MENU, TRISTATE, KconfigError, Symbol, expr_value
 
 from ltobisect.errors import InfraError, UserError
-from ltobisect.kconfig_compat import (ChoiceRules, LinuxKconfig, load_probe_cache,
-                                      save_probe_cache)
+from ltobisect.kconfig_compat import (ChoiceRules, LinuxKconfig, clamps_out_of_range,
+                                      load_probe_cache, save_probe_cache)
 from ltobisect.kconfig_explain import TYPE_NAMES as _TYPE_NAMES
 from ltobisect.kconfig_explain import actual_value, menu_path, needs_closure, why_ineffective
 from ltobisect.kconfig_env import (compiler_path, defconfig_file, is_kernel_tree, kconfig_env,
@@ -210,8 +210,9 @@ class KconfigTree:
         start = time.monotonic()
         with _environment(env):
             try:
+                rules = choice_rules or ChoiceRules.of_tree(tree)
                 kconf = LinuxKconfig(kconfig_file, work_dir=work_dir, probe_cache=cached,
-                                     choice_rules=choice_rules or ChoiceRules.of_tree(tree))
+                                     choice_rules=rules, clamp_out_of_range=clamps_out_of_range(tree, rules))
             except KconfigError as e:
                 first = str(e).strip().splitlines()[0] if str(e).strip() else "parse error"
                 raise UserError(f"cannot parse the Kconfig of {tree}: {first}") from None

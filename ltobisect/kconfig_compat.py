@@ -17,6 +17,10 @@ The differences are fixed here, narrowly, on top of the pip-installed kconfiglib
   member without a user value, else the least prioritised visible one. kconfiglib knows only
   the first; the reader of :mod:`ltobisect.kconfig` reports every member it reads through
   :meth:`LinuxKconfig.read_member` and ``Choice._selection`` is replaced for 6.11+ trees.
+- **int/hex user values out of range**: conf up to 6.10 drops them when it reads the .config
+  (the default applies, as in kconfiglib); later conf keeps them and clamps them to the
+  nearer bound when it computes the value (``NR_CPUS=1`` once ``SMP`` is on becomes ``2``,
+  not the default ``64``). Read off the tree's ``confdata.c`` too (:func:`clamps_out_of_range`).
 - **imply**: `scripts/kconfig/symbol.c` (sym_calc_value) computes an implied symbol as
   ``(default || implied) && direct-deps`` whether or not the direct dependencies are met, writes
   the symbol out whenever something implies it, and promotes ``m`` to ``y`` only for bool
@@ -72,6 +76,19 @@ class ConfigText:
         return self.name
 
 
+def clamps_out_of_range(tree: Path, rules: ChoiceRules) -> bool:
+    """Whether the tree's conf clamps out-of-range int/hex user values instead of dropping them.
+
+    Conf that drops them checks each value with ``sym_string_within_range`` when it reads a
+    .config (``confdata.c``). A tree without kconfig sources follows its choice rules' era.
+    """
+    try:
+        text = (Path(tree) / "scripts" / "kconfig" / "confdata.c").read_text(errors="replace")
+    except OSError:
+        return rules is ChoiceRules.PRIORITY
+    return "sym_string_within_range" not in text
+
+
 class LinuxKconfig(Kconfig):
     """A kconfiglib ``Kconfig`` with Linux 6.x parsing and value semantics.
 
@@ -82,13 +99,14 @@ class LinuxKconfig(Kconfig):
 
     def __init__(self, filename: str = "Kconfig", *, work_dir: Path,
                  probe_cache: Optional[Dict[str, str]] = None,
-                 choice_rules: ChoiceRules = ChoiceRules.LEGACY) -> None:
+                 choice_rules: ChoiceRules = ChoiceRules.LEGACY, clamp_out_of_range: bool = False) -> None:
         # Set before parsing: the parser calls our hooks during Kconfig.__init__.
         self.work_dir = Path(work_dir)
         self.probe_cache: Dict[str, str] = dict(probe_cache or {})
         self.probes_run = 0
         self.transitional: set = set()
         self.choice_rules = ChoiceRules(choice_rules)
+        self.clamp_out_of_range = clamp_out_of_range
         self._current_name: Optional[str] = None
         super().__init__(filename, warn=True, warn_to_stderr=False)
         for name in self.transitional:
@@ -288,6 +306,33 @@ def _priority_selection(self):
     return chosen
 
 
+# -- out-of-range int/hex user values, clamped as conf since 6.11 does ----------------------------
+_original_str_value = Symbol.str_value
+
+
+def _clamped_str_value(self):
+    if self._cached_str_val is not None:
+        return self._cached_str_val
+    kconf = self.kconfig
+    if (kconf.__class__ is LinuxKconfig and kconf.clamp_out_of_range and self.user_value
+            and self.orig_type in (kconfiglib.INT, kconfiglib.HEX) and self.visibility):
+        base = 10 if self.orig_type is kconfiglib.INT else 16
+        for low_expr, high_expr, cond in self.ranges:
+            if not expr_value(cond):
+                continue
+            low, high = (int(e.str_value, base) if kconfiglib._is_base_n(e.str_value, base) else 0
+                         for e in (low_expr, high_expr))
+            user = int(self.user_value, base)
+            if low <= user <= high:
+                break
+            # sym_validate_range: the bound's own value, as written
+            self._write_to_conf = True
+            self._cached_str_val = (low_expr if user < low else high_expr).str_value
+            return self._cached_str_val
+    return _original_str_value.fget(self)
+
+
 Choice._selection = _priority_selection
+Symbol.str_value = property(_clamped_str_value, doc=_original_str_value.__doc__)
 Symbol.tri_value = property(_linux_tri_value, doc=_original_tri_value.__doc__)
 Symbol.config_string = property(_linux_config_string, doc=_original_config_string.__doc__)

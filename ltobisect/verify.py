@@ -27,6 +27,7 @@ from ltobisect.config import BuildSpec
 from ltobisect.errors import InfraError, NotReproduced, UserError
 from ltobisect.events import Message
 from ltobisect.journal import Journal
+from ltobisect.kconfig import make_olddefconfig
 from ltobisect.model import Candidate, Change, Resolved, Verdict, ordered
 from ltobisect.problem import Problem
 
@@ -178,29 +179,51 @@ class Verifier:
 
 def check_with_make(tree: Any, build: BuildSpec, baseline_text: str, best: Candidate,
                     best_res: Resolved, work: Path) -> Dict[str, Any]:
-    """Resolve baseline + fragment with the kernel's own `make olddefconfig` and compare.
+    """Settle baseline + fragment with the kernel's own tools, both ways a user does, and compare.
 
-    The reproduce commands in the report do exactly that, so a difference means they would not
-    give the config that was tested; the report says so with the differing symbols.
+    ``appended``: ``cat baseline fragment.config > .config; make olddefconfig``, the reading the
+    search resolved every candidate with. ``merge_config``: the kernel's ``merge_config.sh -m``
+    then ``make olddefconfig``, what reproduce.sh and most maintainers run. Both must give the
+    .config that was tested, byte for byte in its settings; a difference is reported with the
+    symbols, and report.txt says loudly that the fragment is not exact.
     """
     tree_dir = Path(build.tree)
+    fragment = tree.fragment(best)
+    readings: Dict[str, Dict[str, Any]] = {}
     try:
-        from ltobisect.kconfig import make_olddefconfig
-
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
-        merged = merge_fragment(baseline_text, [c.line() for c in ordered(best)])
-        theirs = make_olddefconfig(tree_dir, merged, arch=build.arch, llvm=build.llvm,
-                                   make_vars=build.make_vars, work_dir=work)
+        run = dict(arch=build.arch, llvm=build.llvm, make_vars=build.make_vars)
+        appended = make_olddefconfig(tree_dir, baseline_text + fragment, work_dir=work / "appended", **run)
+        readings["appended"] = _compare(best_res.config_text, appended)
+        merged_input = _merge_config(tree_dir, work / "merge", baseline_text, fragment)
+        merged = make_olddefconfig(tree_dir, merged_input, work_dir=work / "merged", **run)
+        readings["merge_config"] = _compare(best_res.config_text, merged)
     except (UserError, InfraError, OSError, subprocess.SubprocessError) as exc:
-        return {"checked": False, "note": f"make olddefconfig failed: {exc}"}
-    a = _settings(tree.normalize(best_res.config_text))
-    b = _settings(tree.normalize(theirs))
-    diff = sorted(
-        f"{k}: ours {a.get(k, 'unset')}, make {b.get(k, 'unset')}"
-        for k in set(a) | set(b) if a.get(k) != b.get(k)
-    )
-    return {"checked": True, "equal": not diff, "diff": diff[:40], "differing": len(diff)}
+        return {"checked": False, "note": f"make olddefconfig failed: {exc}", "readings": readings}
+    diff = sorted({d for r in readings.values() for d in r["diff"]})
+    return {"checked": True, "equal": not diff, "diff": diff[:40], "differing": len(diff),
+            "readings": readings}
+
+
+def _compare(ours: str, theirs: str) -> Dict[str, Any]:
+    a, b = _settings(ours), _settings(theirs)
+    diff = sorted(f"{k}: ours {a.get(k, 'unset')}, make {b.get(k, 'unset')}"
+                  for k in set(a) | set(b) if a.get(k) != b.get(k))
+    return {"equal": not diff, "diff": diff[:40], "differing": len(diff)}
+
+
+def _merge_config(tree: Path, work: Path, baseline_text: str, fragment: str) -> str:
+    """The kernel's ``scripts/kconfig/merge_config.sh -m`` of baseline and fragment (unsettled)."""
+    work.mkdir(parents=True, exist_ok=True)
+    base, frag = work / "baseline.config", work / "fragment.config"
+    base.write_text(baseline_text)
+    frag.write_text(fragment)
+    proc = subprocess.run(["sh", str(tree / "scripts" / "kconfig" / "merge_config.sh"), "-m", "-O", str(work),
+                           str(base), str(frag)], cwd=work, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise InfraError(f"merge_config.sh failed ({proc.returncode}): {proc.stderr.strip()[-200:]}")
+    return (work / ".config").read_text()
 
 
 def lld_reproduce(script: Path, state: Path, limit: float, stop: threading.Event,
@@ -257,17 +280,6 @@ def lld_reproduce(script: Path, state: Path, limit: float, stop: threading.Event
                     if not reproduced else "ld.lld wrote no tarball")
     shutil.rmtree(out, ignore_errors=True)
     return info
-
-
-def merge_fragment(config_text: str, lines: Sequence[str]) -> str:
-    """``config_text`` with ``lines`` merged in as merge_config.sh does (later values win)."""
-    names = set()
-    for line in lines:
-        name = _symbol_of(line)
-        if name:
-            names.add(name)
-    kept = [ln for ln in config_text.splitlines() if _symbol_of(ln) not in names]
-    return "\n".join(kept + list(lines)) + "\n"
 
 
 def _symbol_of(line: str) -> Optional[str]:

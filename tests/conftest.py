@@ -1,7 +1,8 @@
 """Shared fixtures: where the real kernel tree and the shared ccache are.
 
-`scripts/bootstrap test` unpacks Debian's linux-source-6.1 and sets LTOBISECT_KERNEL_TREE and
-LTOBISECT_REQUIRE_KERNEL=1, so in CI a missing tree or toolchain fails instead of skipping.
+`scripts/bootstrap test` unpacks Debian's linux-source-6.1 and linux-source-6.12 and sets
+LTOBISECT_KERNEL_TREE (6.1, built with clang-16), LTOBISECT_KERNEL_TREE_612 (6.12, clang-19)
+and LTOBISECT_REQUIRE_KERNEL=1, so in CI a missing tree or toolchain fails instead of skipping.
 Run by hand without the tree, the kernel tests skip with the reason.
 """
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 DEFAULT_TREE = Path("/var/cache/ltobisect/linux-source-6.1")
+DEFAULT_TREE_612 = Path("/var/cache/ltobisect/linux-source-6.12")
 
 
 def pytest_configure(config) -> None:
@@ -30,16 +32,26 @@ def _missing(reason: str):
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
-def kernel_tree() -> Path:
-    """The pristine Linux 6.1 tree (read-only by convention: never build in it)."""
-    tree = Path(os.environ.get("LTOBISECT_KERNEL_TREE", DEFAULT_TREE))
+def _tree(variable: str, default: Path, suffix: str) -> Path:
+    tree = Path(os.environ.get(variable, default))
     if not (tree / "Makefile").is_file() or not (tree / "Kconfig").is_file():
-        _missing(f"no Linux tree at {tree}")
-    for tool in ("clang-16", "ld.lld-16", "llvm-ar-16"):
+        _missing(f"no Linux tree at {tree} ({variable})")
+    for tool in (f"clang{suffix}", f"ld.lld{suffix}", f"llvm-ar{suffix}"):
         if shutil.which(tool) is None:
             _missing(f"{tool} is not installed")
     return tree
+
+
+@pytest.fixture(scope="session")
+def kernel_tree() -> Path:
+    """The pristine Linux 6.1 tree, built with clang-16 (read-only: never build in it)."""
+    return _tree("LTOBISECT_KERNEL_TREE", DEFAULT_TREE, "-16")
+
+
+@pytest.fixture(scope="session")
+def kernel_tree_612() -> Path:
+    """The pristine Linux 6.12 tree (6.11+ Kconfig choices), built with clang-19."""
+    return _tree("LTOBISECT_KERNEL_TREE_612", DEFAULT_TREE_612, "-19")
 
 
 @pytest.fixture(scope="session")

@@ -52,12 +52,12 @@ def make_bad_config(tree: Path, out: Path, *, arch: str, seed: int, probability:
 
 
 def minimize(bad: Path, tree: Path, state: Path, ccache: Path, *args: str,
-             timeout: float = 90 * 60, pytestconfig=None) -> Run:
+             timeout: float = 90 * 60, pytestconfig=None, llvm: str = "-16") -> Run:
     """`ltobisect minimize` through the real CLI; prints what happened to the test log."""
     if "--baseline" not in args:
         args = ("--baseline", "tinyconfig", *args)
     cmd = [sys.executable, "-m", "ltobisect", "minimize", str(bad), "--tree", str(tree),
-           "--llvm=-16", "--state", str(state), "--ccache-dir", str(ccache), "--json", *args]
+           f"--llvm={llvm}", "--state", str(state), "--ccache-dir", str(ccache), "--json", *args]
     started = time.monotonic()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, "PYTHONPATH": str(REPO)})
@@ -99,14 +99,14 @@ def show(run: Run) -> None:
     print(report.read_text() if report.is_file() else run.proc.stderr[-4000:], file=out)
 
 
-def _make(tree: Path, out: Path, *args: str, env: Optional[dict] = None) -> None:
-    subprocess.run(["make", "-s", "-C", str(tree), f"O={out}", "ARCH=x86_64", "LLVM=-16", *args],
+def _make(tree: Path, out: Path, *args: str, env: Optional[dict] = None, llvm: str = "-16") -> None:
+    subprocess.run(["make", "-s", "-C", str(tree), f"O={out}", "ARCH=x86_64", f"LLVM={llvm}", *args],
                    check=True, capture_output=True, text=True, env={**os.environ, **(env or {})})
 
 
 def leaf_randconfig(tree: Path, work: Path, *, seed: int, area: str = "CRYPTO",
                     enable: Sequence[str] = (), probability: int = 30,
-                    lto: str = "thin") -> Tuple[Path, Path]:
+                    lto: str = "thin", llvm: str = "-16") -> Tuple[Path, Path]:
     """A baseline and a bad config whose differences are cheap to build, for the default tier.
 
     The baseline is tinyconfig with ``lto`` (``thin``, ``full`` or ``none``; made by the kernel's
@@ -117,7 +117,7 @@ def leaf_randconfig(tree: Path, work: Path, *, seed: int, area: str = "CRYPTO",
     """
     bad_dir = work / "bad-o"
     baseline = work / "baseline.config"
-    baseline.write_text(kernel_config(lto_spec(tree), work / "baseline-o", lto=lto))
+    baseline.write_text(kernel_config(lto_spec(tree, llvm=llvm), work / "baseline-o", lto=lto))
     forced = {_symbol(line) for line in enable}
     pinned = [ln for ln in baseline.read_text().splitlines()
               if f"CONFIG_{area}" not in ln and _symbol(ln) not in forced]
@@ -125,7 +125,7 @@ def leaf_randconfig(tree: Path, work: Path, *, seed: int, area: str = "CRYPTO",
     allconfig.write_text("\n".join([*pinned, f"CONFIG_{area}=y", *enable]) + "\n")
     _make(tree, bad_dir, "randconfig", env={"KCONFIG_ALLCONFIG": str(allconfig),
                                             "KCONFIG_SEED": str(seed),
-                                            "KCONFIG_PROBABILITY": str(probability)})
+                                            "KCONFIG_PROBABILITY": str(probability)}, llvm=llvm)
     bad = work / "bad.config"
     bad.write_text((bad_dir / ".config").read_text())
     return baseline, bad

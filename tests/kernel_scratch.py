@@ -132,9 +132,9 @@ def scratch_tree(source: Path, dest: Path, faults: Sequence[Fault] = ()) -> Path
 
 
 def lto_spec(tree: Path, ccache_dir: Optional[Path] = None, *, target: Optional[str] = None,
-             make_vars: Sequence[str] = (), jobs: int = 2) -> BuildSpec:
-    """The BuildSpec of the tests: x86_64, LLVM=-16, ccache, bubblewrap when it works."""
-    return BuildSpec(tree=Path(tree), arch="x86_64", llvm="-16", make_vars=tuple(make_vars), target=target,
+             make_vars: Sequence[str] = (), jobs: int = 2, llvm: str = "-16") -> BuildSpec:
+    """The BuildSpec of the tests: x86_64, LLVM=-16 (or ``llvm``), ccache, bubblewrap when it works."""
+    return BuildSpec(tree=Path(tree), arch="x86_64", llvm=llvm, make_vars=tuple(make_vars), target=target,
                      jobs=jobs, ccache_dir=ccache_dir)
 
 

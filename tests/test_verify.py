@@ -10,7 +10,7 @@ import pytest
 
 from ltobisect.config import BuildSpec
 from ltobisect.model import Change
-from ltobisect.verify import Verifier, check_with_make, lld_reproduce, merge_fragment
+from ltobisect.verify import Verifier, check_with_make, lld_reproduce
 
 from fakes import changes, make_problem
 
@@ -37,12 +37,6 @@ def test_the_recheck_is_not_decided_by_a_single_flip():
     # {b} passes again: one rebuild, the verdicts agree. {a}: P in the search, then R, P
     # (a tie, then behind by one: the old rule stopped there), R, R, R.
     assert problem.stats.tests == 2 + 1 + 5
-
-
-def test_merge_fragment_replaces_the_baseline_values_as_merge_config_does():
-    base = "CONFIG_A=y\n# CONFIG_B is not set\nCONFIG_C=0x10\n"
-    merged = merge_fragment(base, ["CONFIG_B=y", "# CONFIG_A is not set"])
-    assert merged.splitlines() == ["CONFIG_C=0x10", "CONFIG_B=y", "# CONFIG_A is not set"]
 
 
 @pytest.mark.skipif(shutil.which("ld.lld-16") is None or shutil.which("clang-16") is None,
@@ -90,3 +84,40 @@ def test_the_kernels_olddefconfig_agrees_with_our_resolution_on_linux_6_1(kernel
     got = check_with_make(tree, build, base, best, resolved, tmp_path / "olddefconfig")
     assert got["checked"] is True, got
     assert got["equal"] is True, got["diff"]
+
+
+@pytest.mark.kernel
+def test_half_a_choice_switch_is_caught_where_merge_config_reads_it_otherwise(kernel_tree, tmp_path):
+    """Linux 6.1, defconfig + `# CONFIG_HZ_1000 is not set` alone: appended, conf keeps HZ_1000
+    (what we resolve); merge_config.sh drops the baseline's HZ_1000=y line, so conf takes the
+    default HZ_250. The check must say the fragment is not exact, and through which reading."""
+    from ltobisect.kconfig import KconfigTree, parse_config
+
+    build = BuildSpec(tree=kernel_tree, arch="x86_64", llvm="-16")
+    tree = KconfigTree.load(kernel_tree, arch="x86_64", llvm="-16", work_dir=tmp_path / "k")
+    base = tree.baseline("defconfig")
+    best = frozenset({Change("HZ_1000", "n", "bool", "y")})
+    resolved = tree.resolver(base)(best)
+    assert parse_config(resolved.config_text)["HZ_1000"] == "y"
+    got = check_with_make(tree, build, base, best, resolved, tmp_path / "olddefconfig")
+    assert got["checked"] is True and got["equal"] is False
+    assert got["readings"]["appended"]["equal"] is True
+    merged = got["readings"]["merge_config"]
+    assert merged["equal"] is False
+    assert "HZ_1000: ours y, make n" in merged["diff"] and "HZ_250: ours n, make y" in merged["diff"]
+
+
+@pytest.mark.kernel
+def test_both_readings_agree_on_linux_6_12(kernel_tree_612, tmp_path):
+    """6.11+ conf reads a fragment the same appended or merged: the last line of each symbol
+    counts, and its place in the choice's priority list is that line's place."""
+    from ltobisect.kconfig import KconfigTree, parse_config
+
+    build = BuildSpec(tree=kernel_tree_612, arch="x86_64", llvm="-19")
+    tree = KconfigTree.load(kernel_tree_612, arch="x86_64", llvm="-19", work_dir=tmp_path / "k")
+    base = tree.baseline("defconfig")
+    best = frozenset({Change("HZ_1000", "n", "bool", "y")})
+    resolved = tree.resolver(base)(best)
+    got = check_with_make(tree, build, base, best, resolved, tmp_path / "olddefconfig")
+    assert got["checked"] is True and got["equal"] is True, got["diff"]
+    assert parse_config(resolved.config_text)["HZ_1000"] == "n"
