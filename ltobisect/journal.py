@@ -24,7 +24,11 @@ The oracle keeps its own worker directories (workers/<slot>/) and build logs (lo
 state directory too.
 
 Journal records are keyed by digest *and* oracle fingerprint: a result obtained on another tree,
-toolchain, make arguments or signature is never reused. The last line of the journal may be torn
+toolchain, make arguments or signature is never reused. A kernel build whose own conf built
+another config than the one we wrote has its record carry ``conf`` (the built digest and the
+differing settings) and leaves a second record, a copy with ``built_for``, under the digest of
+the config really built. Both fields are optional: journals written before them load as they
+always did. The last line of the journal may be torn
 by a kill -9 in the middle of a write; it is ignored and cut off before the next append.
 """
 from __future__ import annotations
@@ -218,10 +222,20 @@ class JournalRecord:
     label: str = ""
     size: int = -1  # changes in the candidate
     at: float = 0.0  # time.time() when it was recorded
+    #: Set on the copy of a build's record under the config conf really built: the digest of
+    #: the config we wrote for that build (whose own record carries ``outcome.conf``).
+    built_for: str = ""
+
+    @property
+    def is_copy(self) -> bool:
+        """A copy under the conf-built config's digest, not a build of its own."""
+        return bool(self.built_for)
 
     def to_json(self) -> dict:
         data = {"v": FORMAT, "digest": self.digest, "fingerprint": self.fingerprint,
                 "label": self.label, "size": self.size, "at": round(self.at, 3)}
+        if self.built_for:  # only then: older readers see the records they always saw
+            data["built_for"] = self.built_for
         data.update(self.outcome.to_json())
         return data
 
@@ -234,6 +248,7 @@ class JournalRecord:
             label=data.get("label", ""),
             size=int(data.get("size", -1)),
             at=float(data.get("at", 0.0)),
+            built_for=data.get("built_for") or "",
         )
 
 
@@ -295,11 +310,22 @@ class Journal:
         return None
 
     def append(self, resolved: Resolved, outcome: Outcome, label: str = "") -> None:
-        """Record a finished test; durable (fsync'd) when this returns."""
+        """Record a finished test; durable (fsync'd) when this returns.
+
+        When the build's own conf built another config than the one we wrote (``outcome.conf``),
+        the verdict is that config's as well: it is also recorded under its digest, as a copy
+        (``built_for`` names ours), so a candidate that resolves to it is never built again.
+        """
+        now = time.time()
         self.append_record(
             JournalRecord(resolved.digest, self.fingerprint, outcome, label,
-                          len(resolved.candidate), time.time())
+                          len(resolved.candidate), now)
         )
+        conf = outcome.conf
+        if conf is not None and outcome.verdict.is_final and conf.built_digest != resolved.digest:
+            self.append_record(JournalRecord(conf.built_digest, self.fingerprint,
+                                             dataclasses.replace(outcome, conf=None), label, -1, now,
+                                             built_for=resolved.digest))
 
     def append_record(self, rec: JournalRecord) -> None:
         """Append one record, fsync it, and index it. Disk full: InfraError, journal intact."""
@@ -339,12 +365,15 @@ class Journal:
             self._index(rec)
 
     # -- queries -----------------------------------------------------------------------------
-    def records(self, fingerprint: Optional[str] = None) -> List[JournalRecord]:
-        """All records in order; only those of ``fingerprint`` when given."""
+    def records(self, fingerprint: Optional[str] = None, *, copies: bool = False) -> List[JournalRecord]:
+        """The records of builds in order; only those of ``fingerprint`` when given.
+
+        ``copies`` adds the copies under conf-built digests (see :meth:`append`): they are
+        verdicts of a config, not builds, so counts of builds and verdicts leave them out.
+        """
         with self._lock:
-            if fingerprint is None:
-                return list(self._records)
-            return [r for r in self._records if r.fingerprint == fingerprint]
+            return [r for r in self._records if (copies or not r.is_copy)
+                    and (fingerprint is None or r.fingerprint == fingerprint)]
 
     def history(self, digest: str, fingerprint: Optional[str] = None) -> List[JournalRecord]:
         """Every record of one digest (current fingerprint by default), oldest first."""

@@ -158,8 +158,41 @@ class Signature:
 
 
 @dataclass(frozen=True)
+class ConfDisagreement:
+    """The build's own conf (kbuild's syncconfig) settled the config we wrote differently.
+
+    ``built_digest`` is the digest of the config that was really built (the ``.config`` conf
+    left in the O= directory); ``symbols`` the first differing settings, one line each,
+    ``CONFIG_X: ours y, conf n``; ``total`` how many settings differ in all.
+    """
+
+    built_digest: str
+    symbols: Tuple[str, ...] = ()
+    total: int = 0
+
+    def describe(self, limit: int = 20) -> str:
+        """``CONFIG_X: ours y, conf n; ...`` (``and N more`` past ``limit``)."""
+        shown = "; ".join(self.symbols[:limit])
+        more = self.total - min(limit, len(self.symbols))
+        return shown + (f"; and {more} more" if more > 0 else "")
+
+    def to_json(self) -> dict:
+        return {"built_digest": self.built_digest, "symbols": list(self.symbols), "total": self.total}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "ConfDisagreement":
+        symbols = tuple(data.get("symbols") or ())
+        return cls(built_digest=data["built_digest"], symbols=symbols,
+                   total=int(data.get("total", len(symbols))))
+
+
+@dataclass(frozen=True)
 class Outcome:
-    """The result of testing one resolved config: the verdict and what was measured."""
+    """The result of testing one resolved config: the verdict and what was measured.
+
+    ``conf`` is set when the build's own conf turned the config we wrote into another one
+    (kernel builds only): the verdict then belongs to ``conf.built_digest`` as well.
+    """
 
     verdict: Verdict
     signature: Optional[Signature] = None  # the failure seen (None when it passed)
@@ -168,9 +201,10 @@ class Outcome:
     log_path: Optional[str] = None
     detail: str = ""  # one line for people: the first error, the reason of an infra error
     exit_code: Optional[int] = None
+    conf: Optional[ConfDisagreement] = None
 
     def to_json(self) -> dict:
-        return {
+        data = {
             "verdict": self.verdict.value,
             "signature": self.signature.to_json() if self.signature else None,
             "duration": round(self.duration, 3),
@@ -179,6 +213,9 @@ class Outcome:
             "detail": self.detail,
             "exit_code": self.exit_code,
         }
+        if self.conf is not None:  # only then: records of agreeing builds stay as they were
+            data["conf"] = self.conf.to_json()
+        return data
 
     @classmethod
     def from_json(cls, data: dict) -> "Outcome":
@@ -191,6 +228,7 @@ class Outcome:
             log_path=data.get("log_path"),
             detail=data.get("detail", ""),
             exit_code=data.get("exit_code"),
+            conf=ConfDisagreement.from_json(data["conf"]) if data.get("conf") else None,
         )
 
 

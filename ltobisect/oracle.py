@@ -18,6 +18,11 @@ Verdicts (``model.Verdict``), first rule that applies:
 4. ``PASSES``: make exited 0 (warnings do not count unless they are the signature).
 5. ``OTHER_FAILURE``: any other failure; ``outcome.signature`` is its primary signature.
 
+After a kernel build, the ``.config`` kbuild's own conf left in the O= directory is compared
+with the one we wrote (:mod:`ltobisect.confcheck`); when conf built another config, the outcome
+says so in ``outcome.conf`` (its digest and the differing settings). The script oracle runs no
+conf and never sets it.
+
 Worker layout, per slot: ``state_dir/workers/<slot>/`` holds ``out/`` (the persistent O=
 directory), ``tmp/`` (TMPDIR) and ``home/`` (HOME). Logs: ``state_dir/logs/<digest>-<n>.log``.
 ccache: ``spec.ccache_dir`` or ``state_dir/ccache``. One build at a time per slot (a lock): two
@@ -39,6 +44,7 @@ from . import signature as sigmod
 from .build import (BuildResult, ProcessGroups, build_env, make_args, run_make, run_process, sandbox_failed,
                     toolchain_versions)
 from .config import BuildSpec
+from .confcheck import check_build
 from .errors import InfraError, UserError
 from .model import Outcome, Resolved, Signature, Verdict
 
@@ -362,13 +368,17 @@ class KernelOracle:
                     self.spec, out, targets, jobs=self.jobs, timeout=timeout, mem_limit=mem_limit, log_path=log,
                     sandbox_root=self.worker_dir(slot), ccache_dir=self.ccache_dir, groups=self._shared.groups,
                 )
+                # Read under the slot's lock: the next build of this slot rewrites the file.
+                conf = check_build(out / ".config", resolved.config_text)
             except InfraError as exc:
                 return _infra(str(exc))
             except OSError as exc:
                 return _infra(f"{exc.__class__.__name__}: {exc}")
         outcome = _classify(result, sig, self.roots(slot), timeout, mem_limit, self.keep_lines)
         if (outcome.verdict is Verdict.OUT_OF_MEMORY and sig is not None and sig.kind == "memory"):
-            return replace(outcome, verdict=Verdict.REPRODUCES, signature=sig, detail=sig.describe())
+            outcome = replace(outcome, verdict=Verdict.REPRODUCES, signature=sig, detail=sig.describe())
+        if conf is not None and outcome.verdict.is_final:
+            outcome = replace(outcome, conf=conf)
         return outcome
 
     def close(self) -> None:

@@ -21,7 +21,8 @@ from ltobisect import signature as sigmod
 from ltobisect.build import bwrap_works, make_args, make_command, run_make, toolchain_versions
 from ltobisect.config import BuildSpec
 from ltobisect.errors import UserError
-from ltobisect.model import Resolved, Signature, Verdict, candidate
+from ltobisect.kconfig import digest as kconfig_digest
+from ltobisect.model import ConfDisagreement, Resolved, Signature, Verdict, candidate
 from ltobisect.oracle import KernelOracle, Oracle, ScriptOracle, targets_for
 
 FAKE = Path(__file__).parent / "fakelinux"
@@ -193,6 +194,38 @@ def test_verdicts_on_the_fake_tree(fake_tree: Path, tmp_path: Path, sandbox: str
     assert link.signature == Signature("link-error", "ld.lld", "undefined symbol: planted_symbol", "planted_symbol")
     assert Path(link.log_path).is_file() and Path(link.log_path).parent == tmp_path / "state" / "logs"
     assert judged.fingerprint() != oracle.fingerprint()
+
+
+def _text(body: str) -> Resolved:
+    return Resolved(candidate=candidate(), config_text=body, digest=hashlib.sha256(body.encode()).hexdigest()[:12])
+
+
+@pytest.mark.parametrize("sandbox", SANDBOXES)
+def test_a_build_whose_own_conf_changes_the_config_says_which_config_was_built(
+        fake_tree: Path, tmp_path: Path, sandbox: str) -> None:
+    oracle = KernelOracle(spec_for(fake_tree, sandbox), tmp_path / "state")
+    # The fake conf turns LINK_ERROR off: what is built passes, and the outcome says why.
+    ours = _text('# ours\nCONFIG_LINK_ERROR=y\nCONFIG_KEEP=y\nCONFIG_CONF_DROPS="LINK_ERROR"\n')
+    conf_made = '# ours\n# CONFIG_LINK_ERROR is not set\nCONFIG_KEEP=y\nCONFIG_CONF_DROPS="LINK_ERROR"\n'
+    expected = ConfDisagreement(kconfig_digest(conf_made), ("CONFIG_LINK_ERROR: ours y, conf n",), 1)
+    first = oracle.observe(ours, 0)
+    assert first.verdict is Verdict.PASSES and first.conf == expected
+    assert (oracle.out_dir(0) / ".config").read_text() == conf_made
+    # The same config again in the same slot: ours is written again, conf rewrites it again.
+    judged = oracle.with_signature(Signature("link-error", "ld.lld", "undefined symbol: planted_symbol",
+                                             "planted_symbol"))
+    assert judged.test(ours, 0).conf == expected
+    # The config conf made, asked for: the file already holds it (left untouched), it agrees.
+    agreed = judged.test(_text(conf_made), 0)
+    assert agreed.verdict is Verdict.PASSES and agreed.conf is None
+    # A config conf leaves alone agrees, and so does one where it finds nothing to drop.
+    assert judged.test(config("LINK_ERROR"), 0).conf is None
+    assert judged.test(_text('CONFIG_KEEP=y\nCONFIG_CONF_DROPS="LINK_ERROR"\n'), 0).conf is None
+    # A script runs no conf of the kernel's: never compared, even when it rewrites its config.
+    script = tmp_path / "rewrites.sh"
+    script.write_text("#!/bin/sh\necho 'CONFIG_OTHER=y' > \"$1\"\nexit 0\n")
+    script.chmod(0o755)
+    assert ScriptOracle(script, tmp_path / "script-state").test(ours, 0).conf is None
 
 
 def test_infra_errors_disk_full_and_foreign_signal(fake_tree: Path, tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import pytest
 from ltobisect import journal as jr
 from ltobisect.config import BuildSpec, Limits, RetryPolicy, SessionConfig
 from ltobisect.errors import InfraError, UserError
-from ltobisect.model import Change, Outcome, Resolved, Signature, Verdict
+from ltobisect.model import Change, ConfDisagreement, Outcome, Resolved, Signature, Verdict
 
 SIG = Signature(kind="link-error", tool="ld.lld", message="undefined symbol: foo")
 
@@ -154,3 +154,34 @@ def test_the_best_so_far_is_replaced_atomically(tmp_path):
     assert best["size"] == 3 and best["total"] == 10 and best["digest"] == "d1"
     assert (tmp_path / "best.config").read_text() == "CONFIG_X=y\n"
     assert {Change(**c) for c in best["changes"]} == set(r.candidate)
+
+
+def test_a_build_conf_disagreed_with_is_recorded_under_the_config_really_built(tmp_path):
+    path = tmp_path / "journal.jsonl"
+    j = jr.Journal(path, "fp")
+    conf = ConfDisagreement("built", ("CONFIG_FOO: ours y, conf n",), 1)
+    j.append(resolved("ours"), Outcome(Verdict.REPRODUCES, SIG, conf=conf), "ddmin")
+    again = jr.Journal(path, "fp")
+    own, copy = again.records(copies=True)
+    assert (own.digest, own.built_for, own.outcome.conf) == ("ours", "", conf)
+    assert (copy.digest, copy.built_for, copy.outcome.conf, copy.label) == ("built", "ours", None, "ddmin")
+    # The verdict answers for both configs; counts of builds see one build.
+    assert again.lookup("ours").conf == conf and again.lookup("built").verdict is Verdict.REPRODUCES
+    assert [r.digest for r in again.records()] == ["ours"] and len(again.records("fp")) == 1
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert lines[0]["conf"] == {"built_digest": "built", "symbols": ["CONFIG_FOO: ours y, conf n"], "total": 1}
+    assert lines[1]["built_for"] == "ours" and "conf" not in lines[1]
+
+
+def test_a_journal_written_before_the_conf_check_still_loads(tmp_path):
+    path = tmp_path / "journal.jsonl"
+    old = {"v": 1, "digest": "d1", "fingerprint": "fp", "label": "bisect", "size": 3, "at": 1.0,
+           "verdict": "passes", "signature": None, "duration": 2.0, "peak_rss": None,
+           "log_path": None, "detail": "build succeeded", "exit_code": 0}
+    path.write_text(json.dumps(old) + "\n")
+    j = jr.Journal(path, "fp")
+    rec = j.records()[0]
+    assert (rec.digest, rec.built_for, rec.outcome.conf, rec.outcome.verdict) == ("d1", "", None, Verdict.PASSES)
+    # Records of agreeing builds are written as before: no new keys.
+    j.append(resolved("d2"), Outcome(Verdict.PASSES))
+    assert set(json.loads(path.read_text().splitlines()[1])) == set(old)
