@@ -31,6 +31,7 @@ from ltobisect.inputs import (
     arch_from_config,
     check_arch,
     check_baseline,
+    check_config_text,
     check_llvm,
     check_output_file,
     check_script,
@@ -709,9 +710,10 @@ def cmd_resolve(args: argparse.Namespace, ctx: "Context") -> int:
     """`ltobisect resolve`: the .config of the baseline with the fragment appended, settled."""
     build = _kconfig_build(args)
     baseline = check_baseline(args.baseline, build.tree, is_kernel_tree(build.tree), "baseline")
-    read_config(args.fragment, "fragment",
-                "give CONFIG_ lines, such as fragment.config or the output of `ltobisect changes`")
+    # Read once: a fragment may come from a pipe (`<(...)`), which a second read finds empty.
     fragment_text = read_text_file(args.fragment, "fragment")
+    check_config_text(fragment_text, args.fragment, "fragment",
+                      "give CONFIG_ lines, such as fragment.config or the output of `ltobisect changes`")
     from ltobisect.preview import explanation, loaded_tree, read_fragment
 
     with loaded_tree(build) as kt:

@@ -65,7 +65,13 @@ def read_config(path: Path, what: str,
 
     ``empty_hint`` is what to do when the file has no setting at all.
     """
-    text = read_text_file(path, what)
+    return check_config_text(read_text_file(path, what), path, what, empty_hint)
+
+
+def check_config_text(text: str, path: Path, what: str,
+                      empty_hint: str = "give the .config of the failing build, not an empty file"
+                      ) -> Dict[str, str]:
+    """:func:`read_config` of a text already read from ``path``."""
     settings: Dict[str, str] = {}
     for number, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()

@@ -306,3 +306,16 @@ def test_help_has_examples(capsys):
     assert code == 0
     assert "ltobisect changes tinyconfig bad.config" in out
     assert "ltobisect resolve tinyconfig all.config" in out
+
+
+def test_resolve_reads_a_fragment_from_a_pipe(tmp_path):
+    """`ltobisect resolve allnoconfig <(echo CONFIG_C2=y)`: the fragment is read once, so a pipe
+    (which a second read would find empty) gives the same .config as a file."""
+    tree = TREES / "choice"
+    script = f'"{sys.executable}" -m ltobisect resolve allnoconfig <(printf "CONFIG_C2=y\\n") --tree "{tree}"'
+    proc = subprocess.run(["bash", "-c", script], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 0, proc.stderr
+    got = parse_config(proc.stdout)
+    assert (got["C1"], got["C2"]) == ("n", "y")
+    assert "1 change, all applied" in proc.stderr
