@@ -15,6 +15,8 @@ The protocol an engine implements (:class:`ltobisect.problem.Runner`, plus ``clo
 - Infrastructure errors (an ``INFRA_ERROR`` outcome, or :class:`~ltobisect.errors.InfraError`
   raised by the oracle) are retried here with exponential backoff, a bounded number of times; an
   ``INFRA_ERROR`` outcome coming back means the retries were exhausted. Verdicts are never retried.
+- The first outcome whose build's own conf disagreed with our resolution (``outcome.conf``)
+  gives one warning; later ones are only journaled and counted.
 - A stop request (``request_stop``, the shared ``stop`` event, or Ctrl-C in the calling thread)
   kills the running tests (``oracle.close()``), discards their outcomes (a killed build is not a
   verdict) and raises :class:`~ltobisect.errors.Stopped` (or lets KeyboardInterrupt through).
@@ -40,6 +42,7 @@ from tenacity import (
 )
 
 from ltobisect.config import RetryPolicy
+from ltobisect.confcheck import warning as conf_warning
 from ltobisect.errors import InfraError, Stopped
 from ltobisect.events import Message, NullReporter, Reporter, TestFinished, TestStarted
 from ltobisect.model import Outcome, Resolved, Verdict
@@ -94,6 +97,7 @@ class LocalExecutor:
         for s in range(workers):
             self._slots.put(s)
         self._closed = False
+        self.conf_warned = False  # the build's own conf disagreed with us (warned once)
 
     # -- control -----------------------------------------------------------------------------
     def request_stop(self, reason: str = "stop requested") -> None:
@@ -166,6 +170,11 @@ class LocalExecutor:
                         signature=outcome.signature.describe() if outcome.signature else "",
                         peak_rss=outcome.peak_rss, log_path=outcome.log_path, attempt=attempt,
                     ))
+                    if outcome.conf is not None and not self.conf_warned:
+                        # Once per session: a resolver that misses a rule of conf's misses
+                        # it in most builds; the count and the symbols go to summary.json.
+                        self.conf_warned = True
+                        self._emit(Message("warning", conf_warning(r.digest, outcome.conf)))
                     on_done(i, r, outcome)
                     pending -= 1
                 elif kind == "error":

@@ -28,6 +28,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from ltobisect import __version__
 from ltobisect import journal as jr
 from ltobisect.config import BuildSpec, SessionConfig
+from ltobisect.confcheck import summarize
 from ltobisect.model import Signature
 
 WIDTH = 80
@@ -151,6 +152,11 @@ class _Facts:
     @property
     def builds(self) -> int:
         return sum(1 for r in self.records if r.label != "bad config (observed)")
+
+    @property
+    def conf(self) -> Dict[str, Any]:
+        """Builds whose own conf built another config than ours (``confcheck.summarize``)."""
+        return summarize([r for r in self.records if r.label != "bad config (observed)"], self.best_digest)
 
     @property
     def cache_hits(self) -> int:
@@ -459,6 +465,16 @@ def report_text(facts: "_Facts", paths: Dict[str, Path]) -> str:
             L += _wrap(f"    {res['hint']}")
         L.append("")
 
+    conf = facts.conf
+    best_conf = conf["best_conf_disagreement"]
+    if best_conf is not None and facts.best_changes is not None:
+        L += _wrap(f"*** WARNING: the fragment is not exact for the kernel's conf: building the "
+                   f"result, conf made another config of it ({best_conf['total']} setting(s) "
+                   "differ from ours):")
+        for line in best_conf["symbols"]:
+            L += _wrap(line, "    ")
+        L.append("")
+
     n_total = len(facts.changes)
     base = cfg.baseline if cfg else "?"
     if facts.best_changes is not None:
@@ -570,6 +586,10 @@ def report_text(facts: "_Facts", paths: Dict[str, Path]) -> str:
         timeout = facts.session.get("timeout")
         L += _wrap(f"strategy {cfg.strategy}, seed {cfg.seed}, {cfg.workers} worker(s)"
                    + (f", test timeout {_clock(float(timeout))}" if timeout else ""), "  ")
+    if conf["conf_disagreements"]:
+        L += _wrap(f"the kernel's conf built another config than ours in "
+                   f"{conf['conf_disagreements']} build(s): "
+                   + "; ".join(conf["conf_disagreement_symbols"][:5]), "  ")
     flaky = res.get("flaky") or []
     if flaky:
         L += _wrap(f"flaky: {len(flaky)} config(s) gave different verdicts when rebuilt:", "  ")
@@ -614,6 +634,7 @@ def summary_data(facts: "_Facts", paths: Dict[str, Path]) -> Dict[str, Any]:
             "runs": len(facts.runs),
         },
         "flaky": res.get("flaky") or [],
+        **facts.conf,
         "durations": {
             "wall": round(facts.wall, 3),
             "build": round(facts.build_seconds, 3),
