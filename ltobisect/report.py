@@ -42,6 +42,10 @@ _TITLES = {
     "infra-error": "STOPPED BY AN INFRASTRUCTURE ERROR",
 }
 
+#: How check_with_make fed the fragment to the kernel's tools, in words.
+_READINGS = {"appended": "baseline + fragment appended",
+             "merge_config": "baseline + fragment merged by merge_config.sh -m"}
+
 
 def render(state_dir: Path) -> Path:
     """Write every artifact again from ``state_dir``; return the path of report.txt."""
@@ -150,13 +154,13 @@ class _Facts:
         return [r for r in self.records if not (derived and r.label == "bad config")]
 
     @property
-    def builds(self) -> int:
-        return sum(1 for r in self.records if r.label != "bad config (observed)")
-
-    @property
     def conf(self) -> Dict[str, Any]:
         """Builds whose own conf built another config than ours (``confcheck.summarize``)."""
         return summarize([r for r in self.records if r.label != "bad config (observed)"], self.best_digest)
+
+    @property
+    def builds(self) -> int:
+        return sum(1 for r in self.records if r.label != "bad config (observed)")
 
     @property
     def cache_hits(self) -> int:
@@ -558,10 +562,14 @@ def report_text(facts: "_Facts", paths: Dict[str, Path]) -> str:
         mk = ver.get("olddefconfig") or {}
         if mk.get("checked"):
             if mk.get("equal"):
-                L += _wrap("make olddefconfig resolves baseline + fragment to the same .config", "  ")
+                L += _wrap("make olddefconfig resolves baseline + fragment to the same .config, "
+                           "appended and through merge_config.sh -m", "  ")
             else:
-                L += _wrap(f"WARNING: make olddefconfig resolves baseline + fragment differently "
-                           f"({mk.get('differing')} symbols):", "  ")
+                ways = [_READINGS.get(k, k) for k, r in (mk.get("readings") or {}).items()
+                        if not r.get("equal")] or ["baseline + fragment"]
+                L += _wrap(f"WARNING: NOT EXACT: make olddefconfig resolves {' and '.join(ways)} "
+                           f"to another .config than the one tested ({mk.get('differing')} "
+                           "symbols):", "  ")
                 for d in mk.get("diff", [])[:8]:
                     L += _wrap(d, "    ")
         elif mk.get("note"):
