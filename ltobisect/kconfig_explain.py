@@ -61,7 +61,10 @@ def _why_tristate(sym: Symbol, change: Change, actual: str, typ: str) -> str:
         if selectors:
             return "selected by " + ", ".join(selectors)
         if sym.choice is not None:
-            return "choice: " + (sym.name + " is its selection" if actual == "y" else "choice mode")
+            if actual == "y":
+                return (f"choice: {sym.name} is still its selection (a line turning a member off "
+                        "does not move it; set another member to y)")
+            return "choice: choice mode"
         return f"forced to {actual}"
     if sym.choice is not None and want == 2:
         choice = sym.choice

@@ -63,7 +63,8 @@ def test_choice_member_with_unmet_dependency_keeps_selection(trees):
 def test_choice_cannot_turn_off_its_selection(trees):
     values, r = settle(trees["choice"], "C1=n")
     assert values["C1"] == "y"
-    assert reasons(r) == {"C1": ("y", "choice: C1 is its selection")}
+    assert reasons(r) == {"C1": ("y", "choice: C1 is still its selection (a line turning a member off "
+                                      "does not move it; set another member to y)")}
 
 
 def test_choice_diff_lists_both_members(trees):
