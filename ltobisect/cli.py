@@ -175,10 +175,11 @@ examples:
 
 RESOLVE_HELP = """\
 Print the .config ltobisect builds for BASELINE plus FRAGMENT: the fragment's
-lines (in name order, as fragment.config and `ltobisect changes` write them)
-are APPENDED to the baseline and settled as make olddefconfig would, without
-a build. The kernel's own tool gives the same .config, with baseline.config
-the baseline's (for tinyconfig: the .config `make tinyconfig` writes):
+lines are APPENDED to the baseline, in the file's order (fragment.config and
+`ltobisect changes` write them in name order), and settled as make
+olddefconfig would, without a build. The kernel's own tool gives the same
+.config, with baseline.config the baseline's (for tinyconfig: the .config
+`make tinyconfig` writes; a BASELINE file is taken as it is):
 
   cat baseline.config FRAGMENT > out/.config
   make O=out ARCH=x86_64 LLVM=-16 olddefconfig
@@ -717,11 +718,17 @@ def cmd_resolve(args: argparse.Namespace, ctx: "Context") -> int:
     from ltobisect.preview import explanation, loaded_tree, read_fragment
 
     with loaded_tree(build) as kt:
-        baseline_text = kt.baseline(baseline)
+        # A baseline file is taken as it is, not settled first: the output is what conf makes
+        # of `cat BASELINE FRAGMENT`, line order included (it decides 6.11+ choices).
+        baseline_text = (kt.baseline(baseline) if baseline in NAMED_BASELINES
+                         else kt.read_config(Path(baseline)))
+        if not baseline_text.endswith("\n"):
+            baseline_text += "\n"
         fragment = read_fragment(kt, baseline_text, fragment_text)
-        resolved = kt.resolve(baseline_text, fragment.changes)
+        resolved = kt.resolve(baseline_text, fragment.changes)  # what --explain explains
+        settled = kt.normalize(baseline_text + fragment_text)
         tree_warnings = list(kt.warnings)
-    sys.stdout.write(resolved.config_text)
+    sys.stdout.write(settled)
     sys.stdout.flush()
     name = args.fragment
     if fragment.unknown:
@@ -732,8 +739,8 @@ def cmd_resolve(args: argparse.Namespace, ctx: "Context") -> int:
               "the last line counts")
     if fragment.reordered:
         _note(f"warning: {name} sets the choice members {_names(fragment.reordered)} out of name "
-              "order; they are appended in name order (as in fragment.config), which may select "
-              "another member")
+              "order: printed as conf reads the file, but a session writes fragments in name "
+              "order, which may select another member")
     if args.explain:
         for line in explanation(resolved, tree_warnings):
             _note(line)

@@ -158,23 +158,38 @@ def test_resolve_warns_about_unknown_symbols_and_goes_on(capsys, tmp_path):
     ]
 
 
-def test_resolve_applies_a_fragment_in_name_order_and_says_so(capsys, tmp_path):
-    """Two members of one choice set to y: appended in name order, the later one (C2) is the
-    selection under the tree's rules (before 6.11); the file's order would have given C1."""
+def test_resolve_settles_a_fragment_in_its_own_order_and_says_so(capsys, tmp_path):
+    """Two members of one choice set to y: conf reading `cat baseline fragment` takes the last
+    y line (C1); a session's fragment.config, in name order, would have given C2."""
     frag = write(tmp_path / "frag.config", "CONFIG_C2=y\nCONFIG_C1=y\nCONFIG_C1=y\n")
     code, out, err = run(capsys, "resolve", "allnoconfig", frag, "--tree", TREES / "choice")
     assert code == 0
     values = parse_config(out)
-    assert values["C2"] == "y" and values["C1"] == "n"
+    assert values["C1"] == "y" and values["C2"] == "n"
     kt = load("choice", tmp_path)
-    in_file_order = parse_config(kt.normalize(kt.baseline("allnoconfig") + frag.read_text()))
-    assert in_file_order["C1"] == "y" and in_file_order["C2"] == "n"
+    assert out == kt.normalize(kt.baseline("allnoconfig") + frag.read_text())
+    in_name_order = parse_config(kt.resolve(kt.baseline("allnoconfig"),
+                                            [Change("C1", "y", "bool"), Change("C2", "y", "bool")]).config_text)
+    assert in_name_order["C2"] == "y" and in_name_order["C1"] == "n"
     assert err.splitlines()[:2] == [
         f"ltobisect: warning: {frag} sets CONFIG_C1 on more than one line; the last line counts",
         f"ltobisect: warning: {frag} sets the choice members CONFIG_C2, CONFIG_C1 out of name "
-        "order; they are appended in name order (as in fragment.config), which may select "
-        "another member",
+        "order: printed as conf reads the file, but a session writes fragments in name order, "
+        "which may select another member",
     ]
+
+
+def test_resolve_takes_a_baseline_file_as_it_is(capsys, tmp_path):
+    """A baseline file that conf would settle otherwise is not settled first: the output is
+    conf's reading of the two files one after the other."""
+    base = write(tmp_path / "base.config", "CONFIG_C3=y\nCONFIG_A=y\n")
+    frag = write(tmp_path / "frag.config", "# CONFIG_A is not set\n")
+    code, out, _err = run(capsys, "resolve", base, frag, "--tree", TREES / "choice")
+    assert code == 0
+    kt = load("choice", tmp_path)
+    assert out == kt.normalize(base.read_text() + frag.read_text())
+    values = parse_config(out)
+    assert values["A"] == "n" and values["C1"] == "y"
 
 
 def test_arch_and_make_reach_kconfig(capsys, tmp_path):
