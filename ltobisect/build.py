@@ -317,6 +317,13 @@ def build_env(spec: Optional[BuildSpec], sandbox_root: Path, extra: Optional[Map
         KBUILD_BUILD_HOST="ltobisect",
         KBUILD_BUILD_TIMESTAMP="1970-01-01",
     )
+    # Kconfig's probes ran with the user's HOME; a rustup-managed rustc finds its toolchains
+    # through it. Point rustup at them, or the build's conf sees no Rust (RUSTC_VERSION=0) and
+    # builds another config than the one resolved.
+    home = os.environ.get("HOME")
+    for var, sub in (("RUSTUP_HOME", ".rustup"), ("CARGO_HOME", ".cargo")):
+        if home and var not in env and (Path(home) / sub).is_dir():
+            env[var] = str(Path(home) / sub)
     if spec is not None and ccache_dir is not None and ccache_enabled(spec):
         env["CCACHE_DIR"] = str(ccache_dir)
         env["CCACHE_NOHASHDIR"] = "true"

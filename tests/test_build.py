@@ -18,7 +18,7 @@ from typing import Dict
 import pytest
 
 from ltobisect import signature as sigmod
-from ltobisect.build import bwrap_works, make_args, make_command, run_make, toolchain_versions
+from ltobisect.build import build_env, bwrap_works, make_args, make_command, run_make, toolchain_versions
 from ltobisect.config import BuildSpec
 from ltobisect.errors import UserError
 from ltobisect.kconfig import digest as kconfig_digest
@@ -335,3 +335,22 @@ def test_script_oracle_timeout_kills_group_and_bad_script_is_user_error(tmp_path
     fp = oracle.fingerprint()
     script.write_text(script.read_text() + "# changed\n")
     assert oracle.fingerprint() != fp
+
+
+def test_a_build_finds_the_rust_toolchain_kconfig_probed(tmp_path, monkeypatch):
+    """HOME is the sandbox's own, but a rustup-managed rustc still finds its toolchains where
+    Kconfig's probes found them (else conf sees RUSTC_VERSION=0 and builds another config)."""
+    home = tmp_path / "home"
+    (home / ".rustup").mkdir(parents=True)
+    (home / ".cargo").mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("RUSTUP_HOME", raising=False)
+    monkeypatch.delenv("CARGO_HOME", raising=False)
+    env = build_env(None, tmp_path / "sandbox")
+    assert env["HOME"] == str(tmp_path / "sandbox" / "home")
+    assert (env["RUSTUP_HOME"], env["CARGO_HOME"]) == (str(home / ".rustup"), str(home / ".cargo"))
+    monkeypatch.setenv("RUSTUP_HOME", "/opt/rustup")
+    assert build_env(None, tmp_path / "sandbox")["RUSTUP_HOME"] == "/opt/rustup"
+    (home / ".rustup").rmdir()
+    monkeypatch.delenv("RUSTUP_HOME")
+    assert "RUSTUP_HOME" not in build_env(None, tmp_path / "sandbox")

@@ -63,8 +63,11 @@ def test_the_report_is_ready_for_a_mailing_list(minimized: Run) -> None:
 def test_the_result_resolves_as_the_kernels_own_olddefconfig(minimized: Run) -> None:
     summary = minimized.summary()
     assert summary["verified"] is True
-    text = str(summary["verification"])
-    assert "olddefconfig" in text
+    mk = summary["verification"]["olddefconfig"]
+    assert mk["checked"] is True and mk["equal"] is True, mk
+    assert mk["readings"]["appended"]["equal"] and mk["readings"]["merge_config"]["equal"]
+    # Every build's own conf (syncconfig) left the config we resolved.
+    assert summary["conf_disagreements"] == 0
 
 
 def test_reproduce_sh_reproduces_from_a_clean_output_directory(minimized: Run, tmp_path) -> None:

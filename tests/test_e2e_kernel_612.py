@@ -60,6 +60,8 @@ def test_the_kernels_tools_read_the_fragment_as_tested(minimized: Run) -> None:
     report = (minimized.state / "report.txt").read_text()
     assert "6.12." in report and "clang version 19" in report
     assert "NOT EXACT" not in report
+    # Every build's own conf (syncconfig) left the config we resolved, byte for byte in settings.
+    assert minimized.summary()["conf_disagreements"] == 0
 
 
 def test_reproduce_sh_reproduces_on_612(minimized: Run, tmp_path) -> None:

@@ -104,7 +104,8 @@ def test_half_a_choice_switch_is_caught_where_merge_config_reads_it_otherwise(ke
     assert got["readings"]["appended"]["equal"] is True
     merged = got["readings"]["merge_config"]
     assert merged["equal"] is False
-    assert "HZ_1000: ours y, make n" in merged["diff"] and "HZ_250: ours n, make y" in merged["diff"]
+    assert "CONFIG_HZ_1000: ours y, make n" in merged["diff"]
+    assert "CONFIG_HZ_250: ours n, make y" in merged["diff"]
 
 
 @pytest.mark.kernel
