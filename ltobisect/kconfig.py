@@ -255,7 +255,7 @@ class KconfigTree:
                 self.warnings.append(w)
         return new
 
-    def _load_text(self, text: str, name: str = "<config>") -> None:
+    def _load_text(self, text: str) -> None:
         """Read a .config as `conf` does: its assignments, in file order, replace all user values."""
         self._apply(self._plan_of(text))
 
@@ -397,7 +397,7 @@ class KconfigTree:
 
     def _allno_text(self, allconfig: Optional[Path]) -> str:
         """``make allnoconfig`` (with ``allconfig`` as KCONFIG_ALLCONFIG): every bool and
-        tristate with a prompt set to n (``allnoconfig_y`` ones to y), the file's lines on top.
+        tristate set to n (``allnoconfig_y`` ones to y), the file's lines on top.
 
         6.11+ conf leaves choice members alone (the choice takes its default); before 6.11
         they are set to n like any symbol, which leaves the choice to its default too.
@@ -443,7 +443,7 @@ class KconfigTree:
                     path = self.tree / "defconfig"
                     if not path.is_file():
                         return self.normalize("")
-                self._load_text(path.read_text(), str(path))
+                self._load_text(path.read_text())
                 return self._write()
         finally:
             self._take_warnings()

@@ -34,7 +34,6 @@ The differences are fixed here, narrowly, on top of the pip-installed kconfiglib
 from __future__ import annotations
 
 import enum
-import io
 import json
 import os
 import subprocess
@@ -63,17 +62,6 @@ class ChoiceRules(str, enum.Enum):
         except OSError:
             return cls.LEGACY
         return cls.PRIORITY if "choice_members" in text else cls.LEGACY
-
-
-class ConfigText:
-    """A .config held in memory, accepted by :meth:`LinuxKconfig.load_config` in place of a path."""
-
-    def __init__(self, text: str, name: str = "<config>") -> None:
-        self.text = text
-        self.name = name
-
-    def __str__(self) -> str:
-        return self.name
 
 
 def clamps_out_of_range(tree: Path, rules: ChoiceRules) -> bool:
@@ -118,6 +106,7 @@ class LinuxKconfig(Kconfig):
         self._members: Dict[Choice, List[Symbol]] = {
             c: list(dict.fromkeys(c.syms)) for c in self.unique_choices}
         self._priority: Dict[Choice, List[Symbol]] = {}
+        self._settled_order: Dict[Choice, List[Symbol]] = {}
         self._mode: Dict[Choice, int] = {}
         self._inconsistent: Set[Choice] = set()
 
@@ -147,9 +136,12 @@ class LinuxKconfig(Kconfig):
     def end_read(self) -> None:
         """Give every choice the mode and order the lines read add up to."""
         if self.choice_rules is ChoiceRules.PRIORITY:
-            # The order is consulted by Choice._selection: drop what was computed with the old one.
+            # Choice._selection consults the order: drop what was computed with another one.
             for choice in self.unique_choices:
-                choice._rec_invalidate()
+                order = self.priority(choice)
+                if self._settled_order.get(choice) != order:
+                    self._settled_order[choice] = list(order)
+                    choice._rec_invalidate()
             return
         for choice in self.unique_choices:
             if choice in self._inconsistent:
@@ -182,10 +174,6 @@ class LinuxKconfig(Kconfig):
             self._current_name = words[1]
         return super()._tokenize(s)
 
-    def _open_config(self, filename):
-        if isinstance(filename, ConfigText):
-            return io.StringIO(filename.text)
-        return super()._open_config(filename)
 
 
 def _cached_shell(kconf, _name, command):
