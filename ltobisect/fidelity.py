@@ -77,8 +77,9 @@ def candidates(changes: Sequence[Change], count: int, rng: random.Random,
 def cases(kt: KconfigTree, tree: Path, *, arch: str, llvm: Optional[str], work: Path,
           seeds: Sequence[int], per_config: int, rng_seed: int = 0,
           baselines: Sequence[str] = ("tinyconfig", "defconfig"),
-          make_vars: Sequence[str] = ()) -> List[_Case]:
-    """Everything to compare for one tree and arch (runs ``make randconfig`` for the seeds)."""
+          make_vars: Sequence[str] = (), made: Optional[Dict[int, str]] = None) -> List[_Case]:
+    """Everything to compare for one tree and arch (runs ``make randconfig`` for the seeds,
+    unless ``made`` already holds the randconfig a seed gives)."""
     rng = random.Random(rng_seed)
     out: List[_Case] = []
     base_texts: Dict[str, str] = {}
@@ -86,8 +87,10 @@ def cases(kt: KconfigTree, tree: Path, *, arch: str, llvm: Optional[str], work: 
         base_texts[name] = kt.baseline(name)
         out.append(_Case(f"{name}", "baseline", base_texts[name], None, target=name))
     for seed in seeds:
-        bad = run_config_target(tree, "randconfig", arch=arch, llvm=llvm, make_vars=make_vars,
-                                work_dir=work / "randconfig", extra_env={"KCONFIG_SEED": str(seed)})
+        bad = (made or {}).get(seed)
+        if bad is None:
+            bad = run_config_target(tree, "randconfig", arch=arch, llvm=llvm, make_vars=make_vars,
+                                    work_dir=work / "randconfig", extra_env={"KCONFIG_SEED": str(seed)})
         out.append(_Case(f"randconfig-{seed}", "randconfig", kt.normalize(bad), bad))
         for name, base in base_texts.items():
             changes = kt.diff(base, bad)
