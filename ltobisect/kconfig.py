@@ -387,6 +387,9 @@ class KconfigTree:
                         plan.append((0, item))
             elif item is MENU or item is COMMENT:
                 plan.append((1, node))
+                if item is MENU and node.list is None:
+                    # conf closes an empty menu too ("riscv Debugging" on 6.1 riscv is one).
+                    plan.append((2, node))
 
     def _sym(self, name: str) -> Optional[Symbol]:
         sym = self._k.syms.get(name)

@@ -356,3 +356,15 @@ def test_make_failure_is_an_infra_error(tmp_path):
 
     with pytest.raises(InfraError, match="make olddefconfig failed"):
         make_olddefconfig(tmp_path / "no-tree", "CONFIG_A=y\n", arch=None, llvm=None, work_dir=tmp_path / "O")
+
+
+def test_an_empty_menu_is_closed_as_conf_closes_it(tmp_path):
+    """An empty menu (6.1's "riscv Debugging": arch/riscv/Kconfig.debug is empty) gets its
+    header and its "# end of" line; 6.1's and 6.12's conf both wrote exactly this."""
+    tree = tmp_path / "t"
+    tree.mkdir()
+    (tree / "Kconfig").write_text('mainmenu "Empty menu"\nconfig A\n\tbool "A"\nmenu "Nothing here"\n'
+                                  'endmenu\nconfig B\n\tbool "B"\n\tdefault y\n')
+    kt = KconfigTree.load(tree, work_dir=tmp_path / "w")
+    assert kt.normalize("") == (HEADER.format("Empty menu") + "# CONFIG_A is not set\n\n#\n# Nothing here\n"
+                                "#\n# end of Nothing here\n\nCONFIG_B=y\n")
