@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from ltobisect.kconfig import KconfigTree, make_olddefconfig, parse_config, run_config_target
+from ltobisect import confcheck
+from ltobisect.kconfig import KconfigTree, make_olddefconfig, run_config_target
 from ltobisect.model import Change
 
 
@@ -40,13 +41,12 @@ class _Case:
 
 
 def describe(a: str, b: str, limit: int = 20) -> Tuple[str, ...]:
-    """The symbols whose settings differ between our text ``a`` and conf's text ``b``."""
-    x, y = parse_config(a), parse_config(b)
-    out = [f"CONFIG_{k}: ours {x.get(k, 'unset')}, conf {y.get(k, 'unset')}"
-           for k in sorted(set(x) | set(y)) if x.get(k) != y.get(k)]
-    if not out and a != b:
-        out = ["same settings, different text (order, comments or header)"]
-    return tuple(out[:limit])
+    """The settings in which our text ``a`` and conf's text ``b`` differ (``CONFIG_X: ours y,
+    conf n``); one line saying so when only order, comments or ``is not set`` lines differ."""
+    found = confcheck.compare(a, b)
+    if found is None:
+        return ("same settings, different text (order, comments or header)",) if a != b else ()
+    return found.symbols[:limit]
 
 
 def _sizes(n: int) -> List[int]:
