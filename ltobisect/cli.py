@@ -691,15 +691,23 @@ def _names(names: Sequence[str], limit: int = 20) -> str:
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
+def _config_text(path: Path, what: str, *hint: str) -> str:
+    """A config file's text, checked, read once: it may be a pipe (`<(...)`), which a second
+    read finds empty."""
+    text = read_text_file(path, what)
+    check_config_text(text, path, what, *hint)
+    return text
+
+
 def cmd_changes(args: argparse.Namespace, ctx: "Context") -> int:
     """`ltobisect changes`: the changes a search toggles, as fragment lines; the count on stderr."""
     build = _kconfig_build(args)
     baseline = check_baseline(args.baseline, build.tree, is_kernel_tree(build.tree), "baseline")
-    read_config(args.bad_config, "bad config")
+    bad_text = _config_text(args.bad_config, "bad config")
     from ltobisect.preview import loaded_tree
 
     with loaded_tree(build) as kt:
-        changes = kt.diff(kt.baseline(baseline), kt.read_config(args.bad_config))
+        changes = kt.diff(kt.baseline(baseline), bad_text)
         text = kt.fragment(changes)
     sys.stdout.write(text)
     sys.stdout.flush()
@@ -711,10 +719,9 @@ def cmd_resolve(args: argparse.Namespace, ctx: "Context") -> int:
     """`ltobisect resolve`: the .config of the baseline with the fragment appended, settled."""
     build = _kconfig_build(args)
     baseline = check_baseline(args.baseline, build.tree, is_kernel_tree(build.tree), "baseline")
-    # Read once: a fragment may come from a pipe (`<(...)`), which a second read finds empty.
-    fragment_text = read_text_file(args.fragment, "fragment")
-    check_config_text(fragment_text, args.fragment, "fragment",
-                      "give CONFIG_ lines, such as fragment.config or the output of `ltobisect changes`")
+    fragment_text = _config_text(args.fragment, "fragment",
+                                 "give CONFIG_ lines, such as fragment.config or the output of "
+                                 "`ltobisect changes`")
     from ltobisect.preview import explanation, loaded_tree, read_fragment
 
     with loaded_tree(build) as kt:

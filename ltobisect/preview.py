@@ -32,8 +32,8 @@ class Fragment:
     ``changes`` are in name order, one per symbol (a later line for a symbol wins, as in the
     kernel's reader). ``unknown``: symbols the tree does not define, left out. ``repeated``:
     symbols set on more than one line. ``reordered``: the choice members the file sets, in its
-    order, when that is not name order (the changes apply in name order, and for members of one
-    choice the order of the lines can change the choice's selection).
+    order, when that is not name order (a session's fragment.config is in name order, and for
+    members of one choice the order of the lines can change the choice's selection).
     """
 
     changes: Tuple[Change, ...]

@@ -334,3 +334,14 @@ def test_resolve_reads_a_fragment_from_a_pipe(tmp_path):
     got = parse_config(proc.stdout)
     assert (got["C1"], got["C2"]) == ("n", "y")
     assert "1 change, all applied" in proc.stderr
+
+
+def test_changes_reads_a_bad_config_from_a_pipe(tmp_path):
+    """`ltobisect changes allnoconfig <(...)`: the bad config is read once, as the fragment is."""
+    tree = TREES / "choice"
+    script = (f'"{sys.executable}" -m ltobisect changes allnoconfig '
+              f'<(printf "CONFIG_A=y\\nCONFIG_C3=y\\n") --tree "{tree}"')
+    proc = subprocess.run(["bash", "-c", script], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 0, proc.stderr
+    assert "CONFIG_A=y" in proc.stdout.splitlines() and "CONFIG_C3=y" in proc.stdout.splitlines()
