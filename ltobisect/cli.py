@@ -173,6 +173,18 @@ examples:
   ltobisect changes defconfig out/.config --tree linux --arch arm64 > all.config
 """
 
+FAILURES_HELP = """\
+List the distinct failures of a build log, numbered in log order, each with its
+kind, tool, file, how many times it shows and the log line it first shows on.
+A `make -k` log of a randconfig often holds several unrelated failures: each is
+a report for another maintainer. `minimize --failure N` minimizes one of them,
+`--each-failure` every one in a single session (builds are shared). The one
+marked "(the default)" is what a session takes when not told.
+
+  ltobisect failures build.log
+  ltobisect minimize bad.config --tree linux --log build.log --failure 2
+"""
+
 RESOLVE_HELP = """\
 Print the .config ltobisect builds for BASELINE plus FRAGMENT: the fragment's
 lines are APPENDED to the baseline, in the file's order (fragment.config and
@@ -223,6 +235,12 @@ def _add_search_options(p: argparse.ArgumentParser) -> None:
                    help="a regex the failing build's log must match (default: from --log or "
                         "from building the bad config)")
     g.add_argument("--log", type=Path, metavar="FILE", help="the original failure's build log")
+    g.add_argument("--failure", type=int_arg, metavar="N",
+                   help="minimize the N-th distinct failure of the log (`ltobisect failures LOG` "
+                        "numbers them; default: the primary one)")
+    g.add_argument("--each-failure", action="store_true",
+                   help="minimize every distinct failure of the bad config, one after another, "
+                        "sharing builds; each gets its own report under STATE/failures/N/")
     g.add_argument("--test", type=Path, metavar="SCRIPT",
                    help="an interestingness script instead of a build: gets the .config path, "
                         "exit 0 = reproduces, 125 = cannot test")
@@ -308,6 +326,11 @@ def build_parser() -> Parser:
                    help="say on stderr which lines did not take effect and why, and print the "
                         "Kconfig warnings")
 
+    p = sub.add_parser("failures", help="list the distinct failures of a build log (no build)",
+                       description=FAILURES_HELP, formatter_class=_fmt)
+    p.add_argument("log", type=Path, metavar="LOG", help="a build log (make -k output)")
+    p.add_argument("--json", action="store_true", help="one JSON document on stdout")
+
     p = sub.add_parser("demo", help="minimize the embedded demo (no kernel needed)",
                        description=DEMO_HELP, formatter_class=_fmt)
     p.add_argument("dir", type=Path, nargs="?", metavar="DIR",
@@ -346,8 +369,11 @@ def _check_conflicts(args: argparse.Namespace) -> None:
     pairs = [("test", "signature"), ("test", "log"), ("test", "target"), ("test", "mem_above"),
              ("test", "time_above"), ("signature", "mem_above"), ("signature", "time_above"),
              ("mem_above", "time_above")]
+    pairs += [("failure", other) for other in ("test", "signature", "mem_above", "time_above")]
+    pairs += [("each_failure", other) for other in ("failure", "test", "signature", "mem_above",
+                                                     "time_above")]
     for a, b in pairs:
-        if getattr(args, a, None) is not None and getattr(args, b, None) is not None:
+        if getattr(args, a, None) not in (None, False) and getattr(args, b, None) not in (None, False):
             raise UserError(f"--{a.replace('_', '-')} and --{b.replace('_', '-')} cannot be "
                             "used together", "each says what the failure is: choose one")
 
@@ -356,7 +382,7 @@ def session_config(args: argparse.Namespace, *, bad: Path, tree: Path, state: Pa
                    budget: Optional[float]) -> SessionConfig:
     """Check every option and turn them into the SessionConfig the session runs."""
     _check_conflicts(args)
-    for name in ("workers", "jobs", "max_builds"):
+    for name in ("workers", "jobs", "max_builds", "failure"):
         _check_positive(args, name)
     _check_positive(args, "verify", 0)
     _check_positive(args, "seed", 0)
@@ -419,6 +445,8 @@ def session_config(args: argparse.Namespace, *, bad: Path, tree: Path, state: Pa
         strategy=args.strategy,
         seed=args.seed,
         limits=limits,
+        failure=getattr(args, "failure", None),
+        each_failure=bool(getattr(args, "each_failure", False)),
         **extra,
     )
 
@@ -586,9 +614,10 @@ def _start(config: SessionConfig) -> Callable[[object, Callable[[object], None]]
     """A starter for :func:`run_session` that runs a new session (or continues the same one)."""
 
     def start(reporter: object, register: Callable[[object], None]) -> object:
+        from ltobisect.each_failure import EachFailure
         from ltobisect.session import Session
 
-        session = Session(config, reporter)
+        session = EachFailure(config, reporter) if config.each_failure else Session(config, reporter)
         register(session)
         return session.run()
 
@@ -599,9 +628,13 @@ def _start_resume(state: Path) -> Callable[[object, Callable[[object], None]], o
     """A starter that continues the session stored in ``state``."""
 
     def start(reporter: object, register: Callable[[object], None]) -> object:
+        from ltobisect.each_failure import EachFailure, is_each_failure
         from ltobisect.session import Session
 
-        session = Session.from_state(state, reporter)
+        if is_each_failure(state):
+            session: Any = EachFailure.from_state(state, reporter)
+        else:
+            session = Session.from_state(state, reporter)
         register(session)
         return session.run()
 
@@ -656,9 +689,12 @@ def cmd_resume(args: argparse.Namespace, ctx: "Context") -> int:
     """`ltobisect resume`."""
     state = check_state_dir(args.state_dir)
     ctx.state = state
+    from ltobisect.each_failure import EachFailure, is_each_failure
     from ltobisect.session import Session
 
-    workers = Session.from_state(state).config.workers  # UserError if the session is damaged
+    # UserError if the session is damaged
+    loaded: Any = EachFailure.from_state(state) if is_each_failure(state) else Session.from_state(state)
+    workers = loaded.config.workers
     reporter = ctx.reporter(args.json, workers)
     return run_session(_start_resume(state), state, reporter, None)
 
@@ -667,9 +703,10 @@ def cmd_report(args: argparse.Namespace, ctx: "Context") -> int:
     """`ltobisect report`: render report.txt again and print it."""
     state = check_state_dir(args.state_dir)
     ctx.state = state
+    from ltobisect.each_failure import REPORT_FILE, is_each_failure
     from ltobisect.report import render
 
-    path = Path(render(state))
+    path = state / REPORT_FILE if is_each_failure(state) else Path(render(state))
     sys.stdout.write(path.read_text(errors="replace"))
     sys.stdout.flush()
     return ExitCode.MINIMIZED
@@ -713,6 +750,35 @@ def cmd_changes(args: argparse.Namespace, ctx: "Context") -> int:
     sys.stdout.flush()
     _note(f"{_count(len(changes), 'change')} between {args.baseline} and {args.bad_config}")
     return 0
+
+
+def cmd_failures(args: argparse.Namespace, ctx: "Context") -> int:
+    """`ltobisect failures LOG`: the distinct failures of a log, numbered as --failure takes them."""
+    from ltobisect import signature as sg
+
+    text = read_text_file(args.log, "log")
+    listed = sg.failures(text)
+    if args.json:
+        json.dump({"log": str(args.log), "failures": [f.to_json() for f in listed]}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return ExitCode.MINIMIZED
+    if not listed:
+        sys.stdout.write(f"no failure found in {args.log}\n")
+        return ExitCode.MINIMIZED
+    out = []
+    for f in listed:
+        sig = f.signature
+        where = sig.location or "-"
+        times = f", {f.count} times" if f.count > 1 else ""
+        mark = "  (the default)" if f.primary else ""
+        out.append(f"{f.number:>3}  {sig.kind} ({sig.tool or '-'}) in {where}{times}{mark}")
+        out.append(f"     {f.text}")
+    n = len(listed)
+    out.append("")
+    out.append(f"{n} distinct failure{'s' if n != 1 else ''}; `ltobisect minimize ... --failure N` "
+               "minimizes one, --each-failure each of them")
+    sys.stdout.write("\n".join(out) + "\n")
+    return ExitCode.MINIMIZED
 
 
 def cmd_resolve(args: argparse.Namespace, ctx: "Context") -> int:
@@ -843,6 +909,7 @@ COMMANDS: Dict[str, Callable[[argparse.Namespace, "Context"], int]] = {
     "report": cmd_report,
     "changes": cmd_changes,
     "resolve": cmd_resolve,
+    "failures": cmd_failures,
     "demo": cmd_demo,
     "bench": cmd_bench,
 }

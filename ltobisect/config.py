@@ -71,3 +71,11 @@ class SessionConfig:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     verify_repeats: int = 2
     verify_with_make: bool = True  # check our resolution against the kernel's `make olddefconfig`
+    #: Which distinct failure of the log to minimize (1-based, as `ltobisect failures` numbers
+    #: them: the user's --log, else the bad config's own build log); None: the primary one.
+    failure: Optional[int] = None
+    #: One of several searches of ``--each-failure``: every build makes the targets of all the
+    #: log's failures, so that its log answers each search (see ``ltobisect.each_failure``).
+    each_failure: bool = False
+    #: Where the worker O= directories, logs, ccache and journal live; None: the state directory.
+    work_dir: Optional[Path] = None

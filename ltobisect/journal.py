@@ -43,7 +43,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from ltobisect.config import BuildSpec, Limits, RetryPolicy, SessionConfig
 from ltobisect.errors import InfraError, UserError
@@ -57,6 +57,8 @@ BEST_CONFIG = "best.config"
 RUNS_FILE = "runs.jsonl"
 RESULT_FILE = "result.json"
 LOCK_FILE = ".lock"
+#: The label of a verdict judged from another signature's finished build (not a build).
+REJUDGED = "re-judged"
 
 
 #: The system calls the journal writes with (a seam for fault-injection tests: disk full).
@@ -152,7 +154,7 @@ def config_from_json(data: dict) -> SessionConfig:
     kw["build"] = build
     for key in ("bad_config", "state_dir"):
         kw[key] = Path(kw[key])
-    for key in ("test_script", "failure_log"):
+    for key in ("test_script", "failure_log", "work_dir"):
         kw[key] = path(kw.get(key))
     kw["limits"] = Limits(**(data.get("limits") or {}))
     kw["retry"] = RetryPolicy(**(data.get("retry") or {}))
@@ -182,6 +184,8 @@ def session_identity(config: SessionConfig) -> dict:
         "strategy": config.strategy,
         "seed": config.seed,
     }
+    if config.failure is not None or config.each_failure:  # only then: older sessions resume
+        ident.update(failure=config.failure, each_failure=config.each_failure)
     if b is not None:
         ident.update(
             tree=str(Path(b.tree).resolve()),
@@ -225,6 +229,9 @@ class JournalRecord:
     #: Set on the copy of a build's record under the config conf really built: the digest of
     #: the config we wrote for that build (whose own record carries ``outcome.conf``).
     built_for: str = ""
+    #: The oracle's build key (its fingerprint without the signature): records of the same
+    #: digest and build key are one build, whatever signature judged them.
+    build: str = ""
 
     @property
     def is_copy(self) -> bool:
@@ -236,6 +243,8 @@ class JournalRecord:
                 "label": self.label, "size": self.size, "at": round(self.at, 3)}
         if self.built_for:  # only then: older readers see the records they always saw
             data["built_for"] = self.built_for
+        if self.build:
+            data["build"] = self.build
         data.update(self.outcome.to_json())
         return data
 
@@ -249,6 +258,7 @@ class JournalRecord:
             size=int(data.get("size", -1)),
             at=float(data.get("at", 0.0)),
             built_for=data.get("built_for") or "",
+            build=data.get("build") or "",
         )
 
 
@@ -263,6 +273,8 @@ class Journal:
     def __init__(self, path: Path, fingerprint: str = "") -> None:
         self.path = Path(path)
         self.fingerprint = fingerprint
+        self.build_key = ""
+        self.rejudge: Optional[Callable[[Outcome], Optional[Outcome]]] = None
         self.torn = False  # a torn last line was found (and will be cut off)
         self._lock = threading.Lock()
         self._records: List[JournalRecord] = []
@@ -307,6 +319,16 @@ class Journal:
             for rec in reversed(self._by_key.get((digest, self.fingerprint), [])):
                 if rec.outcome.verdict.is_final:
                     return rec.outcome
+            if self.rejudge is None or not self.build_key:
+                return None
+            others = [r for r in self._records if r.digest == digest and r.build == self.build_key
+                      and r.fingerprint != self.fingerprint and not r.is_copy]
+        for rec in reversed(others):
+            judged = self.rejudge(rec.outcome)
+            if judged is not None:
+                self.append_record(JournalRecord(digest, self.fingerprint, judged, REJUDGED,
+                                                 rec.size, time.time(), build=self.build_key))
+                return judged
         return None
 
     def append(self, resolved: Resolved, outcome: Outcome, label: str = "") -> None:
@@ -319,13 +341,13 @@ class Journal:
         now = time.time()
         self.append_record(
             JournalRecord(resolved.digest, self.fingerprint, outcome, label,
-                          len(resolved.candidate), now)
+                          len(resolved.candidate), now, build=self.build_key)
         )
         conf = outcome.conf
         if conf is not None and outcome.verdict.is_final and conf.built_digest != resolved.digest:
             self.append_record(JournalRecord(conf.built_digest, self.fingerprint,
                                              dataclasses.replace(outcome, conf=None), label, -1, now,
-                                             built_for=resolved.digest))
+                                             built_for=resolved.digest, build=self.build_key))
 
     def append_record(self, rec: JournalRecord) -> None:
         """Append one record, fsync it, and index it. Disk full: InfraError, journal intact."""

@@ -116,7 +116,10 @@ class Signature:
     ``regex``, ``script``); ``tool`` the program that reported it (``clang``, ``ld.lld``...);
     ``message`` the normalized message; ``location`` the file or symbol it is about.
     For ``regex`` the pattern is in ``message``; for ``memory`` and ``duration`` the threshold
-    (bytes, seconds) is in ``threshold``.
+    (bytes, seconds) is in ``threshold``. ``line`` is the log line a maintainer greps for (the
+    failure's first line, build directories removed), when known. ``basis`` is, for a regex,
+    the failure of the line it picked in the log: what kind of failure it is chooses the make
+    target, as for a failure found without a regex. Neither takes part in matching.
     """
 
     kind: str
@@ -124,6 +127,8 @@ class Signature:
     message: str = ""
     location: str = ""
     threshold: Optional[float] = None
+    line: str = ""
+    basis: Optional["Signature"] = None
 
     def describe(self) -> str:
         """One line for people: ``ld.lld: error: undefined symbol: foo (link-error)``."""
@@ -132,7 +137,7 @@ class Signature:
         if self.kind == "duration" and self.threshold is not None:
             return f"build longer than {self.threshold:.0f} s"
         if self.kind == "regex":
-            return f"log matches /{self.message}/"
+            return f"{self.line} (log matches /{self.message}/)" if self.line else f"log matches /{self.message}/"
         head = f"{self.tool}: " if self.tool else ""
         where = f" [{self.location}]" if self.location and self.location not in self.message else ""
         return f"{head}{self.message}{where} ({self.kind})"
@@ -144,16 +149,23 @@ class Signature:
             "message": self.message,
             "location": self.location,
             "threshold": self.threshold,
+            # Only when set: a signature without them keeps the JSON (and the fingerprint of
+            # a session's oracle) it always had.
+            **({"line": self.line} if self.line else {}),
+            **({"basis": self.basis.to_json()} if self.basis is not None else {}),
         }
 
     @classmethod
     def from_json(cls, data: dict) -> "Signature":
+        basis = data.get("basis")
         return cls(
             kind=data["kind"],
             tool=data.get("tool", ""),
             message=data.get("message", ""),
             location=data.get("location", ""),
             threshold=data.get("threshold"),
+            line=data.get("line", ""),
+            basis=cls.from_json(basis) if basis else None,
         )
 
 

@@ -38,7 +38,7 @@ import shlex
 import threading
 from dataclasses import replace
 from pathlib import Path
-from typing import Dict, List, Optional, Protocol, Sequence, runtime_checkable
+from typing import Dict, List, Optional, Protocol, Sequence, Tuple, runtime_checkable
 
 from . import signature as sigmod
 from .build import (BuildResult, ProcessGroups, build_env, make_args, run_make, run_process, sandbox_failed,
@@ -155,10 +155,13 @@ def targets_for(spec: BuildSpec, sig: Optional[Signature]) -> List[str]:
     config enables there, unlike a single-object target that compiles the file regardless.
     Link errors, linker crashes and objtool findings on vmlinux build ``vmlinux``; Kconfig
     warnings need only ``olddefconfig``. Anything else (no signature, thresholds, regexes,
-    make's own errors) builds the default goal, as the original failing build did.
+    make's own errors) builds the default goal, as the original failing build did. A regex
+    signature builds what the failure of the log line it picked needs (its ``basis``).
     """
     if spec.target:
         return shlex.split(spec.target)
+    if sig is not None and sig.kind == "regex":
+        sig = sig.basis  # the failure of the line the regex picked, when it picked one
     if sig is None or not is_kbuild(spec.tree):
         return []
     loc = sig.location.split(":", 1)[0]
@@ -269,12 +272,14 @@ class KernelOracle:
         self.mem_limit = mem_limit
         self.workers = max(1, workers)
         self.keep_lines = keep_lines
+        self.target_override: Optional[Tuple[str, ...]] = None
         self._shared = _Shared()
 
     # --- identity -------------------------------------------------------------------------
 
-    def fingerprint(self) -> str:
-        """Hash of tree identity, toolchain versions, make arguments, targets and signature."""
+    def fingerprint(self, judged: bool = True) -> str:
+        """Hash of tree identity, toolchain versions, make arguments, targets and signature
+        (without the signature when not ``judged``: see :meth:`build_key`)."""
         spec = replace(self.spec, use_ccache=False, jobs=0)
         data = {
             "oracle": "kernel",
@@ -282,10 +287,12 @@ class KernelOracle:
             "toolchain": toolchain_versions(spec),
             "make_args": make_args(spec, None),
             "keep_going": spec.keep_going,
-            "targets": targets_for(spec, self.signature),
-            "signature": self.signature.to_json() if self.signature else None,
+            "targets": self.targets(),
+            "signature": self.signature.to_json() if self.signature and judged else None,
             "keep_lines": self.keep_lines,
         }
+        if not judged:
+            data["build"] = True
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:20]
 
     # --- copies ---------------------------------------------------------------------------
@@ -300,6 +307,12 @@ class KernelOracle:
         """A copy with another per-test wall-clock limit."""
         other = copy.copy(self)
         other.timeout = seconds
+        return other
+
+    def with_targets(self, targets: Optional[Sequence[str]]) -> "KernelOracle":
+        """A copy building ``targets`` whatever the signature (``None``: the signature's own)."""
+        other = copy.copy(self)
+        other.target_override = tuple(targets) if targets is not None else None
         return other
 
     # --- paths ----------------------------------------------------------------------------
@@ -320,8 +333,16 @@ class KernelOracle:
         return self.spec.jobs or max(1, (os.cpu_count() or 1) // self.workers)
 
     def targets(self, sig: Optional[Signature] = None) -> List[str]:
-        """The make targets of a test judged by ``sig`` (default: this oracle's signature)."""
+        """The make targets of a test judged by ``sig`` (default: this oracle's signature, or
+        the targets :meth:`with_targets` set)."""
+        if sig is None and self.target_override is not None:
+            return list(self.target_override)
         return targets_for(self.spec, sig if sig is not None else self.signature)
+
+    def build_key(self) -> str:
+        """What makes two builds of one config the same build: the fingerprint without the
+        signature (tree, toolchain, make arguments, targets)."""
+        return self.fingerprint(judged=False)
 
     def roots(self, slot: int) -> List[str]:
         """Prefixes stripped from paths in logs: the O= directory and the tree, as given and resolved."""
@@ -339,8 +360,44 @@ class KernelOracle:
     # --- tests ----------------------------------------------------------------------------
 
     def observe(self, resolved: Resolved, slot: int) -> Outcome:
-        """Build with make's default goal (or the user's target) and report what failed, if anything."""
-        return self._run(resolved, slot, None, targets_for(self.spec, None))
+        """Build this oracle's targets and report what failed, if anything (judged by nothing).
+
+        Without a signature (the usual first build of a bad config) that is make's default goal
+        or the user's target; with one known beforehand (taken from the user's log) it is the
+        target that failure needs, so the first build is as cheap as the tests.
+        """
+        return self._run(resolved, slot, None, self.targets())
+
+    def rejudge(self, outcome: Outcome) -> Optional[Outcome]:
+        """The verdict of an already finished build of the same targets, under this signature.
+
+        A build's log answers every signature: ``--each-failure`` searches reuse each other's
+        builds this way. ``None`` when the build did not finish (timeout, memory, infra) or its
+        log is gone; then the config must be built again.
+        """
+        if outcome.verdict not in (Verdict.REPRODUCES, Verdict.PASSES, Verdict.OTHER_FAILURE):
+            return None
+        if not outcome.log_path:
+            return None
+        sig = self.signature
+        if sig is not None and sig.kind in ("memory", "duration", "timeout", "script"):
+            return None
+        try:
+            text = Path(outcome.log_path).read_text(errors="replace")
+        except OSError:
+            return None
+        if sig is None:
+            return outcome
+        roots = sorted({r for slot in range(self.workers) for r in self.roots(slot)}, key=len, reverse=True)
+        common = dict(duration=outcome.duration, peak_rss=outcome.peak_rss, log_path=outcome.log_path,
+                      exit_code=outcome.exit_code, conf=outcome.conf)
+        if sigmod.matches(sig, text, roots=roots, keep_lines=self.keep_lines or None):
+            return Outcome(verdict=Verdict.REPRODUCES, signature=sig, detail=sig.describe(), **common)
+        if outcome.verdict is Verdict.PASSES or outcome.exit_code == 0:
+            return Outcome(verdict=Verdict.PASSES, detail="build succeeded", **common)
+        found = sigmod.extract(text, roots=roots, keep_lines=self.keep_lines) or Signature(
+            kind="make", tool="make", message=f"exit {outcome.exit_code} without a recognized error")
+        return Outcome(verdict=Verdict.OTHER_FAILURE, signature=found, detail=found.describe(), **common)
 
     def test(self, resolved: Resolved, slot: int) -> Outcome:
         """Build the targets for this oracle's signature and judge the log against it."""

@@ -33,6 +33,9 @@ from ltobisect.model import Signature
 
 WIDTH = 80
 EXCERPT_FILE = "excerpt.txt"
+#: Journal labels of verdicts that are not builds of their own: the bad config's observation
+#: (judged again under the signature) and verdicts judged from another signature's build.
+_NOT_BUILDS = frozenset({"bad config (observed)", jr.REJUDGED})
 
 _TITLES = {
     "minimized": "",
@@ -122,7 +125,8 @@ class _Facts:
         fp = self.session.get("fingerprint")
         ofp = self.session.get("observe_fingerprint")
         try:
-            records = jr.Journal(state / jr.JOURNAL_FILE).records()
+            work = self.config.work_dir if self.config is not None and self.config.work_dir else state
+            records = jr.Journal(Path(work) / jr.JOURNAL_FILE).records()
         except Exception:
             records = []
         self.records = [r for r in records if r.fingerprint in (fp, ofp)]
@@ -156,11 +160,11 @@ class _Facts:
     @property
     def conf(self) -> Dict[str, Any]:
         """Builds whose own conf built another config than ours (``confcheck.summarize``)."""
-        return summarize([r for r in self.records if r.label != "bad config (observed)"], self.best_digest)
+        return summarize([r for r in self.records if r.label not in _NOT_BUILDS], self.best_digest)
 
     @property
     def builds(self) -> int:
-        return sum(1 for r in self.records if r.label != "bad config (observed)")
+        return sum(1 for r in self.records if r.label not in _NOT_BUILDS)
 
     @property
     def cache_hits(self) -> int:
@@ -172,7 +176,7 @@ class _Facts:
 
     @property
     def build_seconds(self) -> float:
-        return sum(r.outcome.duration for r in self.records if r.label != "bad config (observed)")
+        return sum(r.outcome.duration for r in self.records if r.label not in _NOT_BUILDS)
 
     @property
     def verified(self) -> bool:

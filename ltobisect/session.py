@@ -35,9 +35,11 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+from ltobisect import failures as fl
 from ltobisect import journal as jr
+from ltobisect import signature as sg
 from ltobisect.config import BuildSpec, SessionConfig
 from ltobisect.errors import ExitCode, InfraError, NotReproduced, Stopped, UserError
 from ltobisect.events import Message, NullReporter, PhaseStarted, Reporter, SessionFinished
@@ -199,6 +201,8 @@ class Session:
         self._clock = clock
         self._resume = resume
         self._state = StateDir(config.state_dir)
+        #: Worker O= directories, logs, ccache and the journal (shared by --each-failure's searches).
+        self._work = Path(config.work_dir) if config.work_dir is not None else self._state.path
         self._data: Dict[str, Any] = {}
         self._oracles: List[Any] = []
         self._executor: Optional[LocalExecutor] = None
@@ -336,11 +340,11 @@ class Session:
         # The config as given now (workers, limits may change between runs).
         self._data["config"] = jr.config_to_json(cfg)
         self._state.write_session(self._data)
-        orphans = reap_orphans(self._state.path)
+        orphans = reap_orphans(self._work)
         if orphans:
             self._emit(Message("warning", f"stopped {orphans} build(s) left running by an earlier, "
                                           "killed run of this session"))
-        self._journal = Journal(self._state.journal_file)
+        self._journal = Journal(self._work / jr.JOURNAL_FILE)
         if self._journal.torn:
             self._emit(Message("warning", "the journal's last record was cut short (killed while "
                                           "writing); that test will run again"))
@@ -438,6 +442,10 @@ class Session:
         assert oracle is not None and self._executor is not None
         journal = self._journal
         journal.fingerprint = oracle.fingerprint()
+        journal.build_key = oracle.build_key()
+        if cfg.each_failure:
+            # The other failures' searches built with the same targets: their logs answer ours.
+            journal.rejudge = oracle.rejudge
         if self._data.get("fingerprint") not in (None, journal.fingerprint):
             self._emit(Message("warning", "the tree, toolchain or make arguments changed since this "
                                           "session started: earlier results are not reused"))
@@ -515,12 +523,22 @@ class Session:
             sig = Signature.from_json(stored_sig)
             timeout = float(self._data["timeout"])
             oracle = self._new_oracle(sig, timeout)
+            if self._data.get("targets") is not None:
+                oracle = oracle.with_targets(self._data["targets"])
             self._executor = self._new_executor(oracle)
             return sig, timeout
 
-        oracle0 = self._new_oracle(None, cfg.timeout)
+        # A failure known from the user's log chooses the first build's targets already.
+        given = _read_text(Path(cfg.failure_log)) if cfg.failure_log is not None else None
+        listed = self._listed(given) if given is not None else []
+        pre = self._from_log(given, listed) if given is not None else None
+        oracle0 = self._new_oracle(pre, cfg.timeout)
+        union = self._union_targets(listed) if cfg.each_failure and given is not None else None
+        if union is not None:
+            oracle0 = oracle0.with_targets(union)
         self._executor = self._new_executor(oracle0)
         journal.fingerprint = oracle0.fingerprint()
+        journal.build_key = oracle0.build_key()
         self._data["observe_fingerprint"] = journal.fingerprint
         bad = journal.lookup(bad_res.digest)
         if bad is None:
@@ -532,30 +550,63 @@ class Session:
         self._data["bad_outcome"] = bad.to_json()
         self._state.write_session(self._data)
         log_text = self._log_text(bad.log_path)
-        sig = self._derive_signature(bad, log_text)
+        self._check_limits(bad, log_text, oracle0.targets())
+        if given is None:
+            listed = self._listed(log_text)
+        sig = self._derive_signature(bad, log_text, listed)
+        if cfg.each_failure and union is None:
+            union = self._union_targets(listed)
         if cfg.timeout is not None:
             timeout = float(cfg.timeout)
         else:
             timeout = max(MIN_TIMEOUT, cfg.timeout_factor * bad.duration)
         self._data.update(signature=sig.to_json(), timeout=timeout,
-                          bad_outcome=replace(bad, signature=bad.signature or sig).to_json())
+                          bad_outcome=replace(bad, signature=bad.signature or sig).to_json(),
+                          log_failures=[f.to_json() for f in listed[:200]],
+                          targets=list(union) if union is not None else None)
         self._state.write_session(self._data)
-        oracle = oracle0.with_signature(sig).with_timeout(timeout)
+        oracle = oracle0.with_signature(sig).with_timeout(timeout).with_targets(union)
         self._oracles.append(oracle)
         self._executor.oracle = oracle
         self._emit(Message("info", f"the bad config fails: {sig.describe()}; tests time out "
                                    f"after {timeout:.0f} s"))
+        self._tell_choice(sig, listed, oracle.targets())
         return sig, timeout
+
+    def _listed(self, log_text: str) -> List[sg.LogFailure]:
+        return sg.failures(log_text, roots=self._roots()) if fl.judged_by_log(self.config) else []
+
+    def _from_log(self, given: str, listed: List[sg.LogFailure]) -> Optional[Signature]:
+        return fl.from_log(self.config, given, listed, self._roots(), str(self.config.failure_log))
+
+    def _union_targets(self, listed: List[sg.LogFailure]) -> Optional[List[str]]:
+        return fl.union_targets(self.config, listed)
+
+    def _check_limits(self, bad: Outcome, log_text: str, targets: List[str]) -> None:
+        fl.check_limits(self.config, bad, log_text, targets)
+
+    def _tell_choice(self, sig: Signature, listed: List[sg.LogFailure], targets: List[str]) -> None:
+        bad_log = (self._data.get("bad_outcome") or {}).get("log_path") or "LOG"
+        log_name = str(self.config.failure_log) if self.config.failure_log else bad_log
+        number = fl.number_of(sig, listed)
+        if number is not None:
+            self._data["failure_number"] = number
+            self._state.write_session(self._data)
+        for note in fl.choice_notes(self.config, sig, listed, targets, log_name):
+            self._emit(Message("info", note))
 
     def _record_observation(self, r: Resolved, o: Outcome) -> None:
         assert self._journal is not None
         if o.verdict.is_final:
             self._journal.append(r, o, "bad config")
 
-    def _derive_signature(self, bad: Outcome, log_text: str) -> Signature:
-        cfg = self.config
-        from ltobisect import signature as sg
+    def _derive_signature(self, bad: Outcome, log_text: str, listed: List[sg.LogFailure]) -> Signature:
+        """The signature the search judges by, checked against the bad config's own log.
 
+        ``listed`` are the distinct failures of the log the failure is picked from: the
+        user's ``--log`` when given, else the bad config's log.
+        """
+        cfg = self.config
         roots = self._roots()
         log_note = f" (log: {bad.log_path})" if bad.log_path else ""
         if cfg.test_script is not None:
@@ -579,24 +630,26 @@ class Session:
                 raise NotReproduced(f"the bad config built in {bad.duration:.0f} s, not above "
                                     f"{cfg.duration_threshold:.0f} s{log_note}")
             return sig
+        given = _read_text(Path(cfg.failure_log)) if cfg.failure_log is not None else None
         if cfg.signature_regex is not None:
-            sig = sg.from_regex(cfg.signature_regex)
-            if cfg.failure_log is not None:
-                given = _read_text(Path(cfg.failure_log))
-                if not sg.matches(sig, given):
-                    raise UserError(f"the signature regex matches nothing in {cfg.failure_log}",
-                                    hint="check the pattern against the log")
+            if given is not None and not sg.matches(sg.from_regex(cfg.signature_regex), given):
+                raise UserError(f"the signature regex matches nothing in {cfg.failure_log}",
+                                hint="check the pattern against the log")
+            sig = fl.regex_signature(cfg.signature_regex, given if given is not None else log_text, roots)
             if not sg.matches(sig, log_text):
                 raise NotReproduced(f"the bad config's build log does not match "
                                     f"/{cfg.signature_regex}/{log_note}",
                                     hint="check the pattern, or that the tree is the one that failed")
             return sig
-        if cfg.failure_log is not None:
-            given = _read_text(Path(cfg.failure_log))
-            sig = sg.extract(given, roots=roots)
-            if sig is None:
-                raise UserError(f"no failure found in {cfg.failure_log}",
-                                hint="give the log of the failing build, or --signature REGEX")
+        if given is not None:
+            if cfg.failure is not None:
+                sig = fl.numbered(listed, cfg.failure, str(cfg.failure_log)).signature
+            else:
+                found = sg.extract(given, roots=roots)
+                if found is None:
+                    raise UserError(f"no failure found in {cfg.failure_log}",
+                                    hint="give the log of the failing build, or --signature REGEX")
+                sig = found
             if not (_same_signature(sig, bad.signature) or sg.matches(sig, log_text, roots=roots)):
                 other = bad.signature.describe() if bad.signature else bad.verdict.value
                 raise NotReproduced(f"the bad config does not fail as in {cfg.failure_log}: "
@@ -605,6 +658,8 @@ class Session:
         if bad.verdict is Verdict.PASSES or bad.signature is None:
             raise NotReproduced(f"the bad config builds without error: nothing to minimize{log_note}",
                                 hint="check --tree, --arch, --llvm and --make match the failing build")
+        if cfg.failure is not None:
+            return fl.numbered(listed, cfg.failure, bad.log_path or "the bad config's log").signature
         return bad.signature
 
     # -- finishing -----------------------------------------------------------------------------
@@ -698,7 +753,7 @@ class Session:
             verified=status == MINIMIZED,
             signature=self._signature.describe() if self._signature else None,
             artifacts=artifacts,
-            builds=sum(1 for r in self._records() if r.label != DERIVED),
+            builds=sum(1 for r in self._records() if r.label not in (DERIVED, jr.REJUDGED)),
             cache_hits=sum(int(r.get("cache_hits", 0)) for r in runs),
             flaky=tuple(f["line"] for f in self._flaky()),
             elapsed=elapsed,
@@ -707,7 +762,7 @@ class Session:
     # -- helpers ---------------------------------------------------------------------------------
     def _new_oracle(self, sig: Optional[Signature], timeout: Optional[float]) -> Any:
         try:
-            oracle = self._oracle_factory(self.config, self._state.path, sig, timeout)
+            oracle = self._oracle_factory(self.config, self._work, sig, timeout)
         except OSError as exc:
             raise InfraError(f"cannot set up the test oracle: {exc}") from exc
         self._oracles.append(oracle)
@@ -922,6 +977,20 @@ class TreeGuard:
 
     def with_timeout(self, seconds: Optional[float]) -> "TreeGuard":
         return TreeGuard(self.inner.with_timeout(seconds), self.tree, self.kconfig_file)
+
+    def with_targets(self, targets: Optional[Sequence[str]]) -> "TreeGuard":
+        inner = self.inner.with_targets(targets) if hasattr(self.inner, "with_targets") else self.inner
+        return TreeGuard(inner, self.tree, self.kconfig_file)
+
+    def targets(self) -> List[str]:
+        return list(self.inner.targets()) if hasattr(self.inner, "targets") else []
+
+    def build_key(self) -> str:
+        """See :meth:`KernelOracle.build_key`; an oracle without one shares no builds."""
+        return self.inner.build_key() if hasattr(self.inner, "build_key") else ""
+
+    def rejudge(self, outcome: Outcome) -> Optional[Outcome]:
+        return self.inner.rejudge(outcome) if hasattr(self.inner, "rejudge") else None
 
     def roots(self, slot: int) -> List[str]:
         return list(self.inner.roots(slot)) if hasattr(self.inner, "roots") else [str(self.tree)]

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Iterable, List, Optional, Sequence, Tuple
+from typing import Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from .errors import UserError
 from .model import Signature
@@ -399,17 +399,24 @@ def _make_object(lines: Sequence[str], start: int, roots: Sequence[str]) -> str:
 
 
 def find_all(log_text: str, *, roots: Sequence[str] = (), keep_lines: bool = False) -> List[Finding]:
-    """Every failure in a log, in log order, with the line it starts on."""
-    lines = _lines(log_text)
+    """Every failure in a log, in log order, with the line it first shows on."""
     out: List[Finding] = []
     seen: set = set()
-
-    def add(sig: Signature, i: int, is_error: bool) -> None:
-        key = (sig.kind, sig.tool, sig.message, sig.location)
+    for f in _scan(log_text, roots, keep_lines):
+        key = _key(f.signature)
         if key not in seen:
             seen.add(key)
-            out.append(Finding(sig, i, is_error))
+            out.append(f)
+    return out
 
+
+def _key(sig: Signature) -> Tuple[str, str, str, str]:
+    return (sig.kind, sig.tool, sig.message, sig.location)
+
+
+def _scan(log_text: str, roots: Sequence[str], keep_lines: bool) -> Iterator[Finding]:
+    """Every occurrence of a failure in a log, in log order (repeats included)."""
+    lines = _lines(log_text)
     roots = _with_log_roots(log_text, roots)
     compiler = _log_compiler(lines)
     for i, ln in enumerate(lines):
@@ -417,7 +424,7 @@ def find_all(log_text: str, *, roots: Sequence[str] = (), keep_lines: bool = Fal
             continue
         ld = _gnu_ld(lines, i, roots)
         if ld is not None:
-            add(ld, i, True)
+            yield Finding(ld, i, True)
             continue
         m = _DIAG.match(ln)
         if m and not _KCONFIG_RECURSIVE.match(ln):
@@ -425,7 +432,7 @@ def find_all(log_text: str, *, roots: Sequence[str] = (), keep_lines: bool = Fal
             tool = _compiler_for(lines, i, m.group("file"), compiler)
             if file.startswith("<inline asm>") or file.startswith("<instantiation>"):
                 tool = "ld.lld" if _inside_link(lines, i) else compiler
-            add(
+            yield Finding(
                 Signature(kind="compile-error", tool=tool, message=normalize_text(m.group("msg"), roots), location=file),
                 i,
                 True,
@@ -439,7 +446,7 @@ def find_all(log_text: str, *, roots: Sequence[str] = (), keep_lines: bool = Fal
             msg = "killed by signal 9 (Killed)" if what.startswith("Killed") else normalize_text(what, roots)
             if kind == "crash":
                 msg = "crashed" if what == "crashed" else f"crashed: {normalize_text(what, roots)}"
-            add(Signature(kind=kind, tool=tool, message=msg, location=_make_object(lines, i, roots)), i, True)
+            yield Finding(Signature(kind=kind, tool=tool, message=msg, location=_make_object(lines, i, roots)), i, True)
             continue
         m = _TOOL_ERROR.match(ln)
         if m:
@@ -451,7 +458,7 @@ def find_all(log_text: str, *, roots: Sequence[str] = (), keep_lines: bool = Fal
             location = ""
             if is_link:
                 location = _link_location(msg, lines, i, roots)
-            add(
+            yield Finding(
                 Signature(kind="link-error" if is_link else "compile-error", tool=tool, message=msg, location=location),
                 i,
                 True,
@@ -462,13 +469,13 @@ def find_all(log_text: str, *, roots: Sequence[str] = (), keep_lines: bool = Fal
             is_error = not ln.startswith("WARNING")
             msg = normalize_text(m.group("msg"), roots)
             sym = re.search(r'"([^"]+)"', msg)
-            add(Signature(kind="modpost", tool="modpost", message=msg, location=sym.group(1) if sym else ""), i, is_error)
+            yield Finding(Signature(kind="modpost", tool="modpost", message=msg, location=sym.group(1) if sym else ""), i, is_error)
             continue
         m = _OBJTOOL.match(ln)
         if m:
             is_error = m.group("sev") == "error"
             msg = normalize_text(m.group("msg"), roots)
-            add(
+            yield Finding(
                 Signature(
                     kind="objtool" if is_error else "objtool-warning",
                     tool="objtool",
@@ -481,7 +488,7 @@ def find_all(log_text: str, *, roots: Sequence[str] = (), keep_lines: bool = Fal
             continue
         m = _KCONFIG_UNMET.match(ln)
         if m:
-            add(
+            yield Finding(
                 Signature(kind="kconfig", tool="kconfig", message=f"unmet direct dependencies detected for {m.group('sym')}", location=m.group("sym")),
                 i,
                 False,
@@ -489,7 +496,7 @@ def find_all(log_text: str, *, roots: Sequence[str] = (), keep_lines: bool = Fal
             continue
         m = _KCONFIG_FILE.match(ln) or _KCONFIG_RECURSIVE.match(ln)
         if m:
-            add(
+            yield Finding(
                 Signature(
                     kind="kconfig",
                     tool="kconfig",
@@ -501,14 +508,13 @@ def find_all(log_text: str, *, roots: Sequence[str] = (), keep_lines: bool = Fal
             )
             continue
         if _CRASH.match(ln):
-            add(_crash(lines, i, roots, keep_lines), i, True)
+            yield Finding(_crash(lines, i, roots, keep_lines), i, True)
             continue
         m = _MAKE_OWN.match(ln)
         if m:
             msg = normalize_text(m.group("msg").rstrip(". "), roots)
-            add(Signature(kind="make", tool="make", message=msg), i, True)
+            yield Finding(Signature(kind="make", tool="make", message=msg), i, True)
             continue
-    return out
 
 
 def _crash(lines: Sequence[str], i: int, roots: Sequence[str], keep_lines: bool) -> Signature:
@@ -617,6 +623,90 @@ def extract(log_text: str, *, roots: Sequence[str] = (), keep_lines: bool = Fals
     return found.signature
 
 
+@dataclass(frozen=True)
+class LogFailure:
+    """One distinct failure of a build log, as ``ltobisect failures`` lists it.
+
+    ``number`` counts from 1 in log order (what ``--failure N`` takes); ``text`` is the log
+    line it first shows on (the build's directories removed), ``count`` how many times it shows
+    (a header's error repeats once per file that includes it); ``primary`` marks the one a
+    session takes when not told which.
+    """
+
+    number: int
+    signature: Signature
+    line: int
+    text: str
+    count: int
+    primary: bool = False
+
+    def to_json(self) -> dict:
+        sig = self.signature
+        return {"number": self.number, "kind": sig.kind, "tool": sig.tool, "message": sig.message,
+                "location": sig.location, "line": self.text, "count": self.count,
+                "primary": self.primary, "signature": sig.describe()}
+
+
+def _line_text(lines: Sequence[str], i: int, roots: Sequence[str], width: int = 240) -> str:
+    text = _strip_roots(lines[i].strip(), roots) if 0 <= i < len(lines) else ""
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def failures(log_text: str, *, roots: Sequence[str] = ()) -> List[LogFailure]:
+    """The distinct failures (errors, not warnings) of a log, numbered in log order.
+
+    When no tool's error is recognized, make's own failure (collect2's summary or ``*** [x]
+    Error N``) is the one failure, as :func:`extract` would take it. Empty for a clean log.
+    """
+    lines = _lines(log_text)
+    all_roots = _with_log_roots(log_text, roots)
+    order: List[Finding] = []
+    counts: dict = {}
+    for f in _scan(log_text, roots, False):
+        if not f.is_error:
+            continue
+        key = _key(f.signature)
+        if key not in counts:
+            order.append(f)
+            counts[key] = 0
+        counts[key] += 1
+    if not order:
+        fb = _fallback(log_text, roots)
+        if fb is None:
+            return []
+        order, counts = [fb], {_key(fb.signature): 1}
+    first = primary(order)
+    return [LogFailure(n, f.signature, f.line, _line_text(lines, f.line, all_roots),
+                       counts[_key(f.signature)], f is first)
+            for n, f in enumerate(order, 1)]
+
+
+def regex_failure(log_text: str, pattern: str, *, roots: Sequence[str] = (),
+                  reach: int = 10) -> Optional[LogFailure]:
+    """The failure a ``--signature`` regex points at: the error on the first line it matches.
+
+    A match on a line that is not an error itself (a ``note:``, a source line under the caret)
+    belongs to the nearest error above it, up to ``reach`` lines; ``None`` when the regex
+    matches no line near an error, or nothing at all.
+    """
+    try:
+        rx = re.compile(pattern, re.MULTILINE)
+    except re.error:
+        return None
+    listed = failures(log_text, roots=roots)
+    if not listed:
+        return None
+    by_key = {_key(f.signature): f for f in listed}
+    where = [(f.line, by_key.get(_key(f.signature))) for f in _scan(log_text, roots, False) if f.is_error]
+    where = [(i, f) for i, f in where if f is not None]
+    for m in rx.finditer(log_text):
+        at = log_text.count("\n", 0, m.start())
+        above = [(i, f) for i, f in where if at - reach <= i <= at]
+        if above:
+            return max(above, key=lambda pair: pair[0])[1]
+    return None
+
+
 def _keeps_lines(sig: Signature) -> bool:
     return sig.kind in ("compile-error", "kconfig") and bool(re.search(r":\d+$", sig.location))
 
@@ -649,6 +739,11 @@ def _same(a: Signature, b: Signature) -> bool:
     (see :func:`_same_location`)."""
     return ((a.kind, a.message) == (b.kind, b.message) and _same_tool(a.kind, a.tool, b.tool)
             and _same_location(a.location, b.location))
+
+
+def same(a: Signature, b: Signature) -> bool:
+    """Whether two signatures name the same failure (as :func:`matches` compares them)."""
+    return _same(a, b)
 
 
 def matches(
