@@ -28,7 +28,7 @@ from ltobisect import journal as jr
 from ltobisect.config import SessionConfig
 from ltobisect.errors import ExitCode, InfraError, UserError
 from ltobisect.events import Message, NullReporter, Reporter
-from ltobisect.session import (BAD_INPUT, INFRA_ERROR, MINIMIZED, NOT_REPRODUCED, PARTIAL,
+from ltobisect.session import (BAD_INPUT, DERIVED, INFRA_ERROR, MINIMIZED, NOT_REPRODUCED, PARTIAL,
                                Session, SessionResult)
 
 #: What the parent state directory records: the user's config (to resume) and progress.
@@ -164,8 +164,16 @@ class EachFailure:
         if status != MINIMIZED:
             message += f"; failure {results.index(worst) + 1}: {worst.message}"
         return SessionResult(status=status, exit_code=code, message=message, hint=worst.hint,
-                             state_dir=self._state.path, builds=sum(r.builds for r in results),
+                             state_dir=self._state.path, builds=self._builds(),
                              cache_hits=sum(r.cache_hits for r in results))
+
+    def _builds(self) -> int:
+        """Builds run for all the searches (the shared bad config's build counted once)."""
+        try:
+            records = jr.Journal(self._state.file(jr.JOURNAL_FILE)).records()
+        except InfraError:
+            return 0
+        return sum(1 for r in records if r.label not in (DERIVED, jr.REJUDGED))
 
     def _end(self, result: SessionResult, results: List[SessionResult], t0: float) -> SessionResult:
         result.elapsed = time.monotonic() - t0
