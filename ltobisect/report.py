@@ -163,6 +163,17 @@ class _Facts:
         return summarize([r for r in self.records if r.label not in _NOT_BUILDS], self.best_digest)
 
     @property
+    def failure_line(self) -> str:
+        """The log line of the failure, as a maintainer greps for it ("" when unknown)."""
+        if self.signature is not None and self.signature.line:
+            return self.signature.line
+        listed = self.session.get("log_failures") or []
+        n = self.session.get("failure_number")
+        if isinstance(n, int) and 1 <= n <= len(listed):
+            return str(listed[n - 1].get("line", ""))
+        return ""
+
+    @property
     def builds(self) -> int:
         return sum(1 for r in self.records if r.label not in _NOT_BUILDS)
 
@@ -634,6 +645,9 @@ def summary_data(facts: "_Facts", paths: Dict[str, Path]) -> Dict[str, Any]:
         "partial": facts.status == "partial",
         "verified": facts.verified,
         "signature": dict(sig.to_json(), describe=sig.describe()) if sig else None,
+        "failure_line": facts.failure_line,
+        "failure_number": facts.session.get("failure_number"),
+        "log_failures": len(facts.session.get("log_failures") or []),
         "fragment": list(facts.fragment_lines) if facts.best_changes is not None else None,
         "best_size": len(facts.best_changes) if facts.best_changes is not None else None,
         "total_changes": len(facts.changes),

@@ -173,6 +173,20 @@ def test_without_a_choice_the_session_says_which_failure_it_took_and_that_others
     assert [f["location"] for f in data["log_failures"]] == ["kernel/other.c:7", "fs/planted.c:3", "planted_symbol"] \
         or [f["location"] for f in data["log_failures"]] == ["kernel/other.c", "fs/planted.c", "planted_symbol"]
     assert summary["status"] == "minimized"
+    assert summary["failure_line"] == "kernel/other.c:7:5: error: use of undeclared identifier 'other_thing'"
+    assert (summary["failure_number"], summary["log_failures"]) == (1, 3)
+
+
+def test_a_regex_session_reports_the_error_line_it_picked(tmp_path: Path) -> None:
+    result = Session(fake_config(tmp_path, signature_regex=r"planted compile")).run()
+    assert result.status == "minimized", result.message
+    assert result.fragment == ("CONFIG_COMPILE_ERROR=y",)
+    summary = json.loads((tmp_path / "state" / "summary.json").read_text())
+    line = 'fs/planted.c:3:2: error: "planted compile error"'
+    assert summary["failure_line"] == line
+    assert summary["signature"]["basis"]["kind"] == "compile-error"
+    report = (tmp_path / "state" / "report.txt").read_text()
+    assert " ".join(report.split()).startswith(f"ltobisect: {line} (log matches /planted compile/)")
 
 
 def test_failure_n_minimizes_that_failure_and_a_wrong_n_is_bad_input(tmp_path: Path) -> None:
