@@ -476,7 +476,9 @@ class Session:
         if base_out.verdict is Verdict.REPRODUCES:
             raise UserError(
                 f"the baseline {cfg.baseline} already fails the same way ({sig.describe()})",
-                hint="choose a smaller baseline (tinyconfig or allnoconfig) or a config that builds",
+                hint=(f"the regex also matches the baseline's log ({base_out.log_path}): make it match "
+                      "only the failure, e.g. from 'error:' on" if sig.kind == "regex" else
+                      "choose a smaller baseline (tinyconfig or allnoconfig) or a config that builds"),
             )
         if base_out.verdict is not Verdict.PASSES:
             self._emit(Message("warning", f"the baseline {cfg.baseline} does not build cleanly "

@@ -264,3 +264,17 @@ def test_a_user_target_slower_than_the_failure_needs_is_said_in_one_line(tmp_pat
     (note,) = choice_notes(config, sig, [], ["vmlinux"], "build.log")
     assert note == ("--target vmlinux builds more than this failure needs: --target "
                     "drivers/gpu/drm/panel/ would test it in a fraction of the time")
+
+
+@pytest.mark.parametrize("extra, words", [
+    (["--each-failure", "--failure", "2"], "--each-failure and --failure cannot be used together"),
+    (["--failure", "0"], "--failure must be at least 1, not 0"),
+    (["--failure", "2", "--signature", "x"], "--failure and --signature cannot be used together"),
+])
+def test_failure_options_that_contradict_are_one_line_errors(tmp_path: Path, capsys, extra, words) -> None:
+    config = fake_config(tmp_path)
+    code = main(["minimize", str(config.bad_config), "--tree", str(config.build.tree), "--baseline",
+                 "allnoconfig", "--state", str(tmp_path / "st"), *extra])
+    err = capsys.readouterr().err
+    assert code == 1 and words in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "st").exists()

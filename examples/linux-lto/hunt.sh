@@ -4,7 +4,8 @@
 #   hunt.sh TREE WORKDIR SEED...
 # One line per seed on stdout and in WORKDIR/results:
 #   <seed> <kernel> <arch> clang<llvm> <lto> W=<w> ok|FAILS|timeout|no-lto <seconds> <errors> <first error>
-# WORKDIR/<seed>/ keeps the allconfig, the .config, build.log and `ltobisect failures` of it; a
+# WORKDIR/<seed>/ keeps the allconfig, the .config, build.log and `ltobisect failures` of it
+# (and for a failing seed bad.defconfig and build.log.xz, what examples/linux-lto/real/ keeps); a
 # build that passed has its objects removed (the .config and log stay). Exit 0 when a seed
 # failed, 1 when none did.
 # Environment (the matrix testers use):
@@ -75,6 +76,11 @@ EOF
     else
         echo "$tag FAILS $secs $errors $first" | tee -a "$work/results"
         command -v ltobisect >/dev/null && ltobisect failures "$d/build.log" > "$d/failures" 2>&1
+        # What a case under examples/linux-lto/real/ keeps: the config in savedefconfig form
+        # (make olddefconfig expands it again) and the log, compressed.
+        make -s -C "$tree" O="$d/o" "${make_args[@]}" savedefconfig > /dev/null 2>&1 \
+            && cp "$d/o/defconfig" "$d/bad.defconfig"
+        xz -9 -k -f "$d/build.log"
         found=0
     fi
 done
