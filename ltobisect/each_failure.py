@@ -55,6 +55,7 @@ class EachFailure:
         self._session_kw = session_kw
         self._current: Optional[Session] = None
         self._stopped: Optional[str] = None
+        self._builds0 = 0
         self._lock = threading.Lock()
 
     @classmethod
@@ -75,10 +76,26 @@ class EachFailure:
             current.request_stop(reason)
 
     # -- running -----------------------------------------------------------------------------
-    def child_config(self, number: int) -> SessionConfig:
+    def _spent(self, elapsed: float) -> str:
+        """Why no further search may start (the whole session's budget or build limit), or ""."""
+        limits = self.config.limits
+        if limits.deadline is not None and elapsed >= limits.deadline:
+            return "deadline reached"
+        if limits.max_tests is not None and self._builds() - self._builds0 >= limits.max_tests:
+            return f"build limit reached ({limits.max_tests})"
+        return ""
+
+    def child_config(self, number: int, elapsed: float = 0.0) -> SessionConfig:
+        """The search of failure ``number``; the budget and build limit are the whole session's,
+        so a search gets what the ones before it left."""
         cfg = self.config
+        limits = cfg.limits
+        if limits.deadline is not None:
+            limits = replace(limits, deadline=max(1.0, limits.deadline - elapsed))
+        if limits.max_tests is not None:
+            limits = replace(limits, max_tests=max(1, limits.max_tests - (self._builds() - self._builds0)))
         return replace(cfg, state_dir=self._state.path / "failures" / str(number),
-                       work_dir=self._state.path, failure=number)
+                       work_dir=self._state.path, failure=number, limits=limits)
 
     def run(self) -> SessionResult:
         t0 = time.monotonic()
@@ -96,6 +113,7 @@ class EachFailure:
             return self._end(SessionResult(status=BAD_INPUT, exit_code=exc.exit_code, message=str(exc),
                                            hint=exc.hint or "", state_dir=self._state.path), [], t0)
         try:
+            self._builds0 = self._builds()  # limits count the builds of this run, as a Session's do
             jr.write_json_atomic(self._state.file(EACH_FILE),
                                  {"config": jr.config_to_json(self.config), "format": 1,
                                   "identity": jr.session_identity(self.config)})
@@ -103,10 +121,13 @@ class EachFailure:
             total: Optional[int] = None
             number = 1
             while total is None or number <= total:
+                spent = self._spent(time.monotonic() - t0)
                 with self._lock:
+                    if self._stopped is None and spent:
+                        self._stopped = spent
                     if self._stopped is not None:
                         break
-                    cfg = self.child_config(number)
+                    cfg = self.child_config(number, time.monotonic() - t0)
                     resume = (Path(cfg.state_dir) / jr.SESSION_FILE).is_file()
                     session = self._current = Session(cfg, self.reporter, resume=resume, **self._session_kw)
                 if total is not None:

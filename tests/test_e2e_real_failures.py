@@ -5,7 +5,8 @@ machines: a randconfig of a Debian kernel tree that fails to build with a Debian
 keeps the bad config in `savedefconfig` form (expanded here by the kernel's own `make
 olddefconfig`), the build log of the failing `make -k` (xz), and case.json: tree, toolchain,
 make variables, which failure to minimize (a `--signature` regex or `--failure N`) and the tier
-(the default CI run, or `slow`).
+(the default CI run, or `slow`). A case that is another failure of a kept log names that case
+in ``from`` instead of keeping the files twice.
 
 Checked with the kernel's own tools: the fragment appended to the baseline, and through
 merge_config.sh, gives the config that was tested (`make olddefconfig`); `reproduce.sh` from a
@@ -40,8 +41,8 @@ def _cases() -> list:
 
 @pytest.fixture(scope="module", params=_cases())
 def case(request, kernel_tree: Path, kernel_tree_612: Path, shared_ccache: Path, tmp_path_factory) -> dict:
-    d = CASES / request.param
-    meta = json.loads((d / "case.json").read_text())
+    meta = json.loads((CASES / request.param / "case.json").read_text())
+    d = CASES / meta.get("from", request.param)  # another failure of a case already kept
     tree = kernel_tree_612 if meta["kernel"] == "6.12" else kernel_tree
     work = tmp_path_factory.mktemp(request.param)
     out = work / "expand"

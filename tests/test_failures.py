@@ -239,6 +239,18 @@ def test_each_failure_minimizes_every_failure_and_later_searches_reuse_earlier_b
                 if r.label not in (jr.REJUDGED, "bad config (observed)")]) == len(builds)
 
 
+def test_each_failure_shares_one_build_limit_and_lists_what_it_did_not_search(tmp_path: Path) -> None:
+    from ltobisect.config import Limits
+
+    result = EachFailure(fake_config(tmp_path, each_failure=True, limits=Limits(max_tests=7))).run()
+    assert result.status == "partial" and int(result.exit_code) == 3, result.message
+    summary = json.loads((tmp_path / "state" / "summary.json").read_text())
+    assert summary["builds"] <= 8  # the limit is checked between batches, as in one search
+    assert len(summary["failures"]) < 3 and summary["total"] == 3
+    assert [f["number"] for f in summary["not_searched"]] == list(range(len(summary["failures"]) + 1, 4))
+    assert "not searched (the session stopped before it)" in (tmp_path / "state" / "report.txt").read_text()
+
+
 @pytest.mark.parametrize("bad, kw, words", [
     ("CONFIG_COMPILE_ERROR=y\nCONFIG_SLOW=y\nCONFIG_OPT1=y\n", dict(timeout=1.0), "raise --timeout"),
     ("CONFIG_COMPILE_ERROR=y\nCONFIG_MEMORY=y\nCONFIG_OPT1=y\n", dict(mem_limit=100 * 2**20), "raise --mem-limit"),
