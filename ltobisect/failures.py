@@ -70,7 +70,7 @@ def from_log(config: SessionConfig, log_text: str, listed: Sequence[LogFailure],
              roots: Sequence[str], log_name: str) -> Optional[Signature]:
     """The failure the user means, read off a log; ``None`` when the log cannot say (a
     threshold or a script decides, or ``--each-failure`` builds for all of them)."""
-    if not judged_by_log(config) or config.each_failure and config.failure is None:
+    if not judged_by_log(config) or config.each_failure:
         return None
     if config.signature_regex is not None:
         return regex_signature(config.signature_regex, log_text, roots)

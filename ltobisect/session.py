@@ -533,9 +533,9 @@ class Session:
         # A failure known from the user's log chooses the first build's targets already.
         given = _read_text(Path(cfg.failure_log)) if cfg.failure_log is not None else None
         listed = self._listed(given) if given is not None else []
-        pre = self._from_log(given, listed) if given is not None else None
+        pre = fl.from_log(cfg, given, listed, self._roots(), str(cfg.failure_log)) if given is not None else None
         oracle0 = self._new_oracle(pre, cfg.timeout)
-        union = self._union_targets(listed) if cfg.each_failure and given is not None else None
+        union = fl.union_targets(cfg, listed) if cfg.each_failure and given is not None else None
         if union is not None:
             oracle0 = oracle0.with_targets(union)
         self._executor = self._new_executor(oracle0)
@@ -552,12 +552,12 @@ class Session:
         self._data["bad_outcome"] = bad.to_json()
         self._state.write_session(self._data)
         log_text = self._log_text(bad.log_path)
-        self._check_limits(bad, log_text, oracle0.targets())
+        fl.check_limits(cfg, bad, log_text, oracle0.targets())
         if given is None:
             listed = self._listed(log_text)
         sig = self._derive_signature(bad, log_text, listed)
         if cfg.each_failure and union is None:
-            union = self._union_targets(listed)
+            union = fl.union_targets(cfg, listed)
         if cfg.timeout is not None:
             timeout = float(cfg.timeout)
         else:
@@ -577,15 +577,6 @@ class Session:
 
     def _listed(self, log_text: str) -> List[sg.LogFailure]:
         return sg.failures(log_text, roots=self._roots()) if fl.judged_by_log(self.config) else []
-
-    def _from_log(self, given: str, listed: List[sg.LogFailure]) -> Optional[Signature]:
-        return fl.from_log(self.config, given, listed, self._roots(), str(self.config.failure_log))
-
-    def _union_targets(self, listed: List[sg.LogFailure]) -> Optional[List[str]]:
-        return fl.union_targets(self.config, listed)
-
-    def _check_limits(self, bad: Outcome, log_text: str, targets: List[str]) -> None:
-        fl.check_limits(self.config, bad, log_text, targets)
 
     def _tell_choice(self, sig: Signature, listed: List[sg.LogFailure], targets: List[str]) -> None:
         bad_log = (self._data.get("bad_outcome") or {}).get("log_path") or "LOG"

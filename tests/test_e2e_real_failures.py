@@ -10,14 +10,15 @@ in ``from`` instead of keeping the files twice.
 
 Checked with the kernel's own tools: the fragment appended to the baseline, and through
 merge_config.sh, gives the config that was tested (`make olddefconfig`); `reproduce.sh` from a
-clean O= directory shows the failure; each line of the fragment is needed (the 1-minimality
-re-check builds the result without it); a compile error is tested on its directory, not the
-whole kernel.
+clean O= directory shows the failure, and with any one line of the fragment left out it does not
+(besides the search's own 1-minimality re-check); a compile error is tested on its directory,
+not the whole kernel.
 """
 from __future__ import annotations
 
 import json
 import lzma
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -98,3 +99,17 @@ def test_reproduce_sh_shows_the_failure_from_a_clean_build_dir(case: dict, tmp_p
                           capture_output=True, text=True, timeout=30 * 60)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert case["meta"]["expect_line"].split(": error: ")[-1] in (out / "reproduce.log").read_text()
+
+
+def test_removing_any_line_of_the_fragment_stops_the_failure(case: dict, tmp_path: Path) -> None:
+    """1-minimal by the kernel's own tools: reproduce.sh with each line left out does not fail."""
+    run: Run = case["run"]
+    lines = sorted(fragment_lines(run.state))
+    for i, left_out in enumerate(lines):
+        d = tmp_path / f"without-{i}"
+        d.mkdir()
+        shutil.copy(run.state / "reproduce.sh", d / "reproduce.sh")
+        (d / "fragment.config").write_text("".join(ln + "\n" for ln in lines if ln != left_out))
+        proc = subprocess.run(["sh", str(d / "reproduce.sh"), str(d / "out")],
+                              capture_output=True, text=True, timeout=30 * 60)
+        assert proc.returncode == 1, f"without {left_out}: " + proc.stdout[-2000:] + proc.stderr[-2000:]

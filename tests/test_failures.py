@@ -239,6 +239,17 @@ def test_each_failure_minimizes_every_failure_and_later_searches_reuse_earlier_b
                 if r.label not in (jr.REJUDGED, "bad config (observed)")]) == len(builds)
 
 
+def test_each_failure_with_the_users_log_builds_the_bad_config_once(tmp_path: Path) -> None:
+    log = tmp_path / "farm.log"
+    log.write_text("/farm/linux/kernel/other.c:7:5: error: use of undeclared identifier 'other_thing'\n"
+                   "/farm/linux/fs/planted.c:3:2: error: \"planted compile error\"\n"
+                   "ld.lld: error: undefined symbol: planted_symbol\n")
+    result = EachFailure(fake_config(tmp_path, each_failure=True, failure_log=log)).run()
+    assert result.message == "minimized 3 of 3 distinct failures", result.message
+    records = jr.Journal(tmp_path / "state" / jr.JOURNAL_FILE).records()
+    assert [r.label for r in records].count("bad config") == 1
+
+
 def test_each_failure_shares_one_build_limit_and_lists_what_it_did_not_search(tmp_path: Path) -> None:
     from ltobisect.config import Limits
 
