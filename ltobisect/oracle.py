@@ -221,11 +221,18 @@ def _classify(
                        **common)
     if sigmod.disk_full(text):
         return _infra("no space left on device (or quota exceeded) during the build", result)
-    if result.exit_code == 0:
+    return _unmatched(text, result.exit_code, roots, keep_lines, common)
+
+
+def _unmatched(text: str, exit_code: Optional[int], roots: Sequence[str], keep_lines: bool,
+               common: dict) -> Outcome:
+    """The verdict of a finished build whose log does not show the signature: it passed, the
+    OOM killer stopped a tool, or it failed another way (with that failure's signature)."""
+    if exit_code == 0:
         return Outcome(verdict=Verdict.PASSES, detail="build succeeded", **common)
     found = sigmod.extract(text, roots=roots, keep_lines=keep_lines)
     if found is None:
-        found = Signature(kind="make", tool="make", message=f"exit {result.exit_code} without a recognized error")
+        found = Signature(kind="make", tool="make", message=f"exit {exit_code} without a recognized error")
     if found.kind == "killed" and "signal 9" in found.message:
         return Outcome(verdict=Verdict.OUT_OF_MEMORY, signature=found, detail=found.describe(), **common)
     return Outcome(verdict=Verdict.OTHER_FAILURE, signature=found, detail=found.describe(), **common)
@@ -393,11 +400,8 @@ class KernelOracle:
                       exit_code=outcome.exit_code, conf=outcome.conf)
         if sigmod.matches(sig, text, roots=roots, keep_lines=self.keep_lines or None):
             return Outcome(verdict=Verdict.REPRODUCES, signature=sig, detail=sig.describe(), **common)
-        if outcome.verdict is Verdict.PASSES or outcome.exit_code == 0:
-            return Outcome(verdict=Verdict.PASSES, detail="build succeeded", **common)
-        found = sigmod.extract(text, roots=roots, keep_lines=self.keep_lines) or Signature(
-            kind="make", tool="make", message=f"exit {outcome.exit_code} without a recognized error")
-        return Outcome(verdict=Verdict.OTHER_FAILURE, signature=found, detail=found.describe(), **common)
+        exit_code = 0 if outcome.verdict is Verdict.PASSES else outcome.exit_code
+        return _unmatched(text, exit_code, roots, self.keep_lines, common)
 
     def test(self, resolved: Resolved, slot: int) -> Outcome:
         """Build the targets for this oracle's signature and judge the log against it."""
