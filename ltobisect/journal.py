@@ -279,6 +279,7 @@ class Journal:
         self._lock = threading.Lock()
         self._records: List[JournalRecord] = []
         self._by_key: Dict[Tuple[str, str], List[JournalRecord]] = {}
+        self._by_digest: Dict[str, List[JournalRecord]] = {}  # every fingerprint, for rejudge
         self._good_size = 0
         self._load()
 
@@ -311,6 +312,7 @@ class Journal:
     def _index(self, rec: JournalRecord) -> None:
         self._records.append(rec)
         self._by_key.setdefault((rec.digest, rec.fingerprint), []).append(rec)
+        self._by_digest.setdefault(rec.digest, []).append(rec)
 
     # -- Record protocol -------------------------------------------------------------------
     def lookup(self, digest: str) -> Optional[Outcome]:
@@ -321,7 +323,7 @@ class Journal:
                     return rec.outcome
             if self.rejudge is None or not self.build_key:
                 return None
-            others = [r for r in self._records if r.digest == digest and r.build == self.build_key
+            others = [r for r in self._by_digest.get(digest, []) if r.build == self.build_key
                       and r.fingerprint != self.fingerprint and not r.is_copy]
         for rec in reversed(others):
             judged = self.rejudge(rec.outcome)

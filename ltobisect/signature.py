@@ -652,19 +652,17 @@ def _line_text(lines: Sequence[str], i: int, roots: Sequence[str], width: int = 
     return text if len(text) <= width else text[:width - 3] + "..."
 
 
-def failures(log_text: str, *, roots: Sequence[str] = ()) -> List[LogFailure]:
-    """The distinct failures (errors, not warnings) of a log, numbered in log order.
+def _errors(log_text: str, roots: Sequence[str]) -> List[Finding]:
+    """Every occurrence of an error in a log (warnings left out), in log order."""
+    return [f for f in _scan(log_text, roots, False) if f.is_error]
 
-    When no tool's error is recognized, make's own failure (collect2's summary or ``*** [x]
-    Error N``) is the one failure, as :func:`extract` would take it. Empty for a clean log.
-    """
+
+def _listing(log_text: str, roots: Sequence[str], errors: Sequence[Finding]) -> List[LogFailure]:
     lines = _lines(log_text)
     all_roots = _with_log_roots(log_text, roots)
     order: List[Finding] = []
     counts: dict = {}
-    for f in _scan(log_text, roots, False):
-        if not f.is_error:
-            continue
+    for f in errors:
         key = _key(f.signature)
         if key not in counts:
             order.append(f)
@@ -681,6 +679,15 @@ def failures(log_text: str, *, roots: Sequence[str] = ()) -> List[LogFailure]:
             for n, f in enumerate(order, 1)]
 
 
+def failures(log_text: str, *, roots: Sequence[str] = ()) -> List[LogFailure]:
+    """The distinct failures (errors, not warnings) of a log, numbered in log order.
+
+    When no tool's error is recognized, make's own failure (collect2's summary or ``*** [x]
+    Error N``) is the one failure, as :func:`extract` would take it. Empty for a clean log.
+    """
+    return _listing(log_text, roots, _errors(log_text, roots))
+
+
 def regex_failure(log_text: str, pattern: str, *, roots: Sequence[str] = (),
                   reach: int = 10) -> Optional[LogFailure]:
     """The failure a ``--signature`` regex points at: the error on the first line it matches.
@@ -693,14 +700,13 @@ def regex_failure(log_text: str, pattern: str, *, roots: Sequence[str] = (),
         rx = re.compile(pattern, re.MULTILINE)
     except re.error:
         return None
-    listed = failures(log_text, roots=roots)
-    if not listed:
-        return None
-    by_key = {_key(f.signature): f for f in listed}
-    where = [(f.line, by_key.get(_key(f.signature))) for f in _scan(log_text, roots, False) if f.is_error]
-    where = [(i, f) for i, f in where if f is not None]
+    errors = _errors(log_text, roots)
+    by_key = {_key(f.signature): f for f in _listing(log_text, roots, errors)}
+    where = [(f.line, by_key[_key(f.signature)]) for f in errors if _key(f.signature) in by_key]
+    at, pos = 0, 0
     for m in rx.finditer(log_text):
-        at = log_text.count("\n", 0, m.start())
+        at += log_text.count("\n", pos, m.start())  # the match's line, counted once over the log
+        pos = m.start()
         above = [(i, f) for i, f in where if at - reach <= i <= at]
         if above:
             return max(above, key=lambda pair: pair[0])[1]
