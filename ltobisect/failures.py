@@ -66,11 +66,12 @@ def regex_signature(pattern: str, log_text: str, roots: Sequence[str]) -> Signat
     return replace(sig, line=sg.normalize_text(line, roots)[:240])
 
 
-def from_log(config: SessionConfig, log_text: str, listed: Sequence[LogFailure],
-             roots: Sequence[str], log_name: str) -> Optional[Signature]:
-    """The failure the user means, read off a log; ``None`` when the log cannot say (a
-    threshold or a script decides, or ``--each-failure`` builds for all of them)."""
-    if not judged_by_log(config) or config.each_failure:
+def pick(config: SessionConfig, log_text: str, listed: Sequence[LogFailure],
+         roots: Sequence[str], log_name: str) -> Optional[Signature]:
+    """The failure the user means in a log (``listed`` are its failures): the regex's line, the
+    ``--failure N``-th, else the primary one. ``None`` when a threshold or a script decides, or
+    the log shows no failure."""
+    if not judged_by_log(config):
         return None
     if config.signature_regex is not None:
         return regex_signature(config.signature_regex, log_text, roots)

@@ -533,7 +533,9 @@ class Session:
         # A failure known from the user's log chooses the first build's targets already.
         given = _read_text(Path(cfg.failure_log)) if cfg.failure_log is not None else None
         listed = self._listed(given) if given is not None else []
-        pre = fl.from_log(cfg, given, listed, self._roots(), str(cfg.failure_log)) if given is not None else None
+        # (--each-failure builds for all the failures: no one of them chooses.)
+        pre = (fl.pick(cfg, given, listed, self._roots(), str(cfg.failure_log))
+               if given is not None and not cfg.each_failure else None)
         oracle0 = self._new_oracle(pre, cfg.timeout)
         union = fl.union_targets(cfg, listed) if cfg.each_failure and given is not None else None
         if union is not None:
@@ -555,7 +557,7 @@ class Session:
         fl.check_limits(cfg, bad, log_text, oracle0.targets())
         if given is None:
             listed = self._listed(log_text)
-        sig = self._derive_signature(bad, log_text, listed)
+        sig = self._derive_signature(bad, log_text, given, listed, pre)
         if cfg.each_failure and union is None:
             union = fl.union_targets(cfg, listed)
         if cfg.timeout is not None:
@@ -593,11 +595,13 @@ class Session:
         if o.verdict.is_final:
             self._journal.append(r, o, "bad config")
 
-    def _derive_signature(self, bad: Outcome, log_text: str, listed: List[sg.LogFailure]) -> Signature:
+    def _derive_signature(self, bad: Outcome, log_text: str, given: Optional[str],
+                          listed: List[sg.LogFailure], pre: Optional[Signature]) -> Signature:
         """The signature the search judges by, checked against the bad config's own log.
 
-        ``listed`` are the distinct failures of the log the failure is picked from: the
-        user's ``--log`` when given, else the bad config's log.
+        ``given`` is the user's ``--log`` (``None`` without one); ``listed`` are the distinct
+        failures of the log the failure is picked from (``given``, else the bad config's log);
+        ``pre`` what was already picked from ``given`` before the first build.
         """
         cfg = self.config
         roots = self._roots()
@@ -623,37 +627,35 @@ class Session:
                 raise NotReproduced(f"the bad config built in {bad.duration:.0f} s, not above "
                                     f"{cfg.duration_threshold:.0f} s{log_note}")
             return sig
-        given = _read_text(Path(cfg.failure_log)) if cfg.failure_log is not None else None
+        source, source_name = ((given, str(cfg.failure_log)) if given is not None
+                               else (log_text, bad.log_path or "the bad config's log"))
         if cfg.signature_regex is not None:
             if given is not None and not sg.matches(sg.from_regex(cfg.signature_regex), given):
                 raise UserError(f"the signature regex matches nothing in {cfg.failure_log}",
                                 hint="check the pattern against the log")
-            sig = fl.regex_signature(cfg.signature_regex, given if given is not None else log_text, roots)
+            sig = pre or fl.pick(cfg, source, listed, roots, source_name)
+            assert sig is not None
             if not sg.matches(sig, log_text):
                 raise NotReproduced(f"the bad config's build log does not match "
                                     f"/{cfg.signature_regex}/{log_note}",
                                     hint="check the pattern, or that the tree is the one that failed")
             return sig
-        if given is not None:
-            if cfg.failure is not None:
-                sig = fl.numbered(listed, cfg.failure, str(cfg.failure_log)).signature
-            else:
-                found = sg.extract(given, roots=roots)
-                if found is None:
-                    raise UserError(f"no failure found in {cfg.failure_log}",
-                                    hint="give the log of the failing build, or --signature REGEX")
-                sig = found
-            if not (_same_signature(sig, bad.signature) or sg.matches(sig, log_text, roots=roots)):
-                other = bad.signature.describe() if bad.signature else bad.verdict.value
-                raise NotReproduced(f"the bad config does not fail as in {cfg.failure_log}: "
-                                    f"expected {sig.describe()}, got {other}{log_note}")
-            return sig
-        if bad.verdict is Verdict.PASSES or bad.signature is None:
-            raise NotReproduced(f"the bad config builds without error: nothing to minimize{log_note}",
-                                hint="check --tree, --arch, --llvm and --make match the failing build")
-        if cfg.failure is not None:
-            return fl.numbered(listed, cfg.failure, bad.log_path or "the bad config's log").signature
-        return bad.signature
+        if given is None:
+            if bad.verdict is Verdict.PASSES or bad.signature is None:
+                raise NotReproduced(f"the bad config builds without error: nothing to minimize{log_note}",
+                                    hint="check --tree, --arch, --llvm and --make match the failing build")
+            if cfg.failure is None:
+                return bad.signature
+        found = pre or fl.pick(cfg, source, listed, roots, source_name)
+        if found is None:
+            raise UserError(f"no failure found in {cfg.failure_log}",
+                            hint="give the log of the failing build, or --signature REGEX")
+        if given is not None and not (_same_signature(found, bad.signature)
+                                      or sg.matches(found, log_text, roots=roots)):
+            other = bad.signature.describe() if bad.signature else bad.verdict.value
+            raise NotReproduced(f"the bad config does not fail as in {cfg.failure_log}: "
+                                f"expected {found.describe()}, got {other}{log_note}")
+        return found
 
     # -- finishing -----------------------------------------------------------------------------
     def _finish(self, status: str, code: ExitCode, message: str, hint: str, wall0: float,
