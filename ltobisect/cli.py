@@ -614,10 +614,9 @@ def _start(config: SessionConfig) -> Callable[[object, Callable[[object], None]]
     """A starter for :func:`run_session` that runs a new session (or continues the same one)."""
 
     def start(reporter: object, register: Callable[[object], None]) -> object:
-        from ltobisect.each_failure import EachFailure
-        from ltobisect.session import Session
+        from ltobisect import each_failure
 
-        session = EachFailure(config, reporter) if config.each_failure else Session(config, reporter)
+        session = each_failure.start(config, reporter)
         register(session)
         return session.run()
 
@@ -628,13 +627,9 @@ def _start_resume(state: Path) -> Callable[[object, Callable[[object], None]], o
     """A starter that continues the session stored in ``state``."""
 
     def start(reporter: object, register: Callable[[object], None]) -> object:
-        from ltobisect.each_failure import EachFailure, is_each_failure
-        from ltobisect.session import Session
+        from ltobisect import each_failure
 
-        if is_each_failure(state):
-            session: Any = EachFailure.from_state(state, reporter)
-        else:
-            session = Session.from_state(state, reporter)
+        session = each_failure.stored(state, reporter)
         register(session)
         return session.run()
 
@@ -689,12 +684,9 @@ def cmd_resume(args: argparse.Namespace, ctx: "Context") -> int:
     """`ltobisect resume`."""
     state = check_state_dir(args.state_dir)
     ctx.state = state
-    from ltobisect.each_failure import EachFailure, is_each_failure
-    from ltobisect.session import Session
+    from ltobisect import each_failure
 
-    # UserError if the session is damaged
-    loaded: Any = EachFailure.from_state(state) if is_each_failure(state) else Session.from_state(state)
-    workers = loaded.config.workers
+    workers = each_failure.stored(state).config.workers  # UserError if the session is damaged
     reporter = ctx.reporter(args.json, workers)
     return run_session(_start_resume(state), state, reporter, None)
 

@@ -25,11 +25,12 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from ltobisect import journal as jr
+from ltobisect import session as session_mod
 from ltobisect.config import SessionConfig
 from ltobisect.errors import ExitCode, InfraError, UserError
 from ltobisect.events import Message, NullReporter, Reporter
 from ltobisect.session import (BAD_INPUT, DERIVED, INFRA_ERROR, MINIMIZED, NOT_REPRODUCED, PARTIAL,
-                               Session, SessionResult)
+                               SessionResult)
 
 #: What the parent state directory records: the user's config (to resume) and progress.
 EACH_FILE = "each-failure.json"
@@ -44,6 +45,19 @@ def is_each_failure(state_dir: Path) -> bool:
     return (Path(state_dir) / EACH_FILE).is_file()
 
 
+def start(config: SessionConfig, reporter: Reporter = NullReporter()) -> Any:
+    """The session to run for ``config``: one search, or one per failure (``--each-failure``)."""
+    # Looked up on the module each time: the session class is the seam tests replace.
+    return EachFailure(config, reporter) if config.each_failure else session_mod.Session(config, reporter)
+
+
+def stored(state_dir: Path, reporter: Reporter = NullReporter()) -> Any:
+    """The session stored in ``state_dir``, ready to resume (UserError when it is damaged)."""
+    if is_each_failure(state_dir):
+        return EachFailure.from_state(state_dir, reporter)
+    return session_mod.Session.from_state(state_dir, reporter)
+
+
 class EachFailure:
     """Run (or resume) one search per distinct failure; the same interface as a Session."""
 
@@ -53,7 +67,7 @@ class EachFailure:
         self.result: Optional[SessionResult] = None
         self._state = jr.StateDir(config.state_dir)
         self._session_kw = session_kw
-        self._current: Optional[Session] = None
+        self._current: Optional[session_mod.Session] = None
         self._stopped: Optional[str] = None
         self._builds0 = 0
         self._lock = threading.Lock()
@@ -76,16 +90,17 @@ class EachFailure:
             current.request_stop(reason)
 
     # -- running -----------------------------------------------------------------------------
-    def _spent(self, elapsed: float) -> str:
-        """Why no further search may start (the whole session's budget or build limit), or ""."""
+    def _spent(self, elapsed: float, builds: int) -> str:
+        """Why no further search may start (the whole session's budget or build limit), or "".
+        ``builds`` are those of this run, as a Session's limit counts them."""
         limits = self.config.limits
         if limits.deadline is not None and elapsed >= limits.deadline:
             return "deadline reached"
-        if limits.max_tests is not None and self._builds() - self._builds0 >= limits.max_tests:
+        if limits.max_tests is not None and builds >= limits.max_tests:
             return f"build limit reached ({limits.max_tests})"
         return ""
 
-    def child_config(self, number: int, elapsed: float = 0.0) -> SessionConfig:
+    def child_config(self, number: int, elapsed: float = 0.0, builds: int = 0) -> SessionConfig:
         """The search of failure ``number``; the budget and build limit are the whole session's,
         so a search gets what the ones before it left."""
         cfg = self.config
@@ -93,7 +108,7 @@ class EachFailure:
         if limits.deadline is not None:
             limits = replace(limits, deadline=max(1.0, limits.deadline - elapsed))
         if limits.max_tests is not None:
-            limits = replace(limits, max_tests=max(1, limits.max_tests - (self._builds() - self._builds0)))
+            limits = replace(limits, max_tests=max(1, limits.max_tests - builds))
         return replace(cfg, state_dir=self._state.path / "failures" / str(number),
                        work_dir=self._state.path, failure=number, limits=limits)
 
@@ -121,15 +136,17 @@ class EachFailure:
             total: Optional[int] = None
             number = 1
             while total is None or number <= total:
-                spent = self._spent(time.monotonic() - t0)
+                elapsed, builds = time.monotonic() - t0, self._builds() - self._builds0
+                spent = self._spent(elapsed, builds)
                 with self._lock:
                     if self._stopped is None and spent:
                         self._stopped = spent
                     if self._stopped is not None:
                         break
-                    cfg = self.child_config(number, time.monotonic() - t0)
+                    cfg = self.child_config(number, elapsed, builds)
                     resume = (Path(cfg.state_dir) / jr.SESSION_FILE).is_file()
-                    session = self._current = Session(cfg, self.reporter, resume=resume, **self._session_kw)
+                    session = self._current = session_mod.Session(cfg, self.reporter, resume=resume,
+                                                                   **self._session_kw)
                 if total is not None:
                     self._emit(Message("info", f"failure {number} of {total}"))
                 try:
@@ -242,9 +259,10 @@ class EachFailure:
 
 
 def _read_session(state: Path) -> Dict[str, Any]:
+    """A search's session.json; empty when it has none yet (it ended before writing one)."""
     try:
-        return json.loads((state / jr.SESSION_FILE).read_text())
-    except (OSError, ValueError):
+        return jr.StateDir(state).read_session()
+    except UserError:
         return {}
 
 

@@ -313,9 +313,10 @@ def check_output_file(path: Optional[Path], option: str) -> Optional[Path]:
 
 def looks_like_state_dir(path: Path) -> bool:
     """True when ``path`` holds a session (its session file, or an --each-failure index)."""
+    from ltobisect.each_failure import is_each_failure
     from ltobisect.journal import SESSION_FILE
 
-    return (path / SESSION_FILE).is_file() or (path / "each-failure.json").is_file()
+    return (path / SESSION_FILE).is_file() or is_each_failure(path)
 
 
 def check_state_dir(path: Path) -> Path:
