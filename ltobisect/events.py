@@ -2,12 +2,16 @@
 
 The core (session, problem, executor) calls ``reporter.event(ev)`` with these frozen values and
 never imports a UI library; ``ui.py`` turns them into a live view, log lines or JSON lines.
+Outcomes are the enums of :mod:`ltobisect.model` (string enums: a JSON line spells them as users
+read them, and they compare equal to those spellings).
 """
 from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Optional, Protocol, Tuple
+
+from ltobisect.model import Phase, SessionStatus, Verdict
 
 
 def _now() -> float:
@@ -30,9 +34,7 @@ class Event:
 
 @dataclass(frozen=True)
 class PhaseStarted(Event):
-    """``phase``: loading, confirming, searching, verifying, reporting."""
-
-    phase: str
+    phase: Phase
     detail: str = ""
 
 
@@ -49,7 +51,7 @@ class TestStarted(Event):
     slot: int  # worker index
     digest: str
     size: int  # changes in the candidate
-    label: str = ""  # why this test: "bad config", "baseline", "ddmin", ...
+    label: str = ""  # why this test: a Label ("bad config", "baseline") or a strategy's name
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,7 @@ class TestFinished(Event):
     slot: int
     digest: str
     size: int
-    verdict: str  # Verdict.value
+    verdict: Verdict
     duration: float
     cached: bool = False
     signature: str = ""  # Signature.describe() of the failure seen, if any
@@ -71,7 +73,7 @@ class TestFinished(Event):
 class CacheHit(Event):
     digest: str
     size: int
-    verdict: str
+    verdict: Verdict
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,7 @@ class Message(Event):
 
 @dataclass(frozen=True)
 class SessionFinished(Event):
-    status: str  # minimized, partial, not-reproduced, infra-error, bad-input
+    status: SessionStatus
     exit_code: int
     report_path: Optional[str] = None
     summary_path: Optional[str] = None

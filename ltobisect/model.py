@@ -87,8 +87,11 @@ class Resolved:
         return frozenset(c for c in self.candidate if c not in dropped)
 
 
-class Verdict(enum.Enum):
-    """What one test of a resolved config gave. Only REPRODUCES is interesting."""
+class Verdict(enum.StrEnum):
+    """What one test of a resolved config gave. Only REPRODUCES is interesting.
+
+    The values are what users see (events, journal, summary.json, report).
+    """
 
     REPRODUCES = "reproduces"  # the same failure as the original (same signature)
     PASSES = "passes"  # no failure
@@ -105,6 +108,73 @@ class Verdict(enum.Enum):
     def is_final(self) -> bool:
         """Verdicts that may be cached; infra errors say nothing about the config."""
         return self is not Verdict.INFRA_ERROR
+
+
+class SignatureKind(enum.StrEnum):
+    """The class of a failure, as ``Signature.kind`` spells it."""
+
+    COMPILE_ERROR = "compile-error"
+    LINK_ERROR = "link-error"
+    MODPOST = "modpost"
+    OBJTOOL = "objtool"
+    OBJTOOL_WARNING = "objtool-warning"
+    KCONFIG = "kconfig"
+    MAKE = "make"
+    CRASH = "crash"
+    KILLED = "killed"
+    TIMEOUT = "timeout"
+    MEMORY = "memory"
+    DURATION = "duration"
+    REGEX = "regex"
+    SCRIPT = "script"
+
+
+
+#: Kinds judged by a measurement or by an outside judge, not by a log's error lines: a finished
+#: build's log cannot answer them again.
+MEASURED_KINDS = frozenset({SignatureKind.MEMORY, SignatureKind.DURATION, SignatureKind.TIMEOUT,
+                            SignatureKind.SCRIPT})
+
+
+class SessionStatus(enum.StrEnum):
+    """How a session ended (``SessionResult.status``, summary.json's ``status``)."""
+
+    MINIMIZED = "minimized"
+    PARTIAL = "partial"
+    NOT_REPRODUCED = "not-reproduced"
+    BAD_INPUT = "bad-input"
+    INFRA_ERROR = "infra-error"
+
+
+class Phase(enum.StrEnum):
+    """The steps of a session, in order, as the live view names them."""
+
+    LOADING = "loading"
+    CONFIRMING = "confirming"
+    SEARCHING = "searching"
+    VERIFYING = "verifying"
+    REPORTING = "reporting"
+
+
+class Label(enum.StrEnum):
+    """Why a test ran, where that is not a strategy's name (journal records, events).
+
+    ``BAD_CONFIG`` is the bad config's first build (observed, judged by nothing yet);
+    ``DERIVED`` its record under the tested signature (no build of its own); ``REJUDGED`` a
+    record judged from another search's build log (no build either).
+    """
+
+    BAD_CONFIG = "bad config"
+    DERIVED = "bad config (observed)"
+    BASELINE = "baseline"
+    VERIFY = "verify"
+    RECHECK = "recheck"
+    REJUDGED = "re-judged"
+
+    @classmethod
+    def not_builds(cls) -> frozenset:
+        """Labels of records that stand for no build of their own."""
+        return frozenset({cls.DERIVED, cls.REJUDGED})
 
 
 @dataclass(frozen=True)
