@@ -8,12 +8,13 @@ dependency model), k culprit changes are drawn at random with a fixed seed. The 
 it: ``# CONFIG_X is not set`` counts only where X is visible), so a culprit only counts
 together with what it needs, as a real build failure would.
 
-Every strategy runs through the real :class:`~ltobisect.problem.Problem` gate with the fake
-runner of ``tests/fakes.py`` (a simulated build of 100 s +-25 %, by digest). Printed per case and
-strategy: n, k (culprits drawn), f (result changes the structure does not imply), r (result
-size), tests (distinct builds), the information bound ceil(log2 C(n, f)) + r, the ratio to it, how many times fewer tests than ddmin and than
-one-at-a-time, and the simulated wall time in minutes with W = 1, 2, 4, 8 workers. A summary checks the
-targets of issue 3 for the default pipeline.
+Every strategy runs through the real :class:`~ltobisect.problem.Problem` gate with the simulated
+runner of :mod:`ltobisect.simulate` (a simulated build of 100 s +-25 %, by digest). Printed per
+case and strategy: n, k (culprits drawn), f (result changes the structure does not imply), r
+(result size), tests (distinct builds), the information bound ceil(log2 C(n, f)) + r, the ratio
+to it, how many times fewer tests than ddmin and than one-at-a-time, and the simulated wall time
+in minutes with W = 1, 2, 4, 8 workers. A summary checks the targets of issue 3 for the default
+pipeline. The latest figures are in ``benchmarks/README.md``.
 
     python3 benchmarks/strategy_bench.py                 # synthetic and real change sets
     python3 benchmarks/strategy_bench.py --quick         # fewer cases, a couple of minutes
@@ -26,7 +27,6 @@ values only); tests are still counted as distinct digests per run.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import math
 import random
 import statistics
@@ -38,17 +38,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))
-
-from fakes import FakeResolver, FakeRunner, MemoryJournal, SimClock, config_values  # noqa: E402
-
-from ltobisect.model import Candidate, Change, Resolved, Structure  # noqa: E402
-from ltobisect.problem import Problem  # noqa: E402
-from ltobisect.strategies import get  # noqa: E402
+from ltobisect import simulate as sim
+from ltobisect.model import Candidate, Change, Resolved, Structure
+from ltobisect.simulate import SimRun as Run
+from ltobisect.simulate import config_values
+from ltobisect.strategies import get
 
 DEFAULT_TREE = Path("/var/cache/ltobisect/linux-source-6.1")
-BUILD_SECONDS = 100.0
 
 
 @dataclass
@@ -73,15 +69,6 @@ class Case:
         return f"{self.changes.name} k={len(self.culprits)}"
 
 
-@dataclass
-class Run:
-    tests: int
-    size: int
-    wall: float
-    seconds: float  # our own CPU time, for the curious
-    free: int = 0  # changes of the result that no other change of it needs (per Structure)
-
-
 def bound(n: int, k: int, r: int) -> int:
     """The information bound: ceil(log2 C(n, k)) + r.
 
@@ -100,24 +87,13 @@ DURATION_SEED = ""
 
 def build_seconds(r: Resolved) -> float:
     """A config's simulated build time: 100 s +-25 %, drawn from its digest (and the seed)."""
-    u = int(hashlib.sha256((DURATION_SEED + r.digest).encode()).hexdigest()[:8], 16) / 2**32
-    return BUILD_SECONDS * (0.75 + 0.5 * u)
+    return sim.build_seconds(r, DURATION_SEED)
 
 
 # -- change sets ---------------------------------------------------------------------------
 def synthetic(n: int, seed: int) -> ChangeSet:
     """n changes; a third need one or two earlier changes (chains), some turn options off."""
-    rng = random.Random(seed)
-    chs = [
-        Change(f"S{i:05d}", "n", "bool", "y") if rng.random() < 0.15 else Change(f"S{i:05d}", "y")
-        for i in range(n)
-    ]
-    needs: Dict[Change, List[Change]] = {}
-    for i, c in enumerate(chs):
-        if i > 10 and rng.random() < 0.33:
-            needs[c] = rng.sample(chs[max(0, i - 50): i], rng.choice((1, 1, 2)))
-    menus = {c: ("menu", str(i // 25)) for i, c in enumerate(chs)}
-    resolver = FakeResolver(chs, needs, menus)
+    chs, resolver = sim.synthetic(n, seed)
     return ChangeSet(f"synthetic-{n}", tuple(sorted(chs)), resolver, resolver.structure(), tuple(chs))
 
 
@@ -199,25 +175,9 @@ def run(case: Case, strategy: str, workers: int) -> Run:
         values = config_values(r.config_text)
         return all(values.get(k) == v for k, v in wanted.items())
 
-    clock = SimClock()
-    runner = FakeRunner(predicate, workers, duration=build_seconds, clock=clock)
     cs = case.changes
-    problem = Problem(cs.changes, cs.resolve, runner, MemoryJournal(), structure=cs.structure,
-                      seed=1, clock=clock)
-    # As a session does before any strategy runs: the bad config and the baseline are built
-    # (confirming the failure); their verdicts are known to every strategy and not counted.
-    problem.consider_many([frozenset(cs.changes), frozenset()])
-    tests0, wall0 = problem.stats.tests, clock()
-    t = time.process_time()
-    get(strategy).run(problem)
-    seconds = time.process_time() - t
-    if not predicate(cs.resolve(problem.best)):
-        raise AssertionError(f"{strategy} on {case.name}: result does not reproduce")
-    implied: set = set()
-    for c in problem.best:
-        implied |= cs.structure.needs.get(c, frozenset())
-    free = len(problem.best - implied)
-    return Run(problem.stats.tests - tests0, len(problem.best), clock() - wall0, seconds, free)
+    return sim.run_strategy(strategy, cs.changes, cs.resolve, cs.structure, predicate, workers,
+                            duration=build_seconds, label=case.name)
 
 
 def median(values: Sequence[float]) -> float:

@@ -13,7 +13,8 @@ Rules the gate guarantees (strategies may rely on them):
 - Every finished test is recorded (journal append, fsync'd) before any verdict is returned.
 - Only ``REPRODUCES`` is interesting. A reproducing candidate smaller than the best becomes the
   new best at once, and ``on_best`` is called (the session writes it to disk).
-- Limits (deadline, max tests, stall) raise :class:`~ltobisect.errors.Stopped` carrying the best.
+- Limits and stop requests (one :class:`~ltobisect.limits.StopCondition`: deadline, max builds,
+  stall, the idle guard, Ctrl-C) raise :class:`~ltobisect.errors.Stopped` carrying the best.
 """
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, List, Optional, Protocol, Sequence, Tuple
 
 from ltobisect.config import Limits
-from ltobisect.errors import InfraError, Stopped
+from ltobisect.errors import InfraError
+from ltobisect.limits import StopCondition
 from ltobisect.events import BestImproved, CacheHit, Message, NullReporter, Reporter
 from ltobisect.model import Candidate, Change, Outcome, Resolved, Structure, Verdict, ordered
 
@@ -62,12 +64,6 @@ class Record(Protocol):
     def append(self, resolved: Resolved, outcome: Outcome, label: str = "") -> None: ...
 
 
-#: Batches in a row answered from the cache after which the search is stopped as stuck: far
-#: more than any strategy needs (a round asks at most a few dozen), so a strategy that goes
-#: round in circles on contradictory verdicts ends with its best instead of hanging a farm.
-IDLE_BATCHES = 20_000
-
-
 @dataclass
 class Stats:
     tests: int = 0  # builds actually run (cache hits excluded)
@@ -92,26 +88,26 @@ class Problem:
         journal: Record,
         *,
         structure: Optional[Structure] = None,
+        stop: Optional[StopCondition] = None,
         limits: Limits = Limits(),
         seed: int = 0,
         reporter: Reporter = NullReporter(),
         best: Optional[Candidate] = None,
         on_best: Optional[Callable[[Candidate, Resolved], None]] = None,
         clock: Callable[[], float] = time.monotonic,
-        started: Optional[float] = None,
     ) -> None:
+        """``stop`` is the session's stop condition; without one, ``limits`` and ``clock``
+        make a condition of this problem's own (strategy tests and benchmarks)."""
         self.changes: Tuple[Change, ...] = ordered(changes)
         self.structure = structure or Structure()
         self.rng = random.Random(seed)
         self.stats = Stats()
-        self.limits = limits
+        self.stop = stop if stop is not None else StopCondition(limits, clock=clock)
         self._resolve = resolve
         self._runner = runner
         self._journal = journal
         self._reporter = reporter
         self._on_best = on_best
-        self._clock = clock
-        self._started = clock() if started is None else started
         self._resolved: Dict[Candidate, Resolved] = {}
         self._verdicts: Dict[str, Outcome] = {}
         self.best: Candidate = frozenset(self.changes) if best is None else frozenset(best)
@@ -149,10 +145,8 @@ class Problem:
             self.stats.idle_batches = 0
             self._run(list(to_run.values()))
         else:
-            self.stats.idle_batches += 1
-            if self.stats.idle_batches > IDLE_BATCHES:  # a strategy going round in circles
-                raise Stopped(f"the search asked {IDLE_BATCHES} questions in a row whose answers "
-                              "it already had", self.best)
+            self.stats.idle_batches += 1  # a strategy going round in circles ends here
+            self.check_limits()
         for i, r in enumerate(resolved):
             if outcomes[i] is None:
                 outcomes[i] = self._verdicts[r.digest]
@@ -211,16 +205,13 @@ class Problem:
         self.history.append(self.best)
 
     def check_limits(self) -> None:
-        lim = self.limits
-        if lim.deadline is not None and self.elapsed() >= lim.deadline:
-            raise Stopped("deadline reached", self.best)
-        if lim.max_tests is not None and self.stats.tests >= lim.max_tests:
-            raise Stopped(f"{lim.max_tests} builds done (--max-builds)", self.best)
-        if lim.stall_tests is not None and self.stats.tests_since_best >= lim.stall_tests:
-            raise Stopped(f"no progress in {lim.stall_tests} builds", self.best)
+        """Raise :class:`~ltobisect.errors.Stopped` (with the best) when the search must end."""
+        self.stop.check(self.best, builds=self.stats.tests,
+                        builds_since_best=self.stats.tests_since_best,
+                        idle_batches=self.stats.idle_batches)
 
     def elapsed(self) -> float:
-        return self._clock() - self._started
+        return self.stop.elapsed()
 
     # -- inside the gate -------------------------------------------------------------------
     def _known(self, digest: str, count: bool = True, size: int = -1) -> Optional[Outcome]:
@@ -234,7 +225,7 @@ class Problem:
             self._verdicts[digest] = o
             if count:
                 self.stats.cache_hits += 1
-                self._reporter.event(CacheHit(digest=digest, size=size, verdict=o.verdict.value))
+                self._reporter.event(CacheHit(digest=digest, size=size, verdict=o.verdict))
             return o
         return None
 

@@ -37,17 +37,16 @@ def default() -> Pipeline:
     """The default pipeline: bisect, then swap (the one-at-a-time pass that proves
     1-minimality, and swaps of parts of the result for smaller removed alternatives).
 
-    Chosen by ``benchmarks/strategy_bench.py`` (synthetic sets and real Linux 6.1 change sets of
-    x86_64 and arm64 randconfigs against tinyconfig and defconfig, k = 1..5 culprits): bisect
-    needs the fewest builds of every strategy measured. Medians over the 35 cases: 1.10 times
-    the information bound, 4.2 times fewer builds than ddmin and 31 times fewer than
-    one-at-a-time (n >= 500); CDD and ProbDD need about 5.8 times the bound. Grouping by
-    dependency closures or by menus did not pay for its refinement pass (1.3 to 1.4 times the
-    bound). Simulated wall time with 4 workers is 2.82 times shorter than with 1 (2.74 on
-    synthetic sets, 2.93 on the real ones; 2.72 to 2.93 over eight draws of the simulated build
-    times), with 8 workers 4.2 times. With the swaps every case ends on a result of the same
-    size at every worker count (34 of 35 without: one case kept a two-change alternative at
-    W=4; finding the one-change one costs that case 3.03 -> 2.64).
+    Why these two: bisect names the culprits one at a time by halving, so its builds grow as
+    k * log2(n), near the information bound log2 C(n, k) + k, where ddmin, CDD and ProbDD spend
+    builds on removals a culprit-by-culprit search never tries and one-at-a-time needs a build
+    per change. Grouping by dependency closures or by menus is left out of the default: the
+    pass that refines inside the groups costs more builds than the fewer halvings save. Bisect
+    fills a slot per worker in every round, so more workers shorten the wall time. Parallel
+    rounds can end on a larger alternative of the same failure (two changes where one would
+    do); swap replaces such parts, so the result's size does not depend on the worker count.
+    ``benchmarks/strategy_bench.py`` measures these claims; ``benchmarks/README.md`` has its
+    latest figures.
     """
     return Pipeline("default", [Bisect(), Swap()])
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Callable, Iterable, List, Optional, Protocol, Sequence, Tuple
 
-from ltobisect.model import Candidate, Change, ordered
+from ltobisect.model import Candidate, Change
 from ltobisect.problem import Problem
 
 #: A unit is a set of changes that a strategy keeps or removes together.

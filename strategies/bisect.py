@@ -1,8 +1,9 @@
 """Bisect: find the culprits one at a time by halving (adaptive group testing).
 
-With a single culprit this is ktest's config-bisect: each test removes half of the suspects and
-keeps the half that still matters, ceil(log2 n) tests. With k culprits it finds them one after
-the other, about k * (log2 n + 1) tests, close to the information bound log2 C(n, k) + k.
+With a single culprit this is the classic config bisection: each test removes half of the
+suspects and keeps the half that still matters, ceil(log2 n) tests. With k culprits it finds
+them one after the other, about k * (log2 n + 1) tests, close to the information bound
+log2 C(n, k) + k.
 
 The search keeps the changes in three kinds of groups:
 
@@ -49,155 +50,48 @@ keeps shrinking, and the pipeline's closing one-at-a-time pass proves the result
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
 from ltobisect.model import Candidate, Verdict
 from ltobisect.problem import Problem
 
 from .base import Unit, UnitsOf, effective, singletons, split, union
-
-
-@dataclass
-class Group:
-    """Units that hold a culprit, or (when ``fallback`` is set) probably do.
-
-    An optimistic group's ``fallback`` units are alive and never removed while the group is
-    searched: ``units + fallback`` surely hold a culprit.
-    """
-
-    units: List[Unit]
-    fallback: List[Unit] = field(default_factory=list)
-    #: Cut out of a group that held a culprit, so it most likely holds one culprit only.
-    narrowed: bool = True
-
-    @property
-    def optimistic(self) -> bool:
-        return bool(self.fallback)
-
-    def alive(self) -> List[Unit]:
-        return self.units + self.fallback
-
-
-def _flat(groups: List[List[Unit]]) -> List[Unit]:
-    return [u for g in groups for u in g]
-
-
-def _trim(units: List[Unit], keep: Candidate) -> List[Unit]:
-    return [u & keep for u in units if u & keep]
-
-
-def _shrink(groups: List[List[Unit]], keep: Candidate) -> List[List[Unit]]:
-    return [g2 for g2 in (_trim(g, keep) for g in groups) if g2]
-
+from .culprit_groups import (
+    Group,
+    after_pieces,
+    allot,
+    codes_for,
+    decode,
+    flat,
+    pull_needs,
+    reaches,
+    shrink,
+    shrink_groups,
+    to_test,
+    trim,
+    unproven_of,
+)
 
 #: Guesses of "the culprits found plus this unit" a round makes when unknown groups remain
 #: (they may hold more culprits, so further guesses are better spent looking into them).
 GUESSES = 1
 
 #: From this many workers on, a round after one that dropped several clean sets spends a
-#: slot on checking that what is left still fails (1/W of a round); with fewer workers the
-#: check is made only after a round came back with every test lost, the only sign of it, in
-#: a slot of the next round (whose results are void if the check fails) rather than in a
-#: round of its own (a whole round for one build: synthetic W1/W4 2.56 -> 2.61 geometric mean).
-#: Measured on Linux 6.1 change sets (k=3): W=8 took 1840 -> 1310 simulated s on x86_64 and
-#: 2320 -> 2040 on arm64 with it; at W=4 the slot costs more than it saves (synthetic 2.61 ->
-#: 2.38 W1/W4).
+#: slot on checking that what is left still fails: 1/W of a round, which pays when W is large.
+#: With fewer workers that slot costs more than it saves, so the check is made only after a
+#: round came back with every test lost (the only sign of it), in a slot of the next round
+#: (whose results are void if the check fails) rather than in a round of its own (a whole
+#: round for one build). The threshold is the strategy benchmark's (benchmarks/README.md).
 CHECK_W = 6
 
 #: Fewest slots for which a group is cut by codes rather than into ``slots + 1`` pieces.
 CODE_SLOTS = 3
 
 
-def _tested(pieces: List[List[Unit]]) -> List[List[Unit]]:
-    """The pieces a round tests: all but the last, which the others' results settle."""
-    return pieces[:-1] if len(pieces) > 1 else pieces
-
-
-def _reach(units: List[Unit], codes: List[int], needs) -> List[int]:
-    """Each unit's code with the codes of the units it needs: the slots whose removal takes
-    it away (a change without what it needs takes no effect), which is what decoding reads."""
-    at = {c: i for i, u in enumerate(units) for c in u}
-    out = []
-    for u, code in zip(units, codes):
-        for c in u:
-            for d in needs.get(c, ()):
-                j = at.get(d)
-                if j is not None:
-                    code |= codes[j]
-        out.append(code)
-    return out
-
-
 def _guess(problem: Problem, culprits: Candidate, unit: Unit, every: Candidate) -> Candidate:
     """The culprits found plus ``unit`` and what it needs (alive): the config that reproduces
     if ``unit`` holds the last culprit, which takes no effect without its needs."""
     return culprits | (problem.structure.closure(unit) & every)
-
-
-def _unproven(clean: List[List[Unit]]) -> List[Unit]:
-    """Of sets dropped in one round (each clean on its own), the units whose removal together
-    with the others no test has shown harmless: all but the first set's."""
-    first = set(clean[0])
-    return list(dict.fromkeys(u for c in clean[1:] for u in c if u not in first))
-
-
-def _allot(groups: List[Group], w: int) -> Tuple[List[Group], List[int]]:
-    """The groups searched this round and their slots: each gets what it can use, in order.
-
-    A group of m units can use about log2(m + 1) slots (codes settle it in one round); slots
-    spread thinly over many groups narrow each less than the same slots spent on one, so the
-    first groups are served in full and the others wait for the next round.
-    """
-    tasks: List[Group] = []
-    slots: List[int] = []
-    left = w
-    for g in groups:
-        if not left:
-            break
-        m = len(g.units)
-        want = max(1, min(m if g.optimistic else m - 1, m.bit_length()))
-        tasks.append(g)
-        slots.append(min(want, left))
-        left -= slots[-1]
-    for i in range(left):  # more slots than the groups can use: spread the rest
-        slots[i % len(slots)] += 1
-    return tasks, slots
-
-
-def _codes(units: List[Unit], slots: int, needs) -> Tuple[int, List[int]]:
-    """Bits used and a non-zero code for each unit, chosen so that the reaches spread evenly.
-
-    Decoding reads a unit's reach (its code with the codes of what it needs), so the units
-    share out the ``2**bits - 1`` reach values as evenly as their needs allow: a unit that needs
-    others can only reach supersets of their codes. Units needed by others go first, to the
-    codes of fewest bits, which leaves those who need them the most room. A unit's code is the
-    reach it gets, so that it is removed in every slot that takes it away anyway (more units
-    dropped per clean slot).
-    """
-    m = len(units)
-    bits = min(slots, m.bit_length())
-    cells = (1 << bits) - 1
-    at = {c: i for i, u in enumerate(units) for c in u}
-    inner = []  # per unit: the other units of the group that it needs
-    for i, u in enumerate(units):
-        deps = {at.get(d) for c in u for d in needs.get(c, ())}
-        inner.append(deps - {None, i})
-    needed = [0] * m
-    for deps in inner:
-        for j in deps:
-            needed[j] += 1
-    load = [0] * (cells + 1)
-    codes = [0] * m
-    by_weight = sorted(range(1, cells + 1), key=lambda c: (bin(c).count("1"), c))
-    for i in sorted(range(m), key=lambda i: (len(inner[i]), -needed[i], i)):
-        base = 0
-        for j in inner[i]:
-            base |= codes[j]  # 0 for a need not coded yet (a dependency cycle)
-        code = min((c for c in by_weight if c & base == base), key=lambda c: load[c])
-        codes[i] = code
-        load[code] += 1
-    return bits, codes
 
 
 class Bisect:
@@ -228,13 +122,13 @@ class Bisect:
         unproven: List[Unit] = []
         doubt = False  # the last round lost every test while ``unproven`` was not settled
         while True:
-            alive = culprits + [u for g in positives for u in g.alive()] + _flat(unknown)
+            alive = culprits + [u for g in positives for u in g.alive()] + flat(unknown)
             every = union(alive)
             eff = effective(problem, every)
             if eff != every:  # changes whose dependencies were dropped: gone for free
-                culprits = _trim(culprits, eff)
-                positives = self._shrink_groups(positives, eff)
-                unknown = _shrink(unknown, eff)
+                culprits = trim(culprits, eff)
+                positives = shrink_groups(positives, eff)
+                unknown = shrink(unknown, eff)
                 every = eff
             # A single unit known to matter is a culprit: no test needed.
             still = []
@@ -243,9 +137,9 @@ class Bisect:
                     culprits.append(g.units[0])
                 else:
                     still.append(g)
-            positives, unknown = self._pull_needs(problem, culprits, still, unknown)
+            positives, unknown = pull_needs(problem.structure.needs, culprits, still, unknown)
             if not positives:
-                rest = _flat(unknown)
+                rest = flat(unknown)
                 unknown = []
                 found = union(culprits)
                 if not rest:
@@ -253,7 +147,7 @@ class Bisect:
                 done, clean = self._final_round(problem, every, found, rest, w, positives)
                 if done:
                     return True
-                unproven = _unproven(clean) if clean else unproven
+                unproven = unproven_of(clean) if clean else unproven
                 continue
             check = bool(unproven) and (w >= CHECK_W or doubt)
             after, all_lost, clean, solved = self._round(
@@ -270,52 +164,7 @@ class Bisect:
             # longer fail: the next round spends a slot on checking it.
             doubt = all_lost and bool(unproven) and not check
             if clean or check:
-                unproven = _unproven(clean) if clean else []
-
-    @staticmethod
-    def _shrink_groups(groups: List[Group], keep: Candidate) -> List[Group]:
-        """Groups without the changes that are gone (which held no culprit: they took no effect)."""
-        out = []
-        for g in groups:
-            units, fallback = _trim(g.units, keep), _trim(g.fallback, keep)
-            if units or fallback:
-                out.append(Group(units, fallback, g.narrowed) if units else Group(fallback))
-        return out
-
-    @staticmethod
-    def _pull_needs(
-        problem: Problem, culprits: List[Unit], positives: List[Group], unknown: List[List[Unit]]
-    ):
-        """Units holding what a culprit needs are culprits too, without a test.
-
-        A culprit only takes effect with the changes it needs; without them the config is the
-        one without the culprit, which does not reproduce. A positive group that gives up a
-        unit this way may have lost its culprit with it, so it becomes unknown again.
-        """
-        needs = problem.structure.needs
-        wanted: set = set()
-        for c in union(culprits):
-            wanted |= needs.get(c, frozenset())
-        wanted -= union(culprits)
-        if not wanted:
-            return positives, unknown
-        kept_pos: List[Group] = []
-        kept_unknown: List[List[Unit]] = []
-        for g in positives:
-            units = g.alive()
-            pulled = [u for u in units if u & wanted]
-            culprits.extend(pulled)
-            if not pulled:
-                kept_pos.append(g)
-            elif len(pulled) < len(units):
-                kept_unknown.append([u for u in units if not u & wanted])
-        for g in unknown:
-            pulled = [u for u in g if u & wanted]
-            rest = [u for u in g if not u & wanted]
-            culprits.extend(pulled)
-            if rest:
-                kept_unknown.append(rest)
-        return kept_pos, kept_unknown
+                unproven = unproven_of(clean) if clean else []
 
     def _final_round(
         self,
@@ -369,7 +218,7 @@ class Bisect:
         """
         if check:
             w -= 1
-        tasks, slots = _allot(positives, w)
+        tasks, slots = allot(positives, w)
         waiting = positives[len(tasks):]
         guesses: List[Candidate] = []
         if len(tasks) == 1 and not waiting and tasks[0].narrowed:
@@ -390,9 +239,9 @@ class Bisect:
             if not s:
                 plans.append((group, "keep", None, len(queries), 0))
             elif s >= CODE_SLOTS and m > s + 1 and group.narrowed:
-                bits, codes = _codes(group.units, s, problem.structure.needs)
+                bits, codes = codes_for(group.units, s, problem.structure.needs)
                 pools = [[u for u, c in zip(group.units, codes) if c >> t & 1] for t in range(bits)]
-                reach = _reach(group.units, codes, problem.structure.needs)
+                reach = reaches(group.units, codes, problem.structure.needs)
                 plans.append((group, "codes", (codes, reach), len(queries), bits))
                 queries += [every - union(p) for p in pools]
                 removed += pools
@@ -400,9 +249,9 @@ class Bisect:
                 # Pieces; the last one is proven by the others' results (or, in an optimistic
                 # group, stays optimistic) unless it is the only one.
                 pieces = split(group.units, min(s + 1, m))
-                plans.append((group, "pieces", pieces, len(queries), len(_tested(pieces))))
-                queries += [every - union(p) for p in _tested(pieces)]
-                removed += _tested(pieces)
+                plans.append((group, "pieces", pieces, len(queries), len(to_test(pieces))))
+                queries += [every - union(p) for p in to_test(pieces)]
+                removed += to_test(pieces)
         queries += guesses
         removed += [None] * len(guesses)
         if len(tasks) == 1 and not waiting and plans[0][1] == "pieces" and len(queries) < w:
@@ -422,7 +271,7 @@ class Bisect:
         if unknown and not waiting and len(queries) < w:
             # Slots still free look into the unknown groups: a clean part is dropped, a part
             # that loses the failure is a new positive group, one round early.
-            probes = split(_flat(unknown), w - len(queries))
+            probes = split(flat(unknown), w - len(queries))
             del unknown[:]
             queries += [every - union(p) for p in probes]
             removed += probes
@@ -436,11 +285,11 @@ class Bisect:
         for group, how, layout, at, count in plans:
             got = verdicts[at: at + count]
             if how == "codes":
-                found += self._decode(group, layout, got, unknown)
+                found += decode(group, layout, got, unknown)
             elif how == "keep":
                 found.append(group)
             else:
-                found += self._pieces(group, layout, got, unknown)
+                found += after_pieces(group, layout, got, unknown)
         if probes:
             found += [Group(p, narrowed=False) for p, ok in zip(probes, verdicts[-len(probes):]) if not ok]
         # Contradictory verdicts can leave a group empty; an optimistic one may keep only its fallback.
@@ -449,57 +298,3 @@ class Bisect:
         lost = [not ok for r, ok in zip(removed, verdicts) if r is not None]
         solved = any(ok for q, ok in zip(queries, verdicts) if q in guesses)
         return found + waiting, bool(lost) and all(lost), clean, solved
-
-    @staticmethod
-    def _pieces(group: Group, pieces: List[List[Unit]], verdicts, unknown) -> List[Group]:
-        tested = _tested(pieces)
-        clean = verdicts[: len(tested)]
-        dirty = [p for p, ok in zip(tested, clean) if not ok]
-        last = pieces[-1] if len(tested) < len(pieces) else []
-        if dirty:
-            rest = last + group.fallback  # the group did hold a culprit; these may hold more
-            if rest:
-                unknown.append(rest)
-            return [Group(p) for p in dirty]
-        if group.optimistic:  # the tested pieces were clean: the guess narrows or was wrong
-            # (wrong: the fallback most likely holds several culprits, see _decode)
-            return [Group(last, group.fallback) if last else Group(group.fallback, narrowed=False)]
-        return [Group(last)] if last else []  # the group holds a culprit and the rest is clean
-
-    @staticmethod
-    def _decode(group: Group, layout, verdicts, unknown) -> List[Group]:
-        """The cell the lost failures spell, optimistic unless the slots settle it.
-
-        ``layout`` holds each unit's code (the slots it was removed in) and its reach (those
-        and the codes of what it needs: the slots whose removal takes it away). Only a unit
-        removed in a slot that kept the failure is surely clean and dropped. The cell is the
-        units whose reach is exactly the lost slots, as a lone culprit's is; it is only likely
-        (several culprits, or needs that the structure over-states), so it is optimistic,
-        with a fallback of the live units of one lost slot, unless it is that slot itself.
-        """
-        codes, reach = layout
-        lost = sum(1 << t for t, ok in enumerate(verdicts) if not ok)
-        if not lost:  # every unit was in a clean slot: the group held no culprit
-            # The cell a single culprit would have spelt was wrong: the group it came from
-            # most likely holds several, which codes would mislead again. Pieces cut it.
-            return [Group(group.fallback, narrowed=False)] if group.optimistic else []
-        if group.optimistic:
-            unknown.append(group.fallback)  # the group did hold a culprit
-        alive = [(u, c, r) for u, c, r in zip(group.units, codes, reach) if c & ~lost == 0]
-        cell = [u for u, _, r in alive if r == lost] or [u for u, c, _ in alive if c == lost]
-        # A lost slot's live units surely hold a culprit: the smallest is the fallback.
-        slot = min((t for t in range(lost.bit_length()) if lost >> t & 1),
-                   key=lambda t: sum(1 for _, c, _ in alive if c >> t & 1))
-        chosen = set(cell)
-        fallback = [u for u, c, _ in alive if c >> slot & 1 and u not in chosen]
-        others = [u for u, c, _ in alive if not c >> slot & 1 and u not in chosen]
-        if others:
-            unknown.append(others)
-        out = Group(cell or fallback) if not cell or not fallback else Group(cell, fallback)
-        if len(out.alive()) == len(group.alive()) and not others:
-            # Nothing dropped and nothing cut away: every test lost because what every unit
-            # needs sits in the cell the culprit's own reach spells (a change that all the
-            # others need, as MODULES for every "=m"). The same codes would spell the same
-            # cell again; pieces cut it instead.
-            out.narrowed = False
-        return [out]

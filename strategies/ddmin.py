@@ -4,7 +4,8 @@ The current configuration is cut into n parts. Each part alone is tried ("reduce
 then each complement ("reduce to complement"); the first that reproduces becomes the current
 configuration (n back to 2 after a subset, n - 1 after a complement). When nothing reproduces
 the granularity doubles, until the parts are single changes: the result is then 1-minimal.
-The order is picire's default (subsets first, then complements, each in part order).
+The order is the usual one of ddmin implementations (subsets first, then complements, each in
+part order).
 
 Parallel: the candidates of a step are tested W at a time in order and the first reproducing
 one wins, the same choice the sequential algorithm makes.

@@ -2,8 +2,8 @@
 
 As the closing pass of every pipeline it *proves* 1-minimality: it ends only after a full sweep
 in which removing any single change of the result lost the failure. Run from the bad config it
-is the baseline ktest's ``make_min_config`` stands for (about one build per change), against
-which the other strategies are measured.
+is the classic one-by-one minimization of a kernel config (about one build per change),
+against which the other strategies are measured.
 
 Parallel: the next W removals are tested at once against the same best. When several of them
 reproduce, the next batch tries them all removed together, with the removals that follow

@@ -1,45 +1,19 @@
-"""Pure-Python stand-ins for the Problem's collaborators: resolver, runner, journal.
+"""Test helpers over the simulation of :mod:`ltobisect.simulate`: a Problem wired in one call.
 
-They let any layer above the gate (strategies, session, report) be exercised in milliseconds:
-
-- :class:`FakeResolver` plays Kconfig on a toy model. Each change may *need* other changes
-  (``needs``): a change whose needs are not all effective in the candidate does not take effect,
-  exactly as a symbol with an unmet ``depends on`` stays at its baseline value. So resolving
-  ``{A}`` when ``A`` needs ``B`` gives the baseline's digest. Its :meth:`FakeResolver.structure`
-  gives the transitive ``needs`` (and optional menus) as :class:`~ltobisect.model.Structure`.
-- :class:`FakeRunner` runs a predicate over resolved configs and follows the ``Runner`` protocol
-  (``workers``, ``run(items, on_done, labels)``). It can simulate build durations on a
-  :class:`SimClock` (wall time of W parallel workers), inject infrastructure errors (retried
-  inside the runner, like the real executor) and flaky verdicts.
-- :class:`MemoryJournal` implements ``problem.Record`` in memory.
-
-``make_problem`` wires the three into a :class:`~ltobisect.problem.Problem`; ``conjunction``
-builds the usual test predicate "reproduces iff all these symbols have their bad values".
+The simulated collaborators of the Problem (resolver, runner, journal, clock) are product code
+in :mod:`ltobisect.simulate`, shared with the strategy benchmark. This module adds what only
+tests need: :func:`changes` makes numbered changes, and :func:`make_problem` wires a
+:class:`~ltobisect.simulate.SimResolver`, a :class:`~ltobisect.simulate.SimRunner` and a
+:class:`~ltobisect.simulate.MemoryJournal` into a :class:`~ltobisect.problem.Problem`.
 """
 from __future__ import annotations
 
-import hashlib
-import heapq
-import random
-from dataclasses import dataclass, field
-from types import SimpleNamespace
-from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Callable, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from ltobisect.config import Limits
-from ltobisect.model import Candidate, Change, Ineffective, Outcome, Resolved, Structure, Verdict
+from ltobisect.model import Change, Resolved
 from ltobisect.problem import Problem
-
-
-def config_values(text: str) -> Dict[str, str]:
-    """Symbol -> value of a `.config` text (``# CONFIG_X is not set`` gives ``"n"``)."""
-    out: Dict[str, str] = {}
-    for line in text.splitlines():
-        if line.startswith("CONFIG_") and "=" in line:
-            name, _, value = line[len("CONFIG_"):].partition("=")
-            out[name] = value.strip('"')
-        elif line.startswith("# CONFIG_") and line.endswith(" is not set"):
-            out[line[len("# CONFIG_"): -len(" is not set")]] = "n"
-    return out
+from ltobisect.simulate import MemoryJournal, Predicate, SimClock, SimResolver, SimRunner
 
 
 def changes(count: int, *, off: Iterable[int] = ()) -> List[Change]:
@@ -52,203 +26,6 @@ def changes(count: int, *, off: Iterable[int] = ()) -> List[Change]:
         else:
             out.append(Change(f"C{i:03d}", "y", "bool", baseline_value="n"))
     return out
-
-
-class FakeResolver:
-    """Resolves candidates on a toy Kconfig: changes, baseline values and dependencies.
-
-    ``needs[c]`` are the changes ``c`` directly needs; a change takes effect only when every
-    change it needs (transitively) is in the candidate. ``selects[c]`` names symbols outside
-    the changes that ``c`` sets to ``y`` when it takes effect, as a Kconfig ``select`` does
-    (several changes may select one). ``menus[c]`` is its menu path.
-    ``calls`` counts resolutions, so a test can check the gate memoizes them.
-    """
-
-    def __init__(
-        self,
-        all_changes: Sequence[Change],
-        needs: Optional[Mapping[Change, Iterable[Change]]] = None,
-        menus: Optional[Mapping[Change, Tuple[str, ...]]] = None,
-        selects: Optional[Mapping[Change, Iterable[str]]] = None,
-    ) -> None:
-        self.changes = tuple(all_changes)
-        self.selects = {c: tuple(names) for c, names in (selects or {}).items()}
-        self.needs: Dict[Change, frozenset] = {c: frozenset(d) for c, d in (needs or {}).items()}
-        self.menus = dict(menus or {})
-        self.calls = 0
-        self._baseline = {c.name: c.baseline_value for c in self.changes}
-
-    def effective(self, cand: Iterable[Change]) -> frozenset:
-        """The changes of ``cand`` that take effect (their needs met, transitively)."""
-        eff = set(cand)
-        while True:
-            drop = {c for c in eff if not self.needs.get(c, frozenset()) <= eff}
-            if not drop:
-                return frozenset(eff)
-            eff -= drop
-
-    def __call__(self, cand: Candidate) -> Resolved:
-        self.calls += 1
-        cand = frozenset(cand)
-        eff = self.effective(cand)
-        values = dict(self._baseline)
-        for c in eff:
-            values[c.name] = c.value
-        for c in eff:
-            for name in self.selects.get(c, ()):
-                values[name] = "y"
-        text = "".join(
-            (f"# CONFIG_{k} is not set\n" if v == "n" else f"CONFIG_{k}={v}\n")
-            for k, v in sorted(values.items())
-        )
-        ineffective = tuple(
-            Ineffective(
-                c,
-                actual=c.baseline_value,
-                reason="unmet dependency: " + ", ".join(sorted(d.name for d in self.needs[c] - eff)),
-            )
-            for c in sorted(cand - eff)
-        )
-        digest = hashlib.sha256(text.encode()).hexdigest()
-        return Resolved(candidate=cand, config_text=text, digest=digest, ineffective=ineffective)
-
-    def closure(self, c: Change) -> frozenset:
-        """Everything ``c`` needs, transitively, without ``c``."""
-        out: set = set()
-        todo = list(self.needs.get(c, ()))
-        while todo:
-            d = todo.pop()
-            if d not in out:
-                out.add(d)
-                todo.extend(self.needs.get(d, ()))
-        out.discard(c)
-        return frozenset(out)
-
-    def structure(self) -> Structure:
-        """What the Kconfig layer would tell strategies: transitive needs and menus."""
-        return Structure(
-            needs={c: self.closure(c) for c in self.changes if self.closure(c)},
-            menu=dict(self.menus),
-        )
-
-
-class SimClock:
-    """Simulated wall time: the runner advances it by each batch's makespan."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-Predicate = Callable[[Resolved], Union[bool, Verdict]]
-
-
-def conjunction(bad: Mapping[str, str]) -> Predicate:
-    """Reproduces iff every ``symbol: value`` of ``bad`` holds in the resolved config."""
-    wanted = dict(bad)
-
-    def predicate(r: Resolved) -> bool:
-        values = config_values(r.config_text)
-        return all(values.get(k, "n") == v for k, v in wanted.items())
-
-    return predicate
-
-
-class FakeRunner:
-    """Runs ``predicate`` on each resolved config, following the executor's ``Runner`` protocol.
-
-    - ``workers``: how many tests may run at once; batches are scheduled on that many simulated
-      workers (longest-free-first) and ``clock`` advances by the batch's makespan.
-    - ``duration``: seconds one test takes, a number or a function of the resolved config.
-    - ``infra_failures``: a function ``(resolved, attempt) -> bool`` saying whether that attempt
-      fails on our side; each item is retried up to ``attempts`` times, then reported as
-      ``INFRA_ERROR`` (as the real executor does after its retry policy gives up).
-    - ``flaky``: probability that a test's verdict is flipped (REPRODUCES <-> PASSES), drawn from
-      a ``random.Random(seed)``, to exercise verification and flake handling.
-
-    ``batches`` keeps the sizes of the batches it was given; ``tested`` every digest it ran.
-    """
-
-    def __init__(
-        self,
-        predicate: Predicate,
-        workers: int = 1,
-        *,
-        duration: Union[float, Callable[[Resolved], float]] = 0.0,
-        clock: Optional[SimClock] = None,
-        infra_failures: Optional[Callable[[Resolved, int], bool]] = None,
-        attempts: int = 3,
-        flaky: float = 0.0,
-        seed: int = 0,
-    ) -> None:
-        self.predicate = predicate
-        self.workers = workers
-        self.duration = duration
-        self.clock = clock or SimClock()
-        self.infra_failures = infra_failures
-        self.attempts = attempts
-        self.flaky = flaky
-        self.rng = random.Random(seed)
-        self.batches: List[int] = []
-        self.tested: List[str] = []
-
-    def _duration(self, r: Resolved) -> float:
-        return self.duration(r) if callable(self.duration) else float(self.duration)
-
-    def _outcome(self, r: Resolved) -> Outcome:
-        seconds = self._duration(r)
-        for attempt in range(1, self.attempts + 1):
-            if self.infra_failures is None or not self.infra_failures(r, attempt):
-                break
-        else:
-            return Outcome(Verdict.INFRA_ERROR, duration=seconds, detail="injected infra error")
-        got = self.predicate(r)
-        verdict = got if isinstance(got, Verdict) else (Verdict.REPRODUCES if got else Verdict.PASSES)
-        if self.flaky and verdict in (Verdict.REPRODUCES, Verdict.PASSES) and self.rng.random() < self.flaky:
-            verdict = Verdict.PASSES if verdict is Verdict.REPRODUCES else Verdict.REPRODUCES
-        return Outcome(verdict, duration=seconds)
-
-    def run(
-        self,
-        items: Sequence[Resolved],
-        on_done: Callable[[int, Resolved, Outcome], None],
-        labels: Optional[Sequence[str]] = None,
-    ) -> List[Outcome]:
-        self.batches.append(len(items))
-        outcomes = [self._outcome(r) for r in items]
-        # List scheduling on `workers` slots: the batch's makespan is the simulated wall time.
-        slots = [0.0] * max(1, self.workers)
-        for o in outcomes:
-            start = heapq.heappop(slots)
-            heapq.heappush(slots, start + o.duration)
-        self.clock.now += max(slots)
-        for i, (r, o) in enumerate(zip(items, outcomes)):
-            self.tested.append(r.digest)
-            on_done(i, r, o)
-        return outcomes
-
-
-@dataclass
-class MemoryJournal:
-    """The journal (``problem.Record``) in memory: digest -> last final outcome."""
-
-    entries: List[Tuple[Resolved, Outcome, str]] = field(default_factory=list)
-    _by_digest: Dict[str, Outcome] = field(default_factory=dict)
-
-    def lookup(self, digest: str) -> Optional[Outcome]:
-        return self._by_digest.get(digest)
-
-    def append(self, resolved: Resolved, outcome: Outcome, label: str = "") -> None:
-        self.entries.append((resolved, outcome, label))
-        if outcome.verdict.is_final:
-            self._by_digest[resolved.digest] = outcome
-
-    def history(self, digest: str) -> List[SimpleNamespace]:
-        """Every record of one digest, oldest first (as ``Journal.history``)."""
-        return [SimpleNamespace(outcome=o, label=label)
-                for r, o, label in self.entries if r.digest == digest]
 
 
 def make_problem(
@@ -270,9 +47,9 @@ def make_problem(
     The runner, resolver and journal stay reachable as ``problem.fake_runner``,
     ``problem.fake_resolver`` and ``problem.fake_journal``.
     """
-    resolver = FakeResolver(all_changes, needs, menus, selects)
+    resolver = SimResolver(all_changes, needs, menus, selects)
     clock = SimClock()
-    runner = FakeRunner(predicate, workers, duration=duration, clock=clock, **runner_options)
+    runner = SimRunner(predicate, workers, duration=duration, clock=clock, **runner_options)
     journal = journal if journal is not None else MemoryJournal()
     problem = Problem(
         all_changes,

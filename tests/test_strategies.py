@@ -11,13 +11,14 @@ from hypothesis import strategies as st
 from ltobisect.config import Limits
 from ltobisect.errors import InfraError, Stopped, UserError
 from ltobisect.model import Verdict
+from ltobisect.simulate import SimResolver, config_values, conjunction
 from ltobisect.strategies import STRATEGIES, get
 from ltobisect.strategies.base import split
 from ltobisect.strategies.grouping import closures, menus
 from ltobisect.strategies.probdd import best_prefix
 from ltobisect.strategies.swap import Swap
 
-from fakes import FakeResolver, changes, config_values, conjunction, make_problem
+from fakes import changes, make_problem
 
 NAMES = sorted(STRATEGIES)
 
@@ -109,7 +110,7 @@ def nonmonotonic(full_digest: str, base_digest: str, salt: int):
 @given(n=st.integers(4, 30), salt=st.integers(0, 1000))
 def test_nonmonotonic_verdicts_terminate_on_a_one_minimal_result(name, workers, n, salt):
     chs = changes(n)
-    resolver = FakeResolver(chs)
+    resolver = SimResolver(chs)
     predicate = nonmonotonic(resolver(frozenset(chs)).digest, resolver(frozenset()).digest, salt)
     problem = make_problem(chs, predicate, workers=workers)
     get(name).run(problem)
@@ -131,7 +132,7 @@ def test_contradictory_verdicts_never_hang_the_parallel_search(name):
         n = rng.randint(2, 40)
         chs = changes(n, off=[i for i in range(n) if rng.random() < 0.1])
         needs = {chs[i]: [chs[rng.randint(i + 1, n - 1)]] for i in range(n - 1) if rng.random() < 0.3}
-        resolver = FakeResolver(chs, needs)
+        resolver = SimResolver(chs, needs)
         predicate = nonmonotonic(resolver(frozenset(chs)).digest, resolver(frozenset()).digest,
                                  rng.randint(0, 1000))
         problem = make_problem(chs, predicate, needs=needs, workers=rng.randint(1, 6),
@@ -168,7 +169,7 @@ def test_changes_that_all_need_one_option_never_stall_the_parallel_search(monkey
     failure and spell the same cell again; the search used to ask the same questions until
     the gate's guard stopped it, without its closing pass.
     """
-    monkeypatch.setattr("ltobisect.problem.IDLE_BATCHES", 200)  # a loop shows at once
+    monkeypatch.setattr("ltobisect.limits.IDLE_BATCHES", 200)  # a loop shows at once
     rng = random.Random("hubs")
     for _ in range(300):
         chs, needs, culprits = hub_case(rng)

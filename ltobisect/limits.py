@@ -1,0 +1,137 @@
+"""One stop condition: when the search must end, whoever notices first.
+
+A session ends early for four reasons: its deadline (``--budget``), its build limit
+(``--max-builds``), no progress for too long (the stall limit, and the idle guard against a
+strategy asking only questions it already has answers to), or a stop request (Ctrl-C, SIGTERM,
+the CLI's budget watchdog). All four live in one :class:`StopCondition`, which the session hands
+to the :class:`~ltobisect.problem.Problem` (checked between batches) and to the executor (whose
+running builds are killed when a stop is requested). Strategies never see it: they only see the
+:class:`~ltobisect.errors.Stopped` it raises, which carries the best result.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Callable, List, Optional
+
+from ltobisect.config import Limits
+from ltobisect.errors import Stopped
+from ltobisect.model import Candidate
+
+#: Batches in a row answered from the cache after which the search is stopped as stuck: far
+#: more than any strategy needs (a round asks at most a few dozen), so a strategy that goes
+#: round in circles on contradictory verdicts ends with its best instead of hanging a farm.
+IDLE_BATCHES = 20_000
+
+#: The stop is requested this share of the budget before the deadline (at most ``GRACE_MAX``
+#: seconds), so killing the running builds and writing the artifacts fit inside the budget.
+GRACE_SHARE = 0.05
+GRACE_MAX = 30.0
+
+
+def budget_text(seconds: float) -> str:
+    """``2h``, ``20m``, ``45s``: a budget as the user wrote it, roughly."""
+    for unit, size in (("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
+class StopCondition:
+    """The limits of one session, its clock, and its stop request (thread-safe).
+
+    ``event`` is set by :meth:`request` (from any thread, e.g. a signal handler's helper
+    thread or the deadline timer); executors wait on it and kill their running builds.
+    """
+
+    def __init__(self, limits: Limits = Limits(), *, clock: Callable[[], float] = time.monotonic,
+                 started: Optional[float] = None, event: Optional[threading.Event] = None) -> None:
+        self.limits = limits
+        self.clock = clock
+        self.started = clock() if started is None else started
+        self.event = event if event is not None else threading.Event()
+        self.reason = "stop requested"
+        self._timer: Optional[threading.Timer] = None
+        self._listeners: List[Callable[[str], None]] = []
+
+    # -- the request -----------------------------------------------------------------------
+    def request(self, reason: str = "stop requested") -> None:
+        """Stop as soon as possible; listeners (the executor) are told at once."""
+        if not self.event.is_set():
+            self.reason = reason
+        self.event.set()
+        for listener in list(self._listeners):
+            try:
+                listener(self.reason)
+            except Exception:
+                pass  # a listener must not keep the others from hearing it
+
+    def on_request(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener(reason)`` when a stop is requested (at once if it already was)."""
+        self._listeners.append(listener)
+        if self.event.is_set():
+            listener(self.reason)
+
+    @property
+    def requested(self) -> bool:
+        return self.event.is_set()
+
+    # -- time ------------------------------------------------------------------------------
+    def restart(self) -> None:
+        """Count the deadline from now (each run of a resumed session has its own budget)."""
+        self.started = self.clock()
+
+    def elapsed(self) -> float:
+        return self.clock() - self.started
+
+    def time_left(self) -> Optional[float]:
+        """Seconds until the deadline; ``None`` without one."""
+        if self.limits.deadline is None:
+            return None
+        return self.limits.deadline - self.elapsed()
+
+    @property
+    def out_of_time(self) -> str:
+        """The reason a stop at the deadline gives."""
+        return f"the budget of {budget_text(self.limits.deadline or 0.0)} ran out"
+
+    def _stop_at(self) -> Optional[float]:
+        """Elapsed seconds at which the deadline's stop is due (its grace before the deadline)."""
+        deadline = self.limits.deadline
+        if deadline is None:
+            return None
+        return deadline - min(GRACE_MAX, deadline * GRACE_SHARE)
+
+    def arm(self) -> None:
+        """Start the deadline's timer: it requests the stop even in the middle of a batch of
+        long builds, so a budgeted run never overruns by a whole build."""
+        stop_at = self._stop_at()
+        if stop_at is None or self._timer is not None:
+            return
+        self._timer = threading.Timer(max(0.0, stop_at - self.elapsed()), self.request,
+                                      args=(self.out_of_time,))
+        self._timer.daemon = True
+        self._timer.start()
+
+    def disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    # -- the check between batches ----------------------------------------------------------
+    def check(self, best: Candidate, *, builds: int, builds_since_best: int = 0,
+              idle_batches: int = 0) -> None:
+        """Raise :class:`Stopped` (carrying ``best``) when any limit is reached."""
+        lim = self.limits
+        if self.event.is_set():
+            raise Stopped(self.reason, best)
+        stop_at = self._stop_at()
+        if stop_at is not None and self.elapsed() >= stop_at:
+            raise Stopped(self.out_of_time, best)
+        if lim.max_tests is not None and builds >= lim.max_tests:
+            raise Stopped(f"{lim.max_tests} builds done (--max-builds)", best)
+        if lim.stall_tests is not None and builds_since_best >= lim.stall_tests:
+            raise Stopped(f"no progress in {lim.stall_tests} builds", best)
+        if idle_batches > IDLE_BATCHES:
+            raise Stopped(f"the search asked {IDLE_BATCHES} questions in a row whose answers "
+                          "it already had", best)
