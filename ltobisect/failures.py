@@ -20,9 +20,9 @@ from typing import List, Optional, Sequence
 from ltobisect import signature as sg
 from ltobisect.config import SessionConfig
 from ltobisect.errors import UserError
-from ltobisect.model import Outcome, Signature, Verdict
+from ltobisect.logscan import LogFailure
+from ltobisect.model import Outcome, Signature, SignatureKind, Verdict
 from ltobisect.oracle import targets_for
-from ltobisect.signature import LogFailure
 
 #: make's own word that it cannot build a goal (not a missing prerequisite: that says "needed by").
 #: With -k make leaves out the "Stop.".
@@ -113,7 +113,7 @@ def check_limits(config: SessionConfig, bad: Outcome, log_text: str, targets: Se
                  "itself with --time-above")
     if (bad.verdict is Verdict.OUT_OF_MEMORY and config.mem_limit is not None
             and config.memory_threshold is None and bad.signature is not None
-            and bad.signature.kind == "memory"):
+            and bad.signature.kind == SignatureKind.MEMORY):
         raise UserError(
             f"the bad config's build was stopped at --mem-limit {config.mem_limit / 2**20:.0f} MiB, "
             "so no test could show the failure",
@@ -129,7 +129,7 @@ def check_limits(config: SessionConfig, bad: Outcome, log_text: str, targets: Se
 
 def number_of(sig: Signature, listed: Sequence[LogFailure]) -> Optional[int]:
     """Which of ``listed`` the signature is (a regex: the failure of the line it picked)."""
-    target = sig.basis if sig.kind == "regex" else sig
+    target = sig.basis if sig.kind == SignatureKind.REGEX else sig
     if target is None:
         return None
     for f in listed:
@@ -158,7 +158,7 @@ def choice_notes(config: SessionConfig, sig: Signature, listed: Sequence[LogFail
     if spec.target and own and own != list(targets) and own != ["vmlinux"]:
         notes.append(f"--target {spec.target} builds more than this failure needs: "
                      f"--target {' '.join(own)} would test it in a fraction of the time")
-    elif sig.kind == "regex" and sig.basis is None and not targets:
+    elif sig.kind == SignatureKind.REGEX and sig.basis is None and not targets:
         notes.append(f"/{sig.message}/ points at no error line ltobisect recognizes, so every test "
                      "builds make's default goal; --target DIR/ builds less")
     return notes

@@ -1,10 +1,12 @@
-"""Signature extraction on real build logs (tests/logs/, see tests/logs/README.md) and edge cases."""
+"""Failure scanning and signature matching on real build logs (tests/logs/, see
+tests/logs/README.md) and edge cases."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
 
+from ltobisect import lognorm, logscan
 from ltobisect import signature as sigmod
 from ltobisect.errors import UserError
 from ltobisect.model import Signature
@@ -24,15 +26,15 @@ THEIRS = Signature("compile-error", "clang", '"ltobisect planted fault: fhandle 
 
 def test_clang_errors_two_in_one_log() -> None:
     text = log("clang-error-fs.log")
-    assert sigmod.extract_all(text, roots=ROOTS) == [OURS, THEIRS]
-    assert sigmod.extract(text, roots=ROOTS) == OURS  # the earliest of equal kinds
+    assert logscan.extract_all(text, roots=ROOTS) == [OURS, THEIRS]
+    assert logscan.extract(text, roots=ROOTS) == OURS  # the earliest of equal kinds
     assert sigmod.matches(OURS, text, roots=ROOTS) and sigmod.matches(THEIRS, text, roots=ROOTS)
     assert not sigmod.matches(Signature("compile-error", "clang", '"something else"', "fs/fhandle.c"), text, roots=ROOTS)
 
 
 def test_line_numbers_are_dropped_unless_kept() -> None:
     text = log("clang-error-fs.log")
-    kept = sigmod.extract(text, roots=ROOTS, keep_lines=True)
+    kept = logscan.extract(text, roots=ROOTS, keep_lines=True)
     assert kept.location == "fs/fhandle.c:283"
     assert sigmod.matches(kept, text, roots=ROOTS)  # keeps lines because the signature shows one
     moved = text.replace("fhandle.c:283:2", "fhandle.c:290:2")
@@ -44,20 +46,20 @@ def test_without_roots_a_path_suffix_still_matches() -> None:
     # command, kbuild's <srctree>/scripts paths): an excerpt pasted from a report, say.
     text = "\n".join(ln for ln in log("clang-error-fs.log").splitlines()
                      if not ln.startswith(("#", "make")) and "/scripts/" not in ln)
-    assert sigmod.log_roots(text) == []
-    raw = sigmod.extract(text)
+    assert lognorm.log_roots(text) == []
+    raw = logscan.extract(text)
     assert raw.location.endswith("fs/fhandle.c") and raw.location != "fs/fhandle.c"
     assert sigmod.matches(OURS, text)  # the user's log from their own tree, no roots known
 
 
 def test_lld_undefined_symbols_from_a_real_thinlto_link() -> None:
     text = log("lld-undefined.log")
-    found = sigmod.extract_all(text, roots=ROOTS)
+    found = logscan.extract_all(text, roots=ROOTS)
     kinds = {(s.kind, s.tool) for s in found}
     assert kinds == {("link-error", "ld.lld")}
     names = {s.location for s in found}
     assert {"ltobisect_planted_missing", "ltobisect_planted_lto_missing"} <= names
-    first = sigmod.extract(text, roots=ROOTS)
+    first = logscan.extract(text, roots=ROOTS)
     assert first.message.startswith("undefined symbol: ltobisect_planted")
     ex = sigmod.excerpt(text, first, context=3)
     assert "undefined symbol" in ex and ">>> referenced by" in ex
@@ -65,30 +67,30 @@ def test_lld_undefined_symbols_from_a_real_thinlto_link() -> None:
 
 def test_compiler_crash_from_a_real_clang_crash() -> None:
     text = log("clang-crash.log")
-    sig = sigmod.extract(text, roots=ROOTS)
+    sig = logscan.extract(text, roots=ROOTS)
     assert sig == Signature("crash", "clang", "crashed: current parser token 'pragma'", "fs/fhandle.c")
     # The "frontend command failed" line and the /tmp reproducer names are not failures of their own.
-    assert sigmod.extract_all(text, roots=ROOTS) == [sig]
+    assert logscan.extract_all(text, roots=ROOTS) == [sig]
     assert "PLEASE submit a bug report" in sigmod.excerpt(text, sig, context=2)
 
 
 def test_killed_tool_from_a_real_sigkill() -> None:
     text = log("killed.log")
-    sig = sigmod.extract(text, roots=ROOTS)
+    sig = logscan.extract(text, roots=ROOTS)
     assert sig == Signature("killed", "", "killed by signal 9 (Killed)", "fs/open.o")
 
 
 def test_kconfig_warning_is_found_but_not_a_failure() -> None:
     text = log("kconfig-invalid.log")
-    assert sigmod.extract(text, roots=ROOTS) is None  # make succeeded; a warning is no failure
-    (warn,) = sigmod.extract_all(text, roots=ROOTS)
+    assert logscan.extract(text, roots=ROOTS) is None  # make succeeded; a warning is no failure
+    (warn,) = logscan.extract_all(text, roots=ROOTS)
     assert warn == Signature("kconfig", "kconfig", "symbol value 'maybe' invalid for FHANDLE", ".config")
     assert sigmod.matches(warn, text, roots=ROOTS)
 
 
 def test_passing_log_has_no_failure() -> None:
     text = log("pass-tail.log")
-    assert sigmod.extract(text, roots=ROOTS) is None and sigmod.extract_all(text, roots=ROOTS) == []
+    assert logscan.extract(text, roots=ROOTS) is None and logscan.extract_all(text, roots=ROOTS) == []
     assert sigmod.excerpt(text, OURS, context=2)  # never empty for a non-empty log
 
 
@@ -99,10 +101,10 @@ OBJTOOL = "vmlinux.o: warning: objtool: fixup_bad_iret+0x1c: call to memset() le
 
 
 def test_modpost_and_objtool_wording() -> None:
-    (m,) = sigmod.extract_all(MODPOST)
+    (m,) = logscan.extract_all(MODPOST)
     assert m == Signature("modpost", "modpost", '"ltobisect_missing" [fs/ext4/ext4.ko] undefined!', "ltobisect_missing")
-    assert sigmod.extract(MODPOST) == m  # ranks before make's own Error line
-    (o,) = sigmod.extract_all(OBJTOOL)
+    assert logscan.extract(MODPOST) == m  # ranks before make's own Error line
+    (o,) = logscan.extract_all(OBJTOOL)
     assert o == Signature("objtool-warning", "objtool", "fixup_bad_iret: call to memset() leaves .noinstr.text section",
                           "vmlinux.o")
     assert sigmod.matches(o, OBJTOOL.replace("+0x1c", "+0x2f"))
@@ -110,10 +112,10 @@ def test_modpost_and_objtool_wording() -> None:
 
 def test_make_errors_and_fallback() -> None:
     text = "make[1]: *** No rule to make target 'arch/x86/foo.o', needed by 'arch/x86/built-in.a'.  Stop.\n"
-    sig = sigmod.extract(text)
+    sig = logscan.extract(text)
     assert sig.kind == "make" and sig.message.startswith("No rule to make target 'arch/x86/foo.o'")
     odd = "something went wrong\nmake[2]: *** [scripts/Makefile.build:250: lib/odd.o] Error 1\n"
-    fb = sigmod.extract(odd)
+    fb = logscan.extract(odd)
     assert fb == Signature("make", "make", "lib/odd.o: Error", "lib/odd.o")
     assert sigmod.matches(fb, odd.replace("Error 1", "Error 2"))
 
@@ -121,9 +123,9 @@ def test_make_errors_and_fallback() -> None:
 def test_normalization_of_run_specific_text() -> None:
     a = "ld.lld-16: error: /tmp/cc12AbCd.o: invalid symbol index 0x1f in section foo.llvm.998877 at .tmp_vmlinux.kallsyms1\n"
     b = "ld.lld: error: /tmp/ccZZ99yy.o: invalid symbol index 0x2a in section foo.llvm.123 at .tmp_vmlinux.kallsyms2\n"
-    sa, sb = sigmod.extract(a), sigmod.extract(b)
+    sa, sb = logscan.extract(a), logscan.extract(b)
     assert sa == sb and sa.tool == "ld.lld" and sa.kind == "link-error"
-    assert sigmod.tool_name("/usr/lib/llvm-16/bin/clang-16") == "clang"
+    assert lognorm.tool_name("/usr/lib/llvm-16/bin/clang-16") == "clang"
 
 
 def test_regex_memory_duration_signatures() -> None:
@@ -148,20 +150,20 @@ LD_UNDEF = Signature("link-error", "ld", "undefined reference to 'trace_net_queu
 def test_gnu_ld_undefined_reference_from_the_demo() -> None:
     text = log("ld-undefined-demo.log")
     # ld's own error, not collect2's summary nor make's "Error 1" (once: both references agree).
-    assert sigmod.extract_all(text) == [LD_UNDEF]
-    assert sigmod.extract(text) == LD_UNDEF
+    assert logscan.extract_all(text) == [LD_UNDEF]
+    assert logscan.extract(text) == LD_UNDEF
     assert LD_UNDEF.describe() == "ld: undefined reference to 'trace_net_queue_packet' (link-error)"
     ex = sigmod.excerpt(text, LD_UNDEF, context=2)
     assert "undefined reference to `trace_net_queue_packet'" in ex
     # The same failure linked by clang's driver, or with -g (source:line instead of section+offset).
     for other in ("ld-undefined-clang-driver.log", "ld-undefined-debug.log"):
-        assert sigmod.extract(log(other)) == LD_UNDEF, other
+        assert logscan.extract(log(other)) == LD_UNDEF, other
         assert sigmod.matches(LD_UNDEF, log(other)), other
     assert not sigmod.matches(LD_UNDEF, log("lld-undefined.log"))
 
 
 def test_gold_and_lld_wording() -> None:
-    gold = sigmod.extract(log("gold-undefined.log"))
+    gold = logscan.extract(log("gold-undefined.log"))
     # gold quotes plainly and prints "obj:src:function f: error:"; the message reads as GNU ld's.
     assert gold == Signature("link-error", "ld.gold", LD_UNDEF.message, "trace_net_queue_packet")
     assert not sigmod.matches(LD_UNDEF, log("gold-undefined.log"))  # another linker, another failure
@@ -169,37 +171,37 @@ def test_gold_and_lld_wording() -> None:
 
 def test_gnu_ld_multiple_definition() -> None:
     text = log("ld-multiple.log")
-    sig = sigmod.extract(text)
+    sig = logscan.extract(text)
     assert sig == Signature("link-error", "ld", "multiple definition of 'crc_table_ready'", "crc_table_ready")
-    assert sigmod.extract_all(text) == [sig]
+    assert logscan.extract_all(text) == [sig]
     assert sigmod.matches(sig, text.replace("lib/a.o:(.data+0x0)", "lib/c.o:(.data+0x8)"))
 
 
 def test_gnu_ld_relocation_truncated() -> None:
     text = log("ld-reloc.log")
-    first, second = sigmod.extract_all(text)
+    first, second = logscan.extract_all(text)
     assert first == Signature("link-error", "ld", "relocation truncated to fit: R_X86_64_PC32 against '.far.text'",
                               "lib/big.o")
     # The object comes from the "in function" line above when the line names only a source file.
     assert second.location == "lib/bigread.o" and "against symbol 'far_func'" in second.message
-    assert sigmod.extract(text) == first
+    assert logscan.extract(text) == first
 
 
 def test_collect2_summary_only_when_ld_said_nothing_we_know() -> None:
     text = log("ld-undefined-demo.log")
     bare = "\n".join(ln for ln in text.splitlines() if not ln.startswith(("/usr/bin/ld:", "sched.c:")))
-    sig = sigmod.extract(bare)
+    sig = logscan.extract(bare)
     assert sig == Signature("link-error", "ld", "ld returned 1 exit status", "demo")
     assert sigmod.matches(sig, bare) and sigmod.matches(sig, text)
-    assert sigmod.extract(text) == LD_UNDEF  # with ld's own error the summary never wins
+    assert logscan.extract(text) == LD_UNDEF  # with ld's own error the summary never wins
 
 
 def test_cross_tool_names() -> None:
-    assert sigmod.tool_name("aarch64-linux-gnu-ld") == "ld"
-    assert sigmod.tool_name("/opt/x/bin/x86_64-pc-linux-gnu-gcc-12") == "gcc"
-    assert sigmod.tool_name("llvm-objcopy-16") == "llvm-objcopy"
+    assert lognorm.tool_name("aarch64-linux-gnu-ld") == "ld"
+    assert lognorm.tool_name("/opt/x/bin/x86_64-pc-linux-gnu-gcc-12") == "gcc"
+    assert lognorm.tool_name("llvm-objcopy-16") == "llvm-objcopy"
     line = "aarch64-linux-gnu-ld: lib/b.o:(.data+0x0): multiple definition of `x'; lib/a.o:(.data+0x0): first defined here\n"
-    assert sigmod.extract(line) == Signature("link-error", "ld", "multiple definition of 'x'", "x")
+    assert logscan.extract(line) == Signature("link-error", "ld", "multiple definition of 'x'", "x")
 
 
 # --- gcc or clang ------------------------------------------------------------------------------
@@ -209,25 +211,25 @@ GCC_UNUSED = Signature("compile-error", "gcc", "unused variable 'unused_total' [
 
 def test_gcc_errors_are_labeled_gcc() -> None:
     # "In function" above and "cc1: all warnings being treated as errors" below; UTF-8 or C quotes.
-    assert sigmod.extract(log("gcc-werror-utf8.log")) == GCC_UNUSED
-    assert sigmod.extract(log("gcc-werror-c.log")) == GCC_UNUSED
+    assert logscan.extract(log("gcc-werror-utf8.log")) == GCC_UNUSED
+    assert logscan.extract(log("gcc-werror-c.log")) == GCC_UNUSED
     # V=1: the printed command names gcc.
-    v1 = sigmod.extract(log("gcc-syntax-v1.log"))
+    v1 = logscan.extract(log("gcc-syntax-v1.log"))
     assert v1 == Signature("compile-error", "gcc", "expected expression before ';' token", "lib/syntax.c")
     # Nothing tells the compiler: the neutral cc, not a wrong name.
-    plain = sigmod.extract(log("gcc-syntax-plain.log"))
+    plain = logscan.extract(log("gcc-syntax-plain.log"))
     assert plain.tool == "cc" and plain.message == v1.message
 
 
 def test_clang_errors_stay_clang() -> None:
-    sig = sigmod.extract(log("clang-werror.log"))
+    sig = logscan.extract(log("clang-werror.log"))
     assert sig == Signature("compile-error", "clang", "unused variable 'unused_total' [-Werror,-Wunused-variable]",
                             "lib/warn.c")
-    assert sigmod.extract(log("clang-error-fs.log"), roots=ROOTS).tool == "clang"
+    assert logscan.extract(log("clang-error-fs.log"), roots=ROOTS).tool == "clang"
 
 
 def test_compile_errors_match_whatever_compiler_label() -> None:
-    plain, v1 = sigmod.extract(log("gcc-syntax-plain.log")), sigmod.extract(log("gcc-syntax-v1.log"))
+    plain, v1 = logscan.extract(log("gcc-syntax-plain.log")), logscan.extract(log("gcc-syntax-v1.log"))
     assert sigmod.matches(plain, log("gcc-syntax-v1.log")) and sigmod.matches(v1, log("gcc-syntax-plain.log"))
     relabeled = Signature("compile-error", "clang", GCC_UNUSED.message, GCC_UNUSED.location)
     assert sigmod.matches(relabeled, log("gcc-werror-c.log"))
@@ -240,14 +242,14 @@ def test_compile_errors_match_whatever_compiler_label() -> None:
 # --- roots read off the log --------------------------------------------------------------------
 
 def test_log_roots_of_real_logs() -> None:
-    assert sigmod.log_roots(log("clang-error-fs.log")) == ["/tmp/ltb/tree", "/tmp/ltb/out"]
-    assert sigmod.log_roots(log("gcc-gen-worker-o.log")) == ["/tmp/ltbfix/w1/out", "/tmp/ltbfix/src"]
+    assert lognorm.log_roots(log("clang-error-fs.log")) == ["/tmp/ltb/tree", "/tmp/ltb/out"]
+    assert lognorm.log_roots(log("gcc-gen-worker-o.log")) == ["/tmp/ltbfix/w1/out", "/tmp/ltbfix/src"]
     # V=1: the printed sub-make command (-C), make's directory line, the Makefile of the error.
-    assert sigmod.log_roots(log("gcc-syntax-v1.log")) == ["/tmp/ltbfix/out-syntax-v", "/tmp/ltbfix/src"]
+    assert lognorm.log_roots(log("gcc-syntax-v1.log")) == ["/tmp/ltbfix/out-syntax-v", "/tmp/ltbfix/src"]
     # Without make's directory lines: kbuild's <srctree>/scripts/Makefile.build still tells the tree.
     quiet = "\n".join(ln for ln in log("clang-error-fs.log").splitlines()
                       if not ln.startswith("#") and "directory" not in ln)
-    assert sigmod.log_roots(quiet) == ["/tmp/ltb/tree"]
+    assert lognorm.log_roots(quiet) == ["/tmp/ltb/tree"]
 
 
 def test_log_roots_are_conservative() -> None:
@@ -255,10 +257,10 @@ def test_log_roots_are_conservative() -> None:
             "make[2]: *** [/src/linux/arch/x86/Makefile:12: bzImage] Error 2\n"
             "make: Entering directory '/tmp'\n"
             "+ make -C / O=relative/out\n")
-    assert sigmod.log_roots(text) == ["/src/linux"]  # not arch/x86, nor /tmp, /, a relative O=
-    assert sigmod.normalize_path("/workspace/x.c", ["/work"]) == "/workspace/x.c"
-    assert sigmod.normalize_path("/work/x.c", ["/work"]) == "x.c"
-    assert sigmod.normalize_text("no such file: -I/work/include /src/work/x", ["/work"]) == \
+    assert lognorm.log_roots(text) == ["/src/linux"]  # not arch/x86, nor /tmp, /, a relative O=
+    assert lognorm.normalize_path("/workspace/x.c", ["/work"]) == "/workspace/x.c"
+    assert lognorm.normalize_path("/work/x.c", ["/work"]) == "x.c"
+    assert lognorm.normalize_text("no such file: -I/work/include /src/work/x", ["/work"]) == \
         "no such file: -Iinclude /src/work/x"
 
 
@@ -267,9 +269,9 @@ def test_signature_from_a_users_log_in_another_o_dir() -> None:
     # (LANG=C, -Werror: one more error). The file is generated in O=, so its path names O=.
     user, worker = log("gcc-gen-user-o.log"), log("gcc-gen-worker-o.log")
     assert "/tmp/ltbfix/user-out/gen.c" in user
-    sig = sigmod.extract(user)  # as the session does with --log: no roots of the user's build known
+    sig = logscan.extract(user)  # as the session does with --log: no roots of the user's build known
     assert sig == Signature("compile-error", "gcc", "'undeclared_limit' undeclared (first use in this function)", "gen.c")
     worker_roots = ("/tmp/ltbfix/w1/out", "/tmp/ltbfix/src")  # what the oracle gives
     assert sigmod.matches(sig, worker, roots=worker_roots) and sigmod.matches(sig, worker)
     # The same holds for the demo's link error, in any O= directory.
-    assert sigmod.matches(sigmod.extract(log("ld-undefined-demo.log")), log("ld-undefined-clang-driver.log"))
+    assert sigmod.matches(logscan.extract(log("ld-undefined-demo.log")), log("ld-undefined-clang-driver.log"))
