@@ -1,9 +1,9 @@
 """One build in a sandbox: the worker's own O= directory, environment, ccache, limits, log.
 
 This module runs ``make`` (or any command, for the script oracle) and measures it; it knows
-nothing about verdicts or strategies. Every process runs in a new process group (session), so a
-timeout, a memory limit, :meth:`ProcessGroups.kill_all` (Ctrl-C) or interpreter exit kills the
-whole tree: ``make -j`` forks compilers that outlive a plain kill of make.
+nothing about verdicts or strategies. Every process runs in its own process group
+(:mod:`ltobisect.process`), so a timeout, a memory limit, :meth:`ProcessGroups.kill_all`
+(Ctrl-C) or interpreter exit kills the whole tree.
 
 Isolation: TMPDIR and HOME point into the worker directory. With bubblewrap (``bwrap``) the
 build sees the whole file system read-only, the source tree bound read-only, a private ``/tmp``,
@@ -12,38 +12,25 @@ only the worker directory and the ccache directory are writable. Without bubblew
 still never writes the source: kbuild with ``O=`` writes only the output directory (a test runs
 a build against a read-only copy of a tree to prove it).
 
-Peak memory: a sampler polls ``/proc`` every 0.2 s and sums the resident set of every process in
-the build's process group; the peak of that sum is the tree's footprint (``make -j2`` runs two
-compilers at once). ``resource.getrusage(RUSAGE_CHILDREN)`` is no use here: it is cumulative over
-every child this Python process ever reaped and its ``ru_maxrss`` is the largest single process,
-not a sum. We also take ``os.wait4``'s ``ru_maxrss`` of the build (the largest single process of
-this build's tree, exact even for a spike shorter than the poll interval, e.g. a linker) and
-report the larger of the two. The optional memory limit is enforced by the same sampler (no
-cgroups needed): above the limit the group is killed and the result says ``oom``.
+Peak memory and the memory limit: see :mod:`ltobisect.process`; above the limit the group is
+killed and the result says ``oom``.
 """
 from __future__ import annotations
 
-import atexit
 import functools
 import os
 import shlex
 import shutil
-import signal
 import subprocess
-import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence, Set
+from typing import Dict, List, Mapping, Optional, Sequence
 
-from .config import BuildSpec
+from . import process
+from .config import BuildSpec, Toolchain
 from .errors import InfraError, UserError
-from .signature import OWN_LINE_PREFIX
-
-#: Seconds between SIGTERM and SIGKILL when a group is killed; the whole kill takes < 5 s.
-TERM_GRACE = 1.5
-#: Seconds between two samples of the process group's memory.
-SAMPLE_INTERVAL = 0.2
+from .process import ProcessGroups
+from .lognorm import OWN_LINE_PREFIX
 
 #: Environment variables kbuild or make would read from the caller's environment; dropped so
 #: that every build (and its reproduce command) depends only on the BuildSpec.
@@ -90,96 +77,6 @@ class BuildResult:
             return ""
 
 
-class ProcessGroups:
-    """The process groups running now, so that they can all be killed from another thread."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._groups: Set[int] = set()
-        self._killed: Set[int] = set()
-        self._closed = False
-
-    def add(self, pgid: int) -> None:
-        with self._lock:
-            self._groups.add(pgid)
-            if self._closed:
-                self._killed.add(pgid)
-        if self._closed:
-            kill_group(pgid)
-
-    def discard(self, pgid: int) -> None:
-        """Forget a finished group (its id may be reused by a later process)."""
-        with self._lock:
-            self._groups.discard(pgid)
-            self._killed.discard(pgid)
-
-    def was_killed(self, pgid: int) -> bool:
-        with self._lock:
-            return pgid in self._killed
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    def kill_all(self, close: bool = True) -> None:
-        """Kill every running group (TERM, then KILL); with ``close`` later ones die at start."""
-        with self._lock:
-            if close:
-                self._closed = True
-            groups = list(self._groups)
-            self._killed.update(groups)
-        threads = [threading.Thread(target=kill_group, args=(g,), daemon=True) for g in groups]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(TERM_GRACE + 3)
-
-
-#: Every group started by this module, killed at interpreter exit.
-_ALL = ProcessGroups()
-atexit.register(_ALL.kill_all)
-
-
-def _group_members(pgid: int) -> Dict[int, int]:
-    """pid -> resident bytes of every live process whose process group is ``pgid``."""
-    page = os.sysconf("SC_PAGE_SIZE")
-    out: Dict[int, int] = {}
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return out
-    for name in entries:
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as fh:
-                stat = fh.read().decode("ascii", "replace")
-        except OSError:
-            continue
-        rest = stat[stat.rfind(")") + 2:].split()
-        # fields after "(comm)": state ppid pgrp session ... rss is field 24 overall = rest[21]
-        if len(rest) > 21 and rest[2] == str(pgid) and rest[0] != "Z":
-            out[int(name)] = int(rest[21]) * page
-    return out
-
-
-def kill_group(pgid: int, grace: float = TERM_GRACE) -> None:
-    """SIGTERM the process group, SIGKILL it after ``grace`` seconds; idempotent."""
-    try:
-        os.killpg(pgid, signal.SIGTERM)
-    except (ProcessLookupError, PermissionError):
-        return
-    end = time.monotonic() + grace
-    while time.monotonic() < end:
-        if not _group_members(pgid):
-            return
-        time.sleep(0.05)
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
 @functools.lru_cache(maxsize=None)
 def bwrap_works() -> bool:
     """Whether bubblewrap is installed and can create its namespaces here."""
@@ -223,48 +120,23 @@ def bwrap_prefix(readonly: Sequence[Path], writable: Sequence[Path], cwd: Path) 
 
 # --- the make command ------------------------------------------------------------------------
 
-def _llvm_tool(spec: BuildSpec, name: str) -> str:
-    """The LLVM binary the kernel's LLVM= setting selects (``clang-16``, ``/opt/llvm/bin/clang``)."""
-    llvm = spec.llvm or ""
-    if llvm.endswith("/"):
-        return f"{llvm}{name}"
-    if llvm.startswith("-"):
-        return f"{name}{llvm}"
-    return name
-
-
 def ccache_enabled(spec: BuildSpec) -> bool:
     """ccache is used when asked for, installed, and we know the compiler (LLVM= is set)."""
-    return spec.use_ccache and spec.llvm is not None and shutil.which("ccache") is not None
-
-
-def _user_sets(spec: BuildSpec, var: str) -> bool:
-    return any(v.split("=", 1)[0].strip() == var for v in spec.make_vars)
+    return Toolchain.of(spec).uses_ccache(spec.use_ccache)
 
 
 def make_args(spec: BuildSpec, out_dir: Optional[Path]) -> List[str]:
     """make's arguments for this tree (without ``make``, ``-j``, ``-k`` and targets).
 
     ``-C <tree>``, ``O=<out_dir>`` (omitted for ``None``, to print a generic command), then
-    ``ARCH=``, ``LLVM=``, ``CC="ccache clang-16"`` when ccache is used (the same CC for
-    ``olddefconfig`` and the build, or kbuild re-runs syncconfig), then the user's make
-    variables verbatim. Printable with ``shlex.join(["make", *make_args(...)])``: the report's
-    reproduce commands use it.
+    :meth:`Toolchain.make_args`: ``ARCH=``, ``LLVM=``, ``CC="ccache clang-16"`` when ccache is
+    used, the user's make variables verbatim. Printable with ``shlex.join(["make",
+    *make_args(...)])``: the report's reproduce commands use it.
     """
     args = ["-C", str(spec.tree)]
     if out_dir is not None:
         args.append(f"O={out_dir}")
-    if spec.arch:
-        args.append(f"ARCH={spec.arch}")
-    if spec.llvm is not None:
-        args.append(f"LLVM={spec.llvm}")
-        if ccache_enabled(spec) and not _user_sets(spec, "CC"):
-            args.append(f"CC=ccache {_llvm_tool(spec, 'clang')}")
-    for var in spec.make_vars:
-        if "=" not in var or var.startswith("-"):
-            raise UserError(f"make variable {var!r} is not VAR=VALUE", hint="e.g. W=1 or KCFLAGS=-O1")
-        args.append(var)
-    return args
+    return args + Toolchain.of(spec).make_args(ccache=ccache_enabled(spec))
 
 
 def make_command(spec: BuildSpec, out_dir: Path, targets: Sequence[str], jobs: int) -> List[str]:
@@ -293,13 +165,8 @@ def _first_line(*argv: str) -> str:
 
 def toolchain_versions(spec: BuildSpec) -> Dict[str, str]:
     """First lines of ``--version`` of the compiler, the linker and make, for reports and fingerprints."""
-    versions: Dict[str, str] = {}
-    if spec.llvm is not None:
-        versions["clang"] = _first_line(_llvm_tool(spec, "clang"), "--version")
-        versions["ld.lld"] = _first_line(_llvm_tool(spec, "ld.lld"), "--version")
-    else:
-        cc = next((v.split("=", 1)[1] for v in spec.make_vars if v.startswith("CC=")), "cc")
-        versions["cc"] = _first_line(*shlex.split(cc)[-1:], "--version")
+    versions = {label: _first_line(program, "--version")
+                for label, program in Toolchain.of(spec).version_programs().items()}
     versions["make"] = _first_line("make", "--version")
     return versions
 
@@ -360,63 +227,20 @@ def run_process(
     with log:
         log.write(f"{OWN_LINE_PREFIX} {header or shlex.join(argv)}\n".encode())
         log.flush()
-        start = time.monotonic()
         try:
-            proc = subprocess.Popen(
-                list(argv), cwd=str(cwd), env=dict(env), stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True,
-            )
+            done = process.run(argv, cwd=cwd, env=env, stdout=log, timeout=timeout,
+                               mem_limit=mem_limit, groups=groups)
         except OSError as exc:
             raise InfraError(f"cannot start {argv[0]}: {exc}") from exc
-        pgid = proc.pid
-        _ALL.add(pgid)
-        if groups is not None:
-            groups.add(pgid)
-        timed_out = oom = False
-        sampled_peak = 0
-        status = None
-        rusage = None
-        try:
-            deadline = None if timeout is None else start + timeout
-            while True:
-                pid, st, ru = os.wait4(proc.pid, os.WNOHANG)
-                if pid == proc.pid:
-                    status, rusage = st, ru
-                    break
-                total = sum(_group_members(pgid).values())
-                sampled_peak = max(sampled_peak, total)
-                now = time.monotonic()
-                if deadline is not None and now >= deadline:
-                    timed_out = True
-                    break
-                if mem_limit is not None and total > mem_limit:
-                    oom = True
-                    break
-                time.sleep(SAMPLE_INTERVAL)
-        finally:
-            if status is None:
-                kill_group(pgid)
-                _, status, rusage = os.wait4(proc.pid, 0)
-            else:
-                # The leader exited; children that ignored it (rare) must not outlive the build.
-                if _group_members(pgid):
-                    kill_group(pgid, grace=0.5)
-            proc.returncode = os.waitstatus_to_exitcode(status)
-            killed = timed_out or oom or (groups is not None and groups.was_killed(pgid)) or _ALL.was_killed(pgid)
-            _ALL.discard(pgid)
-            if groups is not None:
-                groups.discard(pgid)
-        duration = time.monotonic() - start
-        exit_code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
-        sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
-        peak = max(sampled_peak, (rusage.ru_maxrss * 1024) if rusage is not None else 0) or None
         log.write(
-            (f"\n{OWN_LINE_PREFIX} exit={exit_code} signal={sig} duration={duration:.1f}s "
-             f"peak_rss={peak} timed_out={timed_out} oom={oom} killed_by_us={killed}\n").encode()
+            (f"\n{OWN_LINE_PREFIX} exit={done.exit_code} signal={done.signal} duration={done.duration:.1f}s "
+             f"peak_rss={done.peak_rss} timed_out={done.timed_out} oom={done.oom} "
+             f"killed_by_us={done.killed_by_us}\n").encode()
         )
     return BuildResult(
-        exit_code=exit_code, duration=duration, peak_rss=peak, log_path=log_path, timed_out=timed_out,
-        signal=sig, oom=oom, killed_by_us=killed, argv=tuple(argv),
+        exit_code=done.exit_code, duration=done.duration, peak_rss=done.peak_rss, log_path=log_path,
+        timed_out=done.timed_out, signal=done.signal, oom=done.oom, killed_by_us=done.killed_by_us,
+        argv=tuple(argv),
     )
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional
 
-from ltobisect.kconfig import digest, parse_config
+from ltobisect import dotconfig
 from ltobisect.model import ConfDisagreement
 
 #: Differing settings kept per build (the count of all of them is kept too).
@@ -29,7 +29,7 @@ SUMMARY_SYMBOLS = 10
 
 def settings(config_text: str) -> Dict[str, str]:
     """``{CONFIG_NAME: value}`` of the symbols a config sets (``n`` and unset left out)."""
-    return {k: v for k, v in parse_config(config_text, prefix="").items() if v != "n"}
+    return {k: v for k, v in dotconfig.parse(config_text, prefix="").items() if v != "n"}
 
 
 def _show(value: Optional[str]) -> str:
@@ -47,7 +47,7 @@ def compare(ours: str, built: str) -> Optional[ConfDisagreement]:
         return None
     names = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
     lines = tuple(f"{k}: ours {_show(a.get(k))}, conf {_show(b.get(k))}" for k in names[:MAX_SYMBOLS])
-    return ConfDisagreement(built_digest=digest(built), symbols=lines, total=len(names))
+    return ConfDisagreement(built_digest=dotconfig.digest(built), symbols=lines, total=len(names))
 
 
 def check_build(config_path: Path, ours: str) -> Optional[ConfDisagreement]:

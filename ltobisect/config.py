@@ -1,9 +1,43 @@
-"""Frozen settings of a session, built by the CLI (or a test) and read by every layer."""
+"""Frozen settings of a session, built by the CLI (or a test) and read by every layer.
+
+Also the kernel knowledge these settings carry, written once: the named baselines, what a Linux
+tree is, and :class:`Toolchain` (LLVM=, ARCH= and the make variables -> tool names and make
+arguments).
+"""
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import re
+import shlex
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+from ltobisect.errors import UserError
+
+#: The baselines a tree computes itself (anything else names a config file).
+BASELINES = ("defconfig", "tinyconfig", "allnoconfig")
+#: The kernel Makefile's ARCH names that live under another arch/ directory (SRCARCH).
+ARCH_ALIASES = {"x86_64": "x86", "i386": "x86", "sparc32": "sparc", "sparc64": "sparc",
+                "parisc64": "parisc", "sh64": "sh"}
+
+
+def srcarch_of(arch: str) -> str:
+    """The arch/ directory an ARCH value builds from (``x86_64`` -> ``x86``)."""
+    return ARCH_ALIASES.get(arch, arch)
+
+
+def is_kernel_tree(tree: Optional[Path]) -> bool:
+    """A Linux tree, as opposed to another Kconfig project: a top Makefile, an ``arch/``
+    directory and the kernel's own Kconfig tools (``scripts/kconfig/merge_config.sh``)."""
+    if tree is None:
+        return False
+    tree = Path(tree)
+    return ((tree / "Makefile").is_file() and (tree / "arch").is_dir()
+            and (tree / "scripts" / "kconfig" / "merge_config.sh").is_file())
 
 
 @dataclass(frozen=True)
@@ -28,6 +62,174 @@ class BuildSpec:
     sandbox: str = "auto"  # auto (bubblewrap when installed) | bwrap | none
     keep_going: bool = True  # make -k, so an unrelated earlier error cannot hide ours
     kconfig_file: str = "Kconfig"  # the top Kconfig file, relative to the tree
+
+
+_MAKE_VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def split_make_var(word: str) -> Tuple[str, str]:
+    """``"CC=ccache clang-16"`` -> ``("CC", "ccache clang-16")``: the one reader of make's
+    ``VAR=VALUE`` words. Raises :class:`UserError` for a word that is not one."""
+    name, sep, value = word.partition("=")
+    if not sep or not _MAKE_VAR_NAME.fullmatch(name):
+        raise UserError(f"make variable {word!r} is not VAR=VALUE", hint="e.g. W=1 or KCFLAGS=-O1")
+    return name, value
+
+
+def parse_make_vars(words: Sequence[str]) -> Dict[str, str]:
+    """``["CC=ccache clang-16", "W=1"]`` -> ``{"CC": "ccache clang-16", "W": "1"}``; a later word
+    for a variable wins, as on make's command line."""
+    return dict(split_make_var(w) for w in words)
+
+
+def compiler_path(command: str) -> Optional[str]:
+    """Absolute path of the real program of a command (``ccache clang-16`` -> clang-16's path);
+    None when it is not installed."""
+    words = shlex.split(command)
+    if not words:
+        return None
+    if os.path.basename(words[0]) == "ccache" and len(words) > 1:
+        words = words[1:]
+    return shutil.which(words[0])
+
+
+#: The tools kbuild derives from LLVM= (the top Makefile): make variable -> LLVM program.
+_LLVM_TOOLS = {"CC": "clang", "LD": "ld.lld", "AR": "llvm-ar", "NM": "llvm-nm", "OBJCOPY": "llvm-objcopy",
+               "HOSTCC": "clang", "HOSTCXX": "clang++"}
+#: Without LLVM=: make variable -> GNU program, after CROSS_COMPILE (the host tools without it).
+_GNU_TOOLS = {"CC": "gcc", "LD": "ld", "AR": "ar", "NM": "nm", "OBJCOPY": "objcopy"}
+_GNU_HOST_TOOLS = {"HOSTCC": "gcc", "HOSTCXX": "g++"}
+#: Tools that do not follow LLVM= or CROSS_COMPILE.
+_OTHER_TOOLS = {"PAHOLE": "pahole", "RUSTC": "rustc", "BINDGEN": "bindgen"}
+#: Variables Kconfig sees that are passed on only when the user gives them.
+_PASSED_VARS = ("LLVM_IAS", "USERCFLAGS", "USERLDFLAGS")
+#: The tools whose binaries a cache identity covers.
+_IDENTITY_TOOLS = ("CC", "LD", "HOSTCC", "AR", "NM", "OBJCOPY")
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    """What LLVM=, ARCH= and the make variables mean: the tools make runs and its arguments.
+
+    ``llvm`` is as in :class:`BuildSpec` (``None``: GCC, or plain ``cc`` for a project that is
+    not a Linux tree, ``kernel=False``). A make variable the user gives (``CC=``, ``LD=``...)
+    wins over what LLVM= or CROSS_COMPILE= derive. Made from a spec with :meth:`of`.
+    """
+
+    llvm: Optional[str] = None
+    arch: Optional[str] = None
+    make_vars: Tuple[str, ...] = ()
+    kernel: bool = True
+
+    @classmethod
+    def of(cls, spec: "BuildSpec", kernel: bool = True) -> "Toolchain":
+        """The toolchain a build spec names."""
+        return cls(llvm=spec.llvm, arch=spec.arch, make_vars=tuple(spec.make_vars), kernel=kernel)
+
+    @property
+    def vars(self) -> Dict[str, str]:
+        """The user's make variables by name (:func:`parse_make_vars`)."""
+        return parse_make_vars(self.make_vars)
+
+    def user_sets(self, var: str) -> bool:
+        """Whether the user's make variables set ``var``."""
+        return var in self.vars
+
+    def tool(self, name: str) -> str:
+        """The LLVM program LLVM= selects (``clang`` -> ``clang-16``, ``/opt/llvm/bin/clang``):
+        a directory prefix ending in ``/``, a version suffix starting with ``-``, else the name."""
+        llvm = self.llvm or ""
+        if llvm.endswith("/"):
+            return f"{llvm}{name}"
+        if llvm.startswith("-"):
+            return f"{name}{llvm}"
+        return name
+
+    def derived(self) -> Dict[str, str]:
+        """The tool variables kbuild derives from LLVM= or CROSS_COMPILE=, before the user's."""
+        if self.llvm:
+            out = {var: self.tool(prog) for var, prog in _LLVM_TOOLS.items()}
+        else:
+            cross = self.vars.get("CROSS_COMPILE", "")
+            out = {var: cross + prog for var, prog in _GNU_TOOLS.items()}
+            if not self.kernel:
+                out["CC"] = cross + "cc"
+            out.update(_GNU_HOST_TOOLS)
+        out.update(_OTHER_TOOLS)
+        return out
+
+    def tool_env(self) -> Dict[str, str]:
+        """The tool variables Kconfig sees (``$(CC)``, ``$(LD)`` ...): derived, the user's on top,
+        plus CROSS_COMPILE, LLVM, and LLVM_IAS / USERCFLAGS / USERLDFLAGS when given."""
+        given = self.vars
+        env = {var: given.get(var, value) for var, value in self.derived().items()}
+        env["CROSS_COMPILE"] = given.get("CROSS_COMPILE", "")
+        if self.llvm:
+            env["LLVM"] = self.llvm
+        for var in _PASSED_VARS:
+            if var in given:
+                env[var] = given[var]
+        return env
+
+    def _first_word(self, var: str) -> str:
+        default = self.derived()[var]
+        words = [w for w in (self.vars.get(var) or default).split() if w != "ccache"]
+        return words[0] if words else default
+
+    @property
+    def cc(self) -> str:
+        """The compiler make runs (the first word of CC, ccache skipped)."""
+        return self._first_word("CC")
+
+    @property
+    def ld(self) -> str:
+        """The linker make runs (the first word of LD)."""
+        return self._first_word("LD")
+
+    def cc_command(self, ccache: bool) -> str:
+        """The compiler command ltobisect gives make as CC= (``ccache clang-16`` with ccache)."""
+        cc = self.tool("clang") if self.llvm is not None else self.cc
+        return f"ccache {cc}" if ccache else cc
+
+    def uses_ccache(self, wanted: bool) -> bool:
+        """ccache is used when wanted, installed, and LLVM= is set (we name the compiler)."""
+        return wanted and self.llvm is not None and shutil.which("ccache") is not None
+
+    def make_args(self, ccache: bool = False) -> List[str]:
+        """``ARCH=``, ``LLVM=``, ``CC=<cc_command(ccache=True)>`` when ``ccache`` and the user
+        sets no CC (the same CC for olddefconfig and the build, or kbuild re-runs syncconfig),
+        then the user's make variables verbatim (each checked by :func:`split_make_var`)."""
+        args = []
+        if self.arch:
+            args.append(f"ARCH={self.arch}")
+        if self.llvm is not None:
+            args.append(f"LLVM={self.llvm}")
+            if ccache and not self.user_sets("CC"):
+                args.append(f"CC={self.cc_command(ccache=True)}")
+        for var in self.make_vars:
+            split_make_var(var)
+            args.append(var)
+        return args
+
+    def version_programs(self) -> Dict[str, str]:
+        """What the toolchain's versions are asked of: ``{label: program}``; clang and ld.lld
+        with LLVM=, else the last word of the user's CC (``cc`` by default)."""
+        if self.llvm is not None:
+            return {"clang": self.tool("clang"), "ld.lld": self.tool("ld.lld")}
+        return {"cc": (shlex.split(self.vars.get("CC", "cc"))[-1:] or ["cc"])[0]}
+
+    def identity(self, env: Optional[Mapping[str, str]] = None) -> str:
+        """A short hash of what the toolchain's answers depend on, for cache keys: ``env`` (by
+        default :meth:`tool_env`; Kconfig passes the whole environment its probes see) and the
+        installed binaries (real path, size, mtime) of CC, LD, HOSTCC, AR, NM and OBJCOPY."""
+        env = dict(self.tool_env() if env is None else env)
+        ident: Dict[str, object] = {k: v for k, v in sorted(env.items())}
+        for var in _IDENTITY_TOOLS:
+            path = compiler_path(env[var]) if env.get(var) else None
+            if path:
+                st = os.stat(path)
+                ident[f"{var}@bin"] = [os.path.realpath(path), st.st_size, st.st_mtime_ns]
+        return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:24]
 
 
 @dataclass(frozen=True)

@@ -16,19 +16,18 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import threading
-import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+from ltobisect import dotconfig, process
 from ltobisect.config import BuildSpec
 from ltobisect.errors import InfraError, NotReproduced, UserError
 from ltobisect.events import Message
 from ltobisect.journal import Journal
 from ltobisect.kconfig import make_olddefconfig
-from ltobisect.model import Candidate, Change, Resolved, Verdict, ordered
+from ltobisect.model import Candidate, Change, Label, Phase, Resolved, Verdict, ordered
 from ltobisect.problem import Problem
 
 #: Search, verify and backtrack at most this many times before calling the failure flaky.
@@ -58,10 +57,10 @@ class Verifier:
         """Search, verify, backtrack when verification fails, re-check 1-minimality."""
         failed: set = set()
         for _round in range(MAX_ROUNDS):
-            self.phase("searching", getattr(strategy, "name", ""))
+            self.phase(Phase.SEARCHING, getattr(strategy, "name", ""))
             strategy.run(self.problem)
             best = self.problem.best
-            self.phase("verifying", f"{len(best)} changes")
+            self.phase(Phase.VERIFYING, f"{len(best)} changes")
             digest = self.problem.resolve(best).digest
             verdicts = self.verify(best)
             if not all(v is Verdict.REPRODUCES for v in verdicts):
@@ -93,7 +92,7 @@ class Verifier:
         do not are marked failed too.
         """
         full = frozenset(self.changes)
-        self.problem.label = "verify"
+        self.problem.label = Label.VERIFY
         for cand in reversed(self.problem.history):
             if len(cand) <= len(best) or self.problem.resolve(cand).digest in failed:
                 continue
@@ -147,11 +146,11 @@ class Verifier:
         # not: the config was searched again since, and is judged afresh.
         done: List[Verdict] = []
         for rec in reversed(self.journal.history(r.digest)):
-            if rec.label != "verify" or rec.outcome.verdict is not Verdict.REPRODUCES:
+            if rec.label != Label.VERIFY or rec.outcome.verdict is not Verdict.REPRODUCES:
                 break
             done.append(rec.outcome.verdict)
         verdicts = done[:want]
-        self.problem.label = "verify"
+        self.problem.label = Label.VERIFY
         while len(verdicts) < want and all(v is Verdict.REPRODUCES for v in verdicts):
             verdicts.append(self.problem.retest(best).verdict)
         return verdicts
@@ -165,13 +164,13 @@ class Verifier:
         if len(best) > RECHECK_MAX or self.repeats == 0:
             return False
         best_digest = self.problem.resolve(best).digest
-        self.problem.label = "recheck"
+        self.problem.label = Label.RECHECK
         for c in ordered(best):
             sub = best - {c}
             r = self.problem.resolve(sub)
             if r.digest == best_digest:
                 continue
-            rechecked = any(rec.label == "recheck" for rec in self.journal.history(r.digest))
+            rechecked = any(rec.label == Label.RECHECK for rec in self.journal.history(r.digest))
             if self._second_opinion(sub, rebuild=not rechecked):
                 return True
         return False
@@ -204,6 +203,11 @@ def check_with_make(tree: Any, build: BuildSpec, baseline_text: str, best: Candi
     diff = sorted({d for r in readings.values() for d in r["diff"]})
     return {"checked": True, "equal": not diff, "diff": diff[:40], "differing": len(diff),
             "readings": readings}
+
+
+def _settings(text: str) -> Dict[str, str]:
+    """``{CONFIG_NAME: value as written}`` of a .config text (``n`` for "is not set")."""
+    return {"CONFIG_" + name: value for name, value in dotconfig.assignments(text, unquote=False)}
 
 
 def _compare(ours: str, theirs: str) -> Dict[str, Any]:
@@ -255,23 +259,20 @@ def lld_reproduce(script: Path, state: Path, limit: float, stop: threading.Event
     build = out / "0" / "out"
     try:
         with open(said, "wb") as sink:
-            proc = subprocess.Popen(["sh", str(script), str(build)], env=env,
-                                    stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
+            done = process.run(["sh", str(script), str(build)], env=env, stdout=sink,
+                               timeout=limit, stop=stop)
     except OSError as exc:
         return {"made": False, "reason": f"cannot run reproduce.sh: {exc}"}
-    deadline = time.monotonic() + limit
-    while proc.poll() is None:
-        if stop.is_set() or time.monotonic() > deadline:
-            _kill_group(proc)
-            return {"made": False, "reason": "reproduce.sh did not finish in time"}
-        time.sleep(0.5)
+    if done.killed_by_us:
+        return {"made": False, "reason": "reproduce.sh did not finish in time"}
     try:
         output = said.read_text(errors="replace")
         said.unlink()
     except OSError:
         output = ""
-    reproduced = proc.returncode == 0
-    info: Dict[str, Any] = {"reproduce_sh_exit": proc.returncode,
+    returncode = os.waitstatus_to_exitcode(done.status)
+    reproduced = returncode == 0
+    info: Dict[str, Any] = {"reproduce_sh_exit": returncode,
                             "reproduce_sh_output": output[-2000:]}
     if tarball.is_file() and reproduced:
         info.update(made=True, path=str(tarball))
@@ -280,33 +281,3 @@ def lld_reproduce(script: Path, state: Path, limit: float, stop: threading.Event
                     if not reproduced else "ld.lld wrote no tarball")
     shutil.rmtree(out, ignore_errors=True)
     return info
-
-
-def _symbol_of(line: str) -> Optional[str]:
-    line = line.strip()
-    if line.startswith("CONFIG_") and "=" in line:
-        return line.split("=", 1)[0]
-    if line.startswith("# CONFIG_") and line.endswith(" is not set"):
-        return line[2:-len(" is not set")]
-    return None
-
-
-def _settings(text: str) -> Dict[str, str]:
-    out = {}
-    for line in text.splitlines():
-        name = _symbol_of(line)
-        if name:
-            out[name] = "n" if line.startswith("#") else line.split("=", 1)[1]
-    return out
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
-    except (OSError, subprocess.TimeoutExpired):
-        pass

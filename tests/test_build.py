@@ -26,7 +26,17 @@ from ltobisect.model import ConfDisagreement, Resolved, Signature, Verdict, cand
 from ltobisect.oracle import KernelOracle, Oracle, ScriptOracle, targets_for
 
 FAKE = Path(__file__).parent / "fakelinux"
-SANDBOXES = ["none"] + (["bwrap"] if bwrap_works() else [])
+SANDBOXES = ["none", "bwrap"]
+
+
+def need_bwrap() -> None:
+    """Skip a bubblewrap test where bwrap cannot run; in CI (``CI`` set: CI installs
+    bubblewrap) fail it instead, so that a broken sandbox is never silently untested."""
+    if bwrap_works():
+        return
+    if os.environ.get("CI"):
+        pytest.fail("bubblewrap cannot run here, but CI is set: CI installs bubblewrap")
+    pytest.skip("bubblewrap cannot run here")
 
 
 def _snapshot(tree: Path) -> Dict[str, tuple]:
@@ -60,6 +70,8 @@ def config(*options: str, token: str = "") -> Resolved:
 
 
 def spec_for(tree: Path, sandbox: str = "none") -> BuildSpec:
+    if sandbox == "bwrap":
+        need_bwrap()
     return BuildSpec(tree=tree, sandbox=sandbox, jobs=1)
 
 
@@ -154,7 +166,6 @@ def test_builds_never_write_the_source(fake_tree: Path, tmp_path: Path, sandbox:
     assert f"HOME={(tmp_path / 'state' / 'workers' / '0' / 'home').resolve()}" in env
 
 
-@pytest.mark.skipif(not bwrap_works(), reason="bubblewrap cannot run here")
 def test_bwrap_makes_the_source_read_only_even_for_root(tmp_path: Path) -> None:
     tree = tmp_path / "writable-tree"
     shutil.copytree(FAKE, tree)  # writable on disk: only the sandbox stops the write
@@ -354,3 +365,59 @@ def test_a_build_finds_the_rust_toolchain_kconfig_probed(tmp_path, monkeypatch):
     (home / ".rustup").rmdir()
     monkeypatch.delenv("RUSTUP_HOME")
     assert "RUSTUP_HOME" not in build_env(None, tmp_path / "sandbox")
+
+
+# -- the toolchain: LLVM=, CROSS_COMPILE= and the make variables, read once ---------------------
+def test_toolchain_names_the_tools_llvm_selects() -> None:
+    from ltobisect.config import Toolchain
+
+    assert (Toolchain(llvm="1").cc, Toolchain(llvm="1").ld) == ("clang", "ld.lld")
+    assert Toolchain(llvm="-16").tool("llvm-ar") == "llvm-ar-16"
+    assert Toolchain(llvm="/opt/llvm/bin/").tool("clang") == "/opt/llvm/bin/clang"
+    gcc = Toolchain(make_vars=("CROSS_COMPILE=aarch64-linux-gnu-",))
+    assert (gcc.cc, gcc.ld) == ("aarch64-linux-gnu-gcc", "aarch64-linux-gnu-ld")
+    assert Toolchain(kernel=False).cc == "cc"
+    # The user's CC wins; ccache in it is not the compiler.
+    assert Toolchain(llvm="-16", make_vars=("CC=ccache clang-17",)).cc == "clang-17"
+    assert Toolchain(llvm="-16").cc_command(ccache=True) == "ccache clang-16"
+    assert Toolchain(llvm="-16").cc_command(ccache=False) == "clang-16"
+
+
+def test_toolchain_make_args_and_kconfig_tools() -> None:
+    from ltobisect.config import Toolchain
+
+    tc = Toolchain(llvm="-16", arch="arm64", make_vars=("W=1",))
+    assert tc.make_args(ccache=True) == ["ARCH=arm64", "LLVM=-16", "CC=ccache clang-16", "W=1"]
+    assert tc.make_args() == ["ARCH=arm64", "LLVM=-16", "W=1"]
+    env = tc.tool_env()
+    assert (env["CC"], env["LD"], env["HOSTCXX"], env["LLVM"]) == ("clang-16", "ld.lld-16", "clang++-16", "-16")
+    assert "LLVM_IAS" not in env and env["CROSS_COMPILE"] == ""
+    assert Toolchain(make_vars=("LD=ld.bfd", "LLVM_IAS=0")).tool_env()["LD"] == "ld.bfd"
+    assert tc.identity() == Toolchain(llvm="-16", arch="arm64", make_vars=("W=1",)).identity()
+    assert tc.identity() != Toolchain(llvm="-17", arch="arm64").identity()
+    with pytest.raises(UserError, match="not VAR=VALUE"):
+        Toolchain(make_vars=("1X=2",)).make_args()
+
+
+def test_one_kernel_tree_check(tmp_path: Path) -> None:
+    from ltobisect.config import is_kernel_tree
+
+    assert not is_kernel_tree(None) and not is_kernel_tree(FAKE)
+    (tmp_path / "arch").mkdir()
+    (tmp_path / "scripts" / "kconfig").mkdir(parents=True)
+    (tmp_path / "Makefile").write_text("all:\n")
+    assert not is_kernel_tree(tmp_path)
+    (tmp_path / "scripts" / "kconfig" / "merge_config.sh").write_text("#!/bin/sh\n")
+    assert is_kernel_tree(tmp_path)
+
+
+def test_process_group_is_killed_when_stopped(tmp_path: Path) -> None:
+    from ltobisect import process
+
+    stop = threading.Event()
+    threading.Timer(0.5, stop.set).start()
+    start = time.monotonic()
+    done = process.run(["sh", "-c", "sleep 60 & sleep 60; wait"], stop=stop)
+    assert done.killed_by_us and done.exit_code is None and done.signal is not None
+    assert time.monotonic() - start < 10
+    assert not process.group_members(done.pgid)

@@ -12,7 +12,7 @@ import pytest
 
 from choice_scenarios import EXPECTED, LEGACY_ONLY, SCENARIOS
 from ltobisect.kconfig import KconfigTree, parse_config
-from ltobisect.kconfig_compat import ChoiceRules
+from ltobisect.kconfig.compat import ChoiceRules
 from ltobisect.model import Change
 
 TREES = Path(__file__).parent / "kconfig_trees"

@@ -11,6 +11,7 @@ module-scoped fixture.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import tempfile
 import threading
@@ -23,7 +24,7 @@ from choice_scenarios import EXPECTED, LEGACY_ONLY, SCENARIOS
 from ltobisect import fidelity
 from ltobisect.errors import UserError
 from ltobisect.kconfig import KconfigTree, kconfig_env, make_olddefconfig, parse_config, run_config_target
-from ltobisect.kconfig_compat import ChoiceRules
+from ltobisect.kconfig.compat import ChoiceRules
 from ltobisect.model import Change
 
 pytestmark = pytest.mark.kernel
@@ -170,12 +171,19 @@ def test_min_config_matches_savedefconfig(kernels, kernel_tree):
     assert k.kt.min_config(text) == made
 
 
+def _makefile_version(tree: Path) -> str:
+    """VERSION.PATCHLEVEL.SUBLEVEL and EXTRAVERSION as the tree's top Makefile spells them."""
+    fields = dict(re.findall(r"^(VERSION|PATCHLEVEL|SUBLEVEL|EXTRAVERSION) = ?(\S*)$",
+                             (tree / "Makefile").read_text(errors="replace")[:2000], re.M))
+    return ".".join(fields[k] for k in ("VERSION", "PATCHLEVEL", "SUBLEVEL") if fields[k]) + fields["EXTRAVERSION"]
+
+
 def test_probe_cache_gives_the_same_tree(kernels, kernel_tree, tmp_path):
     k = kernels("x86_64")
     again = KconfigTree.load(kernel_tree, arch="x86_64", llvm=LLVM, work_dir=tmp_path, probe_cache=k.probes)
     assert again.probes_run == 0
     assert again.baseline("tinyconfig") == k.made["tinyconfig"]
-    assert again.kernelversion() == k.kt.kernelversion()
+    assert again.kernelversion() == k.kt.kernelversion() == _makefile_version(kernel_tree)
     assert k.kt.kernelversion().startswith("6.1.")
     assert (again.arch, again.srcarch) == ("x86_64", "x86")
 
@@ -282,12 +290,12 @@ def _conf(conf: Path, tree: Path, tmp: Path, text: str, mode: str = "--olddefcon
 
 
 def test_probe_cache_key_follows_the_toolchain(kernel_tree):
-    from ltobisect.kconfig import _toolchain_identity
+    from ltobisect.kconfig.env import probe_identity
 
-    plain = _toolchain_identity(kconfig_env(kernel_tree, "x86_64", LLVM))
-    assert plain == _toolchain_identity(kconfig_env(kernel_tree, "x86_64", LLVM))
-    assert plain != _toolchain_identity(kconfig_env(kernel_tree, "arm64", LLVM))
-    assert plain != _toolchain_identity(kconfig_env(kernel_tree, "x86_64", LLVM, ["CC=ccache clang-16"]))
+    plain = probe_identity(kconfig_env(kernel_tree, "x86_64", LLVM))
+    assert plain == probe_identity(kconfig_env(kernel_tree, "x86_64", LLVM))
+    assert plain != probe_identity(kconfig_env(kernel_tree, "arm64", LLVM))
+    assert plain != probe_identity(kconfig_env(kernel_tree, "x86_64", LLVM, ["CC=ccache clang-16"]))
 
 
 def test_kconfig_env_for_linux_6_12_and_clang_19(kernel_tree_612):

@@ -15,7 +15,7 @@ The differences are fixed here, narrowly, on top of the pip-installed kconfiglib
   read moves to its head, and the selection is the first visible member the user set to
   ``y``, else the choice's default unless the user set it to ``n``, else the first visible
   member without a user value, else the least prioritised visible one. kconfiglib knows only
-  the first; the reader of :mod:`ltobisect.kconfig` reports every member it reads through
+  the first; the reader (:mod:`ltobisect.kconfig.reader`) reports every member it reads through
   :meth:`LinuxKconfig.read_member` and ``Choice._selection`` is replaced for 6.11+ trees.
 - **int/hex user values out of range**: conf up to 6.10 drops them when it reads the .config
   (the default applies, as in kconfiglib); later conf keeps them and clamps them to the

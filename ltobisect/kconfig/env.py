@@ -3,10 +3,12 @@
 Kconfig files read the toolchain through environment variables (``$(CC)``, ``$(CLANG_FLAGS)``,
 ``$(CC_VERSION_TEXT)`` ...). Running make only to learn them costs seconds per tree, so this
 module derives them from ARCH, LLVM and the make variables the way Linux 6.x's top Makefile and
-``scripts/Makefile.clang`` do. Plain data and subprocess only: no kconfiglib here.
+``scripts/Makefile.clang`` do; the tool names come from :class:`~ltobisect.config.Toolchain`.
+Plain data and subprocess only: no kconfiglib here.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import re
@@ -14,33 +16,13 @@ import shlex
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Dict, Optional, Sequence
+from typing import Dict, Iterator, Optional, Sequence
 
+from ltobisect.config import Toolchain, compiler_path, is_kernel_tree, parse_make_vars, srcarch_of
 from ltobisect.errors import UserError
 
-#: ARCH values whose sources live under another arch/ directory (top Makefile, "SRCARCH").
-_SRCARCH = {"i386": "x86", "x86_64": "x86", "sparc64": "sparc", "parisc64": "parisc", "sh64": "sh"}
-
-#: Variables a user may pass as make words that change what Kconfig sees.
-_TOOL_VARS = ("CC", "LD", "AR", "NM", "OBJCOPY", "HOSTCC", "HOSTCXX", "PAHOLE", "RUSTC", "BINDGEN")
-
-
-def is_kernel_tree(tree: Path) -> bool:
-    """A Linux source tree: a top Makefile with VERSION, an arch/ directory and Kconfig.include."""
-    return (tree / "arch").is_dir() and (tree / "scripts" / "Kconfig.include").is_file() and (
-        tree / "Makefile"
-    ).is_file()
-
-
-def parse_make_vars(make_vars: Sequence[str]) -> Dict[str, str]:
-    """``["CC=ccache clang-16", "W=1"]`` -> ``{"CC": "ccache clang-16", "W": "1"}``."""
-    out: Dict[str, str] = {}
-    for word in make_vars:
-        name, sep, value = word.partition("=")
-        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-            raise UserError(f"make variable {word!r} is not of the form NAME=VALUE")
-        out[name] = value
-    return out
+__all__ = ["compiler_path", "defconfig_file", "environment", "host_subarch", "is_kernel_tree",
+           "kconfig_env", "kernelversion", "parse_make_vars", "probe_identity", "srcarch_of"]
 
 
 def host_subarch() -> str:
@@ -52,11 +34,6 @@ def host_subarch() -> str:
                           (r"loongarch.*", "loongarch")):
         m = re.sub(pattern, repl, m, count=1)
     return m
-
-
-def srcarch_of(arch: str) -> str:
-    """The arch/ directory an ARCH value builds from (``x86_64`` -> ``x86``)."""
-    return _SRCARCH.get(arch, arch)
 
 
 def kernelversion(tree: Path) -> Optional[str]:
@@ -98,14 +75,25 @@ def _version_text(cc: str) -> str:
     return first.replace("#", "").strip()
 
 
-def compiler_path(cc: str) -> Optional[str]:
-    """Absolute path of the real compiler in a CC value (``ccache clang-16`` -> clang-16's path)."""
-    words = shlex.split(cc)
-    if not words:
-        return None
-    if os.path.basename(words[0]) == "ccache" and len(words) > 1:
-        words = words[1:]
-    return shutil.which(words[0])
+def _clang_flags(tree: Path, arch: str, srcarch: str, cross: str, llvm_ias: Optional[str]) -> str:
+    """CLANG_FLAGS as ``scripts/Makefile.clang`` sets them: the target, the assembler, the
+    warnings that must be errors."""
+    flags = []
+    if cross:
+        flags.append("--target=" + os.path.basename(cross[:-1] if cross.endswith("-") else cross))
+    else:
+        target = _clang_target(tree, srcarch)
+        if target is None:
+            raise UserError(f"clang has no default target for ARCH={arch}", hint="pass CROSS_COMPILE=...")
+        flags.append("--target=" + target)
+    if llvm_ias == "0":
+        elfedit = shutil.which(f"{cross}elfedit")
+        gcc_dir = os.path.dirname(elfedit) + "/" if elfedit else ""
+        flags += ["-fno-integrated-as", f"--prefix={gcc_dir}{os.path.basename(cross)}"]
+    else:
+        flags.append("-fintegrated-as")
+    flags += ["-Werror=unknown-warning-option", "-Werror=ignored-optimization-argument"]
+    return " ".join(flags)
 
 
 def kconfig_env(tree: Path, arch: Optional[str], llvm: Optional[str],
@@ -113,8 +101,8 @@ def kconfig_env(tree: Path, arch: Optional[str], llvm: Optional[str],
     """The environment `make ARCH=.. LLVM=.. <make_vars> *config` gives ``scripts/kconfig/conf``.
 
     For a tree that is not a Linux tree (a small Kconfig project) without LLVM, only
-    ``srctree``, the make variables and ARCH (when given) are set. Raises :class:`UserError` for an ARCH the tree does not have or
-    a compiler that is not installed.
+    ``srctree``, the make variables and ARCH (when given) are set. Raises :class:`UserError`
+    for an ARCH the tree does not have or a compiler that is not installed.
     """
     tree = Path(tree).resolve()
     overrides = parse_make_vars(make_vars)
@@ -139,25 +127,8 @@ def kconfig_env(tree: Path, arch: Optional[str], llvm: Optional[str],
     if version:
         env["KERNELVERSION"] = version
 
-    cross = overrides.get("CROSS_COMPILE", "")
-    if llvm:
-        prefix = llvm if llvm.endswith("/") else ""
-        suffix = llvm if llvm.startswith("-") else ""
-        tools = {"CC": "clang", "LD": "ld.lld", "AR": "llvm-ar", "NM": "llvm-nm", "OBJCOPY": "llvm-objcopy",
-                 "HOSTCC": "clang", "HOSTCXX": "clang++"}
-        derived = {k: f"{prefix}{v}{suffix}" for k, v in tools.items()}
-    else:
-        derived = {"CC": f"{cross}gcc", "LD": f"{cross}ld", "AR": f"{cross}ar", "NM": f"{cross}nm",
-                   "OBJCOPY": f"{cross}objcopy", "HOSTCC": "gcc", "HOSTCXX": "g++"}
-    derived.update(PAHOLE="pahole", RUSTC="rustc", BINDGEN="bindgen")
-    for name in _TOOL_VARS:
-        env[name] = overrides.get(name, derived[name])
-    env["CROSS_COMPILE"] = cross
-    if llvm:
-        env["LLVM"] = llvm
-    for name in ("LLVM_IAS", "USERCFLAGS", "USERLDFLAGS"):
-        if name in overrides:
-            env[name] = overrides[name]
+    env.update(Toolchain(llvm=llvm, arch=arch, make_vars=tuple(make_vars), kernel=kernel).tool_env())
+    cross = env["CROSS_COMPILE"]
 
     if compiler_path(env["CC"]) is None:
         how = f"LLVM={llvm}" if llvm else "the default GCC toolchain"
@@ -169,22 +140,7 @@ def kconfig_env(tree: Path, arch: Optional[str], llvm: Optional[str],
     env["CC_VERSION_TEXT"] = version_text
 
     if "clang" in version_text:
-        flags = []
-        if cross:
-            flags.append("--target=" + os.path.basename(cross[:-1] if cross.endswith("-") else cross))
-        else:
-            target = _clang_target(tree, srcarch)
-            if target is None:
-                raise UserError(f"clang has no default target for ARCH={arch}", hint="pass CROSS_COMPILE=...")
-            flags.append("--target=" + target)
-        if overrides.get("LLVM_IAS") == "0":
-            elfedit = shutil.which(f"{cross}elfedit")
-            gcc_dir = os.path.dirname(elfedit) + "/" if elfedit else ""
-            flags += ["-fno-integrated-as", f"--prefix={gcc_dir}{os.path.basename(cross)}"]
-        else:
-            flags.append("-fintegrated-as")
-        flags += ["-Werror=unknown-warning-option", "-Werror=ignored-optimization-argument"]
-        env["CLANG_FLAGS"] = " ".join(flags)
+        env["CLANG_FLAGS"] = _clang_flags(tree, arch, srcarch, cross, overrides.get("LLVM_IAS"))
     return env
 
 
@@ -206,3 +162,30 @@ def defconfig_file(tree: Path, arch: str, srcarch: str) -> Path:
     if not path.is_file():
         raise UserError(f"no defconfig for ARCH={arch}: {path} does not exist")
     return path
+
+
+#: Variables of the caller's environment that would change what kconfiglib does.
+_KCONFIG_VARS = ("CONFIG_", "KCONFIG_FUNCTIONS", "KCONFIG_CONFIG_HEADER", "KCONFIG_STRICT", "KCONFIG_WARN_UNDEF")
+
+
+@contextlib.contextmanager
+def environment(env: Dict[str, str]) -> Iterator[None]:
+    """``env`` in os.environ for the duration (kconfiglib expands $(VAR) from os.environ)."""
+    saved = {k: os.environ.get(k) for k in list(env) + list(_KCONFIG_VARS)}
+    try:
+        for k in _KCONFIG_VARS:
+            os.environ.pop(k, None)
+        os.environ.update(env)
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def probe_identity(env: Dict[str, str]) -> str:
+    """What a probe's answer depends on: the env Kconfig sees and the tool binaries themselves
+    (:meth:`~ltobisect.config.Toolchain.identity` of that environment)."""
+    return Toolchain().identity(env)

@@ -1,0 +1,225 @@
+"""Run a command in its own process group, measure its peak memory, kill the whole group.
+
+``make -j`` forks compilers that outlive a plain kill of make, so every command runs in a new
+session (process group) and a kill is always of the whole group: SIGTERM, then SIGKILL after a
+grace period. :data:`ALL` holds every group started here; they are killed at interpreter exit.
+
+Peak memory: a sampler polls ``/proc`` every :data:`SAMPLE_INTERVAL` seconds and sums the
+resident set of every process in the group; the peak of that sum is the footprint (``make -j2``
+runs two compilers at once). ``resource.getrusage(RUSAGE_CHILDREN)`` is no use: it is cumulative
+over every child this process ever reaped and its ``ru_maxrss`` is the largest single process.
+``os.wait4``'s ``ru_maxrss`` of the command (the largest single process of its tree, exact even
+for a spike shorter than the poll interval, e.g. a linker) is taken too, and the larger of the
+two reported. A memory limit is enforced by the same sampler (no cgroups needed).
+"""
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Dict, Mapping, Optional, Sequence, Set
+
+#: Seconds between SIGTERM and SIGKILL when a group is killed; the whole kill takes < 5 s.
+TERM_GRACE = 1.5
+#: Seconds between two samples of the process group's memory.
+SAMPLE_INTERVAL = 0.2
+
+
+def group_members(pgid: int) -> Dict[int, int]:
+    """pid -> resident bytes of every live process whose process group is ``pgid``."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    out: Dict[int, int] = {}
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return out
+    for name in entries:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as fh:
+                stat = fh.read().decode("ascii", "replace")
+        except OSError:
+            continue
+        rest = stat[stat.rfind(")") + 2:].split()
+        # fields after "(comm)": state ppid pgrp session ... rss is field 24 overall = rest[21]
+        if len(rest) > 21 and rest[2] == str(pgid) and rest[0] != "Z":
+            out[int(name)] = int(rest[21]) * page
+    return out
+
+
+def kill_group(pgid: int, grace: float = TERM_GRACE) -> None:
+    """SIGTERM the process group, SIGKILL it after ``grace`` seconds; idempotent."""
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        return
+    end = time.monotonic() + grace
+    while time.monotonic() < end:
+        if not group_members(pgid):
+            return
+        time.sleep(0.05)
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+class ProcessGroups:
+    """The process groups running now, so that they can all be killed from another thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._groups: Set[int] = set()
+        self._killed: Set[int] = set()
+        self._closed = False
+
+    def add(self, pgid: int) -> None:
+        """A group started; after :meth:`kill_all` with ``close`` it is killed at once."""
+        with self._lock:
+            self._groups.add(pgid)
+            if self._closed:
+                self._killed.add(pgid)
+        if self._closed:
+            kill_group(pgid)
+
+    def discard(self, pgid: int) -> None:
+        """Forget a finished group (its id may be reused by a later process)."""
+        with self._lock:
+            self._groups.discard(pgid)
+            self._killed.discard(pgid)
+
+    def was_killed(self, pgid: int) -> bool:
+        """Whether :meth:`kill_all` killed the group."""
+        with self._lock:
+            return pgid in self._killed
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def kill_all(self, close: bool = True) -> None:
+        """Kill every running group (TERM, then KILL); with ``close`` later ones die at start."""
+        with self._lock:
+            if close:
+                self._closed = True
+            groups = list(self._groups)
+            self._killed.update(groups)
+        threads = [threading.Thread(target=kill_group, args=(g,), daemon=True) for g in groups]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(TERM_GRACE + 3)
+
+
+#: Every group started by :func:`run`, killed at interpreter exit.
+ALL = ProcessGroups()
+atexit.register(ALL.kill_all)
+
+
+@dataclass(frozen=True)
+class Finished:
+    """How a command run by :func:`run` ended.
+
+    ``pgid`` is the process group (the first process's pid). ``status`` is the wait status.
+    ``timed_out`` and ``oom``: we killed it for the wall-clock or
+    the memory limit; ``killed_by_us`` is true for those, for ``stop`` and for
+    :meth:`ProcessGroups.kill_all`. ``peak_rss`` in bytes, None when nothing was measured.
+    """
+
+    pgid: int
+    status: int
+    duration: float
+    peak_rss: Optional[int]
+    timed_out: bool = False
+    oom: bool = False
+    killed_by_us: bool = False
+
+    @property
+    def exit_code(self) -> Optional[int]:
+        """The exit status; None when a signal ended it."""
+        return os.WEXITSTATUS(self.status) if os.WIFEXITED(self.status) else None
+
+    @property
+    def signal(self) -> Optional[int]:
+        """The signal that ended it, or None."""
+        return os.WTERMSIG(self.status) if os.WIFSIGNALED(self.status) else None
+
+
+class _Watch:
+    """The sampling loop of :func:`run` and what it saw."""
+
+    def __init__(self) -> None:
+        self.status: Optional[int] = None
+        self.rusage = None
+        self.peak = 0
+        self.timed_out = self.oom = self.stopped = False
+
+    def until_exit(self, pid: int, deadline: Optional[float], mem_limit: Optional[int],
+                   stop: Optional[threading.Event]) -> None:
+        """Sample the group (its pgid is ``pid``) until the leader exits or a limit is hit."""
+        while True:
+            got, status, rusage = os.wait4(pid, os.WNOHANG)
+            if got == pid:
+                self.status, self.rusage = status, rusage
+                return
+            total = sum(group_members(pid).values())
+            self.peak = max(self.peak, total)
+            if deadline is not None and time.monotonic() >= deadline:
+                self.timed_out = True
+                return
+            if mem_limit is not None and total > mem_limit:
+                self.oom = True
+                return
+            if stop is not None and stop.is_set():
+                self.stopped = True
+                return
+            time.sleep(SAMPLE_INTERVAL)
+
+
+def run(argv: Sequence[str], *, cwd: Optional[Path] = None, env: Optional[Mapping[str, str]] = None,
+        stdout: Optional[IO[bytes]] = None, timeout: Optional[float] = None,
+        mem_limit: Optional[int] = None, groups: Optional[ProcessGroups] = None,
+        stop: Optional[threading.Event] = None) -> Finished:
+    """Run ``argv`` in a new process group until it exits; measure and bound it.
+
+    Its stdin is empty; stdout and stderr go to ``stdout`` (inherited when None). The whole
+    group is killed when ``timeout`` seconds pass, when the group's memory exceeds
+    ``mem_limit`` bytes, when ``stop`` is set, or by ``groups`` / :data:`ALL`; a group left
+    behind by a leader that exited is killed too. Raises :class:`OSError` when it cannot start.
+    """
+    start = time.monotonic()
+    proc = subprocess.Popen(
+        list(argv), cwd=None if cwd is None else str(cwd), env=None if env is None else dict(env),
+        stdin=subprocess.DEVNULL, stdout=stdout, stderr=None if stdout is None else subprocess.STDOUT,
+        start_new_session=True,
+    )
+    pgid = proc.pid
+    ALL.add(pgid)
+    if groups is not None:
+        groups.add(pgid)
+    watch = _Watch()
+    try:
+        watch.until_exit(proc.pid, None if timeout is None else start + timeout, mem_limit, stop)
+    finally:
+        if watch.status is None:
+            kill_group(pgid)
+            _, watch.status, watch.rusage = os.wait4(proc.pid, 0)
+        elif group_members(pgid):
+            # The leader exited; children that ignored it (rare) must not outlive it.
+            kill_group(pgid, grace=0.5)
+        proc.returncode = os.waitstatus_to_exitcode(watch.status)
+        killed = (watch.timed_out or watch.oom or watch.stopped
+                  or (groups is not None and groups.was_killed(pgid)) or ALL.was_killed(pgid))
+        ALL.discard(pgid)
+        if groups is not None:
+            groups.discard(pgid)
+    rusage, sampled_peak, status = watch.rusage, watch.peak, watch.status
+    peak = max(sampled_peak, (rusage.ru_maxrss * 1024) if rusage is not None else 0) or None
+    return Finished(pgid=pgid, status=status, duration=time.monotonic() - start, peak_rss=peak,
+                    timed_out=watch.timed_out, oom=watch.oom, killed_by_us=killed)
