@@ -3,7 +3,7 @@
 
 A minimization tests a chain of configs that differ by a few options. This benchmark builds such
 a chain (tinyconfig + ThinLTO, x86_64, plus two of a set of cheap options per config) on a
-scratch copy of the real tree with the planted compile error of tests/kernel_scratch.py
+scratch copy of the real tree with the planted compile error of ltobisect/planted.py
 (PAIR_ERROR: FHANDLE + CROSS_MEMORY_ATTACH), through :class:`ltobisect.oracle.KernelOracle`:
 
 - ``fresh``: a new O= directory per test, no ccache, target vmlinux (what a naive tool does);
@@ -24,21 +24,15 @@ import itertools
 import random
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Dict, List
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
-
-from kernel_scratch import PAIR_ERROR, kernel_config, lto_spec, resolved_config, scratch_tree  # noqa: E402
-
-from ltobisect.model import Resolved, Signature  # noqa: E402
-from ltobisect.oracle import KernelOracle  # noqa: E402
+from ltobisect.model import Resolved, Signature
+from ltobisect.oracle import KernelOracle
+from ltobisect.planted import PAIR_ERROR, kernel_config, lto_spec, resolved_config, scratch_tree
 
 #: Options that no header mentions (cheap to flip), off in tinyconfig.
 TOGGLES = ["FHANDLE", "CROSS_MEMORY_ATTACH", "USELIB", "SYSFS_SYSCALL", "TIMERFD", "SIGNALFD", "KCMP"]

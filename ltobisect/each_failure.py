@@ -26,18 +26,20 @@ from typing import Any, Dict, List, Optional
 
 from ltobisect import journal as jr
 from ltobisect import session as session_mod
+from ltobisect import state as st
 from ltobisect.config import SessionConfig
 from ltobisect.errors import ExitCode, InfraError, UserError
 from ltobisect.events import Message, NullReporter, Reporter
-from ltobisect.session import (BAD_INPUT, DERIVED, INFRA_ERROR, MINIMIZED, NOT_REPRODUCED, PARTIAL,
-                               SessionResult)
+from ltobisect.model import Label, SessionStatus
+from ltobisect.session import SessionResult
 
 #: What the parent state directory records: the user's config (to resume) and progress.
 EACH_FILE = "each-failure.json"
 SUMMARY_FILE = "summary.json"
 REPORT_FILE = "report.txt"
 #: How bad an ending is, to pick the whole session's status from the searches' ones.
-_SEVERITY = {MINIMIZED: 0, NOT_REPRODUCED: 1, PARTIAL: 2, BAD_INPUT: 3, INFRA_ERROR: 4}
+_SEVERITY = {SessionStatus.MINIMIZED: 0, SessionStatus.NOT_REPRODUCED: 1, SessionStatus.PARTIAL: 2,
+             SessionStatus.BAD_INPUT: 3, SessionStatus.INFRA_ERROR: 4}
 
 
 def is_each_failure(state_dir: Path) -> bool:
@@ -65,7 +67,7 @@ class EachFailure:
         self.config = replace(config, each_failure=True, failure=None, work_dir=None)
         self.reporter = reporter
         self.result: Optional[SessionResult] = None
-        self._state = jr.StateDir(config.state_dir)
+        self._state = st.StateDir(config.state_dir)
         self._session_kw = session_kw
         self._current: Optional[session_mod.Session] = None
         self._stopped: Optional[str] = None
@@ -77,7 +79,7 @@ class EachFailure:
         path = Path(state_dir) / EACH_FILE
         try:
             data = json.loads(path.read_text())
-            config = jr.config_from_json(data["config"])
+            config = st.config_from_json(data["config"])
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise UserError(f"{path} is damaged: {exc}", hint="start a new session with another --state")
         return cls(replace(config, state_dir=Path(state_dir)), reporter, **kw)
@@ -118,20 +120,21 @@ class EachFailure:
             self._state.prepare()
             self._state.acquire()
         except (UserError, InfraError) as exc:
-            return self._end(SessionResult(status=BAD_INPUT if isinstance(exc, UserError) else INFRA_ERROR,
+            status = SessionStatus.BAD_INPUT if isinstance(exc, UserError) else SessionStatus.INFRA_ERROR
+            return self._end(SessionResult(status=status,
                                            exit_code=exc.exit_code, message=str(exc), hint=exc.hint or "",
                                            state_dir=self._state.path), [], t0)
         try:
             self._claim()
         except UserError as exc:
             self._state.release()
-            return self._end(SessionResult(status=BAD_INPUT, exit_code=exc.exit_code, message=str(exc),
+            return self._end(SessionResult(status=SessionStatus.BAD_INPUT, exit_code=exc.exit_code, message=str(exc),
                                            hint=exc.hint or "", state_dir=self._state.path), [], t0)
         try:
             self._builds0 = self._builds()  # limits count the builds of this run, as a Session's do
             jr.write_json_atomic(self._state.file(EACH_FILE),
-                                 {"config": jr.config_to_json(self.config), "format": 1,
-                                  "identity": jr.session_identity(self.config)})
+                                 {"config": st.config_to_json(self.config), "format": 1,
+                                  "identity": st.session_identity(self.config)})
             results: List[SessionResult] = []
             total: Optional[int] = None
             number = 1
@@ -144,7 +147,7 @@ class EachFailure:
                     if self._stopped is not None:
                         break
                     cfg = self.child_config(number, elapsed, builds)
-                    resume = (Path(cfg.state_dir) / jr.SESSION_FILE).is_file()
+                    resume = (Path(cfg.state_dir) / st.SESSION_FILE).is_file()
                     session = self._current = session_mod.Session(cfg, self.reporter, resume=resume,
                                                                    **self._session_kw)
                 if total is not None:
@@ -162,7 +165,7 @@ class EachFailure:
                     if total > 1:
                         self._emit(Message("info", f"the bad config fails in {total} distinct ways; "
                                                    "minimizing each, one after another"))
-                if res.status == PARTIAL:
+                if res.status == SessionStatus.PARTIAL:
                     break
                 number += 1
             return self._end(self._overall(results, total), results, t0)
@@ -177,7 +180,7 @@ class EachFailure:
                 theirs = json.loads(mine.read_text()).get("identity")
             except (OSError, ValueError) as exc:
                 raise UserError(f"{mine} is damaged: {exc}", hint="choose another --state")
-            if theirs != json.loads(json.dumps(jr.session_identity(self.config))):
+            if theirs != json.loads(json.dumps(st.session_identity(self.config))):
                 raise UserError(f"the state directory {self._state.path} belongs to another session",
                                 hint=f"run `ltobisect resume {self._state.path}`, or choose another --state")
             return
@@ -188,18 +191,18 @@ class EachFailure:
 
     def _overall(self, results: List[SessionResult], total: Optional[int]) -> SessionResult:
         if not results:
-            return SessionResult(status=PARTIAL, exit_code=ExitCode.PARTIAL,
+            return SessionResult(status=SessionStatus.PARTIAL, exit_code=ExitCode.PARTIAL,
                                  message=f"stopped: {self._stopped}", state_dir=self._state.path)
         if not total:
             first = results[0]
             return replace(first, state_dir=self._state.path, artifacts={})
         worst = max(results, key=lambda r: _SEVERITY.get(r.status, 4))
-        done = sum(1 for r in results if r.status == MINIMIZED)
+        done = sum(1 for r in results if r.status == SessionStatus.MINIMIZED)
         status, code = worst.status, worst.exit_code
-        if len(results) < total and status == MINIMIZED:
-            status, code = PARTIAL, ExitCode.PARTIAL
+        if len(results) < total and status == SessionStatus.MINIMIZED:
+            status, code = SessionStatus.PARTIAL, ExitCode.PARTIAL
         message = f"minimized {done} of {total} distinct failures"
-        if status != MINIMIZED:
+        if status != SessionStatus.MINIMIZED:
             message += f"; failure {results.index(worst) + 1}: {worst.message}"
         return SessionResult(status=status, exit_code=code, message=message, hint=worst.hint,
                              state_dir=self._state.path, builds=self._builds(),
@@ -211,7 +214,7 @@ class EachFailure:
             records = jr.Journal(self._state.file(jr.JOURNAL_FILE)).records()
         except InfraError:
             return 0
-        return sum(1 for r in records if r.label not in (DERIVED, jr.REJUDGED))
+        return sum(1 for r in records if r.label not in Label.not_builds())
 
     def _end(self, result: SessionResult, results: List[SessionResult], t0: float) -> SessionResult:
         result.elapsed = time.monotonic() - t0
@@ -261,7 +264,7 @@ class EachFailure:
 def _read_session(state: Path) -> Dict[str, Any]:
     """A search's session.json; empty when it has none yet (it ended before writing one)."""
     try:
-        return jr.StateDir(state).read_session()
+        return st.StateDir(state).read_session()
     except UserError:
         return {}
 
@@ -273,7 +276,7 @@ def render(overall: SessionResult, entries: List[Dict[str, Any]], listed: List[D
              "each minimized on its own", ""]
     for e in entries:
         lines.append(f"[{e['number']}] {e['line'] or e['signature']}")
-        if e["status"] == MINIMIZED:
+        if e["status"] == SessionStatus.MINIMIZED:
             lines.append(f"    minimized to {len(e['fragment'])} line(s):")
             lines += [f"      {ln}" for ln in e["fragment"]]
         else:

@@ -1,35 +1,44 @@
 """Runs tests on W workers: the seam between the search and the machines that build.
 
-:class:`LocalExecutor` is the default engine: a pool of W threads on this machine, each owning a
-*slot* (0..W-1). The slot index is passed to the oracle, which keeps one sandbox (O= directory,
-TMPDIR, HOME) per slot, so two builds never share a directory and each slot's directory stays warm
-between tests.
+The session receives an :data:`ExecutorFactory` and calls it with an
+:class:`~ltobisect.oracle.OracleSpec` (plain, picklable values) and the session's
+:class:`~ltobisect.limits.StopCondition`. The executor owns the oracle it builds from that spec;
+:meth:`Executor.judge_by` replaces it between runs (when the signature and the timeout are
+known). :class:`LocalExecutor` is the default engine: a pool of W threads on this machine, each
+owning a *slot* (0..W-1). The slot index is passed to the oracle, which keeps one sandbox (O=
+directory, TMPDIR, HOME) per slot, so two builds never share a directory and each slot's
+directory stays warm between tests.
 
-The protocol an engine implements (:class:`ltobisect.problem.Runner`, plus ``close``):
+The contract (:class:`Executor`):
 
 - ``workers``: how many tests it runs at once; strategies size their batches by it.
-- ``run(items, on_done, labels)``: test every resolved config and return the outcomes in input
-  order. ``on_done(index, resolved, outcome)`` is called *from the calling thread*, one at a
-  time, as soon as each test finishes, so the caller can journal it (fsync) before anything else
-  happens. Every reporter event is also emitted from the calling thread.
+- ``run(items, on_done, labels, observe=False)``: test every resolved config and return the
+  outcomes in input order. ``on_done(index, resolved, outcome)`` is called *from the calling
+  thread*, one at a time, as soon as each test finishes, so the caller can journal it (fsync)
+  before anything else happens. Every reporter event is also emitted from the calling thread.
+  ``observe=True`` builds without judging (the bad config's first build).
 - Infrastructure errors (an ``INFRA_ERROR`` outcome, or :class:`~ltobisect.errors.InfraError`
   raised by the oracle) are retried here with exponential backoff, a bounded number of times; an
   ``INFRA_ERROR`` outcome coming back means the retries were exhausted. Verdicts are never retried.
 - The first outcome whose build's own conf disagreed with our resolution (``outcome.conf``)
   gives one warning; later ones are only journaled and counted.
-- A stop request (``request_stop``, the shared ``stop`` event, or Ctrl-C in the calling thread)
-  kills the running tests (``oracle.close()``), discards their outcomes (a killed build is not a
-  verdict) and raises :class:`~ltobisect.errors.Stopped` (or lets KeyboardInterrupt through).
+- A stop request (the stop condition, or Ctrl-C in the calling thread) kills the running tests
+  (``oracle.close()``), discards their outcomes (a killed build is not a verdict) and raises
+  :class:`~ltobisect.errors.Stopped` (or lets KeyboardInterrupt through).
 
-A distributed engine implements the same three things: it ships the resolved ``.config`` text
-(``Resolved.config_text``, self-contained) to a remote worker, runs the same oracle there, and
-reports outcomes back to the calling thread in the same way. Nothing above the executor changes.
+A distributed engine implements the same contract: it sends the spec and the resolved
+``.config`` text (``Resolved.config_text``, self-contained) to a remote worker, builds the same
+oracle there with :func:`~ltobisect.oracle.make_oracle`, and reports outcomes back to the calling
+thread in the same way. Nothing above the executor changes.
 """
 from __future__ import annotations
 
+import os
 import queue
+import signal
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Callable, List, Optional, Protocol, Sequence
 
 from tenacity import (
@@ -45,17 +54,46 @@ from ltobisect.config import RetryPolicy
 from ltobisect.confcheck import warning as conf_warning
 from ltobisect.errors import InfraError, Stopped
 from ltobisect.events import Message, NullReporter, Reporter, TestFinished, TestStarted
+from ltobisect.limits import StopCondition
 from ltobisect.model import Outcome, Resolved, Verdict
+from ltobisect.oracle import Oracle, OracleSpec, guarded, make_oracle
+
+#: Builds the oracle an :class:`OracleSpec` describes (a seam for tests: a Python oracle).
+OracleFactory = Callable[[OracleSpec], Oracle]
 
 
-class TestingOracle(Protocol):
-    """What the executor needs of an oracle (see ``ltobisect.oracle.Oracle``)."""
+class Executor(Protocol):
+    """What the session needs of an engine (see the module docstring)."""
 
-    def test(self, resolved: Resolved, slot: int) -> Outcome: ...
+    workers: int
 
-    def observe(self, resolved: Resolved, slot: int) -> Outcome: ...
+    @property
+    def oracle(self) -> Oracle: ...
+
+    def run(self, items: Sequence[Resolved], on_done: Callable[[int, Resolved, Outcome], None],
+            labels: Optional[Sequence[str]] = None, *, observe: bool = False) -> List[Outcome]: ...
+
+    def judge_by(self, spec: OracleSpec) -> None: ...
 
     def close(self) -> None: ...
+
+
+#: Makes the session's executor: ``factory(spec, stop)``.
+ExecutorFactory = Callable[[OracleSpec, StopCondition], Executor]
+
+
+def local_pool(workers: int, retry: RetryPolicy = RetryPolicy(), reporter: Reporter = NullReporter(),
+               make: OracleFactory = make_oracle) -> ExecutorFactory:
+    """The default :data:`ExecutorFactory`: ``workers`` threads on this machine. Every oracle
+    it makes is guarded against the tree vanishing (:func:`~ltobisect.oracle.guarded`)."""
+
+    def make_guarded(spec: OracleSpec) -> Oracle:
+        return guarded(make(spec), spec)
+
+    def factory(spec: OracleSpec, stop: StopCondition) -> "LocalExecutor":
+        return LocalExecutor(make_guarded(spec), workers, retry, reporter, stop=stop, make=make_guarded)
+
+    return factory
 
 
 class _Cancelled(Exception):
@@ -69,28 +107,31 @@ def _infra_outcome(detail: str) -> Outcome:
 class LocalExecutor:
     """W local workers, each with its own slot (sandbox), with infra-error retries.
 
-    ``stop`` may be shared with the session: setting it stops the current and every later
-    :meth:`run` (the running builds are killed through ``oracle.close()``).
+    ``stop`` is the session's stop condition: a request stops the current and every later
+    :meth:`run` (the running builds are killed through ``oracle.close()``). ``make`` builds the
+    oracle of a new spec (:meth:`judge_by`).
     """
 
     def __init__(
         self,
-        oracle: TestingOracle,
+        oracle: Oracle,
         workers: int = 1,
         retry: RetryPolicy = RetryPolicy(),
         reporter: Reporter = NullReporter(),
         *,
-        stop: Optional[threading.Event] = None,
+        stop: Optional[StopCondition] = None,
+        make: OracleFactory = make_oracle,
         poll: float = 0.1,
     ) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
-        self.oracle = oracle
+        self._oracle = oracle
+        self._make = make
         self.workers = workers
         self.retry = retry
         self.reporter = reporter
-        self.stop = stop if stop is not None else threading.Event()
-        self.stop_reason = "stop requested"
+        self.stop_condition = stop if stop is not None else StopCondition()
+        self.stop = self.stop_condition.event
         self._poll = poll
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ltobisect-slot")
         self._slots: "queue.Queue[int]" = queue.Queue()
@@ -100,10 +141,25 @@ class LocalExecutor:
         self.conf_warned = False  # the build's own conf disagreed with us (warned once)
 
     # -- control -----------------------------------------------------------------------------
+    @property
+    def oracle(self) -> Oracle:
+        return self._oracle
+
+    @property
+    def stop_reason(self) -> str:
+        return self.stop_condition.reason
+
     def request_stop(self, reason: str = "stop requested") -> None:
         """Ask the running and later runs to stop (thread-safe; kills running builds)."""
-        self.stop_reason = reason
-        self.stop.set()
+        self.stop_condition.request(reason)
+
+    def judge_by(self, spec: OracleSpec) -> None:
+        """Test with the oracle ``spec`` describes from the next :meth:`run` on.
+
+        Called between runs, so no build of the old oracle is running; it is dropped, not
+        closed (an oracle's copies may share what closing kills).
+        """
+        self._oracle = self._make(spec)
 
     def close(self) -> None:
         """Kill running tests and release the workers."""
@@ -111,7 +167,7 @@ class LocalExecutor:
             return
         self._closed = True
         try:
-            self.oracle.close()
+            self._oracle.close()
         finally:
             self._pool.shutdown(wait=False, cancel_futures=True)
 
@@ -166,7 +222,7 @@ class LocalExecutor:
                     outcomes[i] = outcome
                     self._emit(TestFinished(
                         slot=slot, digest=r.digest, size=len(r.candidate),
-                        verdict=outcome.verdict.value, duration=outcome.duration,
+                        verdict=outcome.verdict, duration=outcome.duration,
                         signature=outcome.signature.describe() if outcome.signature else "",
                         peak_rss=outcome.peak_rss, log_path=outcome.log_path, attempt=attempt,
                     ))
@@ -196,7 +252,7 @@ class LocalExecutor:
                 return
             events.put(("started", index, slot))
             attempts = 0
-            call = self.oracle.observe if observe else self.oracle.test
+            call = self._oracle.observe if observe else self._oracle.test
 
             def once() -> Outcome:
                 nonlocal attempts
@@ -251,7 +307,7 @@ class LocalExecutor:
             f.cancel()
         if any(not f.done() for f in futures):
             try:
-                self.oracle.close()
+                self._oracle.close()
             except Exception as exc:  # killing is best effort; report and go on
                 self._emit(Message("warning", f"could not stop running tests: {exc}"))
             self._closed = True
@@ -266,3 +322,44 @@ class LocalExecutor:
             self.reporter.event(ev)  # type: ignore[arg-type]
         except Exception:
             pass  # a reporter must not take the session down
+
+
+def reap_orphans(work_dir: Path) -> int:
+    """Kill builds an earlier, killed run left running in ``work_dir``; return how many groups.
+
+    Builds run in process groups of their own, so a kill -9 of ltobisect leaves them running,
+    and a resumed run would then build in the same worker directory at the same time (which
+    corrupts it). Every build has its TMPDIR inside ``work_dir/workers/`` (or
+    ``work_dir/lld-reproduce/``): a process with such a TMPDIR while we hold the state
+    directory's lock is such an orphan.
+    """
+    dirs = [Path(work_dir) / "workers", Path(work_dir) / "lld-reproduce"]
+    roots = tuple({str(d) + os.sep for d in dirs} | {str(d.resolve()) + os.sep for d in dirs})
+    groups = set()
+    try:
+        pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        return 0
+    for pid in pids:
+        if pid == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                env = f.read().split(b"\0")
+        except OSError:
+            continue
+        tmp = next((kv[7:] for kv in env if kv.startswith(b"TMPDIR=")), None)
+        if tmp is None or not tmp.decode(errors="replace").startswith(roots):
+            continue
+        try:
+            pgid = os.getpgid(pid)
+        except OSError:
+            continue
+        if pgid != os.getpgrp():
+            groups.add(pgid)
+    for pgid in groups:
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except OSError:
+            pass
+    return len(groups)

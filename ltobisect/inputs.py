@@ -11,12 +11,11 @@ import shutil
 from pathlib import Path
 from typing import Dict, Optional, Sequence, Tuple
 
+from ltobisect import dotconfig
+from ltobisect.config import BASELINES, Toolchain, split_make_var, srcarch_of
 from ltobisect.errors import UserError
 
-NAMED_BASELINES = ("defconfig", "tinyconfig", "allnoconfig")
-#: The kernel Makefile's ARCH names that live under another arch/ directory (SRCARCH).
-ARCH_ALIASES = {"x86_64": "x86", "i386": "x86", "sparc32": "sparc", "sparc64": "sparc",
-                "parisc64": "parisc", "sh64": "sh"}
+#: The named baselines (:data:`ltobisect.config.BASELINES`), under the name the CLI imports.
 #: make variables that ltobisect sets itself; --make must not override them.
 RESERVED_MAKE_VARS = {"O": "ltobisect gives every worker its own O= directory",
                       "ARCH": "use --arch", "LLVM": "use --llvm",
@@ -54,10 +53,6 @@ def parse_size(text: str) -> int:
     return int(float(m.group(1)) * 1024**power)
 
 
-_SETTING = re.compile(r"^CONFIG_[A-Za-z0-9_]+=.*$")
-_UNSET = re.compile(r"^# CONFIG_[A-Za-z0-9_]+ is not set$")
-
-
 def read_config(path: Path, what: str,
                 empty_hint: str = "give the .config of the failing build, not an empty file"
                 ) -> Dict[str, str]:
@@ -77,11 +72,9 @@ def check_config_text(text: str, path: Path, what: str,
         line = raw.strip()
         if not line:
             continue
-        if _SETTING.match(line):
-            name, _, value = line.partition("=")
-            settings[name[len("CONFIG_"):]] = value
-        elif _UNSET.match(line):
-            settings[line[len("# CONFIG_"):-len(" is not set")]] = "n"
+        setting = dotconfig.parse_line(line, unquote=False)
+        if setting is not None:
+            settings[setting[0]] = setting[1]
         elif line.startswith("#"):
             continue
         else:
@@ -131,11 +124,11 @@ def check_tree(tree: Path, *, build: bool = True) -> Path:
 
 
 def check_baseline(spec: str, tree: Path, kernel: bool, option: str = "--baseline") -> str:
-    """A baseline the tree can compute: a name of :data:`NAMED_BASELINES`, or a checked config
-    file's absolute path. ``kernel``: the tree is a Linux tree (defconfig and tinyconfig need one).
-    ``option`` names the argument in the error.
+    """A baseline the tree can compute: a name of :data:`~ltobisect.config.BASELINES`, or a
+    checked config file's absolute path. ``kernel``: the tree is a Linux tree (defconfig and
+    tinyconfig need one). ``option`` names the argument in the error.
     """
-    if spec not in NAMED_BASELINES:
+    if spec not in BASELINES:
         path = Path(spec)
         read_config(path, "baseline", "give a config that builds, such as tinyconfig or defconfig")
         return str(path.resolve())
@@ -154,7 +147,7 @@ def check_arch(tree: Path, arch: Optional[str]) -> Optional[str]:
     if not (tree / "arch").is_dir():
         raise UserError(f"--arch {arch} given, but {tree} has no arch/ directory",
                         "leave --arch out for a Kconfig project that is not a kernel")
-    srcarch = ARCH_ALIASES.get(arch, arch)
+    srcarch = srcarch_of(arch)
     if not (tree / "arch" / srcarch / "Kconfig").is_file():
         known = sorted(p.name for p in (tree / "arch").iterdir() if (p / "Kconfig").is_file())
         raise UserError(f"unknown ARCH {arch!r}: {tree}/arch has no {srcarch}",
@@ -176,31 +169,14 @@ def parse_make_vars(words: Sequence[str]) -> Tuple[str, ...]:
     """``VAR=VALUE`` words for make, checked."""
     out = []
     for word in words:
-        name, eq, _ = word.partition("=")
-        if not eq or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-            raise UserError(f"--make {word!r} is not VAR=VALUE", "for example --make W=1")
+        try:
+            name, _ = split_make_var(word)
+        except UserError:
+            raise UserError(f"--make {word!r} is not VAR=VALUE", "for example --make W=1") from None
         if name in RESERVED_MAKE_VARS:
             raise UserError(f"--make {name}= conflicts with ltobisect's own", RESERVED_MAKE_VARS[name])
         out.append(word)
     return tuple(out)
-
-
-def toolchain(llvm: Optional[str], make_vars: Sequence[str], kernel: bool) -> Tuple[str, str]:
-    """The compiler and linker make will run (the first word of CC and LD)."""
-    mv = dict(w.split("=", 1) for w in make_vars)
-    if llvm is not None:
-        if llvm == "1":
-            cc, ld = "clang", "ld.lld"
-        elif llvm.startswith("-"):
-            cc, ld = f"clang{llvm}", f"ld.lld{llvm}"
-        else:
-            cc, ld = llvm + "clang", llvm + "ld.lld"
-    else:
-        cross = mv.get("CROSS_COMPILE", "")
-        cc, ld = cross + ("gcc" if kernel else "cc"), cross + "ld"
-    cc_words = [w for w in (mv.get("CC") or cc).split() if w != "ccache"] or [cc]
-    ld_words = (mv.get("LD") or ld).split() or [ld]
-    return cc_words[0], ld_words[0]
 
 
 def _found(tool: str) -> bool:
@@ -211,7 +187,8 @@ def _found(tool: str) -> bool:
 
 def check_toolchain(llvm: Optional[str], make_vars: Sequence[str], kernel: bool) -> None:
     """The compiler, the linker and make are installed."""
-    cc, ld = toolchain(llvm, make_vars, kernel)
+    tools = Toolchain(llvm=llvm, make_vars=tuple(make_vars), kernel=kernel)
+    cc, ld = tools.cc, tools.ld
     if not _found("make"):
         raise UserError("make is not installed", "apt-get install make")
     if not _found(cc):
@@ -314,7 +291,7 @@ def check_output_file(path: Optional[Path], option: str) -> Optional[Path]:
 def looks_like_state_dir(path: Path) -> bool:
     """True when ``path`` holds a session (its session file, or an --each-failure index)."""
     from ltobisect.each_failure import is_each_failure
-    from ltobisect.journal import SESSION_FILE
+    from ltobisect.state import SESSION_FILE
 
     return (path / SESSION_FILE).is_file() or is_each_failure(path)
 

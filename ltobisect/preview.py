@@ -1,7 +1,7 @@
 """What the search sees, without a build: the changes it toggles and the ``.config`` of a fragment.
 
 `ltobisect changes` and `ltobisect resolve` run the session's own Kconfig code on a tree loaded as
-the session loads it (:func:`~ltobisect.session.load_build_tree`), so what they print is what a
+the session loads it (:func:`~ltobisect.load.load_build_tree`), so what they print is what a
 search would toggle and build. The tree is loaded in a temporary directory, removed afterwards.
 """
 from __future__ import annotations
@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Dict, Iterator, List, Tuple
 
 from ltobisect.config import BuildSpec
-from ltobisect.kconfig import KconfigTree, parse_config
+from ltobisect import dotconfig
+from ltobisect.kconfig import KconfigTree
 from ltobisect.model import Change, Ineffective, Resolved, ordered
-from ltobisect.session import load_build_tree
+from ltobisect.load import load_build_tree
 
 
 @contextlib.contextmanager
@@ -45,7 +46,7 @@ class Fragment:
 def read_fragment(kt: KconfigTree, baseline_text: str, fragment_text: str) -> Fragment:
     """The fragment's assignment lines as changes to ``baseline_text`` (a settled config).
 
-    Each value is read as :func:`~ltobisect.kconfig.parse_config` reads a ``.config`` line;
+    Each value is read as :func:`~ltobisect.dotconfig.parse` reads a ``.config`` line;
     each change is typed as the tree types its symbol, with the baseline's value of it (``n``
     for an absent bool or tristate, ``""`` for the others, as :meth:`KconfigTree.diff` does).
     Lines that are not assignments (blank lines, other comments) are skipped.
@@ -54,14 +55,14 @@ def read_fragment(kt: KconfigTree, baseline_text: str, fragment_text: str) -> Fr
     order: List[str] = []  # each symbol at its last line
     repeated: List[str] = []
     for line in fragment_text.splitlines():
-        for name, value in parse_config(line).items():
+        for name, value in dotconfig.parse(line).items():
             if name in values:
                 order.remove(name)
                 if name not in repeated:
                     repeated.append(name)
             values[name] = value
             order.append(name)
-    base = parse_config(baseline_text)
+    base = dotconfig.parse(baseline_text)
     changes, unknown = [], []
     for name in order:
         typ = kt.symbol_type(name)

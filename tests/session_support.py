@@ -18,6 +18,7 @@ from typing import Callable, List, Optional
 from ltobisect.config import BuildSpec, RetryPolicy, SessionConfig
 from ltobisect.errors import InfraError
 from ltobisect.model import Outcome, Resolved, Signature, Verdict
+from ltobisect.oracle import OracleSpec
 
 DATA = Path(__file__).parent / "data"
 EXPECTED = ("# CONFIG_KEEP is not set", "CONFIG_LTO=y", "CONFIG_NET=y", "CONFIG_NET_FOO=y")
@@ -156,10 +157,11 @@ class PyOracle:
 
 
 def py_factory(oracle: PyOracle):
-    """An oracle_factory for Session that hands out ``oracle`` (with the asked signature)."""
+    """An oracle_factory for Session that hands out ``oracle`` (with the spec's signature and
+    timeout)."""
 
-    def make(config: SessionConfig, state_dir: Path, sig: Optional[Signature], timeout: Optional[float]):
-        o = oracle.with_timeout(timeout)
-        return o.with_signature(sig) if sig is not None else o
+    def make(spec: OracleSpec):
+        o = oracle.with_timeout(spec.timeout)
+        return o.with_signature(spec.signature) if spec.signature is not None else o
 
     return make

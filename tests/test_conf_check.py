@@ -23,7 +23,8 @@ from ltobisect.config import BuildSpec, RetryPolicy, SessionConfig
 from ltobisect.events import ListReporter, Message
 from ltobisect.kconfig import digest
 from ltobisect.model import ConfDisagreement
-from ltobisect.session import DERIVED, Session
+from ltobisect.model import Label
+from ltobisect.session import Session
 
 FAKE = Path(__file__).parent / "fakelinux"
 
@@ -134,7 +135,7 @@ def test_several_disagreeing_builds_warn_once_and_a_conf_built_config_is_not_bui
     state, summary, warnings, report = run_session(tmp_path, "OPT1", "LINK_ERROR OPT1 OPT2",
                                                    "LINK_ERROR OPT1", "LINK_ERROR")
     recs = records(state)
-    disagreed = [r for r in recs if r.outcome.conf is not None and r.label != DERIVED]
+    disagreed = [r for r in recs if r.outcome.conf is not None and r.label != Label.DERIVED]
     # The bad config, {LINK_ERROR, OPT1, OPT2} and {LINK_ERROR, OPT1}: all have OPT1 on.
     assert [r.label for r in disagreed] == ["bad config", "fixed", "fixed"]
     assert all(r.outcome.conf.symbols == ("CONFIG_OPT1: ours y, conf n",) for r in disagreed)

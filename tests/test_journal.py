@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from ltobisect import journal as jr
+from ltobisect import state as st
 from ltobisect.config import BuildSpec, Limits, RetryPolicy, SessionConfig
 from ltobisect.errors import InfraError, UserError
 from ltobisect.model import Change, ConfDisagreement, Outcome, Resolved, Signature, Verdict
@@ -104,16 +105,16 @@ def config(tmp_path: Path, bad: str = "bad.config", **kw) -> SessionConfig:
 
 def test_the_session_config_round_trips_through_json(tmp_path):
     cfg = config(tmp_path, memory_threshold=1 << 30, failure_log=tmp_path / "f.log")
-    back = jr.config_from_json(json.loads(json.dumps(jr.config_to_json(cfg))))
+    back = st.config_from_json(json.loads(json.dumps(st.config_to_json(cfg))))
     assert back == cfg
 
 
 def test_a_state_directory_of_another_session_is_refused(tmp_path):
-    sd = jr.StateDir(tmp_path / "state")
+    sd = st.StateDir(tmp_path / "state")
     sd.prepare()
     cfg = config(tmp_path)
     assert sd.claim(cfg) is None
-    sd.write_session({"identity": jr.session_identity(cfg), "config": jr.config_to_json(cfg)})
+    sd.write_session({"identity": st.session_identity(cfg), "config": st.config_to_json(cfg)})
     assert sd.claim(cfg) is not None  # the same session: continue it
     other = config(tmp_path, bad="other.config")
     with pytest.raises(UserError, match="belongs to another session") as exc:
@@ -125,11 +126,11 @@ def test_a_non_empty_directory_that_is_no_session_is_refused(tmp_path):
     (tmp_path / "state").mkdir()
     (tmp_path / "state" / "thesis.tex").write_text("precious")
     with pytest.raises(UserError, match="not empty"):
-        jr.StateDir(tmp_path / "state").claim(config(tmp_path))
+        st.StateDir(tmp_path / "state").claim(config(tmp_path))
 
 
 def test_two_runs_cannot_own_one_state_directory(tmp_path):
-    a, b = jr.StateDir(tmp_path), jr.StateDir(tmp_path)
+    a, b = st.StateDir(tmp_path), st.StateDir(tmp_path)
     a.acquire()
     try:
         with pytest.raises(UserError, match="another ltobisect is running"):
@@ -143,11 +144,11 @@ def test_two_runs_cannot_own_one_state_directory(tmp_path):
 def test_an_unwritable_state_directory_is_a_clear_user_error(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(UserError, match="cannot write to the state directory"):
-        jr.StateDir(tmp_path / "file" / "state").prepare()
+        st.StateDir(tmp_path / "file" / "state").prepare()
 
 
 def test_the_best_so_far_is_replaced_atomically(tmp_path):
-    sd = jr.StateDir(tmp_path)
+    sd = st.StateDir(tmp_path)
     r = resolved("d1", 3)
     sd.write_best(r.candidate, r, total=10)
     best = sd.read_best()

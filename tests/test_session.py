@@ -21,7 +21,8 @@ from ltobisect import journal as jr
 from ltobisect.config import Limits
 from ltobisect.errors import ExitCode
 from ltobisect.events import ListReporter, TestFinished, TestStarted
-from ltobisect.session import DERIVED, Session
+from ltobisect.model import Label
+from ltobisect.session import Session
 
 from session_support import EXPECTED, PyOracle, py_factory, tiny_config, tiny_tree
 
@@ -96,7 +97,7 @@ import sys
 from pathlib import Path
 sys.path.insert(0, sys.argv[3])
 from session_support import tiny_config
-from ltobisect.session import DERIVED, Session
+from ltobisect.session import Session
 tree, state = Path(sys.argv[1]), Path(sys.argv[2])
 Session(tiny_config(tree, state)).run()
 """
@@ -221,7 +222,7 @@ def test_ctrl_c_kills_running_builds_at_once(tmp_path):
     assert oracle.closed.is_set()  # the running builds were killed
     assert took < 15
     assert len(rep.of(TestFinished)) == 2  # a killed build is never reported as a verdict
-    assert {r.label for r in journal_records(state)} <= {"bad config", DERIVED, "baseline"}
+    assert {r.label for r in journal_records(state)} <= {"bad config", Label.DERIVED, "baseline"}
     assert "PARTIAL" in (state / "report.txt").read_text()
 
 
@@ -390,13 +391,13 @@ def test_a_deadline_stops_even_a_batch_of_long_builds(tmp_path):
                                  limits=Limits(deadline=2.0)),
                      oracle_factory=py_factory(oracle)).run()
     assert time.monotonic() - t0 < 12
-    assert result.status == "partial" and "deadline reached" in result.message
+    assert result.status == "partial" and result.message == "stopped: the budget of 2s ran out"
     assert oracle.closed.is_set()
     assert json.loads((tmp_path / "state" / "summary.json").read_text())["partial"] is True
 
 
 def test_builds_left_running_by_a_killed_run_are_stopped_before_resuming(tmp_path):
-    from ltobisect.session import reap_orphans
+    from ltobisect.executor import reap_orphans
 
     state = tmp_path / "state"
     tmp = state / "workers" / "0" / "tmp"

@@ -1,4 +1,4 @@
-"""Planted-fault kernel trees for real-build tests (shared helper; other test modules use it).
+"""Planted-fault kernel trees: real builds that fail in a known way, for self-tests and benchmarks.
 
 A *scratch tree* is a cheap copy of the pristine Linux tree: a hard-link farm (``cp -al``, ~2 s
 for 1.5 GB when source and destination share a file system; otherwise a plain ``cp -a``). The
@@ -32,7 +32,7 @@ appear only in fs/fhandle.c, fs/exec.c, fs/binfmt_elf.c and mm/), so kbuild's pe
 dependency tracking rebuilds a handful of objects when one flips. (ADVISE_SYSCALLS, by contrast,
 is in linux/syscalls.h and rebuilds most of the tree.)
 
-Usage (see tests/test_oracle_kernel.py)::
+Usage (the real-kernel tests and ``benchmarks/build_bench.py`` use it this way)::
 
     tree = scratch_tree(kernel_tree, tmp / "tree", [PAIR_ERROR, OTHER_ERROR])
     spec = lto_spec(tree, ccache_dir)

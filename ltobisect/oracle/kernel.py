@@ -1,33 +1,4 @@
-"""Oracles: turn a resolved config into a verdict.
-
-:class:`KernelOracle` builds the config (``build.run_make`` in the slot's persistent worker
-directory) and judges the log with a failure signature: ``REPRODUCES`` only when the log shows
-the same signature; any other failure is ``OTHER_FAILURE`` and is never counted as reproducing.
-:class:`ScriptOracle` runs the user's interestingness script instead.
-
-Verdicts (``model.Verdict``), first rule that applies:
-
-1. ``INFRA_ERROR``, our side: the sandbox could not be set up, the log could not be written, the
-   disk or quota is full, the build was interrupted by :meth:`close` (Ctrl-C), or make died of
-   a signal we did not send. Never cached; the executor retries it. Oracles never retry.
-2. ``REPRODUCES``: the log (and measurements) match the signature, even if other errors are in
-   the log too (``make -k``). A duration signature matches a build killed after its threshold;
-   a memory signature matches a build killed above its threshold (both stop the build early).
-3. ``TIMEOUT``: killed at the wall-clock limit. ``OUT_OF_MEMORY``: killed at our memory limit,
-   or a tool in the build was killed by SIGKILL (the OOM killer) and nothing else failed first.
-4. ``PASSES``: make exited 0 (warnings do not count unless they are the signature).
-5. ``OTHER_FAILURE``: any other failure; ``outcome.signature`` is its primary signature.
-
-After a kernel build, the ``.config`` kbuild's own conf left in the O= directory is compared
-with the one we wrote (:mod:`ltobisect.confcheck`); when conf built another config, the outcome
-says so in ``outcome.conf`` (its digest and the differing settings). The script oracle runs no
-conf and never sets it.
-
-Worker layout, per slot: ``state_dir/workers/<slot>/`` holds ``out/`` (the persistent O=
-directory), ``tmp/`` (TMPDIR) and ``home/`` (HOME). Logs: ``state_dir/logs/<digest>-<n>.log``.
-ccache: ``spec.ccache_dir`` or ``state_dir/ccache``. One build at a time per slot (a lock): two
-builds in one O= directory corrupt it.
-"""
+"""KernelOracle: build a resolved config and judge its log by a signature."""
 from __future__ import annotations
 
 import copy
@@ -35,111 +6,17 @@ import hashlib
 import json
 import os
 import shlex
-import threading
 from dataclasses import replace
 from pathlib import Path
-from typing import Dict, List, Optional, Protocol, Sequence, Tuple, runtime_checkable
+from typing import List, Optional, Sequence, Tuple
 
-from . import signature as sigmod
-from .build import (BuildResult, ProcessGroups, build_env, make_args, run_make, run_process, sandbox_failed,
-                    toolchain_versions)
-from .config import BuildSpec
-from .confcheck import check_build
-from .errors import InfraError, UserError
-from .model import Outcome, Resolved, Signature, Verdict
-
-#: Exit status of a script that cannot test a config (as ``git bisect run``'s "skip").
-CANNOT_TEST = 125
-
-
-@runtime_checkable
-class Oracle(Protocol):
-    """What the executor and the session need from an oracle."""
-
-    signature: Optional[Signature]
-
-    def fingerprint(self) -> str:
-        """Identity of everything a verdict depends on; part of the journal's cache key."""
-        ...
-
-    def observe(self, resolved: Resolved, slot: int) -> Outcome:
-        """Run the test without a signature: PASSES or a failure verdict carrying its signature."""
-        ...
-
-    def test(self, resolved: Resolved, slot: int) -> Outcome:
-        """Run the test and judge it against ``self.signature``."""
-        ...
-
-    def with_signature(self, sig: Signature) -> "Oracle":
-        """The same oracle judging by ``sig``."""
-        ...
-
-    def with_timeout(self, seconds: Optional[float]) -> "Oracle":
-        """The same oracle with another per-test wall-clock limit (``None``: none)."""
-        ...
-
-    def close(self) -> None:
-        """Kill running tests (callable from another thread); later tests give INFRA_ERROR."""
-        ...
-
-
-class _Shared:
-    """State shared by an oracle and its ``with_*`` copies: running groups, slot locks, log names."""
-
-    def __init__(self) -> None:
-        self.groups = ProcessGroups()
-        self.lock = threading.Lock()
-        self.slots: Dict[int, threading.Lock] = {}
-
-    def slot_lock(self, slot: int) -> threading.Lock:
-        with self.lock:
-            return self.slots.setdefault(slot, threading.Lock())
-
-
-def _new_log(log_dir: Path, digest: str) -> Path:
-    """A fresh ``<digest>-<n>.log`` (reserved with O_EXCL, so parallel slots never share one)."""
-    try:
-        log_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InfraError(f"cannot create {log_dir}: {exc}") from exc
-    n = 0
-    while True:
-        path = log_dir / f"{digest}-{n}.log"
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            n += 1
-            continue
-        except OSError as exc:
-            raise InfraError(f"cannot create {path}: {exc}") from exc
-        os.close(fd)
-        return path
-
-
-def _write_if_changed(path: Path, text: str) -> None:
-    """Write ``text`` unless the file already holds it (keeps kbuild from re-running syncconfig)."""
-    try:
-        if path.read_text() == text:
-            return
-    except OSError:
-        pass
-    try:
-        tmp = path.with_name(path.name + ".ltobisect-tmp")
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise InfraError(f"cannot write {path}: {exc}") from exc
-
-
-def _infra(detail: str, result: Optional[BuildResult] = None) -> Outcome:
-    return Outcome(
-        verdict=Verdict.INFRA_ERROR,
-        duration=result.duration if result else 0.0,
-        peak_rss=result.peak_rss if result else None,
-        log_path=str(result.log_path) if result else None,
-        detail=detail,
-        exit_code=result.exit_code if result else None,
-    )
+from .. import signature as sigmod
+from ..build import BuildResult, make_args, make_command, run_make, sandbox_failed, toolchain_versions
+from ..config import BuildSpec
+from ..confcheck import check_build
+from ..errors import InfraError, UserError
+from ..model import MEASURED_KINDS, Outcome, Resolved, Signature, SignatureKind, Verdict
+from .common import Shared, infra_outcome, new_log, write_if_changed
 
 
 def is_kbuild(tree: Path) -> bool:
@@ -160,12 +37,12 @@ def targets_for(spec: BuildSpec, sig: Optional[Signature]) -> List[str]:
     """
     if spec.target:
         return shlex.split(spec.target)
-    if sig is not None and sig.kind == "regex":
+    if sig is not None and sig.kind == SignatureKind.REGEX:
         sig = sig.basis  # the failure of the line the regex picked, when it picked one
     if sig is None or not is_kbuild(spec.tree):
         return []
     loc = sig.location.split(":", 1)[0]
-    if sig.kind == "compile-error" and sig.tool not in ("ld.lld", "ld", "lld"):
+    if sig.kind == SignatureKind.COMPILE_ERROR and sig.tool not in ("ld.lld", "ld", "lld"):
         if loc.endswith((".c", ".S", ".rs")) and "/" in loc and not loc.startswith(("/", "<")):
             return [loc.rsplit("/", 1)[0] + "/"]
         return []
@@ -173,9 +50,9 @@ def targets_for(spec: BuildSpec, sig: Optional[Signature]) -> List[str]:
         if loc.endswith(".o") and "/" in loc and not loc.startswith("vmlinux"):
             return [loc.rsplit("/", 1)[0] + "/"]
         return ["vmlinux"]
-    if sig.kind == "link-error" or (sig.kind == "crash" and sig.tool in ("ld.lld", "ld", "lld")):
+    if sig.kind == SignatureKind.LINK_ERROR or (sig.kind == SignatureKind.CRASH and sig.tool in ("ld.lld", "ld", "lld")):
         return ["vmlinux"]
-    if sig.kind == "kconfig":
+    if sig.kind == SignatureKind.KCONFIG:
         return ["olddefconfig"]
     return []
 
@@ -202,25 +79,25 @@ def _classify(
                   exit_code=result.exit_code)
     bwrap_error = sandbox_failed(result)
     if bwrap_error:
-        return _infra(f"sandbox setup failed: {bwrap_error}", result)
+        return infra_outcome(f"sandbox setup failed: {bwrap_error}", result)
     if result.killed_by_us and not (result.timed_out or result.oom):
-        return _infra("interrupted (the oracle was closed)", result)
+        return infra_outcome("interrupted (the oracle was closed)", result)
     text = result.log_text()
     if result.signal is not None and not result.killed_by_us:
-        return _infra(f"make was killed by signal {result.signal}, which we did not send", result)
+        return infra_outcome(f"make was killed by signal {result.signal}, which we did not send", result)
     if sig is not None and sigmod.matches(sig, text, roots=roots, peak_rss=result.peak_rss,
                                           duration=result.duration, keep_lines=keep_lines or None):
         return Outcome(verdict=Verdict.REPRODUCES, signature=sig, detail=sig.describe(), **common)
     if result.timed_out:
         limit = f"{timeout:.0f} s" if timeout is not None else "the limit"
-        tsig = Signature(kind="timeout", message=f"no result within {limit}")
+        tsig = Signature(kind=SignatureKind.TIMEOUT, message=f"no result within {limit}")
         return Outcome(verdict=Verdict.TIMEOUT, signature=tsig, detail=tsig.message, **common)
     if result.oom:
-        msig = Signature(kind="memory", threshold=float(mem_limit) if mem_limit else None)
+        msig = Signature(kind=SignatureKind.MEMORY, threshold=float(mem_limit) if mem_limit else None)
         return Outcome(verdict=Verdict.OUT_OF_MEMORY, signature=msig, detail=f"killed at the memory limit ({msig.describe()})",
                        **common)
     if sigmod.disk_full(text):
-        return _infra("no space left on device (or quota exceeded) during the build", result)
+        return infra_outcome("no space left on device (or quota exceeded) during the build", result)
     return _unmatched(text, result.exit_code, roots, keep_lines, common)
 
 
@@ -232,8 +109,8 @@ def _unmatched(text: str, exit_code: Optional[int], roots: Sequence[str], keep_l
         return Outcome(verdict=Verdict.PASSES, detail="build succeeded", **common)
     found = sigmod.extract(text, roots=roots, keep_lines=keep_lines)
     if found is None:
-        found = Signature(kind="make", tool="make", message=f"exit {exit_code} without a recognized error")
-    if found.kind == "killed" and "signal 9" in found.message:
+        found = Signature(kind=SignatureKind.MAKE, tool="make", message=f"exit {exit_code} without a recognized error")
+    if found.kind == SignatureKind.KILLED and "signal 9" in found.message:
         return Outcome(verdict=Verdict.OUT_OF_MEMORY, signature=found, detail=found.describe(), **common)
     return Outcome(verdict=Verdict.OTHER_FAILURE, signature=found, detail=found.describe(), **common)
 
@@ -280,7 +157,7 @@ class KernelOracle:
         self.workers = max(1, workers)
         self.keep_lines = keep_lines
         self.target_override: Optional[Tuple[str, ...]] = None
-        self._shared = _Shared()
+        self._shared = Shared()
 
     # --- identity -------------------------------------------------------------------------
 
@@ -359,8 +236,6 @@ class KernelOracle:
 
     def reproduce_command(self, targets: Optional[Sequence[str]] = None, out_dir: str = "<build-dir>") -> str:
         """The make command of a test, for reports (O= given as ``out_dir``)."""
-        from .build import make_command
-
         tg = list(targets) if targets is not None else self.targets()
         return shlex.join(make_command(self.spec, Path(out_dir), tg, self.jobs))
 
@@ -387,7 +262,7 @@ class KernelOracle:
         if not outcome.log_path:
             return None
         sig = self.signature
-        if sig is not None and sig.kind in ("memory", "duration", "timeout", "script"):
+        if sig is not None and sig.kind in MEASURED_KINDS:
             return None
         try:
             text = Path(outcome.log_path).read_text(errors="replace")
@@ -409,22 +284,22 @@ class KernelOracle:
 
     def _run(self, resolved: Resolved, slot: int, sig: Optional[Signature], targets: List[str]) -> Outcome:
         if self._shared.groups.closed:
-            return _infra("the oracle is closed")
+            return infra_outcome("the oracle is closed")
         timeout = self.timeout
         mem_limit = self.mem_limit
-        if sig is not None and sig.kind == "duration" and sig.threshold is not None:
+        if sig is not None and sig.kind == SignatureKind.DURATION and sig.threshold is not None:
             # Past the threshold the answer is known: stop the build there.
             stop = sig.threshold + 1.0
             timeout = stop if timeout is None else min(timeout, stop)
-        if sig is not None and sig.kind == "memory" and sig.threshold is not None:
+        if sig is not None and sig.kind == SignatureKind.MEMORY and sig.threshold is not None:
             stop_at = int(sig.threshold)
             mem_limit = stop_at if mem_limit is None else min(mem_limit, stop_at)
         with self._shared.slot_lock(slot):
             try:
                 out = self.out_dir(slot)
                 out.mkdir(parents=True, exist_ok=True)
-                _write_if_changed(out / ".config", resolved.config_text)
-                log = _new_log(self.state_dir / "logs", resolved.digest)
+                write_if_changed(out / ".config", resolved.config_text)
+                log = new_log(self.state_dir / "logs", resolved.digest)
                 result = run_make(
                     self.spec, out, targets, jobs=self.jobs, timeout=timeout, mem_limit=mem_limit, log_path=log,
                     sandbox_root=self.worker_dir(slot), ccache_dir=self.ccache_dir, groups=self._shared.groups,
@@ -432,11 +307,11 @@ class KernelOracle:
                 # Read under the slot's lock: the next build of this slot rewrites the file.
                 conf = check_build(out / ".config", resolved.config_text)
             except InfraError as exc:
-                return _infra(str(exc))
+                return infra_outcome(str(exc))
             except OSError as exc:
-                return _infra(f"{exc.__class__.__name__}: {exc}")
+                return infra_outcome(f"{exc.__class__.__name__}: {exc}")
         outcome = _classify(result, sig, self.roots(slot), timeout, mem_limit, self.keep_lines)
-        if (outcome.verdict is Verdict.OUT_OF_MEMORY and sig is not None and sig.kind == "memory"):
+        if (outcome.verdict is Verdict.OUT_OF_MEMORY and sig is not None and sig.kind == SignatureKind.MEMORY):
             outcome = replace(outcome, verdict=Verdict.REPRODUCES, signature=sig, detail=sig.describe())
         if conf is not None and outcome.verdict.is_final:
             outcome = replace(outcome, conf=conf)
@@ -444,109 +319,4 @@ class KernelOracle:
 
     def close(self) -> None:
         """Kill every running build of this oracle and its copies; later tests give INFRA_ERROR."""
-        self._shared.groups.kill_all(close=True)
-
-
-class ScriptOracle:
-    """The user's interestingness script decides.
-
-    The script gets the resolved ``.config`` path as ``argv[1]`` (also in ``$LTOBISECT_CONFIG``),
-    runs with the slot's worker directory ``state_dir/workers/<slot>/`` as cwd, TMPDIR and HOME
-    inside it, in its own process group, under the same timeout and memory limit as builds.
-
-    Exit status, as ``git bisect run`` reads it: 0 = ``REPRODUCES``; 125 = cannot test this
-    config, which we record as ``OTHER_FAILURE`` with signature ``script: cannot test (exit 125)``
-    (a final verdict about the config, never interesting, cached: a skip is deterministic, so it
-    is not an infrastructure error and is not retried); anything else = ``PASSES`` (the exit
-    status is in ``detail``). A timeout gives ``TIMEOUT``, the memory limit ``OUT_OF_MEMORY``, a
-    signal we did not send or :meth:`close` ``INFRA_ERROR``. :meth:`observe` is :meth:`test`:
-    the script is its own signature.
-    """
-
-    def __init__(self, script: Path, state_dir: Path, *, timeout: Optional[float] = None,
-                 mem_limit: Optional[int] = None) -> None:
-        script = Path(script)
-        if not script.is_file():
-            raise UserError(f"test script {script} does not exist")
-        if not os.access(script, os.X_OK):
-            raise UserError(f"test script {script} is not executable", hint=f"chmod +x {script}")
-        self.script = script.resolve()
-        self.state_dir = Path(state_dir)
-        self.timeout = timeout
-        self.mem_limit = mem_limit
-        self.signature: Optional[Signature] = Signature(kind="script", tool=self.script.name,
-                                                        message=f"{self.script.name} exits 0")
-        self._shared = _Shared()
-
-    def fingerprint(self) -> str:
-        """Hash of the script's path and content."""
-        try:
-            body = self.script.read_bytes()
-        except OSError as exc:
-            raise InfraError(f"cannot read test script {self.script}: {exc}") from exc
-        data = {"oracle": "script", "path": str(self.script), "sha256": hashlib.sha256(body).hexdigest()}
-        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:20]
-
-    def with_signature(self, sig: Signature) -> "ScriptOracle":
-        """A copy carrying ``sig`` (for reports; the script still decides)."""
-        other = copy.copy(self)
-        other.signature = sig
-        return other
-
-    def with_timeout(self, seconds: Optional[float]) -> "ScriptOracle":
-        """A copy with another per-test wall-clock limit."""
-        other = copy.copy(self)
-        other.timeout = seconds
-        return other
-
-    def worker_dir(self, slot: int) -> Path:
-        return self.state_dir / "workers" / str(slot)
-
-    def observe(self, resolved: Resolved, slot: int) -> Outcome:
-        """Same as :meth:`test`."""
-        return self.test(resolved, slot)
-
-    def test(self, resolved: Resolved, slot: int) -> Outcome:
-        """Run the script on the resolved config."""
-        if self._shared.groups.closed:
-            return _infra("the oracle is closed")
-        with self._shared.slot_lock(slot):
-            try:
-                work = self.worker_dir(slot)
-                work.mkdir(parents=True, exist_ok=True)
-                for sub in ("tmp", "home"):
-                    (work / sub).mkdir(exist_ok=True)
-                config = work / ".config"
-                _write_if_changed(config, resolved.config_text)
-                log = _new_log(self.state_dir / "logs", resolved.digest)
-                env = build_env(None, work, {"LTOBISECT_CONFIG": str(config.resolve()),
-                                             "LTOBISECT_WORKER": str(work.resolve())})
-                result = run_process([str(self.script), str(config.resolve())], cwd=work, env=env,
-                                     timeout=self.timeout, mem_limit=self.mem_limit, log_path=log,
-                                     groups=self._shared.groups)
-            except InfraError as exc:
-                return _infra(str(exc))
-            except OSError as exc:
-                return _infra(f"{exc.__class__.__name__}: {exc}")
-        common = dict(duration=result.duration, peak_rss=result.peak_rss, log_path=str(result.log_path),
-                      exit_code=result.exit_code)
-        if result.timed_out:
-            tsig = Signature(kind="timeout", message=f"no result within {self.timeout:.0f} s")
-            return Outcome(verdict=Verdict.TIMEOUT, signature=tsig, detail=tsig.message, **common)
-        if result.oom:
-            msig = Signature(kind="memory", threshold=float(self.mem_limit) if self.mem_limit else None)
-            return Outcome(verdict=Verdict.OUT_OF_MEMORY, signature=msig, detail="killed at the memory limit", **common)
-        if result.killed_by_us:
-            return _infra("interrupted (the oracle was closed)", result)
-        if result.signal is not None:
-            return _infra(f"the script was killed by signal {result.signal}, which we did not send", result)
-        if result.exit_code == 0:
-            return Outcome(verdict=Verdict.REPRODUCES, signature=self.signature, detail="script exited 0", **common)
-        if result.exit_code == CANNOT_TEST:
-            skip = Signature(kind="script", tool=self.script.name, message=f"cannot test (exit {CANNOT_TEST})")
-            return Outcome(verdict=Verdict.OTHER_FAILURE, signature=skip, detail=skip.describe(), **common)
-        return Outcome(verdict=Verdict.PASSES, detail=f"script exited {result.exit_code}", **common)
-
-    def close(self) -> None:
-        """Kill running scripts (process groups); later tests give INFRA_ERROR."""
         self._shared.groups.kill_all(close=True)

@@ -1,0 +1,74 @@
+"""The oracle protocol and the plain specification an oracle is made from."""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Optional, Protocol, Sequence, Tuple, runtime_checkable
+
+from ..config import BuildSpec
+from ..model import Outcome, Resolved, Signature
+
+
+#: Exit status of a script that cannot test a config (as ``git bisect run``'s "skip").
+CANNOT_TEST = 125
+
+
+@runtime_checkable
+class Oracle(Protocol):
+    """What the executor and the session need from an oracle."""
+
+    signature: Optional[Signature]
+
+    def fingerprint(self) -> str:
+        """Identity of everything a verdict depends on; part of the journal's cache key."""
+        ...
+
+    def observe(self, resolved: Resolved, slot: int) -> Outcome:
+        """Run the test without a signature: PASSES or a failure verdict carrying its signature."""
+        ...
+
+    def test(self, resolved: Resolved, slot: int) -> Outcome:
+        """Run the test and judge it against ``self.signature``."""
+        ...
+
+    def with_signature(self, sig: Signature) -> "Oracle":
+        """The same oracle judging by ``sig``."""
+        ...
+
+    def with_timeout(self, seconds: Optional[float]) -> "Oracle":
+        """The same oracle with another per-test wall-clock limit (``None``: none)."""
+        ...
+
+    def close(self) -> None:
+        """Kill running tests (callable from another thread); later tests give INFRA_ERROR."""
+        ...
+
+
+@dataclass(frozen=True)
+class OracleSpec:
+    """Everything an oracle is made of, as plain values: picklable, so an executor can send it
+    to another machine and build the same oracle there (:func:`make_oracle`). What is local to
+    a machine (running process groups, slot locks) is made there, never sent.
+
+    ``work_dir`` holds the worker directories and logs; ``targets`` overrides the targets the
+    signature chooses (``--each-failure`` builds every failure's targets).
+    """
+
+    work_dir: Path
+    build: Optional[BuildSpec] = None
+    script: Optional[Path] = None
+    signature: Optional[Signature] = None
+    timeout: Optional[float] = None
+    mem_limit: Optional[int] = None
+    memory_threshold: Optional[int] = None
+    duration_threshold: Optional[float] = None
+    workers: int = 1
+    targets: Optional[Tuple[str, ...]] = None
+
+    def judged_by(self, sig: Signature, timeout: Optional[float],
+                  targets: Optional[Sequence[str]] = None) -> "OracleSpec":
+        """The spec of the tests: the signature found, the timeout derived, the targets chosen
+        (the thresholds became the signature)."""
+        return replace(self, signature=sig, timeout=timeout, memory_threshold=None,
+                       duration_threshold=None,
+                       targets=tuple(targets) if targets is not None else self.targets)

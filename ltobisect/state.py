@@ -1,0 +1,412 @@
+"""The state directory and the typed documents in it.
+
+Layout (everything a session needs to resume or re-render its report)::
+
+    session.json       SessionDoc: who this session is (the SessionConfig, its identity) and what
+                       its first run established (changes, digests, the bad build's outcome, the
+                       signature, the timeout, the environment); written atomically
+    journal.jsonl      one record per finished test (ltobisect.journal), fsync'd before use
+    best.json          the best reproducing candidate so far, replaced atomically on every
+                       improvement; best.config is its resolved .config
+    runs.jsonl         one line per run of the session (start, end, status, builds, cache hits)
+    result.json        ResultDoc: what the last run concluded (status, verification, flakes)
+    .lock              held (flock) while a run owns the directory
+    report.txt, summary.json, minimal.config, fragment.config, reproduce.sh, baseline.config
+                       the artifacts (ltobisect.report); excerpt.txt keeps the log excerpt
+    lld-reproduce.tar  for a link failure on a kernel tree: ``ld.lld --reproduce`` of the link
+    error.txt          the traceback of an internal error, if one happened
+    kconfig/           where Kconfig's probes run, and their cache (kconfig/probes/)
+    olddefconfig/      the O= directory of the final `make olddefconfig` check
+
+The work directory (the state directory itself unless ``SessionConfig.work_dir`` says otherwise)
+holds the worker O= directories (workers/<slot>/), build logs (logs/), the ccache and the journal.
+
+The documents are dataclasses; their JSON keys are the ones earlier versions wrote, and keys a
+document does not know are kept as they are, so a state directory written by another version of
+this format still resumes and reports.
+"""
+from __future__ import annotations
+
+import dataclasses
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+from ltobisect.config import BuildSpec, Limits, RetryPolicy, SessionConfig
+from ltobisect.errors import UserError
+from ltobisect.journal import (JOURNAL_FILE, write_error, changes_from_json, changes_to_json, write_atomic,
+                               write_json_atomic)
+from ltobisect.model import Candidate, Change, Outcome, Resolved, SessionStatus, Signature
+
+FORMAT = 1
+SESSION_FILE = "session.json"
+BEST_FILE = "best.json"
+BEST_CONFIG = "best.config"
+RUNS_FILE = "runs.jsonl"
+RESULT_FILE = "result.json"
+LOCK_FILE = ".lock"
+
+
+# -- SessionConfig <-> JSON -------------------------------------------------------------------
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def config_to_json(config: SessionConfig) -> dict:
+    """The SessionConfig as plain JSON data (paths as strings)."""
+    return _jsonable(config)
+
+
+def config_from_json(data: dict) -> SessionConfig:
+    """Inverse of :func:`config_to_json`; unknown keys (a newer format) are ignored."""
+
+    def path(v: Any) -> Optional[Path]:
+        return Path(v) if v is not None else None
+
+    build = None
+    if data.get("build") is not None:
+        b = dict(data["build"])
+        known = {f.name for f in dataclasses.fields(BuildSpec)}
+        b = {k: v for k, v in b.items() if k in known}
+        b["tree"] = Path(b["tree"])
+        b["ccache_dir"] = path(b.get("ccache_dir"))
+        b["make_vars"] = tuple(b.get("make_vars") or ())
+        build = BuildSpec(**b)
+    fields = {f.name for f in dataclasses.fields(SessionConfig)}
+    kw = {k: v for k, v in data.items() if k in fields}
+    kw["build"] = build
+    for key in ("bad_config", "state_dir"):
+        kw[key] = Path(kw[key])
+    for key in ("test_script", "failure_log", "work_dir"):
+        kw[key] = path(kw.get(key))
+    kw["limits"] = Limits(**(data.get("limits") or {}))
+    kw["retry"] = RetryPolicy(**(data.get("retry") or {}))
+    return SessionConfig(**kw)
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of a file's bytes (hex)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 16), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def session_identity(config: SessionConfig) -> dict:
+    """What makes two sessions the same search (workers, budgets and timeouts may differ)."""
+    b = config.build
+    ident: Dict[str, Any] = {
+        "bad_config": str(Path(config.bad_config).resolve()),
+        "baseline": config.baseline,
+        "test_script": str(config.test_script) if config.test_script else None,
+        "signature_regex": config.signature_regex,
+        "failure_log": str(config.failure_log) if config.failure_log else None,
+        "memory_threshold": config.memory_threshold,
+        "duration_threshold": config.duration_threshold,
+        "strategy": config.strategy,
+        "seed": config.seed,
+    }
+    if config.failure is not None or config.each_failure:  # only then: older sessions resume
+        ident.update(failure=config.failure, each_failure=config.each_failure)
+    if b is not None:
+        ident.update(
+            tree=str(Path(b.tree).resolve()),
+            arch=b.arch,
+            llvm=b.llvm,
+            make_vars=list(b.make_vars),
+            target=b.target,
+            kconfig_file=b.kconfig_file,
+        )
+    return ident
+
+
+# -- the documents ------------------------------------------------------------------------------
+def _outcome(data: Any) -> Optional[Outcome]:
+    return Outcome.from_json(data) if data else None
+
+
+@dataclass
+class SessionDoc:
+    """session.json. The conductor fills it step by step and writes it after each step."""
+
+    identity: Dict[str, Any]
+    created: float
+    config: Dict[str, Any] = field(default_factory=dict)  # the SessionConfig of the latest run
+    #: Set while loading (first run only):
+    changes: Optional[Tuple[Change, ...]] = None
+    baseline_digest: Optional[str] = None
+    bad_digest: Optional[str] = None
+    bad_config_sha256: Optional[str] = None
+    environment: Dict[str, Any] = field(default_factory=dict)
+    kconfig_warnings: List[str] = field(default_factory=list)
+    ineffective_in_bad: List[str] = field(default_factory=list)
+    #: Set while confirming:
+    observe_fingerprint: Optional[str] = None  # the oracle of the bad config's first build
+    fingerprint: Optional[str] = None  # the oracle every test is judged by
+    bad_outcome: Optional[Outcome] = None
+    baseline_outcome: Optional[Outcome] = None
+    signature: Optional[Signature] = None
+    timeout: Optional[float] = None
+    log_failures: List[Dict[str, Any]] = field(default_factory=list)
+    targets: Optional[List[str]] = None  # every build's targets (--each-failure), else None
+    failure_number: Optional[int] = None
+    #: Keys this version does not know, written back unchanged.
+    extra: Dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def confirmed(self) -> bool:
+        """The bad config's failure and the test timeout are known (a resumed run skips them)."""
+        return self.signature is not None and self.bad_outcome is not None and self.timeout is not None
+
+    def to_json(self) -> Dict[str, Any]:
+        data: Dict[str, Any] = dict(self.extra)
+        for f in dataclasses.fields(self):
+            if f.name == "extra":
+                continue
+            value = getattr(self, f.name)
+            if value is None:
+                continue
+            if f.name == "changes":
+                value = changes_to_json(value)
+            elif isinstance(value, (Outcome, Signature)):
+                value = value.to_json()
+            data[f.name] = value
+        data["format"] = FORMAT
+        return data
+
+    @classmethod
+    def from_json(cls, data: Dict[str, Any]) -> "SessionDoc":
+        known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        kw = {k: v for k, v in data.items() if k in known and v is not None}
+        kw.setdefault("identity", {})
+        kw.setdefault("created", 0.0)
+        if "changes" in kw:
+            kw["changes"] = changes_from_json(kw["changes"])
+        for key in ("bad_outcome", "baseline_outcome"):
+            if key in kw:
+                kw[key] = _outcome(kw[key])
+        if "signature" in kw:
+            kw["signature"] = Signature.from_json(kw["signature"])
+        if "timeout" in kw:
+            kw["timeout"] = float(kw["timeout"])
+        extra = {k: v for k, v in data.items() if k not in known and k != "format"}
+        return cls(extra=extra, **kw)
+
+
+@dataclass
+class ResultDoc:
+    """result.json: what the latest run of the session concluded."""
+
+    status: SessionStatus
+    exit_code: int
+    message: str
+    hint: str = ""
+    finished: float = 0.0
+    #: Every verification that was asked for passed (rebuilds, the 1-minimality re-check,
+    #: the kernel's own olddefconfig); ``verification`` says what each gave.
+    verified: bool = False
+    verification: Optional[Dict[str, Any]] = None
+    timeout: Optional[float] = None
+    best: Optional[Dict[str, Any]] = None  # size, digest, changes, warnings, ineffective
+    best_log: Optional[str] = None
+    flaky: List[Dict[str, Any]] = field(default_factory=list)
+    this_run: Optional[Dict[str, Any]] = None
+    ld_reproduce: Optional[Dict[str, Any]] = None
+
+    def to_json(self) -> Dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return {k: v for k, v in data.items() if v is not None}
+
+    @classmethod
+    def from_json(cls, data: Dict[str, Any]) -> "ResultDoc":
+        known = {f.name for f in dataclasses.fields(cls)}
+        kw = {k: v for k, v in data.items() if k in known}
+        kw["status"] = SessionStatus(kw.get("status", SessionStatus.PARTIAL))
+        kw.setdefault("exit_code", 0)
+        kw.setdefault("message", "")
+        if "verified" not in data:  # written before the field: a minimized result was verified
+            kw["verified"] = kw["status"] is SessionStatus.MINIMIZED
+        return cls(**kw)
+
+
+# -- the state directory -----------------------------------------------------------------------
+class StateDir:
+    """A session's state directory: identity, journal, best-so-far, run history, lock."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock_fd: Optional[int] = None
+
+    # paths
+    @property
+    def session_file(self) -> Path:
+        return self.path / SESSION_FILE
+
+    @property
+    def journal_file(self) -> Path:
+        return self.path / JOURNAL_FILE
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    # lifecycle
+    def prepare(self) -> None:
+        """Create the directory and prove it is writable (UserError with the reason if not)."""
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            probe = self.path / f".probe{os.getpid()}"
+            with open(probe, "w") as f:
+                f.write("ok")
+                f.flush()
+                os.fsync(f.fileno())
+            probe.unlink()
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            if exc.errno == errno.ENOSPC:
+                reason = "disk full"
+            raise UserError(f"cannot write to the state directory {self.path}: {reason}",
+                            hint="choose another --state") from exc
+
+    def acquire(self) -> None:
+        """Take the directory's lock; UserError if another run holds it."""
+        try:
+            fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise UserError(f"cannot lock the state directory {self.path}: {exc.strerror}",
+                            hint="choose another --state") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            raise UserError(f"another ltobisect is running on {self.path}",
+                            hint="wait for it, or choose another --state") from exc
+        self._lock_fd = fd
+
+    def release(self) -> None:
+        if self._lock_fd is not None:
+            try:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            finally:
+                os.close(self._lock_fd)
+                self._lock_fd = None
+
+    # session.json
+    def exists(self) -> bool:
+        return self.session_file.is_file()
+
+    def read_session(self) -> dict:
+        """session.json as JSON data; UserError when missing or unreadable (see :meth:`read_doc`)."""
+        try:
+            data = json.loads(self.session_file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise UserError(f"{self.path} is not an ltobisect state directory (no {SESSION_FILE})",
+                            hint="give the --state directory of a session") from None
+        except (OSError, ValueError) as exc:
+            raise UserError(f"cannot read {self.session_file}: {exc}") from exc
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise UserError(f"{self.session_file} was written by another version of ltobisect")
+        return data
+
+    def write_session(self, data: dict) -> None:
+        data = dict(data)
+        data["format"] = FORMAT
+        write_json_atomic(self.session_file, data)
+
+    def read_doc(self) -> SessionDoc:
+        return SessionDoc.from_json(self.read_session())
+
+    def write_doc(self, doc: SessionDoc) -> None:
+        write_json_atomic(self.session_file, doc.to_json())
+
+    def claim(self, config: SessionConfig) -> Optional[SessionDoc]:
+        """Check that this directory is free or holds the same session; return its document.
+
+        A directory that holds another session (another bad config, tree, baseline...) is
+        refused with a UserError, so two searches never mix their journals and artifacts.
+        A non-empty directory that is not a state directory is refused as well.
+        """
+        ident = session_identity(config)
+        if self.exists():
+            doc = self.read_doc()
+            if doc.identity != ident:
+                theirs = doc.identity.get("bad_config", "?")
+                raise UserError(
+                    f"the state directory {self.path} belongs to another session "
+                    f"(bad config {theirs})",
+                    hint=f"run `ltobisect resume {self.path}`, or choose another --state",
+                )
+            return doc
+        if self.path.is_dir():
+            stray = [p.name for p in self.path.iterdir() if not p.name.startswith(".")]
+            if stray:
+                raise UserError(
+                    f"the state directory {self.path} is not empty and holds no session "
+                    f"({', '.join(sorted(stray)[:3])}...)",
+                    hint="choose a new or empty --state directory",
+                )
+        return None
+
+    # best so far
+    def write_best(self, cand: Candidate, resolved: Resolved, total: int) -> None:
+        """Replace the best-so-far files atomically (config first, then the index)."""
+        write_atomic(self.path / BEST_CONFIG, resolved.config_text)
+        write_json_atomic(self.path / BEST_FILE, {
+            "size": len(cand),
+            "total": total,
+            "digest": resolved.digest,
+            "changes": changes_to_json(cand),
+            "at": time.time(),
+        })
+
+    def read_best(self) -> Optional[dict]:
+        try:
+            return json.loads((self.path / BEST_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    # run history and result
+    def append_run(self, data: dict) -> None:
+        line = json.dumps(data, sort_keys=True) + "\n"
+        path = self.path / RUNS_FILE
+        try:
+            with open(path, "a", encoding="utf-8") as f:
+                f.write(line)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as exc:
+            raise write_error("cannot write", path, exc) from exc
+
+    def runs(self) -> List[dict]:
+        out = []
+        try:
+            lines = (self.path / RUNS_FILE).read_text(encoding="utf-8").splitlines()
+        except OSError:
+            return out
+        for line in lines:
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue
+        return out
+
+    def write_result(self, doc: "ResultDoc") -> None:
+        write_json_atomic(self.path / RESULT_FILE, doc.to_json())
+
+    def read_result(self) -> Optional[dict]:
+        try:
+            return json.loads((self.path / RESULT_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None

@@ -1,0 +1,71 @@
+"""summary.json: the facts of a session's outcome for machines, as report.txt gives them to people.
+
+Rendered from the state directory's :class:`~ltobisect.report_facts.Facts` alone.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict
+
+from ltobisect import journal as jr
+from ltobisect.model import SessionStatus, SignatureKind
+from ltobisect.report_facts import Facts
+
+
+def summary_data(facts: Facts, paths: Dict[str, Path]) -> Dict[str, Any]:
+    """The machine-readable summary."""
+    res = facts.result
+    cfg = facts.config
+    b = facts.build
+    sig = facts.signature
+    excerpt, where = facts.excerpt()
+    ld = res.ld_reproduce or {}
+    return {
+        "status": facts.status,
+        "exit_code": res.exit_code if facts.wrote_result else None,
+        "message": res.message,
+        "hint": res.hint,
+        "partial": facts.status is SessionStatus.PARTIAL,
+        "verified": facts.verified,
+        "signature": dict(sig.to_json(), describe=sig.describe()) if sig else None,
+        "failure_line": facts.failure_line,
+        "failure_number": facts.doc.failure_number,
+        "log_failures": len(facts.doc.log_failures),
+        "fragment": list(facts.fragment_lines) if facts.best_changes is not None else None,
+        "best_size": len(facts.best_changes) if facts.best_changes is not None else None,
+        "total_changes": len(facts.changes),
+        "best_digest": facts.best_digest,
+        "counts": {
+            "builds": facts.builds,
+            "cache_hits": facts.cache_hits,
+            "verdicts": jr.verdict_counts(facts.counted),
+            "flaky": len(res.flaky),
+            "runs": len(facts.runs),
+        },
+        "flaky": res.flaky,
+        **facts.conf,
+        "durations": {
+            "wall": round(facts.wall, 3),
+            "build": round(facts.build_seconds, 3),
+            "bad_build": facts.doc.bad_outcome.duration if facts.doc.bad_outcome else None,
+            "timeout": facts.doc.timeout,
+        },
+        "verification": res.verification,
+        "tree": facts.env.get("tree") or (str(b.tree) if b else None),
+        "kernelversion": facts.env.get("kernelversion"),
+        "git_describe": facts.env.get("git_describe"),
+        "toolchain": facts.env.get("toolchain"),
+        "arch": b.arch if b else None,
+        "llvm": b.llvm if b else None,
+        "make_vars": list(b.make_vars) if b else [],
+        "target": facts.target() if cfg is not None and cfg.test_script is None else None,
+        "baseline": cfg.baseline if cfg else None,
+        "bad_config": str(cfg.bad_config) if cfg else None,
+        "excerpt": excerpt,
+        "log": where,
+        "ld_reproduce": {"made": bool(ld.get("made")), "path": ld.get("path"),
+                         "reason": ld.get("reason", "" if ld else "not a link failure"
+                                          if not (sig and sig.kind == SignatureKind.LINK_ERROR)
+                                          else "not attempted (result not verified)")},
+        "paths": {k: str(v) for k, v in paths.items()} | {"state_dir": str(facts.state)},
+    }
