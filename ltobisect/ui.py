@@ -10,6 +10,10 @@ protocol:
 - :class:`PlainReporter`: one timestamped line per event, nothing that redraws (logs, CI).
 - :class:`JsonReporter`: one JSON object per line for every event, and the summary at the end.
 
+This module holds the live view (its state, folded from events without rich, and its drawing)
+and :func:`pick_reporter`; the two line reporters live in :mod:`ltobisect.ui_plain` and are
+importable from here.
+
 Every reporter is also a context manager (``with reporter: session.run()``) and has
 :meth:`finish`, which shows the outcome once the session has returned. A reporter never raises
 into the core: a broken pipe or a rendering error is swallowed after the first occurrence.
@@ -17,15 +21,21 @@ into the core: a broken pipe or a rendering error is swallowed after the first o
 from __future__ import annotations
 
 import collections
-import json
 import math
 import os
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Deque, Dict, List, Optional
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+
 
 from ltobisect.events import (
     BestImproved,
@@ -38,32 +48,13 @@ from ltobisect.events import (
     TestFinished,
     TestStarted,
 )
+from ltobisect.model import Phase, Verdict
+from ltobisect.ui_plain import FAILS, JsonReporter, PlainReporter, ReporterBase, fmt_duration, shown_verdict
+
+__all__ = ["JsonReporter", "PlainReporter", "RichReporter", "ViewState", "pick_reporter", "read_text"]
 
 #: How many finished tests the live view lists.
 RECENT = 6
-
-
-def fmt_duration(seconds: Optional[float]) -> str:
-    """``42s``, ``3m05s``, ``1h02m``: short, for people."""
-    if seconds is None or math.isnan(seconds) or seconds < 0:
-        return "-"
-    s = int(round(seconds))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s // 3600}h{(s % 3600) // 60:02d}m"
-
-
-def fmt_size(nbytes: Optional[float]) -> str:
-    """``512M``, ``1.5G``: memory sizes the way `--mem-limit` takes them."""
-    if nbytes is None:
-        return "-"
-    for unit, factor in (("G", 2**30), ("M", 2**20), ("K", 2**10)):
-        if nbytes >= factor:
-            value = nbytes / factor
-            return f"{value:.1f}{unit}" if value < 10 else f"{value:.0f}{unit}"
-    return f"{int(nbytes)}B"
 
 
 @dataclass
@@ -123,7 +114,7 @@ class ViewState:
             self.running[ev.slot] = Running(ev.digest, ev.size, ev.label, ev.at)
             self.workers_seen = max(self.workers_seen, ev.slot + 1)
             self.labels[ev.digest] = ev.label
-            if ev.label and self.phase == "searching":
+            if ev.label and self.phase == Phase.SEARCHING:
                 self.label = ev.label
         elif isinstance(ev, TestFinished):
             self.running.pop(ev.slot, None)
@@ -165,183 +156,37 @@ class ViewState:
         mean = self.mean_build
         if mean is None:
             return None
-        if self.phase in ("loading", "confirming", "starting"):
+        if self.phase in (Phase.LOADING, Phase.CONFIRMING, "starting"):
             remaining = 2 + 2 * math.log2(max(self.total, 2)) * 2
-        elif self.phase == "searching":
+        elif self.phase == Phase.SEARCHING:
             s = max(self.size, 2)
             remaining = 2 * math.log2(s) * 2 + 2 + 2
-        elif self.phase == "verifying":
+        elif self.phase == Phase.VERIFYING:
             remaining = 2
         else:
             return 0.0
         return remaining * mean / max(1, workers)
 
 
-def shown_verdict(verdict: str, label: str) -> str:
-    """The verdict as people should read it.
-
-    The bad config is built before its failure has a signature, so the oracle can only call its
-    failure ``other-failure``; that failure *is* the one being minimized, so it is shown as
-    ``fails``.
-    """
-    if label == "bad config" and verdict == "other-failure":
-        return "fails"
-    return verdict
-
-
 def verdict_style(verdict: str) -> str:
     """The colour of a verdict in the live view."""
     return {
-        "reproduces": "bold green",
-        "fails": "bold",
-        "passes": "dim",
-        "other-failure": "yellow",
-        "timeout": "magenta",
-        "out-of-memory": "magenta",
-        "infra-error": "red",
+        Verdict.REPRODUCES: "bold green",
+        FAILS: "bold",
+        Verdict.PASSES: "dim",
+        Verdict.OTHER_FAILURE: "yellow",
+        Verdict.TIMEOUT: "magenta",
+        Verdict.OUT_OF_MEMORY: "magenta",
+        Verdict.INFRA_ERROR: "red",
     }.get(verdict, "")
 
 
-def describe(ev: Event, label: str = "") -> str:
-    """One line of text for an event (used by the plain reporter).
-
-    ``label`` is the label its TestStarted carried, for a TestFinished.
-    """
-    if isinstance(ev, PhaseStarted):
-        return f"phase {ev.phase}" + (f": {ev.detail}" if ev.detail else "")
-    if isinstance(ev, StrategyStarted):
-        return f"strategy {ev.strategy}: {ev.size} of {ev.total} changes left"
-    if isinstance(ev, TestStarted):
-        why = f" ({ev.label})" if ev.label else ""
-        return f"worker {ev.slot}: testing {ev.size} changes [{ev.digest[:12]}]{why}"
-    if isinstance(ev, TestFinished):
-        where = "cache" if ev.cached else f"worker {ev.slot}"
-        text = f"{where}: {shown_verdict(ev.verdict, label)} with {ev.size} changes in {ev.duration:.1f}s [{ev.digest[:12]}]"
-        if ev.signature:
-            text += f": {ev.signature}"
-        if ev.peak_rss:
-            text += f", peak {fmt_size(ev.peak_rss)}"
-        if ev.attempt > 1:
-            text += f", attempt {ev.attempt}"
-        if ev.log_path and ev.verdict != "passes":
-            text += f", log {ev.log_path}"
-        return text
-    if isinstance(ev, CacheHit):
-        return f"cache: {ev.verdict} with {ev.size} changes [{ev.digest[:12]}]"
-    if isinstance(ev, BestImproved):
-        text = f"best: {ev.size} of {ev.total} changes"
-        if ev.changes:
-            text += ": " + ", ".join(ev.changes)
-        return text
-    if isinstance(ev, Message):
-        return f"{ev.level}: {ev.text}"
-    if isinstance(ev, SessionFinished):
-        text = f"finished: {ev.status} (exit {ev.exit_code})"
-        if ev.report_path:
-            text += f", report {ev.report_path}"
-        if ev.summary_path:
-            text += f", summary {ev.summary_path}"
-        return text
-    return ev.name
-
-
-class _Base:
-    """Common plumbing: a lock (events may come from worker threads) and never raising."""
-
-    def __init__(self, stream: Optional[IO[str]] = None) -> None:
-        self.stream: IO[str] = stream if stream is not None else sys.stdout
-        self._lock = threading.Lock()
-        self._broken = False
-
-    def _write(self, line: str) -> None:
-        if self._broken:
-            return
-        try:
-            self.stream.write(line + "\n")
-            self.stream.flush()
-        except (OSError, ValueError):
-            # A closed pipe (`| head`) must not end a minimization that runs for hours.
-            self._broken = True
-
-    def __enter__(self) -> "_Base":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Stop drawing (the live view); idempotent."""
-
-    def finish(self, status: str, exit_code: int, report_text: str = "",
-               summary: Optional[dict] = None) -> None:
-        """Show the outcome once the session has returned."""
-
-
-class PlainReporter(_Base):
-    """Timestamped lines, one per event, for logs and pipes. Nothing redraws."""
-
-    def __init__(self, stream: Optional[IO[str]] = None, clock=time.time) -> None:
-        super().__init__(stream)
-        self._clock = clock
-        self._labels: Dict[str, str] = {}
-
-    def event(self, ev: Event) -> None:
-        """Write one line for ``ev``."""
-        try:
-            label = ""
-            if isinstance(ev, TestStarted):
-                self._labels[ev.digest] = ev.label
-            elif isinstance(ev, TestFinished):
-                label = self._labels.pop(ev.digest, "")
-            stamp = time.strftime("%H:%M:%S", time.localtime(ev.at))
-            line = f"{stamp} {describe(ev, label)}"
-        except Exception:  # a reporter must never raise into the core
-            line = f"{ev.name}"
-        with self._lock:
-            self._write(line)
-
-    def finish(self, status: str, exit_code: int, report_text: str = "",
-               summary: Optional[dict] = None) -> None:
-        """Print the report after the log lines, so a CI log holds the whole answer."""
-        with self._lock:
-            if report_text:
-                self._write("")
-                for line in report_text.rstrip("\n").splitlines():
-                    self._write(line)
-
-
-class JsonReporter(_Base):
-    """JSON lines: every event as ``{"event": ..., ...}``, then ``{"event": "Summary", ...}``."""
-
-    def event(self, ev: Event) -> None:
-        """Write ``ev`` as one JSON object."""
-        try:
-            line = json.dumps(ev.to_json(), sort_keys=True, default=str)
-        except Exception:
-            line = json.dumps({"event": ev.name, "at": getattr(ev, "at", None)})
-        with self._lock:
-            self._write(line)
-
-    def finish(self, status: str, exit_code: int, report_text: str = "",
-               summary: Optional[dict] = None) -> None:
-        """The last line: the session's summary (summary.json when the session wrote one)."""
-        data = dict(summary or {})
-        data.setdefault("status", status)
-        data.setdefault("exit_code", exit_code)
-        data["event"] = "Summary"
-        data.setdefault("at", time.time())
-        with self._lock:
-            self._write(json.dumps(data, sort_keys=True, default=str))
-
-
-class RichReporter(_Base):
+class RichReporter(ReporterBase):
     """The live view for a terminal, redrawn four times a second, and the report at the end."""
 
     def __init__(self, stream: Optional[IO[str]] = None, workers: int = 1,
                  title: str = "ltobisect") -> None:
         super().__init__(stream)
-        from rich.console import Console
-
         self.console = Console(file=self.stream, highlight=False)
         self.state = ViewState()
         self.workers = max(1, workers)
@@ -355,8 +200,6 @@ class RichReporter(_Base):
 
     def start(self) -> None:
         """Begin redrawing in place."""
-        from rich.live import Live
-
         if self._live is None:
             self._live = Live(console=self.console, refresh_per_second=4,
                               get_renderable=self._safe_render, redirect_stderr=False)
@@ -387,9 +230,6 @@ class RichReporter(_Base):
     def finish(self, status: str, exit_code: int, report_text: str = "",
                summary: Optional[dict] = None) -> None:
         """Stop the view and show the report in a panel, with one status line under it."""
-        from rich.panel import Panel
-        from rich.text import Text
-
         self.close()
         try:
             if report_text:
@@ -403,27 +243,34 @@ class RichReporter(_Base):
 
     # -- drawing ---------------------------------------------------------------------------
     def _safe_render(self):
-        from rich.text import Text
-
         try:
             with self._lock:
                 return self.render()
         except Exception as exc:  # never let a drawing bug take the session down
             return Text(f"ltobisect: (view unavailable: {exc})")
 
-    def render(self):
+    def render(self) -> Panel:
         """The current frame (a rich renderable)."""
-        from rich.panel import Panel
-        from rich.progress_bar import ProgressBar
-        from rich.table import Table
-        from rich.text import Text
-
         st = self.state
         now = time.time()
+        width = max(40, min(self.console.width, 120))
+        parts: List = [self._head(now), self._body(now, width)]
+        if st.recent:
+            parts += [Text("last verdicts", style="dim"), self._recent(width)]
+        if st.best_lines:
+            parts.append(Text("best so far: " + "  ".join(st.best_lines), style="green",
+                              overflow="ellipsis", no_wrap=True))
+        for m in st.messages:
+            style = {"warning": "yellow", "error": "bold red"}.get(m.level, "dim")
+            parts.append(Text(("" if m.level == "info" else f"{m.level}: ") + m.text, style=style,
+                              overflow="ellipsis", no_wrap=True))
+        return Panel(Group(*parts), title=self.title, title_align="left", width=width)
+
+    def _head(self, now: float) -> Table:
+        """Phase, strategy and step on the left; elapsed time and ETA on the right."""
+        st = self.state
         elapsed = now - st.started
         eta = st.eta(self.workers)
-        width = max(40, min(self.console.width, 120))
-
         head = Table.grid(expand=True)
         head.add_column(ratio=1)
         head.add_column(justify="right")
@@ -431,7 +278,7 @@ class RichReporter(_Base):
         if st.stopping:
             phase.append("  stopping (Ctrl-C again kills)", style="bold yellow")
         left = Text.assemble(("phase ", "dim"), phase)
-        strategy = st.strategy or (st.phase_detail if st.phase == "searching" else "")
+        strategy = st.strategy or (st.phase_detail if st.phase == Phase.SEARCHING else "")
         if strategy:
             left.append("   strategy ", style="dim")
             left.append(strategy, style="bold")
@@ -440,7 +287,11 @@ class RichReporter(_Base):
         eta_text = f"~{fmt_duration(eta)}" if eta is not None else "-"
         head.add_row(left, Text.assemble(("elapsed ", "dim"), fmt_duration(elapsed),
                                          ("   ETA ", "dim"), eta_text))
+        return head
 
+    def _body(self, now: float, width: int) -> Table:
+        """Changes left, build counts, verdict tally and one line per worker."""
+        st = self.state
         body = Table.grid(padding=(0, 1))
         body.add_column(style="dim", no_wrap=True)
         body.add_column()
@@ -473,7 +324,11 @@ class RichReporter(_Base):
                     line.append(f" {run.label}")
                 line.append(f"  {fmt_duration(now - run.started)}", style="dim")
             body.add_row(f"worker {slot}", line)
+        return body
 
+    def _recent(self, width: int) -> Table:
+        """The last finished tests, newest first."""
+        st = self.state
         recent = Table(box=None, show_header=True, header_style="dim", pad_edge=False,
                        expand=False)
         recent.add_column("at", justify="right", no_wrap=True)
@@ -490,24 +345,11 @@ class RichReporter(_Base):
                 "cached" if f.cached else f"{f.duration:.1f}s",
                 Text(f.signature, style="dim"),
             )
-
-        parts: List = [head, body]
-        if st.recent:
-            parts += [Text("last verdicts", style="dim"), recent]
-        if st.best_lines:
-            parts.append(Text("best so far: " + "  ".join(st.best_lines), style="green",
-                              overflow="ellipsis", no_wrap=True))
-        for m in st.messages:
-            style = {"warning": "yellow", "error": "bold red"}.get(m.level, "dim")
-            parts.append(Text(("" if m.level == "info" else f"{m.level}: ") + m.text, style=style,
-                              overflow="ellipsis", no_wrap=True))
-        from rich.console import Group
-
-        return Panel(Group(*parts), title=self.title, title_align="left", width=width)
+        return recent
 
 
 def pick_reporter(json_lines: bool, stream: Optional[IO[str]] = None, workers: int = 1,
-                  force_plain: bool = False, title: str = "ltobisect") -> _Base:
+                  force_plain: bool = False, title: str = "ltobisect") -> ReporterBase:
     """JSON lines when asked, the live view on a terminal, plain lines otherwise."""
     stream = stream if stream is not None else sys.stdout
     if json_lines:

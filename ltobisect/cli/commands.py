@@ -1,0 +1,174 @@
+"""The commands that run something: a session (`minimize`, `hook`, `resume`, `demo`), the report
+of one (`report`), or the checkout's benchmark scripts (`bench`). Each checks its own inputs,
+records the state directory in the Context as soon as it is known, and returns the exit code."""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from ltobisect import each_failure, report
+from ltobisect.cli.context import PROG, Context
+from ltobisect.cli.options import session_config
+from ltobisect.cli.run import resume_starter, run_session, starter
+from ltobisect.config import BuildSpec, SessionConfig
+from ltobisect.errors import ExitCode, UserError
+from ltobisect.inputs import (
+    arch_from_config,
+    check_output_file,
+    check_state_dir,
+    check_state_path,
+    check_tree,
+    find_source_tree,
+    free_dir,
+    llvm_from_config,
+    read_config,
+    read_text_file,
+)
+from ltobisect.config import is_kernel_tree
+
+#: The checkout this package runs from: the demo's sources and the benchmarks live there.
+REPO = Path(__file__).resolve().parent.parent.parent
+DEMO_SOURCE = REPO / "examples" / "demo"
+BENCH_DIR = REPO / "benchmarks"
+
+
+def cmd_minimize(args: argparse.Namespace, ctx: Context) -> int:
+    """`ltobisect minimize`."""
+    tree = check_tree(args.tree)
+    bad = args.bad_config
+    read_config(bad, "bad config")
+    summary_json = check_output_file(args.summary_json, "--summary-json")
+    state_path = args.state if args.state is not None else free_dir("ltobisect-state")
+    state = check_state_path(state_path, "--state")
+    # Everything that can be checked is checked before the session creates its state directory.
+    config = session_config(args, bad=bad, tree=tree, state=state, budget=args.budget)
+    ctx.state = state
+    reporter = ctx.reporter(args.json, config.workers)
+    return run_session(starter(config), state, reporter, args.budget, summary_json)
+
+
+def cmd_hook(args: argparse.Namespace, ctx: Context) -> int:
+    """`ltobisect hook`: minimize after a failed build, within a budget, without questions."""
+    build_dir = args.build_dir
+    if not build_dir.is_dir():
+        raise UserError(f"--build-dir {build_dir} is not a directory",
+                        "give the O= directory of the failed build")
+    bad = build_dir / ".config"
+    if not bad.exists():
+        raise UserError(f"{build_dir} has no .config",
+                        "give the O= directory of the failed build (where .config is)")
+    settings = read_config(bad, "bad config")
+    tree = check_tree(args.tree if args.tree is not None else find_source_tree(build_dir))
+    if args.arch is None and is_kernel_tree(tree):
+        args.arch = arch_from_config(settings, read_text_file(bad, "bad config")[:400])
+    if args.llvm is None:
+        args.llvm = llvm_from_config(settings)
+    budget = args.budget if args.budget is not None else args.budget_default
+    summary_json = check_output_file(args.summary_json, "--summary-json")
+    out = check_state_path(args.out if args.out is not None else free_dir("ltobisect-hook"), "--out")
+    config = session_config(args, bad=bad, tree=tree, state=out, budget=budget)
+    ctx.state = out
+    # A build farm's log is not a terminal: plain lines unless --json, even under a TTY.
+    reporter = ctx.reporter(args.json, config.workers, plain=True)
+    return run_session(starter(config), out, reporter, budget, summary_json)
+
+
+def cmd_resume(args: argparse.Namespace, ctx: Context) -> int:
+    """`ltobisect resume`."""
+    state = check_state_dir(args.state_dir)
+    ctx.state = state
+    workers = each_failure.stored(state).config.workers  # UserError if the session is damaged
+    reporter = ctx.reporter(args.json, workers)
+    return run_session(resume_starter(state), state, reporter, None)
+
+
+def cmd_report(args: argparse.Namespace, ctx: Context) -> int:
+    """`ltobisect report`: render report.txt again and print it."""
+    state = check_state_dir(args.state_dir)
+    ctx.state = state
+    path = (state / each_failure.REPORT_FILE if each_failure.is_each_failure(state)
+            else Path(report.render(state)))
+    sys.stdout.write(path.read_text(errors="replace"))
+    sys.stdout.flush()
+    return ExitCode.MINIMIZED
+
+
+def cmd_demo(args: argparse.Namespace, ctx: Context) -> int:
+    """`ltobisect demo`: copy the embedded demo and minimize its randconfig for real."""
+    if not (DEMO_SOURCE / "Kconfig").is_file():
+        raise UserError(f"the demo sources are missing ({DEMO_SOURCE})",
+                        "run from a checkout of ltobisect: scripts/bootstrap demo")
+    for tool in ("make", "cc"):
+        if shutil.which(tool) is None:
+            raise UserError(f"the demo needs {tool}, which is not installed",
+                            "apt-get install make gcc libc6-dev")
+    if args.workers < 1:
+        raise UserError(f"--workers must be at least 1, not {args.workers}", "for example --workers 2")
+    if args.dir is not None:
+        top = args.dir.expanduser()
+        if top.exists() and (not top.is_dir() or any(top.iterdir())):
+            raise UserError(f"{top} already exists and is not empty", "give a new directory")
+        top.mkdir(parents=True, exist_ok=True)
+    else:
+        top = Path(tempfile.mkdtemp(prefix="ltobisect-demo-"))
+    top = top.resolve()
+    tree = top / "tree"
+    shutil.copytree(DEMO_SOURCE, tree, ignore=shutil.ignore_patterns("__pycache__", "*.o", "out*"))
+    _read_only(tree)
+    state = top / "state"
+    ctx.state = state
+    config = SessionConfig(
+        bad_config=tree / "configs" / "randconfig.config",
+        state_dir=state,
+        build=BuildSpec(tree=tree, jobs=1),
+        baseline=str(tree / "configs" / "baseline.config"),
+        workers=args.workers,
+        strategy=args.strategy,
+    )
+    if not args.json:
+        sys.stderr.write(f"{PROG}: demo tree copied to {tree}; artifacts go to {state}\n")
+    reporter = ctx.reporter(args.json, config.workers, title="ltobisect demo")
+    code = run_session(starter(config), state, reporter, None)
+    if not args.json:
+        sys.stderr.write(f"{PROG}: demo artifacts: {state} (report.txt, fragment.config, "
+                         "reproduce.sh)\n")
+    return code
+
+
+def _read_only(tree: Path) -> None:
+    """Make a copied tree read-only, as the source tree of a real run is treated."""
+    for root, dirs, files in os.walk(tree):
+        for name in files:
+            p = os.path.join(root, name)
+            os.chmod(p, os.stat(p).st_mode & ~0o222)
+
+
+def cmd_bench(args: argparse.Namespace, ctx: Context) -> int:
+    """`ltobisect bench`: run benchmarks/*.py of the checkout."""
+    if not BENCH_DIR.is_dir():
+        raise UserError(f"no benchmarks in this installation ({BENCH_DIR} does not exist)",
+                        "run from a checkout of ltobisect")
+    scripts = sorted(p for p in BENCH_DIR.glob("*.py") if not p.name.startswith("_"))
+    if args.list:
+        for p in scripts:
+            print(p.stem)
+        return 0
+    if args.name:
+        wanted = [p for p in scripts if p.stem == args.name or p.name == args.name]
+        if not wanted:
+            raise UserError(f"no benchmark named {args.name!r}",
+                            "one of " + ", ".join(p.stem for p in scripts))
+        scripts = wanted
+    if not scripts:
+        raise UserError(f"{BENCH_DIR} has no benchmark scripts", "see `ltobisect bench --list`")
+    worst = 0
+    for p in scripts:
+        print(f"== {p.stem}", flush=True)
+        rc = subprocess.call([sys.executable, str(p), *args.args], cwd=str(REPO))
+        worst = worst or rc
+    return ExitCode.INFRA if worst else 0

@@ -1,0 +1,302 @@
+"""What the command line accepts: the argparse parser of every command, its help texts and the
+option types whose errors say what was expected. Checking what was given is :mod:`.options`."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any, Callable
+
+from ltobisect import __version__
+from ltobisect.cli.context import PROG
+from ltobisect.errors import UserError
+from ltobisect.inputs import parse_duration, parse_size
+
+#: `hook` never runs past this budget unless told (seconds).
+HOOK_BUDGET = 3600.0
+
+
+def _typed(kind: str, fn: Callable[[str], object], example: str) -> Callable[[str], object]:
+    """An argparse type whose error says what was expected."""
+
+    def convert(text: str) -> object:
+        try:
+            return fn(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind} (for example {example})")
+
+    convert.__name__ = kind
+    return convert
+
+
+def _int(text: str) -> int:
+    return int(text, 10)
+
+
+duration_arg = _typed("duration", parse_duration, "30s, 20m, 2h")
+size_arg = _typed("size", parse_size, "512M, 20G")
+int_arg = _typed("number", _int, "4")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error as a UserError (one line, exit 1), not exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UserError(message, f"see `{self.prog} --help`")
+
+
+def _fmt(prog: str) -> argparse.HelpFormatter:
+    return argparse.RawDescriptionHelpFormatter(prog, max_help_position=30, width=100)
+
+
+MAIN_HELP = """\
+Minimize a failing kernel config (clang, lld, LTO) to the few options that
+still fail the same way.
+
+examples:
+  ltobisect demo                      minimize the embedded demo (no kernel needed)
+  ltobisect minimize bad.config --tree linux --arch x86_64 --llvm -16
+  ltobisect hook --build-dir out --log build.log --budget 2h
+  ltobisect resume ltobisect-state    continue a stopped or killed session
+  ltobisect changes tinyconfig bad.config --tree linux --llvm -16 > all.config
+  ltobisect resolve tinyconfig all.config --tree linux --llvm -16 --explain
+
+exit codes: 0 minimized, 1 bad input, 2 infrastructure error, 3 partial
+(budget, limit or Ctrl-C; best so far written), 4 the failure does not
+reproduce, 130 killed by a second Ctrl-C.
+"""
+
+MINIMIZE_HELP = """\
+Build BAD_CONFIG, take the failure's signature, and search for the smallest
+set of its changes against the baseline that still fails with it.
+
+examples:
+  ltobisect minimize bad.config --tree linux --arch x86_64 --llvm -16
+  ltobisect minimize .config --tree linux --arch arm64 --llvm 1 \\
+      --baseline defconfig --log build.log --workers 2 --budget 4h
+  ltobisect minimize bad.config --tree linux --llvm -16 \\
+      --signature 'undefined symbol: __stack_chk_guard' --make W=1
+  ltobisect minimize bad.config --tree linux --test ./still-fails.sh
+
+Artifacts (report.txt, fragment.config, minimal.config, reproduce.sh,
+summary.json) are written to the state directory.
+"""
+
+HOOK_HELP = """\
+For a build farm, after a failed build: take .config and the source tree
+from the O= directory, minimize within the budget, write every artifact to
+--out. Never prompts and never runs past --budget (default 1h); exits
+0 minimized, 3 partial (best so far written), 4 not reproduced, 1 bad input,
+2 infrastructure error.
+
+examples:
+  set -o pipefail
+  make O=out LLVM=-16 -j8 2>&1 | tee build.log || \\
+      ltobisect hook --build-dir out --log build.log --budget 2h --out artifacts
+"""
+
+DEMO_HELP = """\
+Copy the embedded demo (a small Kconfig project with C sources under
+examples/demo) to DIR (a new temporary directory by default) and minimize
+its randconfig with real builds by the machine's cc. Takes under a minute.
+
+examples:
+  ltobisect demo
+  ltobisect demo /tmp/demo --workers 1 --json
+"""
+
+CHANGES_HELP = """\
+List the changes a search toggles between BASELINE and BAD_CONFIG, one per
+line as fragment.config writes them (in name order); the count goes to
+stderr, so stdout can go straight into a fragment file. Runs the search's own
+Kconfig code on the tree, without a build.
+
+BASELINE is tinyconfig, defconfig, allnoconfig or a config file.
+
+examples:
+  ltobisect changes tinyconfig bad.config --tree linux --arch x86_64 --llvm -16
+  ltobisect changes defconfig out/.config --tree linux --arch arm64 > all.config
+"""
+
+FAILURES_HELP = """\
+List the distinct failures of a build log, numbered in log order, each with its
+kind, tool, file, how many times it shows and the log line it first shows on.
+A `make -k` log of a randconfig often holds several unrelated failures: each is
+a report for another maintainer. `minimize --failure N` minimizes one of them,
+`--each-failure` every one in a single session (builds are shared). The one
+marked "(the default)" is what a session takes when not told.
+
+  ltobisect failures build.log
+  ltobisect minimize bad.config --tree linux --log build.log --failure 2
+"""
+
+RESOLVE_HELP = """\
+Print the .config ltobisect builds for BASELINE plus FRAGMENT: the fragment's
+lines are APPENDED to the baseline, in the file's order (fragment.config and
+`ltobisect changes` write them in name order), and settled as make
+olddefconfig would, without a build. The kernel's own tool gives the same
+.config, with baseline.config the baseline's (for tinyconfig: the .config
+`make tinyconfig` writes; a BASELINE file is taken as it is):
+
+  cat baseline.config FRAGMENT > out/.config
+  make O=out ARCH=x86_64 LLVM=-16 olddefconfig
+
+BASELINE is tinyconfig, defconfig, allnoconfig or a config file. Lines of
+FRAGMENT that are not assignments are skipped; a symbol the tree does not
+define is a warning. --explain says, on stderr, which lines did not take
+effect, the value each got and why, and prints the tree's Kconfig warnings.
+
+examples:
+  ltobisect resolve tinyconfig min-x86/fragment.config --tree linux \\
+      --arch x86_64 --llvm -16 > resolved.config
+  ltobisect resolve defconfig extra.config --tree linux --arch arm64 --explain
+"""
+
+
+def _add_kconfig_options(g: Any) -> None:
+    """What Kconfig sees of the build: ARCH, LLVM and the extra make variables."""
+    g.add_argument("--arch", metavar="ARCH", help="the kernel's ARCH (x86_64, arm64, ...)")
+    g.add_argument("--llvm", metavar="LLVM",
+                   help="LLVM= for make: 1, a version suffix like -16, or a dir ending in /")
+    g.add_argument("--make", metavar="VAR=VALUE", action="append", default=[],
+                   help="extra make variable for every build, repeatable (W=1, KCFLAGS=...)")
+
+
+def _add_search_options(p: argparse.ArgumentParser) -> None:
+    """Options shared by `minimize` and `hook`."""
+    g = p.add_argument_group("build")
+    _add_kconfig_options(g)
+    g.add_argument("--baseline", metavar="BASE",
+                   help="a config that builds: defconfig, tinyconfig, allnoconfig or a file "
+                        "(default: tinyconfig on a kernel tree, allnoconfig otherwise)")
+    g.add_argument("--target", metavar="TARGET",
+                   help="make target of each test (default: chosen from the failure)")
+    g.add_argument("--jobs", type=int_arg, metavar="N", help="make -j per worker (default: cores/workers)")
+    g.add_argument("--ccache-dir", type=Path, metavar="DIR",
+                   help="ccache directory shared across sessions (default: $LTOBISECT_CCACHE_DIR, "
+                        "else one inside the state directory)")
+    g = p.add_argument_group("what counts as the failure")
+    g.add_argument("--signature", metavar="REGEX",
+                   help="a regex the failing build's log must match (default: from --log or "
+                        "from building the bad config)")
+    g.add_argument("--log", type=Path, metavar="FILE", help="the original failure's build log")
+    g.add_argument("--failure", type=int_arg, metavar="N",
+                   help="minimize the N-th distinct failure of the log (`ltobisect failures LOG` "
+                        "numbers them; default: the primary one)")
+    g.add_argument("--each-failure", action="store_true",
+                   help="minimize every distinct failure of the bad config, one after another, "
+                        "sharing builds; each gets its own report under STATE/failures/N/")
+    g.add_argument("--test", type=Path, metavar="SCRIPT",
+                   help="an interestingness script instead of a build: gets the .config path, "
+                        "exit 0 = reproduces, 125 = cannot test")
+    g.add_argument("--mem-above", type=size_arg, metavar="SIZE",
+                   help="the failure is a build needing more than SIZE of memory (20G)")
+    g.add_argument("--time-above", type=duration_arg, metavar="DURATION",
+                   help="the failure is a build taking longer than DURATION (30m)")
+    g = p.add_argument_group("search")
+    g.add_argument("--workers", type=int_arg, metavar="N", default=None,
+                   help="builds in parallel, each in its own O= dir (default: 1)")
+    g.add_argument("--timeout", type=duration_arg, metavar="DURATION",
+                   help="per build (default: 3x the bad config's build, at least 30s)")
+    g.add_argument("--mem-limit", type=size_arg, metavar="SIZE", help="memory limit per build (8G)")
+    g.add_argument("--strategy", metavar="NAME", default="default",
+                   help="search strategy (default: the benchmarked pipeline)")
+    g.add_argument("--max-builds", type=int_arg, metavar="N", help="stop after N builds (partial)")
+    g.add_argument("--budget", type=duration_arg, metavar="DURATION",
+                   help="stop after DURATION of wall time with the best so far (partial)")
+    g.add_argument("--seed", type=int_arg, metavar="N", default=0, help="random seed (default: 0)")
+    g.add_argument("--verify", type=int_arg, metavar="N", default=None,
+                   help="rebuilds of the result to confirm it (default: 2)")
+    g = p.add_argument_group("output")
+    g.add_argument("--summary-json", type=Path, metavar="FILE",
+                   help="also copy summary.json to FILE")
+    g.add_argument("--json", action="store_true", help="JSON lines on stdout instead of the view")
+
+
+def _add_tree_options(p: argparse.ArgumentParser) -> None:
+    """The tree and what Kconfig sees of the build, for the commands that only read Kconfig."""
+    p.add_argument("--tree", type=Path, required=True, metavar="DIR",
+                   help="the kernel source tree (or any Kconfig project); never written")
+    _add_kconfig_options(p)
+
+
+def build_parser() -> Parser:
+    """The whole command line."""
+    top = Parser(prog=PROG, description=MAIN_HELP, formatter_class=_fmt)
+    top.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = top.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+
+    p = sub.add_parser("minimize", help="minimize a failing config", description=MINIMIZE_HELP,
+                       formatter_class=_fmt)
+    p.add_argument("bad_config", type=Path, metavar="BAD_CONFIG", help="the failing .config")
+    p.add_argument("--tree", type=Path, required=True, metavar="DIR",
+                   help="the kernel source tree (or any Kconfig project); never written")
+    p.add_argument("--state", type=Path, metavar="DIR",
+                   help="state directory for the journal and artifacts "
+                        "(default: ./ltobisect-state, numbered if taken)")
+    _add_search_options(p)
+
+    p = sub.add_parser("hook", help="post-failure hook for build farms", description=HOOK_HELP,
+                       formatter_class=_fmt)
+    p.add_argument("--build-dir", type=Path, required=True, metavar="O",
+                   help="the O= directory of the failed build (holds .config)")
+    p.add_argument("--out", type=Path, metavar="DIR",
+                   help="where the artifacts go (default: ./ltobisect-hook, numbered if taken)")
+    p.add_argument("--tree", type=Path, metavar="DIR",
+                   help="the source tree (default: O's `source` link or Makefile)")
+    _add_search_options(p)
+    p.set_defaults(budget_default=HOOK_BUDGET)
+
+    p = sub.add_parser("resume", help="continue a stopped or killed session",
+                       description="Continue a session from its journal; no finished build is "
+                                   "run again.\n\nexample:\n  ltobisect resume ltobisect-state",
+                       formatter_class=_fmt)
+    p.add_argument("state_dir", type=Path, metavar="STATE_DIR")
+    p.add_argument("--json", action="store_true", help="JSON lines on stdout instead of the view")
+
+    p = sub.add_parser("report", help="render the report of a session again",
+                       description="Render report.txt of a session again and print it.\n\n"
+                                   "example:\n  ltobisect report ltobisect-state | mail ...",
+                       formatter_class=_fmt)
+    p.add_argument("state_dir", type=Path, metavar="STATE_DIR")
+
+    p = sub.add_parser("changes", help="list the changes a search toggles (no build)",
+                       description=CHANGES_HELP, formatter_class=_fmt)
+    p.add_argument("baseline", metavar="BASELINE",
+                   help="tinyconfig, defconfig, allnoconfig or a config file")
+    p.add_argument("bad_config", type=Path, metavar="BAD_CONFIG", help="the failing .config")
+    _add_tree_options(p)
+
+    p = sub.add_parser("resolve", help="print the .config of a baseline plus a fragment (no build)",
+                       description=RESOLVE_HELP, formatter_class=_fmt)
+    p.add_argument("baseline", metavar="BASELINE",
+                   help="tinyconfig, defconfig, allnoconfig or a config file")
+    p.add_argument("fragment", type=Path, metavar="FRAGMENT",
+                   help="CONFIG_ lines to append to the baseline (fragment.config)")
+    _add_tree_options(p)
+    p.add_argument("--explain", action="store_true",
+                   help="say on stderr which lines did not take effect and why, and print the "
+                        "Kconfig warnings")
+
+    p = sub.add_parser("failures", help="list the distinct failures of a build log (no build)",
+                       description=FAILURES_HELP, formatter_class=_fmt)
+    p.add_argument("log", type=Path, metavar="LOG", help="a build log (make -k output)")
+    p.add_argument("--json", action="store_true", help="one JSON document on stdout")
+
+    p = sub.add_parser("demo", help="minimize the embedded demo (no kernel needed)",
+                       description=DEMO_HELP, formatter_class=_fmt)
+    p.add_argument("dir", type=Path, nargs="?", metavar="DIR",
+                   help="where to copy the demo (default: a new temporary directory)")
+    p.add_argument("--workers", type=int_arg, default=2, metavar="N", help="default: 2")
+    p.add_argument("--strategy", metavar="NAME", default="default")
+    p.add_argument("--json", action="store_true", help="JSON lines on stdout instead of the view")
+
+    p = sub.add_parser("bench", help="run the benchmarks under benchmarks/",
+                       description="Run the benchmark scripts of the checkout (benchmarks/*.py) "
+                                   "and print what they measure.\n\nexamples:\n"
+                                   "  ltobisect bench --list\n  ltobisect bench strategies",
+                       formatter_class=_fmt)
+    p.add_argument("--list", action="store_true", help="list the benchmarks and exit")
+    p.add_argument("name", nargs="?", help="one benchmark (file name without .py); default: all")
+    p.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the benchmark")
+    return top
+

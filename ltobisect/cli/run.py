@@ -1,0 +1,114 @@
+"""Running a session from the command line: under the reporter, Ctrl-C and the budget
+(:mod:`.signals`); then show its outcome, copy summary.json where asked, and return the exit code.
+A command hands over a *starter* (:func:`starter`, :func:`resume_starter`), which opens the session
+and runs it."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable, Dict, Optional
+
+from ltobisect import each_failure
+from ltobisect.cli.context import fail, note
+from ltobisect.cli.signals import Interrupts
+from ltobisect.config import SessionConfig
+from ltobisect.errors import ExitCode, InfraError
+from ltobisect.events import Message
+from ltobisect.ui import read_text
+
+#: ``start(reporter, register)``: runs a session and returns its SessionResult, calling
+#: ``register(session)`` first (see :func:`run_session`).
+Starter = Callable[[object, Callable[[object], None]], object]
+
+
+def run_session(start: Starter, state: Path, reporter: Any, budget: Optional[float],
+                summary_json: Optional[Path] = None) -> int:
+    """Run a session under the reporter, Ctrl-C and the budget; show and return its outcome.
+
+    ``start(reporter, register)`` runs the session and returns its SessionResult; it calls
+    ``register(session)`` first, so that Ctrl-C and the budget can ask that session to stop.
+    """
+    holder: Dict[str, object] = {}
+
+    def stop(reason: str) -> None:
+        session = holder.get("session")
+        if session is not None:
+            session.request_stop(reason)
+
+    def first_press() -> None:
+        if hasattr(reporter, "stopping"):
+            reporter.stopping()
+        reporter.event(Message("warning", "stopping: killing the running builds and saving the "
+                                          "best result so far; press Ctrl-C again to kill"))
+
+    interrupts = Interrupts(stop, first_press, str(state))
+    with reporter:
+        with interrupts:
+            if budget is not None:
+                interrupts.watchdog(budget)
+            try:
+                result = start(reporter, lambda s: holder.__setitem__("session", s))
+            except KeyboardInterrupt:
+                # The session killed its builds, wrote the partial result (``session.result``)
+                # and re-raised: a second Ctrl-C, or the budget's hard stop.
+                result = getattr(holder.get("session"), "result", None)
+    if interrupts.killed:
+        reporter.finish("killed", ExitCode.INTERRUPTED)
+        fail(f"killed by a second Ctrl-C; the journal is intact: `ltobisect resume {state}`")
+        return ExitCode.INTERRUPTED
+    if result is None:
+        reporter.finish("partial", ExitCode.PARTIAL)
+        note(f"partial: stopped at the budget; the best so far is in {state}")
+        return ExitCode.PARTIAL
+    code = int(result.exit_code)
+    if interrupts.hard:
+        code = ExitCode.PARTIAL  # the budget ran out: what was written is the best so far
+    report = result.artifacts.get("report")
+    summary_data = _summary_data(result)
+    if summary_json is not None:
+        try:
+            summary_json.write_text(json.dumps(summary_data, indent=2, sort_keys=True) + "\n")
+        except OSError as exc:
+            raise InfraError(f"cannot write --summary-json {summary_json}: {exc.strerror or exc}")
+    reporter.finish(result.status, code, read_text(report), summary_data)
+    if code in (ExitCode.BAD_INPUT, ExitCode.INFRA, ExitCode.NOT_REPRODUCED):
+        fail(result.line())
+    elif code == ExitCode.PARTIAL:
+        note(f"partial: {result.line()}; the best so far is in {state}")
+    return code
+
+
+def _summary_data(result: Any) -> Any:
+    """summary.json as the session wrote it; the result's own JSON when it is missing or bad."""
+    summary = result.artifacts.get("summary")
+    summary_data = None
+    if summary is not None:
+        try:
+            summary_data = json.loads(Path(summary).read_text())
+        except (OSError, ValueError):
+            summary_data = None
+    if summary_data is None:
+        summary_data = result.to_json()
+    return summary_data
+
+
+def starter(config: SessionConfig) -> Starter:
+    """A starter for :func:`run_session` that runs a new session (or continues the same one)."""
+
+    def start(reporter: object, register: Callable[[object], None]) -> object:
+        session = each_failure.start(config, reporter)
+        register(session)
+        return session.run()
+
+    return start
+
+
+def resume_starter(state: Path) -> Starter:
+    """A starter that continues the session stored in ``state``."""
+
+    def start(reporter: object, register: Callable[[object], None]) -> object:
+        session = each_failure.stored(state, reporter)
+        register(session)
+        return session.run()
+
+    return start

@@ -1,0 +1,202 @@
+"""Reporters that write lines: plain timestamped log lines, and JSON lines for machines.
+
+No UI library here: :class:`PlainReporter` writes one line per event, nothing that redraws (logs,
+CI); :class:`JsonReporter` writes one JSON object per event and the summary at the end. Both
+follow the :class:`~ltobisect.events.Reporter` protocol through :class:`ReporterBase`, which the
+live view of :mod:`ltobisect.ui` shares: a lock (events may come from worker threads), a
+context manager, :meth:`~ReporterBase.finish`, and never raising into the core (a broken pipe is
+swallowed after the first occurrence). The wording of events (:func:`describe`) and of sizes and
+durations for people lives here too.
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+import threading
+import time
+from typing import IO, Dict, Optional
+
+from ltobisect.events import (
+    BestImproved,
+    CacheHit,
+    Event,
+    Message,
+    PhaseStarted,
+    SessionFinished,
+    StrategyStarted,
+    TestFinished,
+    TestStarted,
+)
+from ltobisect.model import Label, Verdict
+
+#: How the bad config's first build shows: it fails, and that failure is the one minimized.
+FAILS = "fails"
+
+
+def fmt_duration(seconds: Optional[float]) -> str:
+    """``42s``, ``3m05s``, ``1h02m``: short, for people."""
+    if seconds is None or math.isnan(seconds) or seconds < 0:
+        return "-"
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+
+
+def fmt_size(nbytes: Optional[float]) -> str:
+    """``512M``, ``1.5G``: memory sizes the way `--mem-limit` takes them."""
+    if nbytes is None:
+        return "-"
+    for unit, factor in (("G", 2**30), ("M", 2**20), ("K", 2**10)):
+        if nbytes >= factor:
+            value = nbytes / factor
+            return f"{value:.1f}{unit}" if value < 10 else f"{value:.0f}{unit}"
+    return f"{int(nbytes)}B"
+
+
+def shown_verdict(verdict: str, label: str) -> str:
+    """The verdict as people should read it.
+
+    The bad config is built before its failure has a signature, so the oracle can only call its
+    failure ``other-failure``; that failure *is* the one being minimized, so it is shown as
+    ``fails``.
+    """
+    if label == Label.BAD_CONFIG and verdict == Verdict.OTHER_FAILURE:
+        return FAILS
+    return verdict
+
+
+
+def describe(ev: Event, label: str = "") -> str:
+    """One line of text for an event (used by the plain reporter).
+
+    ``label`` is the label its TestStarted carried, for a TestFinished.
+    """
+    if isinstance(ev, PhaseStarted):
+        return f"phase {ev.phase}" + (f": {ev.detail}" if ev.detail else "")
+    if isinstance(ev, StrategyStarted):
+        return f"strategy {ev.strategy}: {ev.size} of {ev.total} changes left"
+    if isinstance(ev, TestStarted):
+        why = f" ({ev.label})" if ev.label else ""
+        return f"worker {ev.slot}: testing {ev.size} changes [{ev.digest[:12]}]{why}"
+    if isinstance(ev, TestFinished):
+        where = "cache" if ev.cached else f"worker {ev.slot}"
+        text = f"{where}: {shown_verdict(ev.verdict, label)} with {ev.size} changes in {ev.duration:.1f}s [{ev.digest[:12]}]"
+        if ev.signature:
+            text += f": {ev.signature}"
+        if ev.peak_rss:
+            text += f", peak {fmt_size(ev.peak_rss)}"
+        if ev.attempt > 1:
+            text += f", attempt {ev.attempt}"
+        if ev.log_path and ev.verdict != Verdict.PASSES:
+            text += f", log {ev.log_path}"
+        return text
+    if isinstance(ev, CacheHit):
+        return f"cache: {ev.verdict} with {ev.size} changes [{ev.digest[:12]}]"
+    if isinstance(ev, BestImproved):
+        text = f"best: {ev.size} of {ev.total} changes"
+        if ev.changes:
+            text += ": " + ", ".join(ev.changes)
+        return text
+    if isinstance(ev, Message):
+        return f"{ev.level}: {ev.text}"
+    if isinstance(ev, SessionFinished):
+        text = f"finished: {ev.status} (exit {ev.exit_code})"
+        if ev.report_path:
+            text += f", report {ev.report_path}"
+        if ev.summary_path:
+            text += f", summary {ev.summary_path}"
+        return text
+    return ev.name
+
+
+class ReporterBase:
+    """Common plumbing: a lock (events may come from worker threads) and never raising."""
+
+    def __init__(self, stream: Optional[IO[str]] = None) -> None:
+        self.stream: IO[str] = stream if stream is not None else sys.stdout
+        self._lock = threading.Lock()
+        self._broken = False
+
+    def _write(self, line: str) -> None:
+        if self._broken:
+            return
+        try:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+        except (OSError, ValueError):
+            # A closed pipe (`| head`) must not end a minimization that runs for hours.
+            self._broken = True
+
+    def __enter__(self) -> "ReporterBase":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop drawing (the live view); idempotent."""
+
+    def finish(self, status: str, exit_code: int, report_text: str = "",
+               summary: Optional[dict] = None) -> None:
+        """Show the outcome once the session has returned."""
+
+
+class PlainReporter(ReporterBase):
+    """Timestamped lines, one per event, for logs and pipes. Nothing redraws."""
+
+    def __init__(self, stream: Optional[IO[str]] = None, clock=time.time) -> None:
+        super().__init__(stream)
+        self._clock = clock
+        self._labels: Dict[str, str] = {}
+
+    def event(self, ev: Event) -> None:
+        """Write one line for ``ev``."""
+        try:
+            label = ""
+            if isinstance(ev, TestStarted):
+                self._labels[ev.digest] = ev.label
+            elif isinstance(ev, TestFinished):
+                label = self._labels.pop(ev.digest, "")
+            stamp = time.strftime("%H:%M:%S", time.localtime(ev.at))
+            line = f"{stamp} {describe(ev, label)}"
+        except Exception:  # a reporter must never raise into the core
+            line = f"{ev.name}"
+        with self._lock:
+            self._write(line)
+
+    def finish(self, status: str, exit_code: int, report_text: str = "",
+               summary: Optional[dict] = None) -> None:
+        """Print the report after the log lines, so a CI log holds the whole answer."""
+        with self._lock:
+            if report_text:
+                self._write("")
+                for line in report_text.rstrip("\n").splitlines():
+                    self._write(line)
+
+
+class JsonReporter(ReporterBase):
+    """JSON lines: every event as ``{"event": ..., ...}``, then ``{"event": "Summary", ...}``."""
+
+    def event(self, ev: Event) -> None:
+        """Write ``ev`` as one JSON object."""
+        try:
+            line = json.dumps(ev.to_json(), sort_keys=True, default=str)
+        except Exception:
+            line = json.dumps({"event": ev.name, "at": getattr(ev, "at", None)})
+        with self._lock:
+            self._write(line)
+
+    def finish(self, status: str, exit_code: int, report_text: str = "",
+               summary: Optional[dict] = None) -> None:
+        """The last line: the session's summary (summary.json when the session wrote one)."""
+        data = dict(summary or {})
+        data.setdefault("status", status)
+        data.setdefault("exit_code", exit_code)
+        data["event"] = "Summary"
+        data.setdefault("at", time.time())
+        with self._lock:
+            self._write(json.dumps(data, sort_keys=True, default=str))
