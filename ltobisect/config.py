@@ -281,3 +281,8 @@ class SessionConfig:
     each_failure: bool = False
     #: Where the worker O= directories, logs, ccache and journal live; None: the state directory.
     work_dir: Optional[Path] = None
+    #: The Dask scheduler the builds run on (``tcp://host:8786``, or ``local:N`` for N worker
+    #: processes here); None: the local pool of ``workers`` threads (``ltobisect.farm``).
+    scheduler: Optional[str] = None
+    #: Bytes of the workers' ``MEM`` resource each build asks for on a farm; None: any worker.
+    build_memory: Optional[int] = None

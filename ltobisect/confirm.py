@@ -120,6 +120,7 @@ class Confirmation:
         self.save()
         log_text = read_text(bad.log_path)
         fl.check_limits(cfg, bad, log_text, _targets(executor))
+        self._suggest_memory(bad)
         if given is None:
             listed = self._listed(log_text, roots)
         sig = self._signature(bad, log_text, given, listed, pre, roots)
@@ -152,6 +153,21 @@ class Confirmation:
 
     def _listed(self, log_text: str, roots: Sequence[str]) -> List[sg.LogFailure]:
         return sg.failures(log_text, roots=roots) if fl.judged_by_log(self.config) else []
+
+    def _suggest_memory(self, bad: Outcome) -> None:
+        """On a farm, say what --build-memory the bad config's build suggests (its peak plus a
+        quarter: the builds of smaller configs need less)."""
+        if self.config.scheduler is None or not bad.peak_rss:
+            return
+        want = -(-int(bad.peak_rss * 1.25) // 2**30)  # GiB, rounded up
+        if self.config.build_memory is None:
+            self.emit(Message("info", f"the bad config's build peaked at {bad.peak_rss / 2**30:.1f} "
+                                      f"GiB: --build-memory {want}G keeps each build to a worker "
+                                      "that has that much"))
+        elif self.config.build_memory < bad.peak_rss:
+            self.emit(Message("warning", f"the bad config's build peaked at {bad.peak_rss / 2**30:.1f} "
+                                         f"GiB, more than --build-memory asks for: give "
+                                         f"--build-memory {want}G"))
 
     def _record_observation(self, r: Resolved, o: Outcome) -> None:
         if o.verdict.is_final:

@@ -53,11 +53,13 @@ def start(config: SessionConfig, reporter: Reporter = NullReporter()) -> Any:
     return EachFailure(config, reporter) if config.each_failure else session_mod.Session(config, reporter)
 
 
-def stored(state_dir: Path, reporter: Reporter = NullReporter()) -> Any:
-    """The session stored in ``state_dir``, ready to resume (UserError when it is damaged)."""
+def stored(state_dir: Path, reporter: Reporter = NullReporter(),
+           settings: Optional[Dict[str, Any]] = None) -> Any:
+    """The session stored in ``state_dir``, ready to resume (UserError when it is damaged);
+    ``settings`` replace fields of its config that may change between runs."""
     if is_each_failure(state_dir):
-        return EachFailure.from_state(state_dir, reporter)
-    return session_mod.Session.from_state(state_dir, reporter)
+        return EachFailure.from_state(state_dir, reporter, settings)
+    return session_mod.Session.from_state(state_dir, reporter, settings)
 
 
 class EachFailure:
@@ -75,14 +77,15 @@ class EachFailure:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_state(cls, state_dir: Path, reporter: Reporter = NullReporter(), **kw: Any) -> "EachFailure":
+    def from_state(cls, state_dir: Path, reporter: Reporter = NullReporter(),
+                   settings: Optional[Dict[str, Any]] = None, **kw: Any) -> "EachFailure":
         path = Path(state_dir) / EACH_FILE
         try:
             data = json.loads(path.read_text())
             config = st.config_from_json(data["config"])
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise UserError(f"{path} is damaged: {exc}", hint="start a new session with another --state")
-        return cls(replace(config, state_dir=Path(state_dir)), reporter, **kw)
+        return cls(replace(config, state_dir=Path(state_dir), **(settings or {})), reporter, **kw)
 
     def request_stop(self, reason: str = "stop requested") -> None:
         with self._lock:

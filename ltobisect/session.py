@@ -29,7 +29,7 @@ import time
 import traceback
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Dict, Optional
 
 from ltobisect.confirm import Confirmation, Confirmed
 from ltobisect.config import SessionConfig, is_kernel_tree
@@ -69,8 +69,8 @@ class Session:
         self.reporter = reporter
         self.stop = StopCondition(config.limits, clock=clock)
         self._tree_loader = tree_loader or load_tree
-        self._executor_factory = executor_factory or local_pool(
-            config.workers, config.retry, reporter, oracle_factory or make_oracle)
+        self._executor_factory = executor_factory
+        self._oracle_factory = oracle_factory or make_oracle
         self._strategy = strategy
         self._resume = resume
         self._state = StateDir(config.state_dir)
@@ -96,11 +96,13 @@ class Session:
         return session.run()
 
     @classmethod
-    def from_state(cls, state_dir: Path, reporter: Reporter = NullReporter(), **kw: Any) -> "Session":
+    def from_state(cls, state_dir: Path, reporter: Reporter = NullReporter(),
+                   settings: Optional[Dict[str, Any]] = None, **kw: Any) -> "Session":
         """The session stored in ``state_dir``, ready to :meth:`run` (resume) or be stopped.
 
-        Raises :class:`UserError` when ``state_dir`` holds no readable session. The CLI uses
-        this to keep a handle for :meth:`request_stop` while a resumed session runs.
+        ``settings`` replace fields of the stored config that may change between runs (the
+        scheduler). Raises :class:`UserError` when ``state_dir`` holds no readable session. The
+        CLI uses this to keep a handle for :meth:`request_stop` while a resumed session runs.
         """
         state = StateDir(Path(state_dir))
         data = state.read_session()
@@ -110,6 +112,8 @@ class Session:
             raise UserError(f"{state.session_file} is damaged: {exc}") from exc
         if Path(config.state_dir).resolve() != Path(state_dir).resolve():
             config = replace(config, state_dir=Path(state_dir))
+        if settings:
+            config = replace(config, **settings)
         return cls(config, reporter, resume=True, **kw)
 
     def request_stop(self, reason: str = "stop requested") -> None:
@@ -308,11 +312,25 @@ class Session:
     # -- helpers ---------------------------------------------------------------------------------
     def _start_executor(self, spec: OracleSpec) -> Executor:
         """The executor for the first oracle; later oracles go through ``judge_by``."""
+        factory = self._executor_factory or self._default_executor()
         try:
-            self._executor = self._executor_factory(spec, self.stop)
+            self._executor = factory(spec, self.stop)
         except OSError as exc:
             raise InfraError(f"cannot set up the test oracle: {exc}") from exc
         return self._executor
+
+    def _default_executor(self) -> ExecutorFactory:
+        """The local pool, or the Dask farm when the config names a scheduler."""
+        cfg = self.config
+        if cfg.scheduler is None:
+            return local_pool(cfg.workers, cfg.retry, self.reporter, self._oracle_factory)
+        try:
+            # Only here: Dask is an optional extra, imported only by a session that uses it.
+            from ltobisect import farm
+        except ImportError as exc:
+            raise UserError(f"--scheduler {cfg.scheduler}: {exc}") from None
+        return farm.farm_pool(cfg.scheduler, cfg.workers, cfg.retry, self.reporter,
+                              build_memory=cfg.build_memory, make=self._oracle_factory)
 
     def _save(self) -> None:
         assert self._doc is not None

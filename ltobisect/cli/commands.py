@@ -82,9 +82,10 @@ def cmd_resume(args: argparse.Namespace, ctx: Context) -> int:
     """`ltobisect resume`."""
     state = check_state_dir(args.state_dir)
     ctx.state = state
-    workers = each_failure.stored(state).config.workers  # UserError if the session is damaged
+    settings = {"scheduler": args.scheduler} if args.scheduler else {}
+    workers = each_failure.stored(state, settings=settings).config.workers  # UserError if damaged
     reporter = ctx.reporter(args.json, workers)
-    return run_session(resume_starter(state), state, reporter, None)
+    return run_session(resume_starter(state, settings), state, reporter, None)
 
 
 def cmd_report(args: argparse.Namespace, ctx: Context) -> int:

@@ -87,7 +87,10 @@ def session_config(args: argparse.Namespace, *, bad: Path, tree: Path, state: Pa
     workers = args.workers or 1
     jobs = args.jobs or 0
     cores = os.cpu_count() or 1
-    if workers > 4 * cores:
+    if args.build_memory is not None and not args.scheduler:
+        raise UserError("--build-memory places builds on a build farm's workers",
+                        hint="give --scheduler too, or use --mem-limit for local builds")
+    if workers > 4 * cores and not args.scheduler:
         raise UserError(f"--workers {workers} is more than 4x the {cores} cores here",
                         f"use --workers {cores} or fewer; each worker runs its own make -j")
     limits = Limits(deadline=budget, max_tests=args.max_builds)
@@ -118,6 +121,8 @@ def session_config(args: argparse.Namespace, *, bad: Path, tree: Path, state: Pa
         limits=limits,
         failure=getattr(args, "failure", None),
         each_failure=bool(getattr(args, "each_failure", False)),
+        scheduler=args.scheduler or None,
+        build_memory=args.build_memory,
         **extra,
     )
 

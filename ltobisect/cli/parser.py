@@ -3,6 +3,7 @@ option types whose errors say what was expected. Checking what was given is :mod
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any, Callable
 
@@ -195,6 +196,7 @@ def _add_search_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("search")
     g.add_argument("--workers", type=int_arg, metavar="N", default=None,
                    help="builds in parallel, each in its own O= dir (default: 1)")
+    _add_farm_options(g)
     g.add_argument("--timeout", type=duration_arg, metavar="DURATION",
                    help="per build (default: 3x the bad config's build, at least 30s)")
     g.add_argument("--mem-limit", type=size_arg, metavar="SIZE", help="memory limit per build (8G)")
@@ -210,6 +212,17 @@ def _add_search_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--summary-json", type=Path, metavar="FILE",
                    help="also copy summary.json to FILE")
     g.add_argument("--json", action="store_true", help="JSON lines on stdout instead of the view")
+
+
+def _add_farm_options(g: argparse._ActionsContainer) -> None:
+    """Where the builds run: the local pool, or a Dask cluster (the build farm)."""
+    g.add_argument("--scheduler", metavar="ADDRESS", default=os.environ.get("LTOBISECT_SCHEDULER"),
+                   help="run every build on the Dask cluster at ADDRESS (tcp://host:8786), "
+                        "--workers at a time; local:N starts N worker processes here "
+                        "(default: $LTOBISECT_SCHEDULER, else this machine's pool)")
+    g.add_argument("--build-memory", type=size_arg, metavar="SIZE",
+                   help="on a farm, run each build only on a worker started with at least SIZE "
+                        "of the MEM resource (dask worker --resources \"MEM=64e9\")")
 
 
 def _add_tree_options(p: argparse.ArgumentParser) -> None:
@@ -252,6 +265,9 @@ def build_parser() -> Parser:
                        formatter_class=_fmt)
     p.add_argument("state_dir", type=Path, metavar="STATE_DIR")
     p.add_argument("--json", action="store_true", help="JSON lines on stdout instead of the view")
+    p.add_argument("--scheduler", metavar="ADDRESS", default=os.environ.get("LTOBISECT_SCHEDULER"),
+                   help="run the remaining builds on this Dask cluster (default: "
+                        "$LTOBISECT_SCHEDULER, else where the session ran)")
 
     p = sub.add_parser("report", help="render the report of a session again",
                        description="Render report.txt of a session again and print it.\n\n"

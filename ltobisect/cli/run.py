@@ -103,11 +103,12 @@ def starter(config: SessionConfig) -> Starter:
     return start
 
 
-def resume_starter(state: Path) -> Starter:
-    """A starter that continues the session stored in ``state``."""
+def resume_starter(state: Path, settings: Optional[Dict[str, Any]] = None) -> Starter:
+    """A starter that continues the session stored in ``state`` (``settings``: see
+    :func:`ltobisect.each_failure.stored`)."""
 
     def start(reporter: object, register: Callable[[object], None]) -> object:
-        session = each_failure.stored(state, reporter)
+        session = each_failure.stored(state, reporter, settings)
         register(session)
         return session.run()
 

@@ -1,0 +1,484 @@
+"""Builds on a Dask cluster: the executor for build farms (``--scheduler ADDRESS``).
+
+The only module that imports Dask (the ``dask`` extra). It implements the executor contract of
+:mod:`ltobisect.executor` with the builds running on Dask workers, possibly on other machines:
+
+- **What travels.** Each build is one task: the :class:`~ltobisect.oracle.OracleSpec` (plain,
+  picklable values) and the resolved ``.config`` text. The worker makes the same oracle with
+  :func:`~ltobisect.oracle.make_oracle`; its verdict, signature, timings and peak memory come
+  back with the build log (compressed), which the client writes into its own ``logs/``. The
+  client journals each outcome on its own thread before the next decision, as with local
+  workers, so its state directory alone is enough for ``report``, ``resume`` and
+  ``reproduce.sh``.
+- **Warm workers.** A worker keeps persistent build directories outside Dask's purged local
+  directory: under ``$LTOBISECT_FARM_DIR`` (default ``~/.cache/ltobisect/farm``), one per tree
+  and toolchain, each claimed by one build at a time with a lock file, so two worker processes
+  on one machine never share an O= directory, and a restarted worker finds its objects again.
+  ccache is ``$LTOBISECT_FARM_DIR/ccache`` unless ``CCACHE_DIR`` is set on the worker.
+- **The same tree.** The tree is found on the worker at the client's path, or through
+  ``$LTOBISECT_TREE_MAP`` (``CLIENT_PATH=WORKER_PATH[:...]``). A worker whose tree is missing or
+  differs (the top Makefile's hash) or whose compiler and linker versions differ from the
+  client's refuses the build with an infrastructure error that names it; the build goes to
+  another worker and that one gets no more builds of this session.
+- **Cancel means kill.** Dask never aborts a running task, so each build watches a
+  ``distributed.Event`` of its own; setting it (a stop, Ctrl-C, an abandoned batch) kills the
+  build's whole process group on the worker within a second.
+- **Faults.** A worker that dies mid-build costs that build only: Dask runs the task again on
+  another worker, and a build that cannot finish anywhere is an infrastructure error, retried
+  with backoff and never taken for a verdict.
+- **Memory.** ``build_memory`` makes each build a request for that much of the ``MEM`` resource
+  (workers started with ``--resources "MEM=64e9"``); when no worker of the cluster has enough,
+  that is bad input before the first build, not a hang.
+"""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import queue
+import threading
+import time
+import uuid
+import zlib
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+try:
+    import distributed
+    from distributed import Client, Event, LocalCluster, get_worker
+except ImportError as exc:  # the extra is not installed
+    raise ImportError("the build farm needs Dask: pip install 'ltobisect[dask]'") from exc
+
+from ltobisect.build import toolchain_versions
+from ltobisect.config import RetryPolicy
+from ltobisect.confcheck import warning as conf_warning
+from ltobisect.errors import InfraError, Stopped, UserError
+from ltobisect.events import Message, NullReporter, Reporter, TestFinished, TestStarted
+from ltobisect.executor import ExecutorFactory, OracleFactory
+from ltobisect.limits import StopCondition
+from ltobisect.model import Outcome, Resolved, Verdict
+from ltobisect.oracle import Oracle, OracleSpec, guarded, make_oracle
+
+#: The resource a build asks for with ``--build-memory`` (bytes), as workers declare it.
+MEMORY_RESOURCE = "MEM"
+#: How often a running build looks at its cancel event (seconds).
+CANCEL_POLL = 0.5
+#: How long the client waits for the cluster's first worker before it gives up (seconds).
+CONNECT_TIMEOUT = 60.0
+
+
+class WorkerRefused(InfraError):
+    """A worker whose tree or toolchain is not the client's; ``worker`` is its address."""
+
+    def __init__(self, worker: str, reason: str) -> None:
+        super().__init__(f"worker {worker}: {reason}")
+        self.worker = worker
+        self.reason = reason
+
+    def __reduce__(self) -> Any:  # travels back from the worker with its fields
+        return (WorkerRefused, (self.worker, self.reason))
+
+
+# -- the worker's side ------------------------------------------------------------------------
+def farm_root() -> Path:
+    """Where a worker keeps its build directories (outside Dask's purged local directory)."""
+    root = os.environ.get("LTOBISECT_FARM_DIR")
+    return Path(root) if root else Path.home() / ".cache" / "ltobisect" / "farm"
+
+
+def tree_on_worker(tree: Path) -> Path:
+    """The worker's copy of the client's ``tree`` (``$LTOBISECT_TREE_MAP``, else the same path)."""
+    for pair in filter(None, os.environ.get("LTOBISECT_TREE_MAP", "").split(":")):
+        client_path, _, worker_path = pair.partition("=")
+        if worker_path and Path(client_path) == Path(tree):
+            return Path(worker_path)
+    return Path(tree)
+
+
+def makefile_hash(tree: Path) -> str:
+    try:
+        return hashlib.sha256((Path(tree) / "Makefile").read_bytes()).hexdigest()[:16]
+    except OSError:
+        return ""
+
+
+def _claim(base: Path) -> Tuple[Path, int]:
+    """The first build directory under ``base`` no other build holds (flock), and its lock."""
+    base.mkdir(parents=True, exist_ok=True)
+    k = 0
+    while True:
+        d = base / f"slot-{k}"
+        d.mkdir(exist_ok=True)
+        fd = os.open(d / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return d, fd
+        except OSError:
+            os.close(fd)
+            k += 1
+
+
+def _release(fd: int) -> None:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def build_task(spec: OracleSpec, resolved: Resolved, observe: bool, cancel: str,
+               expect: Dict[str, Any]) -> Tuple[Outcome, bytes]:
+    """One build on a Dask worker: the outcome and the compressed log. Raises
+    :class:`WorkerRefused` when this worker's tree or toolchain is not the client's."""
+    worker = get_worker()
+    local = _on_this_worker(spec, expect, worker.address)
+    key = hashlib.sha256(json.dumps(expect, sort_keys=True).encode()).hexdigest()[:16]
+    work, lock = _claim(farm_root() / key)
+    try:
+        oracle = make_oracle(replace(local, work_dir=work, workers=max(1, worker.state.nthreads)))
+        outcome = _watched(oracle, resolved, observe, Event(cancel))
+        log = b""
+        if outcome.log_path:
+            try:
+                log = zlib.compress(Path(outcome.log_path).read_bytes(), 6)
+            except OSError:
+                log = b""
+        if outcome.verdict is Verdict.INFRA_ERROR:
+            outcome = replace(outcome, detail=f"worker {worker.address}: {outcome.detail}")
+        return outcome, log
+    finally:
+        _release(lock)
+
+
+def _on_this_worker(spec: OracleSpec, expect: Dict[str, Any], worker: str) -> OracleSpec:
+    """``spec`` with this worker's tree and ccache, once its tree and toolchain are checked."""
+    if spec.build is None:
+        return spec
+    tree = tree_on_worker(spec.build.tree)
+    if not (tree / spec.build.kconfig_file).is_file():
+        raise WorkerRefused(worker, f"no tree at {tree} (set LTOBISECT_TREE_MAP there)")
+    if makefile_hash(tree) != expect.get("makefile"):
+        raise WorkerRefused(worker, f"the tree at {tree} is another version than the client's")
+    build = replace(spec.build, tree=tree,
+                    ccache_dir=Path(os.environ.get("CCACHE_DIR") or farm_root() / "ccache"))
+    here = toolchain_versions(build)
+    if here != expect.get("toolchain"):
+        raise WorkerRefused(worker, f"its compiler or linker is not the client's ({here})")
+    return replace(spec, build=build)
+
+
+def _watched(oracle: Oracle, resolved: Resolved, observe: bool, flag: Any) -> Outcome:
+    """Build while the task's own thread watches the cancel event (a Dask Event works only in
+    the task's context); a set event kills the build's process group."""
+    result: List[Any] = []
+
+    def build() -> None:
+        try:
+            result.append(oracle.observe(resolved, 0) if observe else oracle.test(resolved, 0))
+        except BaseException as exc:  # handed to the task's thread, raised there
+            result.append(exc)
+
+    builder = threading.Thread(target=build, name="ltobisect-build", daemon=True)
+    builder.start()
+    while builder.is_alive():
+        try:
+            cancelled = flag.wait(CANCEL_POLL)
+        except Exception:
+            cancelled = False  # the scheduler is gone: Dask forgets the task anyway
+            builder.join(CANCEL_POLL)
+        if cancelled:
+            oracle.close()  # kills the build's process group
+            builder.join()
+    builder.join()
+    if isinstance(result[0], BaseException):
+        raise result[0]
+    return result[0]
+
+
+# -- the client's side ------------------------------------------------------------------------
+def connect(address: str) -> Tuple[Client, Optional[LocalCluster]]:
+    """A client of the cluster at ``address``; ``local:N`` starts N worker processes here."""
+    if address.startswith("local:"):
+        try:
+            n = int(address.split(":", 1)[1])
+        except ValueError:
+            raise UserError(f"--scheduler {address}: give local:N, N worker processes") from None
+        if n < 1:
+            raise UserError(f"--scheduler {address}: give at least one worker")
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                               dashboard_address=None, host="127.0.0.1")
+        return Client(cluster), cluster
+    try:
+        client = Client(address, timeout=CONNECT_TIMEOUT)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise UserError(f"cannot reach the Dask scheduler at {address}: {exc}",
+                        hint="start it with `dask scheduler`, or check --scheduler") from exc
+    return client, None
+
+
+def farm_pool(address: str, workers: int, retry: RetryPolicy = RetryPolicy(),
+              reporter: Reporter = NullReporter(), build_memory: Optional[int] = None,
+              log_dir: Optional[Path] = None, make: OracleFactory = make_oracle) -> ExecutorFactory:
+    """An :data:`~ltobisect.executor.ExecutorFactory` whose builds run on the cluster at
+    ``address``, ``workers`` at a time; logs come home to ``log_dir`` (default: the spec's
+    ``work_dir/logs``)."""
+
+    def factory(spec: OracleSpec, stop: StopCondition) -> "FarmExecutor":
+        client, cluster = connect(address)
+        try:
+            return FarmExecutor(spec, client, workers, retry, reporter, stop=stop,
+                                build_memory=build_memory, cluster=cluster, make=make,
+                                log_dir=log_dir or Path(spec.work_dir) / "logs")
+        except BaseException:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+            raise
+
+    return factory
+
+
+class FarmExecutor:
+    """The executor contract (see :mod:`ltobisect.executor`) on a Dask cluster."""
+
+    def __init__(self, spec: OracleSpec, client: Client, workers: int = 1,
+                 retry: RetryPolicy = RetryPolicy(), reporter: Reporter = NullReporter(), *,
+                 stop: Optional[StopCondition] = None, build_memory: Optional[int] = None,
+                 cluster: Optional[LocalCluster] = None, make: OracleFactory = make_oracle,
+                 log_dir: Path, poll: float = 0.2) -> None:
+        if workers < 1:
+            raise ValueError("workers must be at least 1")
+        self.workers = workers
+        self.retry = retry
+        self.reporter = reporter
+        self.stop_condition = stop if stop is not None else StopCondition()
+        self._client = client
+        self._cluster = cluster
+        self._make = make
+        self._log_dir = Path(log_dir)
+        self._poll = poll
+        self._build_memory = build_memory
+        self._refused: set = set()  # workers whose tree or toolchain is not ours
+        self._free = list(range(workers))  # slot numbers for the live view
+        self._running: Dict[str, Any] = {}  # cancel event name -> future
+        self._closed = False
+        self.conf_warned = False
+        self._spec = spec
+        self._oracle = guarded(make(spec), spec)  # this machine's copy: identity, judging
+        self._expect = self._expectation(spec)
+        self._check_memory()
+
+    # -- the contract ------------------------------------------------------------------------
+    @property
+    def oracle(self) -> Oracle:
+        return self._oracle
+
+    def judge_by(self, spec: OracleSpec) -> None:
+        self._spec = spec
+        self._oracle = guarded(self._make(spec), spec)
+
+    def request_stop(self, reason: str = "stop requested") -> None:
+        self.stop_condition.request(reason)
+
+    def close(self) -> None:
+        """Kill the running builds on their workers and leave the cluster."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._cancel_all()
+        finally:
+            try:
+                self._client.close()
+            finally:
+                if self._cluster is not None:
+                    self._cluster.close()
+
+    def run(self, items: Sequence[Resolved], on_done: Callable[[int, Resolved, Outcome], None],
+            labels: Optional[Sequence[str]] = None, *, observe: bool = False) -> List[Outcome]:
+        if self._closed or self.stop_condition.requested:
+            raise Stopped(self.stop_condition.reason)
+        labels = list(labels) if labels is not None else [""] * len(items)
+        outcomes: List[Optional[Outcome]] = [None] * len(items)
+        todo: "queue.Queue[Tuple[int, int]]" = queue.Queue()  # (index, attempt)
+        for i in range(len(items)):
+            todo.put((i, 1))
+        waiting: Dict[Any, Tuple[int, int, str, int]] = {}  # future -> (index, attempt, event, slot)
+        not_before: Dict[int, float] = {}
+        pending = len(items)
+        try:
+            while pending:
+                if self.stop_condition.requested:
+                    raise Stopped(self.stop_condition.reason)
+                self._submit_ready(items, labels, todo, waiting, not_before, observe)
+                if not waiting:
+                    time.sleep(self._poll)
+                    continue
+                done = self._done(list(waiting))
+                for fut in done:
+                    i, attempt, name, slot = waiting.pop(fut)
+                    self._running.pop(name, None)
+                    self._free.append(slot)
+                    outcome = self._outcome_of(fut, items[i])
+                    if outcome.verdict is Verdict.INFRA_ERROR and attempt < max(1, self.retry.attempts):
+                        wait = min(self.retry.max_wait, self.retry.initial_wait * 2 ** (attempt - 1))
+                        self._emit(Message("warning", f"infrastructure error, retrying in {wait:.0f} s: "
+                                                      f"{outcome.detail}"))
+                        not_before[i] = time.monotonic() + wait
+                        todo.put((i, attempt + 1))
+                        continue
+                    outcomes[i] = outcome
+                    self._finished(i, slot, items[i], outcome, attempt, on_done)
+                    pending -= 1
+        except BaseException:
+            self._abandon(waiting)
+            raise
+        return [o for o in outcomes if o is not None]
+
+    # -- inside run --------------------------------------------------------------------------
+    def _done(self, futures: List[Any]) -> List[Any]:
+        """The futures that finished within one poll (none when the poll ran out)."""
+        try:
+            return list(distributed.wait(futures, timeout=self._poll, return_when="FIRST_COMPLETED").done)
+        except TimeoutError:
+            return []
+
+    def _submit_ready(self, items: Sequence[Resolved], labels: Sequence[str],
+                      todo: "queue.Queue[Tuple[int, int]]", waiting: Dict[Any, Tuple[int, int, str, int]],
+                      not_before: Dict[int, float], observe: bool) -> None:
+        later = []
+        while len(waiting) < self.workers and not todo.empty():
+            i, attempt = todo.get()
+            if not_before.get(i, 0.0) > time.monotonic():
+                later.append((i, attempt))
+                continue
+            name = f"ltobisect-cancel-{uuid.uuid4().hex}"
+            kw: Dict[str, Any] = {"key": f"ltobisect-build-{items[i].digest[:12]}-{uuid.uuid4().hex[:8]}",
+                                  "pure": False}
+            if self._build_memory:
+                kw["resources"] = {MEMORY_RESOURCE: float(self._build_memory)}
+            allowed = self._allowed_workers()
+            if allowed is not None:
+                kw.update(workers=allowed, allow_other_workers=False)
+            fut = self._client.submit(build_task, self._spec, items[i], observe, name, self._expect, **kw)
+            self._free.sort()
+            slot = self._free.pop(0)
+            waiting[fut] = (i, attempt, name, slot)
+            self._running[name] = fut
+            r = items[i]
+            self._emit(TestStarted(slot=slot, digest=r.digest, size=len(r.candidate), label=labels[i]))
+        for x in later:
+            todo.put(x)
+
+    def _outcome_of(self, fut: Any, resolved: Resolved) -> Outcome:
+        """The outcome a finished task brought home (an infra error when the task failed)."""
+        try:
+            outcome, log = fut.result()
+        except WorkerRefused as exc:
+            self._refused.add(exc.worker)
+            self._emit(Message("warning", f"{exc}: no more builds go there"))
+            return Outcome(Verdict.INFRA_ERROR, detail=str(exc))
+        except InfraError as exc:
+            return Outcome(Verdict.INFRA_ERROR, detail=str(exc))
+        except Exception as exc:  # the worker died (KilledWorker), the task was lost...
+            return Outcome(Verdict.INFRA_ERROR, detail=f"{type(exc).__name__}: {exc}")
+        if log:
+            path = self._new_log(resolved.digest)
+            path.write_bytes(zlib.decompress(log))
+            outcome = replace(outcome, log_path=str(path))
+        else:
+            outcome = replace(outcome, log_path=None)
+        return outcome
+
+    def _finished(self, i: int, slot: int, r: Resolved, outcome: Outcome, attempt: int,
+                  on_done: Callable[[int, Resolved, Outcome], None]) -> None:
+        self._emit(TestFinished(slot=slot, digest=r.digest, size=len(r.candidate), verdict=outcome.verdict,
+                                duration=outcome.duration,
+                                signature=outcome.signature.describe() if outcome.signature else "",
+                                peak_rss=outcome.peak_rss, log_path=outcome.log_path, attempt=attempt))
+        if outcome.conf is not None and not self.conf_warned:
+            self.conf_warned = True
+            self._emit(Message("warning", conf_warning(r.digest, outcome.conf)))
+        on_done(i, r, outcome)
+
+    def _abandon(self, waiting: Dict[Any, Tuple[int, int, str, int]]) -> None:
+        """No outcome of these is wanted any more: kill their builds, forget the tasks."""
+        for fut, (_i, _a, name, slot) in list(waiting.items()):
+            self._cancel(name, fut)
+            self._free.append(slot)
+        waiting.clear()
+
+    def _cancel(self, name: str, fut: Any) -> None:
+        try:
+            Event(name, client=self._client).set()
+        except Exception:
+            pass
+        try:
+            fut.cancel()
+        except Exception:
+            pass
+        self._running.pop(name, None)
+
+    def _cancel_all(self) -> None:
+        for name, fut in list(self._running.items()):
+            self._cancel(name, fut)
+
+    # -- setup -------------------------------------------------------------------------------
+    def _expectation(self, spec: OracleSpec) -> Dict[str, Any]:
+        """What a worker's tree and toolchain must match (the client's)."""
+        if spec.build is None:
+            return {"script": str(spec.script)}
+        return {"makefile": makefile_hash(spec.build.tree), "toolchain": toolchain_versions(spec.build),
+                "arch": spec.build.arch, "llvm": spec.build.llvm, "make": list(spec.build.make_vars)}
+
+    def _workers_info(self) -> Dict[str, Any]:
+        try:
+            return dict(self._client.scheduler_info().get("workers") or {})
+        except Exception as exc:
+            raise InfraError(f"cannot ask the Dask scheduler for its workers: {exc}") from exc
+
+    def _allowed_workers(self) -> Optional[List[str]]:
+        if not self._refused:
+            return None
+        allowed = [w for w in self._workers_info() if w not in self._refused]
+        if not allowed:
+            raise InfraError("no worker of the cluster has the client's tree and toolchain "
+                             f"(refused: {', '.join(sorted(self._refused))})")
+        return allowed
+
+    def _check_memory(self) -> None:
+        if not self._build_memory:
+            return
+        deadline = time.monotonic() + CONNECT_TIMEOUT
+        while True:
+            info = self._workers_info()
+            have = [float((w.get("resources") or {}).get(MEMORY_RESOURCE, 0)) for w in info.values()]
+            if any(h >= self._build_memory for h in have):
+                return
+            if info or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        most = max(have, default=0.0)
+        raise UserError(f"no worker of the cluster offers {self._build_memory / 1e9:.1f} GB of "
+                        f"{MEMORY_RESOURCE} for a build (the most is {most / 1e9:.1f} GB)",
+                        hint=f'start workers with --resources "{MEMORY_RESOURCE}=<bytes>", '
+                             "or lower --build-memory")
+
+    def _new_log(self, digest: str) -> Path:
+        self._log_dir.mkdir(parents=True, exist_ok=True)
+        n = 1
+        while True:
+            path = self._log_dir / f"{digest}-{n}.log"
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+                os.close(fd)
+                return path
+            except FileExistsError:
+                n += 1
+
+    def _emit(self, ev: object) -> None:
+        try:
+            self.reporter.event(ev)  # type: ignore[arg-type]
+        except Exception:
+            pass

@@ -1,0 +1,277 @@
+"""The build farm: the search's builds on a real Dask cluster (LocalCluster worker processes on
+127.0.0.1), with real builds: the demo's, the tiny tree's test script, a kernel's (slow tier).
+
+What a farm user relies on: the same result as the local pool; a worker killed mid-build costs
+that build only; a cancelled build's process group dies on its worker; a cluster without the
+memory a build asks for is a clear error, not a hang; without Dask installed, one line says how
+to install it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from ltobisect.config import BuildSpec, SessionConfig
+from ltobisect.errors import Stopped
+from ltobisect.events import ListReporter
+from ltobisect.limits import StopCondition
+from ltobisect.model import Resolved
+from ltobisect.oracle import OracleSpec
+from ltobisect.session import Session
+
+from session_support import FAST_RETRY, tiny_tree
+
+if os.environ.get("CI"):
+    import distributed  # CI installs the dask extra: there these tests run or fail
+else:
+    distributed = pytest.importorskip("distributed")
+
+from ltobisect import farm  # noqa: E402  (needs distributed)
+
+REPO = Path(__file__).resolve().parent.parent
+DEMO = REPO / "examples" / "demo"
+CULPRITS = {"CONFIG_NET_SCHED=y", "CONFIG_NET_SCHED_STATS=y", "CONFIG_TRACEPOINTS=y"}
+
+
+@pytest.fixture(autouse=True)
+def farm_dir(tmp_path, monkeypatch):
+    """Workers keep their build directories here (worker processes inherit the environment)."""
+    monkeypatch.setenv("LTOBISECT_FARM_DIR", str(tmp_path / "farm"))
+    return tmp_path / "farm"
+
+
+@pytest.fixture
+def cluster():
+    """Two worker processes of one thread each, as `dask worker --nthreads 1` would run."""
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None, host="127.0.0.1") as c:
+        yield c
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie is dead too
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(shutil.which("cc") is None or shutil.which("make") is None,
+                    reason="the demo needs make and cc")
+def test_the_demo_minimized_through_dask_gives_the_local_pools_fragment(tmp_path):
+    tree = tmp_path / "tree"
+    shutil.copytree(DEMO, tree, ignore=shutil.ignore_patterns("*.o"))
+    results = {}
+    for name, extra in (("local", []), ("farm", ["--scheduler", "local:2"])):
+        proc = subprocess.run(
+            [sys.executable, "-m", "ltobisect", "minimize", str(tree / "configs" / "randconfig.config"),
+             "--tree", str(tree), "--baseline", str(tree / "configs" / "baseline.config"),
+             "--workers", "2", "--state", str(tmp_path / name), "--json", *extra],
+            capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(REPO)})
+        assert proc.returncode == 0, proc.stderr
+        assert "Traceback" not in proc.stderr
+        results[name] = json.loads((tmp_path / name / "summary.json").read_text())
+    local, farmed = results["local"], results["farm"]
+    assert set(farmed["fragment"]) == set(local["fragment"]) == CULPRITS
+    assert farmed["verified"] is True and farmed["signature"] == local["signature"]
+    # The logs came home: the report's excerpt is read from the client's own logs/.
+    assert Path(farmed["log"]).is_file() and Path(farmed["log"]).parent == tmp_path / "farm" / "logs"
+    assert "trace_net_queue_packet" in Path(farmed["log"]).read_text()
+    # Every build ran in a worker's persistent directory, none in the client's state.
+    assert not (tmp_path / "farm" / "workers").exists()
+    assert list((tmp_path / "farm").parent.glob("farm/*/slot-*/workers/0/out"))
+
+
+def _tiny_config(tree: Path, state: Path, script: Path, **kw) -> SessionConfig:
+    kw.setdefault("baseline", "defconfig")
+    return SessionConfig(bad_config=tree / "bad.config", state_dir=state, build=BuildSpec(tree=tree),
+                         test_script=script, retry=FAST_RETRY, **kw)
+
+
+def test_a_worker_killed_mid_build_costs_that_build_only(tmp_path, cluster):
+    tree = tiny_tree(tmp_path)
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    # The first build of a config that shows the failure (after the bad config and the
+    # baseline) tells us its worker, then waits to be killed; every other build is quick.
+    script = tmp_path / "slow-once.sh"
+    script.write_text(f"""#!/bin/sh
+n=$(ls {marks} | wc -l)
+touch {marks}/build-$$
+if [ "$n" -ge 3 ] && mkdir {marks}/armed 2>/dev/null; then echo $PPID > {marks}/worker.pid; sleep 30; fi
+exec {tree}/test.sh "$1"
+""")
+    script.chmod(0o755)
+    undisturbed = Session(_tiny_config(tree, tmp_path / "local", tree / "test.sh", workers=2)).run()
+    assert undisturbed.status == "minimized", undisturbed.message
+
+    def kill_the_worker() -> None:
+        pid_file = marks / "worker.pid"
+        for _ in range(600):
+            if pid_file.is_file() and pid_file.read_text().strip():
+                os.kill(int(pid_file.read_text()), signal.SIGKILL)
+                return
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_the_worker, daemon=True)
+    killer.start()
+    rep = ListReporter()
+    result = Session(_tiny_config(tree, tmp_path / "farm", script, workers=2,
+                                  scheduler=cluster.scheduler_address), rep).run()
+    killer.join(timeout=5)
+    assert (marks / "worker.pid").is_file(), "no build ever waited to be killed"
+    assert result.status == "minimized", result.message
+    assert result.fragment == undisturbed.fragment
+    # The killed build was never taken for a verdict: the journal has only finished builds.
+    journal = [json.loads(line) for line in (tmp_path / "farm" / "journal.jsonl").read_text().splitlines()]
+    assert journal and all(r["verdict"] != "infra-error" for r in journal)
+
+
+def test_a_cancelled_build_is_killed_on_its_worker_within_seconds(tmp_path, cluster):
+    pid_file = tmp_path / "build.pid"
+    script = tmp_path / "forever.sh"
+    script.write_text(f"#!/bin/sh\necho $$ > {pid_file}\nsleep 300\nexit 1\n")
+    script.chmod(0o755)
+    spec = OracleSpec(work_dir=tmp_path / "client", script=script)
+    stop = StopCondition()
+    executor = farm.farm_pool(cluster.scheduler_address, 1)(spec, stop)
+    item = Resolved(candidate=frozenset(), config_text="CONFIG_A=y\n", digest="a" * 32)
+    raised = []
+
+    def run() -> None:
+        try:
+            executor.run([item], lambda i, r, o: None)
+        except Stopped as exc:
+            raised.append(exc)
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    for _ in range(600):
+        if pid_file.is_file() and pid_file.read_text().strip():
+            break
+        time.sleep(0.05)
+    pid = int(pid_file.read_text())
+    assert alive(pid)
+    stop.request("no longer needed")
+    runner.join(timeout=10)
+    assert raised and raised[0].reason == "no longer needed"
+    gone_by = time.monotonic() + 5.0
+    while alive(pid) and time.monotonic() < gone_by:
+        time.sleep(0.1)
+    assert not alive(pid), "the cancelled build still runs on its worker"
+    executor.close()
+
+
+def test_a_build_asking_more_memory_than_any_worker_has_is_bad_input(tmp_path, cluster):
+    tree = tiny_tree(tmp_path)
+    started = time.monotonic()
+    result = Session(_tiny_config(tree, tmp_path / "state", tree / "test.sh",
+                                  scheduler=cluster.scheduler_address, build_memory=64 * 10**9)).run()
+    assert result.status == "bad-input" and result.exit_code == 1
+    assert "no worker of the cluster offers 64.0 GB of MEM for a build" in result.message
+    assert "--resources" in result.hint
+    assert time.monotonic() - started < 60
+
+
+def test_a_worker_with_another_tree_refuses_the_build_by_name(tmp_path, cluster):
+    tree = tiny_tree(tmp_path)
+    spec = OracleSpec(work_dir=tmp_path / "client", build=BuildSpec(tree=tree), script=tree / "test.sh")
+    item = Resolved(candidate=frozenset(), config_text="CONFIG_A=y\n", digest="b" * 32)
+    with distributed.Client(cluster) as client:
+        fut = client.submit(farm.build_task, spec, item, False, "ltobisect-test-cancel",
+                            {"makefile": "another version", "toolchain": {}}, pure=False)
+        with pytest.raises(farm.WorkerRefused) as info:
+            fut.result(timeout=60)
+        workers = set(client.scheduler_info()["workers"])
+    assert info.value.worker in workers
+    assert "is another version than the client's" in str(info.value)
+
+
+def test_without_dask_the_scheduler_option_says_how_to_install_it(tmp_path, monkeypatch):
+    import ltobisect
+
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    monkeypatch.delitem(sys.modules, "ltobisect.farm", raising=False)
+    monkeypatch.delattr(ltobisect, "farm", raising=False)
+    tree = tiny_tree(tmp_path)
+    result = Session(_tiny_config(tree, tmp_path / "state", tree / "test.sh", scheduler="local:1")).run()
+    assert result.status == "bad-input"
+    assert result.message == "--scheduler local:1: the build farm needs Dask: pip install 'ltobisect[dask]'"
+
+
+def test_a_client_killed_with_sigkill_resumes_on_the_cluster_without_rebuilding(tmp_path, monkeypatch):
+    monkeypatch.setenv("TINY_DELAY", "0.3")  # the workers inherit it: each build takes a while
+    tree = tiny_tree(tmp_path)
+    state = tmp_path / "state"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None, host="127.0.0.1") as cluster:
+        addr = cluster.scheduler_address
+        client = subprocess.Popen(
+            [sys.executable, "-m", "ltobisect", "minimize", str(tree / "bad.config"), "--tree", str(tree),
+             "--baseline", "allnoconfig", "--test", str(tree / "test.sh"), "--scheduler", addr,
+             "--workers", "2", "--state", str(state), "--json"],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        journal = state / "journal.jsonl"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and client.poll() is None:
+            if journal.is_file() and len(journal.read_text().splitlines()) >= 6:
+                break
+            time.sleep(0.05)
+        assert client.poll() is None, "the session ended before it could be killed"
+        client.kill()  # SIGKILL: no handler runs, the journal is all that is left
+        client.wait()
+        before = [json.loads(line) for line in journal.read_text().splitlines() if line.endswith("}")]
+        assert len(before) >= 6
+        resumed = subprocess.run([sys.executable, "-m", "ltobisect", "resume", str(state), "--scheduler",
+                                  addr, "--json"], env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    after = [json.loads(line) for line in journal.read_text().splitlines()]
+    searched = {"verify", "recheck", "bad config (observed)"}
+    for rec in before:
+        if rec["label"] in searched:
+            continue
+        again = [r for r in after[len(before):] if r["digest"] == rec["digest"] and r["label"] not in searched]
+        assert not again, f"config {rec['digest'][:12]} ({rec['label']}) was built again after resume"
+    summary = json.loads((state / "summary.json").read_text())
+    undisturbed = Session(_tiny_config(tree, tmp_path / "local", tree / "test.sh", workers=2,
+                                       baseline="allnoconfig")).run()
+    assert summary["status"] == "minimized"
+    assert tuple(summary["fragment"]) == undisturbed.fragment
+
+
+@pytest.mark.kernel
+@pytest.mark.slow
+def test_a_kernel_minimization_through_a_two_worker_cluster(kernel_tree, shared_ccache, tmp_path,
+                                                            monkeypatch, pytestconfig):
+    """The 6.1 ThinLTO link failure of test_e2e_kernel, with every build on a Dask worker."""
+    from e2e_support import fragment_lines, leaf_randconfig, minimize
+    from ltobisect.planted import Fault, scratch_tree
+
+    symbol = "ltobisect_e2e_lto_missing"
+    culprits = {"CONFIG_USELIB=y", "CONFIG_CROSS_MEMORY_ATTACH=y"}
+    fault = Fault("fs/exec.c", ("LTO_CLANG", "USELIB", "CROSS_MEMORY_ATTACH"), "undefined", symbol)
+    monkeypatch.setenv("CCACHE_DIR", str(shared_ccache))  # the workers' ccache: the warm one
+    tree = scratch_tree(kernel_tree, tmp_path / "linux", [fault])
+    baseline, bad = leaf_randconfig(kernel_tree, tmp_path, seed=2, enable=sorted(culprits))
+    run = minimize(bad, tree, tmp_path / "state", shared_ccache, "--arch", "x86_64",
+                   "--baseline", str(baseline), "--scheduler", "local:2", "--workers", "2",
+                   timeout=60 * 60, pytestconfig=pytestconfig)
+    assert run.proc.returncode == 0, run.proc.stderr[-3000:]
+    assert fragment_lines(run.state) == culprits
+    summary = run.summary()
+    assert summary["verified"] is True and summary["verification"]["olddefconfig"]["equal"] is True
+    assert symbol in summary["signature"]["message"] + summary["signature"]["location"]
+    assert not (tmp_path / "state" / "workers").exists()  # every build ran on a worker
