@@ -8,6 +8,14 @@
 # $ARTIFACTS (report.txt to mail upstream, fragment.config, reproduce.sh, summary.json).
 # The job's exit code is the build's; ltobisect's outcome is printed and kept in
 # $ARTIFACTS/hook-exit-code (0 minimized, 3 partial, 4 not reproduced, 1 bad input, 2 infra).
+#
+# On a build farm, set LTOBISECT_SCHEDULER to the Dask scheduler and the minimization's builds
+# run on its workers (see "Build farms (Dask)" in README.md); LTOBISECT_WORKERS is how many at
+# once (default 1). The workers need <tree> at the same path (or LTOBISECT_TREE_MAP) and the
+# same clang and lld:
+#
+#   LTOBISECT_SCHEDULER=tcp://A:8786 LTOBISECT_WORKERS=8 \
+#       examples/hook-ci.sh linux randconfig.config ARCH=x86_64 LLVM=-16
 set -uo pipefail
 
 tree=${1:?usage: hook-ci.sh <tree> <config> [make args...]}
@@ -26,8 +34,10 @@ build=${PIPESTATUS[0]}
 
 echo "build failed (exit $build); minimizing the config with ltobisect (budget $BUDGET)" >&2
 rm -rf "$ARTIFACTS"
-ltobisect hook --build-dir "$out" --log "$out/build.log" --budget "$BUDGET" --out "$ARTIFACTS" \
-    >"$out/ltobisect.log" 2>&1
+cmd=(ltobisect hook --build-dir "$out" --log "$out/build.log" --budget "$BUDGET" --out "$ARTIFACTS")
+[ -n "${LTOBISECT_SCHEDULER:-}" ] && cmd+=(--scheduler "$LTOBISECT_SCHEDULER")
+[ -n "${LTOBISECT_WORKERS:-}" ] && cmd+=(--workers "$LTOBISECT_WORKERS")
+"${cmd[@]}" >"$out/ltobisect.log" 2>&1
 hook=$?
 echo "$hook" > "$ARTIFACTS/hook-exit-code" 2>/dev/null || true
 case $hook in
