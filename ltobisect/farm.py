@@ -133,7 +133,10 @@ def build_task(spec: OracleSpec, resolved: Resolved, observe: bool, cancel: str,
     :class:`WorkerRefused` when this worker's tree or toolchain is not the client's."""
     worker = get_worker()
     local = _on_this_worker(spec, expect, worker.address)
-    key = hashlib.sha256(json.dumps(expect, sort_keys=True).encode()).hexdigest()[:16]
+    # One set of build directories per tree (where it is on this worker: an O= directory's
+    # dependency files name the tree's path) and toolchain.
+    tree = str(Path(local.build.tree).resolve()) if local.build is not None else ""
+    key = hashlib.sha256(json.dumps([expect, tree], sort_keys=True).encode()).hexdigest()[:16]
     work, lock = _claim(farm_root() / key)
     try:
         oracle = make_oracle(replace(local, work_dir=work, workers=max(1, worker.state.nthreads)))
@@ -460,8 +463,9 @@ class FarmExecutor:
                 break
             time.sleep(0.5)
         most = max(have, default=0.0)
-        raise UserError(f"no worker of the cluster offers {self._build_memory / 1e9:.1f} GB of "
-                        f"{MEMORY_RESOURCE} for a build (the most is {most / 1e9:.1f} GB)",
+        raise UserError(f"no worker of the cluster offers {self._build_memory / 2**30:.1f} GiB "
+                        f"({self._build_memory:.3g} bytes) of {MEMORY_RESOURCE} for a build (the "
+                        f"most is {most:.3g})",
                         hint=f'start workers with --resources "{MEMORY_RESOURCE}=<bytes>", '
                              "or lower --build-memory")
 

@@ -180,7 +180,8 @@ def test_a_build_asking_more_memory_than_any_worker_has_is_bad_input(tmp_path, c
     result = Session(_tiny_config(tree, tmp_path / "state", tree / "test.sh",
                                   scheduler=cluster.scheduler_address, build_memory=64 * 10**9)).run()
     assert result.status == "bad-input" and result.exit_code == 1
-    assert "no worker of the cluster offers 64.0 GB of MEM for a build" in result.message
+    assert result.message == ("no worker of the cluster offers 59.6 GiB (6.4e+10 bytes) of MEM for "
+                              "a build (the most is 0)")
     assert "--resources" in result.hint
     assert time.monotonic() - started < 60
 
@@ -275,3 +276,28 @@ def test_a_kernel_minimization_through_a_two_worker_cluster(kernel_tree, shared_
     assert summary["verified"] is True and summary["verification"]["olddefconfig"]["equal"] is True
     assert symbol in summary["signature"]["message"] + summary["signature"]["location"]
     assert not (tmp_path / "state" / "workers").exists()  # every build ran on a worker
+
+
+def test_builds_refused_by_a_worker_without_the_tree_go_to_the_others(tmp_path):
+    tree = tiny_tree(tmp_path)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                  dashboard_address=None, host="127.0.0.1") as cluster:
+        # A worker started by hand whose tree is elsewhere (and missing there).
+        stray = subprocess.Popen(
+            [sys.executable, "-m", "distributed.cli.dask_worker", cluster.scheduler_address,
+             "--nworkers", "1", "--nthreads", "1", "--dashboard-address", ":0", "--name", "stray"],
+            env={**os.environ, "LTOBISECT_TREE_MAP": f"{tree}={tmp_path / 'elsewhere'}"},
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            with distributed.Client(cluster) as client:
+                client.wait_for_workers(2, timeout=60)
+            rep = ListReporter()
+            result = Session(_tiny_config(tree, tmp_path / "state", tree / "test.sh", workers=2,
+                                          scheduler=cluster.scheduler_address), rep).run()
+        finally:
+            stray.kill()
+            stray.wait()
+    assert result.status == "minimized", result.message
+    refused = [m.text for m in rep.events if getattr(m, "level", "") == "warning"
+               and "no more builds go there" in m.text]
+    assert len(refused) == 1 and f"no tree at {tmp_path / 'elsewhere'}" in refused[0]
