@@ -64,8 +64,18 @@ def summary_data(facts: Facts, paths: Dict[str, Path]) -> Dict[str, Any]:
         "excerpt": excerpt,
         "log": where,
         "ld_reproduce": {"made": bool(ld.get("made")), "path": ld.get("path"),
-                         "reason": ld.get("reason", "" if ld else "not a link failure"
-                                          if not (sig and sig.kind == SignatureKind.LINK_ERROR)
-                                          else "not attempted (result not verified)")},
+                         "reason": ld.get("reason", "") if ld else _no_tarball(facts)},
         "paths": {k: str(v) for k, v in paths.items()} | {"state_dir": str(facts.state)},
     }
+
+
+def _no_tarball(facts: Facts) -> str:
+    """Why a session has no ``ld.lld --reproduce`` tarball (it made no attempt)."""
+    sig = facts.signature
+    if not (sig and sig.kind == SignatureKind.LINK_ERROR):
+        return "not a link failure"
+    if facts.status is not SessionStatus.MINIMIZED:
+        return "not attempted (the search did not finish)"
+    if facts.config is not None and facts.config.test_script is not None:
+        return "not attempted (a --test script decides, not a build)"
+    return "not attempted (not a kernel tree)"

@@ -9,13 +9,15 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
+from typing import Any, Dict
 
 from ltobisect import each_failure, report
 from ltobisect.cli.context import PROG, Context
 from ltobisect.cli.options import session_config
 from ltobisect.cli.run import resume_starter, run_session, starter
-from ltobisect.config import BuildSpec, SessionConfig
+from ltobisect.config import BuildSpec, SessionConfig, is_kernel_tree
 from ltobisect.errors import ExitCode, UserError
 from ltobisect.inputs import (
     arch_from_config,
@@ -29,7 +31,6 @@ from ltobisect.inputs import (
     read_config,
     read_text_file,
 )
-from ltobisect.config import is_kernel_tree
 
 #: The checkout this package runs from: the demo's sources and the benchmarks live there.
 REPO = Path(__file__).resolve().parent.parent.parent
@@ -82,10 +83,35 @@ def cmd_resume(args: argparse.Namespace, ctx: Context) -> int:
     """`ltobisect resume`."""
     state = check_state_dir(args.state_dir)
     ctx.state = state
-    settings = {"scheduler": args.scheduler} if args.scheduler else {}
-    workers = each_failure.stored(state, settings=settings).config.workers  # UserError if damaged
+    config = each_failure.stored(state).config  # UserError if the session is damaged
+    settings = resume_settings(args, config)
+    workers = settings.get("workers", config.workers)
     reporter = ctx.reporter(args.json, workers)
-    return run_session(resume_starter(state, settings), state, reporter, None)
+    return run_session(resume_starter(state, settings), state, reporter, args.budget)
+
+
+def resume_settings(args: argparse.Namespace, config: SessionConfig) -> Dict[str, Any]:
+    """What `resume` changes of the stored session: where and how many builds run, its limits."""
+    for name in ("workers", "max_builds"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            option = "--" + name.replace("_", "-")
+            raise UserError(f"{option} must be at least 1, not {value}", f"for example {option} 2")
+    if args.budget is not None and args.budget <= 0:
+        raise UserError("--budget must be more than 0", "for example --budget 2h")
+    settings: Dict[str, Any] = {}
+    if args.scheduler:
+        settings["scheduler"] = args.scheduler
+    if args.workers is not None:
+        settings["workers"] = args.workers
+    limits = config.limits
+    if args.budget is not None:
+        limits = replace(limits, deadline=args.budget)
+    if args.max_builds is not None:
+        limits = replace(limits, max_tests=args.max_builds)
+    if limits != config.limits:
+        settings["limits"] = limits
+    return settings
 
 
 def cmd_report(args: argparse.Namespace, ctx: Context) -> int:

@@ -268,6 +268,12 @@ def build_parser() -> Parser:
     p.add_argument("--scheduler", metavar="ADDRESS", default=os.environ.get("LTOBISECT_SCHEDULER"),
                    help="run the remaining builds on this Dask cluster (default: "
                         "$LTOBISECT_SCHEDULER, else where the session ran)")
+    p.add_argument("--workers", type=int_arg, metavar="N",
+                   help="builds in parallel from now on (default: as the session ran)")
+    p.add_argument("--budget", type=duration_arg, metavar="DURATION",
+                   help="a new budget for this run (default: the session's own, counted afresh)")
+    p.add_argument("--max-builds", type=int_arg, metavar="N",
+                   help="a new build limit for this run (default: the session's own)")
 
     p = sub.add_parser("report", help="render the report of a session again",
                        description="Render report.txt of a session again and print it.\n\n"

@@ -15,8 +15,14 @@ from ltobisect.cli.context import PROG
 from ltobisect.errors import ExitCode
 
 
+#: The signals that stop a session like Ctrl-C (a closed terminal, a job killed politely), and
+#: how the stop reason names them.
+STOP_SIGNALS = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM", signal.SIGHUP: "SIGHUP"}
+
+
 class Interrupts:
     """Ctrl-C once: ask the session to stop cleanly. Twice: raise KeyboardInterrupt (kill).
+    SIGTERM and SIGHUP count as Ctrl-C, and the stop reason names the signal.
 
     A budget watchdog uses the same path: a session that has not returned at its budget (it asks
     itself to stop a little before) is interrupted in the main thread, so a hook never runs past
@@ -30,30 +36,29 @@ class Interrupts:
         self.presses = 0
         self.hard = False  # the budget ran out: the outcome is partial, not killed
         self.killed = False  # Ctrl-C pressed twice
-        self._old = None
-        self._old_term = None
+        self._old: dict = {}
+        self._signal = "Ctrl-C"
         self._timers: List[threading.Timer] = []
         self._state = state
 
     def __enter__(self) -> "Interrupts":
         if threading.current_thread() is threading.main_thread():
-            self._old = signal.signal(signal.SIGINT, self._handle)
-            self._old_term = signal.signal(signal.SIGTERM, self._handle)
+            self._old = {sig: signal.signal(sig, self._handle) for sig in STOP_SIGNALS}
         return self
 
     def __exit__(self, *exc: object) -> None:
         for t in self._timers:
             t.cancel()
-        if self._old is None:
+        if not self._old:
             return
         if self.presses and not self.hard:
             # The clean stop may finish before the user's second press lands: from here on a
             # second Ctrl-C still means "killed", never Python's default traceback.
-            signal.signal(signal.SIGINT, self._late)
-            signal.signal(signal.SIGTERM, self._late)
+            for sig in STOP_SIGNALS:
+                signal.signal(sig, self._late)
             return
-        signal.signal(signal.SIGINT, self._old)
-        signal.signal(signal.SIGTERM, self._old_term)
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
 
     def _late(self, signum: int, frame: object) -> None:
         sys.stderr.write(f"{PROG}: error: killed by a second Ctrl-C; the journal is intact: "
@@ -63,6 +68,8 @@ class Interrupts:
 
     def _handle(self, signum: int, frame: object) -> None:
         self.presses += 1
+        if self.presses == 1:
+            self._signal = STOP_SIGNALS.get(signal.Signals(signum), "a signal")
         if self.presses == 1 and not self.hard:
             # Not here: the handler runs in the main thread between two bytecodes, possibly while
             # that thread holds the executor's or the reporter's lock.
@@ -74,7 +81,7 @@ class Interrupts:
 
     def _first(self) -> None:
         self.on_first()
-        self.stop("interrupted (Ctrl-C)")
+        self.stop(f"interrupted ({self._signal})")
 
     def watchdog(self, budget: float) -> None:
         """The last resort at ``budget`` seconds from now, whatever the session is doing.
