@@ -23,10 +23,17 @@ from ltobisect.model import Candidate
 #: round in circles on contradictory verdicts ends with its best instead of hanging a farm.
 IDLE_BATCHES = 20_000
 
-#: The stop is requested this share of the budget before the deadline (at most ``GRACE_MAX``
-#: seconds), so killing the running builds and writing the artifacts fit inside the budget.
+#: The stop is requested this share of the budget before the deadline, at least ``GRACE_MIN``
+#: seconds (half the budget if that is less) and at most ``GRACE_MAX``, so killing the running
+#: builds and writing the artifacts fit inside the budget, also on a loaded machine.
 GRACE_SHARE = 0.05
+GRACE_MIN = 2.0
 GRACE_MAX = 30.0
+
+
+def grace(deadline: float) -> float:
+    """How long before ``deadline`` the stop is requested."""
+    return min(GRACE_MAX, max(min(GRACE_MIN, deadline / 2), deadline * GRACE_SHARE))
 
 
 def budget_text(seconds: float) -> str:
@@ -100,7 +107,7 @@ class StopCondition:
         deadline = self.limits.deadline
         if deadline is None:
             return None
-        return deadline - min(GRACE_MAX, deadline * GRACE_SHARE)
+        return deadline - grace(deadline)
 
     def arm(self) -> None:
         """Start the deadline's timer: it requests the stop even in the middle of a batch of

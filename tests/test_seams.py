@@ -12,7 +12,7 @@ import pytest
 from ltobisect.config import BuildSpec, Limits
 from ltobisect.errors import Stopped
 from ltobisect.events import ListReporter, PhaseStarted, SessionFinished, TestFinished
-from ltobisect.limits import StopCondition
+from ltobisect.limits import StopCondition, grace
 from ltobisect.model import Outcome, Phase, SessionStatus, Signature, SignatureKind, Verdict
 from ltobisect.oracle import KernelOracle, OracleSpec, make_oracle
 from ltobisect.session import Session
@@ -40,11 +40,12 @@ def test_the_stop_condition_names_the_limit_that_ended_the_search() -> None:
         stop.check(best, builds=5)
     with pytest.raises(Stopped, match="no progress in 3 builds"):
         stop.check(best, builds=1, builds_since_best=3)
-    clock.now += 57.5  # the stop is due 5% of the budget before the deadline
+    clock.now += 57.0  # the stop is due 5% of the budget before the deadline
     with pytest.raises(Stopped, match="the budget of 1m ran out") as info:
         stop.check(best, builds=0)
     assert info.value.result == best
-    assert stop.time_left() == pytest.approx(2.5)
+    assert stop.time_left() == pytest.approx(3.0)
+    assert [grace(d) for d in (1.0, 6.0, 60.0, 7200.0)] == [0.5, 2.0, 3.0, 30.0]
 
 
 def test_a_stop_request_reaches_listeners_once_and_keeps_the_first_reason() -> None:

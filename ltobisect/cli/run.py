@@ -58,7 +58,8 @@ def run_session(start: Starter, state: Path, reporter: Any, budget: Optional[flo
         return ExitCode.INTERRUPTED
     if result is None:
         reporter.finish("partial", ExitCode.PARTIAL)
-        note(f"partial: stopped at the budget; the best so far is in {state}")
+        note(f"partial: stopped at the budget; the best so far is in {state}; continue with "
+             f"`ltobisect resume {state}`")
         return ExitCode.PARTIAL
     code = int(result.exit_code)
     if interrupts.hard:
@@ -74,8 +75,20 @@ def run_session(start: Starter, state: Path, reporter: Any, budget: Optional[flo
     if code in (ExitCode.BAD_INPUT, ExitCode.INFRA, ExitCode.NOT_REPRODUCED):
         fail(result.line())
     elif code == ExitCode.PARTIAL:
-        note(f"partial: {result.line()}; the best so far is in {state}")
+        note(f"partial: {result.line()}; the best so far is in {state}; continue with "
+             f"`ltobisect resume {state}`")
+    if code in (ExitCode.MINIMIZED, ExitCode.PARTIAL):  # an error stays one line
+        _where(result)
     return code
+
+
+def _where(result: Any) -> None:
+    """The paths a user opens next: the report and the fragment, when they were written."""
+    paths = [f"{name} {result.artifacts[key]}" for key, name in (("report", "report"),
+                                                                 ("fragment", "fragment"))
+             if key in result.artifacts]
+    if paths:
+        note("; ".join(paths))
 
 
 def _summary_data(result: Any) -> Any:
