@@ -1,43 +1,9 @@
-"""Builds on a Dask cluster: the executor for build farms (``--scheduler ADDRESS``).
-
-The only module that imports Dask (the ``dask`` extra). It implements the executor contract of
-:mod:`ltobisect.executor` with the builds running on Dask workers, possibly on other machines:
-
-- **What travels.** Each build is one task: the :class:`~ltobisect.oracle.OracleSpec` (plain,
-  picklable values) and the resolved ``.config`` text. The worker makes the same oracle with
-  :func:`~ltobisect.oracle.make_oracle`; its verdict, signature, timings and peak memory come
-  back with the build log (compressed), which the client writes into its own ``logs/``. The
-  client journals each outcome on its own thread before the next decision, as with local
-  workers, so its state directory alone is enough for ``report``, ``resume`` and
-  ``reproduce.sh``.
-- **Warm workers.** A worker keeps persistent build directories outside Dask's purged local
-  directory: under ``$LTOBISECT_FARM_DIR`` (default ``~/.cache/ltobisect/farm``), one per tree
-  and toolchain, each claimed by one build at a time with a lock file, so two worker processes
-  on one machine never share an O= directory, and a restarted worker finds its objects again.
-  ccache is ``$LTOBISECT_FARM_DIR/ccache`` unless ``CCACHE_DIR`` is set on the worker.
-- **The same tree.** The tree is found on the worker at the client's path, or through
-  ``$LTOBISECT_TREE_MAP`` (``CLIENT_PATH=WORKER_PATH[:...]``). A worker whose tree is missing or
-  differs (the top Makefile's hash) or whose compiler and linker versions differ from the
-  client's refuses the build with an infrastructure error that names it; the build goes to
-  another worker and that one gets no more builds of this session.
-- **Cancel means kill.** Dask never aborts a running task, so each build watches a
-  ``distributed.Event`` of its own; setting it (a stop, Ctrl-C, an abandoned batch) kills the
-  build's whole process group on the worker within a second.
-- **Faults.** A worker that dies mid-build costs that build only: Dask runs the task again on
-  another worker, and a build that cannot finish anywhere is an infrastructure error, retried
-  with backoff and never taken for a verdict.
-- **Memory.** ``build_memory`` makes each build a request for that much of the ``MEM`` resource
-  (workers started with ``--resources "MEM=64e9"``); when no worker of the cluster has enough,
-  that is bad input before the first build, not a hang.
-"""
+"""The client's side of the farm: connect to the cluster, and the executor that submits builds,
+streams their outcomes back, cancels and retries them."""
 from __future__ import annotations
 
-import fcntl
-import hashlib
-import json
 import os
 import queue
-import threading
 import time
 import uuid
 import zlib
@@ -45,11 +11,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-try:
-    import distributed
-    from distributed import Client, Event, LocalCluster, get_worker
-except ImportError as exc:  # the extra is not installed
-    raise ImportError("the build farm needs Dask: pip install 'ltobisect[dask]'") from exc
+import distributed
+from distributed import Client, Event, LocalCluster
 
 from ltobisect.build import toolchain_versions
 from ltobisect.config import RetryPolicy
@@ -60,146 +23,14 @@ from ltobisect.executor import ExecutorFactory, OracleFactory
 from ltobisect.limits import StopCondition
 from ltobisect.model import Outcome, Resolved, Verdict
 from ltobisect.oracle import Oracle, OracleSpec, guarded, make_oracle
+from ltobisect.farm.worker import WorkerRefused, build_task, makefile_hash
 
 #: The resource a build asks for with ``--build-memory`` (bytes), as workers declare it.
 MEMORY_RESOURCE = "MEM"
-#: How often a running build looks at its cancel event (seconds).
-CANCEL_POLL = 0.5
 #: How long the client waits for the cluster's first worker before it gives up (seconds).
 CONNECT_TIMEOUT = 60.0
 
 
-class WorkerRefused(InfraError):
-    """A worker whose tree or toolchain is not the client's; ``worker`` is its address."""
-
-    def __init__(self, worker: str, reason: str) -> None:
-        super().__init__(f"worker {worker}: {reason}")
-        self.worker = worker
-        self.reason = reason
-
-    def __reduce__(self) -> Any:  # travels back from the worker with its fields
-        return (WorkerRefused, (self.worker, self.reason))
-
-
-# -- the worker's side ------------------------------------------------------------------------
-def farm_root() -> Path:
-    """Where a worker keeps its build directories (outside Dask's purged local directory)."""
-    root = os.environ.get("LTOBISECT_FARM_DIR")
-    return Path(root) if root else Path.home() / ".cache" / "ltobisect" / "farm"
-
-
-def tree_on_worker(tree: Path) -> Path:
-    """The worker's copy of the client's ``tree`` (``$LTOBISECT_TREE_MAP``, else the same path)."""
-    for pair in filter(None, os.environ.get("LTOBISECT_TREE_MAP", "").split(":")):
-        client_path, _, worker_path = pair.partition("=")
-        if worker_path and Path(client_path) == Path(tree):
-            return Path(worker_path)
-    return Path(tree)
-
-
-def makefile_hash(tree: Path) -> str:
-    try:
-        return hashlib.sha256((Path(tree) / "Makefile").read_bytes()).hexdigest()[:16]
-    except OSError:
-        return ""
-
-
-def _claim(base: Path) -> Tuple[Path, int]:
-    """The first build directory under ``base`` no other build holds (flock), and its lock."""
-    base.mkdir(parents=True, exist_ok=True)
-    k = 0
-    while True:
-        d = base / f"slot-{k}"
-        d.mkdir(exist_ok=True)
-        fd = os.open(d / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return d, fd
-        except OSError:
-            os.close(fd)
-            k += 1
-
-
-def _release(fd: int) -> None:
-    try:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
-
-
-def build_task(spec: OracleSpec, resolved: Resolved, observe: bool, cancel: str,
-               expect: Dict[str, Any]) -> Tuple[Outcome, bytes]:
-    """One build on a Dask worker: the outcome and the compressed log. Raises
-    :class:`WorkerRefused` when this worker's tree or toolchain is not the client's."""
-    worker = get_worker()
-    local = _on_this_worker(spec, expect, worker.address)
-    # One set of build directories per tree (where it is on this worker: an O= directory's
-    # dependency files name the tree's path) and toolchain.
-    tree = str(Path(local.build.tree).resolve()) if local.build is not None else ""
-    key = hashlib.sha256(json.dumps([expect, tree], sort_keys=True).encode()).hexdigest()[:16]
-    work, lock = _claim(farm_root() / key)
-    try:
-        oracle = make_oracle(replace(local, work_dir=work, workers=max(1, worker.state.nthreads)))
-        outcome = _watched(oracle, resolved, observe, Event(cancel))
-        log = b""
-        if outcome.log_path:
-            try:
-                log = zlib.compress(Path(outcome.log_path).read_bytes(), 6)
-            except OSError:
-                log = b""
-        if outcome.verdict is Verdict.INFRA_ERROR:
-            outcome = replace(outcome, detail=f"worker {worker.address}: {outcome.detail}")
-        return outcome, log
-    finally:
-        _release(lock)
-
-
-def _on_this_worker(spec: OracleSpec, expect: Dict[str, Any], worker: str) -> OracleSpec:
-    """``spec`` with this worker's tree and ccache, once its tree and toolchain are checked."""
-    if spec.build is None:
-        return spec
-    tree = tree_on_worker(spec.build.tree)
-    if not (tree / spec.build.kconfig_file).is_file():
-        raise WorkerRefused(worker, f"no tree at {tree} (set LTOBISECT_TREE_MAP there)")
-    if makefile_hash(tree) != expect.get("makefile"):
-        raise WorkerRefused(worker, f"the tree at {tree} is another version than the client's")
-    build = replace(spec.build, tree=tree,
-                    ccache_dir=Path(os.environ.get("CCACHE_DIR") or farm_root() / "ccache"))
-    here = toolchain_versions(build)
-    if here != expect.get("toolchain"):
-        raise WorkerRefused(worker, f"its compiler or linker is not the client's ({here})")
-    return replace(spec, build=build)
-
-
-def _watched(oracle: Oracle, resolved: Resolved, observe: bool, flag: Any) -> Outcome:
-    """Build while the task's own thread watches the cancel event (a Dask Event works only in
-    the task's context); a set event kills the build's process group."""
-    result: List[Any] = []
-
-    def build() -> None:
-        try:
-            result.append(oracle.observe(resolved, 0) if observe else oracle.test(resolved, 0))
-        except BaseException as exc:  # handed to the task's thread, raised there
-            result.append(exc)
-
-    builder = threading.Thread(target=build, name="ltobisect-build", daemon=True)
-    builder.start()
-    while builder.is_alive():
-        try:
-            cancelled = flag.wait(CANCEL_POLL)
-        except Exception:
-            cancelled = False  # the scheduler is gone: Dask forgets the task anyway
-            builder.join(CANCEL_POLL)
-        if cancelled:
-            oracle.close()  # kills the build's process group
-            builder.join()
-    builder.join()
-    if isinstance(result[0], BaseException):
-        raise result[0]
-    return result[0]
-
-
-# -- the client's side ------------------------------------------------------------------------
 def connect(address: str) -> Tuple[Client, Optional[LocalCluster]]:
     """A client of the cluster at ``address``; ``local:N`` starts N worker processes here."""
     if address.startswith("local:"):
