@@ -107,7 +107,7 @@ class Confirmation:
         executor = self.start(spec0)
         roots = self._roots(executor)
         self.journal.fingerprint = executor.oracle.fingerprint()
-        self.journal.build_key = _build_key(executor)
+        self.journal.build_key = build_key_of(executor)
         doc.observe_fingerprint = self.journal.fingerprint
         bad = self.journal.lookup(bad_res.digest)
         if bad is None:
@@ -252,6 +252,7 @@ def _targets(executor: Executor) -> List[str]:
     return list(oracle.targets()) if hasattr(oracle, "targets") else []  # type: ignore[attr-defined]
 
 
-def _build_key(executor: Executor) -> str:
+def build_key_of(executor: Executor) -> str:
+    """What makes two builds of the executor's oracle the same build ("" when it cannot say)."""
     oracle = executor.oracle
     return oracle.build_key() if hasattr(oracle, "build_key") else ""  # type: ignore[attr-defined]

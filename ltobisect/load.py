@@ -22,6 +22,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 from ltobisect.build import toolchain_versions
 from ltobisect.config import BASELINES, BuildSpec, SessionConfig, is_kernel_tree
 from ltobisect.errors import UserError
+from ltobisect.inputs import check_script
 from ltobisect.journal import write_atomic
 from ltobisect.kconfig import KconfigTree
 from ltobisect.model import Candidate, Change, Resolved, Structure, ordered
@@ -76,11 +77,7 @@ def validate(cfg: SessionConfig) -> None:
     if not (tree / cfg.build.kconfig_file).is_file():
         raise UserError(f"{tree} is not a Kconfig tree (no {cfg.build.kconfig_file})")
     if cfg.test_script is not None:
-        script = Path(cfg.test_script)
-        if not script.is_file():
-            raise UserError(f"test script {script} does not exist")
-        if not os.access(script, os.X_OK):
-            raise UserError(f"test script {script} is not executable", hint=f"chmod +x {script}")
+        check_script(Path(cfg.test_script))
     if cfg.failure_log is not None and not Path(cfg.failure_log).is_file():
         raise UserError(f"failure log {cfg.failure_log} does not exist")
     if cfg.signature_regex is not None and cfg.test_script is not None:

@@ -31,7 +31,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional
 
-from ltobisect.confirm import Confirmation, Confirmed
+from ltobisect.confirm import Confirmation, Confirmed, build_key_of
 from ltobisect.config import SessionConfig, is_kernel_tree
 from ltobisect.errors import ExitCode, InfraError, NotReproduced, Stopped, UserError
 from ltobisect.events import Message, NullReporter, PhaseStarted, Reporter, SessionFinished
@@ -215,7 +215,7 @@ class Session:
         confirmed, executor = step.run(loaded.bad)
         self._confirmed, sig = confirmed, confirmed.signature
         journal.fingerprint = executor.oracle.fingerprint()
-        journal.build_key = getattr(executor.oracle, "build_key", lambda: "")()
+        journal.build_key = build_key_of(executor)
         if cfg.each_failure:
             # The other failures' searches built with the same targets: their logs answer ours.
             journal.rejudge = executor.oracle.rejudge  # type: ignore[attr-defined]

@@ -214,12 +214,16 @@ def _add_search_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--json", action="store_true", help="JSON lines on stdout instead of the view")
 
 
+def _add_scheduler(g: argparse._ActionsContainer, help: str) -> None:
+    g.add_argument("--scheduler", metavar="ADDRESS", default=os.environ.get("LTOBISECT_SCHEDULER"),
+                   help=help)
+
+
 def _add_farm_options(g: argparse._ActionsContainer) -> None:
     """Where the builds run: the local pool, or a Dask cluster (the build farm)."""
-    g.add_argument("--scheduler", metavar="ADDRESS", default=os.environ.get("LTOBISECT_SCHEDULER"),
-                   help="run every build on the Dask cluster at ADDRESS (tcp://host:8786), "
-                        "--workers at a time; local:N starts N worker processes here "
-                        "(default: $LTOBISECT_SCHEDULER, else this machine's pool)")
+    _add_scheduler(g, "run every build on the Dask cluster at ADDRESS (tcp://host:8786), "
+                      "--workers at a time; local:N starts N worker processes here "
+                      "(default: $LTOBISECT_SCHEDULER, else this machine's pool)")
     g.add_argument("--build-memory", type=size_arg, metavar="SIZE",
                    help="on a farm, run each build only on a worker started with at least SIZE "
                         "of the MEM resource (dask worker --resources \"MEM=64e9\")")
@@ -265,9 +269,8 @@ def build_parser() -> Parser:
                        formatter_class=_fmt)
     p.add_argument("state_dir", type=Path, metavar="STATE_DIR")
     p.add_argument("--json", action="store_true", help="JSON lines on stdout instead of the view")
-    p.add_argument("--scheduler", metavar="ADDRESS", default=os.environ.get("LTOBISECT_SCHEDULER"),
-                   help="run the remaining builds on this Dask cluster (default: "
-                        "$LTOBISECT_SCHEDULER, else where the session ran)")
+    _add_scheduler(p, "run the remaining builds on this Dask cluster (default: "
+                      "$LTOBISECT_SCHEDULER, else where the session ran)")
     p.add_argument("--workers", type=int_arg, metavar="N",
                    help="builds in parallel from now on (default: as the session ran)")
     p.add_argument("--budget", type=duration_arg, metavar="DURATION",

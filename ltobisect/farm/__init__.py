@@ -39,8 +39,7 @@ except ImportError as exc:
 del distributed
 
 from ltobisect.farm.client import CONNECT_TIMEOUT, MEMORY_RESOURCE, FarmExecutor, connect, farm_pool
-from ltobisect.farm.worker import (CANCEL_POLL, WorkerRefused, build_task, farm_root, makefile_hash,
-                                   tree_on_worker)
+from ltobisect.farm.worker import CANCEL_POLL, WorkerRefused, build_task, farm_root, tree_on_worker
 
 __all__ = ["CANCEL_POLL", "CONNECT_TIMEOUT", "MEMORY_RESOURCE", "FarmExecutor", "WorkerRefused",
-           "build_task", "connect", "farm_pool", "farm_root", "makefile_hash", "tree_on_worker"]
+           "build_task", "connect", "farm_pool", "farm_root", "tree_on_worker"]

@@ -2,7 +2,6 @@
 streams their outcomes back, cancels and retries them."""
 from __future__ import annotations
 
-import os
 import queue
 import time
 import uuid
@@ -23,7 +22,9 @@ from ltobisect.executor import ExecutorFactory, OracleFactory
 from ltobisect.limits import StopCondition
 from ltobisect.model import Outcome, Resolved, Verdict
 from ltobisect.oracle import Oracle, OracleSpec, guarded, make_oracle
-from ltobisect.farm.worker import WorkerRefused, build_task, makefile_hash
+from ltobisect.oracle.common import new_log
+from ltobisect.farm.worker import WorkerRefused, build_task
+from ltobisect.oracle.kernel import makefile_hash
 
 #: The resource a build asks for with ``--build-memory`` (bytes), as workers declare it.
 MEMORY_RESOURCE = "MEM"
@@ -218,7 +219,7 @@ class FarmExecutor:
         except Exception as exc:  # the worker died (KilledWorker), the task was lost...
             return Outcome(Verdict.INFRA_ERROR, detail=f"{type(exc).__name__}: {exc}")
         if log:
-            path = self._new_log(resolved.digest)
+            path = new_log(self._log_dir, resolved.digest)
             path.write_bytes(zlib.decompress(log))
             outcome = replace(outcome, log_path=str(path))
         else:
@@ -299,18 +300,6 @@ class FarmExecutor:
                         f"most is {most:.3g})",
                         hint=f'start workers with --resources "{MEMORY_RESOURCE}=<bytes>", '
                              "or lower --build-memory")
-
-    def _new_log(self, digest: str) -> Path:
-        self._log_dir.mkdir(parents=True, exist_ok=True)
-        n = 1
-        while True:
-            path = self._log_dir / f"{digest}-{n}.log"
-            try:
-                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-                os.close(fd)
-                return path
-            except FileExistsError:
-                n += 1
 
     def _emit(self, ev: object) -> None:
         try:

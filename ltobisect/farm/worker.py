@@ -18,6 +18,7 @@ from ltobisect.build import toolchain_versions
 from ltobisect.errors import InfraError
 from ltobisect.model import Outcome, Resolved, Verdict
 from ltobisect.oracle import Oracle, OracleSpec, make_oracle
+from ltobisect.oracle.kernel import makefile_hash
 
 #: How often a running build looks at its cancel event (seconds).
 CANCEL_POLL = 0.5
@@ -48,13 +49,6 @@ def tree_on_worker(tree: Path) -> Path:
         if worker_path and Path(client_path) == Path(tree):
             return Path(worker_path)
     return Path(tree)
-
-
-def makefile_hash(tree: Path) -> str:
-    try:
-        return hashlib.sha256((Path(tree) / "Makefile").read_bytes()).hexdigest()[:16]
-    except OSError:
-        return ""
 
 
 def _claim(base: Path) -> Tuple[Path, int]:

@@ -57,13 +57,17 @@ def targets_for(spec: BuildSpec, sig: Optional[Signature]) -> List[str]:
     return []
 
 
+def makefile_hash(tree: Path) -> str:
+    """What identifies a tree's version cheaply: its top Makefile's hash ("" without one)."""
+    try:
+        return hashlib.sha256((Path(tree) / "Makefile").read_bytes()).hexdigest()[:16]
+    except OSError:
+        return ""
+
+
 def _tree_identity(tree: Path) -> str:
     """What identifies the tree's content cheaply: the top Makefile's hash (version) and path."""
-    try:
-        head = hashlib.sha256((Path(tree) / "Makefile").read_bytes()).hexdigest()[:16]
-    except OSError:
-        head = "no-makefile"
-    return f"{Path(tree).resolve()}@{head}"
+    return f"{Path(tree).resolve()}@{makefile_hash(tree) or 'no-makefile'}"
 
 
 def _classify(

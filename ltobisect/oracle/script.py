@@ -4,12 +4,12 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Optional
 
 from ..build import (build_env, run_process)
-from ..errors import InfraError, UserError
+from ..errors import InfraError
+from ..inputs import check_script
 from ..model import Outcome, Resolved, Signature, SignatureKind, Verdict
 from .common import Shared, infra_outcome, new_log, write_if_changed
 from .spec import CANNOT_TEST
@@ -33,12 +33,7 @@ class ScriptOracle:
 
     def __init__(self, script: Path, state_dir: Path, *, timeout: Optional[float] = None,
                  mem_limit: Optional[int] = None) -> None:
-        script = Path(script)
-        if not script.is_file():
-            raise UserError(f"test script {script} does not exist")
-        if not os.access(script, os.X_OK):
-            raise UserError(f"test script {script} is not executable", hint=f"chmod +x {script}")
-        self.script = script.resolve()
+        self.script = check_script(Path(script))
         self.state_dir = Path(state_dir)
         self.timeout = timeout
         self.mem_limit = mem_limit
