@@ -12,6 +12,7 @@ import os
 import re
 import shlex
 import shutil
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
@@ -23,6 +24,47 @@ BASELINES = ("defconfig", "tinyconfig", "allnoconfig")
 #: The kernel Makefile's ARCH names that live under another arch/ directory (SRCARCH).
 ARCH_ALIASES = {"x86_64": "x86", "i386": "x86", "sparc32": "sparc", "sparc64": "sparc",
                 "parisc64": "parisc", "sh64": "sh"}
+
+
+def cache_home() -> Path:
+    """ltobisect's cache directory of this user: ``$LTOBISECT_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/ltobisect``, else ``~/.cache/ltobisect``."""
+    own = os.environ.get("LTOBISECT_CACHE_DIR")
+    if own:
+        return Path(own)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "ltobisect"
+
+
+def default_work_dir(state_dir: Path) -> Path:
+    """The work directory of the session whose artifacts go to ``state_dir`` when no
+    ``--work-dir`` is given: one per state directory, under :func:`cache_home`."""
+    where = Path(state_dir).resolve()
+    key = hashlib.sha256(str(where).encode()).hexdigest()[:12]
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", where.name)[:40] or "state"
+    return cache_home() / "work" / f"{name}-{key}"
+
+
+def user_ccache_dir() -> Path:
+    """The ccache every session of this user shares unless told otherwise: ``$CCACHE_DIR``, else
+    the directory ccache itself uses (ccache >= 4 reports it), else ``~/.cache/ccache``.
+
+    Builds run with a HOME of their own (``build.build_env``), so ccache's default cannot be
+    left to ccache inside the build: it is resolved here, once, with the user's HOME.
+    """
+    env = os.environ.get("CCACHE_DIR")
+    if env:
+        return Path(env)
+    exe = shutil.which("ccache")
+    if exe:
+        try:
+            said = subprocess.run([exe, "-k", "cache_dir"], capture_output=True, text=True, timeout=10)
+            if said.returncode == 0 and said.stdout.strip():
+                return Path(said.stdout.strip())
+        except (OSError, subprocess.SubprocessError):
+            pass
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "ccache"
 
 
 def srcarch_of(arch: str) -> str:
@@ -57,7 +99,7 @@ class BuildSpec:
     make_vars: Tuple[str, ...] = ()
     target: Optional[str] = None
     jobs: int = 0  # per worker; 0 = cores / workers
-    ccache_dir: Optional[Path] = None  # None: <state>/ccache; ccache unused when not installed
+    ccache_dir: Optional[Path] = None  # None: the user's (user_ccache_dir); unused when not installed
     use_ccache: bool = True
     sandbox: str = "auto"  # auto (bubblewrap when installed) | bwrap | none
     keep_going: bool = True  # make -k, so an unrelated earlier error cannot hide ours
@@ -273,13 +315,16 @@ class SessionConfig:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     verify_repeats: int = 2
     verify_with_make: bool = True  # check our resolution against the kernel's `make olddefconfig`
+    #: With Clang LTO, build the result without LTO and with the other mode (ltobisect.lto_matrix).
+    lto_matrix: bool = True
     #: Which distinct failure of the log to minimize (1-based, as `ltobisect failures` numbers
     #: them: the user's --log, else the bad config's own build log); None: the primary one.
     failure: Optional[int] = None
     #: One of several searches of ``--each-failure``: every build makes the targets of all the
     #: log's failures, so that its log answers each search (see ``ltobisect.each_failure``).
     each_failure: bool = False
-    #: Where the worker O= directories, logs, ccache and journal live; None: the state directory.
+    #: Where the worker O= directories, logs and journal live (``ltobisect.state``); None: the
+    #: state directory itself. The CLI gives ``default_work_dir(state_dir)`` to a hook.
     work_dir: Optional[Path] = None
     #: The Dask scheduler the builds run on (``tcp://host:8786``, or ``local:N`` for N worker
     #: processes here); None: the local pool of ``workers`` threads (``ltobisect.farm``).

@@ -66,10 +66,12 @@ class EachFailure:
     """Run (or resume) one search per distinct failure; the same interface as a Session."""
 
     def __init__(self, config: SessionConfig, reporter: Reporter = NullReporter(), **session_kw: Any) -> None:
-        self.config = replace(config, each_failure=True, failure=None, work_dir=None)
+        self.config = replace(config, each_failure=True, failure=None)
         self.reporter = reporter
         self.result: Optional[SessionResult] = None
-        self._state = st.StateDir(config.state_dir)
+        self._state = st.StateDir(config.state_dir, config.work_dir)
+        #: The searches' shared journal, worker directories and logs.
+        self._work = Path(config.work_dir) if config.work_dir is not None else self._state.path
         self._session_kw = session_kw
         self._current: Optional[session_mod.Session] = None
         self._stopped: Optional[str] = None
@@ -115,7 +117,7 @@ class EachFailure:
         if limits.max_tests is not None:
             limits = replace(limits, max_tests=max(1, limits.max_tests - builds))
         return replace(cfg, state_dir=self._state.path / "failures" / str(number),
-                       work_dir=self._state.path, failure=number, limits=limits)
+                       work_dir=self._work, failure=number, limits=limits)
 
     def run(self) -> SessionResult:
         t0 = time.monotonic()
@@ -214,7 +216,7 @@ class EachFailure:
     def _builds(self) -> int:
         """Builds run for all the searches (the shared bad config's build counted once)."""
         try:
-            records = jr.Journal(self._state.file(jr.JOURNAL_FILE)).records()
+            records = jr.Journal(self._work / jr.JOURNAL_FILE).records()
         except InfraError:
             return 0
         return sum(1 for r in records if r.label not in Label.not_builds())

@@ -90,13 +90,15 @@ def validate(cfg: SessionConfig) -> None:
         raise UserError(f"baseline {base} is neither defconfig, tinyconfig, allnoconfig nor a file")
 
 
-def load(cfg: SessionConfig, doc: SessionDoc, loader: TreeLoader, state_dir: Path) -> Loaded:
-    """Load the tree, diff the bad config against the baseline, fill ``doc`` on a first run."""
+def load(cfg: SessionConfig, doc: SessionDoc, loader: TreeLoader, state_dir: Path,
+         work_dir: Path) -> Loaded:
+    """Load the tree, diff the bad config against the baseline, fill ``doc`` on a first run.
+    Kconfig's probes run in ``work_dir``; baseline.config is written to ``state_dir``."""
     validate(cfg)
     assert cfg.build is not None
     tree_dir = Path(cfg.build.tree)
-    work = state_dir / "kconfig"
-    work.mkdir(exist_ok=True)
+    work = work_dir / "kconfig"
+    work.mkdir(parents=True, exist_ok=True)
     tree = loader(cfg, work)
     baseline_text = tree.baseline(cfg.baseline)
     try:

@@ -5,7 +5,6 @@ Layout (everything a session needs to resume or re-render its report)::
     session.json       SessionDoc: who this session is (the SessionConfig, its identity) and what
                        its first run established (changes, digests, the bad build's outcome, the
                        signature, the timeout, the environment); written atomically
-    journal.jsonl      one record per finished test (ltobisect.journal), fsync'd before use
     best.json          the best reproducing candidate so far, replaced atomically on every
                        improvement; best.config is its resolved .config
     runs.jsonl         one line per run of the session (start, end, status, builds, cache hits)
@@ -15,11 +14,12 @@ Layout (everything a session needs to resume or re-render its report)::
                        the artifacts (ltobisect.report); excerpt.txt keeps the log excerpt
     lld-reproduce.tar  for a link failure on a kernel tree: ``ld.lld --reproduce`` of the link
     error.txt          the traceback of an internal error, if one happened
-    kconfig/           where Kconfig's probes run, and their cache (kconfig/probes/)
-    olddefconfig/      the O= directory of the final `make olddefconfig` check
 
-The work directory (the state directory itself unless ``SessionConfig.work_dir`` says otherwise)
-holds the worker O= directories (workers/<slot>/), build logs (logs/), the ccache and the journal.
+The work directory (``SessionConfig.work_dir``; the state directory itself when none is given)
+holds what is not uploaded: the journal, the worker O= directories (workers/<slot>/), build logs
+(logs/), Kconfig's probes (kconfig/), the final olddefconfig check (olddefconfig/) and the
+ld.lld reproducer's build (lld-reproduce/). session.json names it, so ``resume`` and ``report``
+find it from the state directory alone. The ccache is the user's (ltobisect.config).
 
 The documents are dataclasses; their JSON keys are the ones earlier versions wrote, and keys a
 document does not know are kept as they are, so a state directory written by another version of
@@ -225,6 +225,8 @@ class ResultDoc:
     flaky: List[Dict[str, Any]] = field(default_factory=list)
     this_run: Optional[Dict[str, Any]] = None
     ld_reproduce: Optional[Dict[str, Any]] = None
+    #: ``ltobisect.lto_matrix``: how the minimal config builds in the other LTO modes.
+    lto_matrix: Optional[Dict[str, Any]] = None
 
     def to_json(self) -> Dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
@@ -243,12 +245,43 @@ class ResultDoc:
 
 
 # -- the state directory -----------------------------------------------------------------------
+def _writable(path: Path, what: str, hint: str) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".probe{os.getpid()}"
+        with open(probe, "w") as f:
+            f.write("ok")
+            f.flush()
+            os.fsync(f.fileno())
+        probe.unlink()
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        if exc.errno == errno.ENOSPC:
+            reason = "disk full"
+        raise UserError(f"cannot write to {what} {path}: {reason}", hint=hint) from exc
+
+
 class StateDir:
     """A session's state directory: identity, journal, best-so-far, run history, lock."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, work: Optional[Path] = None) -> None:
         self.path = Path(path)
+        self._work = Path(work) if work is not None else None
         self._lock_fd: Optional[int] = None
+
+    @property
+    def work(self) -> Path:
+        """The work directory: the one given, else the one session.json names, else ``path``."""
+        if self._work is None:
+            try:
+                named = json.loads(self.session_file.read_text(encoding="utf-8"))["config"].get("work_dir")
+            except (OSError, ValueError, KeyError, TypeError, AttributeError):
+                named = None
+            self._work = Path(named) if named else self.path
+        return self._work
+
+    def work_file(self, name: str) -> Path:
+        return self.work / name
 
     # paths
     @property
@@ -257,28 +290,17 @@ class StateDir:
 
     @property
     def journal_file(self) -> Path:
-        return self.path / JOURNAL_FILE
+        return self.work / JOURNAL_FILE
 
     def file(self, name: str) -> Path:
         return self.path / name
 
     # lifecycle
     def prepare(self) -> None:
-        """Create the directory and prove it is writable (UserError with the reason if not)."""
-        try:
-            self.path.mkdir(parents=True, exist_ok=True)
-            probe = self.path / f".probe{os.getpid()}"
-            with open(probe, "w") as f:
-                f.write("ok")
-                f.flush()
-                os.fsync(f.fileno())
-            probe.unlink()
-        except OSError as exc:
-            reason = exc.strerror or str(exc)
-            if exc.errno == errno.ENOSPC:
-                reason = "disk full"
-            raise UserError(f"cannot write to the state directory {self.path}: {reason}",
-                            hint="choose another --state") from exc
+        """Create the directory (and the work directory) and prove them writable (UserError if not)."""
+        _writable(self.path, "the state directory", "choose another --state")
+        if self._work is not None and self._work != self.path:
+            _writable(self._work, "the work directory", "choose another --work-dir")
 
     def acquire(self) -> None:
         """Take the directory's lock; UserError if another run holds it."""

@@ -230,7 +230,7 @@ def _merge_config(tree: Path, work: Path, baseline_text: str, fragment: str) -> 
     return (work / ".config").read_text()
 
 
-def lld_reproduce(script: Path, state: Path, limit: float, stop: threading.Event,
+def lld_reproduce(script: Path, work: Path, tarball: Path, limit: float, stop: threading.Event,
                   env: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
     """Run reproduce.sh in a clean output directory with LLD_REPRODUCE set; lld's tarball.
 
@@ -239,22 +239,21 @@ def lld_reproduce(script: Path, state: Path, limit: float, stop: threading.Event
     make runs, so the file left is the one an LLVM developer needs to replay the link without
     the kernel. Running the reproducer also proves the report's commands work. ``limit`` bounds
     its wall time; setting ``stop`` kills it. ``env`` is its environment (default: ours); the
-    session gives it the environment of the search's builds with ``state/lld-reproduce/0`` as
+    session gives it the environment of the search's builds with ``work/lld-reproduce/0`` as
     the sandbox, so that the search's warm ccache answers its compiles.
     """
-    out = state / "lld-reproduce"
+    out = work / "lld-reproduce"
     shutil.rmtree(out, ignore_errors=True)
     for sub in ("tmp", "home"):  # TMPDIR and HOME of build.build_env(sandbox_root=out/0)
         (out / "0" / sub).mkdir(parents=True)
-    tarball = state / "lld-reproduce.tar"
     try:
         tarball.unlink()
     except FileNotFoundError:
         pass
     env = dict(env if env is not None else os.environ, LLD_REPRODUCE=str(tarball))
     said = out.parent / "lld-reproduce.out"
-    # <state>/lld-reproduce/0/out lies as deep below the state directory as the workers'
-    # <state>/workers/<slot>/out, so with CCACHE_BASEDIR the compile commands are the same
+    # <work>/lld-reproduce/0/out lies as deep below the work directory as the workers'
+    # <work>/workers/<slot>/out, so with CCACHE_BASEDIR the compile commands are the same
     # relative ones and the search's ccache answers them.
     build = out / "0" / "out"
     try:

@@ -54,6 +54,15 @@ def kernel_tree_612() -> Path:
     return _tree("LTOBISECT_KERNEL_TREE_612", DEFAULT_TREE_612, "-19")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def own_cache_home(tmp_path_factory) -> Path:
+    """The hook's default work directories go under the test run's own cache directory, never
+    into the user's ~/.cache (commands started by the tests inherit the variable)."""
+    path = tmp_path_factory.mktemp("cache-home")
+    os.environ["LTOBISECT_CACHE_DIR"] = str(path)
+    return path
+
+
 @pytest.fixture(scope="session")
 def shared_ccache(tmp_path_factory) -> Path:
     """One ccache for the whole test run (and across runs when LTOBISECT_CCACHE_DIR is set)."""

@@ -55,7 +55,7 @@ def test_lld_reproduce_keeps_the_tarball_of_the_failing_link(tmp_path):
     )
     state = tmp_path / "state"
     state.mkdir()
-    info = lld_reproduce(script, state, limit=60, stop=threading.Event())
+    info = lld_reproduce(script, state, state / "lld-reproduce.tar", limit=60, stop=threading.Event())
     assert info["made"] is True, info
     with tarfile.open(info["path"]) as tar:
         names = tar.getnames()
@@ -68,7 +68,7 @@ def test_lld_reproduce_says_why_when_the_reproducer_does_not_reproduce(tmp_path)
     script.write_text("#!/bin/sh\nexit 1\n")
     state = tmp_path / "state"
     state.mkdir()
-    info = lld_reproduce(script, state, limit=60, stop=threading.Event())
+    info = lld_reproduce(script, state, state / "lld-reproduce.tar", limit=60, stop=threading.Event())
     assert info["made"] is False and "did not reproduce" in info["reason"]
 
 

@@ -50,8 +50,12 @@ def _check_conflicts(args: argparse.Namespace) -> None:
 
 
 def session_config(args: argparse.Namespace, *, bad: Path, tree: Path, state: Path,
-                   budget: Optional[float]) -> SessionConfig:
-    """Check every option and turn them into the SessionConfig the session runs."""
+                   budget: Optional[float], work_dir: Optional[Path] = None) -> SessionConfig:
+    """Check every option and turn them into the SessionConfig the session runs.
+
+    ``work_dir`` is the command's default work directory (None: the state directory); a
+    ``--work-dir`` option wins over it.
+    """
     _check_conflicts(args)
     for name in ("workers", "jobs", "max_builds", "failure"):
         _check_positive(args, name)
@@ -100,9 +104,16 @@ def session_config(args: argparse.Namespace, *, bad: Path, tree: Path, state: Pa
         ccache_dir = check_writable_dir(ccache_dir, "--ccache-dir")
     build = BuildSpec(tree=tree, arch=arch, llvm=llvm, make_vars=make_vars, target=args.target,
                       jobs=jobs, ccache_dir=ccache_dir)
+    given_work = getattr(args, "work_dir", None)
+    if given_work is not None:
+        work_dir = check_writable_dir(given_work, "--work-dir")
+    if work_dir is not None and Path(work_dir).resolve() == Path(state).resolve():
+        work_dir = None
     extra = {}
     if args.verify is not None:
         extra["verify_repeats"] = args.verify
+    if not getattr(args, "lto_matrix", True):
+        extra["lto_matrix"] = False
     return SessionConfig(
         bad_config=bad.resolve(),
         state_dir=state,
@@ -123,6 +134,7 @@ def session_config(args: argparse.Namespace, *, bad: Path, tree: Path, state: Pa
         each_failure=bool(getattr(args, "each_failure", False)),
         scheduler=args.scheduler or None,
         build_memory=args.build_memory,
+        work_dir=Path(work_dir).resolve() if work_dir is not None else None,
         **extra,
     )
 

@@ -25,7 +25,7 @@ conf and never sets it.
 
 Worker layout, per slot: ``state_dir/workers/<slot>/`` holds ``out/`` (the persistent O=
 directory), ``tmp/`` (TMPDIR) and ``home/`` (HOME). Logs: ``state_dir/logs/<digest>-<n>.log``.
-ccache: ``spec.ccache_dir`` or ``state_dir/ccache``. One build at a time per slot (a lock): two
+ccache: ``spec.ccache_dir`` or the user's (``config.user_ccache_dir``). One build at a time per slot (a lock): two
 builds in one O= directory corrupt it.
 """
 from __future__ import annotations

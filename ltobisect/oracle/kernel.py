@@ -12,7 +12,7 @@ from typing import List, Optional, Sequence, Tuple
 
 from .. import signature as sigmod
 from ..build import BuildResult, make_args, make_command, run_make, sandbox_failed, toolchain_versions
-from ..config import BuildSpec
+from ..config import BuildSpec, user_ccache_dir
 from ..confcheck import check_build
 from ..errors import InfraError, UserError
 from ..model import MEASURED_KINDS, Outcome, Resolved, Signature, SignatureKind, Verdict
@@ -214,7 +214,12 @@ class KernelOracle:
 
     @property
     def ccache_dir(self) -> Path:
-        return Path(self.spec.ccache_dir) if self.spec.ccache_dir else self.state_dir / "ccache"
+        """The spec's, else the user's (asked of ccache once per oracle and its copies)."""
+        if self.spec.ccache_dir:
+            return Path(self.spec.ccache_dir)
+        if self._shared.ccache_dir is None:
+            self._shared.ccache_dir = user_ccache_dir()
+        return self._shared.ccache_dir
 
     @property
     def jobs(self) -> int:
