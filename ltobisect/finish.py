@@ -21,7 +21,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ltobisect import report
 from ltobisect.build import build_env, ccache_enabled
-from ltobisect.config import SessionConfig, Toolchain, is_kernel_tree
+from ltobisect.config import SessionConfig, Toolchain, is_kernel_tree, user_ccache_dir
 from ltobisect.errors import ExitCode
 from ltobisect.events import PhaseStarted
 from ltobisect.journal import Journal, JournalRecord, changes_to_json, flaky_digests, write_atomic
@@ -87,6 +87,8 @@ class Searched:
 
     best: Candidate
     verification: Dict[str, Any]
+    #: ``ltobisect.lto_matrix``: the minimal config in the other LTO modes (None: not LTO).
+    lto_matrix: Optional[Dict[str, Any]] = None
 
 
 def unverified(verification: Dict[str, Any], repeats: int, size: int) -> List[str]:
@@ -136,6 +138,7 @@ class Finisher:
         if searched is not None:
             result.verification = searched.verification
             result.verified = not searched.verification.get("unverified")
+            result.lto_matrix = searched.lto_matrix
         if problem is not None and status is not SessionStatus.BAD_INPUT and best is not None \
                 and self.loaded is not None:
             best_res = problem.resolve(best)
@@ -188,11 +191,12 @@ class Finisher:
         if ccache_enabled(b):
             # The environment of the search's builds (LANG, KBUILD_BUILD_*, CCACHE_BASEDIR...)
             # and its compiler command: ccache's keys match and the clean build takes seconds.
-            env = build_env(b, self.state.file("lld-reproduce") / "0",
+            env = build_env(b, self.state.work / "lld-reproduce" / "0",
                             {"LTOBISECT_CC": Toolchain.of(b).cc_command(ccache=True)},
-                            ccache_dir=Path(b.ccache_dir) if b.ccache_dir else self.state.file("ccache"))
+                            ccache_dir=Path(b.ccache_dir) if b.ccache_dir else user_ccache_dir())
         self.emit(PhaseStarted(phase=Phase.REPORTING, detail="ld.lld --reproduce"))
-        return lld_reproduce(script, self.state.path, limit, self.stop.event, env)
+        return lld_reproduce(script, self.state.work, self.state.file("lld-reproduce.tar"), limit,
+                             self.stop.event, env)
 
     # -- what the result says ----------------------------------------------------------------
     def records(self) -> List[JournalRecord]:

@@ -170,6 +170,7 @@ class Label(enum.StrEnum):
     VERIFY = "verify"
     RECHECK = "recheck"
     REJUDGED = "re-judged"
+    LTO_MATRIX = "lto matrix"
 
     @classmethod
     def not_builds(cls) -> frozenset:

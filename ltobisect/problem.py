@@ -128,8 +128,9 @@ class Problem:
         """Test a batch (in parallel when there are workers); True where it reproduces."""
         return [o.verdict is Verdict.REPRODUCES for o in self.test_many(cands)]
 
-    def test_many(self, cands: Sequence[Iterable[Change]]) -> List[Outcome]:
-        """Like :meth:`consider_many`, returning the full outcomes."""
+    def test_many(self, cands: Sequence[Iterable[Change]], adopt: bool = True) -> List[Outcome]:
+        """Like :meth:`consider_many`, returning the full outcomes. ``adopt=False`` never makes
+        a reproducing candidate the best (builds of variants, such as the LTO matrix's)."""
         self.check_limits()
         wanted = [frozenset(c) for c in cands]
         resolved = [self.resolve(c) for c in wanted]
@@ -152,7 +153,7 @@ class Problem:
                 outcomes[i] = self._verdicts[r.digest]
         for r, o in zip(resolved, outcomes):
             assert o is not None
-            if o.verdict is Verdict.REPRODUCES:
+            if o.verdict is Verdict.REPRODUCES and adopt:
                 self._adopt(r.candidate, r)
         return [o for o in outcomes if o is not None]
 
@@ -252,7 +253,7 @@ class Problem:
             self.best = cand
             self.history.append(cand)
             self.stats.tests_since_best = 0
-            lines = tuple(c.line() for c in ordered(cand)) if len(cand) <= 20 else ()
+            lines = tuple(c.line() for c in ordered(cand))
             self._reporter.event(BestImproved(size=len(cand), total=len(self.changes), changes=lines))
             if self._on_best is not None:
                 self._on_best(cand, r)

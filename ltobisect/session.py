@@ -29,8 +29,9 @@ import time
 import traceback
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
+from ltobisect import lto_matrix
 from ltobisect.confirm import Confirmation, Confirmed, build_key_of
 from ltobisect.config import SessionConfig, is_kernel_tree
 from ltobisect.errors import ExitCode, InfraError, NotReproduced, Stopped, UserError
@@ -40,7 +41,8 @@ from ltobisect.finish import Finisher, SessionResult, Searched, unverified
 from ltobisect.journal import JOURNAL_FILE, Journal, JournalRecord, write_atomic
 from ltobisect.limits import StopCondition
 from ltobisect.load import Loaded, TreeLoader, load, load_tree
-from ltobisect.model import Candidate, Label, Phase, Resolved, SessionStatus, Signature, SignatureKind, Verdict
+from ltobisect.model import (Candidate, Label, Outcome, Phase, Resolved, SessionStatus, Signature,
+                             SignatureKind, Verdict)
 from ltobisect.oracle import OracleSpec, make_oracle
 from ltobisect.problem import Problem
 from ltobisect.state import SessionDoc, StateDir, config_from_json, config_to_json, session_identity
@@ -73,9 +75,9 @@ class Session:
         self._oracle_factory = oracle_factory or make_oracle
         self._strategy = strategy
         self._resume = resume
-        self._state = StateDir(config.state_dir)
-        #: Worker O= directories, logs, ccache and the journal (shared by --each-failure's searches).
-        self._work = Path(config.work_dir) if config.work_dir is not None else self._state.path
+        self._state = StateDir(config.state_dir, config.work_dir)
+        #: The journal, worker O= directories, logs (shared by --each-failure's searches).
+        self._work = self._state.work
         self._doc: Optional[SessionDoc] = None
         self._journal: Optional[Journal] = None
         self._loaded: Optional[Loaded] = None
@@ -200,7 +202,7 @@ class Session:
         assert self._doc is not None
         cfg = self.config
         self._phase(Phase.LOADING, str(cfg.build.tree) if cfg.build else "")
-        loaded = self._loaded = load(cfg, self._doc, self._tree_loader, self._state.path)
+        loaded = self._loaded = load(cfg, self._doc, self._tree_loader, self._state.path, self._work)
         self._save()
         if loaded.bad.ineffective:
             self._emit(Message("warning", f"{len(loaded.bad.ineffective)} of the bad config's values "
@@ -276,13 +278,45 @@ class Session:
             assert cfg.build is not None
             self._phase(Phase.VERIFYING, "make olddefconfig")
             mk = check_with_make(loaded.tree, cfg.build, loaded.baseline_text, best,
-                                 problem.resolve(best), self._state.file("olddefconfig"))
+                                 problem.resolve(best), self._work / "olddefconfig")
             if mk.get("checked") and not mk.get("equal"):
                 self._emit(Message("warning", f"make olddefconfig resolves the result differently "
                                               f"({mk['differing']} symbols, e.g. {mk['diff'][0]})"))
             verification["olddefconfig"] = mk
         verification["unverified"] = unverified(verification, cfg.verify_repeats, len(best))
-        self._searched = Searched(best, verification)
+        self._searched = Searched(best, verification, self._lto_matrix(best))
+
+    def _lto_matrix(self, best: Candidate) -> Optional[Dict[str, Any]]:
+        """The minimal config built in the other LTO modes (``ltobisect.lto_matrix``), when it
+        builds with Clang LTO on a kernel tree and the budget affords it. Never fails the
+        session: a stop or an infrastructure error leaves the matrix incomplete, said so."""
+        problem, loaded, cfg, doc = self._problem, self._loaded, self.config, self._doc
+        assert problem is not None and loaded is not None and doc is not None
+        if not cfg.lto_matrix or cfg.test_script is not None or not is_kernel_tree(loaded.tree_dir) \
+                or self.stop.requested:
+            return None
+        bad = doc.bad_outcome
+        seconds = float(bad.duration) if bad is not None else 0.0
+        sig = self._confirmed.signature if self._confirmed else None
+        lld = seconds * 1.25 if sig is not None and sig.kind == SignatureKind.LINK_ERROR else 0.0
+
+        def why_not() -> str:
+            max_tests = cfg.limits.max_tests
+            left = None if max_tests is None else max_tests - problem.stats.tests
+            return lto_matrix.affordable(self.stop.time_left(), left, seconds, cfg.workers, lld)
+
+        def test(cands: Sequence[Candidate]) -> List[Outcome]:
+            self._phase(Phase.VERIFYING, "the LTO matrix")
+            problem.label = Label.LTO_MATRIX
+            return problem.test_many(cands, adopt=False)
+
+        try:
+            return lto_matrix.run_matrix(best, problem.resolve(best).config_text, problem.resolve,
+                                         test, why_not)
+        except (Stopped, InfraError) as exc:
+            text = exc.line() if isinstance(exc, InfraError) else str(exc)
+            return {"reported": lto_matrix.lto_mode(problem.resolve(best).config_text), "modes": [],
+                    "note": f"not built: {text}"}
 
     def _finish(self, status: SessionStatus, code: ExitCode, message: str, hint: str,
                 wall0: float, owned: bool) -> SessionResult:

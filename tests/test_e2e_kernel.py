@@ -15,6 +15,8 @@ the bad config, then incremental builds in the persistent worker directory with 
 """
 from __future__ import annotations
 
+import json
+
 import subprocess
 from pathlib import Path
 
@@ -48,6 +50,15 @@ def test_minimizes_the_lto_link_failure_to_its_two_options(minimized: Run) -> No
     assert summary["total_changes"] >= 50
     assert SYMBOL in summary["signature"]["message"] + summary["signature"]["location"]
     assert summary["signature"]["tool"] == "ld.lld"
+
+
+def test_the_lto_matrix_builds_without_lto_and_fails_the_same_way_with_full_lto(minimized: Run) -> None:
+    # The planted fault needs LTO_CLANG, which both ThinLTO and full LTO select.
+    matrix = json.loads((minimized.state / "result.json").read_text())["lto_matrix"]
+    assert matrix["reported"] == "thin"
+    assert {m["lto"]: m["outcome"] for m in matrix["modes"]} == {"none": "builds", "full": "reproduces"}
+    report = (minimized.state / "report.txt").read_text()
+    assert "builds without LTO" in report and "fails the same way with full LTO" in report
 
 
 def test_the_report_is_ready_for_a_mailing_list(minimized: Run) -> None:

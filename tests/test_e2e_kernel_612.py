@@ -33,7 +33,8 @@ def minimized(kernel_tree_612: Path, shared_ccache: Path, tmp_path_factory, pyte
     baseline, bad = leaf_randconfig(kernel_tree_612, work, seed=3, llvm=LLVM,
                                     enable=sorted(CULPRITS) + ["CONFIG_KERNEL_XZ=y"])
     return minimize(bad, tree, work / "state", shared_ccache, "--arch", "x86_64",
-                    "--baseline", str(baseline), timeout=50 * 60, pytestconfig=pytestconfig, llvm=LLVM)
+                    "--baseline", str(baseline), "--no-lto-matrix", timeout=50 * 60,
+                    pytestconfig=pytestconfig, llvm=LLVM)
 
 
 def test_the_bad_config_switches_a_choice(minimized: Run) -> None:
