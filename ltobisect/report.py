@@ -2,18 +2,24 @@
 
 :func:`render` (``ltobisect report``) and :func:`write_artifacts` (the session, at the end of
 every run) read ``session.json``, ``result.json``, ``best.json``/``best.config``, the journal and
-the run history, and write:
+the run history, and write, beside each other:
 
-- ``report.txt``: plain text within 80 columns, ready for a mailing list, carrying what 0-day,
-  syzbot and KernelCI reports carry (summary line with the signature, tree and version, ARCH,
-  compiler and linker, baseline, the minimal fragment, commands that reproduce from a clean tree,
-  the log excerpt, Kconfig warnings, what was searched, flaky observations);
-- ``minimal.config`` (the full resolved .config), ``fragment.config`` (the lines to merge);
-- ``reproduce.sh``: runs the commands in a clean output directory and exits 0 when the failure
-  reproduces (1 when it does not, 2 when a setup step failed);
+- ``report.txt``: plain text within 78 columns (only a token that cannot be broken runs longer),
+  in the shape of the kernel test robot's build reports: the error line as the headline; the
+  tree's version, ARCH, compiler and linker; the minimal fragment and the LTO matrix; the
+  commands that reproduce it from the top of a clean tree (relative paths only, nothing of this
+  machine); the error lines of the build log; Kconfig warnings; the verification; the list of
+  attachments; and last, the statistics of the search;
+- ``minimal.config`` (the full resolved .config), ``fragment.config`` (the lines to merge),
+  ``baseline.config`` (when the baseline is a file), ``excerpt.txt`` (the error lines),
+  ``kconfig-warnings.txt`` (when Kconfig warned), a copy of a ``--test`` script;
+- ``reproduce.sh``: runs the commands in a clean output directory (exit codes in
+  :mod:`ltobisect.reproduce`), also for ``git bisect run`` with ``--bisect``;
 - ``summary.json``: the same facts for machines.
 
-A partial result (stopped, or not verified) is marked as such in every artifact.
+Everything report.txt names is attached beside it; session.json, the journal and the build logs
+stay with the tester. A partial result (stopped, or not verified) is marked as such in every
+artifact.
 
 This module owns report.txt and the writing of every artifact; reproduce.sh is rendered by
 :mod:`ltobisect.reproduce`, summary.json by :mod:`ltobisect.summary`, both from the facts
@@ -24,18 +30,20 @@ from __future__ import annotations
 import os
 import textwrap
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from ltobisect import __version__
 from ltobisect import journal as jr
 from ltobisect.config import BASELINES
 from ltobisect.model import SessionStatus
-from ltobisect.report_facts import Facts
-from ltobisect.reproduce import reproduce_commands, reproduce_script
+from ltobisect.report_facts import EXCERPT_FILE, Facts
+from ltobisect.reproduce import reproduce_commands, reproduce_script, test_script_name
 from ltobisect.state import ResultDoc
 from ltobisect.summary import summary_data
+from ltobisect.textfit import plural
 
-WIDTH = 80
+WIDTH = 78
+KCONFIG_WARNINGS_FILE = "kconfig-warnings.txt"
 
 _TITLES = {
     SessionStatus.MINIMIZED: "",
@@ -49,6 +57,19 @@ _TITLES = {
 _READINGS = {"appended": "baseline + fragment appended",
              "merge_config": "baseline + fragment merged by merge_config.sh -m"}
 
+#: What each attachment is, by its key in the artifact paths (in the order they are listed).
+_ATTACHMENTS = {
+    "fragment": "the minimal fragment, the lines to merge",
+    "minimal_config": "the full .config it resolves to",
+    "baseline": "the baseline the fragment is merged into",
+    "test_script": "the test that decides (exit 0: reproduces)",
+    "reproduce": "rebuilds it and checks for the error",
+    "excerpt": "the error lines of the build log",
+    "kconfig_warnings": "what Kconfig warned about",
+    "ld_reproduce": "ld.lld --reproduce of the failing link",
+    "summary": "these facts for machines",
+}
+
 
 def render(state_dir: Path) -> Path:
     """Write every artifact again from ``state_dir``; return the path of report.txt."""
@@ -58,41 +79,79 @@ def render(state_dir: Path) -> Path:
 def write_artifacts(state_dir: Path) -> Dict[str, Path]:
     """Write report.txt, summary.json and, when there is a result, the config artifacts.
 
-    Returns the artifact paths by name: report, summary, minimal_config, fragment, reproduce,
-    and ld_reproduce when the tarball exists.
+    Returns the artifact paths by name: report, summary, and those that exist of
+    minimal_config, fragment, reproduce, baseline, test_script, excerpt, kconfig_warnings and
+    ld_reproduce. Every file but report.txt is attached to it.
     """
     facts = Facts.load(Path(state_dir))
+    state = facts.state
     paths: Dict[str, Path] = {}
+    cfg = facts.config
     if facts.best_changes is not None:
-        frag = facts.state / "fragment.config"
+        frag = state / "fragment.config"
         jr.write_atomic(frag, "".join(line + "\n" for line in facts.fragment_lines))
         paths["fragment"] = frag
         if facts.best_config_text is not None:
-            minimal = facts.state / "minimal.config"
+            minimal = state / "minimal.config"
             jr.write_atomic(minimal, facts.best_config_text)
             paths["minimal_config"] = minimal
-        if facts.config is not None:
-            script = facts.state / "reproduce.sh"
-            jr.write_atomic(script, reproduce_script(facts), mode=0o755)
-            paths["reproduce"] = script
-    base = facts.state / "baseline.config"
-    if facts.config is not None and facts.config.baseline not in BASELINES and base.is_file():
+        if cfg is not None:
+            script = _copy_test_script(facts)
+            if script is not None:
+                paths["test_script"] = script
+            if cfg.test_script is None or script is not None:
+                repro = state / "reproduce.sh"
+                jr.write_atomic(repro, reproduce_script(facts), mode=0o755)
+                paths["reproduce"] = repro
+    base = state / "baseline.config"
+    if cfg is not None and cfg.baseline not in BASELINES and base.is_file():
         paths["baseline"] = base  # reproduce.sh starts from it
+    facts.excerpt()  # writes excerpt.txt when there is a log
+    if (state / EXCERPT_FILE).is_file():
+        paths["excerpt"] = state / EXCERPT_FILE
+    warnings = facts.kconfig_warnings()
+    kw = state / KCONFIG_WARNINGS_FILE
+    if warnings:
+        jr.write_atomic(kw, "\n".join(warnings) + "\n")
+        paths["kconfig_warnings"] = kw
+    elif kw.is_file():
+        kw.unlink()
     ld = facts.result.ld_reproduce or {}
-    if ld.get("made") and ld.get("path") and Path(ld["path"]).is_file():
+    if ld.get("made") and ld.get("path") and Path(ld["path"]).is_file() \
+            and Path(ld["path"]).parent.resolve() == state.resolve():
         paths["ld_reproduce"] = Path(ld["path"])
-    report = facts.state / "report.txt"
-    summary = facts.state / "summary.json"
+    report = state / "report.txt"
+    summary = state / "summary.json"
     paths["report"] = report
     paths["summary"] = summary
-    jr.write_atomic(report, report_text(facts, paths))
     jr.write_json_atomic(summary, summary_data(facts, paths))
+    jr.write_atomic(report, report_text(facts, paths))
     return paths
 
 
+def _copy_test_script(facts: Facts) -> Optional[Path]:
+    """The ``--test`` script copied beside the artifacts (mode 0755), so that reproduce.sh can
+    run it there; an earlier copy stays when the original is gone."""
+    cfg = facts.config
+    name = test_script_name(cfg) if cfg is not None else None
+    if cfg is None or name is None:
+        return None
+    dst = facts.state / name
+    try:
+        text = Path(cfg.test_script).read_bytes()
+    except OSError:
+        return dst if dst.is_file() else None
+    tmp = dst.with_name(dst.name + ".tmp")
+    tmp.write_bytes(text)
+    tmp.chmod(0o755)
+    os.replace(tmp, dst)
+    return dst
+
+
 # -- report.txt --------------------------------------------------------------------------------
-def _wrap(text: str, indent: str = "", width: int = WIDTH) -> List[str]:
-    """Lines of at most ``width`` columns (long words are broken, never lost)."""
+def _wrap(text: str, indent: str = "", width: int = WIDTH, more: str = "    ") -> List[str]:
+    """Lines of at most ``width`` columns, broken between words only: a word longer than a
+    line (a path, a symbol) stays whole on a line of its own."""
     out: List[str] = []
     for raw in text.splitlines() or [""]:
         line = raw.expandtabs(8).rstrip()
@@ -100,9 +159,68 @@ def _wrap(text: str, indent: str = "", width: int = WIDTH) -> List[str]:
             out.append(indent + line)
             continue
         out.extend(textwrap.wrap(line, width=width, initial_indent=indent,
-                                 subsequent_indent=indent + "    ", break_long_words=True,
+                                 subsequent_indent=indent + more, break_long_words=False,
                                  break_on_hyphens=False, drop_whitespace=True) or [indent])
     return out
+
+
+def _wrap_parts(parts: List[str], sep: str, more: str = "    ") -> List[str]:
+    """Parts of one statement joined by ``sep``, its lines broken between parts only (a part
+    longer than a line is wrapped between its words); continuation lines start with ``more``."""
+    groups: List[str] = []
+    for i, part in enumerate(parts):
+        piece = part + (sep.rstrip() if i < len(parts) - 1 else "")
+        lead = "" if len(groups) <= 1 else more
+        if groups and len(lead + groups[-1] + " " + piece) <= WIDTH:
+            groups[-1] += " " + piece
+        else:
+            groups.append(piece)
+    lines: List[str] = []
+    for i, group in enumerate(groups):
+        lines += _wrap(group, more if i else "", more=more)
+    return lines
+
+
+def _shell_words(cmd: str) -> List[str]:
+    """A command's words, each kept whole with its quotes and ``$(...)``."""
+    words: List[str] = []
+    cur, quote, depth = "", "", 0
+    for ch in cmd:
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth = max(0, depth - 1)
+        elif ch == " " and not depth:
+            if cur:
+                words.append(cur)
+            cur = ""
+            continue
+        cur += ch
+    if cur:
+        words.append(cur)
+    return words
+
+
+def _command(cmd: str, indent: str = "        ") -> List[str]:
+    """A shell command within the width, continued with backslashes between its words, so
+    that it still pastes into a shell."""
+    if len(indent + cmd) <= WIDTH:
+        return [indent + cmd]
+    lines: List[str] = []
+    cur = indent
+    for w in _shell_words(cmd):
+        pad = cur if cur.strip() == "" else cur + " "
+        if cur.strip() and len(pad + w) + 2 > WIDTH:
+            lines.append(cur + " \\")
+            cur = indent + "    " + w
+        else:
+            cur = pad + w
+    lines.append(cur)
+    return lines
 
 
 def _squeeze(line: str, width: int) -> str:
@@ -116,7 +234,7 @@ def _squeeze(line: str, width: int) -> str:
 
 
 def _field(name: str, value: Any) -> List[str]:
-    return _wrap(f"{name + ':':<12}{value}")
+    return _wrap(f"{name + ':':<12}{value}", more=" " * 12)
 
 
 def _clock(seconds: float) -> str:
@@ -125,81 +243,62 @@ def _clock(seconds: float) -> str:
 
 
 def report_text(facts: Facts, paths: Dict[str, Path]) -> str:
-    """The mailing-list report (every line within 80 columns)."""
+    """The mailing-list report (lines within 78 columns but for unbreakable words)."""
     conf = facts.conf
     L: List[str] = []
     L += _outcome(facts, conf)
     L += _setting(facts)
-    L += _evidence(facts)
-    L += _kconfig_warnings(facts)
+    L += _fragment(facts)
+    L += _evidence(facts, paths)
+    L += _kconfig_warnings(facts, paths)
     L += _verification(facts.result)
+    L += _attachments(paths)
     L += _search(facts, conf)
-    attached = [p.name for k, p in paths.items() if k not in ("report", "summary")]
-    if attached:
-        L += _wrap("Attached: " + ", ".join(sorted(attached)))
     L.append(f"-- ltobisect {__version__}")
     return "\n".join(L) + "\n"
 
 
 def _baseline(facts: Facts) -> str:
-    return facts.config.baseline if facts.config else "?"
+    """The baseline as a maintainer knows it: a make target, or the attached file's name."""
+    if facts.config is None:
+        return "?"
+    base = facts.config.baseline
+    if base in BASELINES:
+        return base
+    return "baseline.config" if (facts.state / "baseline.config").is_file() else Path(base).name
 
 
 def _outcome(facts: Facts, conf: Dict[str, Any]) -> List[str]:
-    """The headline, what stopped a partial run, the conf warning and the minimal fragment."""
+    """The headline (the error line), what stopped a partial run and the conf warning."""
     L: List[str] = []
-    sig = facts.signature
     res = facts.result
-    status = facts.status
-    headline = sig.describe() if sig else (res.message or "no failure signature")
-    L += _wrap(f"ltobisect: {headline}")
+    L += _wrap(facts.headline)
     L.append("")
-    title = _TITLES.get(status, status.upper())
+    title = _TITLES.get(facts.status, str(facts.status).upper())
     if title:
         L += _wrap(f"*** {title}: {res.message or 'the run did not finish'}")
         if res.hint:
             L += _wrap(f"    {res.hint}")
         L.append("")
-
     best_conf = conf["best_conf_disagreement"]
     if best_conf is not None and facts.best_changes is not None:
         L += _wrap(f"*** WARNING: the fragment is not exact for the kernel's conf: building the "
-                   f"result, conf made another config of it ({best_conf['total']} setting(s) "
-                   "differ from ours):")
+                   f"result, conf made another config of it (differing from ours in "
+                   f"{plural(best_conf['total'], 'setting')}):")
         for line in best_conf["symbols"]:
             L += _wrap(line, "    ")
-        L.append("")
-
-    n_total = len(facts.changes)
-    base = _baseline(facts)
-    if facts.best_changes is not None:
-        n = len(facts.best_changes)
-        ver = res.verification or {}
-        if facts.verified:
-            how = f"verified, {ver.get('repeats', 0)} rebuilds"
-        elif facts.status is SessionStatus.MINIMIZED:
-            how = "NOT verified: " + "; ".join(ver.get("unverified") or ["see Verification"])
-        else:
-            how = "NOT verified: the best found so far"
-        L += _wrap(f"Minimal fragment: {n} of {n_total} changes against "
-                   f"{Path(base).name if os.sep in base else base} ({how}):")
-        L.append("")
-        for line in facts.fragment_lines or ("(none: the baseline alone fails)",):
-            L += _wrap(line, "  ")
         L.append("")
     return L
 
 
 def _setting(facts: Facts) -> List[str]:
-    """Tree, version, ARCH, toolchain, make variables, target, baseline and bad config."""
+    """Version, ARCH, toolchain, make variables, target, baseline, bad config, the test."""
     L: List[str] = []
     cfg = facts.config
     b = facts.build
-    L += _field("Tree", facts.env.get("tree") or (b.tree if b else "?"))
-    kv = facts.env.get("kernelversion")
-    gd = facts.env.get("git_describe")
+    kv, gd = facts.kernelversion, facts.git_describe
     if kv or gd:
-        L += _field("Version", " ".join(x for x in (kv, f"(git {gd})" if gd else "") if x))
+        L += _field("Version", ", ".join(x for x in (kv, f"git {gd}" if gd else "") if x))
     if b is not None:
         if b.arch:
             L += _field("ARCH", b.arch)
@@ -214,27 +313,74 @@ def _setting(facts: Facts) -> List[str]:
         if cfg is not None and cfg.test_script is None:
             L += _field("Target", facts.target() or "(make's default goal)")
     if cfg is not None:
-        L += _field("Baseline", cfg.baseline)
-        L += _field("Bad config", cfg.bad_config)
-        if cfg.test_script is not None:
-            L += _field("Test", cfg.test_script)
-    L.append("")
+        L += _field("Baseline", _baseline(facts))
+        L += _field("Bad config", f"{Path(cfg.bad_config).name} ({len(facts.changes)} changes "
+                                  "against the baseline; not attached)")
+        name = test_script_name(cfg)
+        if name is not None:
+            L += _field("Test", f"{name} (a copy of {Path(cfg.test_script).name})")
+    if L:
+        L.append("")
     return L
 
 
-def _evidence(facts: Facts) -> List[str]:
-    """The commands that reproduce the failure and the log excerpt that shows it."""
+def _fragment(facts: Facts) -> List[str]:
+    """The minimal fragment, how it was verified, and the LTO matrix line."""
+    if facts.best_changes is None:
+        return []
     L: List[str] = []
+    res = facts.result
+    n = len(facts.best_changes)
+    ver = res.verification or {}
+    if facts.verified:
+        how = f"verified, {ver.get('repeats', 0)} rebuilds"
+    elif facts.status is SessionStatus.MINIMIZED:
+        how = "NOT verified: " + "; ".join(ver.get("unverified") or ["see Verification"])
+    else:
+        how = "NOT verified: the best found so far"
+    L += _wrap(f"Minimal fragment: {n} of {len(facts.changes)} changes against "
+               f"{_baseline(facts)} ({how}):")
+    L.append("")
+    for line in facts.fragment_lines or ("(none: the baseline alone fails)",):
+        L += _wrap(line, "  ")
+    L.append("")
+    matrix = facts.lto_matrix_line()
+    if matrix:
+        L += _wrap_parts(matrix.split("; "), "; ")
+        L.append("")
+    return L
+
+
+def _evidence(facts: Facts, paths: Dict[str, Path]) -> List[str]:
+    """The commands that reproduce the failure and the error lines of the log."""
+    L: List[str] = []
+    cfg = facts.config
     cmds = reproduce_commands(facts)
-    if cmds and facts.best_changes is not None:
-        L += _wrap("Reproduce from a clean tree (reproduce.sh runs these and checks the error):")
+    if cmds and facts.best_changes is not None and cfg is not None:
+        if cfg.test_script is not None:
+            L += _wrap("Reproduce, in a directory holding the attachments:")
+            runs = "sh reproduce.sh"
+        else:
+            L += _wrap("Reproduce, from the top of the source tree with the attachments in it:")
+            runs = "sh reproduce.sh " + ("/path/to/linux" if facts.env.get("kernel_tree")
+                                         else "/path/to/tree")
         L.append("")
         for c in cmds:
-            L += _wrap(c, "  ")
+            L += _command(c)
+        L.append("")
+        L += _wrap("reproduce.sh does the same and checks for the error (exit 0: reproduced):")
+        L.append("")
+        L += _command(runs)
+        L += _command("git bisect run sh /path/to/reproduce.sh --bisect")
         L.append("")
 
     text, where = facts.excerpt()
-    L += _wrap(f"{'Error' if facts.signature is not None else 'Log excerpt'} (from {where}):")
+    what = "Error" if facts.signature is not None else "Log excerpt"
+    if "excerpt" in paths:
+        gone = "; the build log is gone, saved earlier" if "no longer on disk" in where else ""
+        L += _wrap(f"{what} ({paths['excerpt'].name}{gone}):")
+    else:
+        L += _wrap(f"{what} ({facts.relative(where)}):")
     L.append("")
     for line in text.splitlines():
         L += _wrap(_squeeze(line, WIDTH - 2), "  ")
@@ -242,23 +388,25 @@ def _evidence(facts: Facts) -> List[str]:
     return L
 
 
-def _kconfig_warnings(facts: Facts) -> List[str]:
-    """Kconfig warnings of the result, changes not applied, and the tree's own warnings."""
-    L: List[str] = []
+def _kconfig_warnings(facts: Facts, paths: Dict[str, Path]) -> List[str]:
+    """Kconfig's warnings about the result and the changes it did not apply (the first ten
+    of each), and how many the tree's Kconfig files gave; kconfig-warnings.txt has them all."""
+    if "kconfig_warnings" not in paths:
+        return []
     best = facts.result.best or {}
-    warnings = list(best.get("warnings") or [])
-    ineffective = list(best.get("ineffective") or [])
-    tree_warnings = list(facts.doc.kconfig_warnings)
-    if warnings or ineffective or tree_warnings:
-        L.append("Kconfig warnings:")
-        for w in warnings[:10]:
-            L += _wrap(w, "  ")
-        for w in ineffective[:10]:
-            L += _wrap(f"not applied: {w}", "  ")
-        if tree_warnings:
-            L += _wrap(f"(loading the Kconfig tree printed {len(tree_warnings)} other warning(s); "
-                       "see session.json)", "  ")
-        L.append("")
+    warnings = [facts.relative(str(w)) for w in best.get("warnings") or []]
+    ineffective = [facts.relative(str(w)) for w in best.get("ineffective") or []]
+    tree = len(facts.doc.kconfig_warnings)
+    L = _wrap(f"Kconfig warnings (all of them in {paths['kconfig_warnings'].name}):")
+    for w in warnings[:10]:
+        L += _wrap(w, "  ")
+    for w in ineffective[:10]:
+        L += _wrap(f"not applied: {w}", "  ")
+    if len(warnings) > 10 or len(ineffective) > 10:
+        L += _wrap("...", "  ")
+    if tree:
+        L += _wrap(f"(reading the tree's Kconfig files gave {plural(tree, 'other warning')})", "  ")
+    L.append("")
     return L
 
 
@@ -270,9 +418,11 @@ def _verification(res: ResultDoc) -> List[str]:
         L.append("Verification:")
         verdicts = ver.get("verdicts") or []
         if verdicts:
-            L += _wrap(f"rebuilt {len(verdicts)} time(s): {', '.join(verdicts)}", "  ")
+            L += _wrap(f"rebuilt {plural(len(verdicts), 'time')}: {', '.join(verdicts)}", "  ")
         elif ver:
             L += _wrap("not rebuilt (verify repeats 0)", "  ")
+        for item in ver.get("unverified") or []:
+            L += _wrap(f"NOT verified: {item}", "  ")
         if ver.get("minimality_checked"):
             L += _wrap("removing any single line stops the failure (each rebuilt twice)", "  ")
         mk = ver.get("olddefconfig") or {}
@@ -301,11 +451,24 @@ def _verification(res: ResultDoc) -> List[str]:
     return L
 
 
+def _attachments(paths: Dict[str, Path]) -> List[str]:
+    """Every file beside report.txt that it names, with what each is."""
+    names = [(paths[k].name, what) for k, what in _ATTACHMENTS.items() if k in paths]
+    if not names:
+        return []
+    L = ["Attachments:"]
+    width = max(len(n) for n, _ in names) + 2
+    for name, what in names:
+        L += _wrap(f"{name:<{width}}{what}", "  ", more=" " * (width + 2))
+    L.append("")
+    return L
+
+
 def _search(facts: Facts, conf: Dict[str, Any]) -> List[str]:
     """What was searched: changes, builds, verdicts, strategy, conf disagreements, flakiness."""
     L: List[str] = []
     cfg = facts.config
-    L.append("Search:")
+    L.append("Search statistics:")
     L += _wrap(f"changes at start: {len(facts.changes)} (bad config against {_baseline(facts)})", "  ")
     L += _wrap(f"builds: {facts.builds}, cache hits: {facts.cache_hits}, wall time "
                f"{_clock(facts.wall)}, build time {_clock(facts.build_seconds)}", "  ")
@@ -314,15 +477,15 @@ def _search(facts: Facts, conf: Dict[str, Any]) -> List[str]:
         L += _wrap("verdicts: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())), "  ")
     if cfg is not None:
         timeout = facts.doc.timeout
-        L += _wrap(f"strategy {cfg.strategy}, seed {cfg.seed}, {cfg.workers} worker(s)"
+        L += _wrap(f"strategy {cfg.strategy}, seed {cfg.seed}, {plural(cfg.workers, 'worker')}"
                    + (f", test timeout {_clock(float(timeout))}" if timeout else ""), "  ")
     if conf["conf_disagreements"]:
         L += _wrap(f"the kernel's conf built another config than ours in "
-                   f"{conf['conf_disagreements']} build(s): "
+                   f"{plural(conf['conf_disagreements'], 'build')}: "
                    + "; ".join(conf["conf_disagreement_symbols"][:5]), "  ")
     flaky = facts.result.flaky
     if flaky:
-        L += _wrap(f"flaky: {len(flaky)} config(s) gave different verdicts when rebuilt:", "  ")
+        L += _wrap(f"flaky: {plural(len(flaky), 'config')} gave different verdicts when rebuilt:", "  ")
         for f in flaky[:10]:
             L += _wrap(f["line"], "    ")
     else:

@@ -5,18 +5,29 @@ journal and the run history; the report (:mod:`ltobisect.report`), the reproduce
 (:mod:`ltobisect.reproduce`) and the summary (:mod:`ltobisect.summary`) are rendered from it
 alone. :func:`build_target` names the make target the oracle builds for a signature, so the
 commands the artifacts print match the tests that were run.
+
+What a maintainer reads is made relative here: :meth:`Facts.relative` removes this machine's
+directories (the tree, the state and work directories, the build's O= directories) from a
+text, and :func:`error_lines` keeps, of a log excerpt, the lines that show the error (not
+kbuild's progress lines nor make's directory chatter).
 """
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ltobisect import journal as jr
+from ltobisect import lto_matrix as lto
 from ltobisect import signature as sg
 from ltobisect import state as st
 from ltobisect.config import BuildSpec, SessionConfig
 from ltobisect.confcheck import summarize
+from ltobisect.kconfig.env import kernelversion as makefile_version
+from ltobisect.lognorm import MAKE_LINE, strip_roots, with_log_roots
+from ltobisect.logtools import MAKE_ERROR
 from ltobisect.model import Label, SessionStatus, Signature, SignatureKind
 from ltobisect.oracle import targets_for
 
@@ -146,8 +157,121 @@ class Facts:
         bad = self.doc.bad_outcome
         return self.result.best_log or (bad.log_path if bad is not None else None)
 
+    def roots(self, log_text: str = "") -> Tuple[str, ...]:
+        """This machine's directories a text may name: the tree, the state and work
+        directories, and the directories ``log_text``'s build ran in (its O= directory)."""
+        dirs = [str(self.build.tree)] if self.build else []
+        tree = self.env.get("tree")
+        if tree:
+            dirs.append(str(tree))
+        if self.config is not None and self.config.work_dir:
+            dirs.append(str(self.config.work_dir))
+        dirs.append(str(self.state))
+        for d in list(dirs):
+            try:
+                dirs.append(str(Path(d).resolve()))
+            except OSError:
+                pass
+        dirs = [d for d in dirs if Path(d).is_absolute() and d != "/"]  # never a bare word
+        return with_log_roots(log_text, dirs) if log_text else tuple(dict.fromkeys(dirs))
+
+    def relative(self, text: str, log_text: str = "") -> str:
+        """``text`` with this machine's directories removed (see :meth:`roots`)."""
+        return strip_roots(text, self.roots(log_text or text))
+
+    @property
+    def headline(self) -> str:
+        """The report's first line, as a mail's subject: ``ltobisect: `` and the error line as
+        the log shows it, without this machine's directories (for a ``--signature`` regex,
+        followed by the regex); else the signature in words, else the result's message."""
+        sig = self.signature
+        line = self.failure_line.strip()
+        if sig is not None and sig.kind == SignatureKind.REGEX:
+            said = sig.describe() if sig.line else (f"{line} (log matches /{sig.message}/)"
+                                                     if line else sig.describe())
+        elif line:
+            said = line
+        else:
+            said = sig.describe() if sig is not None else (self.result.message
+                                                            or "no failure signature")
+        return "ltobisect: " + self.relative(said)
+
+    @property
+    def kernelversion(self) -> Optional[str]:
+        """The tree's version from its top Makefile (VERSION.PATCHLEVEL.SUBLEVEL EXTRAVERSION),
+        as the session recorded it; read from the tree for sessions that did not record it."""
+        if "kernelversion" in self.env:
+            return self.env.get("kernelversion") or None
+        tree = self._tree_dir()
+        return makefile_version(tree) if tree is not None else None
+
+    @property
+    def git_describe(self) -> Optional[str]:
+        """``git describe --always --dirty`` of a tree that is a git checkout, as the session
+        recorded it; asked (briefly) for sessions that did not record it."""
+        if "git_describe" in self.env:
+            return self.env.get("git_describe") or None
+        tree = self._tree_dir()
+        return _git_describe(tree) if tree is not None else None
+
+    def _tree_dir(self) -> Optional[Path]:
+        tree = self.env.get("tree") or (str(self.build.tree) if self.build else None)
+        return Path(tree) if tree and Path(tree).is_dir() else None
+
+    @property
+    def lto_matrix(self) -> Optional[Dict[str, Any]]:
+        """The result's builds in the other LTO modes (result.json's ``lto_matrix``, see
+        :mod:`ltobisect.lto_matrix`), or None (no LTO, or a result.json written before it).
+
+        Read defensively: a matrix without ``reported`` gets the result's own LTO mode, and
+        that mode's own entry, if listed, is left to the ``(as reported)`` part.
+        """
+        raw = getattr(self.result, "lto_matrix", None)
+        if raw is None and self.wrote_result:
+            try:
+                stored = json.loads((self.state / st.RESULT_FILE).read_text(encoding="utf-8"))
+                raw = stored.get("lto_matrix") if isinstance(stored, dict) else None
+            except (OSError, ValueError):
+                raw = None
+        if not isinstance(raw, dict) or not isinstance(raw.get("modes"), list):
+            return None
+        reported = raw.get("reported") or lto.lto_mode(self.best_config_text or "")
+        if reported not in lto.MODES:
+            return None
+        modes = [{"lto": str(m["lto"]), "outcome": str(m["outcome"]),
+                  "detail": str(m.get("detail") or "")}
+                 for m in raw["modes"]
+                 if isinstance(m, dict) and m.get("lto") and m.get("outcome")
+                 and m["lto"] != reported]
+        return {"reported": reported, "modes": modes, "note": str(raw.get("note") or "")}
+
+    def lto_matrix_line(self) -> str:
+        """``LTO matrix: fails with ThinLTO (as reported); builds without LTO; ...`` ("" when
+        the result has no matrix)."""
+        said = lto.describe(self.lto_matrix)
+        return self.relative(f"LTO matrix: {said}") if said else ""
+
+    def kconfig_warnings(self) -> List[str]:
+        """Kconfig's warnings about the result, the changes it could not apply, and what
+        loading the tree's Kconfig files printed (each part headed by a ``#`` line)."""
+        best = self.result.best or {}
+        parts = (("# Kconfig warnings for the minimal config", list(best.get("warnings") or [])),
+                 ("# changes of the fragment Kconfig did not apply",
+                  [f"not applied: {w}" for w in best.get("ineffective") or []]),
+                 ("# warnings printed while reading the tree's Kconfig files",
+                  list(self.doc.kconfig_warnings)))
+        out: List[str] = []
+        for head, lines in parts:
+            if lines:
+                out += [head, *(self.relative(str(w)) for w in lines)]
+        return out
+
     def excerpt(self) -> Tuple[str, str]:
-        """(excerpt text, where it came from); cached in excerpt.txt for when logs are gone."""
+        """(excerpt text, where it came from); cached in excerpt.txt for when logs are gone.
+
+        The text is the error and the lines around it (:func:`error_lines`), without this
+        machine's directories.
+        """
         cache = self.state / EXCERPT_FILE
         path = self.log_path()
         text = ""
@@ -157,8 +281,10 @@ class Facts:
             except OSError:
                 log = None
             if log is not None:
-                roots = [str(self.build.tree)] if self.build else []
-                text = sg.excerpt(log, self.signature, 10, roots=roots).strip("\n")
+                roots = self.roots(log)
+                raw = sg.excerpt(log, self.signature, 15, roots=roots).strip("\n")
+                keep = (self.signature.line,) if self.signature is not None else ()
+                text = error_lines(strip_roots(raw, roots), keep).strip("\n")
                 if not text.strip():
                     text = "(the build log is empty)"
                 try:
@@ -171,10 +297,65 @@ class Facts:
         except OSError:
             cached = ""
         if cached:
-            return cached, f"{path} (no longer on disk; excerpt saved earlier)"
+            return (self.relative(error_lines(cached)),
+                    f"{path} (no longer on disk; excerpt saved earlier)")
         if self.doc.bad_outcome is not None and self.doc.bad_outcome.detail:
-            return self.doc.bad_outcome.detail, "the bad config's test"
+            return self.relative(self.doc.bad_outcome.detail), "the bad config's test"
         return "(no build log was recorded)", "-"
+
+
+#: kbuild's progress lines (``  CC      fs/x.o``, ``  LD [M]  drivers/y.ko``, ``  GEN     Makefile``):
+#: what was built, not what failed.
+_PROGRESS = re.compile(r"^ {2}[A-Z][A-Z0-9_.]{0,11}(?: \[[A-Z]\])? +\S+$")
+#: What make says about itself, around an error of the tools it runs.
+_MAKE_CHATTER = re.compile(
+    r"^g?make(?:\[\d+\])?: (?:Entering directory|Leaving directory|\*\*\* Waiting for unfinished jobs|"
+    r"Target .* not remade because of errors|Nothing to be done for)"
+)
+#: A compiler diagnostic: the source line it quotes may look like a progress line.
+_DIAGNOSTIC = re.compile(r"^\S+:\d+(?::\d+)?: (?:fatal error|error|warning|note): ")
+
+
+def error_lines(text: str, keep: Sequence[str] = ()) -> str:
+    """The lines of a log excerpt that show the error and its context.
+
+    Drops kbuild's progress lines and make's own chatter (entering and leaving directories,
+    ``*** [target] Error N``, waiting for jobs, targets not remade); keeps make's lines that are
+    errors themselves (``No rule to make target``), any line equal to one of ``keep`` (the
+    failure's own line), and the source line a compiler quotes under its diagnostic. Blank
+    lines at either end go, runs of them become one. When nothing would be left, the excerpt
+    is returned as it was.
+    """
+    lines = text.splitlines()
+    wanted = {k.strip() for k in keep if k and k.strip()}
+    out: List[str] = []
+    for i, ln in enumerate(lines):
+        plain = ln.rstrip()
+        if plain.strip() in wanted:
+            out.append(plain)
+            continue
+        if _PROGRESS.match(plain) and not (i > 0 and _DIAGNOSTIC.match(lines[i - 1])):
+            continue
+        if MAKE_LINE.match(plain) and (_MAKE_CHATTER.match(plain) or MAKE_ERROR.match(plain)):
+            continue
+        if not plain.strip() and (not out or not out[-1].strip()):
+            continue
+        out.append(plain)
+    while out and not out[-1].strip():
+        out.pop()
+    return "\n".join(out) if out else text
+
+
+def _git_describe(tree: Path) -> Optional[str]:
+    """``git describe --always --dirty`` of a git checkout (None when not one, or slow)."""
+    if not (tree / ".git").exists():
+        return None
+    try:
+        out = subprocess.run(["git", "-C", str(tree), "describe", "--always", "--dirty"],
+                             capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (out.stdout.strip() or None) if out.returncode == 0 else None
 
 
 def default_target(sig: Optional[Signature]) -> str:

@@ -1,25 +1,44 @@
 """reproduce.sh: the commands that reproduce the minimized failure from a clean tree.
 
-:func:`reproduce_commands` lists them as a person runs them from the top of a clean tree (the
-report prints them); :func:`reproduce_script` is the script that runs them in a clean output
-directory and exits 0 when the failure reproduces (1 when it does not, 2 when a setup step
-failed). Both are rendered from the state directory's :class:`~ltobisect.report_facts.Facts`.
+:func:`reproduce_commands` lists them as a person runs them from the top of a clean tree, with
+the attachments copied there (the report prints them; no path of this machine in them);
+:func:`reproduce_script` is the script that runs them in a clean output directory. Both are
+rendered from the state directory's :class:`~ltobisect.report_facts.Facts`.
+
+The script's exit codes (its header says them too):
+
+- ``sh reproduce.sh [TREE]``: 0 the failure reproduced, 1 it did not (the build passed or
+  failed in another way), 2 it could not run (no tree, not a kernel tree, a config target,
+  merge_config.sh or the copy of a config failed);
+- ``sh reproduce.sh --bisect [TREE]``, for ``git bisect run``: 0 good (the build passed, or a
+  test script said the failure is not there), 1 bad (reproduced), 125 skip (it could not run,
+  or the build failed in another way, which may hide the failure).
 """
 from __future__ import annotations
 
 import shlex
 from dataclasses import replace
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 from ltobisect.build import make_args
-from ltobisect.config import BASELINES, BuildSpec
+from ltobisect.config import BASELINES, BuildSpec, SessionConfig
 from ltobisect.model import Signature, SignatureKind
 from ltobisect.report_facts import Facts
+
+#: The name of the copy of a ``--test`` script beside the other artifacts (plus its suffix).
+TEST_SCRIPT_STEM = "test-script"
 
 
 def _quote(s: str) -> str:
     return shlex.quote(s)
+
+
+def test_script_name(cfg: SessionConfig) -> Optional[str]:
+    """The attached copy's name of the session's ``--test`` script (``test-script.sh``)."""
+    if cfg.test_script is None:
+        return None
+    return TEST_SCRIPT_STEM + Path(cfg.test_script).suffix
 
 
 def _make_words(b: BuildSpec) -> List[str]:
@@ -39,19 +58,21 @@ def _make_words(b: BuildSpec) -> List[str]:
 
 
 def reproduce_commands(facts: Facts, out: str = "out") -> List[str]:
-    """The commands, as a person runs them from the top of a clean tree."""
+    """The commands, as a person runs them from the top of a clean tree with the attachments
+    (fragment.config, baseline.config, minimal.config, the test script) copied there."""
     cfg = facts.config
     if cfg is None:
         return []
     if cfg.test_script is not None:
         return [f"mkdir -p {out} && cp minimal.config {out}/.config",
-                f"cd {out} && {_quote(str(cfg.test_script))} $PWD/.config"]
+                f'(cd {out} && ../{test_script_name(cfg)} "$PWD/.config")']
     b = cfg.build
     assert b is not None
     words = " ".join(_quote(w) for w in _make_words(b))
     make = f"make O={out} {words}".rstrip()
     target = facts.target()
-    build = f"{make} -k -j$(nproc) {target}".rstrip()
+    keep = " -k" if b.keep_going else ""
+    build = f"{make}{keep} -j$(nproc) {target}".rstrip()
     if not facts.env.get("kernel_tree"):
         return [f"mkdir -p {out} && cp minimal.config {out}/.config", build]
     if cfg.baseline in BASELINES:
@@ -65,7 +86,7 @@ def reproduce_commands(facts: Facts, out: str = "out") -> List[str]:
 
 
 def _check_snippet(facts: Facts) -> str:
-    """Shell lines that exit 0 when $log (and the measurements) show the failure."""
+    """Shell lines that set reproduced=1 when $log (and the measurements) show the failure."""
     sig = facts.signature
     if sig is None:
         return 'test "$status" -ne 0 && reproduced=1\n'
@@ -107,82 +128,259 @@ def _needle(facts: Facts, sig: Signature) -> str:
     return sig.message or sig.kind
 
 
+def _header(facts: Facts, what: str) -> List[str]:
+    cfg = facts.config
+    assert cfg is not None
+    kernel = bool(facts.env.get("kernel_tree"))
+    if cfg.test_script is not None:
+        reads = f"minimal.config and {test_script_name(cfg)}"
+        tree_help = ["#   TREE        not needed: the test script builds; passed to it as",
+                     "#               $LTOBISECT_TREE when given"]
+    else:
+        reads = "minimal.config" if not kernel else "fragment.config" \
+            if cfg.baseline in BASELINES else "baseline.config and fragment.config"
+        tree_help = ["#   TREE        the source tree; default: $LTOBISECT_TREE, else the tree",
+                     "#               ltobisect ran on, else the current directory (with --bisect",
+                     "#               the current directory first, as `git bisect run` runs it)"]
+    if cfg.test_script is not None:
+        no = "it did not: the test script exited with another status"
+        cannot = "it could not run: a file is missing, or the script exited 125"
+        good = "good: the test script found no failure"
+        tools = []
+    else:
+        no = "it did not: the build passed, or failed in another way"
+        cannot = ("it could not run: no tree, not a kernel tree, or a config step failed"
+                  if kernel else "it could not run: no tree, or the config could not be copied")
+        good = "good: the build passed"
+        tools = ["#   LTOBISECT_CC='ccache clang-16': another compiler command for every make step"]
+    return [
+        "#!/bin/sh",
+        "# Build the configuration ltobisect minimized, in a clean output directory, and check",
+        "# for its failure:",
+        f"#   {what}",
+        "#",
+        "# usage: sh reproduce.sh [--bisect] [-o OUT_DIR] [TREE]",
+        *tree_help,
+        "#   -o OUT_DIR  where to build (default: a new temporary directory)",
+        "#   --bisect    exit codes for `git bisect run sh /path/to/reproduce.sh --bisect`",
+        "#   sh reproduce.sh TREE OUT_DIR works too; so does a single OUT_DIR that does not",
+        "#   exist yet (the usage of earlier versions)",
+        *tools,
+        f"# It reads {reads} from its own directory.",
+        "#",
+        "# exit codes:",
+        "#   0    the failure reproduced",
+        f"#   1    {no}",
+        f"#   2    {cannot}",
+        "# with --bisect:",
+        f"#   0    {good}",
+        "#   1    bad: the failure reproduced",
+        "#   125  skip: it could not run" + ("" if cfg.test_script is not None
+                                            else ", or the build failed in another way"),
+    ]
+
+
+def _common(what: str) -> List[str]:
+    """The two ways out (cannot run; a verdict) and the arguments, before any setup step."""
+    shown = _sh_text(what)
+    return [
+        "",
+        "bisect=0",
+        "for arg in \"$@\"; do",
+        "    [ \"$arg\" = --bisect ] && bisect=1",
+        "done",
+        "# Every way out goes through these two, so that no failing step ends in a code that",
+        "# means something else (no `set -e`: a failing setup step must not look like 1).",
+        "cannot() {",
+        "    echo \"reproduce.sh: cannot run: $*\" >&2",
+        "    [ \"$bisect\" = 1 ] && exit 125",
+        "    exit 2",
+        "}",
+        "verdict() {",
+        "    case $1 in",
+        "    reproduced)",
+        f"        echo \"REPRODUCED: {shown}\"",
+        "        [ \"$bisect\" = 1 ] && exit 1",
+        "        exit 0 ;;",
+        "    passed)",
+        "        echo \"did not reproduce: the build passed; see $log\"",
+        "        [ \"$bisect\" = 1 ] && exit 0",
+        "        exit 1 ;;",
+        "    declined)",
+        "        echo \"did not reproduce: the test script says so (exit status $status); see $log\"",
+        "        [ \"$bisect\" = 1 ] && exit 0",
+        "        exit 1 ;;",
+        "    *)",
+        "        echo \"did not reproduce: the build failed in another way (exit status $status);\"",
+        "        echo \"see $log\"",
+        "        [ \"$bisect\" = 1 ] && exit 125",
+        "        exit 1 ;;",
+        "    esac",
+        "}",
+        "here=$(cd \"$(dirname \"$0\")\" && pwd) || cannot \"cannot find the directory of $0\"",
+        "tree=",
+        "out=",
+        "arg1=",
+        "arg2=",
+        "while [ $# -gt 0 ]; do",
+        "    case $1 in",
+        "    --bisect) ;;",
+        "    -o|--out)",
+        "        [ $# -ge 2 ] || cannot \"$1 needs a directory\"",
+        "        out=$2",
+        "        shift ;;",
+        "    --out=*) out=${1#--out=} ;;",
+        "    -h|--help)",
+        "        sed -n '/^#!/d; /^#/!q; s/^# \\{0,1\\}//p' \"$0\"",
+        "        exit 0 ;;",
+        "    -*) cannot \"unknown option $1 (sh $0 --help)\" ;;",
+        "    *)",
+        "        if [ -z \"$arg1\" ]; then arg1=$1",
+        "        elif [ -z \"$arg2\" ]; then arg2=$1",
+        "        else cannot \"too many arguments: $1 (sh $0 --help)\"",
+        "        fi ;;",
+        "    esac",
+        "    shift",
+        "done",
+        "if [ -n \"$arg2\" ]; then",
+        "    [ -z \"$out\" ] || cannot \"two output directories: $out and $arg2\"",
+        "    tree=$arg1",
+        "    out=$arg2",
+        "elif [ -n \"$arg1\" ] && [ -z \"$out\" ] && [ ! -e \"$arg1\" ]; then",
+        "    out=$arg1  # the usage of earlier versions: reproduce.sh OUT_DIR",
+        "else",
+        "    tree=$arg1",
+        "fi",
+    ]
+
+
+def _out_dir() -> List[str]:
+    return [
+        "if [ -z \"$out\" ]; then",
+        "    out=$(mktemp -d \"${TMPDIR:-/tmp}/reproduce.XXXXXX\") || cannot \"mktemp -d failed\"",
+        "fi",
+        "mkdir -p \"$out\" || cannot \"cannot create $out\"",
+        "out=$(cd \"$out\" && pwd) || cannot \"cannot enter $out\"",
+        "log=$out/reproduce.log",
+        "status=",
+        "reproduced=0",
+    ]
+
+
+def _tree(facts: Facts) -> List[str]:
+    """Which tree, and whether it is one (a kernel tree when the session ran on one)."""
+    cfg = facts.config
+    assert cfg is not None and cfg.build is not None
+    b = cfg.build
+    if facts.env.get("kernel_tree"):
+        check = ("is_tree() { [ -f \"$1/Makefile\" ] && [ -d \"$1/arch\" ] && "
+                 "[ -f \"$1/scripts/kconfig/merge_config.sh\" ]; }")
+        kind = "a kernel tree"
+    else:
+        check = f"is_tree() {{ [ -f \"$1/Makefile\" ] && [ -f \"$1/\"{_quote(b.kconfig_file)} ]; }}"
+        kind = "a source tree"
+    return [
+        f"recorded={_quote(str(b.tree))}",
+        check,
+        "if [ -z \"$tree\" ]; then",
+        "    if [ -n \"${LTOBISECT_TREE:-}\" ]; then",
+        "        tree=$LTOBISECT_TREE",
+        "    elif [ \"$bisect\" = 1 ] && is_tree .; then",
+        "        tree=$(pwd)  # git bisect run: the tree being bisected",
+        "    elif [ -d \"$recorded\" ] || ! is_tree .; then",
+        "        tree=$recorded",
+        "    else",
+        "        tree=$(pwd)",
+        "    fi",
+        "fi",
+        "[ -d \"$tree\" ] || cannot \"no source tree at $tree (give it: sh $0 TREE)\"",
+        f"is_tree \"$tree\" || cannot \"$tree is not {kind}\"",
+        "tree=$(cd \"$tree\" && pwd) || cannot \"cannot enter $tree\"",
+        "command -v make >/dev/null 2>&1 || cannot \"make is not installed\"",
+        "jobs=$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)",
+    ]
+
+
+def _build(facts: Facts) -> List[str]:
+    cfg = facts.config
+    assert cfg is not None and cfg.build is not None
+    b = cfg.build
+    sig = facts.signature
+    words = " ".join(_quote(w) for w in _make_words(b))
+    make = " ".join(w for w in ('make -C "$tree" O="$out"', words,
+                                '${LTOBISECT_CC:+"CC=$LTOBISECT_CC"}') if w)
+    body = ['echo "tree: $tree"', 'echo "building in $out (log: $log)"',
+            'config_log=$out/config.log', ': >"$config_log" || cannot "cannot write to $out"']
+    if facts.env.get("kernel_tree"):
+        if cfg.baseline in BASELINES:
+            body.append(f'{make} {cfg.baseline} >>"$config_log" 2>&1 || '
+                        f'cannot "make {cfg.baseline} failed; see $config_log"')
+        else:
+            body.append('cp "$here/baseline.config" "$out/.config" || '
+                        'cannot "cannot copy baseline.config"')
+        body += [
+            '[ -f "$here/fragment.config" ] || cannot "no fragment.config beside $0"',
+            '# merge_config.sh writes its temporary files into the current directory.',
+            '(cd "$out" && sh "$tree/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" '
+            '"$here/fragment.config") >>"$config_log" 2>&1 || '
+            'cannot "merge_config.sh failed; see $config_log"',
+            f'{make} olddefconfig >>"$config_log" 2>&1 || '
+            'cannot "make olddefconfig failed; see $config_log"',
+        ]
+    else:
+        body.append('cp "$here/minimal.config" "$out/.config" || cannot "cannot copy minimal.config"')
+    keep = " -k" if b.keep_going else ""
+    build = f'{make}{keep} -j"$jobs" {facts.target()}'.rstrip()
+    body.append("start=$(date +%s)")
+    if sig is not None and sig.kind == SignatureKind.MEMORY:
+        body += ['if [ -x /usr/bin/time ]; then',
+                 f'    /usr/bin/time -f %M -o "$out/rss.kb" {build} >"$log" 2>&1',
+                 "else",
+                 f'    {build} >"$log" 2>&1',
+                 "fi"]
+    else:
+        body.append(f'{build} >"$log" 2>&1')
+    body += ["status=$?", "elapsed=$(( $(date +%s) - start ))"]
+    body.append(_check_snippet(facts).rstrip("\n"))
+    body += ['[ "$reproduced" = 1 ] && verdict reproduced',
+             '[ "$status" = 0 ] && verdict passed',
+             "verdict failed"]
+    return body
+
+
+def _test_script(facts: Facts) -> List[str]:
+    cfg = facts.config
+    assert cfg is not None
+    name = test_script_name(cfg)
+    return [
+        '[ -n "$tree" ] && export LTOBISECT_TREE="$tree"',
+        f'script="$here/{name}"',
+        f'[ -f "$script" ] || cannot "no {name} beside $0"',
+        '[ -x "$script" ] || chmod +x "$script" 2>/dev/null || '
+        f'cannot "{name} is not executable (chmod +x it)"',
+        'cp "$here/minimal.config" "$out/.config" || cannot "cannot copy minimal.config"',
+        'cd "$out" || cannot "cannot enter $out"',
+        'echo "running the test script in $out (log: $log)"',
+        '"$script" "$out/.config" >"$log" 2>&1',
+        "status=$?",
+        '[ "$status" = 0 ] && verdict reproduced',
+        '[ "$status" = 125 ] && cannot "the test script could not test (exit 125); see $log"',
+        "verdict declined",
+    ]
+
+
 def reproduce_script(facts: Facts) -> str:
     """reproduce.sh: run the commands in a clean output dir; exit 0 when the failure shows."""
     cfg = facts.config
     assert cfg is not None
     sig = facts.signature
     what = sig.describe() if sig else "the failure"
-    head = [
-        "#!/bin/sh",
-        "# Reproduce, from a clean output directory, the failure ltobisect minimized:",
-        f"#   {what}",
-        "# usage: ./reproduce.sh [OUT_DIR]      (default: a new temporary directory)",
-        "#   LTOBISECT_TREE=DIR: the source tree (default: the one it was found on)",
-        "#   LTOBISECT_CC='ccache clang-16': another compiler command for every make step",
-        "# exit: 0 = reproduced, 1 = did not reproduce, 2 = a setup step failed",
-        "set -u",
-        'here=$(cd "$(dirname "$0")" && pwd)',
-        'out=${1:-$(mktemp -d)}',
-        'mkdir -p "$out" || exit 2',
-        'out=$(cd "$out" && pwd)',
-        'log="$out/reproduce.log"',
-        "reproduced=0",
-    ]
-    body: List[str] = []
+    lines = _header(facts, what) + _common(what)
     if cfg.test_script is not None:
-        script = _quote(str(cfg.test_script))
-        body += [
-            'cp "$here/minimal.config" "$out/.config" || exit 2',
-            'echo "running the test script in $out"',
-            f'(cd "$out" && {script} "$out/.config") >"$log" 2>&1',
-            "status=$?",
-            'test "$status" -eq 0 && reproduced=1',
-        ]
+        lines += _out_dir() + _test_script(facts)
     else:
-        b = cfg.build
-        assert b is not None
-        tree = _quote(str(b.tree))
-        words = " ".join(_quote(w) for w in _make_words(b))
-        make = f'make -C "$tree" O="$out" {words} ${{LTOBISECT_CC:+"CC=$LTOBISECT_CC"}}'.rstrip()
-        target = facts.target()
-        body += [f"tree=${{LTOBISECT_TREE:-{tree}}}", 'echo "building in $out (log: $log)"']
-        if facts.env.get("kernel_tree"):
-            if cfg.baseline in BASELINES:
-                body.append(f'{make} {cfg.baseline} >"$out/config.log" 2>&1 || '
-                            '{ echo "baseline failed: $out/config.log"; exit 2; }')
-            else:
-                body.append('cp "$here/baseline.config" "$out/.config" || exit 2')
-            body += [
-                'sh "$tree/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" '
-                '"$here/fragment.config" >>"$out/config.log" 2>&1 || '
-                '{ echo "merge_config.sh failed: $out/config.log"; exit 2; }',
-                f'{make} olddefconfig >>"$out/config.log" 2>&1 || '
-                '{ echo "olddefconfig failed: $out/config.log"; exit 2; }',
-            ]
-        else:
-            body.append('cp "$here/minimal.config" "$out/.config" || exit 2')
-        build = f'{make} -k -j"$(nproc)" {target}'.rstrip()
-        body.append("start=$(date +%s)")
-        if sig is not None and sig.kind == SignatureKind.MEMORY:
-            body += ['if [ -x /usr/bin/time ]; then',
-                     f'    /usr/bin/time -f %M -o "$out/rss.kb" {build} >"$log" 2>&1',
-                     "else",
-                     f'    {build} >"$log" 2>&1',
-                     "fi"]
-        else:
-            body.append(f'{build} >"$log" 2>&1')
-        body += ["status=$?", "elapsed=$(( $(date +%s) - start ))"]
-        body.append(_check_snippet(facts).rstrip("\n"))
-    tail = [
-        'if [ "$reproduced" = 1 ]; then',
-        f'    echo "REPRODUCED: {_sh_text(what)}"',
-        "    exit 0",
-        "fi",
-        'echo "did not reproduce (exit status $status); see $log"',
-        "exit 1",
-    ]
-    return "\n".join(head + body + tail) + "\n"
+        lines += _tree(facts) + _out_dir() + _build(facts)
+    return "\n".join(lines) + "\n"
 
 
 def _sh_text(s: str) -> str:

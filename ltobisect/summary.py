@@ -5,9 +5,10 @@ Rendered from the state directory's :class:`~ltobisect.report_facts.Facts` alone
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 from ltobisect import journal as jr
+from ltobisect.events import SCHEMA
 from ltobisect.model import SessionStatus, SignatureKind
 from ltobisect.report_facts import Facts
 
@@ -21,6 +22,7 @@ def summary_data(facts: Facts, paths: Dict[str, Path]) -> Dict[str, Any]:
     excerpt, where = facts.excerpt()
     ld = res.ld_reproduce or {}
     return {
+        "schema": SCHEMA,  # the README's JSON contract; the Summary line carries the same fields
         "status": facts.status,
         "exit_code": res.exit_code if facts.wrote_result else None,
         "message": res.message,
@@ -63,6 +65,8 @@ def summary_data(facts: Facts, paths: Dict[str, Path]) -> Dict[str, Any]:
         "bad_config": str(cfg.bad_config) if cfg else None,
         "excerpt": excerpt,
         "log": where,
+        "lto_matrix": _lto_matrix(facts),
+        "attachments": sorted(p.name for k, p in paths.items() if k != "report"),
         "ld_reproduce": {"made": bool(ld.get("made")), "path": ld.get("path"),
                          "reason": ld.get("reason", "") if ld else _no_tarball(facts)},
         "paths": {k: str(v) for k, v in paths.items()} | {"state_dir": str(facts.state)},
@@ -70,7 +74,10 @@ def summary_data(facts: Facts, paths: Dict[str, Path]) -> Dict[str, Any]:
 
 
 def _no_tarball(facts: Facts) -> str:
-    """Why a session has no ``ld.lld --reproduce`` tarball (it made no attempt)."""
+    """Why a session has no ``ld.lld --reproduce`` tarball (it made no attempt).
+
+    The session attempts it for every minimized link failure on a kernel tree, verified or
+    not; the reason never blames verification (``verified`` says how that went)."""
     sig = facts.signature
     if not (sig and sig.kind == SignatureKind.LINK_ERROR):
         return "not a link failure"
@@ -78,4 +85,14 @@ def _no_tarball(facts: Facts) -> str:
         return "not attempted (the search did not finish)"
     if facts.config is not None and facts.config.test_script is not None:
         return "not attempted (a --test script decides, not a build)"
+    if facts.env.get("kernel_tree"):
+        return "not attempted (the session ended before it)"
     return "not attempted (not a kernel tree)"
+
+
+def _lto_matrix(facts: Facts) -> Optional[Dict[str, Any]]:
+    """result.json's LTO matrix with the report's line, or None when there is none."""
+    matrix = facts.lto_matrix
+    if matrix is None:
+        return None
+    return dict(matrix, line=facts.lto_matrix_line())

@@ -258,7 +258,7 @@ def lld_reproduce(script: Path, work: Path, tarball: Path, limit: float, stop: t
     build = out / "0" / "out"
     try:
         with open(said, "wb") as sink:
-            done = process.run(["sh", str(script), str(build)], env=env, stdout=sink,
+            done = process.run(["sh", str(script), "-o", str(build)], env=env, stdout=sink,
                                timeout=limit, stop=stop)
     except OSError as exc:
         return {"made": False, "reason": f"cannot run reproduce.sh: {exc}"}
@@ -276,7 +276,8 @@ def lld_reproduce(script: Path, work: Path, tarball: Path, limit: float, stop: t
     if tarball.is_file() and reproduced:
         info.update(made=True, path=str(tarball))
     else:
-        info.update(made=False, reason="reproduce.sh did not reproduce the failure"
-                    if not reproduced else "ld.lld wrote no tarball")
+        info.update(made=False, reason="ld.lld wrote no tarball" if reproduced else
+                    "reproduce.sh could not run (exit 2)" if returncode == 2 else
+                    "reproduce.sh did not reproduce the failure")
     shutil.rmtree(out, ignore_errors=True)
     return info

@@ -127,7 +127,7 @@ def test_conf_dropping_a_symbol_of_the_bad_config_only_is_named_once(tmp_path: P
     assert len(warnings) == 1 and "CONFIG_OPT3: ours y, conf n" in warnings[0]
     # The result was built as we resolved it: no warning in the report, one line in Search.
     assert "WARNING" not in report
-    assert ("the kernel's conf built another config than ours in 1 build(s): CONFIG_OPT3: ours y, "
+    assert ("the kernel's conf built another config than ours in 1 build: CONFIG_OPT3: ours y, "
             "conf n flaky: none observed") in " ".join(report.split())
 
 
@@ -164,7 +164,7 @@ def test_a_result_built_with_a_disagreement_is_flagged_loudly_in_the_report(tmp_
     assert len(warnings) == 1
     lines = report.splitlines()
     at = lines.index("*** WARNING: the fragment is not exact for the kernel's conf: building the")
-    assert lines[at + 1:at + 3] == ["    result, conf made another config of it (1 setting(s) differ from ours):",
+    assert lines[at + 1:at + 3] == ["    result, conf made another config of it (differing from ours in 1 setting):",
                                     "    CONFIG_HELPER: ours y, conf n"]
     assert at < lines.index("Minimal fragment: 1 of 4 changes against defconfig (verified, 2 rebuilds):")
     assert all(len(line) <= 80 for line in lines)

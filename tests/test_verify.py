@@ -47,6 +47,8 @@ def test_lld_reproduce_keeps_the_tarball_of_the_failing_link(tmp_path):
     script = tmp_path / "reproduce.sh"
     script.write_text(
         "#!/bin/sh\n"
+        "[ \"$1\" = -o ] || exit 2  # called as reproduce.sh -o OUT_DIR\n"
+        "shift\n"
         "mkdir -p \"$1\" || exit 2\n"
         f"clang-16 -c {src} -o {tmp_path}/a.o || exit 2\n"
         f"ld.lld-16 {tmp_path}/a.o -o {tmp_path}/a.out 2>\"$1/link.log\"\n"
