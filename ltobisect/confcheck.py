@@ -20,6 +20,7 @@ from typing import Any, Dict, Iterable, List, Optional
 
 from ltobisect import dotconfig
 from ltobisect.model import ConfDisagreement
+from ltobisect.textfit import plural
 
 #: Differing settings kept per build (the count of all of them is kept too).
 MAX_SYMBOLS = 20
@@ -66,7 +67,7 @@ def check_build(config_path: Path, ours: str) -> Optional[ConfDisagreement]:
 def warning(digest_of_ours: str, conf: ConfDisagreement) -> str:
     """The one warning line of a session whose builds disagreed with conf."""
     return (f"the kernel's conf built config {digest_of_ours[:12]} differently than we resolved it "
-            f"({conf.total} setting(s): {conf.describe(MAX_SYMBOLS)}); its verdict is recorded "
+            f"({plural(conf.total, 'setting')}: {conf.describe(MAX_SYMBOLS)}); its verdict is recorded "
             f"for the config conf built ({conf.built_digest[:12]}) too; later disagreements are "
             "counted in summary.json, not shown")
 

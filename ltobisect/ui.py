@@ -4,15 +4,17 @@ The core emits :mod:`ltobisect.events` values and never imports a UI library; th
 only one that imports rich. Three reporters implement the :class:`~ltobisect.events.Reporter`
 protocol:
 
-- :class:`RichReporter`: a live view that redraws in place (phase, strategy, changes left, builds
-  per worker, cache hits, the last verdicts with their signature, elapsed time and an ETA), then
-  the final report.
+- :class:`RichReporter`: a live view that redraws in place (phase, strategy, the failure, changes
+  left, builds per worker, cache hits, the last verdicts with their signature, elapsed time and
+  an ETA), then the final report as plain text.
 - :class:`PlainReporter`: one timestamped line per event, nothing that redraws (logs, CI).
 - :class:`JsonReporter`: one JSON object per line for every event, and the summary at the end.
 
-This module holds the live view (its state, folded from events without rich, and its drawing)
-and :func:`pick_reporter`; the two line reporters live in :mod:`ltobisect.ui_plain` and are
-importable from here.
+This module holds the live view (its state, folded from events without rich, its drawing, and
+:func:`shorten`, which fits a failure signature or a message into a narrow column without losing
+the symbol and the file) and :func:`pick_reporter`; the two line reporters live in
+:mod:`ltobisect.ui_plain` and are importable from here. When the live view ends, the report is
+printed as the plain text of report.txt, to be pasted into a mail as it is.
 
 Every reporter is also a context manager (``with reporter: session.run()``) and has
 :meth:`finish`, which shows the outcome once the session has returned. A reporter never raises
@@ -27,8 +29,9 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Deque, Dict, List, Optional
+from typing import IO, Any, Deque, Dict, List, Optional
 
+from rich.cells import cell_len
 from rich.console import Console, Group
 from rich.live import Live
 from rich.panel import Panel
@@ -49,9 +52,11 @@ from ltobisect.events import (
     TestStarted,
 )
 from ltobisect.model import Phase, Verdict
+from ltobisect.textfit import fit_changes, plural, shorten
 from ltobisect.ui_plain import FAILS, JsonReporter, PlainReporter, ReporterBase, fmt_duration, shown_verdict
 
-__all__ = ["JsonReporter", "PlainReporter", "RichReporter", "ViewState", "pick_reporter", "read_text"]
+__all__ = ["JsonReporter", "PlainReporter", "RichReporter", "ViewState", "pick_reporter", "plural",
+           "read_text", "shorten"]
 
 #: How many finished tests the live view lists.
 RECENT = 6
@@ -103,6 +108,7 @@ class ViewState:
     stopping: bool = False
     label: str = ""  # why the latest test runs: the strategy's step ("bisect", "ddmin"...)
     labels: Dict[str, str] = field(default_factory=dict)  # digest -> label of running tests
+    failure: str = ""  # the signature being minimized: the latest one a test failed or reproduced with
 
     def apply(self, ev: Event) -> None:
         """Fold one event into the state."""
@@ -128,6 +134,8 @@ class ViewState:
             self.recent.append(
                 Finished(ev.at, ev.slot, ev.size, verdict, ev.duration, ev.signature, ev.cached)
             )
+            if ev.signature and verdict in (FAILS, Verdict.REPRODUCES):
+                self.failure = ev.signature
         elif isinstance(ev, CacheHit):
             self.cache_hits += 1
             self.recent.append(Finished(ev.at, -1, ev.size, ev.verdict, 0.0, "", True))
@@ -182,7 +190,8 @@ def verdict_style(verdict: str) -> str:
 
 
 class RichReporter(ReporterBase):
-    """The live view for a terminal, redrawn four times a second, and the report at the end."""
+    """The live view for a terminal, redrawn four times a second; at the end the report as plain
+    text."""
 
     def __init__(self, stream: Optional[IO[str]] = None, workers: int = 1,
                  title: str = "ltobisect") -> None:
@@ -206,11 +215,10 @@ class RichReporter(ReporterBase):
             self._live.start()
 
     def close(self) -> None:
-        """Stop redrawing; the last frame stays on screen."""
+        """Stop redrawing, once: the last frame is drawn one final time and stays on screen."""
         live, self._live = self._live, None
         if live is not None:
             try:
-                live.refresh()
                 live.stop()
             except Exception:
                 pass
@@ -228,13 +236,17 @@ class RichReporter(ReporterBase):
             self.state.stopping = True
 
     def finish(self, status: str, exit_code: int, report_text: str = "",
-               summary: Optional[dict] = None) -> None:
-        """Stop the view and show the report in a panel, with one status line under it."""
+               summary: Optional[dict] = None, **given: Any) -> None:
+        """Stop the view, then print the report as report.txt holds it (no box, no colour: it
+        pastes into a mail as it is) and one status line under it."""
         self.close()
-        try:
+        with self._lock:
             if report_text:
-                self.console.print(Panel(Text(report_text.rstrip("\n")), title="report",
-                                         title_align="left", expand=False))
+                self._write("")
+                for line in report_text.rstrip("\n").splitlines():
+                    self._write(line)
+                self._write("")
+        try:
             colour = {0: "green", 3: "yellow"}.get(exit_code, "red")
             self.console.print(Text.assemble((f"{status}", f"bold {colour}"),
                                              f" (exit {exit_code})"))
@@ -249,102 +261,132 @@ class RichReporter(ReporterBase):
         except Exception as exc:  # never let a drawing bug take the session down
             return Text(f"ltobisect: (view unavailable: {exc})")
 
+    def frame_width(self) -> int:
+        """The panel's width: two columns short of the terminal's, so that the ``^C`` the
+        terminal echoes after the frame's last line does not wrap to a new line (which would
+        shift every later redraw down by one and leave a second top border on screen)."""
+        return max(30, min(self.console.width - 2, 120))
+
     def render(self) -> Panel:
         """The current frame (a rich renderable)."""
         st = self.state
         now = time.time()
-        width = max(40, min(self.console.width, 120))
-        parts: List = [self._head(now), self._body(now, width)]
+        width = self.frame_width()
+        inner = width - 4  # the panel's borders and padding
+        parts: List = [self._head(now, inner), self._body(now, inner)]
         if st.recent:
-            parts += [Text("last verdicts", style="dim"), self._recent(width)]
-        if st.best_lines:
-            parts.append(Text("best so far: " + "  ".join(st.best_lines), style="green",
-                              overflow="ellipsis", no_wrap=True))
+            parts += [Text("last verdicts", style="dim"), self._recent(inner)]
         for m in st.messages:
             style = {"warning": "yellow", "error": "bold red"}.get(m.level, "dim")
-            parts.append(Text(("" if m.level == "info" else f"{m.level}: ") + m.text, style=style,
+            lead = "" if m.level == "info" else f"{m.level}: "
+            parts.append(Text(lead + shorten(m.text, inner - cell_len(lead)), style=style,
                               overflow="ellipsis", no_wrap=True))
         return Panel(Group(*parts), title=self.title, title_align="left", width=width)
 
-    def _head(self, now: float) -> Table:
-        """Phase, strategy and step on the left; elapsed time and ETA on the right."""
+    def _head(self, now: float, inner: int) -> Table:
+        """Phase (and what it is doing), strategy and step on the left; elapsed time and ETA on
+        the right. What does not fit goes, the step first, then the word "strategy"."""
         st = self.state
-        elapsed = now - st.started
         eta = st.eta(self.workers)
+        right = Text.assemble(("elapsed ", "dim"), fmt_duration(now - st.started),
+                              ("   ETA ", "dim"), f"~{fmt_duration(eta)}" if eta is not None else "-")
+        room = inner - cell_len(right.plain) - 1
+        stop = "  stopping (Ctrl-C again kills)" if st.stopping else ""
+        searching = st.phase == Phase.SEARCHING
+        strategy = (st.strategy or st.phase_detail) if searching else ""
+        step = f" ({st.label})" if strategy and st.label and st.label != strategy else ""
+        left = Text.assemble(("phase ", "dim"), (st.phase, "bold cyan"), (stop, "bold yellow"))
+        if st.phase_detail and not searching and not stop:
+            left.append(": " + shorten(st.phase_detail, max(8, room - cell_len(left.plain) - 2)))
+        for tail in (("   strategy ", strategy, step), ("   strategy ", strategy, ""),
+                     ("  ", strategy, ""), ("", "", "")):
+            if not strategy or cell_len(left.plain + "".join(tail)) <= room:
+                break
+        if tail[1]:
+            left.append(tail[0], style="dim")
+            left.append(tail[1], style="bold")
+            left.append(tail[2], style="dim")
         head = Table.grid(expand=True)
-        head.add_column(ratio=1)
-        head.add_column(justify="right")
-        phase = Text(st.phase, style="bold cyan")
-        if st.stopping:
-            phase.append("  stopping (Ctrl-C again kills)", style="bold yellow")
-        left = Text.assemble(("phase ", "dim"), phase)
-        strategy = st.strategy or (st.phase_detail if st.phase == Phase.SEARCHING else "")
-        if strategy:
-            left.append("   strategy ", style="dim")
-            left.append(strategy, style="bold")
-            if st.label and st.label != strategy:
-                left.append(f" ({st.label})", style="dim")
-        eta_text = f"~{fmt_duration(eta)}" if eta is not None else "-"
-        head.add_row(left, Text.assemble(("elapsed ", "dim"), fmt_duration(elapsed),
-                                         ("   ETA ", "dim"), eta_text))
+        head.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
+        head.add_column(justify="right", no_wrap=True)
+        head.add_row(left, right)
         return head
 
-    def _body(self, now: float, width: int) -> Table:
-        """Changes left, build counts, verdict tally and one line per worker."""
+    def _body(self, now: float, inner: int) -> Table:
+        """The failure, changes left, builds, the verdict tally, one line per worker and the best
+        result so far: every row labelled, and only once there is something to show."""
         st = self.state
-        body = Table.grid(padding=(0, 1))
-        body.add_column(style="dim", no_wrap=True)
-        body.add_column()
+        rows: List = []
+        label_width = 12  # "changes left"
+        room = inner - label_width - 1
+        if st.failure:
+            rows.append(("failure", Text(shorten(st.failure, room))))
         if st.total:
+            bar_width = max(10, inner // 3)
             bar = Table.grid(padding=(0, 1))
             bar.add_column(no_wrap=True)
-            bar.add_column(width=max(10, width // 3))
-            done = st.total - st.size
+            bar.add_column(width=bar_width)
             bar.add_row(Text(f"{st.size} of {st.total}", style="bold"),
-                        ProgressBar(total=max(st.total, 1), completed=done, width=max(10, width // 3)))
-            body.add_row("changes left", bar)
-        elif st.phase_detail:
-            body.add_row("", Text(st.phase_detail))
-        mean = st.mean_build
-        counts = Text(f"{st.builds} done, {len(st.running)} running, {st.cache_hits} cache hits")
-        if mean is not None:
-            counts.append(f", mean {mean:.1f}s", style="dim")
-        body.add_row("builds", counts)
+                        ProgressBar(total=max(st.total, 1), completed=st.total - st.size,
+                                    width=bar_width))
+            rows.append(("changes left", bar))
+        counts = Text(f"{st.builds} done, {len(st.running)} running, "
+                      f"{plural(st.cache_hits, 'cache hit')}")
+        mean = f", mean {st.mean_build:.1f}s" if st.mean_build is not None else ""
+        if mean and cell_len(counts.plain + mean) <= room:  # the ETA holds it, when narrow
+            counts.append(mean, style="dim")
+        rows.append(("builds", counts))
         tally = ", ".join(f"{v} {n}" for v, n in sorted(st.verdicts.items()))
         if tally:
-            body.add_row("verdicts", Text(tally))
+            rows.append(("verdicts", Text(tally)))
         for slot in range(self.workers):
-            run = st.running.get(slot)
-            if run is None:
-                line = Text("idle", style="dim")
-            else:
-                line = Text(f"{run.size} changes", style="bold")
-                line.append(f" [{run.digest[:12]}]", style="dim")
-                if run.label:
-                    line.append(f" {run.label}")
-                line.append(f"  {fmt_duration(now - run.started)}", style="dim")
-            body.add_row(f"worker {slot}", line)
+            rows.append((f"worker {slot}", self._worker(st.running.get(slot), now, room)))
+        if st.best_lines:
+            rows.append(("best so far", Text(fit_changes(st.best_lines, room), style="green",
+                                             no_wrap=True, overflow="ellipsis")))
+        body = Table.grid(padding=(0, 1))
+        body.add_column(style="dim", no_wrap=True, min_width=label_width)
+        body.add_column()
+        for label, value in rows:
+            body.add_row(label, value)
         return body
 
-    def _recent(self, width: int) -> Table:
-        """The last finished tests, newest first."""
+    @staticmethod
+    def _worker(run: Optional[Running], now: float, room: int) -> Text:
+        """What one worker builds: size, digest, step and time, on one line (the digest goes
+        first when it does not fit, then the step)."""
+        if run is None:
+            return Text("idle", style="dim")
+        size, digest = plural(run.size, "change"), f" [{run.digest[:12]}]"
+        step, took = f" {run.label}" if run.label else "", f"  {fmt_duration(now - run.started)}"
+        for digest, step in ((digest, step), ("", step), ("", "")):
+            if cell_len(size + digest + step + took) <= room:
+                break
+        return Text.assemble((size, "bold"), (digest, "dim"), step, (took, "dim"))
+
+    def _recent(self, inner: int) -> Table:
+        """The last finished tests, newest first; the signature gets the room the other columns
+        leave (at 80 columns, the time each finished at goes first)."""
         st = self.state
+        shown = list(reversed(st.recent))
+        at = [fmt_duration(f.at - st.started) for f in shown]
+        verdicts = [f.verdict for f in shown]
+        times = ["cached" if f.cached else f"{f.duration:.1f}s" for f in shown]
+        columns = [("verdict", verdicts, "left"), ("changes", [str(f.size) for f in shown], "right"),
+                   ("time", times, "right")]
+        if inner >= 90:
+            columns.insert(0, ("at", at, "right"))
+        used = sum(max(cell_len(h), *(cell_len(v) for v in vals)) + 1 for h, vals, _ in columns)
+        room = max(10, inner - used)
         recent = Table(box=None, show_header=True, header_style="dim", pad_edge=False,
-                       expand=False)
-        recent.add_column("at", justify="right", no_wrap=True)
-        recent.add_column("verdict", no_wrap=True)
-        recent.add_column("changes", justify="right", no_wrap=True)
-        recent.add_column("time", justify="right", no_wrap=True)
-        recent.add_column("signature", overflow="ellipsis", no_wrap=True,
-                          max_width=max(20, width - 46))
-        for f in reversed(st.recent):
-            recent.add_row(
-                fmt_duration(f.at - st.started),
-                Text(f.verdict, style=verdict_style(f.verdict)),
-                str(f.size),
-                "cached" if f.cached else f"{f.duration:.1f}s",
-                Text(f.signature, style="dim"),
-            )
+                       padding=(0, 1, 0, 0), expand=False)
+        for header, _, justify in columns:
+            recent.add_column(header, justify=justify, no_wrap=True)
+        recent.add_column("signature", no_wrap=True, overflow="ellipsis", max_width=room)
+        for i, f in enumerate(shown):
+            cells = [Text(str(vals[i]), style=verdict_style(f.verdict) if header == "verdict" else "")
+                     for header, vals, _ in columns]
+            recent.add_row(*cells, Text(shorten(f.signature, room), style="dim"))
         return recent
 
 

@@ -183,3 +183,19 @@ def test_ctrl_c_twice_kills(tmp_path):
     assert "Traceback" not in err
     assert "killed" in err and "ltobisect resume" in err
     assert (tmp_path / "state" / "session.json").is_file()  # the journal's session survives
+
+
+def test_demo_sources_found_and_their_absence_explained(tmp_path, monkeypatch, capsys):
+    """From a checkout the demo's sources are examples/demo (from an installed package, its
+    ltobisect/demo_tree: tests/test_install.py); when neither is there, the error says how to get
+    them."""
+    from ltobisect.cli import commands, main
+
+    found = commands.demo_source()
+    assert sorted(p.relative_to(found) for p in found.rglob("*") if p.is_file()) == \
+        sorted(p.relative_to(DEMO) for p in DEMO.rglob("*") if p.is_file())
+    monkeypatch.setattr(commands, "DEMO_SOURCE", tmp_path / "nowhere")
+    assert main(["demo", str(tmp_path / "demo")]) == 1
+    err = capsys.readouterr().err
+    assert "the demo sources are missing" in err and "pip install ." in err
+    assert not (tmp_path / "demo").exists()

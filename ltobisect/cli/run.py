@@ -5,6 +5,8 @@ and runs it."""
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional
 
@@ -13,7 +15,7 @@ from ltobisect.cli.context import fail, note
 from ltobisect.cli.signals import Interrupts
 from ltobisect.config import SessionConfig
 from ltobisect.errors import ExitCode, InfraError
-from ltobisect.events import Message
+from ltobisect.events import Message, summary_document
 from ltobisect.ui import read_text
 
 #: ``start(reporter, register)``: runs a session and returns its SessionResult, calling
@@ -41,7 +43,18 @@ def run_session(start: Starter, state: Path, reporter: Any, budget: Optional[flo
         reporter.event(Message("warning", "stopping: killing the running builds and saving the "
                                           "best result so far; press Ctrl-C again to kill"))
 
-    interrupts = Interrupts(stop, first_press, str(state))
+    def last_words(status: str, code: int, message: str) -> None:
+        # The process exits from a signal handler or a timer: the summary line straight to the
+        # file descriptor, as the reporter's lock may be held by the thread it interrupted.
+        if getattr(reporter, "finished", True) is False:
+            doc = summary_document(status, code, message=message, state_dir=str(state))
+            try:
+                sys.stdout.flush()  # the event lines before it
+            except (RuntimeError, OSError, ValueError):
+                pass
+            os.write(1, (json.dumps(doc, sort_keys=True, default=str) + "\n").encode())
+
+    interrupts = Interrupts(stop, first_press, str(state), last_words)
     with reporter:
         with interrupts:
             if budget is not None:
@@ -53,11 +66,14 @@ def run_session(start: Starter, state: Path, reporter: Any, budget: Optional[flo
                 # and re-raised: a second Ctrl-C, or the budget's hard stop.
                 result = getattr(holder.get("session"), "result", None)
     if interrupts.killed:
-        reporter.finish("killed", ExitCode.INTERRUPTED)
-        fail(f"killed by a second Ctrl-C; the journal is intact: `ltobisect resume {state}`")
+        message = "killed by a second Ctrl-C; the journal is intact"
+        reporter.finish("killed", ExitCode.INTERRUPTED, message=message,
+                        hint=f"ltobisect resume {state}", state_dir=str(state))
+        fail(f"{message}: `ltobisect resume {state}`")
         return ExitCode.INTERRUPTED
     if result is None:
-        reporter.finish("partial", ExitCode.PARTIAL)
+        reporter.finish("partial", ExitCode.PARTIAL, message="stopped at the budget",
+                        hint=f"ltobisect resume {state}", state_dir=str(state))
         note(f"partial: stopped at the budget; the best so far is in {state}; continue with "
              f"`ltobisect resume {state}`")
         return ExitCode.PARTIAL
@@ -68,7 +84,8 @@ def run_session(start: Starter, state: Path, reporter: Any, budget: Optional[flo
     summary_data = _summary_data(result)
     if summary_json is not None:
         try:
-            summary_json.write_text(json.dumps(summary_data, indent=2, sort_keys=True) + "\n")
+            document = summary_document(result.status, code, summary_data)  # as the JSON line
+            summary_json.write_text(json.dumps(document, indent=2, sort_keys=True, default=str) + "\n")
         except OSError as exc:
             raise InfraError(f"cannot write --summary-json {summary_json}: {exc.strerror or exc}")
     reporter.finish(result.status, code, read_text(report), summary_data)

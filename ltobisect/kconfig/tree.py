@@ -26,6 +26,7 @@ from ltobisect.kconfig.env import defconfig_file, environment, kconfig_env, prob
 from ltobisect.kconfig.explain import TYPE_NAMES, actual_value, menu_path, needs_closure, why_ineffective
 from ltobisect.kconfig.writer import ConfigWriter
 from ltobisect.model import Candidate, Change, Ineffective, Resolved, Structure, ordered
+from ltobisect.textfit import plural
 
 
 def _change_key(c: Change) -> Tuple[str, str, str, str]:
@@ -233,7 +234,7 @@ class KconfigTree:
         if unknown:
             shown = ", ".join(self._prefix + n for n in unknown[:20])
             more = f" and {len(unknown) - 20} more" if len(unknown) > 20 else ""
-            msg = f"{path}: {len(unknown)} symbol(s) unknown to this tree, ignored: {shown}{more}"
+            msg = f"{path}: {plural(len(unknown), 'symbol')} unknown to this tree, ignored: {shown}{more}"
             if msg not in self._seen_warnings:
                 self._seen_warnings.add(msg)
                 self.warnings.append(msg)
