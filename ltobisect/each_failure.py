@@ -32,9 +32,10 @@ from ltobisect.errors import ExitCode, InfraError, UserError
 from ltobisect.events import Message, NullReporter, Reporter
 from ltobisect.model import Label, SessionStatus
 from ltobisect.session import SessionResult
+from ltobisect.textfit import plural
 
 #: What the parent state directory records: the user's config (to resume) and progress.
-EACH_FILE = "each-failure.json"
+EACH_FILE = st.EACH_FILE
 SUMMARY_FILE = "summary.json"
 REPORT_FILE = "report.txt"
 #: How bad an ending is, to pick the whole session's status from the searches' ones.
@@ -282,7 +283,7 @@ def render(overall: SessionResult, entries: List[Dict[str, Any]], listed: List[D
     for e in entries:
         lines.append(f"[{e['number']}] {e['line'] or e['signature']}")
         if e["status"] == SessionStatus.MINIMIZED:
-            lines.append(f"    minimized to {len(e['fragment'])} line(s):")
+            lines.append(f"    minimized to {plural(len(e['fragment']), 'line')}:")
             lines += [f"      {ln}" for ln in e["fragment"]]
         else:
             lines.append(f"    {e['status']}: {e['message']}")

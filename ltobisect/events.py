@@ -4,14 +4,24 @@ The core (session, problem, executor) calls ``reporter.event(ev)`` with these fr
 never imports a UI library; ``ui.py`` turns them into a live view, log lines or JSON lines.
 Outcomes are the enums of :mod:`ltobisect.model` (string enums: a JSON line spells them as users
 read them, and they compare equal to those spellings).
+
+With ``--json`` every event is one JSON line and the last line is the summary
+(:func:`summary_document`), whatever ended the run; both carry ``"schema": SCHEMA``. The README's
+"JSON output (schema 1)" documents every field.
 """
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Optional, Protocol, Tuple
+from typing import Any, Dict, Mapping, Optional, Protocol, Tuple
 
 from ltobisect.model import Phase, SessionStatus, Verdict
+
+#: The version of the JSON that ``--json`` prints; every line carries it as ``"schema"``. Within
+#: one schema, fields are added and never renamed, removed or given another meaning; anything
+#: else takes a new number.
+SCHEMA = 1
 
 
 def _now() -> float:
@@ -29,6 +39,7 @@ class Event:
     def to_json(self) -> dict:
         data = asdict(self)
         data["event"] = self.name
+        data["schema"] = SCHEMA
         return data
 
 
@@ -80,7 +91,7 @@ class CacheHit(Event):
 class BestImproved(Event):
     size: int
     total: int
-    changes: Tuple[str, ...] = ()  # fragment lines when small enough to show
+    changes: Tuple[str, ...] = ()  # the new best's fragment lines, all of them
 
 
 @dataclass(frozen=True)
@@ -95,6 +106,119 @@ class SessionFinished(Event):
     exit_code: int
     report_path: Optional[str] = None
     summary_path: Optional[str] = None
+
+
+# -- the summary: the last JSON line of every run ------------------------------------------------
+#: The status of a run that a second Ctrl-C (or a signal before the session started) ended: exit
+#: 130, nothing more was written. The other statuses are :class:`~ltobisect.model.SessionStatus`.
+KILLED = "killed"
+
+#: Every field of the summary and its value when the exit path does not know it. Nested objects
+#: (``counts``, ``durations``) always have all their keys. A session that wrote summary.json gives
+#: the values; an error before that gives status, exit code, message and hint.
+SUMMARY_FIELDS: Dict[str, Any] = {
+    "event": "Summary",
+    "schema": SCHEMA,
+    "at": None,
+    "status": None,
+    "exit_code": None,
+    "message": "",
+    "hint": "",
+    "state_dir": None,
+    "partial": False,
+    "verified": False,
+    "signature": None,
+    "failure_line": "",
+    "failure_number": None,
+    "log_failures": None,
+    "fragment": None,
+    "best_size": None,
+    "total_changes": None,
+    "best_digest": None,
+    "counts": {"builds": None, "cache_hits": None, "verdicts": None, "flaky": None, "runs": None},
+    "flaky": [],
+    "conf_disagreements": None,
+    "conf_disagreement_symbols": [],
+    "best_conf_disagreement": None,
+    "durations": {"wall": None, "build": None, "bad_build": None, "timeout": None},
+    "verification": None,
+    "tree": None,
+    "kernelversion": None,
+    "git_describe": None,
+    "toolchain": None,
+    "arch": None,
+    "llvm": None,
+    "make_vars": [],
+    "target": None,
+    "baseline": None,
+    "bad_config": None,
+    "excerpt": None,
+    "log": None,
+    "lto_matrix": None,
+    "attachments": [],
+    "ld_reproduce": None,
+    "paths": {},
+    "each_failure": False,
+    "failures": None,
+    "not_searched": None,
+}
+
+#: Names a SessionResult (and --each-failure's summary.json) uses for what the summary calls
+#: otherwise: they are moved to the summary's field, never printed under two names.
+_RESULT_NAMES = ("artifacts", "builds", "cache_hits", "elapsed", "total")
+
+
+def summary_document(status: str, exit_code: int, data: Optional[Mapping[str, Any]] = None, *,
+                     message: Optional[str] = None, hint: Optional[str] = None,
+                     state_dir: Optional[str] = None, at: Optional[float] = None) -> Dict[str, Any]:
+    """The summary line of schema :data:`SCHEMA`: every field of :data:`SUMMARY_FIELDS`.
+
+    ``data`` is what the session wrote (summary.json), or a SessionResult's JSON when it wrote
+    none; ``status`` and ``exit_code`` are the run's (the process exits with ``exit_code``) and
+    win over ``data``'s, as ``message``, ``hint`` and ``state_dir`` do when given.
+    """
+    given = dict(data or {})
+    doc = copy.deepcopy(SUMMARY_FIELDS)
+    for name, value in given.items():
+        if name in _RESULT_NAMES or name in ("event", "schema"):
+            continue
+        if name in ("counts", "durations") and isinstance(value, Mapping):
+            doc[name].update(value)
+        else:
+            doc[name] = value
+    # A SessionResult's names (a session that ended before writing summary.json).
+    counts, durations = doc["counts"], doc["durations"]
+    for name in ("builds", "cache_hits"):
+        if counts[name] is None and isinstance(given.get(name), int):
+            counts[name] = given[name]
+    if durations["wall"] is None and isinstance(given.get("elapsed"), (int, float)):
+        durations["wall"] = given["elapsed"]
+    if doc["log_failures"] is None and isinstance(given.get("total"), int):
+        doc["log_failures"] = given["total"]
+    if not doc["paths"] and isinstance(given.get("artifacts"), Mapping):
+        doc["paths"] = {k: str(v) for k, v in given["artifacts"].items()}
+    if isinstance(doc["signature"], str):  # Signature.describe() only
+        doc["signature"] = {"describe": doc["signature"]}
+    if doc["fragment"] == [] and doc["best_size"] is None:
+        doc["fragment"] = None  # no best candidate, not an empty one
+    if state_dir is not None:
+        doc["state_dir"] = str(state_dir)
+    if doc["state_dir"] is None and isinstance(doc["paths"], Mapping):
+        doc["state_dir"] = doc["paths"].get("state_dir")
+    if doc["state_dir"] is not None and isinstance(doc["paths"], dict):
+        doc["paths"].setdefault("state_dir", str(doc["state_dir"]))
+    doc["status"] = str(status)
+    doc["exit_code"] = int(exit_code)
+    doc["partial"] = doc["status"] == SessionStatus.PARTIAL
+    if message is not None:
+        doc["message"] = message
+    if hint is not None:
+        doc["hint"] = hint
+    doc["message"] = doc["message"] or ""
+    doc["hint"] = doc["hint"] or ""
+    doc["at"] = at if at is not None else (doc["at"] if isinstance(doc["at"], (int, float))
+                                           else time.time())
+    return doc
 
 
 class Reporter(Protocol):

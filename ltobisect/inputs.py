@@ -5,15 +5,18 @@ that says what is wrong and, as its hint, what to do. Used by :mod:`ltobisect.cl
 """
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shutil
+import tempfile
 from pathlib import Path
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 from ltobisect import dotconfig
 from ltobisect.config import BASELINES, Toolchain, split_make_var, srcarch_of
 from ltobisect.errors import UserError
+from ltobisect.state import holds_session
 
 #: The named baselines (:data:`ltobisect.config.BASELINES`), under the name the CLI imports.
 #: make variables that ltobisect sets itself; --make must not override them.
@@ -272,7 +275,12 @@ def check_writable_dir(path: Path, option: str) -> Path:
 
 
 def check_output_file(path: Optional[Path], option: str) -> Optional[Path]:
-    """A file we will write at the end: its directory exists and is writable."""
+    """A file we will write at the end, proven writable now, not after hours of builds.
+
+    The file is opened for writing without changing it (created and removed again when it does
+    not exist yet), and an empty write catches a device that refuses every write (/dev/full);
+    a pipe without a reader is refused rather than waited for.
+    """
     if path is None:
         return None
     path = path.expanduser()
@@ -282,18 +290,77 @@ def check_output_file(path: Optional[Path], option: str) -> Optional[Path]:
     if not parent.is_dir():
         raise UserError(f"cannot write {option} {path}: {parent} is not a directory",
                         "create the directory first")
-    if not os.access(parent, os.W_OK):
+    if not os.access(parent, os.W_OK) and not path.exists():
         raise UserError(f"cannot write {option} {path}: {parent} is not writable",
                         "give a writable location")
+    existed = os.path.lexists(path)
+    flags = os.O_WRONLY | os.O_APPEND | os.O_NONBLOCK | (0 if existed else os.O_CREAT | os.O_EXCL)
+    try:
+        fd = os.open(path, flags, 0o644)
+        try:
+            os.write(fd, b"")
+        finally:
+            os.close(fd)
+            if not existed:
+                os.unlink(path)
+    except OSError as exc:
+        reason = "a pipe nobody reads" if exc.errno == errno.ENXIO else (exc.strerror or str(exc))
+        raise UserError(f"cannot write {option} {path}: {reason}", "give a writable location")
     return path.resolve()
+
+
+def check_output_dir(path: Path, option: str) -> Path:
+    """A directory we will create or write into, proven writable without creating it: a file
+    made and removed in it, or in the nearest directory above it that exists."""
+    path = path.expanduser()
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{option} {path} is a file", "give a directory")
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(f"cannot create {option} {path}: {existing} is not a directory",
+                        "give a directory in a writable place")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".ltobisect-probe-", dir=existing)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        what = "write" if existing == path else "create"
+        raise UserError(f"cannot {what} {option} {path}: {existing} is not writable "
+                        f"({exc.strerror or exc})", "give a directory in a writable place")
+    return path.resolve()
+
+
+#: The options that name where a session writes, by their argparse ``dest``: the name the user
+#: typed and whether it is a file or a directory. :func:`check_outputs` checks those given.
+OUTPUT_OPTIONS: Dict[str, Tuple[str, str]] = {
+    "summary_json": ("--summary-json", "file"),
+    "state": ("--state", "dir"),
+    "out": ("--out", "dir"),
+    "work_dir": ("--work-dir", "dir"),
+    "ccache_dir": ("--ccache-dir", "dir"),
+    "state_dir": ("STATE_DIR", "dir"),
+    "dir": ("DIR", "dir"),
+}
+
+
+def check_outputs(args: Any) -> None:
+    """Every output path a command was given (:data:`OUTPUT_OPTIONS`) is writable, checked
+    before the first build: a UserError naming the option otherwise."""
+    for dest, (option, kind) in OUTPUT_OPTIONS.items():
+        value = getattr(args, dest, None)
+        if not isinstance(value, (str, Path)):
+            continue
+        if kind == "file":
+            check_output_file(Path(value), option)
+        else:
+            check_output_dir(Path(value), option)
 
 
 def looks_like_state_dir(path: Path) -> bool:
     """True when ``path`` holds a session (its session file, or an --each-failure index)."""
-    from ltobisect.each_failure import is_each_failure
-    from ltobisect.state import SESSION_FILE
-
-    return (path / SESSION_FILE).is_file() or is_each_failure(path)
+    return holds_session(path)
 
 
 def check_state_dir(path: Path) -> Path:

@@ -51,6 +51,13 @@ BEST_CONFIG = "best.config"
 RUNS_FILE = "runs.jsonl"
 RESULT_FILE = "result.json"
 LOCK_FILE = ".lock"
+#: The index of an ``--each-failure`` session (``ltobisect.each_failure``) instead of session.json.
+EACH_FILE = "each-failure.json"
+
+
+def holds_session(path: Path) -> bool:
+    """Whether ``path`` is a state directory: a session's, or an ``--each-failure`` index."""
+    return (Path(path) / SESSION_FILE).is_file() or (Path(path) / EACH_FILE).is_file()
 
 
 # -- SessionConfig <-> JSON -------------------------------------------------------------------
@@ -261,6 +268,22 @@ def _writable(path: Path, what: str, hint: str) -> None:
         raise UserError(f"cannot write to {what} {path}: {reason}", hint=hint) from exc
 
 
+def _lock(path: Path, what: str, option: str) -> int:
+    """flock ``path/.lock`` without waiting; its descriptor, or UserError naming the holder."""
+    try:
+        fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise UserError(f"cannot lock {what} {path}: {exc.strerror}",
+                        hint=f"choose another {option}") from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(fd)
+        raise UserError(f"another ltobisect is running on {path}",
+                        hint=f"wait for it, or choose another {option}") from exc
+    return fd
+
+
 class StateDir:
     """A session's state directory: identity, journal, best-so-far, run history, lock."""
 
@@ -268,6 +291,7 @@ class StateDir:
         self.path = Path(path)
         self._work = Path(work) if work is not None else None
         self._lock_fd: Optional[int] = None
+        self._work_fd: Optional[int] = None
 
     @property
     def work(self) -> Path:
@@ -302,28 +326,27 @@ class StateDir:
         if self._work is not None and self._work != self.path:
             _writable(self._work, "the work directory", "choose another --work-dir")
 
-    def acquire(self) -> None:
-        """Take the directory's lock; UserError if another run holds it."""
-        try:
-            fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise UserError(f"cannot lock the state directory {self.path}: {exc.strerror}",
-                            hint="choose another --state") from exc
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            os.close(fd)
-            raise UserError(f"another ltobisect is running on {self.path}",
-                            hint="wait for it, or choose another --state") from exc
-        self._lock_fd = fd
+    def acquire(self, lock_work: bool = True) -> None:
+        """Take the directory's lock, and the work directory's when it is another one (two
+        sessions must not build in the same worker directories); UserError if another run holds
+        one. ``lock_work=False``: the caller holds the work directory (--each-failure)."""
+        self._lock_fd = _lock(self.path, "the state directory", "--state")
+        if lock_work and self._work is not None and self._work != self.path:
+            try:
+                self._work_fd = _lock(self._work, "the work directory", "--work-dir")
+            except UserError:
+                self.release()
+                raise
 
     def release(self) -> None:
-        if self._lock_fd is not None:
-            try:
-                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-            finally:
-                os.close(self._lock_fd)
-                self._lock_fd = None
+        for name in ("_work_fd", "_lock_fd"):
+            fd = getattr(self, name, None)
+            if fd is not None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+                finally:
+                    os.close(fd)
+                    setattr(self, name, None)
 
     # session.json
     def exists(self) -> bool:

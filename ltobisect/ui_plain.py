@@ -1,7 +1,8 @@
 """Reporters that write lines: plain timestamped log lines, and JSON lines for machines.
 
 No UI library here: :class:`PlainReporter` writes one line per event, nothing that redraws (logs,
-CI); :class:`JsonReporter` writes one JSON object per event and the summary at the end. Both
+CI); :class:`JsonReporter` writes one JSON object per event and the summary at the end (the
+contract of schema :data:`~ltobisect.events.SCHEMA`, in the README). Both
 follow the :class:`~ltobisect.events.Reporter` protocol through :class:`ReporterBase`, which the
 live view of :mod:`ltobisect.ui` shares: a lock (events may come from worker threads), a
 context manager, :meth:`~ReporterBase.finish`, and never raising into the core (a broken pipe is
@@ -15,9 +16,10 @@ import math
 import sys
 import threading
 import time
-from typing import IO, Dict, Optional
+from typing import IO, Any, Dict, Optional
 
 from ltobisect.events import (
+    SCHEMA,
     BestImproved,
     CacheHit,
     Event,
@@ -27,11 +29,16 @@ from ltobisect.events import (
     StrategyStarted,
     TestFinished,
     TestStarted,
+    summary_document,
 )
 from ltobisect.model import Label, Verdict
+from ltobisect.textfit import plural
 
 #: How the bad config's first build shows: it fails, and that failure is the one minimized.
 FAILS = "fails"
+
+#: The most fragment lines a plain "best:" line spells out; the JSON event carries all of them.
+BEST_LINES_SHOWN = 20
 
 
 def fmt_duration(seconds: Optional[float]) -> str:
@@ -66,8 +73,23 @@ def shown_verdict(verdict: str, label: str) -> str:
     """
     if label == Label.BAD_CONFIG and verdict == Verdict.OTHER_FAILURE:
         return FAILS
-    return verdict
+    return str(verdict)
 
+
+class Labels:
+    """Why each running test runs (its TestStarted's label), so that its TestFinished, which
+    does not carry it, is shown with the same judgement in the text, the view and the JSON."""
+
+    def __init__(self) -> None:
+        self._by_digest: Dict[str, str] = {}
+
+    def label_of(self, ev: Event) -> str:
+        """Note a TestStarted's label; return a TestFinished's (and forget it), else ""."""
+        if isinstance(ev, TestStarted):
+            self._by_digest[ev.digest] = ev.label
+        elif isinstance(ev, TestFinished):
+            return self._by_digest.pop(ev.digest, "")
+        return ""
 
 
 def describe(ev: Event, label: str = "") -> str:
@@ -81,7 +103,7 @@ def describe(ev: Event, label: str = "") -> str:
         return f"strategy {ev.strategy}: {ev.size} of {ev.total} changes left"
     if isinstance(ev, TestStarted):
         why = f" ({ev.label})" if ev.label else ""
-        return f"worker {ev.slot}: testing {ev.size} changes [{ev.digest[:12]}]{why}"
+        return f"worker {ev.slot}: testing {plural(ev.size, 'change')} [{ev.digest[:12]}]{why}"
     if isinstance(ev, TestFinished):
         where = "cache" if ev.cached else f"worker {ev.slot}"
         text = f"{where}: {shown_verdict(ev.verdict, label)} with {ev.size} changes in {ev.duration:.1f}s [{ev.digest[:12]}]"
@@ -99,7 +121,9 @@ def describe(ev: Event, label: str = "") -> str:
     if isinstance(ev, BestImproved):
         text = f"best: {ev.size} of {ev.total} changes"
         if ev.changes:
-            text += ": " + ", ".join(ev.changes)
+            text += ": " + ", ".join(ev.changes[:BEST_LINES_SHOWN])
+            if len(ev.changes) > BEST_LINES_SHOWN:
+                text += f" and {len(ev.changes) - BEST_LINES_SHOWN} more"
         return text
     if isinstance(ev, Message):
         return f"{ev.level}: {ev.text}"
@@ -141,7 +165,7 @@ class ReporterBase:
         """Stop drawing (the live view); idempotent."""
 
     def finish(self, status: str, exit_code: int, report_text: str = "",
-               summary: Optional[dict] = None) -> None:
+               summary: Optional[dict] = None, **given: Any) -> None:
         """Show the outcome once the session has returned."""
 
 
@@ -151,16 +175,12 @@ class PlainReporter(ReporterBase):
     def __init__(self, stream: Optional[IO[str]] = None, clock=time.time) -> None:
         super().__init__(stream)
         self._clock = clock
-        self._labels: Dict[str, str] = {}
+        self._labels = Labels()
 
     def event(self, ev: Event) -> None:
         """Write one line for ``ev``."""
         try:
-            label = ""
-            if isinstance(ev, TestStarted):
-                self._labels[ev.digest] = ev.label
-            elif isinstance(ev, TestFinished):
-                label = self._labels.pop(ev.digest, "")
+            label = self._labels.label_of(ev)
             stamp = time.strftime("%H:%M:%S", time.localtime(ev.at))
             line = f"{stamp} {describe(ev, label)}"
         except Exception:  # a reporter must never raise into the core
@@ -169,7 +189,7 @@ class PlainReporter(ReporterBase):
             self._write(line)
 
     def finish(self, status: str, exit_code: int, report_text: str = "",
-               summary: Optional[dict] = None) -> None:
+               summary: Optional[dict] = None, **given: Any) -> None:
         """Print the report after the log lines, so a CI log holds the whole answer."""
         with self._lock:
             if report_text:
@@ -178,25 +198,50 @@ class PlainReporter(ReporterBase):
                     self._write(line)
 
 
+def event_json(ev: Event, label: str = "") -> Dict[str, Any]:
+    """An event as its JSON line shows it (schema :data:`~ltobisect.events.SCHEMA`).
+
+    A verdict comes with ``shown_verdict``, the judgement the text and the live view show (the
+    bad config's own build ``fails``, where the oracle, without a signature yet, says
+    ``other-failure``); a TestFinished also with the ``label`` of its TestStarted.
+    """
+    data = ev.to_json()
+    if isinstance(ev, TestFinished):
+        data["label"] = label
+    if isinstance(ev, (TestFinished, CacheHit)):
+        data["shown_verdict"] = shown_verdict(ev.verdict, label)
+    return data
+
+
 class JsonReporter(ReporterBase):
-    """JSON lines: every event as ``{"event": ..., ...}``, then ``{"event": "Summary", ...}``."""
+    """JSON lines: every event as ``{"event": ..., "schema": 1, ...}``, then the summary,
+    ``{"event": "Summary", ...}`` (:func:`~ltobisect.events.summary_document`)."""
+
+    def __init__(self, stream: Optional[IO[str]] = None) -> None:
+        super().__init__(stream)
+        self._labels = Labels()
+        #: The summary was written: the run's last line (main() writes none of its own then).
+        self.finished = False
 
     def event(self, ev: Event) -> None:
         """Write ``ev`` as one JSON object."""
         try:
-            line = json.dumps(ev.to_json(), sort_keys=True, default=str)
+            line = json.dumps(event_json(ev, self._labels.label_of(ev)), sort_keys=True,
+                              default=str)
         except Exception:
-            line = json.dumps({"event": ev.name, "at": getattr(ev, "at", None)})
+            line = json.dumps({"event": ev.name, "schema": SCHEMA, "at": getattr(ev, "at", None)})
         with self._lock:
             self._write(line)
 
     def finish(self, status: str, exit_code: int, report_text: str = "",
-               summary: Optional[dict] = None) -> None:
-        """The last line: the session's summary (summary.json when the session wrote one)."""
-        data = dict(summary or {})
-        data.setdefault("status", status)
-        data.setdefault("exit_code", exit_code)
-        data["event"] = "Summary"
-        data.setdefault("at", time.time())
+               summary: Optional[dict] = None, **given: Any) -> None:
+        """The last line: the summary of schema 1, from the session's summary.json when it
+        wrote one; ``given`` (message, hint, state_dir) fills or overrides its fields."""
+        try:
+            data = summary_document(status, exit_code, summary, **given)
+            line = json.dumps(data, sort_keys=True, default=str)
+        except Exception:  # a damaged summary.json: the fields without its values
+            line = json.dumps(summary_document(status, exit_code), sort_keys=True, default=str)
         with self._lock:
-            self._write(json.dumps(data, sort_keys=True, default=str))
+            self.finished = True
+            self._write(line)

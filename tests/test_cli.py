@@ -266,6 +266,47 @@ def test_summary_json_is_a_directory(capsys, tmp_path):
     expect(capsys, 1, ["--summary-json", "is a directory"], *minimize("--summary-json", tmp_path))
 
 
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc")
+def test_summary_json_where_nothing_can_be_created(capsys, tmp_path):
+    """/proc is a directory that even root cannot create a file in: found before any build."""
+    expect(capsys, 1, ["cannot write --summary-json /proc/ltobisect-summary.json"],
+           *minimize("--state", tmp_path / "state",
+                     "--summary-json", "/proc/ltobisect-summary.json"))
+    assert not (tmp_path / "state").exists()
+
+
+def test_summary_json_to_a_pipe_nobody_reads_is_refused_not_waited_for(capsys, tmp_path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    expect(capsys, 1, ["cannot write --summary-json", "a pipe nobody reads"],
+           *minimize("--summary-json", fifo))
+
+
+def test_output_checks_change_nothing(tmp_path):
+    kept = tmp_path / "kept.json"
+    kept.write_text("old\n")
+    assert inputs.check_output_file(kept, "--summary-json") == kept
+    assert kept.read_text() == "old\n"
+    new = tmp_path / "new.json"
+    assert inputs.check_output_file(new, "--summary-json") == new
+    assert not new.exists()
+    state = tmp_path / "a" / "b" / "state"
+    assert inputs.check_output_dir(state, "--state") == state
+    assert not (tmp_path / "a").exists() and list(tmp_path.iterdir()) == [kept]
+
+
+def test_hook_out_under_a_file(capsys, tmp_path):
+    f = tmp_path / "plain-file"
+    f.write_text("x")
+    expect(capsys, 1, ["cannot create --out", "is not a directory"],
+           "hook", "--build-dir", tmp_path, "--out", f / "artifacts")
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc")
+def test_demo_dir_that_cannot_be_created(capsys):
+    expect(capsys, 1, ["cannot create DIR /proc/ltobisect-demo"], "demo", "/proc/ltobisect-demo")
+
+
 def test_state_dir_is_a_file(capsys, tmp_path):
     f = tmp_path / "state"
     f.write_text("x")
@@ -340,16 +381,36 @@ def test_disk_full(capsys, monkeypatch, tmp_path):
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
-def test_disk_full_writing_the_summary(capsys, tmp_path):
-    """A real ENOSPC (/dev/full) after a short session (stopped after its first builds)."""
+def test_summary_json_that_cannot_be_written_is_bad_input_before_any_build(capsys, tmp_path):
+    """/dev/full takes the open and refuses every write: found before the first build."""
+    expect(capsys, 1, ["cannot write --summary-json /dev/full", "No space left"],
+           *minimize("--state", tmp_path / "state", "--summary-json", "/dev/full"))
+    assert not (tmp_path / "state").exists()
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_disk_full_writing_the_summary(capsys, monkeypatch, tmp_path):
+    """A disk that fills during the search (/dev/full let through the checks): a real ENOSPC
+    after a short session (stopped after its first builds), the journal intact, and with
+    --json the summary line says so."""
+    import json
+
+    from ltobisect.cli import commands
+
+    monkeypatch.setattr(commands, "check_outputs", lambda args: None)
+    monkeypatch.setattr(commands, "check_output_file", lambda path, option: path)
     tree = tmp_path / "demo"
     shutil.copytree(DEMO, tree)
-    expect(capsys, 2, ["cannot write --summary-json /dev/full", "No space left",
-                       "ltobisect resume"],
-           "minimize", tree / "configs" / "randconfig.config", "--tree", tree,
-           "--baseline", tree / "configs" / "baseline.config", "--max-builds", "1",
-           "--state", tmp_path / "state", "--summary-json", "/dev/full")
+    code, out, err = run(capsys, "minimize", tree / "configs" / "randconfig.config",
+                         "--tree", tree, "--baseline", tree / "configs" / "baseline.config",
+                         "--max-builds", "1", "--state", tmp_path / "state",
+                         "--summary-json", "/dev/full", "--json")
+    one_line(err, "cannot write --summary-json /dev/full", "No space left", "ltobisect resume")
+    assert code == ExitCode.INFRA
     assert (tmp_path / "state" / "journal.jsonl").is_file()
+    last = json.loads(out.splitlines()[-1])
+    assert (last["event"], last["schema"], last["status"]) == ("Summary", 1, "infra-error")
+    assert last["exit_code"] == code and "/dev/full" in last["message"]
 
 
 def test_unexpected_exception_points_to_a_log(capsys, monkeypatch, tmp_path):

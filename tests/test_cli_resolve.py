@@ -153,7 +153,7 @@ def test_resolve_warns_about_unknown_symbols_and_goes_on(capsys, tmp_path):
     assert code == 0
     assert parse_config(out)["GATE"] == "y" and parse_config(out)["J"] == "3"
     assert err.splitlines() == [
-        f"ltobisect: warning: {frag}: 1 symbol(s) unknown to this tree, ignored: CONFIG_NOPE",
+        f"ltobisect: warning: {frag}: 1 symbol unknown to this tree, ignored: CONFIG_NOPE",
         f"ltobisect: {frag} on allnoconfig: 1 change, all applied",
     ]
 

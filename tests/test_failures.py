@@ -109,6 +109,7 @@ def test_failures_command_prints_the_numbered_list_and_json(tmp_path: Path, caps
     assert out[-1].startswith("3 distinct failures;")
     assert main(["failures", str(log), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
+    assert data["schema"] == 1
     assert [(f["number"], f["count"], f["location"]) for f in data["failures"]] == [
         (1, 2, "include/linux/hdr.h"), (2, 1, "drivers/gpu/drm/panel/panel-foo.c"), (3, 1, "foo_init")]
     assert main(["failures", str(tmp_path / "missing.log")]) == 1

@@ -6,6 +6,11 @@ so bad input costs a second, not a kernel build: each one ends in a single line
 (:class:`~ltobisect.errors.ExitCode`), never a traceback. An unexpected exception still ends in
 one line (exit 2) and the traceback goes to ``error.log`` in the state directory.
 
+With ``--json`` every exit path ends with the same last line on stdout, the summary of schema 1
+(:func:`ltobisect.events.summary_document`): the session writes it when it ran, :func:`main`
+writes it for everything that ended the run before or after (a usage error argparse found, bad
+input, a state directory in use, an internal error, Ctrl-C or SIGTERM outside the session).
+
 This module is :func:`main`: it runs the command and maps every error to its exit code. The rest:
 
 - :mod:`.parser`: what the command line accepts (argparse, help texts);
@@ -18,13 +23,17 @@ This module is :func:`main`: it runs the command and maps every error to its exi
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
+import signal
+import sys
 import tempfile
+import threading
 import time
 import traceback
 from pathlib import Path
-from typing import Dict, Optional, Sequence
+from typing import Dict, Iterator, Optional, Sequence
 
 from ltobisect import __version__
 from ltobisect.cli.commands import (
@@ -35,13 +44,15 @@ from ltobisect.cli.commands import (
     cmd_report,
     cmd_resume,
 )
-from ltobisect.cli.context import PROG, Command, Context, fail
+from ltobisect.cli.context import PROG, Command, Context, fail, wants_json
 from ltobisect.cli.options import session_config
 from ltobisect.cli.parser import Parser, build_parser
 from ltobisect.cli.queries import cmd_changes, cmd_failures, cmd_resolve
 from ltobisect.cli.run import run_session
 from ltobisect.cli.signals import Interrupts
 from ltobisect.errors import ExitCode, InfraError, NotReproduced, Stopped, UserError
+from ltobisect.events import KILLED
+from ltobisect.model import SessionStatus
 
 __all__ = ["COMMANDS", "PROG", "Context", "Interrupts", "Parser", "build_parser", "main",
            "run_session", "session_config"]
@@ -76,9 +87,42 @@ def _crash_log(ctx: Context) -> str:
     return "stderr"
 
 
+@contextlib.contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGHUP while no session runs (checking the input, loading a tree) end the run
+    as Ctrl-C does: one line, the summary with --json, exit 130. (While a session runs,
+    :class:`~ltobisect.cli.signals.Interrupts` makes them a clean stop instead.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    old = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the `ltobisect` command; returns the exit code."""
-    ctx = Context()
+    words = list(sys.argv[1:] if argv is None else argv)
+    ctx = Context(json_lines=wants_json(words))
+    with _signals_interrupt():
+        return _run(words, ctx)
+
+
+def _ended(ctx: Context, code: int, status: str, message: str, hint: str = "") -> int:
+    """The line on stderr, the summary on stdout with --json; returns the exit code."""
+    fail(f"{message} ({hint})" if hint else message)
+    ctx.summary(status, int(code), message, hint)
+    return int(code)
+
+
+def _run(argv: Sequence[str], ctx: Context) -> int:
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
@@ -87,36 +131,34 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return ExitCode.BAD_INPUT
         return int(COMMANDS[args.command](args, ctx))
     except NotReproduced as exc:
-        fail(exc.line())
-        return ExitCode.NOT_REPRODUCED
-    except UserError as exc:
-        fail(exc.line())
-        return int(exc.exit_code)
+        return _ended(ctx, ExitCode.NOT_REPRODUCED, SessionStatus.NOT_REPRODUCED, str(exc),
+                      exc.hint)
+    except UserError as exc:  # argparse's usage errors too (Parser.error)
+        return _ended(ctx, exc.exit_code, SessionStatus.BAD_INPUT, str(exc), exc.hint)
     except Stopped as exc:
-        fail(exc.line())
-        return ExitCode.PARTIAL
+        return _ended(ctx, ExitCode.PARTIAL, SessionStatus.PARTIAL, exc.line())
     except InfraError as exc:
-        where = f" (the journal is intact: `ltobisect resume {ctx.state}`)" if ctx.state else ""
-        fail(f"{exc.line()}{where}")
-        return ExitCode.INFRA
+        hint = f"the journal is intact: `ltobisect resume {ctx.state}`" if ctx.state else ""
+        return _ended(ctx, ExitCode.INFRA, SessionStatus.INFRA_ERROR, exc.line(), hint)
     except KeyboardInterrupt:
-        fail("interrupted")
-        return ExitCode.INTERRUPTED
+        return _ended(ctx, ExitCode.INTERRUPTED, KILLED, "interrupted")
     except BrokenPipeError:
         return ExitCode.INFRA
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
             where = exc.filename or ctx.state or "the state directory"
-            resume = f", then `ltobisect resume {ctx.state}`" if ctx.state else ""
-            fail(f"disk full while writing {where} (free some space{resume})")
-        else:
-            log = _crash_log(ctx)
-            where = f": {exc.filename}" if exc.filename else ""
-            fail(f"{exc.strerror or exc}{where} (details in {log})")
-        return ExitCode.INFRA
+            hint = f"free some space, then `ltobisect resume {ctx.state}`" if ctx.state else \
+                "free some space"
+            return _ended(ctx, ExitCode.INFRA, SessionStatus.INFRA_ERROR,
+                          f"disk full while writing {where}", hint)
+        log = _crash_log(ctx)
+        where = f": {exc.filename}" if exc.filename else ""
+        return _ended(ctx, ExitCode.INFRA, SessionStatus.INFRA_ERROR,
+                      f"{exc.strerror or exc}{where}", f"details in {log}")
     except SystemExit as exc:  # argparse --help / --version
         return int(exc.code or 0) if isinstance(exc.code, int) or exc.code is None else 1
     except Exception as exc:  # the promise: one line, never a traceback
         log = _crash_log(ctx)
-        fail(f"internal error: {type(exc).__name__}: {exc} (details in {log}; please report it)")
-        return ExitCode.INFRA
+        return _ended(ctx, ExitCode.INFRA, SessionStatus.INFRA_ERROR,
+                      f"internal error: {type(exc).__name__}: {exc}",
+                      f"details in {log}; please report it")

@@ -39,7 +39,8 @@ int_arg = _typed("number", _int, "4")
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse that reports a usage error as a UserError (one line, exit 1), not exit 2."""
+    """argparse that reports a usage error as a UserError (one line, exit 1), not exit 2; with
+    ``--json`` among the words, main() ends it with the summary line on stdout as well."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UserError(message, f"see `{self.prog} --help`")
@@ -63,7 +64,8 @@ examples:
 
 exit codes: 0 minimized, 1 bad input, 2 infrastructure error, 3 partial
 (budget, limit or Ctrl-C; best so far written), 4 the failure does not
-reproduce, 130 killed by a second Ctrl-C.
+reproduce, 130 killed by a second Ctrl-C. With --json the last line on
+stdout is always the summary (schema 1), with that exit code.
 """
 
 MINIMIZE_HELP = """\
@@ -87,7 +89,8 @@ For a build farm, after a failed build: take .config and the source tree
 from the O= directory, minimize within the budget, write every artifact to
 --out. Never prompts and never runs past --budget (default 1h); exits
 0 minimized, 3 partial (best so far written), 4 not reproduced, 1 bad input,
-2 infrastructure error.
+2 infrastructure error. With --json, JSON lines on stdout whose last line
+is the summary (schema 1), whatever the exit code.
 
 examples:
   set -o pipefail
@@ -208,10 +211,15 @@ def _add_search_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--seed", type=int_arg, metavar="N", default=0, help="random seed (default: 0)")
     g.add_argument("--verify", type=int_arg, metavar="N", default=None,
                    help="rebuilds of the result to confirm it (default: 2)")
+    g.add_argument("--no-lto-matrix", dest="lto_matrix", action="store_false",
+                   help="with Clang LTO, do not build the result without LTO and with the other "
+                        "LTO mode (two builds, run only when the budget affords them)")
     g = p.add_argument_group("output")
     g.add_argument("--summary-json", type=Path, metavar="FILE",
                    help="also copy summary.json to FILE")
-    g.add_argument("--json", action="store_true", help="JSON lines on stdout instead of the view")
+    g.add_argument("--json", action="store_true",
+                   help="JSON lines on stdout instead of the view (schema 1): every event, "
+                        "then the summary, also when the run ends in an error")
 
 
 def _add_scheduler(g: argparse._ActionsContainer, help: str) -> None:
@@ -250,6 +258,9 @@ def build_parser() -> Parser:
     p.add_argument("--state", type=Path, metavar="DIR",
                    help="state directory for the journal and artifacts "
                         "(default: ./ltobisect-state, numbered if taken)")
+    p.add_argument("--work-dir", type=Path, metavar="DIR",
+                   help="where the journal, build directories and logs go "
+                        "(default: the state directory)")
     _add_search_options(p)
 
     p = sub.add_parser("hook", help="post-failure hook for build farms", description=HOOK_HELP,
@@ -257,7 +268,11 @@ def build_parser() -> Parser:
     p.add_argument("--build-dir", type=Path, required=True, metavar="O",
                    help="the O= directory of the failed build (holds .config)")
     p.add_argument("--out", type=Path, metavar="DIR",
-                   help="where the artifacts go (default: ./ltobisect-hook, numbered if taken)")
+                   help="where the artifacts go, and nothing else: what a CI job uploads "
+                        "(default: ./ltobisect-hook, numbered if taken)")
+    p.add_argument("--work-dir", type=Path, metavar="DIR",
+                   help="where the journal, build directories and logs go (default: "
+                        "~/.cache/ltobisect/work/<out>-<hash>, found again by resume)")
     p.add_argument("--tree", type=Path, metavar="DIR",
                    help="the source tree (default: O's `source` link or Makefile)")
     _add_search_options(p)

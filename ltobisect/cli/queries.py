@@ -16,6 +16,8 @@ from ltobisect.errors import ExitCode
 from ltobisect.inputs import check_baseline, read_text_file
 from ltobisect.preview import explanation, loaded_tree, read_fragment
 from ltobisect.config import BASELINES, is_kernel_tree
+from ltobisect.textfit import plural
+from ltobisect.events import SCHEMA
 
 
 def _count(n: int, what: str) -> str:
@@ -46,7 +48,8 @@ def cmd_failures(args: argparse.Namespace, ctx: Context) -> int:
     text = read_text_file(args.log, "log")
     listed = sg.failures(text)
     if args.json:
-        json.dump({"log": str(args.log), "failures": [f.to_json() for f in listed]}, sys.stdout, indent=2)
+        json.dump({"schema": SCHEMA, "log": str(args.log), "failures": [f.to_json() for f in listed]},
+                  sys.stdout, indent=2)
         sys.stdout.write("\n")
         return ExitCode.MINIMIZED
     if not listed:
@@ -90,7 +93,7 @@ def cmd_resolve(args: argparse.Namespace, ctx: Context) -> int:
     sys.stdout.flush()
     name = args.fragment
     if fragment.unknown:
-        note(f"warning: {name}: {len(fragment.unknown)} symbol(s) unknown to this tree, ignored: "
+        note(f"warning: {name}: {plural(len(fragment.unknown), 'symbol')} unknown to this tree, ignored: "
              f"{_names(fragment.unknown)}")
     if fragment.repeated:
         note(f"warning: {name} sets {_names(fragment.repeated)} on more than one line; "

@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 import threading
-from typing import Callable, List
+from typing import Callable, List, Optional
 
 from ltobisect.cli.context import PROG
 from ltobisect.errors import ExitCode
@@ -30,8 +30,12 @@ class Interrupts:
     """
 
     def __init__(self, stop: Callable[[str], None], on_first: Callable[[], None],
-                 state: str = "the state directory") -> None:
+                 state: str = "the state directory",
+                 last_words: Optional[Callable[[str, int, str], None]] = None) -> None:
+        """``last_words(status, exit_code, message)`` is called just before the process exits
+        here without returning (the --json summary line); it must not take locks."""
         self.stop = stop
+        self._last_words = last_words
         self.on_first = on_first
         self.presses = 0
         self.hard = False  # the budget ran out: the outcome is partial, not killed
@@ -61,10 +65,19 @@ class Interrupts:
             signal.signal(sig, old)
 
     def _late(self, signum: int, frame: object) -> None:
-        sys.stderr.write(f"{PROG}: error: killed by a second Ctrl-C; the journal is intact: "
-                         f"`ltobisect resume {self._state}`\n")
+        self._exit("killed", ExitCode.INTERRUPTED,
+                   f"killed by a second Ctrl-C; the journal is intact: `ltobisect resume {self._state}`")
+
+    def _exit(self, status: str, code: int, message: str) -> None:
+        """The one-line error, the summary line when asked for, and the exit, right now."""
+        sys.stderr.write(f"{PROG}: error: {message}\n")
         sys.stderr.flush()
-        os._exit(ExitCode.INTERRUPTED)
+        if self._last_words is not None:
+            try:
+                self._last_words(status, int(code), message)
+            except Exception:
+                pass
+        os._exit(code)
 
     def _handle(self, signum: int, frame: object) -> None:
         self.presses += 1
@@ -104,9 +117,6 @@ class Interrupts:
         # handler runs; _thread.interrupt_main() would wait for that thread to wake up by itself.
         signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
 
-    @staticmethod
-    def _die() -> None:
-        sys.stderr.write(f"{PROG}: error: budget exceeded and the session did not stop; "
-                         "exiting (best result so far is in the state directory)\n")
-        sys.stderr.flush()
-        os._exit(ExitCode.PARTIAL)
+    def _die(self) -> None:
+        self._exit("partial", ExitCode.PARTIAL, "budget exceeded and the session did not stop; "
+                   f"exiting (the best result so far is in {self._state})")
