@@ -1,49 +1,94 @@
 #!/usr/bin/env bash
-# A CI job's build step with ltobisect as its post-failure hook.
+# The post-failure hook of a CI job: after a kernel build failed, minimize its config with
+# `ltobisect hook` and leave everything worth uploading in one directory, $ARTIFACTS.
 #
-#   examples/hook-ci.sh <tree> <config> [make args...]
+#   set -o pipefail
+#   make O=out ARCH=x86_64 LLVM=-16 -j"$(nproc)" 2>&1 | tee build.log ||
+#       examples/hook-ci.sh out build.log
 #
-# Builds <tree> with <config> in a fresh O= directory. When the build fails, runs
-# `ltobisect hook` on that O= directory within a budget and leaves every artifact in
-# $ARTIFACTS (report.txt to mail upstream, fragment.config, reproduce.sh, summary.json).
-# The job's exit code is the build's; ltobisect's outcome is printed and kept in
-# $ARTIFACTS/hook-exit-code (0 minimized, 3 partial, 4 not reproduced, 1 bad input, 2 infra).
+# <build-dir> is the O= directory of the failed build (its .config, and the `source` link the
+# kernel's Makefile leaves there, which leads to the tree); <build-log> is the build's output.
 #
-# On a build farm, set LTOBISECT_SCHEDULER to the Dask scheduler and the minimization's builds
-# run on its workers (see "Build farms (Dask)" in README.md); LTOBISECT_WORKERS is how many at
-# once (default 1). The workers need <tree> at the same path (or LTOBISECT_TREE_MAP) and the
-# same clang and lld:
+# $ARTIFACTS (default ./ltobisect-artifacts) is ltobisect's --out and holds only what a job
+# uploads: report.txt to mail upstream, fragment.config, minimal.config, reproduce.sh,
+# summary.json, and hook.log, this script's log (ltobisect's lines and its report). The build
+# directories and the journal go to the work directory ($LTOBISECT_WORK_DIR, passed as
+# --work-dir; else ltobisect's default under ~/.cache/ltobisect/work) and the compiler cache to
+# ccache's ($CCACHE_DIR): keep those in the runner's cache, not in the artifacts (see
+# examples/ci/).
 #
-#   LTOBISECT_SCHEDULER=tcp://A:8786 LTOBISECT_WORKERS=8 \
-#       examples/hook-ci.sh linux randconfig.config ARCH=x86_64 LLVM=-16
+# The exit code is ltobisect's: 0 minimized, 3 partial (the budget ran out; the best so far is
+# written), 4 the failure does not reproduce, 1 bad input, 2 infrastructure error, 130 killed.
+# Nothing that existed before is deleted: an $ARTIFACTS that exists must be empty or hold this
+# same session (a rerun continues it), else ltobisect refuses it (exit 1) and it is left as it
+# was. SIGTERM, SIGINT and SIGHUP are passed on to ltobisect, which stops cleanly and writes the
+# best result so far.
+#
+# Environment:
+#   LTOBISECT_BUDGET     wall time of the minimization (default 2h); ltobisect never runs past it
+#   LTOBISECT_SCHEDULER  a Dask scheduler (tcp://host:8786): the builds run on its workers, which
+#                        need the tree at the same path (or LTOBISECT_TREE_MAP) and the same clang
+#                        and lld; see "Build farms (Dask)" in README.md
+#   LTOBISECT_WORKERS    builds at once (default 1)
+#   LTOBISECT_WORK_DIR   the work directory (--work-dir)
+#   LTOBISECT            the command to run (default: ltobisect)
+#
+#   LTOBISECT_SCHEDULER=tcp://A:8786 LTOBISECT_WORKERS=8 examples/hook-ci.sh out build.log
 set -uo pipefail
 
-tree=${1:?usage: hook-ci.sh <tree> <config> [make args...]}
-config=${2:?usage: hook-ci.sh <tree> <config> [make args...]}
-shift 2
-out=${O:-$PWD/build}
-ARTIFACTS=${ARTIFACTS:-$PWD/artifacts}
+usage="usage: hook-ci.sh <build-dir> <build-log>"
+build_dir=${1:?$usage}
+build_log=${2:?$usage}
+ARTIFACTS=${ARTIFACTS:-$PWD/ltobisect-artifacts}
 BUDGET=${LTOBISECT_BUDGET:-2h}
+read -r -a ltobisect <<< "${LTOBISECT:-ltobisect}"
 
-mkdir -p "$out"
-cp "$config" "$out/.config"
-make -C "$tree" O="$out" "$@" olddefconfig >/dev/null || exit 1
-make -C "$tree" O="$out" "$@" -j"$(nproc)" 2>&1 | tee "$out/build.log"
-build=${PIPESTATUS[0]}
-[ "$build" -eq 0 ] && exit 0
+# ltobisect claims $ARTIFACTS only if it is new, empty or its own: the log is written beside it
+# while the hook runs, and copied in at the end.
+[ -e "$ARTIFACTS" ] && made_artifacts=0 || made_artifacts=1
+log=$(mktemp "${TMPDIR:-/tmp}/ltobisect-hook.XXXXXX") || exit 2
 
-echo "build failed (exit $build); minimizing the config with ltobisect (budget $BUDGET)" >&2
-rm -rf "$ARTIFACTS"
-cmd=(ltobisect hook --build-dir "$out" --log "$out/build.log" --budget "$BUDGET" --out "$ARTIFACTS")
+keep_log() {
+    if [ "$made_artifacts" = 1 ] || [ -f "$ARTIFACTS/session.json" ] ||
+            [ -f "$ARTIFACTS/each-failure.json" ]; then
+        mkdir -p "$ARTIFACTS" && cp "$log" "$ARTIFACTS/hook.log" && rm -f "$log"
+    else
+        echo "hook-ci.sh: $ARTIFACTS is not ltobisect's; the log stays in $log" >&2
+    fi
+}
+trap keep_log EXIT
+
+cmd=("${ltobisect[@]}" hook --build-dir "$build_dir" --log "$build_log" --budget "$BUDGET"
+     --out "$ARTIFACTS")
 [ -n "${LTOBISECT_SCHEDULER:-}" ] && cmd+=(--scheduler "$LTOBISECT_SCHEDULER")
 [ -n "${LTOBISECT_WORKERS:-}" ] && cmd+=(--workers "$LTOBISECT_WORKERS")
-"${cmd[@]}" >"$out/ltobisect.log" 2>&1
-hook=$?
-echo "$hook" > "$ARTIFACTS/hook-exit-code" 2>/dev/null || true
+[ -n "${LTOBISECT_WORK_DIR:-}" ] && cmd+=(--work-dir "$LTOBISECT_WORK_DIR")
+
+echo "hook-ci.sh: minimizing the config of $build_dir with ltobisect (budget $BUDGET," \
+     "artifacts in $ARTIFACTS)" >>"$log"
+
+# No terminal and no prompt: stdin is empty, both streams go to the log, shown as they come.
+tail -n +1 -f "$log" &
+shown=$!
+"${cmd[@]}" </dev/null >>"$log" 2>&1 &
+pid=$!
+trap 'kill -TERM "$pid" 2>/dev/null' TERM INT HUP
+while :; do
+    wait "$pid"
+    hook=$?
+    kill -0 "$pid" 2>/dev/null || break  # ended; else a signal interrupted the wait
+done
+trap - TERM INT HUP
+sleep 1  # tail shows the last lines
+kill "$shown" 2>/dev/null
+wait "$shown" 2>/dev/null
+
 case $hook in
-0) echo "ltobisect: minimized; see $ARTIFACTS/report.txt" >&2 ;;
-3) echo "ltobisect: budget ran out; best so far in $ARTIFACTS/report.txt" >&2 ;;
-4) echo "ltobisect: the failure did not reproduce (flaky or environment-dependent)" >&2 ;;
-*) echo "ltobisect: exit $hook; see $out/ltobisect.log" >&2 ;;
+0) outcome="minimized; see $ARTIFACTS/report.txt" ;;
+3) outcome="the budget ran out; the best so far is in $ARTIFACTS/report.txt" ;;
+4) outcome="the failure did not reproduce (flaky or environment-dependent)" ;;
+1) outcome="bad input; see the error above" ;;
+*) outcome="exit $hook; see the error above" ;;
 esac
-exit "$build"
+echo "hook-ci.sh: ltobisect exit $hook: $outcome" | tee -a "$log" >&2
+exit "$hook"

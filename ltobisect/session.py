@@ -48,6 +48,7 @@ from ltobisect.problem import Problem
 from ltobisect.state import SessionDoc, StateDir, config_from_json, config_to_json, session_identity
 from ltobisect.strategies import get as get_strategy
 from ltobisect.verify import Verifier, check_with_make
+from ltobisect.textfit import plural
 
 __all__ = ["Session", "SessionResult"]
 
@@ -183,7 +184,7 @@ class Session:
             raise UserError(f"workers must be at least 1, not {cfg.workers}")
         self._state.prepare()
         existing = self._state.claim(cfg)
-        self._state.acquire()
+        self._state.acquire(lock_work=not cfg.each_failure)  # --each-failure holds it itself
         if existing is None and self._resume:
             raise UserError(f"{self._state.path} holds no session to resume")
         doc = self._doc = existing or SessionDoc(identity=session_identity(cfg), created=time.time())
@@ -191,7 +192,7 @@ class Session:
         self._save()
         orphans = reap_orphans(self._work)
         if orphans:
-            self._emit(Message("warning", f"stopped {orphans} build(s) left running by an earlier, "
+            self._emit(Message("warning", f"stopped {plural(orphans, 'build')} left running by an earlier, "
                                           "killed run of this session"))
         self._journal = Journal(self._work / JOURNAL_FILE)
         if self._journal.torn:

@@ -17,11 +17,12 @@ from ltobisect import each_failure, report
 from ltobisect.cli.context import PROG, Context
 from ltobisect.cli.options import session_config
 from ltobisect.cli.run import resume_starter, run_session, starter
-from ltobisect.config import BuildSpec, SessionConfig, is_kernel_tree
+from ltobisect.config import BuildSpec, SessionConfig, default_work_dir, is_kernel_tree
 from ltobisect.errors import ExitCode, UserError
 from ltobisect.inputs import (
     arch_from_config,
     check_output_file,
+    check_outputs,
     check_state_dir,
     check_state_path,
     check_tree,
@@ -32,14 +33,31 @@ from ltobisect.inputs import (
     read_text_file,
 )
 
-#: The checkout this package runs from: the demo's sources and the benchmarks live there.
+#: The checkout this package runs from, when it runs from one: the benchmarks live there.
 REPO = Path(__file__).resolve().parent.parent.parent
-DEMO_SOURCE = REPO / "examples" / "demo"
+
+
+def demo_source() -> Path:
+    """The demo's sources: the package data ``ltobisect/demo_tree`` of an installed ltobisect
+    (pyproject.toml installs examples/demo there), else examples/demo of the checkout."""
+    import importlib.resources
+
+    try:
+        installed = Path(str(importlib.resources.files("ltobisect") / "demo_tree"))
+    except (ImportError, TypeError, ValueError):
+        installed = None
+    if installed is not None and (installed / "Kconfig").is_file():
+        return installed
+    return REPO / "examples" / "demo"
+
+
+DEMO_SOURCE = demo_source()
 BENCH_DIR = REPO / "benchmarks"
 
 
 def cmd_minimize(args: argparse.Namespace, ctx: Context) -> int:
     """`ltobisect minimize`."""
+    check_outputs(args)  # every output path is writable, before the first build
     tree = check_tree(args.tree)
     bad = args.bad_config
     read_config(bad, "bad config")
@@ -55,6 +73,7 @@ def cmd_minimize(args: argparse.Namespace, ctx: Context) -> int:
 
 def cmd_hook(args: argparse.Namespace, ctx: Context) -> int:
     """`ltobisect hook`: minimize after a failed build, within a budget, without questions."""
+    check_outputs(args)  # every output path is writable, before the first build
     build_dir = args.build_dir
     if not build_dir.is_dir():
         raise UserError(f"--build-dir {build_dir} is not a directory",
@@ -72,15 +91,29 @@ def cmd_hook(args: argparse.Namespace, ctx: Context) -> int:
     budget = args.budget if args.budget is not None else args.budget_default
     summary_json = check_output_file(args.summary_json, "--summary-json")
     out = check_state_path(args.out if args.out is not None else free_dir("ltobisect-hook"), "--out")
-    config = session_config(args, bad=bad, tree=tree, state=out, budget=budget)
+    # Only what a CI job uploads goes to --out: the journal and build directories go elsewhere.
+    config = session_config(args, bad=bad, tree=tree, state=out, budget=budget,
+                            work_dir=default_work_dir(out))
     ctx.state = out
     # A build farm's log is not a terminal: plain lines unless --json, even under a TTY.
     reporter = ctx.reporter(args.json, config.workers, plain=True)
-    return run_session(starter(config), out, reporter, budget, summary_json)
+    code = run_session(starter(config), out, reporter, budget, summary_json)
+    if code in (ExitCode.MINIMIZED, ExitCode.NOT_REPRODUCED) and args.work_dir is None \
+            and config.work_dir is not None:
+        prune_work_dir(Path(config.work_dir))  # our default; a given --work-dir may be a cache
+    return code
+
+
+def prune_work_dir(work: Path) -> None:
+    """After a hook session that will not be resumed: drop the build directories (gigabytes on
+    a kernel; the next session has its own). The journal and logs stay for `report`."""
+    for name in ("workers", "lld-reproduce", "olddefconfig"):
+        shutil.rmtree(work / name, ignore_errors=True)
 
 
 def cmd_resume(args: argparse.Namespace, ctx: Context) -> int:
     """`ltobisect resume`."""
+    check_outputs(args)  # every output path is writable, before the first build
     state = check_state_dir(args.state_dir)
     ctx.state = state
     config = each_failure.stored(state).config  # UserError if the session is damaged
@@ -127,9 +160,11 @@ def cmd_report(args: argparse.Namespace, ctx: Context) -> int:
 
 def cmd_demo(args: argparse.Namespace, ctx: Context) -> int:
     """`ltobisect demo`: copy the embedded demo and minimize its randconfig for real."""
+    check_outputs(args)  # every output path is writable, before the first build
     if not (DEMO_SOURCE / "Kconfig").is_file():
         raise UserError(f"the demo sources are missing ({DEMO_SOURCE})",
-                        "run from a checkout of ltobisect: scripts/bootstrap demo")
+                        "reinstall ltobisect (`pip install .` in its checkout) or run "
+                        "`scripts/bootstrap demo` there")
     for tool in ("make", "cc"):
         if shutil.which(tool) is None:
             raise UserError(f"the demo needs {tool}, which is not installed",
