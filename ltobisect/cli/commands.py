@@ -195,11 +195,7 @@ def cmd_demo(args: argparse.Namespace, ctx: Context) -> int:
     if not args.json:
         sys.stderr.write(f"{PROG}: demo tree copied to {tree}; artifacts go to {state}\n")
     reporter = ctx.reporter(args.json, config.workers, title="ltobisect demo")
-    code = run_session(starter(config), state, reporter, None)
-    if not args.json:
-        sys.stderr.write(f"{PROG}: demo artifacts: {state} (report.txt, fragment.config, "
-                         "reproduce.sh)\n")
-    return code
+    return run_session(starter(config), state, reporter, None)
 
 
 def _read_only(tree: Path) -> None:

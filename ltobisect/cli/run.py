@@ -101,11 +101,10 @@ def run_session(start: Starter, state: Path, reporter: Any, budget: Optional[flo
 
 def _where(result: Any) -> None:
     """The paths a user opens next: the report and the fragment, when they were written."""
-    paths = [f"{name} {result.artifacts[key]}" for key, name in (("report", "report"),
-                                                                 ("fragment", "fragment"))
-             if key in result.artifacts]
-    if paths:
-        note("; ".join(paths))
+    # One path a line: a long one wraps on an 80-column terminal, and is still selectable whole.
+    for key, name in (("report", "report"), ("fragment", "fragment")):
+        if key in result.artifacts:
+            note(f"{name} {result.artifacts[key]}")
 
 
 def _summary_data(result: Any) -> Any:
