@@ -43,6 +43,8 @@ class Confirmed:
 
     signature: Signature
     timeout: float
+    #: The oracle spec the tests run with (signature, timeout, targets).
+    spec: Optional[OracleSpec] = None
 
 
 def oracle_spec(config: SessionConfig, work_dir: Path) -> OracleSpec:
@@ -90,7 +92,7 @@ class Confirmation:
             assert doc.signature is not None and doc.timeout is not None
             targets = doc.targets
             spec = spec0.judged_by(doc.signature, doc.timeout, targets)
-            return Confirmed(doc.signature, doc.timeout), self.start(spec)
+            return Confirmed(doc.signature, doc.timeout, spec), self.start(spec)
 
         # A failure known from the user's log chooses the first build's targets already.
         given = read_text(cfg.failure_log) if cfg.failure_log is not None else None
@@ -133,11 +135,12 @@ class Confirmation:
         doc.log_failures = [f.to_json() for f in listed[:200]]
         doc.targets = list(union) if union is not None else None
         self.save()
-        executor.judge_by(spec0.judged_by(sig, timeout, union))
+        spec = spec0.judged_by(sig, timeout, union)
+        executor.judge_by(spec)
         self.emit(Message("info", f"the bad config fails: {sig.describe()}; tests time out "
                                   f"after {timeout:.0f} s"))
         self._tell_choice(sig, listed, _targets(executor))
-        return Confirmed(sig, timeout), executor
+        return Confirmed(sig, timeout, spec), executor
 
     # -- the parts -------------------------------------------------------------------------
     def _roots(self, executor: Optional[Executor]) -> tuple[str, ...]:

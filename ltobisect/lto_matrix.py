@@ -34,6 +34,10 @@ OUTCOMES = ("reproduces", "builds", "fails-otherwise", "timeout", "out-of-memory
             "unavailable", "skipped", "error")
 #: Seconds kept for writing the artifacts after the matrix builds.
 RESERVE = 30.0
+#: A matrix build changes the LTO flags of every object, so it recompiles them all, where the
+#: search's builds recompile what a few options touch: it gets this many times the search's
+#: derived timeout, and the budget check counts it as this many bad-config builds.
+CLEAN_BUILD_FACTOR = 4.0
 
 _FROM_VERDICT = {
     Verdict.REPRODUCES: "reproduces",
@@ -64,7 +68,7 @@ def affordable(time_left: Optional[float], builds_left: Optional[int], build_sec
                parallel: int, reserved: float) -> str:
     """Why two more builds cannot be afforded ("" when they can).
 
-    ``build_seconds`` is what one build of the minimal config took; ``parallel`` how many of
+    ``build_seconds`` is what an incremental build took (the bad config's); ``parallel`` how many of
     the two run at once; ``reserved`` the seconds already promised to later steps (the ld.lld
     reproducer).
     """
@@ -73,10 +77,10 @@ def affordable(time_left: Optional[float], builds_left: Optional[int], build_sec
     if time_left is None:
         return ""
     rounds = 1 if parallel >= 2 else 2
-    needed = rounds * build_seconds * 1.25 + reserved + RESERVE
+    needed = rounds * build_seconds * CLEAN_BUILD_FACTOR + reserved + RESERVE
     if time_left < needed:
-        return (f"the budget left ({time_left:.0f}s) cannot afford two more builds of about "
-                f"{build_seconds:.0f}s each")
+        return (f"the budget left ({time_left:.0f}s) cannot afford two more clean builds of "
+                f"about {build_seconds * CLEAN_BUILD_FACTOR:.0f}s each")
     return ""
 
 
@@ -139,7 +143,7 @@ def describe(matrix: Optional[Dict[str, Any]]) -> str:
     names = {"none": "without LTO", "thin": "with ThinLTO", "full": "with full LTO"}
     parts = [f"fails {names[matrix['reported']]} (as reported)"]
     said = {"reproduces": "fails the same way", "builds": "builds",
-            "fails-otherwise": "fails otherwise", "timeout": "times out",
+            "fails-otherwise": "fails otherwise", "timeout": "did not finish in time",
             "out-of-memory": "runs out of memory", "unavailable": "not offered",
             "skipped": "not built", "error": "could not be built"}
     for m in matrix.get("modes") or []:

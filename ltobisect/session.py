@@ -309,7 +309,16 @@ class Session:
         def test(cands: Sequence[Candidate]) -> List[Outcome]:
             self._phase(Phase.VERIFYING, "the LTO matrix")
             problem.label = Label.LTO_MATRIX
-            return problem.test_many(cands, adopt=False)
+            spec = self._confirmed.spec if self._confirmed else None
+            longer = (spec is not None and spec.timeout is not None and cfg.timeout is None
+                      and self._executor is not None)
+            if longer:  # every object recompiles: a derived timeout is for a few of them
+                self._executor.judge_by(replace(spec, timeout=spec.timeout * lto_matrix.CLEAN_BUILD_FACTOR))
+            try:
+                return problem.test_many(cands, adopt=False)
+            finally:
+                if longer:
+                    self._executor.judge_by(spec)
 
         try:
             return lto_matrix.run_matrix(best, problem.resolve(best).config_text, problem.resolve,

@@ -101,15 +101,17 @@ def test_a_budget_that_cannot_afford_the_builds_skips_them_and_says_why():
     matrix = lm.run_matrix(best, resolve(best).config_text, resolve, builder({}, calls), lambda: reason)
     assert calls == []
     assert [m["outcome"] for m in matrix["modes"]] == ["skipped", "skipped"]
-    assert "budget left (100s) cannot afford two more builds of about 300s" in lm.describe(matrix)
+    assert "budget left (100s) cannot afford two more clean builds of about 1200s" in lm.describe(matrix)
 
 
-def test_affordable_counts_rounds_the_reserve_and_the_build_limit():
-    # Two workers: one round of 100 s (+25%), the lld reserve and the artifacts' 30 s.
-    assert lm.affordable(125 + 200 + 30 + 1, None, 100.0, 2, 200.0) == ""
-    assert lm.affordable(125 + 200 + 30 - 1, None, 100.0, 2, 200.0) != ""
+def test_affordable_counts_clean_builds_rounds_the_reserve_and_the_build_limit():
+    # A matrix build recompiles everything: counted as CLEAN_BUILD_FACTOR incremental builds.
+    one = 100.0 * lm.CLEAN_BUILD_FACTOR
+    # Two workers: one round, the lld reserve and the artifacts' 30 s.
+    assert lm.affordable(one + 200 + 30 + 1, None, 100.0, 2, 200.0) == ""
+    assert lm.affordable(one + 200 + 30 - 1, None, 100.0, 2, 200.0) != ""
     # One worker: the two builds run one after the other.
-    assert lm.affordable(270, None, 100.0, 1, 0.0) != ""
-    assert lm.affordable(270, None, 100.0, 2, 0.0) == ""
+    assert lm.affordable(2 * one + 30 - 1, None, 100.0, 1, 0.0) != ""
+    assert lm.affordable(2 * one + 30 - 1, None, 100.0, 2, 0.0) == ""
     assert lm.affordable(None, 1, 100.0, 2, 0.0) == "the build limit leaves no room for two more builds"
     assert lm.affordable(None, None, 100.0, 2, 0.0) == ""
