@@ -6,6 +6,7 @@ arguments).
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -50,9 +51,15 @@ def user_ccache_dir() -> Path:
     the directory ccache itself uses (ccache >= 4 reports it), else ``~/.cache/ccache``.
 
     Builds run with a HOME of their own (``build.build_env``), so ccache's default cannot be
-    left to ccache inside the build: it is resolved here, once, with the user's HOME.
+    left to ccache inside the build: it is resolved here, with the user's HOME (asked of ccache
+    once per environment).
     """
-    env = os.environ.get("CCACHE_DIR")
+    return _ccache_dir(os.environ.get("CCACHE_DIR"), os.environ.get("HOME"),
+                       os.environ.get("XDG_CACHE_HOME"))
+
+
+@functools.lru_cache(maxsize=8)
+def _ccache_dir(env: Optional[str], home: Optional[str], xdg: Optional[str]) -> Path:
     if env:
         return Path(env)
     exe = shutil.which("ccache")
@@ -63,7 +70,6 @@ def user_ccache_dir() -> Path:
                 return Path(said.stdout.strip())
         except (OSError, subprocess.SubprocessError):
             pass
-    xdg = os.environ.get("XDG_CACHE_HOME")
     return (Path(xdg) if xdg else Path.home() / ".cache") / "ccache"
 
 

@@ -72,7 +72,7 @@ class EachFailure:
         self.result: Optional[SessionResult] = None
         self._state = st.StateDir(config.state_dir, config.work_dir)
         #: The searches' shared journal, worker directories and logs.
-        self._work = Path(config.work_dir) if config.work_dir is not None else self._state.path
+        self._work = self._state.work
         self._session_kw = session_kw
         self._current: Optional[session_mod.Session] = None
         self._stopped: Optional[str] = None
@@ -217,7 +217,7 @@ class EachFailure:
     def _builds(self) -> int:
         """Builds run for all the searches (the shared bad config's build counted once)."""
         try:
-            records = jr.Journal(self._work / jr.JOURNAL_FILE).records()
+            records = jr.Journal(self._state.journal_file).records()
         except InfraError:
             return 0
         return sum(1 for r in records if r.label not in Label.not_builds())

@@ -347,13 +347,14 @@ OUTPUT_OPTIONS: Dict[str, Tuple[str, str]] = {
 
 def check_outputs(args: Any) -> None:
     """Every output path a command was given (:data:`OUTPUT_OPTIONS`) is writable, checked
-    before the first build: a UserError naming the option otherwise."""
+    before the first build: a UserError naming the option otherwise. A file's option is set to
+    the checked, absolute path (the command writes it there at the end)."""
     for dest, (option, kind) in OUTPUT_OPTIONS.items():
         value = getattr(args, dest, None)
         if not isinstance(value, (str, Path)):
             continue
         if kind == "file":
-            check_output_file(Path(value), option)
+            setattr(args, dest, check_output_file(Path(value), option))
         else:
             check_output_dir(Path(value), option)
 

@@ -257,7 +257,7 @@ def _common(what: str) -> List[str]:
 def _out_dir() -> List[str]:
     return [
         "if [ -z \"$out\" ]; then",
-        "    out=$(mktemp -d \"${TMPDIR:-/tmp}/reproduce.XXXXXX\") || cannot \"mktemp -d failed\"",
+        "    out=$(mktemp -d) || cannot \"mktemp -d failed\"  # a new directory under $TMPDIR",
         "fi",
         "mkdir -p \"$out\" || cannot \"cannot create $out\"",
         "out=$(cd \"$out\" && pwd) || cannot \"cannot enter $out\"",

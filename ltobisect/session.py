@@ -38,7 +38,7 @@ from ltobisect.errors import ExitCode, InfraError, NotReproduced, Stopped, UserE
 from ltobisect.events import Message, NullReporter, PhaseStarted, Reporter, SessionFinished
 from ltobisect.executor import Executor, ExecutorFactory, OracleFactory, local_pool, reap_orphans
 from ltobisect.finish import Finisher, SessionResult, Searched, unverified
-from ltobisect.journal import JOURNAL_FILE, Journal, JournalRecord, write_atomic
+from ltobisect.journal import Journal, JournalRecord, write_atomic
 from ltobisect.limits import StopCondition
 from ltobisect.load import Loaded, TreeLoader, load, load_tree
 from ltobisect.model import (Candidate, Label, Outcome, Phase, Resolved, SessionStatus, Signature,
@@ -194,7 +194,7 @@ class Session:
         if orphans:
             self._emit(Message("warning", f"stopped {plural(orphans, 'build')} left running by an earlier, "
                                           "killed run of this session"))
-        self._journal = Journal(self._work / JOURNAL_FILE)
+        self._journal = Journal(self._state.journal_file)
         if self._journal.torn:
             self._emit(Message("warning", "the journal's last record was cut short (killed while "
                                           "writing); that test will run again"))

@@ -304,9 +304,6 @@ class StateDir:
             self._work = Path(named) if named else self.path
         return self._work
 
-    def work_file(self, name: str) -> Path:
-        return self.work / name
-
     # paths
     @property
     def session_file(self) -> Path:

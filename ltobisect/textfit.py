@@ -98,7 +98,7 @@ def _around_symbol(body: str, tail: str, width: int) -> Iterator[str]:
         room = width - cell_len(head + tail)
         if not post.strip(" .;:,") or cell_len(post) <= room:
             return head + post + tail
-        if room >= 12:  # a few words of it, not a stub of one
+        if room >= 12:  # a few words of it, not a shred of one
             return head + _cut(post, room) + tail
         return head + " " + ELLIPSIS + tail
 

@@ -398,7 +398,6 @@ def test_disk_full_writing_the_summary(capsys, monkeypatch, tmp_path):
     from ltobisect.cli import commands
 
     monkeypatch.setattr(commands, "check_outputs", lambda args: None)
-    monkeypatch.setattr(commands, "check_output_file", lambda path, option: path)
     tree = tmp_path / "demo"
     shutil.copytree(DEMO, tree)
     code, out, err = run(capsys, "minimize", tree / "configs" / "randconfig.config",

@@ -21,7 +21,6 @@ from ltobisect.config import BuildSpec, SessionConfig, default_work_dir, is_kern
 from ltobisect.errors import ExitCode, UserError
 from ltobisect.inputs import (
     arch_from_config,
-    check_output_file,
     check_outputs,
     check_state_dir,
     check_state_path,
@@ -61,7 +60,7 @@ def cmd_minimize(args: argparse.Namespace, ctx: Context) -> int:
     tree = check_tree(args.tree)
     bad = args.bad_config
     read_config(bad, "bad config")
-    summary_json = check_output_file(args.summary_json, "--summary-json")
+    summary_json = args.summary_json  # checked by check_outputs
     state_path = args.state if args.state is not None else free_dir("ltobisect-state")
     state = check_state_path(state_path, "--state")
     # Everything that can be checked is checked before the session creates its state directory.
@@ -89,7 +88,7 @@ def cmd_hook(args: argparse.Namespace, ctx: Context) -> int:
     if args.llvm is None:
         args.llvm = llvm_from_config(settings)
     budget = args.budget if args.budget is not None else args.budget_default
-    summary_json = check_output_file(args.summary_json, "--summary-json")
+    summary_json = args.summary_json  # checked by check_outputs
     out = check_state_path(args.out if args.out is not None else free_dir("ltobisect-hook"), "--out")
     # Only what a CI job uploads goes to --out: the journal and build directories go elsewhere.
     config = session_config(args, bad=bad, tree=tree, state=out, budget=budget,

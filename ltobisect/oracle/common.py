@@ -18,7 +18,6 @@ class Shared:
         self.groups = ProcessGroups()
         self.lock = threading.Lock()
         self.slots: Dict[int, threading.Lock] = {}
-        self.ccache_dir: Optional[Path] = None  # the user's, once asked (KernelOracle.ccache_dir)
 
     def slot_lock(self, slot: int) -> threading.Lock:
         with self.lock:

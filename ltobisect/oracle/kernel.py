@@ -214,12 +214,8 @@ class KernelOracle:
 
     @property
     def ccache_dir(self) -> Path:
-        """The spec's, else the user's (asked of ccache once per oracle and its copies)."""
-        if self.spec.ccache_dir:
-            return Path(self.spec.ccache_dir)
-        if self._shared.ccache_dir is None:
-            self._shared.ccache_dir = user_ccache_dir()
-        return self._shared.ccache_dir
+        """The spec's, else the user's."""
+        return Path(self.spec.ccache_dir) if self.spec.ccache_dir else user_ccache_dir()
 
     @property
     def jobs(self) -> int:
