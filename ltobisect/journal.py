@@ -11,7 +11,9 @@ another config than the one we wrote has its record carry ``conf`` (the built di
 differing settings) and leaves a second record, a copy with ``built_for``, under the digest of
 the config really built. Both fields are optional: journals written before them load as they
 always did. The last line of the journal may be torn
-by a kill -9 in the middle of a write; it is ignored and cut off before the next append.
+by a kill -9 in the middle of a write; it is ignored and cut off before the next append. A journal
+damaged otherwise (lines that are no record) is kept beside it as ``journal.jsonl.damaged`` and
+rewritten with the records that could be read; :attr:`Journal.damage` says what was lost.
 """
 from __future__ import annotations
 
@@ -168,12 +170,16 @@ class Journal:
     fingerprint; the session changes it once the signature is known.
     """
 
-    def __init__(self, path: Path, fingerprint: str = "") -> None:
+    def __init__(self, path: Path, fingerprint: str = "", *, repair: bool = True) -> None:
+        """``repair=False`` reads only: a damaged journal is said, not set aside (a report)."""
         self.path = Path(path)
+        self._repair = repair
         self.fingerprint = fingerprint
         self.build_key = ""
         self.rejudge: Optional[Callable[[Outcome], Optional[Outcome]]] = None
         self.torn = False  # a torn last line was found (and will be cut off)
+        #: What a damaged journal lost, in words (empty: not damaged); see :meth:`_set_aside`.
+        self.damage = ""
         self._lock = threading.Lock()
         self._records: List[JournalRecord] = []
         self._by_key: Dict[Tuple[str, str], List[JournalRecord]] = {}
@@ -189,6 +195,9 @@ class Journal:
         except OSError as exc:
             raise write_error("cannot read the journal", self.path, exc) from exc
         pos = 0
+        bad_lines = 0
+        foreign = False  # a line that cannot be the start of a record we wrote
+        good: List[bytes] = []
         while pos < len(data):
             nl = data.find(b"\n", pos)
             if nl < 0:
@@ -197,15 +206,44 @@ class Journal:
             line = data[pos:nl]
             try:
                 rec = JournalRecord.from_json(json.loads(line)) if line.strip() else None
-            except (ValueError, KeyError, TypeError):
-                # A line that is not a record can only be a torn write followed by later
-                # appends in an older format; skip it rather than lose the rest.
+            except (ValueError, KeyError, TypeError, AttributeError):
+                # Not a record: a torn write followed by later appends, or damage from
+                # outside. Skip it rather than lose the records after it.
                 rec = None
-                self.torn = True
+                bad_lines += 1
+                foreign = foreign or not line.lstrip().startswith(b"{")
             if rec is not None:
                 self._index(rec)
+                good.append(line)
             pos = nl + 1
         self._good_size = pos
+        tail = len(data) - pos
+        # A kill -9 tears at most the last record, and what it leaves is the start of one.
+        foreign = foreign or (tail > 0 and not data[pos:].lstrip().startswith(b"{"))
+        if (bad_lines > 1 or foreign) and self._repair:
+            self._set_aside(data, good, bad_lines, tail)
+        elif bad_lines:
+            self.torn = True  # one stray line: as a torn write, and said the same way
+
+    def _set_aside(self, data: bytes, good: List[bytes], bad_lines: int, tail: int) -> None:
+        """A damaged journal (more than a torn last write): keep the damaged file beside it,
+        rewrite the journal with the records that could be read, and say what was lost in
+        plain words (:attr:`damage`)."""
+        aside = self.path.with_name(self.path.name + ".damaged")
+        what = f"{bad_lines} unreadable line{'s' if bad_lines != 1 else ''}" if bad_lines else \
+            f"{tail} bytes that are no record"
+        kept = (f"{len(good)} record{'s' if len(good) != 1 else ''} could be read and are kept; "
+                "the builds of the lost ones run again") if good else \
+            "no record could be read, so every build runs again"
+        try:
+            aside.write_bytes(data)
+        except OSError as exc:
+            raise write_error("cannot keep a copy of the damaged journal", aside, exc) from exc
+        write_atomic(self.path, b"".join(line + b"\n" for line in good).decode("utf-8", "replace"))
+        self._good_size = self.path.stat().st_size
+        self.torn = False
+        self.damage = f"the journal {self.path} is damaged ({what}): {kept}; the damaged file " \
+                      f"is kept as {aside.name}"
 
     def _index(self, rec: JournalRecord) -> None:
         self._records.append(rec)

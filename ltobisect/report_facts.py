@@ -75,7 +75,7 @@ class Facts:
             self.best_config_text = None
         try:
             work = self.config.work_dir if self.config is not None and self.config.work_dir else state
-            records = jr.Journal(Path(work) / jr.JOURNAL_FILE).records()
+            records = jr.Journal(Path(work) / jr.JOURNAL_FILE, repair=False).records()
         except Exception:
             records = []
         fps = (self.doc.fingerprint, self.doc.observe_fingerprint)

@@ -64,6 +64,45 @@ def test_a_torn_last_line_is_ignored_then_cut_off_before_the_next_record(tmp_pat
     assert [json.loads(x)["digest"] for x in lines] == ["d1", "d3"]
 
 
+def test_a_journal_overwritten_by_garbage_is_set_aside_and_said_plainly(tmp_path):
+    path = tmp_path / "journal.jsonl"
+    garbage = bytes(range(256)) * 12  # random bytes: no line of it is a record
+    path.write_bytes(garbage)
+    j = jr.Journal(path, "fp")
+    assert len(j) == 0 and not j.torn
+    assert "no record could be read, so every build runs again" in j.damage
+    assert "journal.jsonl.damaged" in j.damage
+    assert (tmp_path / "journal.jsonl.damaged").read_bytes() == garbage  # nothing thrown away
+    assert path.read_bytes() == b""
+    j.append(resolved("d1"), Outcome(Verdict.PASSES))
+    again = jr.Journal(path, "fp")
+    assert again.damage == "" and again.lookup("d1").verdict is Verdict.PASSES
+
+
+def test_damage_in_the_middle_keeps_every_readable_record_and_counts_the_lost(tmp_path):
+    path = tmp_path / "journal.jsonl"
+    j = jr.Journal(path, "fp")
+    j.append(resolved("d1"), Outcome(Verdict.PASSES))
+    j.append(resolved("d2"), Outcome(Verdict.REPRODUCES, SIG))
+    first, second = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(first + b"\x00\x13garbage\n\xff\xfemore garbage\n" + second)
+    j2 = jr.Journal(path, "fp")
+    assert j2.damage.startswith(f"the journal {path} is damaged (2 unreadable lines): 2 records "
+                                "could be read and are kept")
+    assert j2.lookup("d1").verdict is Verdict.PASSES
+    assert j2.lookup("d2").verdict is Verdict.REPRODUCES
+    assert [json.loads(x)["digest"] for x in path.read_text().splitlines()] == ["d1", "d2"]
+
+
+def test_a_report_reads_a_damaged_journal_without_repairing_it(tmp_path):
+    path = tmp_path / "journal.jsonl"
+    path.write_bytes(b"\x00garbage\n\x01more\n")
+    j = jr.Journal(path, "fp", repair=False)
+    assert len(j) == 0
+    assert path.read_bytes() == b"\x00garbage\n\x01more\n"
+    assert not (tmp_path / "journal.jsonl.damaged").exists()
+
+
 def test_disk_full_raises_an_infra_error_and_leaves_the_journal_intact(tmp_path, monkeypatch):
     path = tmp_path / "journal.jsonl"
     j = jr.Journal(path, "fp")
