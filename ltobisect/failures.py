@@ -123,8 +123,8 @@ def check_limits(config: SessionConfig, bad: Outcome, log_text: str, targets: Se
         goal = m.group("target")
         if goal in targets or goal.rstrip("/") in (t.rstrip("/") for t in targets):
             raise UserError(f"make has no rule to make the target {goal!r}",
-                            hint="check --target: a directory target ends with / (drivers/gpu/), "
-                                 "paths are relative to the tree")
+                            hint="check --target: a directory target ends with a slash, as "
+                                 "drivers/gpu/ does; paths are relative to the tree")
 
 
 def number_of(sig: Signature, listed: Sequence[LogFailure]) -> Optional[int]:

@@ -126,6 +126,29 @@ class Finisher:
         self.emit = emit
 
     # -- result.json, runs.jsonl, the artifacts ----------------------------------------------
+    def earlier_result_stays(self, status: SessionStatus) -> bool:
+        """Whether the result an earlier run wrote must stay as it is: a run that ended worse
+        (bad input, not reproduced, an infrastructure error that found nothing smaller) never
+        overwrites a minimized or partial result; a partial one never replaces a minimized."""
+        kept = self.state.kept_result()
+        if kept is None or status is SessionStatus.MINIMIZED:
+            return False
+        if status is SessionStatus.PARTIAL:
+            return kept.status is SessionStatus.MINIMIZED
+        if status is SessionStatus.INFRA_ERROR and kept.status is SessionStatus.PARTIAL:
+            best = self.problem.best if self.problem is not None else None
+            size = (kept.best or {}).get("size")
+            return best is None or size is None or len(best) >= int(size)
+        return True
+
+    def record_run(self, status: SessionStatus, wall0: float, elapsed: float) -> None:
+        """One line in runs.jsonl for this run."""
+        stats = self.problem.stats if self.problem is not None else None
+        self.state.append_run({
+            "started": wall0, "ended": time.time(), "elapsed": round(elapsed, 3), "status": status,
+            "builds": stats.tests if stats else 0, "cache_hits": stats.cache_hits if stats else 0,
+        })
+
     def write(self, status: SessionStatus, code: ExitCode, message: str, hint: str,
               wall0: float, elapsed: float, searched: Optional[Searched],
               timeout: Optional[float]) -> Dict[str, Path]:
@@ -153,10 +176,7 @@ class Finisher:
             result.this_run = {"builds": stats.tests, "cache_hits": stats.cache_hits,
                                "same_config": stats.same_config, "normalized": stats.normalized,
                                "build_seconds": round(stats.build_seconds, 3)}
-        self.state.append_run({
-            "started": wall0, "ended": time.time(), "elapsed": round(elapsed, 3), "status": status,
-            "builds": stats.tests if stats else 0, "cache_hits": stats.cache_hits if stats else 0,
-        })
+        self.record_run(status, wall0, elapsed)
         self.state.write_result(result)
         self.emit(PhaseStarted(phase=Phase.REPORTING, detail=str(self.state.path)))
         paths = report.write_artifacts(self.state.path)

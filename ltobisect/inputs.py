@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import tempfile
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence, Tuple
 
@@ -24,6 +25,22 @@ RESERVED_MAKE_VARS = {"O": "ltobisect gives every worker its own O= directory",
                       "ARCH": "use --arch", "LLVM": "use --llvm",
                       "KCONFIG_CONFIG": "ltobisect writes the .config of every test"}
 
+
+#: The longest duration ltobisect takes (``--budget``, ``--timeout``, ``--time-above``): a year.
+#: A budget or a timeout becomes a timer (``threading.Timer``) and a deadline on the monotonic
+#: clock; within a year both are far from overflowing (a timer's wait is capped at
+#: ``threading.TIMEOUT_MAX``, about 292 years on Linux, and less elsewhere), and a kernel build
+#: or a minimization that needs more than a year has no use for a limit.
+MAX_DURATION = 365 * 86400.0
+#: How :data:`MAX_DURATION` is written in messages.
+MAX_DURATION_TEXT = "365d"
+#: The largest size ltobisect takes (``--mem-above``, ``--mem-limit``, ``--build-memory``):
+#: 1 PiB, more memory than any machine or build-farm worker has, so a larger value can never be
+#: reached (``--mem-above``) nor offered (``--build-memory``), and stays far below the 64-bit
+#: byte counts that rlimits and the farm's resource accounting hold.
+MAX_SIZE = 2**50
+#: How :data:`MAX_SIZE` is written in messages (parse_size takes it so).
+MAX_SIZE_TEXT = "1024T"
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([smhd]?)")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -53,7 +70,9 @@ def parse_size(text: str) -> int:
     if not m:
         raise ValueError(f"not a size: {text!r}")
     power = " kmgt".index(m.group(2).lower() or " ")
-    return int(float(m.group(1)) * 1024**power)
+    # Exact decimal arithmetic: a float would turn a long row of digits into infinity, which
+    # int() refuses with an OverflowError instead of a size that the caller can bound.
+    return int(Decimal(m.group(1)) * 1024**power)
 
 
 def read_config(path: Path, what: str,
@@ -120,7 +139,7 @@ def check_tree(tree: Path, *, build: bool = True) -> Path:
         raise UserError(f"tree {tree} is not a directory", "give the kernel source directory with --tree")
     if not (tree / "Kconfig").is_file():
         raise UserError(f"tree {tree} is not a Kconfig tree: it has no Kconfig file",
-                        "give the top of the kernel source (where Kconfig and Makefile are)")
+                        "give the top of the kernel source, where Kconfig and Makefile are")
     if build and not (tree / "Makefile").is_file():
         raise UserError(f"tree {tree} has no Makefile", "give the top of the kernel source")
     return tree.resolve()
@@ -195,11 +214,11 @@ def check_toolchain(llvm: Optional[str], make_vars: Sequence[str], kernel: bool)
     if not _found("make"):
         raise UserError("make is not installed", "apt-get install make")
     if not _found(cc):
-        hint = (f"install it (apt-get install clang{llvm})" if llvm and llvm.startswith("-")
+        hint = (f"install it: apt-get install clang{llvm}" if llvm and llvm.startswith("-")
                 else "install it or choose another with --llvm or --make CC=...")
         raise UserError(f"compiler {cc} not found", hint)
     if not _found(ld):
-        hint = (f"install it (apt-get install lld{llvm})" if llvm and llvm.startswith("-")
+        hint = (f"install it: apt-get install lld{llvm}" if llvm and llvm.startswith("-")
                 else "install it or choose another with --llvm or --make LD=...")
         raise UserError(f"linker {ld} not found", hint)
 
@@ -229,7 +248,7 @@ def check_signature(regex: Optional[str], log: Optional[Path]) -> None:
         pattern = re.compile(regex, re.MULTILINE)
     except re.error as exc:
         raise UserError(f"--signature {regex!r} is not a valid regex: {exc}",
-                        "escape special characters such as ( [ * with a backslash")
+                        "escape each special character, such as a bracket or *, with a backslash")
     if log is not None and not pattern.search(text):
         raise UserError(f"--signature {regex!r} matches nothing in {log}",
                         "give a regex that matches the error line, or leave --signature out")
@@ -382,9 +401,9 @@ def check_strategy(name: str) -> None:
         from ltobisect.strategies import STRATEGIES
     except ImportError:
         return  # the session reports it when it looks the strategy up
-    names = list(STRATEGIES)
+    names = list(dict.fromkeys(["default", *STRATEGIES]))  # "default" first, once
     if name not in names:
-        raise UserError(f"unknown strategy {name!r}", "one of " + ", ".join(["default"] + names))
+        raise UserError(f"unknown strategy {name!r}", "one of " + ", ".join(names))
 
 
 
@@ -426,3 +445,79 @@ def llvm_from_config(settings: Dict[str, str]) -> Optional[str]:
     if major and shutil.which(f"clang-{major}") and shutil.which(f"ld.lld-{major}"):
         return f"-{major}"
     return "1"
+
+
+# -- what make can build: paths and targets -----------------------------------------------------
+_MAKE_UNSAFE = {" ": "a space", "\t": "a tab", "\n": "a newline", "\r": "a carriage return",
+                ":": "a colon"}
+_OBJECT_SUFFIXES = (".o", ".i", ".s", ".ll", ".lst", ".ko", ".a", ".dtb", ".mod")
+
+
+def check_make_path(path: Path, what: str) -> None:
+    """A directory make builds in or from: no whitespace and no colon in its path.
+
+    make splits its words at whitespace and takes a colon for a rule (kbuild itself refuses
+    both in its source and output directories), so a build there fails in a way that looks like
+    the config's fault ("the baseline already fails"). Refused before anything is written.
+    """
+    text = str(path)
+    for char, name in _MAKE_UNSAFE.items():
+        if char in text:
+            raise UserError(f"{what} {text!r} has {name} in its path, where make cannot build",
+                            "use a path without spaces or colons")
+
+
+def check_targets(tree: Path, target: Optional[str], arch: Optional[str]) -> None:
+    """Each word of ``--target`` is something the tree can build, checked before the first
+    build: a directory (``drivers/gpu/``), an object or listing whose directory exists and whose
+    source or Makefile names it, or a goal the top (or the arch's) Makefile names."""
+    if not target:
+        return
+    hint = ("a directory target ends with a slash, as drivers/gpu/ does; paths are relative "
+            "to the tree; names such as vmlinux come from its Makefile")
+    for word in target.split():
+        path = tree / word
+        if word.endswith("/"):
+            if not path.is_dir():
+                raise UserError(f"--target {word}: the tree has no directory {word}", hint)
+        elif "/" in word or word.endswith(_OBJECT_SUFFIXES):
+            if not _buildable_file(path):
+                raise UserError(f"--target {word}: no source in the tree builds it", hint)
+        elif not _named_goal(tree, word, arch):
+            raise UserError(f"--target {word}: the tree's Makefile has no such goal", hint)
+
+
+def _buildable_file(path: Path) -> bool:
+    if path.exists():
+        return True
+    folder = path.parent
+    if not folder.is_dir():
+        return False
+    stem = path.name.rsplit(".", 1)[0]
+    if any(p.name.rsplit(".", 1)[0] == stem for p in folder.iterdir() if p.is_file()):
+        return True  # its source: stem.c, stem.S, stem.rs, stem.dts...
+    for name in ("Makefile", "Kbuild"):
+        try:
+            if path.name in (folder / name).read_text(errors="replace"):
+                return True  # a generated source the directory's Makefile builds
+        except OSError:
+            continue
+    return False
+
+
+def _named_goal(tree: Path, word: str, arch: Optional[str]) -> bool:
+    """Whether the top Makefile (or the arch's, or a top-level Makefile.* it includes) names
+    ``word``: a plain word match, so a goal defined in an unusual place is not refused."""
+    places = [tree / "Makefile", *sorted(tree.glob("Makefile.*")), *sorted(tree.glob("*.mk"))]
+    if arch:
+        places.append(tree / "arch" / srcarch_of(arch) / "Makefile")
+    elif (tree / "arch").is_dir():
+        places += sorted((tree / "arch").glob("*/Makefile"))
+    pattern = re.compile(r"(?<![\w.-])" + re.escape(word) + r"(?![\w.-])")
+    for place in places:
+        try:
+            if pattern.search(place.read_text(errors="replace")):
+                return True
+        except OSError:
+            continue
+    return False

@@ -25,6 +25,7 @@ test is a cache hit, so no finished build runs again.
 """
 from __future__ import annotations
 
+import json
 import time
 import traceback
 from dataclasses import replace
@@ -38,14 +39,15 @@ from ltobisect.errors import ExitCode, InfraError, NotReproduced, Stopped, UserE
 from ltobisect.events import Message, NullReporter, PhaseStarted, Reporter, SessionFinished
 from ltobisect.executor import Executor, ExecutorFactory, OracleFactory, local_pool, reap_orphans
 from ltobisect.finish import Finisher, SessionResult, Searched, unverified
-from ltobisect.journal import Journal, JournalRecord, write_atomic
+from ltobisect.journal import Journal, JournalRecord, changes_from_json, write_atomic
 from ltobisect.limits import StopCondition
 from ltobisect.load import Loaded, TreeLoader, load, load_tree
 from ltobisect.model import (Candidate, Label, Outcome, Phase, Resolved, SessionStatus, Signature,
-                             SignatureKind, Verdict)
+                             SignatureKind, Verdict, ordered)
 from ltobisect.oracle import OracleSpec, make_oracle
 from ltobisect.problem import Problem
-from ltobisect.state import SessionDoc, StateDir, config_from_json, config_to_json, session_identity
+from ltobisect.state import (ResultDoc, SessionDoc, StateDir, config_from_json, config_to_json,
+                             session_identity)
 from ltobisect.strategies import get as get_strategy
 from ltobisect.verify import Verifier, check_with_make
 from ltobisect.textfit import plural
@@ -139,6 +141,9 @@ class Session:
         try:
             self._claim()
             owned = True
+            earlier = self._earlier_minimized()
+            if earlier is not None:
+                return earlier
             self.stop.arm()
             self._load()
             self._confirm()
@@ -195,9 +200,48 @@ class Session:
             self._emit(Message("warning", f"stopped {plural(orphans, 'build')} left running by an earlier, "
                                           "killed run of this session"))
         self._journal = Journal(self._state.journal_file)
-        if self._journal.torn:
+        if self._journal.damage:
+            self._emit(Message("warning", self._journal.damage))
+        elif self._journal.torn:
             self._emit(Message("warning", "the journal's last record was cut short (killed while "
                                           "writing); that test will run again"))
+
+    def _earlier_minimized(self) -> Optional[SessionResult]:
+        """A session an earlier run minimized is not searched again (a resume, a rerun of the
+        same hook or command): its result is said as it is, with no build and nothing written."""
+        data = self._state.read_result()
+        doc = self._doc
+        if not data or data.get("status") != SessionStatus.MINIMIZED or doc is None \
+                or not doc.confirmed:
+            return None
+        try:
+            res = ResultDoc.from_json(data)
+            best = changes_from_json((res.best or {}).get("changes") or [])
+        except (KeyError, TypeError, ValueError):
+            return None
+        try:
+            counts = json.loads(self._state.file("summary.json").read_text())["counts"]
+            builds = int(counts.get("builds", 0))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            builds = 0
+        total = len(doc.changes or ())
+        self._state.release()
+        result = SessionResult(
+            status=SessionStatus.MINIMIZED, exit_code=ExitCode.MINIMIZED,
+            message=f"already minimized by an earlier run: {len(best)} of {total} changes; "
+                    "nothing was built",
+            state_dir=self._state.path,
+            fragment=tuple(c.line() for c in ordered(best)), best_size=len(best),
+            total_changes=total or None, verified=res.verified,
+            signature=doc.signature.describe() if doc.signature else None,
+            artifacts=self._state.artifacts(), builds=builds)
+        self.result = result
+        self._emit(Message("info", f"{result.message}; to search again (another tree or "
+                                   "toolchain), start a new session in another directory"))
+        self._emit(SessionFinished(status=result.status, exit_code=0,
+                                   report_path=str(result.artifacts.get("report", "")) or None,
+                                   summary_path=str(result.artifacts.get("summary", "")) or None))
+        return result
 
     def _load(self) -> None:
         assert self._doc is not None
@@ -257,7 +301,8 @@ class Session:
                 f"the baseline {cfg.baseline} already fails the same way ({sig.describe()})",
                 hint=(f"the regex also matches the baseline's log ({base_out.log_path}): make it match "
                       "only the failure, e.g. from 'error:' on" if sig.kind == SignatureKind.REGEX else
-                      "choose a smaller baseline (tinyconfig or allnoconfig) or a config that builds"),
+                      "choose a smaller baseline, such as tinyconfig or allnoconfig, or a config "
+                      "that builds"),
             )
         if base_out.verdict is not Verdict.PASSES:
             self._emit(Message("warning", f"the baseline {cfg.baseline} does not build cleanly "
@@ -338,7 +383,15 @@ class Session:
         if owned:
             try:
                 timeout = self._confirmed.timeout if self._confirmed else None
-                artifacts = fin.write(status, code, message, hint, wall0, elapsed, self._searched, timeout)
+                if fin.earlier_result_stays(status):
+                    # This run ended worse than an earlier one: its error is said on the
+                    # terminal (and the JSON line) only; the earlier artifacts stay as they are.
+                    fin.record_run(status, wall0, elapsed)
+                    kept = f"the earlier result in {self._state.path} is unchanged"
+                    hint = f"{hint}; {kept}" if hint else kept
+                else:
+                    artifacts = fin.write(status, code, message, hint, wall0, elapsed,
+                                          self._searched, timeout)
             except (InfraError, OSError) as exc:
                 text = exc.line() if isinstance(exc, InfraError) else str(exc)
                 if status in (SessionStatus.MINIMIZED, SessionStatus.PARTIAL):
@@ -347,6 +400,8 @@ class Session:
             except KeyboardInterrupt:
                 message = f"{message}; interrupted while writing the artifacts"
             finally:
+                if status is SessionStatus.BAD_INPUT:
+                    self._state.drop_empty_work()  # still ours: no other run builds there
                 self._state.release()
         self.stop.disarm()
         verified = (status is SessionStatus.MINIMIZED and self._searched is not None

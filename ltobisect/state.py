@@ -9,7 +9,7 @@ Layout (everything a session needs to resume or re-render its report)::
                        improvement; best.config is its resolved .config
     runs.jsonl         one line per run of the session (start, end, status, builds, cache hits)
     result.json        ResultDoc: what the last run concluded (status, verification, flakes)
-    .lock              held (flock) while a run owns the directory
+    .lock              held (flock) while a run owns the directory, removed when it ends
     report.txt, summary.json, minimal.config, fragment.config, reproduce.sh, baseline.config
                        the artifacts (ltobisect.report); excerpt.txt keeps the log excerpt
     lld-reproduce.tar  for a link failure on a kernel tree: ``ld.lld --reproduce`` of the link
@@ -33,6 +33,7 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +52,18 @@ BEST_CONFIG = "best.config"
 RUNS_FILE = "runs.jsonl"
 RESULT_FILE = "result.json"
 LOCK_FILE = ".lock"
+#: The results a later run must not replace by a worse one (see StateDir.kept_result).
+KEPT_STATUSES = (SessionStatus.MINIMIZED, SessionStatus.PARTIAL)
+#: The artifacts ltobisect.report writes into the state directory, by their key in a
+#: SessionResult's ``artifacts``.
+ARTIFACTS = {"report": "report.txt", "summary": "summary.json", "fragment": "fragment.config",
+             "minimal_config": "minimal.config", "reproduce": "reproduce.sh",
+             "baseline": "baseline.config", "excerpt": "excerpt.txt",
+             "kconfig_warnings": "kconfig-warnings.txt", "ld_reproduce": "lld-reproduce.tar",
+             "judge": "judge.py"}
+ARTIFACT_FILES = tuple(ARTIFACTS.values())
+#: The name (before its suffix) of the copy of a ``--test`` script beside the artifacts.
+TEST_SCRIPT_STEM = "test-script"
 #: The index of an ``--each-failure`` session (``ltobisect.each_failure``) instead of session.json.
 EACH_FILE = "each-failure.json"
 
@@ -269,19 +282,46 @@ def _writable(path: Path, what: str, hint: str) -> None:
 
 
 def _lock(path: Path, what: str, option: str) -> int:
-    """flock ``path/.lock`` without waiting; its descriptor, or UserError naming the holder."""
+    """flock ``path/.lock`` without waiting; its descriptor, or UserError naming the holder.
+
+    The holder removes the file when it lets go (:func:`_unlock`), so no empty ``.lock`` is left
+    among the artifacts a CI job uploads. A run that opened the file just before it was removed
+    holds a lock on a file no one else can see: it checks that the file it locked is still the
+    one at the path, and tries again otherwise.
+    """
+    for _ in range(100):
+        try:
+            fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise UserError(f"cannot lock {what} {path}: {exc.strerror}",
+                            hint=f"choose another {option}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            raise UserError(f"another ltobisect is running on {path}",
+                            hint=f"wait for it, or choose another {option}") from exc
+        try:
+            same = os.stat(path / LOCK_FILE).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            return fd
+        os.close(fd)  # removed by the run that held it: lock the new file
+    raise UserError(f"cannot lock {what} {path}: its lock file keeps changing",
+                    hint=f"choose another {option}")
+
+
+def _unlock(path: Path, fd: int) -> None:
+    """Remove ``path/.lock`` (still holding it), then let go of it."""
     try:
-        fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise UserError(f"cannot lock {what} {path}: {exc.strerror}",
-                        hint=f"choose another {option}") from exc
+        os.unlink(path / LOCK_FILE)
+    except OSError:
+        pass  # a read-only or vanished directory: the lock still ends with the descriptor
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
         os.close(fd)
-        raise UserError(f"another ltobisect is running on {path}",
-                        hint=f"wait for it, or choose another {option}") from exc
-    return fd
 
 
 class StateDir:
@@ -292,6 +332,7 @@ class StateDir:
         self._work = Path(work) if work is not None else None
         self._lock_fd: Optional[int] = None
         self._work_fd: Optional[int] = None
+        self._drop_work = False
 
     @property
     def work(self) -> Path:
@@ -335,15 +376,41 @@ class StateDir:
                 self.release()
                 raise
 
+    def drop_empty_work(self) -> None:
+        """After a refused session: remove what its work directory holds that no build made
+        (Kconfig's probes, empty directories), and the work directory itself when nothing is
+        left, so that refused runs leave no directories in the user's cache. A journal with a
+        record keeps it all: a finished build is never thrown away."""
+        work = self._work
+        if work is None or work == self.path or not work.is_dir():
+            return
+        try:
+            if (work / JOURNAL_FILE).stat().st_size > 0:
+                return
+            (work / JOURNAL_FILE).unlink()
+        except FileNotFoundError:
+            pass
+        shutil.rmtree(work / "kconfig", ignore_errors=True)
+        for root, dirs, files in os.walk(work, topdown=False):
+            if Path(root) != work and not os.listdir(root):
+                try:
+                    os.rmdir(root)
+                except OSError:
+                    pass
+        self._drop_work = True  # the directory itself once its lock file is gone (release)
+
     def release(self) -> None:
-        for name in ("_work_fd", "_lock_fd"):
+        for name, where in (("_work_fd", self._work), ("_lock_fd", self.path)):
             fd = getattr(self, name, None)
             if fd is not None:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_UN)
-                finally:
-                    os.close(fd)
-                    setattr(self, name, None)
+                setattr(self, name, None)
+                _unlock(Path(where) if where is not None else self.path, fd)
+        if self._drop_work and self._work is not None:
+            self._drop_work = False
+            try:
+                os.rmdir(self._work)  # only when empty
+            except OSError:
+                pass
 
     # session.json
     def exists(self) -> bool:
@@ -356,11 +423,27 @@ class StateDir:
         except FileNotFoundError:
             raise UserError(f"{self.path} is not an ltobisect state directory (no {SESSION_FILE})",
                             hint="give the --state directory of a session") from None
-        except (OSError, ValueError) as exc:
-            raise UserError(f"cannot read {self.session_file}: {exc}") from exc
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
+        except ValueError as exc:
+            where = f" at line {exc.lineno}, column {exc.colno}" \
+                if isinstance(exc, json.JSONDecodeError) else ""
+            raise UserError(f"{self.session_file} is damaged: it is not JSON{where}",
+                            hint=self._damaged_hint()) from exc
+        except OSError as exc:
+            raise UserError(f"cannot read {self.session_file}: {exc.strerror or exc}") from exc
+        if not isinstance(data, dict):
+            raise UserError(f"{self.session_file} is damaged: it holds no session record",
+                            hint=self._damaged_hint())
+        if data.get("format") != FORMAT:
             raise UserError(f"{self.session_file} was written by another version of ltobisect")
         return data
+
+    def _damaged_hint(self) -> str:
+        """What is left when session.json cannot be read: the session cannot go on, but the
+        artifacts an earlier run wrote are still there."""
+        report = self.path / "report.txt"
+        kept = f"the last report is {report}; " if report.is_file() else ""
+        return f"{kept}start a new session with another directory"
+
 
     def write_session(self, data: dict) -> None:
         data = dict(data)
@@ -383,6 +466,12 @@ class StateDir:
         ident = session_identity(config)
         if self.exists():
             doc = self.read_doc()
+            if doc.identity != ident and self.never_started():
+                # A session refused as bad input (--failure 99, a mistyped --target) claimed
+                # nothing worth keeping: the same command with the typo fixed takes the
+                # directory over. Its journal stays, so no finished build runs again.
+                self.discard_outputs()
+                return None
             if doc.identity != ident:
                 theirs = doc.identity.get("bad_config", "?")
                 raise UserError(
@@ -400,6 +489,41 @@ class StateDir:
                     hint="choose a new or empty --state directory",
                 )
         return None
+
+    def never_started(self) -> bool:
+        """Whether the session here ended as bad input and no run got further."""
+        result = self.read_result()
+        if not result or result.get("status") != SessionStatus.BAD_INPUT:
+            return False
+        return not any(r.get("status") in KEPT_STATUSES for r in self.runs())
+
+    def discard_outputs(self) -> None:
+        """Remove what a refused session wrote (its documents and artifacts), not the journal."""
+        scripts = [p.name for p in self.path.glob(TEST_SCRIPT_STEM + "*")]
+        for name in (SESSION_FILE, BEST_FILE, BEST_CONFIG, RESULT_FILE, *ARTIFACT_FILES, *scripts):
+            try:
+                (self.path / name).unlink()
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                raise write_error("cannot remove", self.path / name, exc) from exc
+
+    def kept_result(self) -> Optional["ResultDoc"]:
+        """The result an earlier run finished or stopped with (minimized, or partial with a
+        best so far): a later run may only replace it by a result at least as good."""
+        data = self.read_result()
+        if not data or data.get("status") not in KEPT_STATUSES:
+            return None
+        try:
+            return ResultDoc.from_json(data)
+        except (TypeError, ValueError):
+            return None
+
+    def artifacts(self) -> Dict[str, Path]:
+        """The artifacts on disk, by key (what an earlier run wrote)."""
+        found = {key: self.path / name for key, name in ARTIFACTS.items()}
+        found.update(("test_script", p) for p in sorted(self.path.glob(TEST_SCRIPT_STEM + "*")))
+        return {key: path for key, path in found.items() if path.is_file()}
 
     # best so far
     def write_best(self, cand: Candidate, resolved: Resolved, total: int) -> None:

@@ -19,11 +19,15 @@ from ltobisect.cli.options import session_config
 from ltobisect.cli.run import resume_starter, run_session, starter
 from ltobisect.config import BuildSpec, SessionConfig, default_work_dir, is_kernel_tree
 from ltobisect.errors import ExitCode, UserError
+from ltobisect.load import validate
+from ltobisect.model import SessionStatus
+from ltobisect.state import StateDir
 from ltobisect.inputs import (
     arch_from_config,
     check_outputs,
     check_state_dir,
     check_state_path,
+    check_make_path,
     check_tree,
     find_source_tree,
     free_dir,
@@ -80,7 +84,7 @@ def cmd_hook(args: argparse.Namespace, ctx: Context) -> int:
     bad = build_dir / ".config"
     if not bad.exists():
         raise UserError(f"{build_dir} has no .config",
-                        "give the O= directory of the failed build (where .config is)")
+                        "give the O= directory of the failed build, the one holding .config")
     settings = read_config(bad, "bad config")
     tree = check_tree(args.tree if args.tree is not None else find_source_tree(build_dir))
     if args.arch is None and is_kernel_tree(tree):
@@ -117,9 +121,26 @@ def cmd_resume(args: argparse.Namespace, ctx: Context) -> int:
     ctx.state = state
     config = each_failure.stored(state).config  # UserError if the session is damaged
     settings = resume_settings(args, config)
+    check_resumable(state, config)
     workers = settings.get("workers", config.workers)
     reporter = ctx.reporter(args.json, workers)
     return run_session(resume_starter(state, settings), state, reporter, args.budget)
+
+
+def check_resumable(state: Path, config: SessionConfig) -> None:
+    """The session's inputs are where it found them (a moved tree, a deleted config), checked
+    before the session claims its directory: the error says so in the words of `resume`, and
+    nothing in the state directory is written. A session an earlier run minimized needs none
+    of them (it only says its result)."""
+    result = StateDir(state).read_result() or {}
+    if result.get("status") == SessionStatus.MINIMIZED:
+        return
+    try:
+        validate(config)
+    except UserError as exc:
+        raise UserError(f"cannot resume {state}: {exc}",
+                        f"put it back where the session found it, or start a new session; "
+                        f"what {state} holds is unchanged") from None
 
 
 def resume_settings(args: argparse.Namespace, config: SessionConfig) -> Dict[str, Any]:
@@ -149,12 +170,34 @@ def resume_settings(args: argparse.Namespace, config: SessionConfig) -> Dict[str
 def cmd_report(args: argparse.Namespace, ctx: Context) -> int:
     """`ltobisect report`: render report.txt again and print it."""
     state = check_state_dir(args.state_dir)
-    ctx.state = state
-    path = (state / each_failure.REPORT_FILE if each_failure.is_each_failure(state)
-            else Path(report.render(state)))
-    sys.stdout.write(path.read_text(errors="replace"))
+    sys.stdout.write(report_of(state))
     sys.stdout.flush()
     return ExitCode.MINIMIZED
+
+
+def report_of(state: Path) -> str:
+    """The session's report: rendered again (and written) when the session is all here; printed
+    as written when its journal is not (a --out directory downloaded from a CI job: the render
+    would lose the statistics); rendered without writing in a read-only directory."""
+    written = state / each_failure.REPORT_FILE
+    if each_failure.is_each_failure(state):
+        return written.read_text(errors="replace")
+    stored = StateDir(state)
+    stored.read_session()  # a damaged session.json is one clear line, not an empty report
+    if not stored.journal_file.is_file() and written.is_file():
+        return written.read_text(errors="replace")
+    if not _writable_dir(state):
+        return report.render_text(state)
+    return Path(report.render(state)).read_text(errors="replace")
+
+
+def _writable_dir(path: Path) -> bool:
+    """Whether files can be created in ``path`` (a read-only mount answers no, even to root)."""
+    try:
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".probe"):
+            return True
+    except OSError:
+        return False
 
 
 def cmd_demo(args: argparse.Namespace, ctx: Context) -> int:
@@ -162,7 +205,7 @@ def cmd_demo(args: argparse.Namespace, ctx: Context) -> int:
     check_outputs(args)  # every output path is writable, before the first build
     if not (DEMO_SOURCE / "Kconfig").is_file():
         raise UserError(f"the demo sources are missing ({DEMO_SOURCE})",
-                        "reinstall ltobisect (`pip install .` in its checkout) or run "
+                        "reinstall ltobisect with `pip install .` in its checkout, or run "
                         "`scripts/bootstrap demo` there")
     for tool in ("make", "cc"):
         if shutil.which(tool) is None:
@@ -172,6 +215,7 @@ def cmd_demo(args: argparse.Namespace, ctx: Context) -> int:
         raise UserError(f"--workers must be at least 1, not {args.workers}", "for example --workers 2")
     if args.dir is not None:
         top = args.dir.expanduser()
+        check_make_path(top.resolve(), "the demo directory")
         if top.exists() and (not top.is_dir() or any(top.iterdir())):
             raise UserError(f"{top} already exists and is not empty", "give a new directory")
         top.mkdir(parents=True, exist_ok=True)
@@ -192,7 +236,8 @@ def cmd_demo(args: argparse.Namespace, ctx: Context) -> int:
         strategy=args.strategy,
     )
     if not args.json:
-        sys.stderr.write(f"{PROG}: demo tree copied to {tree}; artifacts go to {state}\n")
+        # One path a line: a long temporary path must not break in the middle at 80 columns.
+        sys.stderr.write(f"{PROG}: demo tree {tree}\n{PROG}: artifacts {state}\n")
     reporter = ctx.reporter(args.json, config.workers, title="ltobisect demo")
     return run_session(starter(config), state, reporter, None)
 

@@ -10,15 +10,19 @@ from pathlib import Path
 from typing import Optional
 
 from ltobisect.config import BASELINES, BuildSpec, Limits, SessionConfig, is_kernel_tree
+from ltobisect import signature as sg
 from ltobisect.errors import UserError
+from ltobisect.failures import numbered
 from ltobisect.inputs import (
     check_arch,
     check_baseline,
     check_config_text,
     check_llvm,
+    check_make_path,
     check_script,
     check_signature,
     check_strategy,
+    check_targets,
     check_toolchain,
     check_tree,
     check_writable_dir,
@@ -47,6 +51,16 @@ def _check_conflicts(args: argparse.Namespace) -> None:
         if getattr(args, a, None) not in (None, False) and getattr(args, b, None) not in (None, False):
             raise UserError(f"--{a.replace('_', '-')} and --{b.replace('_', '-')} cannot be "
                             "used together", "each says what the failure is: choose one")
+
+
+def _check_failure_number(args: argparse.Namespace, tree: Path) -> None:
+    """``--failure N`` with ``--log``: the log holds an N-th failure (without a log it is the
+    bad config's own build that tells, after its build)."""
+    number, log = getattr(args, "failure", None), getattr(args, "log", None)
+    if number is None or log is None:
+        return
+    listed = sg.failures(read_text_file(log, "--log"), roots=(str(tree),))
+    numbered(listed, number, str(log))
 
 
 def session_config(args: argparse.Namespace, *, bad: Path, tree: Path, state: Path,
@@ -109,6 +123,14 @@ def session_config(args: argparse.Namespace, *, bad: Path, tree: Path, state: Pa
         work_dir = check_writable_dir(given_work, "--work-dir")
     if work_dir is not None and Path(work_dir).resolve() == Path(state).resolve():
         work_dir = None
+    # What make is given is checked here, before the session claims its directory: a typo
+    # costs a second and leaves nothing behind.
+    check_make_path(tree, "the tree")
+    check_make_path(work_dir if work_dir is not None else state,
+                    "--work-dir" if given_work is not None else
+                    "--out" if hasattr(args, "out") else "--state")
+    check_targets(tree, args.target, arch)
+    _check_failure_number(args, tree)
     extra = {}
     if args.verify is not None:
         extra["verify_repeats"] = args.verify
