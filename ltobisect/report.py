@@ -15,6 +15,8 @@ the run history, and write, beside each other:
   ``kconfig-warnings.txt`` (when Kconfig warned), a copy of a ``--test`` script;
 - ``reproduce.sh``: runs the commands in a clean output directory (exit codes in
   :mod:`ltobisect.reproduce`), also for ``git bisect run`` with ``--bisect``;
+- ``judge.py``: the session's signature and ltobisect's matcher, which reproduce.sh runs on
+  its log (:mod:`ltobisect.judge_bundle`);
 - ``summary.json``: the same facts for machines.
 
 Everything report.txt names is attached beside it; session.json, the journal and the build logs
@@ -35,10 +37,11 @@ from typing import Any, Dict, List, Optional
 from ltobisect import __version__
 from ltobisect import journal as jr
 from ltobisect.config import BASELINES
+from ltobisect.judge_bundle import JUDGE_FILE, judge_program, uses_judge
 from ltobisect.model import SessionStatus
 from ltobisect.report_facts import EXCERPT_FILE, Facts
 from ltobisect.reproduce import reproduce_commands, reproduce_script, test_script_name
-from ltobisect.state import ResultDoc
+from ltobisect.state import ResultDoc, StateDir
 from ltobisect.summary import summary_data
 from ltobisect.textfit import plural
 
@@ -64,6 +67,7 @@ _ATTACHMENTS = {
     "baseline": "the baseline the fragment is merged into",
     "test_script": "the test that decides (exit 0: reproduces)",
     "reproduce": "rebuilds it and checks for the error",
+    "judge": "reproduce.sh's check: ltobisect's matcher of the error",
     "excerpt": "the error lines of the build log",
     "kconfig_warnings": "what Kconfig warned about",
     "ld_reproduce": "ld.lld --reproduce of the failing link",
@@ -76,12 +80,19 @@ def render(state_dir: Path) -> Path:
     return write_artifacts(Path(state_dir))["report"]
 
 
+def render_text(state_dir: Path) -> str:
+    """report.txt as :func:`render` would write it, writing nothing (a read-only directory, such
+    as a state directory downloaded from a CI job): the attachments are those on disk."""
+    state = Path(state_dir)
+    return report_text(Facts.load(state), StateDir(state).artifacts())
+
+
 def write_artifacts(state_dir: Path) -> Dict[str, Path]:
     """Write report.txt, summary.json and, when there is a result, the config artifacts.
 
     Returns the artifact paths by name: report, summary, and those that exist of
-    minimal_config, fragment, reproduce, baseline, test_script, excerpt, kconfig_warnings and
-    ld_reproduce. Every file but report.txt is attached to it.
+    minimal_config, fragment, reproduce, judge, baseline, test_script, excerpt,
+    kconfig_warnings and ld_reproduce. Every file but report.txt is attached to it.
     """
     facts = Facts.load(Path(state_dir))
     state = facts.state
@@ -103,6 +114,9 @@ def write_artifacts(state_dir: Path) -> Dict[str, Path]:
                 repro = state / "reproduce.sh"
                 jr.write_atomic(repro, reproduce_script(facts), mode=0o755)
                 paths["reproduce"] = repro
+                judge = _write_judge(facts)
+                if judge is not None:
+                    paths["judge"] = judge
     base = state / "baseline.config"
     if cfg is not None and cfg.baseline not in BASELINES and base.is_file():
         paths["baseline"] = base  # reproduce.sh starts from it
@@ -127,6 +141,18 @@ def write_artifacts(state_dir: Path) -> Dict[str, Path]:
     jr.write_json_atomic(summary, summary_data(facts, paths))
     jr.write_atomic(report, report_text(facts, paths))
     return paths
+
+
+def _write_judge(facts: Facts) -> Optional[Path]:
+    """judge.py beside reproduce.sh, which runs it to judge its log as the session did (see
+    :mod:`ltobisect.judge_bundle`); None for a test script's or a measured signature."""
+    cfg = facts.config
+    if cfg is None or cfg.test_script is not None or not uses_judge(facts.signature):
+        return None
+    assert facts.signature is not None
+    path = facts.state / JUDGE_FILE
+    jr.write_atomic(path, judge_program(facts.signature), mode=0o644)
+    return path
 
 
 def _copy_test_script(facts: Facts) -> Optional[Path]:

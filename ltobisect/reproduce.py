@@ -9,10 +9,17 @@ The script's exit codes (its header says them too):
 
 - ``sh reproduce.sh [TREE]``: 0 the failure reproduced, 1 it did not (the build passed or
   failed in another way), 2 it could not run (no tree, not a kernel tree, a config target,
-  merge_config.sh or the copy of a config failed);
+  merge_config.sh or the copy of a config failed, the judge failed);
 - ``sh reproduce.sh --bisect [TREE]``, for ``git bisect run``: 0 good (the build passed, or a
   test script said the failure is not there), 1 bad (reproduced), 125 skip (it could not run,
   or the build failed in another way, which may hide the failure).
+
+"Reproduced" is ltobisect's own verdict: with python3, judge.py (:mod:`ltobisect.judge_bundle`,
+ltobisect's matcher written out beside the script) judges the log by the session's signature;
+without it, a grep of the failure's own line in its tool's layout
+(:mod:`ltobisect.judge_grep`), never of a bare symbol. A TREE that is not a tree, or a single
+argument that does not exist, is an error naming it (exit 2): the single OUT_DIR argument of
+earlier versions is gone (``-o OUT_DIR``, or ``TREE OUT_DIR``).
 """
 from __future__ import annotations
 
@@ -23,11 +30,14 @@ from typing import List, Optional
 
 from ltobisect.build import make_args
 from ltobisect.config import BASELINES, BuildSpec, SessionConfig
-from ltobisect.model import Signature, SignatureKind
+from ltobisect.judge_bundle import JUDGE_FILE, OLD_PYTHON, OTHER, SHOWS, uses_judge
+from ltobisect.judge_grep import fallback_pattern
+from ltobisect.model import SignatureKind
 from ltobisect.report_facts import Facts
+from ltobisect.state import TEST_SCRIPT_STEM as _STEM
 
 #: The name of the copy of a ``--test`` script beside the other artifacts (plus its suffix).
-TEST_SCRIPT_STEM = "test-script"
+TEST_SCRIPT_STEM = _STEM
 
 
 def _quote(s: str) -> str:
@@ -85,47 +95,62 @@ def reproduce_commands(facts: Facts, out: str = "out") -> List[str]:
             build]
 
 
-def _check_snippet(facts: Facts) -> str:
-    """Shell lines that set reproduced=1 when $log (and the measurements) show the failure."""
+def _check_snippet(facts: Facts) -> List[str]:
+    """Shell lines that set reproduced=1 when $log (and the measurements) show the failure,
+    and saw= to the failure the log shows instead (judge.py's words), when it tells."""
     sig = facts.signature
     if sig is None:
-        return 'test "$status" -ne 0 && reproduced=1\n'
-    if sig.kind == SignatureKind.REGEX:
-        pat = _quote(sig.message)
-        return (
-            f"if command -v python3 >/dev/null 2>&1; then\n"
-            f"    python3 -c 'import re,sys; sys.exit(0 if re.search(sys.argv[1], "
-            f"open(sys.argv[2], errors=\"replace\").read(), re.M) else 1)' {pat} \"$log\" "
-            f"&& reproduced=1\n"
-            f"else\n"
-            f"    grep -Eq -e {pat} \"$log\" && reproduced=1\n"
-            f"fi\n"
-        )
+        return ['test "$status" -ne 0 && reproduced=1']
     if sig.kind == SignatureKind.MEMORY and sig.threshold is not None:
         kb = int(sig.threshold // 1024)
-        return (f'rss=$(cat "$out/rss.kb" 2>/dev/null || echo 0)\n'
-                f'echo "peak memory: $rss KB (threshold {kb} KB)"\n'
-                f'test "$rss" -gt {kb} && reproduced=1\n')
+        return ['rss=$(cat "$out/rss.kb" 2>/dev/null || echo 0)',
+                f'echo "peak memory: $rss KB (threshold {kb} KB)"',
+                f'test "$rss" -gt {kb} && reproduced=1']
     if sig.kind == SignatureKind.DURATION and sig.threshold is not None:
-        return (f'echo "build time: $elapsed s (threshold {sig.threshold:.0f} s)"\n'
-                f'test "$elapsed" -gt {int(sig.threshold)} && reproduced=1\n')
-    needle = _needle(facts, sig)
-    return f"grep -Fq -e {_quote(needle)} \"$log\" && reproduced=1\n"
+        return [f'echo "build time: $elapsed s (threshold {sig.threshold:.0f} s)"',
+                f'test "$elapsed" -gt {int(sig.threshold)} && reproduced=1']
+    if not uses_judge(sig):
+        return [f"# a {sig.kind} shows in no log (ltobisect stopped that build itself):",
+                "# never reproduced here"]
+    pattern = fallback_pattern(sig)
+    grep = (f'grep -Eq -e {_quote(pattern)} "$log" && reproduced=1' if pattern
+            else ": # no line of a log shows this failure")
+    return [
+        "# ltobisect's own verdict: judge.py matches the log as the session did (the roots:",
+        "# the directories the build ran in, which the matcher leaves out of paths).",
+        'if [ "$judge" = python3 ]; then',
+        f'    saw=$(python3 "$here/{JUDGE_FILE}" "$log" "$tree" "$out" \\',
+        '          "$(cd "$tree" && pwd -P)" "$(cd "$out" && pwd -P)")',
+        "    case $? in",
+        f"    {SHOWS}) reproduced=1 ;;",
+        f"    {OTHER}) ;;",
+        f"    {OLD_PYTHON}) judge=grep",
+        '       echo "reproduce.sh: judging the log by grep instead, less exactly" >&2 ;;',
+        f'    *) cannot "{JUDGE_FILE} could not judge $log" ;;',
+        "    esac",
+        "fi",
+        "# Without python3: the failure's own line, in its tool's layout.",
+        f'[ "$judge" = grep ] && {grep}',
+    ]
 
 
-def _needle(facts: Facts, sig: Signature) -> str:
-    """A literal string of the failing log that identifies the failure for grep -F."""
-    log = ""
-    path = facts.log_path()
-    if path:
-        try:
-            log = Path(path).read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            log = ""
-    for cand in (f"{sig.message}", sig.message.split(" [")[0], sig.location):
-        if cand and (not log or cand in log):
-            return cand
-    return sig.message or sig.kind
+def _choose_judge(facts: Facts) -> List[str]:
+    """Shell lines that set judge=python3 or judge=grep before the build, saying why grep."""
+    if facts.config is None or facts.config.test_script is not None \
+            or not uses_judge(facts.signature):
+        return []
+    less = "judging the log by grep, less exactly than ltobisect"
+    return [
+        "judge=grep",
+        "if ! command -v python3 >/dev/null 2>&1; then",
+        f'    echo "reproduce.sh: no python3: {less}" >&2',
+        f'elif [ ! -f "$here/{JUDGE_FILE}" ]; then',
+        f'    echo "reproduce.sh: {JUDGE_FILE} is missing beside $0 (attached to the report):" >&2',
+        f'    echo "reproduce.sh: {less}" >&2',
+        "else",
+        "    judge=python3",
+        "fi",
+    ]
 
 
 def _header(facts: Facts, what: str) -> List[str]:
@@ -141,7 +166,8 @@ def _header(facts: Facts, what: str) -> List[str]:
             if cfg.baseline in BASELINES else "baseline.config and fragment.config"
         tree_help = ["#   TREE        the source tree; default: $LTOBISECT_TREE, else the tree",
                      "#               ltobisect ran on, else the current directory (with --bisect",
-                     "#               the current directory first, as `git bisect run` runs it)"]
+                     "#               the current directory first, as `git bisect run` runs it);",
+                     "#               a TREE given that is not one: it could not run (below)"]
     if cfg.test_script is not None:
         no = "it did not: the test script exited with another status"
         cannot = "it could not run: a file is missing, or the script exited 125"
@@ -151,6 +177,8 @@ def _header(facts: Facts, what: str) -> List[str]:
         no = "it did not: the build passed, or failed in another way"
         cannot = ("it could not run: no tree, not a kernel tree, or a config step failed"
                   if kernel else "it could not run: no tree, or the config could not be copied")
+        if uses_judge(facts.signature):
+            cannot += f", or {JUDGE_FILE} failed"
         good = "good: the build passed"
         tools = ["#   LTOBISECT_CC='ccache clang-16': another compiler command for every make step"]
     return [
@@ -163,10 +191,12 @@ def _header(facts: Facts, what: str) -> List[str]:
         *tree_help,
         "#   -o OUT_DIR  where to build (default: a new temporary directory)",
         "#   --bisect    exit codes for `git bisect run sh /path/to/reproduce.sh --bisect`",
-        "#   sh reproduce.sh TREE OUT_DIR works too; so does a single OUT_DIR that does not",
-        "#   exist yet (the usage of earlier versions)",
+        "#   sh reproduce.sh TREE OUT_DIR works too (a single argument is always the TREE)",
         *tools,
         f"# It reads {reads} from its own directory.",
+        *([f"# The log is judged by {JUDGE_FILE} beside it (ltobisect's own matcher) with python3;",
+           "# without python3, by a grep of the error's line, less exactly."]
+          if cfg.test_script is None and uses_judge(facts.signature) else []),
         "#",
         "# exit codes:",
         "#   0    the failure reproduced",
@@ -211,7 +241,9 @@ def _common(what: str) -> List[str]:
         "        [ \"$bisect\" = 1 ] && exit 0",
         "        exit 1 ;;",
         "    *)",
-        "        echo \"did not reproduce: the build failed in another way (exit status $status);\"",
+        "        echo \"did not reproduce: the build failed in another way\" \\",
+        "            \"(exit status $status)${saw:+:}\"",
+        "        [ -n \"$saw\" ] && echo \"  $saw\"",
         "        echo \"see $log\"",
         "        [ \"$bisect\" = 1 ] && exit 125",
         "        exit 1 ;;",
@@ -242,14 +274,12 @@ def _common(what: str) -> List[str]:
         "    esac",
         "    shift",
         "done",
+        "# A single argument is the TREE, also when it does not exist (then an error naming",
+        "# it): earlier versions took it as the output directory, and built in a typo.",
+        "tree=$arg1",
         "if [ -n \"$arg2\" ]; then",
         "    [ -z \"$out\" ] || cannot \"two output directories: $out and $arg2\"",
-        "    tree=$arg1",
         "    out=$arg2",
-        "elif [ -n \"$arg1\" ] && [ -z \"$out\" ] && [ ! -e \"$arg1\" ]; then",
-        "    out=$arg1  # the usage of earlier versions: reproduce.sh OUT_DIR",
-        "else",
-        "    tree=$arg1",
         "fi",
     ]
 
@@ -263,6 +293,7 @@ def _out_dir() -> List[str]:
         "out=$(cd \"$out\" && pwd) || cannot \"cannot enter $out\"",
         "log=$out/reproduce.log",
         "status=",
+        "saw=",
         "reproduced=0",
     ]
 
@@ -282,19 +313,27 @@ def _tree(facts: Facts) -> List[str]:
     return [
         f"recorded={_quote(str(b.tree))}",
         check,
-        "if [ -z \"$tree\" ]; then",
-        "    if [ -n \"${LTOBISECT_TREE:-}\" ]; then",
-        "        tree=$LTOBISECT_TREE",
-        "    elif [ \"$bisect\" = 1 ] && is_tree .; then",
-        "        tree=$(pwd)  # git bisect run: the tree being bisected",
-        "    elif [ -d \"$recorded\" ] || ! is_tree .; then",
-        "        tree=$recorded",
-        "    else",
-        "        tree=$(pwd)",
-        "    fi",
+        "# The tree: the one given (an error naming it when it is not one), else the first",
+        "# of these that is one; else an error naming every place tried.",
+        "if [ -n \"$tree\" ]; then",
+        "    [ -d \"$tree\" ] || cannot \"no source tree at $tree (sh $0 --help)\"",
+        f"    is_tree \"$tree\" || cannot \"$tree is not {kind}\"",
+        "elif [ -n \"${LTOBISECT_TREE:-}\" ]; then",
+        "    tree=$LTOBISECT_TREE",
+        "    [ -d \"$tree\" ] || cannot \"no source tree at $tree (\\$LTOBISECT_TREE)\"",
+        f"    is_tree \"$tree\" || cannot \"$tree (\\$LTOBISECT_TREE) is not {kind}\"",
+        "elif [ \"$bisect\" = 1 ] && is_tree .; then",
+        "    tree=$(pwd)  # git bisect run: the tree being bisected",
+        "elif is_tree \"$recorded\"; then",
+        "    tree=$recorded",
+        "elif is_tree .; then",
+        "    tree=$(pwd)",
+        "else",
+        f"    if [ -d \"$recorded\" ]; then ran=\"is not {kind}\"; else ran=\"does not exist\"; fi",
+        "    cannot \"no source tree: none given (sh $0 TREE), \\$LTOBISECT_TREE is not set,\" \\",
+        "        \"$recorded (where ltobisect ran) $ran, and the current directory $(pwd)\" \\",
+        f"        \"is not {kind}\"",
         "fi",
-        "[ -d \"$tree\" ] || cannot \"no source tree at $tree (give it: sh $0 TREE)\"",
-        f"is_tree \"$tree\" || cannot \"$tree is not {kind}\"",
         "tree=$(cd \"$tree\" && pwd) || cannot \"cannot enter $tree\"",
         "command -v make >/dev/null 2>&1 || cannot \"make is not installed\"",
         "jobs=$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)",
@@ -309,7 +348,8 @@ def _build(facts: Facts) -> List[str]:
     words = " ".join(_quote(w) for w in _make_words(b))
     make = " ".join(w for w in ('make -C "$tree" O="$out"', words,
                                 '${LTOBISECT_CC:+"CC=$LTOBISECT_CC"}') if w)
-    body = ['echo "tree: $tree"', 'echo "building in $out (log: $log)"',
+    body = _choose_judge(facts) + [
+            'echo "tree: $tree"', 'echo "building in $out (log: $log)"',
             'config_log=$out/config.log', ': >"$config_log" || cannot "cannot write to $out"']
     if facts.env.get("kernel_tree"):
         if cfg.baseline in BASELINES:
@@ -341,7 +381,7 @@ def _build(facts: Facts) -> List[str]:
     else:
         body.append(f'{build} >"$log" 2>&1')
     body += ["status=$?", "elapsed=$(( $(date +%s) - start ))"]
-    body.append(_check_snippet(facts).rstrip("\n"))
+    body += _check_snippet(facts)
     body += ['[ "$reproduced" = 1 ] && verdict reproduced',
              '[ "$status" = 0 ] && verdict passed',
              "verdict failed"]

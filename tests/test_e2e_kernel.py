@@ -83,7 +83,7 @@ def test_the_result_resolves_as_the_kernels_own_olddefconfig(minimized: Run) -> 
 
 def test_reproduce_sh_reproduces_from_a_clean_output_directory(minimized: Run, tmp_path) -> None:
     out = tmp_path / "out"
-    proc = subprocess.run(["sh", str(minimized.state / "reproduce.sh"), str(out)],
+    proc = subprocess.run(["sh", str(minimized.state / "reproduce.sh"), "-o", str(out)],
                           capture_output=True, text=True, timeout=30 * 60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert SYMBOL in (out / "reproduce.log").read_text()

@@ -67,7 +67,7 @@ def test_the_kernels_tools_read_the_fragment_as_tested(minimized: Run) -> None:
 
 def test_reproduce_sh_reproduces_on_612(minimized: Run, tmp_path) -> None:
     out = tmp_path / "out"
-    proc = subprocess.run(["sh", str(minimized.state / "reproduce.sh"), str(out)],
+    proc = subprocess.run(["sh", str(minimized.state / "reproduce.sh"), "-o", str(out)],
                           capture_output=True, text=True, timeout=30 * 60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert SYMBOL in (out / "reproduce.log").read_text()

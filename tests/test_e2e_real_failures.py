@@ -97,7 +97,7 @@ def test_the_kernels_tools_read_the_fragment_as_tested(case: dict) -> None:
 def test_reproduce_sh_shows_the_failure_from_a_clean_build_dir(case: dict, tmp_path: Path) -> None:
     run: Run = case["run"]
     out = tmp_path / "out"
-    proc = subprocess.run(["sh", str(run.state / "reproduce.sh"), str(out)],
+    proc = subprocess.run(["sh", str(run.state / "reproduce.sh"), "-o", str(out)],
                           capture_output=True, text=True, timeout=30 * 60)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert case["meta"]["expect_line"].split(": error: ")[-1] in (out / "reproduce.log").read_text()
@@ -111,7 +111,8 @@ def test_removing_any_line_of_the_fragment_stops_the_failure(case: dict, tmp_pat
         d = tmp_path / f"without-{i}"
         d.mkdir()
         shutil.copy(run.state / "reproduce.sh", d / "reproduce.sh")
+        shutil.copy(run.state / "judge.py", d / "judge.py")
         (d / "fragment.config").write_text("".join(ln + "\n" for ln in lines if ln != left_out))
-        proc = subprocess.run(["sh", str(d / "reproduce.sh"), str(d / "out")],
+        proc = subprocess.run(["sh", str(d / "reproduce.sh"), "-o", str(d / "out")],
                               capture_output=True, text=True, timeout=30 * 60)
         assert proc.returncode == 1, f"without {left_out}: " + proc.stdout[-2000:] + proc.stderr[-2000:]

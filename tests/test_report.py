@@ -144,8 +144,8 @@ def test_attachments_are_the_files_beside_the_report_and_statistics_come_last(do
     _, state, _ = done
     text = (state / "report.txt").read_text()
     listed = attachments(text)
-    assert listed == ["fragment.config", "minimal.config", "reproduce.sh", "excerpt.txt",
-                      "summary.json"]
+    assert listed == ["fragment.config", "minimal.config", "reproduce.sh", "judge.py",
+                      "excerpt.txt", "summary.json"]
     for name in listed:
         assert (state / name).is_file(), name
     # Every file the report names is attached.

@@ -3,6 +3,10 @@
     sh reproduce.sh [TREE]           0 reproduced, 1 did not, 2 could not run
     sh reproduce.sh --bisect [TREE]  1 bad (reproduced), 0 good (builds), 125 skip
 
+A single argument is the TREE, also when it does not exist (earlier versions took it as the
+output directory). How the log is judged (judge.py, the grep without python3) is tested with
+the demo in test_reproduce_judge.py.
+
 A module-wide session minimizes the tiny tree's planted link error through the real build
 oracle; its reproduce.sh runs against that tree. For the kernel's path (a config target,
 merge_config.sh, olddefconfig) the same state is rendered as a kernel tree's and run against a
@@ -148,11 +152,16 @@ def test_a_missing_tree_cannot_run_2_and_skips_125_when_bisecting(built, tmp_pat
     assert bisect.returncode == SKIP, bisect.stdout + bisect.stderr
     assert run(state, missing, tmp_path / "out").returncode == CANNOT  # TREE OUT_DIR
     assert run(state, env={"LTOBISECT_TREE": str(missing)}, cwd=tmp_path).returncode == CANNOT
-    # The tree it was found on is gone (a maintainer's machine), and none is given.
+    # The tree it was found on is gone (a maintainer's machine), and none is given: the
+    # error names every place tried, not only the sender's path.
     moved = tmp_path / "moved-tree"
     tree.rename(moved)
     try:
-        assert run(state, cwd=tmp_path).returncode == CANNOT
+        nowhere = run(state, cwd=tmp_path)
+        assert nowhere.returncode == CANNOT
+        assert "LTOBISECT_TREE is not set" in nowhere.stderr
+        assert f"{tree} (where ltobisect ran) does not exist" in nowhere.stderr
+        assert f"the current directory {tmp_path} is not a source tree" in nowhere.stderr
         assert run(state, "--bisect", cwd=tmp_path).returncode == SKIP
     finally:
         moved.rename(tree)
@@ -190,14 +199,23 @@ def test_without_the_failure_it_says_1_and_bisects_as_good_0(built, tmp_path):
     assert run(mine, "--bisect", tree, "-o", tmp_path / "out2").returncode == GOOD
 
 
-def test_a_single_output_directory_that_does_not_exist_is_the_usage_of_earlier_versions(
-        built, tmp_path):
-    # ltobisect's ld.lld --reproduce step and earlier scripts call `sh reproduce.sh OUT_DIR`.
+def test_a_single_argument_is_the_tree_even_when_it_does_not_exist(built, tmp_path):
+    # Earlier versions took a single argument that did not exist as the output directory, so
+    # a mistyped tree built the tree of the current directory into the typo.
     state, tree = built
-    out = tmp_path / "out"
-    done = run(state, out, cwd=tmp_path)
+    typo = tmp_path / "typo"
+    plain = run(state, typo, cwd=tree)
+    assert plain.returncode == CANNOT, plain.stdout + plain.stderr
+    assert f"no source tree at {typo}" in plain.stderr
+    assert run(state, "--bisect", typo, cwd=tree).returncode == SKIP
+    assert not typo.exists()
+    # $LTOBISECT_TREE that is not a tree is named as such, not replaced by another tree.
+    env = run(state, env={"LTOBISECT_TREE": str(typo)}, cwd=tree)
+    assert env.returncode == CANNOT and "($LTOBISECT_TREE)" in env.stderr
+    # The output directory is -o OUT_DIR, or the second of TREE OUT_DIR.
+    done = run(state, tree, tmp_path / "out", cwd=tmp_path)
     assert done.returncode == REPRODUCED, done.stdout + done.stderr
-    assert (out / "reproduce.log").is_file() and f"tree: {tree}" in done.stdout
+    assert (tmp_path / "out" / "reproduce.log").is_file() and f"tree: {tree}" in done.stdout
 
 
 # -- a kernel tree: config target, merge_config.sh, olddefconfig ---------------------------------
@@ -230,6 +248,9 @@ def test_a_kernel_build_that_passes_or_fails_otherwise(kernel, tmp_path):
     other = run(mine, linux, "-o", tmp_path / "out3")
     assert other.returncode == NOT_REPRODUCED, other.stdout + other.stderr
     assert "failed in another way" in other.stdout
+    # What it failed with instead, in ltobisect's words.
+    assert "use of undeclared identifier 'other_thing' [kernel/other.c] (compile-error)" \
+        in other.stdout
     # Another error may hide this one: git bisect must skip that commit, not call it good.
     assert run(mine, "--bisect", linux, "-o", tmp_path / "out4").returncode == SKIP
 

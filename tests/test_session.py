@@ -60,7 +60,7 @@ def test_minimizes_with_the_script_oracle_and_writes_every_artifact(tmp_path):
     assert summary["status"] == "minimized" and summary["fragment"] == list(EXPECTED)
     assert summary["counts"]["builds"] == result.builds > 0
     # The reproducer works from a clean directory and says so with its exit status.
-    proc = subprocess.run(["sh", str(state / "reproduce.sh"), str(tmp_path / "clean")],
+    proc = subprocess.run(["sh", str(state / "reproduce.sh"), "-o", str(tmp_path / "clean")],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert_no_test_ran_twice(state)
