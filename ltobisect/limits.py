@@ -115,8 +115,12 @@ class StopCondition:
         stop_at = self._stop_at()
         if stop_at is None or self._timer is not None:
             return
-        self._timer = threading.Timer(max(0.0, stop_at - self.elapsed()), self.request,
-                                      args=(self.out_of_time,))
+        delay = max(0.0, stop_at - self.elapsed())
+        if delay >= threading.TIMEOUT_MAX:
+            # No timer can wait that long (the command line takes at most a year); the check
+            # between batches still stops the search at the deadline.
+            return
+        self._timer = threading.Timer(delay, self.request, args=(self.out_of_time,))
         self._timer.daemon = True
         self._timer.start()
 

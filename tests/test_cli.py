@@ -7,6 +7,7 @@ Most cases run ``main()`` in-process (they end before any build); the few that n
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 import subprocess
@@ -540,3 +541,143 @@ def test_budget_ends_a_session_that_does_not_stop(tmp_path, capsys):
     assert time.monotonic() - started < 4.5
     assert session.asked == ""  # the session stops itself before its budget; this one did not
     assert "partial" in capsys.readouterr().err
+
+
+# -- values that cannot work, refused while parsing ------------------------------------------------
+def max_depth(text: str) -> int:
+    """How deep parentheses nest in ``text`` (1: none inside another)."""
+    depth = deepest = 0
+    for ch in text:
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        deepest = max(deepest, depth)
+    return deepest
+
+
+@pytest.mark.parametrize("argv,needles", [
+    (("minimize", BAD, "--tree", DEMO, "--budget", "99999999999h"),
+     ["--budget 99999999999h is longer than a year", "durations go up to 365d", "--budget 2h"]),
+    (("hook", "--build-dir", ".", "--budget", "99999999999h"),
+     ["--budget 99999999999h is longer than a year", "365d"]),
+    (("resume", ".", "--budget", "99999999999h"),
+     ["--budget 99999999999h is longer than a year", "365d"]),
+    (("minimize", BAD, "--tree", DEMO, "--timeout", "9" * 400),
+     ["--timeout 999", "is longer than a year"]),
+    (("minimize", BAD, "--tree", DEMO, "--mem-above", "99999999999T"),
+     ["--mem-above 99999999999T is more memory than any machine has", "sizes go up to 1024T",
+      "--mem-above 20G"]),
+    (("hook", "--build-dir", ".", "--build-memory", "2000T"),
+     ["--build-memory 2000T is more memory than any machine has", "1024T"]),
+    (("minimize", BAD, "--tree", DEMO, "--mem-limit", "9" * 400 + "T"),
+     ["--mem-limit 999", "more memory than any machine has"]),
+])
+def test_durations_and_sizes_that_cannot_work_are_refused_at_once(capsys, argv, needles):
+    """A budget no timer can wait for used to start a session whose timer threads died with
+    OverflowError tracebacks; now it is one line before anything runs, naming the bound."""
+    line = expect(capsys, 1, needles, *argv)
+    assert "internal error" not in line and max_depth(line) == 1, line
+    code, out, err = run(capsys, *argv, "--json")
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert code == 1 and summary["exit_code"] == 1 and summary["status"] == "bad-input"
+    assert needles[0] in summary["message"], summary
+
+
+@pytest.mark.parametrize("words,needle", [
+    (("--budget", "-1h"), "--budget must be more than 0, not -1h (for example --budget 2h)"),
+    (("--budget=-1h",), "--budget must be more than 0, not -1h"),
+    (("--timeout", "-30s"), "--timeout must be more than 0, not -30s"),
+    (("--mem-limit", "-8G"), "--mem-limit must be more than 0, not -8G (for example --mem-limit 8G)"),
+])
+def test_a_negative_duration_or_size_says_it_must_be_positive(capsys, words, needle):
+    """argparse took ``-1h`` for an option and said only "expected one argument"."""
+    line = expect(capsys, 1, [needle], *minimize(*words))
+    assert "expected one argument" not in line
+
+
+def test_a_value_that_is_not_one_names_its_option_once(capsys):
+    line = expect(capsys, 1, ["--budget 'soon' is not a duration", "for example --budget 2h"],
+                  *minimize("--budget", "soon"))
+    assert line.count("(") == 1 and "argument --budget" not in line
+    expect(capsys, 1, ["--workers 'x' is not a number (for example --workers 2)"],
+           *minimize("--workers", "x"))
+
+
+def test_huge_budgets_start_no_timer_that_cannot_wait(monkeypatch):
+    """The timers themselves, whatever the command line let through: no thread dies."""
+    import threading
+
+    from ltobisect.cli.signals import Interrupts
+    from ltobisect.config import Limits
+    from ltobisect.limits import StopCondition
+
+    died = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: died.append(args.exc_value))
+    huge = threading.TIMEOUT_MAX * 2
+    interrupts = Interrupts(lambda reason: None, lambda: None)
+    interrupts.watchdog(huge)
+    stop = StopCondition(Limits(deadline=huge))
+    stop.arm()
+    assert interrupts._timers == [] and stop._timer is None and died == []
+
+
+def test_unknown_strategy_lists_each_name_once(capsys):
+    line = expect(capsys, 1, ["unknown strategy 'bogus'", "(one of default, bisect, "],
+                  *minimize("--strategy", "bogus"))
+    assert line.count("default") == 1, line
+
+
+def test_demo_refuses_an_unknown_strategy_before_copying_anything(capsys, tmp_path, monkeypatch):
+    import tempfile
+
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))  # where the demo would go
+    expect(capsys, 1, ["unknown strategy 'nope'", "one of default,"],
+           "demo", tmp_path / "demo", "--strategy", "nope")
+    expect(capsys, 1, ["unknown strategy 'nope'"], "demo", "--strategy", "nope")
+    assert not (tmp_path / "demo").exists() and not any((tmp_path / "tmp").iterdir())
+
+
+def test_hints_do_not_nest_brackets(capsys, tmp_path):
+    for argv in (minimize("--llvm", "-99"), minimize("--signature", "undefined [symbol")):
+        line = expect(capsys, 1, [], *argv)
+        hint = line[line.rindex(" (") + 2:-1]
+        assert "(" not in hint and ")" not in hint, line
+    assert "(install it: apt-get install clang-99)" in expect(capsys, 1, [], *minimize("--llvm", "-99"))
+
+
+# -- 80 columns ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("columns", ["80", "200"])
+def test_every_help_fits_80_columns(capsys, monkeypatch, columns):
+    """argparse wrapped at 100 columns, so an 80-column terminal broke help lines mid-word; the
+    help is as wide as the terminal, at most 80 columns."""
+    monkeypatch.setenv("COLUMNS", columns)
+    for command in ([], *([name] for name in cli.COMMANDS)):
+        code, out, _err = run(capsys, *command, "--help")
+        assert code == 0 and out.strip(), command
+        wide = [line for line in out.splitlines() if len(line) > 80]
+        assert not wide, (command, wide)
+    code, out, _err = run(capsys, "hook", "--help")
+    assert "exit 1" in out  # the documented pattern keeps a failed build's CI step failed
+
+
+# -- the hook speaks of --out ----------------------------------------------------------------------
+@pytest.mark.skipif(shutil.which("cc") is None or shutil.which("make") is None,
+                    reason="the demo needs make and cc")
+def test_hook_errors_name_its_out_option_not_state(capsys, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    shutil.copy(BAD, out / ".config")
+    (out / "source").symlink_to(DEMO)
+    foreign = tmp_path / "artifacts"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("the user's\n")
+    argv = ("hook", "--build-dir", out, "--out", foreign, "--work-dir", tmp_path / "work")
+    code, stdout, err = run(capsys, *argv)
+    assert code == 1 and "is not empty" in err and "--out" in err, err
+    assert "--state" not in err
+    code, stdout, err = run(capsys, *argv, "--json")
+    summary = json.loads(stdout.strip().splitlines()[-1])
+    assert summary["exit_code"] == 1 and "--out" in summary["hint"], summary
+    assert "--state" not in summary["hint"] + summary["message"] + err
+    # minimize keeps its own word
+    code, _out, err = run(capsys, *minimize("--state", foreign))
+    assert code == 1 and "--state" in err

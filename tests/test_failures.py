@@ -106,7 +106,8 @@ def test_failures_command_prints_the_numbered_list_and_json(tmp_path: Path, caps
     # The build directories are gone (read off the log itself), as a maintainer greps for it.
     assert out[1].strip().startswith("include/linux/hdr.h:12:6: error: no previous prototype")
     assert out[4].split()[:2] == ["3", "link-error"]
-    assert out[-1].startswith("3 distinct failures;")
+    assert out[-2].startswith("3 distinct failures;") and "--each-failure" in out[-1]
+    assert all(len(line) <= 80 for line in out[-2:])  # the footer fits a terminal
     assert main(["failures", str(log), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["schema"] == 1

@@ -126,6 +126,7 @@ def _run(argv: Sequence[str], ctx: Context) -> int:
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
+        ctx.command = args.command
         if args.command is None:
             parser.print_help()
             return ExitCode.BAD_INPUT

@@ -4,13 +4,31 @@ main()'s error handling, the one-line messages on stderr (``ltobisect: ...``) an
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Dict, Optional, Sequence
 
 from ltobisect.ui import JsonReporter, pick_reporter
 
 PROG = "ltobisect"
+
+#: Options that a command calls by another name than `minimize` does. The session's own
+#: messages (a state directory in use, not empty, damaged) name `minimize`'s ``--state``; the
+#: hook's state directory is its ``--out``, and its user must read that.
+RENAMED_OPTIONS: Dict[str, Dict[str, str]] = {"hook": {"--state": "--out"}}
+
+#: The renames of the command being run (set through :attr:`Context.command`); every line on
+#: stderr and the summary's message and hint go through :func:`own_words`.
+_renamed: Dict[str, str] = {}
+
+
+def own_words(text: str) -> str:
+    """``text`` with the options named as the running command calls them (a whole word only:
+    a path such as ``/tmp/my--state`` is left alone)."""
+    for old, new in _renamed.items():
+        text = re.sub(rf"(?<![\w./-]){re.escape(old)}(?![\w-])", new, text)
+    return text
 
 
 def wants_json(argv: Sequence[str]) -> bool:
@@ -32,13 +50,26 @@ class Context:
         #: ``--json`` was given: every exit path ends with one summary line on stdout.
         self.json = json_lines
         self._reporter: Any = None
+        self._command: Optional[str] = None
+        _renamed.clear()
+
+    @property
+    def command(self) -> Optional[str]:
+        """The command being run (``hook``...), once the command line is parsed."""
+        return self._command
+
+    @command.setter
+    def command(self, name: Optional[str]) -> None:
+        self._command = name
+        _renamed.clear()
+        _renamed.update(RENAMED_OPTIONS.get(name or "", {}))
 
     def reporter(self, json_lines: bool, workers: int, plain: bool = False,
                  title: str = "ltobisect") -> Any:
         """The reporter for this terminal (or pipe)."""
         self.json = self.json or json_lines
         self._reporter = pick_reporter(json_lines, sys.stdout, workers=workers, force_plain=plain,
-                                       title=title)
+                                       title=title, wording=own_words)
         return self._reporter
 
     def summary(self, status: str, exit_code: int, message: str, hint: str = "") -> None:
@@ -49,8 +80,8 @@ class Context:
             return
         state = str(self.state) if self.state is not None else None
         try:
-            JsonReporter(sys.stdout).finish(status, exit_code, message=message, hint=hint,
-                                            state_dir=state)
+            JsonReporter(sys.stdout, wording=own_words).finish(
+                status, exit_code, message=message, hint=hint, state_dir=state)
         except Exception:  # stdout is gone: the exit code and the line on stderr remain
             pass
 
@@ -62,7 +93,7 @@ Command = Callable[[argparse.Namespace, Context], int]
 def note(message: str) -> None:
     """One line on stderr: ``ltobisect: <message>``."""
     try:
-        sys.stderr.write(f"{PROG}: {message}\n")
+        sys.stderr.write(f"{PROG}: {own_words(message)}\n")
         sys.stderr.flush()
     except (OSError, ValueError):
         pass

@@ -4,38 +4,100 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
+import shutil
+import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, List, Optional, Sequence
 
 from ltobisect import __version__
 from ltobisect.cli.context import PROG
 from ltobisect.errors import UserError
-from ltobisect.inputs import parse_duration, parse_size
+from ltobisect.inputs import (
+    MAX_DURATION,
+    MAX_DURATION_TEXT,
+    MAX_SIZE,
+    MAX_SIZE_TEXT,
+    check_strategy,
+    parse_duration,
+    parse_size,
+)
 
 #: `hook` never runs past this budget unless told (seconds).
 HOOK_BUDGET = 3600.0
 
 
-def _typed(kind: str, fn: Callable[[str], object], example: str) -> Callable[[str], object]:
-    """An argparse type whose error says what was expected."""
+class ValueType:
+    """An argparse type for a kind of value (a duration, a size, a number) whose every refusal is
+    one line naming the option, what was wrong and an example that works: a
+    :class:`~ltobisect.errors.UserError`, which argparse lets through to main() (it rewords only
+    ArgumentTypeError, ValueError and TypeError, as ``argument --x: ...``).
 
-    def convert(text: str) -> object:
-        try:
-            return fn(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind} (for example {example})")
+    ``most``: the largest value that can work, written ``most_text`` and refused above it with
+    ``beyond`` (why: see :data:`~ltobisect.inputs.MAX_DURATION`). ``signed``: a leading ``-`` is
+    refused as "must be more than 0" rather than as not a value at all.
+    """
 
-    convert.__name__ = kind
-    return convert
+    def __init__(self, kind: str, parse: Callable[[str], Any], examples: str, *,
+                 most: Optional[float] = None, most_text: str = "", beyond: str = "",
+                 signed: bool = False) -> None:
+        self.kind, self.parse, self.examples = kind, parse, examples
+        self.most, self.most_text, self.beyond, self.signed = most, most_text, beyond, signed
+
+    def option(self, name: str, example: str) -> Callable[[str], Any]:
+        """The type of option ``name``; ``example`` is a value that works for it (``2h``)."""
+
+        def convert(text: str) -> Any:
+            if self.signed and text.strip().startswith("-"):
+                raise UserError(f"{name} must be more than 0, not {text}",
+                                f"for example {name} {example}")
+            try:
+                value = self.parse(text)
+            except ValueError:
+                raise UserError(f"{name} {text!r} is not a {self.kind}",
+                                f"for example {name} {example}"
+                                + (f"; a {self.kind} is {self.examples}" if self.examples else "")
+                                ) from None
+            if self.most is not None and value > self.most:
+                raise UserError(f"{name} {text} is {self.beyond}",
+                                f"{self.kind}s go up to {self.most_text}; "
+                                f"for example {name} {example}")
+            return value
+
+        convert.__name__ = self.kind
+        return convert
 
 
 def _int(text: str) -> int:
     return int(text, 10)
 
 
-duration_arg = _typed("duration", parse_duration, "30s, 20m, 2h")
-size_arg = _typed("size", parse_size, "512M, 20G")
-int_arg = _typed("number", _int, "4")
+duration_arg = ValueType("duration", parse_duration, "30s, 20m, 2h or 1h30m", most=MAX_DURATION,
+                         most_text=MAX_DURATION_TEXT, beyond="longer than a year", signed=True)
+size_arg = ValueType("size", parse_size, "512M, 20G or 1.5GiB", most=MAX_SIZE,
+                     most_text=MAX_SIZE_TEXT, beyond="more memory than any machine has",
+                     signed=True)
+int_arg = ValueType("number", _int, "")
+
+#: The options whose value may be written with a leading ``-`` by mistake (``--budget -1h``):
+#: argparse would take ``-1h`` for an option and say only "expected one argument", so
+#: :meth:`Parser.parse_known_args` hands it to the option's type, which says what is wrong.
+SIGNED_OPTIONS = frozenset({"--budget", "--timeout", "--time-above", "--mem-above",
+                            "--mem-limit", "--build-memory"})
+_NEGATIVE = re.compile(r"-[\d.]")
+
+
+def _valued(group: Any, name: str, value_type: ValueType, example: str, **kw: Any) -> None:
+    """Add option ``name`` of ``value_type``, whose errors name it and show ``example``."""
+    group.add_argument(name, type=value_type.option(name, example), **kw)
+
+
+def strategy_arg(name: str) -> str:
+    """A search strategy's name, checked while parsing: every command that takes one (`demo`
+    too) refuses a wrong name before anything is copied or built."""
+    if name != "default":
+        check_strategy(name)
+    return name
 
 
 class Parser(argparse.ArgumentParser):
@@ -45,9 +107,32 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UserError(message, f"see `{self.prog} --help`")
 
+    def parse_known_args(self, args: Optional[Sequence[str]] = None,  # type: ignore[override]
+                         namespace: Optional[argparse.Namespace] = None) -> Any:
+        """Parse as argparse does, with ``--budget -1h`` read as ``--budget=-1h`` (see
+        :data:`SIGNED_OPTIONS`), so that its refusal says the value must be positive."""
+        words = list(sys.argv[1:] if args is None else args)
+        joined: List[str] = []
+        for i, word in enumerate(words):
+            if word == "--":
+                joined += words[i:]
+                break
+            if joined and joined[-1] in SIGNED_OPTIONS and _NEGATIVE.match(word):
+                joined[-1] = f"{joined[-1]}={word}"
+            else:
+                joined.append(word)
+        return super().parse_known_args(joined, namespace)
+
+
+#: The widest help text: an 80-column terminal shows every line whole.
+HELP_COLUMNS = 80
+
 
 def _fmt(prog: str) -> argparse.HelpFormatter:
-    return argparse.RawDescriptionHelpFormatter(prog, max_help_position=30, width=100)
+    """Help as wide as the terminal but never wider than :data:`HELP_COLUMNS` (argparse wraps at
+    ``width`` and leaves two columns of margin, as its own default does)."""
+    columns = max(40, min(shutil.get_terminal_size().columns, HELP_COLUMNS))
+    return argparse.RawDescriptionHelpFormatter(prog, max_help_position=30, width=columns - 2)
 
 
 MAIN_HELP = """\
@@ -55,10 +140,10 @@ Minimize a failing kernel config (clang, lld, LTO) to the few options that
 still fail the same way.
 
 examples:
-  ltobisect demo                      minimize the embedded demo (no kernel needed)
+  ltobisect demo                    minimize the embedded demo (no kernel)
   ltobisect minimize bad.config --tree linux --arch x86_64 --llvm -16
   ltobisect hook --build-dir out --log build.log --budget 2h
-  ltobisect resume ltobisect-state    continue a stopped or killed session
+  ltobisect resume ltobisect-state  continue a stopped or killed session
   ltobisect changes tinyconfig bad.config --tree linux --llvm -16 > all.config
   ltobisect resolve tinyconfig all.config --tree linux --llvm -16 --explain
 
@@ -92,10 +177,16 @@ from the O= directory, minimize within the budget, write every artifact to
 2 infrastructure error. With --json, JSON lines on stdout whose last line
 is the summary (schema 1), whatever the exit code.
 
+The exit code says how the minimization went, not whether the build passed:
+after a failed build, end the CI step with `exit 1`, as below, so that it
+still fails (a minimized config is an artifact, not a fix).
+
 examples:
   set -o pipefail
-  make O=out LLVM=-16 -j8 2>&1 | tee build.log || \\
-      ltobisect hook --build-dir out --log build.log --budget 2h --out artifacts
+  make O=out LLVM=-16 -j8 2>&1 | tee build.log || {
+      ltobisect hook --build-dir out --log build.log --out artifacts
+      exit 1
+  }
 """
 
 DEMO_HELP = """\
@@ -117,17 +208,18 @@ Kconfig code on the tree, without a build.
 BASELINE is tinyconfig, defconfig, allnoconfig or a config file.
 
 examples:
-  ltobisect changes tinyconfig bad.config --tree linux --arch x86_64 --llvm -16
-  ltobisect changes defconfig out/.config --tree linux --arch arm64 > all.config
+  ltobisect changes tinyconfig bad.config --tree linux --llvm -16
+  ltobisect changes defconfig out/.config --tree linux --arch arm64 \\
+      > all.config
 """
 
 FAILURES_HELP = """\
-List the distinct failures of a build log, numbered in log order, each with its
-kind, tool, file, how many times it shows and the log line it first shows on.
-A `make -k` log of a randconfig often holds several unrelated failures: each is
-a report for another maintainer. `minimize --failure N` minimizes one of them,
-`--each-failure` every one in a single session (builds are shared). The one
-marked "(the default)" is what a session takes when not told.
+List the distinct failures of a build log, numbered in log order, each with
+its kind, tool, file, how many times it shows and the log line it first shows
+on. A `make -k` log of a randconfig often holds several unrelated failures:
+each is a report for another maintainer. `minimize --failure N` minimizes one
+of them, `--each-failure` every one in a single session (builds are shared).
+The one marked "(the default)" is what a session takes when not told.
 
   ltobisect failures build.log
   ltobisect minimize bad.config --tree linux --log build.log --failure 2
@@ -174,7 +266,7 @@ def _add_search_options(p: argparse.ArgumentParser) -> None:
                         "(default: tinyconfig on a kernel tree, allnoconfig otherwise)")
     g.add_argument("--target", metavar="TARGET",
                    help="make target of each test (default: chosen from the failure)")
-    g.add_argument("--jobs", type=int_arg, metavar="N", help="make -j per worker (default: cores/workers)")
+    _valued(g, "--jobs", int_arg, "4", metavar="N", help="make -j per worker (default: cores/workers)")
     g.add_argument("--ccache-dir", type=Path, metavar="DIR",
                    help="ccache directory shared across sessions (default: $LTOBISECT_CCACHE_DIR, "
                         "else one inside the state directory)")
@@ -183,34 +275,34 @@ def _add_search_options(p: argparse.ArgumentParser) -> None:
                    help="a regex the failing build's log must match (default: from --log or "
                         "from building the bad config)")
     g.add_argument("--log", type=Path, metavar="FILE", help="the original failure's build log")
-    g.add_argument("--failure", type=int_arg, metavar="N",
-                   help="minimize the N-th distinct failure of the log (`ltobisect failures LOG` "
-                        "numbers them; default: the primary one)")
+    _valued(g, "--failure", int_arg, "2", metavar="N",
+            help="minimize the N-th distinct failure of the log (`ltobisect failures LOG` "
+                 "numbers them; default: the primary one)")
     g.add_argument("--each-failure", action="store_true",
                    help="minimize every distinct failure of the bad config, one after another, "
                         "sharing builds; each gets its own report under STATE/failures/N/")
     g.add_argument("--test", type=Path, metavar="SCRIPT",
                    help="an interestingness script instead of a build: gets the .config path, "
                         "exit 0 = reproduces, 125 = cannot test")
-    g.add_argument("--mem-above", type=size_arg, metavar="SIZE",
-                   help="the failure is a build needing more than SIZE of memory (20G)")
-    g.add_argument("--time-above", type=duration_arg, metavar="DURATION",
-                   help="the failure is a build taking longer than DURATION (30m)")
+    _valued(g, "--mem-above", size_arg, "20G", metavar="SIZE",
+            help="the failure is a build needing more than SIZE of memory (20G)")
+    _valued(g, "--time-above", duration_arg, "30m", metavar="DURATION",
+            help="the failure is a build taking longer than DURATION (30m)")
     g = p.add_argument_group("search")
-    g.add_argument("--workers", type=int_arg, metavar="N", default=None,
-                   help="builds in parallel, each in its own O= dir (default: 1)")
+    _valued(g, "--workers", int_arg, "2", metavar="N", default=None,
+            help="builds in parallel, each in its own O= dir (default: 1)")
     _add_farm_options(g)
-    g.add_argument("--timeout", type=duration_arg, metavar="DURATION",
-                   help="per build (default: 3x the bad config's build, at least 30s)")
-    g.add_argument("--mem-limit", type=size_arg, metavar="SIZE", help="memory limit per build (8G)")
-    g.add_argument("--strategy", metavar="NAME", default="default",
+    _valued(g, "--timeout", duration_arg, "30m", metavar="DURATION",
+            help="per build (default: 3x the bad config's build, at least 30s)")
+    _valued(g, "--mem-limit", size_arg, "8G", metavar="SIZE", help="memory limit per build (8G)")
+    g.add_argument("--strategy", type=strategy_arg, metavar="NAME", default="default",
                    help="search strategy (default: the benchmarked pipeline)")
-    g.add_argument("--max-builds", type=int_arg, metavar="N", help="stop after N builds (partial)")
-    g.add_argument("--budget", type=duration_arg, metavar="DURATION",
-                   help="stop after DURATION of wall time with the best so far (partial)")
-    g.add_argument("--seed", type=int_arg, metavar="N", default=0, help="random seed (default: 0)")
-    g.add_argument("--verify", type=int_arg, metavar="N", default=None,
-                   help="rebuilds of the result to confirm it (default: 2)")
+    _valued(g, "--max-builds", int_arg, "200", metavar="N", help="stop after N builds (partial)")
+    _valued(g, "--budget", duration_arg, "2h", metavar="DURATION",
+            help="stop after DURATION of wall time with the best so far (partial)")
+    _valued(g, "--seed", int_arg, "1", metavar="N", default=0, help="random seed (default: 0)")
+    _valued(g, "--verify", int_arg, "2", metavar="N", default=None,
+            help="rebuilds of the result to confirm it (default: 2)")
     g.add_argument("--no-lto-matrix", dest="lto_matrix", action="store_false",
                    help="with Clang LTO, do not build the result without LTO and with the other "
                         "LTO mode (two builds, run only when the budget affords them)")
@@ -232,9 +324,9 @@ def _add_farm_options(g: argparse._ActionsContainer) -> None:
     _add_scheduler(g, "run every build on the Dask cluster at ADDRESS (tcp://host:8786), "
                       "--workers at a time; local:N starts N worker processes here "
                       "(default: $LTOBISECT_SCHEDULER, else this machine's pool)")
-    g.add_argument("--build-memory", type=size_arg, metavar="SIZE",
-                   help="on a farm, run each build only on a worker started with at least SIZE "
-                        "of the MEM resource (dask worker --resources \"MEM=64e9\")")
+    _valued(g, "--build-memory", size_arg, "40G", metavar="SIZE",
+            help="on a farm, run each build only on a worker started with at least SIZE "
+                 "of the MEM resource (dask worker --resources \"MEM=64e9\")")
 
 
 def _add_tree_options(p: argparse.ArgumentParser) -> None:
@@ -286,12 +378,12 @@ def build_parser() -> Parser:
     p.add_argument("--json", action="store_true", help="JSON lines on stdout instead of the view")
     _add_scheduler(p, "run the remaining builds on this Dask cluster (default: "
                       "$LTOBISECT_SCHEDULER, else where the session ran)")
-    p.add_argument("--workers", type=int_arg, metavar="N",
-                   help="builds in parallel from now on (default: as the session ran)")
-    p.add_argument("--budget", type=duration_arg, metavar="DURATION",
-                   help="a new budget for this run (default: the session's own, counted afresh)")
-    p.add_argument("--max-builds", type=int_arg, metavar="N",
-                   help="a new build limit for this run (default: the session's own)")
+    _valued(p, "--workers", int_arg, "2", metavar="N",
+            help="builds in parallel from now on (default: as the session ran)")
+    _valued(p, "--budget", duration_arg, "2h", metavar="DURATION",
+            help="a new budget for this run (default: the session's own, counted afresh)")
+    _valued(p, "--max-builds", int_arg, "200", metavar="N",
+            help="a new build limit for this run (default: the session's own)")
 
     p = sub.add_parser("report", help="render the report of a session again",
                        description="Render report.txt of a session again and print it.\n\n"
@@ -326,13 +418,15 @@ def build_parser() -> Parser:
                        description=DEMO_HELP, formatter_class=_fmt)
     p.add_argument("dir", type=Path, nargs="?", metavar="DIR",
                    help="where to copy the demo (default: a new temporary directory)")
-    p.add_argument("--workers", type=int_arg, default=2, metavar="N", help="default: 2")
-    p.add_argument("--strategy", metavar="NAME", default="default")
+    _valued(p, "--workers", int_arg, "2", default=2, metavar="N", help="default: 2")
+    p.add_argument("--strategy", type=strategy_arg, metavar="NAME", default="default",
+                   help="search strategy (default: the benchmarked pipeline)")
     p.add_argument("--json", action="store_true", help="JSON lines on stdout instead of the view")
 
     p = sub.add_parser("bench", help="run the benchmarks under benchmarks/",
-                       description="Run the benchmark scripts of the checkout (benchmarks/*.py) "
-                                   "and print what they measure.\n\nexamples:\n"
+                       description="Run the benchmark scripts of the checkout "
+                                   "(benchmarks/*.py)\nand print what they measure.\n\n"
+                                   "examples:\n"
                                    "  ltobisect bench --list\n  ltobisect bench strategies",
                        formatter_class=_fmt)
     p.add_argument("--list", action="store_true", help="list the benchmarks and exit")

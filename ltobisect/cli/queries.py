@@ -65,8 +65,11 @@ def cmd_failures(args: argparse.Namespace, ctx: Context) -> int:
         out.append(f"     {f.text}")
     n = len(listed)
     out.append("")
-    out.append(f"{n} distinct failure{'s' if n != 1 else ''}; `ltobisect minimize ... --failure N` "
-               "minimizes one, --each-failure each of them")
+    if n == 1:
+        out.append("1 distinct failure")
+    else:  # two lines, each within 80 columns (a terminal's, a mail's)
+        out.append(f"{n} distinct failures; minimize one with `ltobisect minimize ... --failure N`,")
+        out.append("or each of them, one after another, with --each-failure")
     sys.stdout.write("\n".join(out) + "\n")
     return ExitCode.MINIMIZED
 

@@ -103,6 +103,8 @@ class Interrupts:
         :class:`~ltobisect.limits.StopCondition`); this only acts on a session that did not:
         at the budget it interrupts the main thread, ten seconds later it exits the process.
         """
+        if budget + 10.0 >= threading.TIMEOUT_MAX:
+            return  # no timer waits that long (the command line takes at most a year)
         hard = threading.Timer(budget, self._expire)
         last = threading.Timer(budget + 10.0, self._die)
         for t in (hard, last):
