@@ -23,13 +23,15 @@ into the core: a broken pipe or a rendering error is swallowed after the first o
 from __future__ import annotations
 
 import collections
+import json
 import math
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Deque, Dict, List, Optional
+from typing import IO, Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from rich.cells import cell_len
 from rich.console import Console, Group
@@ -60,6 +62,10 @@ __all__ = ["JsonReporter", "PlainReporter", "RichReporter", "ViewState", "pick_r
 
 #: How many finished tests the live view lists.
 RECENT = 6
+
+#: The note with which --each-failure starts each failure's search ("failure 2 of 3"): shown as
+#: the failure row's label for the whole of that search, not as a passing note.
+_PART = re.compile(r"failure (\d+) of (\d+)")
 
 
 @dataclass
@@ -109,11 +115,21 @@ class ViewState:
     label: str = ""  # why the latest test runs: the strategy's step ("bisect", "ddmin"...)
     labels: Dict[str, str] = field(default_factory=dict)  # digest -> label of running tests
     failure: str = ""  # the signature being minimized: the latest one a test failed or reproduced with
+    part: str = ""  # with --each-failure, which failure of how many: "2/3"
+    timed: int = 0  # builds whose time is in build_seconds (the mean build's divisor)
+    #: builds, cache hits and verdicts as the sessions that finished so far count them
+    settled: Tuple[int, int, Dict[str, int]] = (0, 0, {})
 
     def apply(self, ev: Event) -> None:
         """Fold one event into the state."""
         if isinstance(ev, PhaseStarted):
             self.phase, self.phase_detail = ev.phase, ev.detail
+            # What a phase said (the bad config fails so, a build's peak) is news of that phase:
+            # the next one shows its own progress, not the last phase's note as the view's last
+            # line for the rest of the run. Warnings and errors stay.
+            kept = [m for m in self.messages if m.level != "info"]
+            self.messages.clear()
+            self.messages.extend(kept)
         elif isinstance(ev, StrategyStarted):
             self.strategy, self.size, self.total = ev.strategy, ev.size, ev.total
         elif isinstance(ev, TestStarted):
@@ -129,6 +145,7 @@ class ViewState:
                 self.cache_hits += 1
             else:
                 self.builds += 1
+                self.timed += 1
                 self.build_seconds += ev.duration
                 self.verdicts[verdict] += 1
             self.recent.append(
@@ -143,15 +160,41 @@ class ViewState:
             self.size, self.total = ev.size, ev.total
             self.best_lines = tuple(ev.changes)
         elif isinstance(ev, Message):
-            self.messages.append(ev)
+            part = _PART.fullmatch(ev.text) if ev.level == "info" else None
+            if part:
+                self.part = f"{part.group(1)}/{part.group(2)}"
+            else:
+                self.messages.append(ev)
         elif isinstance(ev, SessionFinished):
             self.finished = ev
             self.phase, self.phase_detail = ev.status, ""
             self.running.clear()
 
+    def settle(self, counts: Dict[str, Any]) -> None:
+        """A session finished: count its builds, cache hits and verdicts as its summary.json
+        (and so its report) does, on top of the sessions that finished before it (the searches
+        of --each-failure, one after another).
+
+        The view tallies the builds it saw, the report the session's journal; they differ: the
+        bad config's build is shown as ``fails`` (``reproduces`` in the journal, judged again
+        under its signature), and a resumed session's journal holds its earlier runs' builds.
+        The last frame must not contradict the report printed under it.
+        """
+        builds, hits, verdicts = self.settled
+        tally = collections.Counter(verdicts)
+        for name, n in (counts.get("verdicts") or {}).items():
+            if isinstance(n, int):
+                tally[str(name)] += n
+        if isinstance(counts.get("builds"), int):
+            builds += counts["builds"]
+        if isinstance(counts.get("cache_hits"), int):
+            hits += counts["cache_hits"]
+        self.builds, self.cache_hits, self.verdicts = builds, hits, tally
+        self.settled = (builds, hits, dict(tally))
+
     @property
     def mean_build(self) -> Optional[float]:
-        return self.build_seconds / self.builds if self.builds else None
+        return self.build_seconds / self.timed if self.timed else None
 
     def eta(self, workers: int) -> Optional[float]:
         """A rough time to finish: builds still expected x mean build time / workers.
@@ -224,9 +267,13 @@ class RichReporter(ReporterBase):
                 pass
 
     def event(self, ev: Event) -> None:
-        """Fold the event into the view; warnings also scroll above it."""
+        """Fold the event into the view; warnings also scroll above it. A finished session's
+        counts are taken from its summary.json (see :meth:`ViewState.settle`)."""
+        counts = _summary_counts(ev.summary_path) if isinstance(ev, SessionFinished) else None
         with self._lock:
             self.state.apply(ev)
+            if counts is not None:
+                self.state.settle(counts)
             if isinstance(ev, TestStarted):
                 self.workers = max(self.workers, ev.slot + 1)
 
@@ -320,7 +367,8 @@ class RichReporter(ReporterBase):
         label_width = 12  # "changes left"
         room = inner - label_width - 1
         if st.failure:
-            rows.append(("failure", Text(shorten(st.failure, room))))
+            label = f"failure {st.part}" if st.part else "failure"
+            rows.append((label, Text(shorten(st.failure, room))))
         if st.total:
             bar_width = max(10, inner // 3)
             bar = Table.grid(padding=(0, 1))
@@ -390,12 +438,25 @@ class RichReporter(ReporterBase):
         return recent
 
 
+def _summary_counts(path: Optional[str]) -> Optional[Dict[str, Any]]:
+    """The ``counts`` of a summary.json, or None when it is missing or unreadable."""
+    if not path:
+        return None
+    try:
+        counts = json.loads(Path(path).read_text(encoding="utf-8")).get("counts")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return counts if isinstance(counts, dict) else None
+
+
 def pick_reporter(json_lines: bool, stream: Optional[IO[str]] = None, workers: int = 1,
-                  force_plain: bool = False, title: str = "ltobisect") -> ReporterBase:
-    """JSON lines when asked, the live view on a terminal, plain lines otherwise."""
+                  force_plain: bool = False, title: str = "ltobisect",
+                  wording: Optional[Callable[[str], str]] = None) -> ReporterBase:
+    """JSON lines when asked, the live view on a terminal, plain lines otherwise (``wording``:
+    see :class:`JsonReporter`)."""
     stream = stream if stream is not None else sys.stdout
     if json_lines:
-        return JsonReporter(stream)
+        return JsonReporter(stream, wording=wording)
     is_tty = False
     try:
         is_tty = stream.isatty()

@@ -16,7 +16,7 @@ import math
 import sys
 import threading
 import time
-from typing import IO, Any, Dict, Optional
+from typing import IO, Any, Callable, Dict, Optional
 
 from ltobisect.events import (
     SCHEMA,
@@ -217,9 +217,13 @@ class JsonReporter(ReporterBase):
     """JSON lines: every event as ``{"event": ..., "schema": 1, ...}``, then the summary,
     ``{"event": "Summary", ...}`` (:func:`~ltobisect.events.summary_document`)."""
 
-    def __init__(self, stream: Optional[IO[str]] = None) -> None:
+    def __init__(self, stream: Optional[IO[str]] = None,
+                 wording: Optional[Callable[[str], str]] = None) -> None:
+        """``wording`` rewrites the summary's message and hint in the words of the command
+        that runs (the hook names its state directory ``--out``, not ``--state``)."""
         super().__init__(stream)
         self._labels = Labels()
+        self._wording = wording
         #: The summary was written: the run's last line (main() writes none of its own then).
         self.finished = False
 
@@ -239,6 +243,10 @@ class JsonReporter(ReporterBase):
         wrote one; ``given`` (message, hint, state_dir) fills or overrides its fields."""
         try:
             data = summary_document(status, exit_code, summary, **given)
+            if self._wording is not None:
+                for key in ("message", "hint"):
+                    if isinstance(data.get(key), str):
+                        data[key] = self._wording(data[key])
             line = json.dumps(data, sort_keys=True, default=str)
         except Exception:  # a damaged summary.json: the fields without its values
             line = json.dumps(summary_document(status, exit_code), sort_keys=True, default=str)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import io
+import json
 import os
 import re
 import select
@@ -33,6 +34,7 @@ from ltobisect.events import (
     CacheHit,
     Message,
     PhaseStarted,
+    SessionFinished,
     StrategyStarted,
     TestFinished,
     TestStarted,
@@ -187,6 +189,41 @@ def test_the_stopping_message_is_shown_once():
     text = "\n".join(frame(80, events(), stopping=True))
     assert text.count("stopping (Ctrl-C again kills)") == 1
     assert text.count("stopping: killing the running builds") == 1
+
+
+def test_the_last_frame_counts_as_the_report_does(tmp_path):
+    """The view tallied the bad config's build as "fails" (1 fails, 20 reproduces) where the
+    report, from the journal, says 21 reproduces: a finished session's summary.json settles it."""
+    summary = tmp_path / "summary.json"
+    summary.write_text(json.dumps({"counts": {"builds": 44, "cache_hits": 0, "verdicts": {
+        "other-failure": 2, "passes": 21, "reproduces": 21}}}))
+    evs = events() + [SessionFinished(status="minimized", exit_code=0,
+                                      summary_path=str(summary), at=time.time())]
+    text = "\n".join(frame(80, evs))
+    assert "other-failure 2, passes 21, reproduces 21" in text, text
+    assert "fails 1" not in text and "44 done" in text
+    # A second search (--each-failure) counts on top of the first one's.
+    more = tmp_path / "more.json"
+    more.write_text(json.dumps({"counts": {"builds": 3, "cache_hits": 1,
+                                           "verdicts": {"passes": 1, "reproduces": 2}}}))
+    text = "\n".join(frame(80, evs + [SessionFinished(status="minimized", exit_code=0,
+                                                      summary_path=str(more), at=time.time())]))
+    assert "other-failure 2, passes 22, reproduces 23" in text and "47 done" in text, text
+
+
+def test_a_phase_note_gives_way_to_the_next_phase():
+    """"the bad config fails: ..." was the view's last line for the whole search."""
+    t = time.time()
+    note = Message("info", "the bad config fails: ld: undefined reference to 'x' (link-error); "
+                           "tests time out after 30 s", at=t)
+    warning = Message("warning", "the kernel's conf built another config", at=t)
+    first = events()[:3] + [note, warning]
+    assert "the bad config fails" in "\n".join(frame(80, first))
+    later = "\n".join(frame(80, first + events()[3:]))
+    assert "the bad config fails" not in later and "the kernel's conf built" in later
+    assert later.splitlines()[-2].strip("│ ").startswith(("warning", "reproduces", "other"))
+    each = "\n".join(frame(80, events() + [Message("info", "failure 2 of 3", at=t)]))
+    assert "failure 2/3" in each and "failure 2 of 3" not in each
 
 
 def test_finish_stops_the_view_once_and_prints_the_report_plain():

@@ -74,8 +74,7 @@ def run_session(start: Starter, state: Path, reporter: Any, budget: Optional[flo
     if result is None:
         reporter.finish("partial", ExitCode.PARTIAL, message="stopped at the budget",
                         hint=f"ltobisect resume {state}", state_dir=str(state))
-        note(f"partial: stopped at the budget; the best so far is in {state}; continue with "
-             f"`ltobisect resume {state}`")
+        _partial("stopped at the budget", state)
         return ExitCode.PARTIAL
     code = int(result.exit_code)
     if interrupts.hard:
@@ -92,11 +91,19 @@ def run_session(start: Starter, state: Path, reporter: Any, budget: Optional[flo
     if code in (ExitCode.BAD_INPUT, ExitCode.INFRA, ExitCode.NOT_REPRODUCED):
         fail(result.line())
     elif code == ExitCode.PARTIAL:
-        note(f"partial: {result.line()}; the best so far is in {state}; continue with "
-             f"`ltobisect resume {state}`")
+        _partial(result.line(), state)
     if code in (ExitCode.MINIMIZED, ExitCode.PARTIAL):  # an error stays one line
         _where(result)
     return code
+
+
+def _partial(why: str, state: Path) -> None:
+    """A stop's line, then the command that continues it on a line of its own: a long state
+    path must not break in the middle on an 80-column terminal (the paths of the report and
+    the fragment follow, one a line)."""
+    note(f"partial: {why}; continue with")
+    sys.stderr.write(f"    ltobisect resume {state}\n")
+    sys.stderr.flush()
 
 
 def _where(result: Any) -> None:
