@@ -3,26 +3,33 @@
 # `ltobisect hook` and leave everything worth uploading in one directory, $ARTIFACTS.
 #
 #   set -o pipefail
-#   make O=out ARCH=x86_64 LLVM=-16 -j"$(nproc)" 2>&1 | tee build.log ||
+#   make O=out ARCH=x86_64 LLVM=-16 -j"$(nproc)" 2>&1 | tee build.log || {
 #       examples/hook-ci.sh out build.log
+#       exit 1
+#   }
+#
+# The `exit 1` keeps the step failed: this script's exit code says how the minimization went,
+# not whether the build passed (a minimized config is an artifact to upload, not a fix).
 #
 # <build-dir> is the O= directory of the failed build (its .config, and the `source` link the
 # kernel's Makefile leaves there, which leads to the tree); <build-log> is the build's output.
 #
 # $ARTIFACTS (default ./ltobisect-artifacts) is ltobisect's --out and holds only what a job
 # uploads: report.txt to mail upstream, fragment.config, minimal.config, reproduce.sh,
-# summary.json, and hook.log, this script's log (ltobisect's lines and its report). The build
-# directories and the journal go to the work directory ($LTOBISECT_WORK_DIR, passed as
-# --work-dir; else ltobisect's default under ~/.cache/ltobisect/work) and the compiler cache to
-# ccache's ($CCACHE_DIR): keep those in the runner's cache, not in the artifacts (see
-# examples/ci/).
+# summary.json, and hook.log, this script's log (ltobisect's lines and its report; a rerun
+# appends to it, and it is readable like the other artifacts). The build directories and the
+# journal go to the work directory ($LTOBISECT_WORK_DIR, passed as --work-dir; else
+# ltobisect's default under ~/.cache/ltobisect/work) and the compiler cache to ccache's
+# ($CCACHE_DIR): keep those in the runner's cache, not in the artifacts (see examples/ci/).
 #
-# The exit code is ltobisect's: 0 minimized, 3 partial (the budget ran out; the best so far is
-# written), 4 the failure does not reproduce, 1 bad input, 2 infrastructure error, 130 killed.
+# The exit code is ltobisect's: 0 minimized, 3 partial (the budget ran out or a signal stopped it;
+# the best so far is written), 4 the failure does not reproduce, 1 bad input, 2 infrastructure
+# error, 130 killed.
+#
 # Nothing that existed before is deleted: an $ARTIFACTS that exists must be empty or hold this
 # same session (a rerun continues it), else ltobisect refuses it (exit 1) and it is left as it
 # was. SIGTERM, SIGINT and SIGHUP are passed on to ltobisect, which stops cleanly and writes the
-# best result so far.
+# best result so far; the last line names the signal.
 #
 # Environment:
 #   LTOBISECT_BUDGET     wall time of the minimization (default 2h); ltobisect never runs past it
@@ -44,14 +51,16 @@ BUDGET=${LTOBISECT_BUDGET:-2h}
 read -r -a ltobisect <<< "${LTOBISECT:-ltobisect}"
 
 # ltobisect claims $ARTIFACTS only if it is new, empty or its own: the log is written beside it
-# while the hook runs, and copied in at the end.
+# while the hook runs, and appended to $ARTIFACTS/hook.log at the end (a rerun that continues the
+# session keeps the earlier runs' lines). Appending creates hook.log as ltobisect creates its
+# artifacts, readable under the usual umask; the temporary log itself is private (mktemp).
 [ -e "$ARTIFACTS" ] && made_artifacts=0 || made_artifacts=1
 log=$(mktemp "${TMPDIR:-/tmp}/ltobisect-hook.XXXXXX") || exit 2
 
 keep_log() {
     if [ "$made_artifacts" = 1 ] || [ -f "$ARTIFACTS/session.json" ] ||
             [ -f "$ARTIFACTS/each-failure.json" ]; then
-        mkdir -p "$ARTIFACTS" && cp "$log" "$ARTIFACTS/hook.log" && rm -f "$log"
+        mkdir -p "$ARTIFACTS" && cat "$log" >>"$ARTIFACTS/hook.log" && rm -f "$log"
     else
         echo "hook-ci.sh: $ARTIFACTS is not ltobisect's; the log stays in $log" >&2
     fi
@@ -64,15 +73,24 @@ cmd=("${ltobisect[@]}" hook --build-dir "$build_dir" --log "$build_log" --budget
 [ -n "${LTOBISECT_WORKERS:-}" ] && cmd+=(--workers "$LTOBISECT_WORKERS")
 [ -n "${LTOBISECT_WORK_DIR:-}" ] && cmd+=(--work-dir "$LTOBISECT_WORK_DIR")
 
-echo "hook-ci.sh: minimizing the config of $build_dir with ltobisect (budget $BUDGET," \
-     "artifacts in $ARTIFACTS)" >>"$log"
+echo "hook-ci.sh: $(date -u '+%Y-%m-%d %H:%M:%S UTC'): minimizing the config of $build_dir" \
+     "with ltobisect (budget $BUDGET, artifacts in $ARTIFACTS)" >>"$log"
 
 # No terminal and no prompt: stdin is empty, both streams go to the log, shown as they come.
 tail -n +1 -f "$log" &
 shown=$!
-"${cmd[@]}" </dev/null >>"$log" 2>&1 &
+# In a session of its own when setsid is there: a CI runner that signals the whole process
+# group then reaches ltobisect once, through the trap below, not twice (twice means "kill").
+setsid=()
+command -v setsid >/dev/null 2>&1 && setsid=(setsid --wait)
+"${setsid[@]}" "${cmd[@]}" </dev/null >>"$log" 2>&1 &
 pid=$!
-trap 'kill -TERM "$pid" 2>/dev/null' TERM INT HUP
+# Each signal is passed on as SIGTERM (a clean stop) and remembered, so that the last line says
+# what stopped the run rather than blaming the budget.
+stopped_by=
+for sig in TERM INT HUP; do
+    trap "stopped_by=SIG$sig; kill -TERM \"\$pid\" 2>/dev/null" "$sig"
+done
 while :; do
     wait "$pid"
     hook=$?
@@ -85,9 +103,11 @@ wait "$shown" 2>/dev/null
 
 case $hook in
 0) outcome="minimized; see $ARTIFACTS/report.txt" ;;
-3) outcome="the budget ran out; the best so far is in $ARTIFACTS/report.txt" ;;
+3) outcome="${stopped_by:+stopped by $stopped_by}"
+   outcome="${outcome:-the budget ran out}; the best so far is in $ARTIFACTS/report.txt" ;;
 4) outcome="the failure did not reproduce (flaky or environment-dependent)" ;;
 1) outcome="bad input; see the error above" ;;
+130) outcome="killed${stopped_by:+ after $stopped_by}; the journal is intact, a rerun continues" ;;
 *) outcome="exit $hook; see the error above" ;;
 esac
 echo "hook-ci.sh: ltobisect exit $hook: $outcome" | tee -a "$log" >&2
