@@ -6,6 +6,7 @@ arguments).
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -16,7 +17,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ltobisect.errors import UserError
 
@@ -337,3 +338,46 @@ class SessionConfig:
     scheduler: Optional[str] = None
     #: Bytes of the workers' ``MEM`` resource each build asks for on a farm; None: any worker.
     build_memory: Optional[int] = None
+
+
+# -- SessionConfig <-> JSON -------------------------------------------------------------------
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def config_to_json(config: SessionConfig) -> dict:
+    """The SessionConfig as plain JSON data (paths as strings)."""
+    return _jsonable(config)
+
+
+def config_from_json(data: dict) -> SessionConfig:
+    """Inverse of :func:`config_to_json`; unknown keys (a newer format) are ignored."""
+
+    def path(v: Any) -> Optional[Path]:
+        return Path(v) if v is not None else None
+
+    build = None
+    if data.get("build") is not None:
+        b = dict(data["build"])
+        known = {f.name for f in dataclasses.fields(BuildSpec)}
+        b = {k: v for k, v in b.items() if k in known}
+        b["tree"] = Path(b["tree"])
+        b["ccache_dir"] = path(b.get("ccache_dir"))
+        b["make_vars"] = tuple(b.get("make_vars") or ())
+        build = BuildSpec(**b)
+    fields = {f.name for f in dataclasses.fields(SessionConfig)}
+    kw = {k: v for k, v in data.items() if k in fields}
+    kw["build"] = build
+    for key in ("bad_config", "state_dir"):
+        kw[key] = Path(kw[key])
+    for key in ("test_script", "failure_log", "work_dir"):
+        kw[key] = path(kw.get(key))
+    kw["limits"] = Limits(**(data.get("limits") or {}))
+    kw["retry"] = RetryPolicy(**(data.get("retry") or {}))
+    return SessionConfig(**kw)

@@ -27,7 +27,7 @@ from typing import Any, Dict, List, Optional
 from ltobisect import journal as jr
 from ltobisect import session as session_mod
 from ltobisect import state as st
-from ltobisect.config import SessionConfig
+from ltobisect.config import SessionConfig, config_from_json, config_to_json
 from ltobisect.errors import ExitCode, InfraError, UserError
 from ltobisect.events import Message, NullReporter, Reporter
 from ltobisect.model import Label, SessionStatus
@@ -85,7 +85,7 @@ class EachFailure:
         path = Path(state_dir) / EACH_FILE
         try:
             data = json.loads(path.read_text())
-            config = st.config_from_json(data["config"])
+            config = config_from_json(data["config"])
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise UserError(f"{path} is damaged: {exc}", hint="start a new session with another --state")
         return cls(replace(config, state_dir=Path(state_dir), **(settings or {})), reporter, **kw)
@@ -139,7 +139,7 @@ class EachFailure:
         try:
             self._builds0 = self._builds()  # limits count the builds of this run, as a Session's do
             jr.write_json_atomic(self._state.file(EACH_FILE),
-                                 {"config": st.config_to_json(self.config), "format": 1,
+                                 {"config": config_to_json(self.config), "format": 1,
                                   "identity": st.session_identity(self.config)})
             results: List[SessionResult] = []
             total: Optional[int] = None

@@ -7,7 +7,7 @@ symbol in another error (a compile error of the function whose link failed names
 ``grep -E``) of the line the failing tool prints: the message in that tool's layout, anchored
 where the layout allows, with the file for a compile error and the linker's wording for a link
 error. Normalization is undone loosely: a quote matches every quoting style the tools use, a
-placeholder (``<tmp>``, ``<n>``, ``0x<addr>``) what it replaced, a space any run of blanks, and
+normalized token (``<tmp>``, ``<n>``, ``0x<addr>``) what it replaced, a space any run of blanks, and
 a relative path may follow the directories a build prints before it. It is less exact than the
 judge (a message whose offsets normalization removed may not match), never a bare word.
 """

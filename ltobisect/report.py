@@ -30,7 +30,6 @@ This module owns report.txt and the writing of every artifact; reproduce.sh is r
 from __future__ import annotations
 
 import os
-import textwrap
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -43,9 +42,9 @@ from ltobisect.report_facts import EXCERPT_FILE, Facts
 from ltobisect.reproduce import reproduce_commands, reproduce_script, test_script_name
 from ltobisect.state import ResultDoc, StateDir
 from ltobisect.summary import summary_data
-from ltobisect.textfit import plural
+from ltobisect.textfit import (REPORT_WIDTH, command_lines, plural, squeeze, wrap,
+                               wrap_parts)
 
-WIDTH = 78
 KCONFIG_WARNINGS_FILE = "kconfig-warnings.txt"
 
 _TITLES = {
@@ -175,92 +174,8 @@ def _copy_test_script(facts: Facts) -> Optional[Path]:
 
 
 # -- report.txt --------------------------------------------------------------------------------
-def _wrap(text: str, indent: str = "", width: int = WIDTH, more: str = "    ") -> List[str]:
-    """Lines of at most ``width`` columns, broken between words only: a word longer than a
-    line (a path, a symbol) stays whole on a line of its own."""
-    out: List[str] = []
-    for raw in text.splitlines() or [""]:
-        line = raw.expandtabs(8).rstrip()
-        if len(indent + line) <= width:
-            out.append(indent + line)
-            continue
-        out.extend(textwrap.wrap(line, width=width, initial_indent=indent,
-                                 subsequent_indent=indent + more, break_long_words=False,
-                                 break_on_hyphens=False, drop_whitespace=True) or [indent])
-    return out
-
-
-def _wrap_parts(parts: List[str], sep: str, more: str = "    ") -> List[str]:
-    """Parts of one statement joined by ``sep``, its lines broken between parts only (a part
-    longer than a line is wrapped between its words); continuation lines start with ``more``."""
-    groups: List[str] = []
-    for i, part in enumerate(parts):
-        piece = part + (sep.rstrip() if i < len(parts) - 1 else "")
-        lead = "" if len(groups) <= 1 else more
-        if groups and len(lead + groups[-1] + " " + piece) <= WIDTH:
-            groups[-1] += " " + piece
-        else:
-            groups.append(piece)
-    lines: List[str] = []
-    for i, group in enumerate(groups):
-        lines += _wrap(group, more if i else "", more=more)
-    return lines
-
-
-def _shell_words(cmd: str) -> List[str]:
-    """A command's words, each kept whole with its quotes and ``$(...)``."""
-    words: List[str] = []
-    cur, quote, depth = "", "", 0
-    for ch in cmd:
-        if quote:
-            quote = "" if ch == quote else quote
-        elif ch in "'\"":
-            quote = ch
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth = max(0, depth - 1)
-        elif ch == " " and not depth:
-            if cur:
-                words.append(cur)
-            cur = ""
-            continue
-        cur += ch
-    if cur:
-        words.append(cur)
-    return words
-
-
-def _command(cmd: str, indent: str = "        ") -> List[str]:
-    """A shell command within the width, continued with backslashes between its words, so
-    that it still pastes into a shell."""
-    if len(indent + cmd) <= WIDTH:
-        return [indent + cmd]
-    lines: List[str] = []
-    cur = indent
-    for w in _shell_words(cmd):
-        pad = cur if cur.strip() == "" else cur + " "
-        if cur.strip() and len(pad + w) + 2 > WIDTH:
-            lines.append(cur + " \\")
-            cur = indent + "    " + w
-        else:
-            cur = pad + w
-    lines.append(cur)
-    return lines
-
-
-def _squeeze(line: str, width: int) -> str:
-    """A log line that is too long, with its inner runs of spaces (lld's ``>>>`` alignment)
-    made single, so that it wraps at words of its own rather than at the alignment."""
-    line = line.expandtabs(8).rstrip()
-    if len(line) <= width:
-        return line
-    head = line[: len(line) - len(line.lstrip())]
-    return head + " ".join(line.split())
-
-
 def _field(name: str, value: Any) -> List[str]:
-    return _wrap(f"{name + ':':<12}{value}", more=" " * 12)
+    return wrap(f"{name + ':':<12}{value}", more=" " * 12)
 
 
 def _clock(seconds: float) -> str:
@@ -298,21 +213,21 @@ def _outcome(facts: Facts, conf: Dict[str, Any]) -> List[str]:
     """The headline (the error line), what stopped a partial run and the conf warning."""
     L: List[str] = []
     res = facts.result
-    L += _wrap(facts.headline)
+    L += wrap(facts.headline)
     L.append("")
     title = _TITLES.get(facts.status, str(facts.status).upper())
     if title:
-        L += _wrap(f"*** {title}: {res.message or 'the run did not finish'}")
+        L += wrap(f"*** {title}: {res.message or 'the run did not finish'}")
         if res.hint:
-            L += _wrap(f"    {res.hint}")
+            L += wrap(f"    {res.hint}")
         L.append("")
     best_conf = conf["best_conf_disagreement"]
     if best_conf is not None and facts.best_changes is not None:
-        L += _wrap(f"*** WARNING: the fragment is not exact for the kernel's conf: building the "
+        L += wrap(f"*** WARNING: the fragment is not exact for the kernel's conf: building the "
                    f"result, conf made another config of it (differing from ours in "
                    f"{plural(best_conf['total'], 'setting')}):")
         for line in best_conf["symbols"]:
-            L += _wrap(line, "    ")
+            L += wrap(line, "    ")
         L.append("")
     return L
 
@@ -364,15 +279,15 @@ def _fragment(facts: Facts) -> List[str]:
         how = "NOT verified: " + "; ".join(ver.get("unverified") or ["see Verification"])
     else:
         how = "NOT verified: the best found so far"
-    L += _wrap(f"Minimal fragment: {n} of {len(facts.changes)} changes against "
+    L += wrap(f"Minimal fragment: {n} of {len(facts.changes)} changes against "
                f"{_baseline(facts)} ({how}):")
     L.append("")
     for line in facts.fragment_lines or ("(none: the baseline alone fails)",):
-        L += _wrap(line, "  ")
+        L += wrap(line, "  ")
     L.append("")
     matrix = facts.lto_matrix_line()
     if matrix:
-        L += _wrap_parts(matrix.split("; "), "; ")
+        L += wrap_parts(matrix.split("; "), "; ")
         L.append("")
     return L
 
@@ -384,32 +299,32 @@ def _evidence(facts: Facts, paths: Dict[str, Path]) -> List[str]:
     cmds = reproduce_commands(facts)
     if cmds and facts.best_changes is not None and cfg is not None:
         if cfg.test_script is not None:
-            L += _wrap("Reproduce, in a directory holding the attachments:")
+            L += wrap("Reproduce, in a directory holding the attachments:")
             runs = "sh reproduce.sh"
         else:
-            L += _wrap("Reproduce, from the top of the source tree with the attachments in it:")
+            L += wrap("Reproduce, from the top of the source tree with the attachments in it:")
             runs = "sh reproduce.sh " + ("/path/to/linux" if facts.env.get("kernel_tree")
                                          else "/path/to/tree")
         L.append("")
         for c in cmds:
-            L += _command(c)
+            L += command_lines(c)
         L.append("")
-        L += _wrap("reproduce.sh does the same and checks for the error (exit 0: reproduced):")
+        L += wrap("reproduce.sh does the same and checks for the error (exit 0: reproduced):")
         L.append("")
-        L += _command(runs)
-        L += _command("git bisect run sh /path/to/reproduce.sh --bisect")
+        L += command_lines(runs)
+        L += command_lines("git bisect run sh /path/to/reproduce.sh --bisect")
         L.append("")
 
     text, where = facts.excerpt()
     what = "Error" if facts.signature is not None else "Log excerpt"
     if "excerpt" in paths:
         gone = "; the build log is gone, saved earlier" if "no longer on disk" in where else ""
-        L += _wrap(f"{what} ({paths['excerpt'].name}{gone}):")
+        L += wrap(f"{what} ({paths['excerpt'].name}{gone}):")
     else:
-        L += _wrap(f"{what} ({facts.relative(where)}):")
+        L += wrap(f"{what} ({facts.relative(where)}):")
     L.append("")
     for line in text.splitlines():
-        L += _wrap(_squeeze(line, WIDTH - 2), "  ")
+        L += wrap(squeeze(line, REPORT_WIDTH - 2), "  ")
     L.append("")
     return L
 
@@ -423,15 +338,15 @@ def _kconfig_warnings(facts: Facts, paths: Dict[str, Path]) -> List[str]:
     warnings = [facts.relative(str(w)) for w in best.get("warnings") or []]
     ineffective = [facts.relative(str(w)) for w in best.get("ineffective") or []]
     tree = len(facts.doc.kconfig_warnings)
-    L = _wrap(f"Kconfig warnings (all of them in {paths['kconfig_warnings'].name}):")
+    L = wrap(f"Kconfig warnings (all of them in {paths['kconfig_warnings'].name}):")
     for w in warnings[:10]:
-        L += _wrap(w, "  ")
+        L += wrap(w, "  ")
     for w in ineffective[:10]:
-        L += _wrap(f"not applied: {w}", "  ")
+        L += wrap(f"not applied: {w}", "  ")
     if len(warnings) > 10 or len(ineffective) > 10:
-        L += _wrap("...", "  ")
+        L += wrap("...", "  ")
     if tree:
-        L += _wrap(f"(reading the tree's Kconfig files gave {plural(tree, 'other warning')})", "  ")
+        L += wrap(f"(reading the tree's Kconfig files gave {plural(tree, 'other warning')})", "  ")
     L.append("")
     return L
 
@@ -444,35 +359,35 @@ def _verification(res: ResultDoc) -> List[str]:
         L.append("Verification:")
         verdicts = ver.get("verdicts") or []
         if verdicts:
-            L += _wrap(f"rebuilt {plural(len(verdicts), 'time')}: {', '.join(verdicts)}", "  ")
+            L += wrap(f"rebuilt {plural(len(verdicts), 'time')}: {', '.join(verdicts)}", "  ")
         elif ver:
-            L += _wrap("not rebuilt (verify repeats 0)", "  ")
+            L += wrap("not rebuilt (verify repeats 0)", "  ")
         for item in ver.get("unverified") or []:
-            L += _wrap(f"NOT verified: {item}", "  ")
+            L += wrap(f"NOT verified: {item}", "  ")
         if ver.get("minimality_checked"):
-            L += _wrap("removing any single line stops the failure (each rebuilt twice)", "  ")
+            L += wrap("removing any single line stops the failure (each rebuilt twice)", "  ")
         mk = ver.get("olddefconfig") or {}
         if mk.get("checked"):
             if mk.get("equal"):
-                L += _wrap("make olddefconfig resolves baseline + fragment to the same .config, "
+                L += wrap("make olddefconfig resolves baseline + fragment to the same .config, "
                            "appended and through merge_config.sh -m", "  ")
             else:
                 ways = [_READINGS.get(k, k) for k, r in (mk.get("readings") or {}).items()
                         if not r.get("equal")] or ["baseline + fragment"]
-                L += _wrap(f"WARNING: NOT EXACT: make olddefconfig resolves {' and '.join(ways)} "
+                L += wrap(f"WARNING: NOT EXACT: make olddefconfig resolves {' and '.join(ways)} "
                            f"to another .config than the one tested ({mk.get('differing')} "
                            "symbols):", "  ")
                 for d in mk.get("diff", [])[:8]:
-                    L += _wrap(d, "    ")
+                    L += wrap(d, "    ")
         elif mk.get("note"):
-            L += _wrap(f"make olddefconfig not compared: {mk['note']}", "  ")
+            L += wrap(f"make olddefconfig not compared: {mk['note']}", "  ")
         ld = res.ld_reproduce or {}
         if ld:
             if ld.get("made"):
-                L += _wrap(f"reproduce.sh reproduced it; ld.lld --reproduce tarball: "
+                L += wrap(f"reproduce.sh reproduced it; ld.lld --reproduce tarball: "
                            f"{Path(ld['path']).name}", "  ")
             else:
-                L += _wrap(f"ld.lld --reproduce tarball not made: {ld.get('reason')}", "  ")
+                L += wrap(f"ld.lld --reproduce tarball not made: {ld.get('reason')}", "  ")
         L.append("")
     return L
 
@@ -485,7 +400,7 @@ def _attachments(paths: Dict[str, Path]) -> List[str]:
     L = ["Attachments:"]
     width = max(len(n) for n, _ in names) + 2
     for name, what in names:
-        L += _wrap(f"{name:<{width}}{what}", "  ", more=" " * (width + 2))
+        L += wrap(f"{name:<{width}}{what}", "  ", more=" " * (width + 2))
     L.append("")
     return L
 
@@ -495,26 +410,26 @@ def _search(facts: Facts, conf: Dict[str, Any]) -> List[str]:
     L: List[str] = []
     cfg = facts.config
     L.append("Search statistics:")
-    L += _wrap(f"changes at start: {len(facts.changes)} (bad config against {_baseline(facts)})", "  ")
-    L += _wrap(f"builds: {facts.builds}, cache hits: {facts.cache_hits}, wall time "
+    L += wrap(f"changes at start: {len(facts.changes)} (bad config against {_baseline(facts)})", "  ")
+    L += wrap(f"builds: {facts.builds}, cache hits: {facts.cache_hits}, wall time "
                f"{_clock(facts.wall)}, build time {_clock(facts.build_seconds)}", "  ")
     counts = jr.verdict_counts(facts.counted)
     if counts:
-        L += _wrap("verdicts: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())), "  ")
+        L += wrap("verdicts: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())), "  ")
     if cfg is not None:
         timeout = facts.doc.timeout
-        L += _wrap(f"strategy {cfg.strategy}, seed {cfg.seed}, {plural(cfg.workers, 'worker')}"
+        L += wrap(f"strategy {cfg.strategy}, seed {cfg.seed}, {plural(cfg.workers, 'worker')}"
                    + (f", test timeout {_clock(float(timeout))}" if timeout else ""), "  ")
     if conf["conf_disagreements"]:
-        L += _wrap(f"the kernel's conf built another config than ours in "
+        L += wrap(f"the kernel's conf built another config than ours in "
                    f"{plural(conf['conf_disagreements'], 'build')}: "
                    + "; ".join(conf["conf_disagreement_symbols"][:5]), "  ")
     flaky = facts.result.flaky
     if flaky:
-        L += _wrap(f"flaky: {plural(len(flaky), 'config')} gave different verdicts when rebuilt:", "  ")
+        L += wrap(f"flaky: {plural(len(flaky), 'config')} gave different verdicts when rebuilt:", "  ")
         for f in flaky[:10]:
-            L += _wrap(f["line"], "    ")
+            L += wrap(f["line"], "    ")
     else:
-        L += _wrap("flaky: none observed", "  ")
+        L += wrap("flaky: none observed", "  ")
     L.append("")
     return L

@@ -23,7 +23,7 @@ from ltobisect import journal as jr
 from ltobisect import lto_matrix as lto
 from ltobisect import signature as sg
 from ltobisect import state as st
-from ltobisect.config import BuildSpec, SessionConfig
+from ltobisect.config import BuildSpec, SessionConfig, config_from_json
 from ltobisect.confcheck import summarize
 from ltobisect.kconfig.env import kernelversion as makefile_version
 from ltobisect.lognorm import MAKE_LINE, strip_roots, with_log_roots
@@ -57,7 +57,7 @@ class Facts:
         self.config: Optional[SessionConfig] = None
         try:
             if self.doc.config:
-                self.config = st.config_from_json(self.doc.config)
+                self.config = config_from_json(self.doc.config)
         except (KeyError, TypeError, ValueError):
             self.config = None
         self.signature: Optional[Signature] = self.doc.signature

@@ -34,7 +34,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from ltobisect import lto_matrix
 from ltobisect.confirm import Confirmation, Confirmed, build_key_of
-from ltobisect.config import SessionConfig, is_kernel_tree
+from ltobisect.config import SessionConfig, config_from_json, config_to_json, is_kernel_tree
 from ltobisect.errors import ExitCode, InfraError, NotReproduced, Stopped, UserError
 from ltobisect.events import Message, NullReporter, PhaseStarted, Reporter, SessionFinished
 from ltobisect.executor import Executor, ExecutorFactory, OracleFactory, local_pool, reap_orphans
@@ -46,8 +46,7 @@ from ltobisect.model import (Candidate, Label, Outcome, Phase, Resolved, Session
                              SignatureKind, Verdict, ordered)
 from ltobisect.oracle import OracleSpec, make_oracle
 from ltobisect.problem import Problem
-from ltobisect.state import (ResultDoc, SessionDoc, StateDir, config_from_json, config_to_json,
-                             session_identity)
+from ltobisect.state import SessionDoc, StateDir, session_identity
 from ltobisect.strategies import get as get_strategy
 from ltobisect.verify import Verifier, check_with_make
 from ltobisect.textfit import plural
@@ -209,13 +208,10 @@ class Session:
     def _earlier_minimized(self) -> Optional[SessionResult]:
         """A session an earlier run minimized is not searched again (a resume, a rerun of the
         same hook or command): its result is said as it is, with no build and nothing written."""
-        data = self._state.read_result()
-        doc = self._doc
-        if not data or data.get("status") != SessionStatus.MINIMIZED or doc is None \
-                or not doc.confirmed:
+        res, doc = self._state.minimized(), self._doc
+        if res is None or doc is None or not doc.confirmed:
             return None
         try:
-            res = ResultDoc.from_json(data)
             best = changes_from_json((res.best or {}).get("changes") or [])
         except (KeyError, TypeError, ValueError):
             return None

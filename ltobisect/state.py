@@ -28,8 +28,6 @@ this format still resumes and reports.
 from __future__ import annotations
 
 import dataclasses
-import errno
-import fcntl
 import hashlib
 import json
 import os
@@ -39,7 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from ltobisect.config import BuildSpec, Limits, RetryPolicy, SessionConfig
+from ltobisect.config import SessionConfig
+from ltobisect.dirlock import check_writable, lock, unlock
 from ltobisect.errors import UserError
 from ltobisect.journal import (JOURNAL_FILE, write_error, changes_from_json, changes_to_json, write_atomic,
                                write_json_atomic)
@@ -51,7 +50,6 @@ BEST_FILE = "best.json"
 BEST_CONFIG = "best.config"
 RUNS_FILE = "runs.jsonl"
 RESULT_FILE = "result.json"
-LOCK_FILE = ".lock"
 #: The results a later run must not replace by a worse one (see StateDir.kept_result).
 KEPT_STATUSES = (SessionStatus.MINIMIZED, SessionStatus.PARTIAL)
 #: The artifacts ltobisect.report writes into the state directory, by their key in a
@@ -71,49 +69,6 @@ EACH_FILE = "each-failure.json"
 def holds_session(path: Path) -> bool:
     """Whether ``path`` is a state directory: a session's, or an ``--each-failure`` index."""
     return (Path(path) / SESSION_FILE).is_file() or (Path(path) / EACH_FILE).is_file()
-
-
-# -- SessionConfig <-> JSON -------------------------------------------------------------------
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Path):
-        return str(value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
-
-
-def config_to_json(config: SessionConfig) -> dict:
-    """The SessionConfig as plain JSON data (paths as strings)."""
-    return _jsonable(config)
-
-
-def config_from_json(data: dict) -> SessionConfig:
-    """Inverse of :func:`config_to_json`; unknown keys (a newer format) are ignored."""
-
-    def path(v: Any) -> Optional[Path]:
-        return Path(v) if v is not None else None
-
-    build = None
-    if data.get("build") is not None:
-        b = dict(data["build"])
-        known = {f.name for f in dataclasses.fields(BuildSpec)}
-        b = {k: v for k, v in b.items() if k in known}
-        b["tree"] = Path(b["tree"])
-        b["ccache_dir"] = path(b.get("ccache_dir"))
-        b["make_vars"] = tuple(b.get("make_vars") or ())
-        build = BuildSpec(**b)
-    fields = {f.name for f in dataclasses.fields(SessionConfig)}
-    kw = {k: v for k, v in data.items() if k in fields}
-    kw["build"] = build
-    for key in ("bad_config", "state_dir"):
-        kw[key] = Path(kw[key])
-    for key in ("test_script", "failure_log", "work_dir"):
-        kw[key] = path(kw.get(key))
-    kw["limits"] = Limits(**(data.get("limits") or {}))
-    kw["retry"] = RetryPolicy(**(data.get("retry") or {}))
-    return SessionConfig(**kw)
 
 
 def file_digest(path: Path) -> str:
@@ -265,65 +220,6 @@ class ResultDoc:
 
 
 # -- the state directory -----------------------------------------------------------------------
-def _writable(path: Path, what: str, hint: str) -> None:
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".probe{os.getpid()}"
-        with open(probe, "w") as f:
-            f.write("ok")
-            f.flush()
-            os.fsync(f.fileno())
-        probe.unlink()
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        if exc.errno == errno.ENOSPC:
-            reason = "disk full"
-        raise UserError(f"cannot write to {what} {path}: {reason}", hint=hint) from exc
-
-
-def _lock(path: Path, what: str, option: str) -> int:
-    """flock ``path/.lock`` without waiting; its descriptor, or UserError naming the holder.
-
-    The holder removes the file when it lets go (:func:`_unlock`), so no empty ``.lock`` is left
-    among the artifacts a CI job uploads. A run that opened the file just before it was removed
-    holds a lock on a file no one else can see: it checks that the file it locked is still the
-    one at the path, and tries again otherwise.
-    """
-    for _ in range(100):
-        try:
-            fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise UserError(f"cannot lock {what} {path}: {exc.strerror}",
-                            hint=f"choose another {option}") from exc
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            os.close(fd)
-            raise UserError(f"another ltobisect is running on {path}",
-                            hint=f"wait for it, or choose another {option}") from exc
-        try:
-            same = os.stat(path / LOCK_FILE).st_ino == os.fstat(fd).st_ino
-        except FileNotFoundError:
-            same = False
-        if same:
-            return fd
-        os.close(fd)  # removed by the run that held it: lock the new file
-    raise UserError(f"cannot lock {what} {path}: its lock file keeps changing",
-                    hint=f"choose another {option}")
-
-
-def _unlock(path: Path, fd: int) -> None:
-    """Remove ``path/.lock`` (still holding it), then let go of it."""
-    try:
-        os.unlink(path / LOCK_FILE)
-    except OSError:
-        pass  # a read-only or vanished directory: the lock still ends with the descriptor
-    try:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
-
-
 class StateDir:
     """A session's state directory: identity, journal, best-so-far, run history, lock."""
 
@@ -360,18 +256,18 @@ class StateDir:
     # lifecycle
     def prepare(self) -> None:
         """Create the directory (and the work directory) and prove them writable (UserError if not)."""
-        _writable(self.path, "the state directory", "choose another --state")
+        check_writable(self.path, "the state directory", "choose another --state")
         if self._work is not None and self._work != self.path:
-            _writable(self._work, "the work directory", "choose another --work-dir")
+            check_writable(self._work, "the work directory", "choose another --work-dir")
 
     def acquire(self, lock_work: bool = True) -> None:
         """Take the directory's lock, and the work directory's when it is another one (two
         sessions must not build in the same worker directories); UserError if another run holds
         one. ``lock_work=False``: the caller holds the work directory (--each-failure)."""
-        self._lock_fd = _lock(self.path, "the state directory", "--state")
+        self._lock_fd = lock(self.path, "the state directory", "--state")
         if lock_work and self._work is not None and self._work != self.path:
             try:
-                self._work_fd = _lock(self._work, "the work directory", "--work-dir")
+                self._work_fd = lock(self._work, "the work directory", "--work-dir")
             except UserError:
                 self.release()
                 raise
@@ -404,7 +300,7 @@ class StateDir:
             fd = getattr(self, name, None)
             if fd is not None:
                 setattr(self, name, None)
-                _unlock(Path(where) if where is not None else self.path, fd)
+                unlock(Path(where) if where is not None else self.path, fd)
         if self._drop_work and self._work is not None:
             self._drop_work = False
             try:
@@ -524,6 +420,11 @@ class StateDir:
         found = {key: self.path / name for key, name in ARTIFACTS.items()}
         found.update(("test_script", p) for p in sorted(self.path.glob(TEST_SCRIPT_STEM + "*")))
         return {key: path for key, path in found.items() if path.is_file()}
+
+    def minimized(self) -> Optional["ResultDoc"]:
+        """The result when an earlier run minimized the session (it is not searched again)."""
+        kept = self.kept_result()
+        return kept if kept is not None and kept.status is SessionStatus.MINIMIZED else None
 
     # best so far
     def write_best(self, cand: Candidate, resolved: Resolved, total: int) -> None:

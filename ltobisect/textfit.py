@@ -1,4 +1,5 @@
-"""Text that fits: counts in English and failure descriptions shortened for a column.
+"""Text that fits: counts in English, failure descriptions shortened for a column, and the
+report's lines wrapped at :data:`REPORT_WIDTH` (between words, shell commands with backslashes).
 
 A signature's distinctive part is its symbol and file; what every failure of its kind shares
 (the tool, "error:", the kind) goes first when a column is narrow (``shorten``). Used by the
@@ -7,6 +8,7 @@ live view and the plain reporters alike, so it does not depend on rich.
 from __future__ import annotations
 
 import re
+import textwrap
 import unicodedata
 from typing import Iterator, List, Sequence
 
@@ -152,3 +154,92 @@ def fit_changes(changes: Sequence[str], width: int) -> str:
         if cell_len(line) <= width:
             return line
     return _cut(f"{shown[0]}  +{len(shown) - 1} more", width)
+
+
+# -- the report's lines ------------------------------------------------------------------------
+#: report.txt's width: it is pasted into mail, which wraps at 78.
+REPORT_WIDTH = 78
+
+
+def wrap(text: str, indent: str = "", width: int = REPORT_WIDTH, more: str = "    ") -> List[str]:
+    """Lines of at most ``width`` columns, broken between words only: a word longer than a
+    line (a path, a symbol) stays whole on a line of its own."""
+    out: List[str] = []
+    for raw in text.splitlines() or [""]:
+        line = raw.expandtabs(8).rstrip()
+        if len(indent + line) <= width:
+            out.append(indent + line)
+            continue
+        out.extend(textwrap.wrap(line, width=width, initial_indent=indent,
+                                 subsequent_indent=indent + more, break_long_words=False,
+                                 break_on_hyphens=False, drop_whitespace=True) or [indent])
+    return out
+
+
+def wrap_parts(parts: List[str], sep: str, more: str = "    ") -> List[str]:
+    """Parts of one statement joined by ``sep``, its lines broken between parts only (a part
+    longer than a line is wrapped between its words); continuation lines start with ``more``."""
+    groups: List[str] = []
+    for i, part in enumerate(parts):
+        piece = part + (sep.rstrip() if i < len(parts) - 1 else "")
+        lead = "" if len(groups) <= 1 else more
+        if groups and len(lead + groups[-1] + " " + piece) <= REPORT_WIDTH:
+            groups[-1] += " " + piece
+        else:
+            groups.append(piece)
+    lines: List[str] = []
+    for i, group in enumerate(groups):
+        lines += wrap(group, more if i else "", more=more)
+    return lines
+
+
+def shell_words(cmd: str) -> List[str]:
+    """A command's words, each kept whole with its quotes and ``$(...)``."""
+    words: List[str] = []
+    cur, quote, depth = "", "", 0
+    for ch in cmd:
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth = max(0, depth - 1)
+        elif ch == " " and not depth:
+            if cur:
+                words.append(cur)
+            cur = ""
+            continue
+        cur += ch
+    if cur:
+        words.append(cur)
+    return words
+
+
+def command_lines(cmd: str, indent: str = "        ") -> List[str]:
+    """A shell command within the width, continued with backslashes between its words, so
+    that it still pastes into a shell."""
+    if len(indent + cmd) <= REPORT_WIDTH:
+        return [indent + cmd]
+    lines: List[str] = []
+    cur = indent
+    for w in shell_words(cmd):
+        pad = cur if cur.strip() == "" else cur + " "
+        if cur.strip() and len(pad + w) + 2 > REPORT_WIDTH:
+            lines.append(cur + " \\")
+            cur = indent + "    " + w
+        else:
+            cur = pad + w
+    lines.append(cur)
+    return lines
+
+
+def squeeze(line: str, width: int) -> str:
+    """A log line that is too long, with its inner runs of spaces (lld's ``>>>`` alignment)
+    made single, so that it wraps at words of its own rather than at the alignment."""
+    line = line.expandtabs(8).rstrip()
+    if len(line) <= width:
+        return line
+    head = line[: len(line) - len(line.lstrip())]
+    return head + " ".join(line.split())

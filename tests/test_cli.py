@@ -445,7 +445,8 @@ def test_bad_config_that_builds(capsys, demo_tree, tmp_path):
 
 def test_state_dir_of_another_session(capsys, demo_tree, tmp_path):
     from ltobisect.config import BuildSpec, SessionConfig
-    from ltobisect.state import StateDir, config_to_json, session_identity
+    from ltobisect.config import config_to_json
+    from ltobisect.state import StateDir, session_identity
 
     state = tmp_path / "state"
     other = SessionConfig(bad_config=tmp_path / "other.config", state_dir=state,

@@ -142,22 +142,29 @@ def test_the_pattern_fails_the_step_after_a_successful_minimization(tmp_path):
     assert "hook-ci.sh: ltobisect exit 0: minimized" in proc.stderr
 
 
-def test_a_signal_is_named_and_a_rerun_appends_to_a_readable_log(tmp_path, failed_build):
-    """SIGTERM (a cancelled job) was reported as "the budget ran out"; a rerun overwrote
-    hook.log; hook.log was private (mode 600) beside artifacts readable by all (644)."""
-    arts = tmp_path / "artifacts"
+def hook_ci_until_a_best(tmp_path: Path, failed_build: Path, arts: Path, **popen: object):
+    """hook-ci.sh started as a CI job starts it, read until ltobisect has a first best result
+    (a stop then has something to write); returns the process and the lines seen."""
     environ = {**os.environ, "PYTHONPATH": str(REPO), "ARTIFACTS": str(arts),
                "LTOBISECT": f"{sys.executable} -m ltobisect", "LTOBISECT_BUDGET": "5m",
                "LTOBISECT_WORK_DIR": str(tmp_path / "work"), "CCACHE_DIR": str(tmp_path / "cc")}
     proc = subprocess.Popen(["bash", str(SCRIPT), str(failed_build), str(tmp_path / "build.log")],
                             cwd=tmp_path, env=environ, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: os.umask(0o022))
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
     seen = ""
     for line in proc.stdout:  # ltobisect's lines, shown as they come
         seen += line
         if "best:" in line:
             break
+    return proc, seen
+
+
+def test_a_signal_is_named_and_a_rerun_appends_to_a_readable_log(tmp_path, failed_build):
+    """SIGTERM (a cancelled job) was reported as "the budget ran out"; a rerun overwrote
+    hook.log; hook.log was private (mode 600) beside artifacts readable by all (644)."""
+    arts = tmp_path / "artifacts"
+    proc, seen = hook_ci_until_a_best(tmp_path, failed_build, arts,
+                                      preexec_fn=lambda: os.umask(0o022))
     proc.terminate()
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 3, seen + out + err
@@ -184,18 +191,7 @@ def test_a_sigterm_to_the_whole_process_group_is_one_clean_stop(tmp_path, failed
     import signal
 
     arts = tmp_path / "artifacts"
-    environ = {**os.environ, "PYTHONPATH": str(REPO), "ARTIFACTS": str(arts),
-               "LTOBISECT": f"{sys.executable} -m ltobisect", "LTOBISECT_BUDGET": "5m",
-               "LTOBISECT_WORK_DIR": str(tmp_path / "work"), "CCACHE_DIR": str(tmp_path / "cc")}
-    proc = subprocess.Popen(["bash", str(SCRIPT), str(failed_build), str(tmp_path / "build.log")],
-                            cwd=tmp_path, env=environ, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-    seen = ""
-    for line in proc.stdout:
-        seen += line
-        if "best:" in line:
-            break
+    proc, seen = hook_ci_until_a_best(tmp_path, failed_build, arts, start_new_session=True)
     os.killpg(proc.pid, signal.SIGTERM)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 3, seen + out + err

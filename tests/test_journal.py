@@ -9,7 +9,8 @@ import pytest
 
 from ltobisect import journal as jr
 from ltobisect import state as st
-from ltobisect.config import BuildSpec, Limits, RetryPolicy, SessionConfig
+from ltobisect.config import (BuildSpec, Limits, RetryPolicy, SessionConfig, config_from_json,
+                              config_to_json)
 from ltobisect.errors import InfraError, UserError
 from ltobisect.model import Change, ConfDisagreement, Outcome, Resolved, Signature, Verdict
 
@@ -144,7 +145,7 @@ def config(tmp_path: Path, bad: str = "bad.config", **kw) -> SessionConfig:
 
 def test_the_session_config_round_trips_through_json(tmp_path):
     cfg = config(tmp_path, memory_threshold=1 << 30, failure_log=tmp_path / "f.log")
-    back = st.config_from_json(json.loads(json.dumps(st.config_to_json(cfg))))
+    back = config_from_json(json.loads(json.dumps(config_to_json(cfg))))
     assert back == cfg
 
 
@@ -153,7 +154,7 @@ def test_a_state_directory_of_another_session_is_refused(tmp_path):
     sd.prepare()
     cfg = config(tmp_path)
     assert sd.claim(cfg) is None
-    sd.write_session({"identity": st.session_identity(cfg), "config": st.config_to_json(cfg)})
+    sd.write_session({"identity": st.session_identity(cfg), "config": config_to_json(cfg)})
     assert sd.claim(cfg) is not None  # the same session: continue it
     other = config(tmp_path, bad="other.config")
     with pytest.raises(UserError, match="belongs to another session") as exc:

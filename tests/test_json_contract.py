@@ -26,7 +26,7 @@ from ltobisect import cli
 from ltobisect.errors import ExitCode
 from ltobisect.events import (SCHEMA, SUMMARY_FIELDS, BestImproved, TestFinished, TestStarted,
                               summary_document)
-from ltobisect.state import LOCK_FILE
+from ltobisect.dirlock import LOCK_FILE
 from ltobisect.ui_plain import JsonReporter, PlainReporter
 
 REPO = Path(__file__).resolve().parent.parent

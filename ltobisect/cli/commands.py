@@ -18,16 +18,16 @@ from ltobisect.cli.context import PROG, Context
 from ltobisect.cli.options import session_config
 from ltobisect.cli.run import resume_starter, run_session, starter
 from ltobisect.config import BuildSpec, SessionConfig, default_work_dir, is_kernel_tree
+from ltobisect.dirlock import write_problem
 from ltobisect.errors import ExitCode, UserError
 from ltobisect.load import validate
-from ltobisect.model import SessionStatus
+from ltobisect.makecheck import check_make_path
 from ltobisect.state import StateDir
 from ltobisect.inputs import (
     arch_from_config,
     check_outputs,
     check_state_dir,
     check_state_path,
-    check_make_path,
     check_tree,
     find_source_tree,
     free_dir,
@@ -132,8 +132,7 @@ def check_resumable(state: Path, config: SessionConfig) -> None:
     before the session claims its directory: the error says so in the words of `resume`, and
     nothing in the state directory is written. A session an earlier run minimized needs none
     of them (it only says its result)."""
-    result = StateDir(state).read_result() or {}
-    if result.get("status") == SessionStatus.MINIMIZED:
+    if StateDir(state).minimized() is not None:
         return
     try:
         validate(config)
@@ -186,18 +185,9 @@ def report_of(state: Path) -> str:
     stored.read_session()  # a damaged session.json is one clear line, not an empty report
     if not stored.journal_file.is_file() and written.is_file():
         return written.read_text(errors="replace")
-    if not _writable_dir(state):
+    if write_problem(state) is not None:  # a read-only copy: what a render gives, unwritten
         return report.render_text(state)
     return Path(report.render(state)).read_text(errors="replace")
-
-
-def _writable_dir(path: Path) -> bool:
-    """Whether files can be created in ``path`` (a read-only mount answers no, even to root)."""
-    try:
-        with tempfile.NamedTemporaryFile(dir=path, prefix=".probe"):
-            return True
-    except OSError:
-        return False
 
 
 def cmd_demo(args: argparse.Namespace, ctx: Context) -> int:

@@ -13,16 +13,15 @@ from ltobisect.config import BASELINES, BuildSpec, Limits, SessionConfig, is_ker
 from ltobisect import signature as sg
 from ltobisect.errors import UserError
 from ltobisect.failures import numbered
+from ltobisect.makecheck import check_make_path, check_targets
 from ltobisect.inputs import (
     check_arch,
     check_baseline,
     check_config_text,
     check_llvm,
-    check_make_path,
     check_script,
     check_signature,
     check_strategy,
-    check_targets,
     check_toolchain,
     check_tree,
     check_writable_dir,
