@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from typing import List, Optional
 
+from ltobisect.llvmcrash import legacy, printed
 from ltobisect.lognorm import GNU_LINKERS
 from ltobisect.model import Signature, SignatureKind
 
@@ -111,9 +112,12 @@ def fallback_pattern(sig: Optional[Signature]) -> Optional[str]:
             return f"^{_MAKE}\\[([^]]*: )?{_path(loc)}\\] {what}"
         return f"^{_MAKE}{msg}"
     if kind == SignatureKind.CRASH:
-        if sig.message.startswith("crashed: "):
+        said = printed(sig.message)
+        if said:  # the assertion's condition, the start of LLVM's fatal error
+            return message(said)
+        if legacy(sig.message) and sig.message.startswith("crashed: "):
             return f"(^|[[:space:]:]){message(sig.message[len('crashed: '):])}"
-        return "PLEASE submit a bug report|failed due to signal"
+        return "PLEASE submit a bug report|failed due to signal|unable to execute command"
     if kind == SignatureKind.KILLED:
         return "(^|[[:space:]:])Killed([[:space:]]|$)"
     return None

@@ -9,7 +9,7 @@ and :func:`regex_failure` finds the one a ``--signature`` regex points at. Norma
 :mod:`ltobisect.logtools`'; matching a log against a signature is :mod:`ltobisect.signature`'s.
 
 Kinds produced here: ``compile-error``, ``link-error``, ``modpost``, ``objtool``, ``kconfig``,
-``crash`` (a compiler or linker crashed), ``killed`` (a tool killed by a signal, usually the
+``crash`` (a compiler or linker crashed, named by what LLVM said: :mod:`ltobisect.llvmcrash`), ``killed`` (a tool killed by a signal, usually the
 OOM killer), ``make`` (make's own errors, and as the last resort ``make``'s "Error N" line).
 The oracle adds ``timeout``; users give ``regex``, ``memory`` and ``duration`` signatures.
 """
@@ -34,13 +34,13 @@ from .logtools import (
     COLLECT2,
     MAKE_ERROR,
     compiler_for,
-    crash,
     gnu_ld,
     inside_link,
     link_location,
     log_compiler,
     make_object,
 )
+from .llvmcrash import crash_at, is_anchor, signal_words
 from .model import Signature, SignatureKind
 
 #: Kinds that describe a failure (an error), in order of how primary they are: when a log holds
@@ -83,7 +83,6 @@ _KILLED = re.compile(
     r"|(?P<tool2>\S+): error: (?:clang frontend command|linker command) failed due to signal"
     r"|(?:/bin/sh: line \d+: )?(?:\d+ )?(?P<bare>Killed)(?:\s.*)?)$"
 )
-_CRASH = re.compile(r"^PLEASE submit a bug report to ")
 
 
 def find_all(log_text: str, *, roots: Sequence[str] = (), keep_lines: bool = False) -> List[Finding]:
@@ -107,8 +106,14 @@ def _scan(log_text: str, roots: Sequence[str], keep_lines: bool) -> Iterator[Fin
     lines = log_lines(log_text)
     roots = with_log_roots(log_text, roots)
     compiler = log_compiler(lines)
+    last_crash = -10**9
     for i, ln in enumerate(lines):
         if ln.startswith(OWN_LINE_PREFIX):
+            continue
+        if is_anchor(lines, i):
+            sig, first = crash_at(lines, i, roots, keep_lines)
+            last_crash = i
+            yield Finding(sig, first, True)
             continue
         ld = gnu_ld(lines, i, roots)
         if ld is not None:
@@ -127,13 +132,16 @@ def _scan(log_text: str, roots: Sequence[str], keep_lines: bool) -> Iterator[Fin
             )
             continue
         m = _KILLED.match(ln)
+        if m and (m.group("tool2") or m.group("sig") and not m.group("sig").startswith("Killed")) \
+                and i - last_crash < 400:
+            continue  # the driver's word on the crash report just read
         if m:
             tool = tool_name(m.group("tool") or m.group("tool2") or "") if (m.group("tool") or m.group("tool2")) else ""
             what = m.group("sig") or ("crashed" if m.group("tool2") else "Killed")
             kind = "crash" if m.group("tool2") or (what and not what.startswith(("Killed", "Terminated"))) else "killed"
             msg = "killed by signal 9 (Killed)" if what.startswith("Killed") else normalize_text(what, roots)
             if kind == SignatureKind.CRASH:
-                msg = "crashed" if what == "crashed" else f"crashed: {normalize_text(what, roots)}"
+                msg = "crashed" if what == "crashed" else f"crashed: {signal_words(what)}"
             yield Finding(Signature(kind=kind, tool=tool, message=msg, location=make_object(lines, i, roots)), i, True)
             continue
         m = _TOOL_ERROR.match(ln)
@@ -194,9 +202,6 @@ def _scan(log_text: str, roots: Sequence[str], keep_lines: bool) -> Iterator[Fin
                 i,
                 bool(_KCONFIG_RECURSIVE.match(ln)),
             )
-            continue
-        if _CRASH.match(ln):
-            yield Finding(crash(lines, i, roots, keep_lines), i, True)
             continue
         m = _MAKE_OWN.match(ln)
         if m:
@@ -265,7 +270,7 @@ class LogFailure:
     """One distinct failure of a build log, as ``ltobisect failures`` lists it.
 
     ``number`` counts from 1 in log order (what ``--failure N`` takes); ``text`` is the log
-    line it first shows on (the build's directories removed), ``count`` how many times it shows
+    line it first shows on (the build's directories removed; for a crash, its identity in words), ``count`` how many times it shows
     (a header's error repeats once per file that includes it); ``primary`` marks the one a
     session takes when not told which.
     """
@@ -287,6 +292,14 @@ class LogFailure:
 def _line_text(lines: Sequence[str], i: int, roots: Sequence[str], width: int = 240) -> str:
     text = strip_roots(lines[i].strip(), roots) if 0 <= i < len(lines) else ""
     return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def _text(f: Finding, lines: Sequence[str], roots: Sequence[str]) -> str:
+    """What ``failures`` shows of a failure: its log line, for a crash what identifies it (the
+    lines of a crash report name no crash: LLVM's maintainers search for its identity)."""
+    if f.signature.kind == SignatureKind.CRASH:
+        return f.signature.words()
+    return _line_text(lines, f.line, roots)
 
 
 def _errors(log_text: str, roots: Sequence[str]) -> List[Finding]:
@@ -311,7 +324,7 @@ def _listing(log_text: str, roots: Sequence[str], errors: Sequence[Finding]) -> 
             return []
         order, counts = [fb], {_key(fb.signature): 1}
     first = primary(order)
-    return [LogFailure(n, f.signature, f.line, _line_text(lines, f.line, all_roots),
+    return [LogFailure(n, f.signature, f.line, _text(f, lines, all_roots),
                        counts[_key(f.signature)], f is first)
             for n, f in enumerate(order, 1)]
 

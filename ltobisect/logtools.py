@@ -2,8 +2,7 @@
 
 :mod:`ltobisect.logscan` walks a log line by line; this module holds what needs the lines around
 one: which compiler printed a diagnostic, GNU ld's and gold's errors (the linker named on the
-line, on the ``in function`` line above or in collect2's summary below), LLVM's crash reports
-and their stack dump, the object make failed to build, and the location a linker error is
+line, on the ``in function`` line above or in collect2's summary below), the object make failed to build, and the location a linker error is
 about. Its patterns of make's ``*** [target] Error N`` line and collect2's summary also serve
 the scan's last resort.
 
@@ -21,12 +20,9 @@ from .model import Signature, SignatureKind
 
 #: make's line for a target it failed to build: ``make[2]: *** [scripts/Makefile.build:250: fs/x.o] Error 1``.
 MAKE_ERROR = re.compile(
-    r"^(?:g?make)(?:\[\d+\])?: \*\*\* \[(?P<where>[^\]]*)\] (?P<what>Error \d+|Killed|Terminated|Segmentation fault.*|Interrupt)$"
+    r"^(?:g?make)(?:\[\d+\])?: \*\*\* \[(?P<where>[^\]]*)\] (?P<what>Error \d+|Killed|Terminated|Segmentation fault.*|Aborted.*|"
+    r"Illegal instruction.*|Bus error.*|Floating point exception.*|Interrupt)$"
 )
-# LLVM's crash report: the program's arguments and the numbered stack of what it was doing.
-_CRASH_ARGS = re.compile(r"^\s*0\.\s+Program arguments:\s+(?P<prog>\S+)")
-_CRASH_CONTEXT = re.compile(r"^\s*(?P<n>\d+)\.\s+(?P<what>.*)$")
-_CRASH_WHERE = re.compile(r"^(?P<file>[^\s:]+):(?P<line>\d+):(?P<col>\d+): (?P<what>.*)$")
 
 # GNU ld (and gold) wording. The linker's name prefixes some lines ("/usr/bin/ld: ",
 # "aarch64-linux-gnu-ld: "); the line of an undefined reference often has only the place.
@@ -183,37 +179,6 @@ def make_object(lines: Sequence[str], start: int, roots: Sequence[str]) -> str:
             target = where.rsplit(": ", 1)[-1] if ": " in where else where
             return normalize_path(target, roots)
     return ""
-
-
-def crash(lines: Sequence[str], i: int, roots: Sequence[str], keep_lines: bool) -> Signature:
-    """A compiler or linker crash: LLVM's "PLEASE submit a bug report" and its stack dump.
-
-    The message is the most specific crash context LLVM printed: the last ``Running pass ...``
-    line (a back-end or LTO crash) or else context 1 (the parser's position); the location is the
-    source file of that context, else the object make was building.
-    """
-    prog, contexts = "", []
-    for follow in lines[i + 1:i + 80]:
-        a = _CRASH_ARGS.match(follow)
-        if a:
-            prog = tool_name(a.group("prog"))
-            continue
-        c = _CRASH_CONTEXT.match(follow)
-        if c and c.group("n") != "0":
-            contexts.append(c.group("what").strip())
-        elif follow.lstrip().startswith("#"):
-            break
-    passes = [c for c in contexts if c.startswith("Running pass")]
-    what = passes[-1] if passes else (contexts[0] if contexts else "")
-    location = ""
-    w = _CRASH_WHERE.match(what)
-    if w:
-        location = normalize_path(f"{w.group('file')}:{w.group('line')}", roots, keep_lines)
-        what = w.group("what")
-    if not location:
-        location = make_object(lines, i, roots)
-    message = f"crashed: {normalize_text(what, roots)}" if what else "crashed"
-    return Signature(kind=SignatureKind.CRASH, tool=prog, message=message, location=location)
 
 
 def inside_link(lines: Sequence[str], i: int) -> bool:

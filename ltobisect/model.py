@@ -209,9 +209,18 @@ class Signature:
             return f"build longer than {self.threshold:.0f} s"
         if self.kind == "regex":
             return f"{self.line} (log matches /{self.message}/)" if self.line else f"log matches /{self.message}/"
-        head = f"{self.tool}: " if self.tool else ""
         where = f" [{self.location}]" if self.location and self.location not in self.message else ""
+        if self.kind == "crash":
+            return f"{self.words()}{where} ({self.kind})"
+        head = f"{self.tool}: " if self.tool else ""
         return f"{head}{self.message}{where} ({self.kind})"
+
+    def words(self) -> str:
+        """A crash as LLVM's maintainers search for it: ``ld.lld crashed in regular LTO
+        optimization: LLVM ERROR: Broken module found (...)``; other kinds as :meth:`describe`."""
+        if self.kind != "crash":
+            return self.describe()
+        return f"{self.tool} {self.message}" if self.tool else self.message
 
     def to_json(self) -> dict:
         return {

@@ -21,6 +21,7 @@ import re
 from typing import Iterable, Optional, Sequence, Tuple
 
 from .errors import UserError
+from .llvmcrash import legacy
 from .lognorm import COMPILERS, OWN_LINE_PREFIX, log_lines, normalize_text
 from .logscan import LogFailure, extract, extract_all, failures, fallback, find_all, primary, regex_failure
 from .model import MEASURED_KINDS, Signature, SignatureKind
@@ -61,11 +62,20 @@ def _same_tool(kind: str, a: str, b: str) -> bool:
     return kind == SignatureKind.COMPILE_ERROR and a in COMPILERS and b in COMPILERS
 
 
+def _same_message(kind: str, a: str, b: str) -> bool:
+    """Equal messages; a crash signature written before crashes had an identity
+    (:func:`ltobisect.llvmcrash.legacy`) agrees with any crash message, as it did then."""
+    if a == b:
+        return True
+    return kind == SignatureKind.CRASH and (legacy(a) or legacy(b))
+
+
 def _same(a: Signature, b: Signature) -> bool:
-    """Same failure: kind, tool (see :func:`_same_tool`), message equal and the same location
-    (see :func:`_same_location`)."""
-    return ((a.kind, a.message) == (b.kind, b.message) and _same_tool(a.kind, a.tool, b.tool)
-            and _same_location(a.location, b.location))
+    """Same failure: kind, tool (see :func:`_same_tool`), message (see :func:`_same_message`)
+    and location (see :func:`_same_location`). A crash's message is its identity (what LLVM
+    said, the stage, the signal): two crashes of one program at one object differ by it."""
+    return (a.kind == b.kind and _same_message(a.kind, a.message, b.message)
+            and _same_tool(a.kind, a.tool, b.tool) and _same_location(a.location, b.location))
 
 
 def same(a: Signature, b: Signature) -> bool:

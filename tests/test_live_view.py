@@ -53,7 +53,9 @@ SIGNATURES = [
     "clang: unused variable 'unused_total' [-Werror,-Wunused-variable] [lib/warn.c] (compile-error)",
     "ld: relocation truncated to fit: R_X86_64_PLT32 against symbol 'far_func' defined in "
     ".far.text section in lib/big.o [lib/bigread.o] (link-error)",
-    "clang: crashed: current parser token 'pragma' [fs/fhandle.c] (crash)",
+    "clang crashed in the front end (current parser token 'pragma'): illegal instruction [fs/fhandle.c] (crash)",
+    "ld.lld crashed in regular LTO optimization: LLVM ERROR: Broken module found (inlinable function call "
+    "in a function with debug info must have a !dbg location) [vmlinux.o] (crash)",
     "killed by signal 9 (Killed) [fs/open.o] (killed)",
     "gcc: 'undeclared_limit' undeclared (first use in this function) [gen.c] (compile-error)",
 ]

@@ -68,7 +68,8 @@ def test_lld_undefined_symbols_from_a_real_thinlto_link() -> None:
 def test_compiler_crash_from_a_real_clang_crash() -> None:
     text = log("clang-crash.log")
     sig = logscan.extract(text, roots=ROOTS)
-    assert sig == Signature("crash", "clang", "crashed: current parser token 'pragma'", "fs/fhandle.c")
+    assert sig == Signature("crash", "clang", "crashed in the front end (current parser token 'pragma'): "
+                                              "illegal instruction", "fs/fhandle.c")
     # The "frontend command failed" line and the /tmp reproducer names are not failures of their own.
     assert logscan.extract_all(text, roots=ROOTS) == [sig]
     assert "PLEASE submit a bug report" in sigmod.excerpt(text, sig, context=2)
