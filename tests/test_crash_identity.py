@@ -164,3 +164,61 @@ def test_the_grep_without_python_looks_for_what_llvm_printed(name, other):
     assert "PLEASE" not in pattern  # LLVM's own words, not any crash report
     assert subprocess.run(["grep", "-Eq", "-e", pattern, str(LOGS / name)]).returncode == 0
     assert subprocess.run(["grep", "-Eq", "-e", pattern, str(LOGS / other)]).returncode == 1
+
+
+# -- a search on the fake kernel tree (tests/fakelinux) -----------------------------------------
+FAKE = Path(__file__).parent / "fakelinux"
+FAKE_KCONFIG = """mainmenu "fake linux, two crashes of ld.lld at vmlinux.o"
+
+config LTO_CRASH
+	bool "ld.lld crashes at the LTO link"
+
+config DEBUG_INFO
+	bool "with debug info: the verifier's abort; without: a segmentation fault"
+
+config OPT1
+	bool "option 1"
+
+config OPT2
+	bool "option 2"
+"""
+
+
+def test_a_search_keeps_its_crash_and_never_takes_another_crash_at_the_same_object(tmp_path):
+    """The bad config's link aborts in the verifier; dropping DEBUG_INFO makes the same link
+    crash another way (a segmentation fault in code generation). Before crashes had an
+    identity both were `ld.lld: crashed [vmlinux.o]`, and the search dropped DEBUG_INFO."""
+    import json
+    import shutil
+
+    from ltobisect.config import BuildSpec, RetryPolicy, SessionConfig
+    from ltobisect.events import ListReporter
+    from ltobisect.session import Session
+
+    tree = tmp_path / "tree"
+    shutil.copytree(FAKE, tree)
+    (tree / "Kconfig").write_text(FAKE_KCONFIG)
+    bad = tmp_path / "bad.config"
+    bad.write_text("CONFIG_LTO_CRASH=y\nCONFIG_DEBUG_INFO=y\nCONFIG_OPT1=y\nCONFIG_OPT2=y\n")
+    config = SessionConfig(bad_config=bad, state_dir=tmp_path / "state", baseline="defconfig",
+                           build=BuildSpec(tree=tree, sandbox="none", jobs=1), verify_repeats=1,
+                           retry=RetryPolicy(attempts=2, initial_wait=0.001, max_wait=0.01))
+    result = Session(config, ListReporter()).run()
+    assert result.status == "minimized", result.message
+    assert set(result.fragment) == {"CONFIG_LTO_CRASH=y", "CONFIG_DEBUG_INFO=y"}
+    summary = json.loads((tmp_path / "state" / "summary.json").read_text())
+    ours = ("crashed in regular LTO optimization: LLVM ERROR: Broken module found (inlinable "
+            "function call in a function with debug info must have a !dbg location)")
+    assert summary["signature"]["message"] == ours
+    assert summary["failure_line"] == "ld.lld " + ours
+    report = (tmp_path / "state" / "report.txt").read_text()
+    assert report.startswith("ltobisect: ld.lld crashed in regular LTO optimization: LLVM ERROR:")
+    records = [json.loads(ln) for ln in (tmp_path / "state" / "journal.jsonl").read_text().splitlines()]
+    verdicts = {}
+    for r in records:
+        if r["verdict"] == "reproduces":
+            assert r["signature"]["message"] == ours
+        if r["verdict"] == "other-failure" and r["label"] != "bad config":
+            verdicts[r["signature"]["message"]] = r["verdict"]
+    # The candidate without DEBUG_INFO crashed too, and was judged another failure.
+    assert verdicts == {"crashed in regular LTO code generation: segmentation fault": "other-failure"}

@@ -42,6 +42,37 @@ if on LINK_ERROR; then
 	echo "make[1]: *** [scripts/Makefile.vmlinux:34: vmlinux] Error 1"
 	fail=1
 fi
+if on LTO_CRASH; then
+	# ld.lld aborting at the LTO link, as ld.lld-16 does (tests/logs/lld-crash-full-lto.log):
+	# with DEBUG_INFO the verifier's abort, without it a segmentation fault in code generation.
+	echo "  LD      vmlinux.o"
+	if on DEBUG_INFO; then
+		echo "inlinable function call in a function with debug info must have a !dbg location"
+		echo "  call void @__sanitizer_cov_trace_const_cmp4(i32 1048576, i32 %29)"
+		echo "LLVM ERROR: Broken module found, compilation aborted!"
+	fi
+	echo "PLEASE submit a bug report to https://github.com/llvm/llvm-project/issues/ and include the crash backtrace."
+	echo "Stack dump:"
+	echo "0.	Program arguments: ld.lld-16 -m elf_x86_64 -r -o vmlinux.o --whole-archive vmlinux.a"
+	echo " #0 0x00007fa8285c9ce6 llvm::sys::PrintStackTrace(llvm::raw_ostream&, int) (/lib/x86_64-linux-gnu/libLLVM-16.so.1+0xfc9ce6)"
+	if on DEBUG_INFO; then
+		echo " #7 0x00007fa828510ef5 llvm::report_fatal_error(llvm::Twine const&, bool) (/lib/x86_64-linux-gnu/libLLVM-16.so.1+0xf10ef5)"
+		echo "#12 0x00007fa829a8a74f llvm::lto::opt(llvm::lto::Config const&, llvm::TargetMachine*, unsigned int, llvm::Module&) (/lib/x86_64-linux-gnu/libLLVM-16.so.1+0x248a74f)"
+	else
+		echo " #5 0x00007fa8289c0f11 llvm::SelectionDAGISel::runOnMachineFunction(llvm::MachineFunction&) (/lib/x86_64-linux-gnu/libLLVM-16.so.1+0x13c0f11)"
+		echo "#12 0x00007fa829a8b2e0 llvm::lto::codegen(llvm::lto::Config const&, llvm::TargetMachine*, unsigned int, llvm::Module&) (/lib/x86_64-linux-gnu/libLLVM-16.so.1+0x248b2e0)"
+	fi
+	echo "#14 0x00007fa829a7fd63 llvm::lto::LTO::runRegularLTO(unsigned int) (/lib/x86_64-linux-gnu/libLLVM-16.so.1+0x247fd63)"
+	echo "#16 0x0000560a75b644b4 lld::elf::BitcodeCompiler::compile() (/usr/lib/llvm-16/bin/lld+0x1fc4b4)"
+	if on DEBUG_INFO; then
+		echo "Aborted"
+		echo "make[2]: *** [scripts/Makefile.vmlinux_o:61: vmlinux.o] Error 134"
+	else
+		echo "Segmentation fault"
+		echo "make[2]: *** [scripts/Makefile.vmlinux_o:61: vmlinux.o] Error 139"
+	fi
+	fail=1
+fi
 if on DISK_FULL; then
 	echo "fake: write error: No space left on device"
 	exit 2
