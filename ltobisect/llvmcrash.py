@@ -164,9 +164,10 @@ def is_anchor(lines: Sequence[str], i: int) -> bool:
 
 
 def crash_at(lines: Sequence[str], i: int, roots: Sequence[str] = (),
-             keep_lines: bool = False) -> Tuple[Signature, int]:
-    """The crash whose report :func:`is_anchor` found on line ``i``: its signature and the line
-    it shows first (the assertion or fatal-error line above the report, else line ``i``)."""
+             keep_lines: bool = False) -> Tuple[Signature, int, str]:
+    """The crash whose report :func:`is_anchor` found on line ``i``: its signature, the line it
+    shows first (the assertion or fatal-error line above the report, else line ``i``) and the
+    crash in words with the program as the build named it (``ld.lld-16 crashed in ...``)."""
     first = i
     assertion = error = verifier = program = ""
     head = _head(lines, i)
@@ -185,7 +186,8 @@ def crash_at(lines: Sequence[str], i: int, roots: Sequence[str] = (),
                 verifier = _first_verifier_message(lines, j, roots)
         first = min(first, j)
     contexts, frames, prog, signal, end = _report(lines, i)
-    program = tool_name(prog or program or _program_from(frames, lines, first))
+    named = (prog or program or _program_from(frames, lines, first)).rsplit("/", 1)[-1]
+    program = tool_name(named)
     lto = _lto_kind(frames, contexts)
     phase, source = _phase(contexts, frames, roots, keep_lines)
     if not signal:
@@ -193,8 +195,13 @@ def crash_at(lines: Sequence[str], i: int, roots: Sequence[str] = (),
     crash = Crash(program=program, assertion=assertion, error=error, verifier=verifier, lto=lto,
                   phase=phase, signal=signal, source=source)
     location = source or _object(lines, end, roots)
-    return Signature(kind=SignatureKind.CRASH, tool=crash.program, message=crash.message,
-                     location=location), first
+    sig = Signature(kind=SignatureKind.CRASH, tool=crash.program, message=crash.message,
+                    location=location)
+    label = named if tool_name(named) == program and named else program
+    version = re.search(r"libLLVM-(\d+)|/llvm-(\d+)/", "\n".join(frames) + "\n" + prog)
+    if version and label == program:  # the stack shows the release its name did not
+        label += "-" + (version.group(1) or version.group(2))
+    return sig, first, f"{label} {crash.message}"
 
 
 def _head(lines: Sequence[str], i: int) -> List[int]:

@@ -58,6 +58,9 @@ class Finding:
     signature: Signature
     line: int  # 0-based index into the log's lines
     is_error: bool
+    #: What ``failures`` shows instead of the log line (a crash: its identity in words, the
+    #: program as the build named it), else "".
+    words: str = ""
 
 
 # --- patterns of the tools' one-line messages ------------------------------------------------
@@ -111,9 +114,9 @@ def _scan(log_text: str, roots: Sequence[str], keep_lines: bool) -> Iterator[Fin
         if ln.startswith(OWN_LINE_PREFIX):
             continue
         if is_anchor(lines, i):
-            sig, first = crash_at(lines, i, roots, keep_lines)
+            sig, first, words = crash_at(lines, i, roots, keep_lines)
             last_crash = i
-            yield Finding(sig, first, True)
+            yield Finding(sig, first, True, words)
             continue
         ld = gnu_ld(lines, i, roots)
         if ld is not None:
@@ -297,9 +300,7 @@ def _line_text(lines: Sequence[str], i: int, roots: Sequence[str], width: int = 
 def _text(f: Finding, lines: Sequence[str], roots: Sequence[str]) -> str:
     """What ``failures`` shows of a failure: its log line, for a crash what identifies it (the
     lines of a crash report name no crash: LLVM's maintainers search for its identity)."""
-    if f.signature.kind == SignatureKind.CRASH:
-        return f.signature.words()
-    return _line_text(lines, f.line, roots)
+    return f.words or _line_text(lines, f.line, roots)
 
 
 def _errors(log_text: str, roots: Sequence[str]) -> List[Finding]:

@@ -41,7 +41,8 @@ def test_the_lto_verifier_crash_is_named_by_llvm_error_verifier_message_and_stag
                            f"found ({VERIFIER})")
     assert sig.describe() == sig.words() + " [vmlinux.o] (crash)"
     listed = logscan.failures(log("lld-crash-full-lto.log"), roots=ROOTS)
-    assert [f.text for f in listed] == [sig.words()]  # `ltobisect failures` shows the identity
+    # `ltobisect failures` shows the identity, with the program as the build named it.
+    assert [f.text for f in listed] == ["ld.lld-16 " + sig.message]
     # The excerpt for the report shows LLVM's own lines around the failure.
     excerpt = sg.excerpt(log("lld-crash-full-lto.log"), sig, context=2, roots=ROOTS)
     assert "LLVM ERROR: Broken module found, compilation aborted!" in excerpt
@@ -113,6 +114,9 @@ def test_two_different_clang_crashes_at_one_file_are_different_failures():
 def test_a_segfault_without_a_message_is_named_by_stage_and_signal():
     sig = only("clang-segv.log")  # the driver's "unable to execute command" is the same crash
     assert sig == Signature("crash", "clang", "crashed in optimization: segmentation fault", "slow.o")
+    # cc1 is /usr/lib/llvm-16/bin/clang: the release is read off its path.
+    (listed,) = logscan.failures(log("clang-segv.log"))
+    assert listed.text == "clang-16 crashed in optimization: segmentation fault"
 
 
 def test_a_child_that_died_without_llvm_report_is_named_by_its_signal():
@@ -210,9 +214,9 @@ def test_a_search_keeps_its_crash_and_never_takes_another_crash_at_the_same_obje
     ours = ("crashed in regular LTO optimization: LLVM ERROR: Broken module found (inlinable "
             "function call in a function with debug info must have a !dbg location)")
     assert summary["signature"]["message"] == ours
-    assert summary["failure_line"] == "ld.lld " + ours
+    assert summary["failure_line"] == "ld.lld-16 " + ours
     report = (tmp_path / "state" / "report.txt").read_text()
-    assert report.startswith("ltobisect: ld.lld crashed in regular LTO optimization: LLVM ERROR:")
+    assert report.startswith("ltobisect: ld.lld-16 crashed in regular LTO optimization: LLVM ERROR:")
     records = [json.loads(ln) for ln in (tmp_path / "state" / "journal.jsonl").read_text().splitlines()]
     verdicts = {}
     for r in records:
