@@ -185,7 +185,7 @@ def crash_at(lines: Sequence[str], i: int, roots: Sequence[str] = (),
             if f and text.startswith(_VERIFIER_FATAL):
                 verifier = _first_verifier_message(lines, j, roots)
         first = min(first, j)
-    contexts, frames, prog, signal, end = _report(lines, i)
+    contexts, frames, prog, signal, output, end = _report(lines, i)
     named = (prog or program or _program_from(frames, lines, first)).rsplit("/", 1)[-1]
     program = tool_name(named)
     lto = _lto_kind(frames, contexts)
@@ -194,7 +194,7 @@ def crash_at(lines: Sequence[str], i: int, roots: Sequence[str] = (),
         signal = _exit_signal(lines, end)
     crash = Crash(program=program, assertion=assertion, error=error, verifier=verifier, lto=lto,
                   phase=phase, signal=signal, source=source)
-    location = source or _object(lines, end, roots)
+    location = source or _object(lines, end, roots) or (normalize_path(output, roots) if output else "")
     sig = Signature(kind=SignatureKind.CRASH, tool=crash.program, message=crash.message,
                     location=location)
     label = named if tool_name(named) == program and named else program
@@ -245,13 +245,14 @@ def _first_verifier_message(lines: Sequence[str], fatal: int, roots: Sequence[st
     return ""
 
 
-def _report(lines: Sequence[str], i: int) -> Tuple[List[str], List[str], str, str, int]:
+def _report(lines: Sequence[str], i: int) -> Tuple[List[str], List[str], str, str, str, int]:
     """The report from line ``i`` on: its contexts (outermost first), the stack's frames
     (innermost first), the program its arguments name, a signal the driver or a shell printed
-    right after it, and the line after its end."""
+    right after it, the output its arguments name (``-o vmlinux.o``) and the line after its
+    end."""
     contexts: List[str] = []
     frames: List[str] = []
-    prog = signal = ""
+    prog = signal = output = ""
     j = i + 1
     end = min(len(lines), i + 400)
     while j < end:
@@ -261,6 +262,8 @@ def _report(lines: Sequence[str], i: int) -> Tuple[List[str], List[str], str, st
         c = _CONTEXT.match(ln)
         if a:
             prog = a.group("prog")
+            out = re.search(r"\s-o\s*(\S+)", ln)
+            output = out.group(1) if out else ""
         elif fr:
             frames.append(fr.group("what"))
         elif c and not frames:
@@ -290,17 +293,20 @@ def _report(lines: Sequence[str], i: int) -> Tuple[List[str], List[str], str, st
                 j += 1
             break
         j += 1
-    return contexts, frames, prog, signal, j
+    return contexts, frames, prog, signal, output, j
 
 
 def _program_from(frames: Sequence[str], lines: Sequence[str], first: int) -> str:
-    """The crashing program when the report does not name it: lld's or clang's frames, else a
-    crash inside a link step is the linker's (LTO), anything else the compiler's."""
+    """The crashing program when the report does not name it: lld's or clang's frames, LTO's
+    frames (the linker's), else a crash inside a link step is the linker's, anything else the
+    compiler's."""
     text = "\n".join(frames)
     if re.search(r"\blld::|/lld\+0x|/ld\.lld", text):
         return "ld.lld"
     if re.search(r"\bclang::|/clang(?:-[\d.]+)?\+0x|cc1_main", text):
         return "clang"
+    if re.search(r"\bllvm::lto::", text):
+        return "ld.lld"  # LTO's backends run in the linker (a thread's stack shows no lld frame)
     start = _block_start(lines, first)  # above the verifier's output, if any
     for ln in reversed(lines[max(0, start - 40):start]):
         if _STEP.match(ln):

@@ -58,6 +58,15 @@ def test_the_same_crash_under_thinlto_is_another_failure_at_the_same_object():
     assert not sg.matches(thin, log("lld-crash-full-lto.log"), roots=ROOTS)
 
 
+def test_the_link_replayed_from_its_reproduce_tarball_crashes_the_same_way():
+    """ld.lld run alone on the ``--reproduce`` tarball of the ThinLTO link: no make line, no
+    kbuild step, no program arguments. LTO's frames say it is the linker's crash."""
+    (relink,) = logscan.extract_all(log("lld-crash-thin-relink.log"))
+    thin = only("lld-crash-thin-lto.log")
+    assert (relink.tool, relink.message) == (thin.tool, thin.message)
+    assert relink.location == ""  # nothing names the output; a relink check compares the rest
+
+
 def _rebuilt(text: str) -> str:
     """The log of the same crash from another build of LLVM and another config: other
     addresses and offsets, other IR value numbers and constants, other build directories."""
