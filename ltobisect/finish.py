@@ -26,8 +26,9 @@ from ltobisect.errors import ExitCode
 from ltobisect.events import PhaseStarted
 from ltobisect.journal import Journal, JournalRecord, changes_to_json, flaky_digests, write_atomic
 from ltobisect.limits import StopCondition
+from ltobisect.signature import at_the_link
 from ltobisect.load import Loaded
-from ltobisect.model import (Candidate, Label, Phase, SessionStatus, Signature, SignatureKind,
+from ltobisect.model import (Candidate, Label, Phase, SessionStatus, Signature,
                              Verdict, ordered)
 from ltobisect.problem import Problem
 from ltobisect.state import BEST_CONFIG, ResultDoc, SessionDoc, StateDir
@@ -190,9 +191,10 @@ class Finisher:
         return paths
 
     def _lld_tarball(self, script: Optional[Path]) -> Optional[Dict[str, Any]]:
-        """For a link failure on a kernel tree, within the budget: ``verify.lld_reproduce``."""
+        """For a failure at the link (an error or an lld crash) on a kernel tree, within the
+        budget: ``verify.lld_reproduce`` (lld writes the tarball of a link that crashes too)."""
         sig, cfg = self.signature, self.config
-        if sig is None or sig.kind != SignatureKind.LINK_ERROR or script is None:
+        if not at_the_link(sig) or script is None:
             return None
         if cfg.build is None or not is_kernel_tree(Path(cfg.build.tree)):
             return None

@@ -22,12 +22,12 @@ from typing import Iterable, Optional, Sequence, Tuple
 
 from .errors import UserError
 from .llvmcrash import legacy
-from .lognorm import COMPILERS, OWN_LINE_PREFIX, log_lines, normalize_text
+from .lognorm import COMPILERS, LINKERS, OWN_LINE_PREFIX, log_lines, normalize_text
 from .logscan import LogFailure, extract, extract_all, failures, fallback, find_all, primary, regex_failure
 from .model import MEASURED_KINDS, Signature, SignatureKind
 
 __all__ = [
-    "LogFailure", "OWN_LINE_PREFIX", "describe_all", "disk_full", "duration_above", "excerpt",
+    "LogFailure", "OWN_LINE_PREFIX", "at_the_link", "describe_all", "disk_full", "duration_above", "excerpt",
     "extract", "extract_all", "failures", "from_regex", "matches", "memory_above",
     "normalize_text", "regex_failure", "same",
 ]
@@ -140,6 +140,15 @@ def duration_above(seconds: float) -> Signature:
     if seconds <= 0:
         raise UserError(f"duration threshold must be positive, not {seconds}")
     return Signature(kind=SignatureKind.DURATION, threshold=float(seconds))
+
+
+def at_the_link(sig: Optional[Signature]) -> bool:
+    """Whether a failure happens in the final link: a linker's error, or lld crashing (an LTO
+    crash). Such a failure needs ``vmlinux`` built, and ``ld.lld --reproduce`` replays it."""
+    if sig is None:
+        return False
+    return sig.kind == SignatureKind.LINK_ERROR or (sig.kind == SignatureKind.CRASH
+                                                    and sig.tool in LINKERS)
 
 
 def disk_full(log_text: str) -> bool:

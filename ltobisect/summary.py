@@ -9,8 +9,9 @@ from typing import Any, Dict, Optional
 
 from ltobisect import journal as jr
 from ltobisect.events import SCHEMA
-from ltobisect.model import SessionStatus, SignatureKind
+from ltobisect.model import SessionStatus
 from ltobisect.report_facts import Facts
+from ltobisect.signature import at_the_link
 
 
 def summary_data(facts: Facts, paths: Dict[str, Path]) -> Dict[str, Any]:
@@ -76,11 +77,11 @@ def summary_data(facts: Facts, paths: Dict[str, Path]) -> Dict[str, Any]:
 def _no_tarball(facts: Facts) -> str:
     """Why a session has no ``ld.lld --reproduce`` tarball (it made no attempt).
 
-    The session attempts it for every minimized link failure on a kernel tree, verified or
+    The session attempts it for every minimized failure at the link (a link error, an lld
+    crash) on a kernel tree, verified or
     not; the reason never blames verification (``verified`` says how that went)."""
-    sig = facts.signature
-    if not (sig and sig.kind == SignatureKind.LINK_ERROR):
-        return "not a link failure"
+    if not at_the_link(facts.signature):
+        return "not a failure of the link"
     if facts.status is not SessionStatus.MINIMIZED:
         return "not attempted (the search did not finish)"
     if facts.config is not None and facts.config.test_script is not None:

@@ -67,6 +67,13 @@ def test_the_link_replayed_from_its_reproduce_tarball_crashes_the_same_way():
     assert relink.location == ""  # nothing names the output; a relink check compares the rest
 
 
+def test_a_crash_of_the_linker_is_a_failure_of_the_link_and_a_compiler_crash_is_not():
+    assert sg.at_the_link(only("lld-crash-thin-lto.log"))
+    assert sg.at_the_link(only("lld-assertion-thinlto.log"))
+    assert not sg.at_the_link(only("clang-assertion.log"))
+    assert not sg.at_the_link(None)
+
+
 def _rebuilt(text: str) -> str:
     """The log of the same crash from another build of LLVM and another config: other
     addresses and offsets, other IR value numbers and constants, other build directories."""
@@ -226,6 +233,9 @@ def test_a_search_keeps_its_crash_and_never_takes_another_crash_at_the_same_obje
     assert summary["failure_line"] == "ld.lld-16 " + ours
     report = (tmp_path / "state" / "report.txt").read_text()
     assert report.startswith("ltobisect: ld.lld-16 crashed in regular LTO optimization: LLVM ERROR:")
+    # A crash of the linker is a failure of the link: on a kernel tree the session replays it
+    # for an `ld.lld --reproduce` tarball (this fake tree is none).
+    assert summary["ld_reproduce"]["reason"] == "not attempted (not a kernel tree)"
     records = [json.loads(ln) for ln in (tmp_path / "state" / "journal.jsonl").read_text().splitlines()]
     verdicts = {}
     for r in records:

@@ -50,7 +50,7 @@ def targets_for(spec: BuildSpec, sig: Optional[Signature]) -> List[str]:
         if loc.endswith(".o") and "/" in loc and not loc.startswith("vmlinux"):
             return [loc.rsplit("/", 1)[0] + "/"]
         return ["vmlinux"]
-    if sig.kind == SignatureKind.LINK_ERROR or (sig.kind == SignatureKind.CRASH and sig.tool in ("ld.lld", "ld", "lld")):
+    if sigmod.at_the_link(sig):
         return ["vmlinux"]
     if sig.kind == SignatureKind.KCONFIG:
         return ["olddefconfig"]
