@@ -32,7 +32,8 @@ from ltobisect.model import (Candidate, Label, Phase, SessionStatus, Signature,
                              Verdict, ordered)
 from ltobisect.problem import Problem
 from ltobisect.state import BEST_CONFIG, ResultDoc, SessionDoc, StateDir
-from ltobisect.verify import RECHECK_MAX, lld_reproduce
+from ltobisect.linkrepro import lld_reproduce, relink_alone
+from ltobisect.verify import RECHECK_MAX
 
 
 @dataclass
@@ -217,8 +218,15 @@ class Finisher:
                             {"LTOBISECT_CC": Toolchain.of(b).cc_command(ccache=True)},
                             ccache_dir=Path(b.ccache_dir) if b.ccache_dir else user_ccache_dir())
         self.emit(PhaseStarted(phase=Phase.REPORTING, detail="ld.lld --reproduce"))
-        return lld_reproduce(script, self.state.work, self.state.file("lld-reproduce.tar"), limit,
+        started = time.monotonic()
+        info = lld_reproduce(script, self.state.work, self.state.file("lld-reproduce.tar"), limit,
                              self.stop.event, env)
+        left = limit - (time.monotonic() - started)
+        if info.get("made") and not self.stop.requested and left > 30.0:
+            self.emit(PhaseStarted(phase=Phase.REPORTING, detail="relinking the tarball alone"))
+            info.update(relink_alone(Path(info["path"]), Toolchain.of(b).ld, sig, self.state.work,
+                                     left, self.stop.event))
+        return info
 
     # -- what the result says ----------------------------------------------------------------
     def records(self) -> List[JournalRecord]:

@@ -384,8 +384,14 @@ def _verification(res: ResultDoc) -> List[str]:
         ld = res.ld_reproduce or {}
         if ld:
             if ld.get("made"):
-                L += wrap(f"reproduce.sh reproduced it; ld.lld --reproduce tarball: "
-                           f"{Path(ld['path']).name}", "  ")
+                name = Path(ld["path"]).name
+                L += wrap(f"reproduce.sh reproduced it; ld.lld --reproduce tarball: {name}", "  ")
+                if ld.get("relinks"):
+                    L += wrap(f"the tarball relinks alone with the same failure: tar xf {name} "
+                              f"&& {ld.get('relink_command', '')}", "  ")
+                elif "relinks" in ld:
+                    L += wrap(f"the tarball does not relink alone with the same failure: "
+                              f"{ld.get('relink_said', '')}", "  ")
             else:
                 L += wrap(f"ld.lld --reproduce tarball not made: {ld.get('reason')}", "  ")
         L.append("")

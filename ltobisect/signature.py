@@ -29,7 +29,7 @@ from .model import MEASURED_KINDS, Signature, SignatureKind
 __all__ = [
     "LogFailure", "OWN_LINE_PREFIX", "at_the_link", "describe_all", "disk_full", "duration_above", "excerpt",
     "extract", "extract_all", "failures", "from_regex", "matches", "memory_above",
-    "normalize_text", "regex_failure", "same",
+    "normalize_text", "regex_failure", "replays", "same",
 ]
 
 _NO_SPACE = re.compile(r"No space left on device|Disk quota exceeded", re.IGNORECASE)
@@ -140,6 +140,16 @@ def duration_above(seconds: float) -> Signature:
     if seconds <= 0:
         raise UserError(f"duration threshold must be positive, not {seconds}")
     return Signature(kind=SignatureKind.DURATION, threshold=float(seconds))
+
+
+def replays(sig: Signature, log_text: str, *, roots: Sequence[str] = ()) -> bool:
+    """Whether the log of a step replayed alone (a link run from its ``--reproduce`` tarball)
+    shows ``sig``: as :func:`matches`, or the same failure without a place when nothing in the
+    log names it (a ThinLTO backend thread's crash prints no arguments, no make line)."""
+    if matches(sig, log_text, roots=roots):
+        return True
+    return any(s.kind == sig.kind and not s.location and _same_message(s.kind, sig.message, s.message)
+               and _same_tool(s.kind, sig.tool, s.tool) for s in extract_all(log_text, roots=roots))
 
 
 def at_the_link(sig: Optional[Signature]) -> bool:

@@ -69,7 +69,10 @@ def summary_data(facts: Facts, paths: Dict[str, Path]) -> Dict[str, Any]:
         "lto_matrix": _lto_matrix(facts),
         "attachments": sorted(p.name for k, p in paths.items() if k != "report"),
         "ld_reproduce": {"made": bool(ld.get("made")), "path": ld.get("path"),
-                         "reason": ld.get("reason", "") if ld else _no_tarball(facts)},
+                         "reason": ld.get("reason", "") if ld else _no_tarball(facts),
+                         # The tarball replayed alone (null when not tried): same failure?
+                         "relinks": ld.get("relinks"), "relink_command": ld.get("relink_command"),
+                         "relink_said": ld.get("relink_said")},
         "paths": {k: str(v) for k, v in paths.items()} | {"state_dir": str(facts.state)},
     }
 

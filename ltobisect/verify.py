@@ -9,19 +9,16 @@ the search would otherwise leave an unneeded line in the result).
 Every rebuild goes through :meth:`ltobisect.problem.Problem.retest`, so it is journaled like any
 test, and a resumed session counts the verification builds it already has.
 
-Also here: :func:`check_with_make` (the kernel's own olddefconfig against our resolution) and
-:func:`lld_reproduce` (the ``ld.lld --reproduce`` tarball of a link failure).
+Also here: :func:`check_with_make` (the kernel's own olddefconfig against our resolution).
 """
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import threading
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Sequence, Tuple
 
-from ltobisect import dotconfig, process
+from ltobisect import dotconfig
 from ltobisect.config import BuildSpec
 from ltobisect.errors import InfraError, NotReproduced, UserError
 from ltobisect.events import Message
@@ -228,56 +225,3 @@ def _merge_config(tree: Path, work: Path, baseline_text: str, fragment: str) -> 
     if proc.returncode != 0:
         raise InfraError(f"merge_config.sh failed ({proc.returncode}): {proc.stderr.strip()[-200:]}")
     return (work / ".config").read_text()
-
-
-def lld_reproduce(script: Path, work: Path, tarball: Path, limit: float, stop: threading.Event,
-                  env: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
-    """Run reproduce.sh in a clean output directory with LLD_REPRODUCE set; lld's tarball.
-
-    lld (ELF) honours the LLD_REPRODUCE environment variable like ``--reproduce=``: every link
-    writes its inputs to that tarball, even a link that fails. The failing link is the last one
-    make runs, so the file left is the one an LLVM developer needs to replay the link without
-    the kernel. Running the reproducer also proves the report's commands work. ``limit`` bounds
-    its wall time; setting ``stop`` kills it. ``env`` is its environment (default: ours); the
-    session gives it the environment of the search's builds with ``work/lld-reproduce/0`` as
-    the sandbox, so that the search's warm ccache answers its compiles.
-    """
-    out = work / "lld-reproduce"
-    shutil.rmtree(out, ignore_errors=True)
-    for sub in ("tmp", "home"):  # TMPDIR and HOME of build.build_env(sandbox_root=out/0)
-        (out / "0" / sub).mkdir(parents=True)
-    try:
-        tarball.unlink()
-    except FileNotFoundError:
-        pass
-    env = dict(env if env is not None else os.environ, LLD_REPRODUCE=str(tarball))
-    said = out.parent / "lld-reproduce.out"
-    # <work>/lld-reproduce/0/out lies as deep below the work directory as the workers'
-    # <work>/workers/<slot>/out, so with CCACHE_BASEDIR the compile commands are the same
-    # relative ones and the search's ccache answers them.
-    build = out / "0" / "out"
-    try:
-        with open(said, "wb") as sink:
-            done = process.run(["sh", str(script), "-o", str(build)], env=env, stdout=sink,
-                               timeout=limit, stop=stop)
-    except OSError as exc:
-        return {"made": False, "reason": f"cannot run reproduce.sh: {exc}"}
-    if done.killed_by_us:
-        return {"made": False, "reason": "reproduce.sh did not finish in time"}
-    try:
-        output = said.read_text(errors="replace")
-        said.unlink()
-    except OSError:
-        output = ""
-    returncode = os.waitstatus_to_exitcode(done.status)
-    reproduced = returncode == 0
-    info: Dict[str, Any] = {"reproduce_sh_exit": returncode,
-                            "reproduce_sh_output": output[-2000:]}
-    if tarball.is_file() and reproduced:
-        info.update(made=True, path=str(tarball))
-    else:
-        info.update(made=False, reason="ld.lld wrote no tarball" if reproduced else
-                    "reproduce.sh could not run (exit 2)" if returncode == 2 else
-                    "reproduce.sh did not reproduce the failure")
-    shutil.rmtree(out, ignore_errors=True)
-    return info

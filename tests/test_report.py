@@ -187,7 +187,8 @@ def test_the_tarball_reason_agrees_with_verified(done, tmp_path):
     # Verified, but no tarball: the reason is why none was tried, never verification.
     assert s["verified"] is True
     assert s["ld_reproduce"] == {"made": False, "path": None,
-                                 "reason": "not attempted (not a kernel tree)"}
+                                 "reason": "not attempted (not a kernel tree)",
+                                 "relinks": None, "relink_command": None, "relink_said": None}
     mine = copy_state(state, tmp_path / "state")
     (mine / "result.json").unlink()
     report.render(mine)

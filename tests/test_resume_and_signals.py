@@ -84,4 +84,5 @@ def test_the_tarball_line_agrees_with_verified_for_a_link_failure_off_a_kernel(t
     assert result.verified and summary["verified"] is True
     assert summary["signature"]["kind"] == "link-error"
     assert summary["ld_reproduce"] == {"made": False, "path": None,
-                                       "reason": "not attempted (not a kernel tree)"}
+                                       "reason": "not attempted (not a kernel tree)",
+                                       "relinks": None, "relink_command": None, "relink_said": None}

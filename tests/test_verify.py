@@ -5,12 +5,15 @@ from __future__ import annotations
 import shutil
 import tarfile
 import threading
+from pathlib import Path
 
 import pytest
 
 from ltobisect.config import BuildSpec
 from ltobisect.model import Change
-from ltobisect.verify import Verifier, check_with_make, lld_reproduce
+from ltobisect.linkrepro import lld_reproduce, relink_alone
+from ltobisect.model import Signature
+from ltobisect.verify import Verifier, check_with_make
 
 from fakes import changes, make_problem
 
@@ -63,6 +66,27 @@ def test_lld_reproduce_keeps_the_tarball_of_the_failing_link(tmp_path):
         names = tar.getnames()
     assert any(n.endswith("response.txt") for n in names)
     assert any(n.endswith("a.o") for n in names)
+    # Replayed alone, from the tarball in a clean directory, as a maintainer will.
+    ours = Signature("link-error", "ld.lld", "undefined symbol: missing", "missing")
+    again = relink_alone(Path(info["path"]), "ld.lld-16", ours, state, limit=60, stop=threading.Event())
+    assert again == {"relinks": True, "relink_said": "ld.lld: undefined symbol: missing (link-error)",
+                     "relink_command": "cd lld-reproduce && ld.lld-16 @response.txt"}
+    assert not (state / "relink").exists()  # the unpacked copy is gone
+    other = Signature("link-error", "ld.lld", "undefined symbol: elsewhere", "elsewhere")
+    said = relink_alone(Path(info["path"]), "ld.lld-16", other, state, limit=60, stop=threading.Event())
+    assert said["relinks"] is False
+    assert said["relink_said"] == "ld.lld: undefined symbol: missing (link-error)"
+
+
+def test_a_tarball_that_is_not_lds_own_is_not_unpacked(tmp_path):
+    bad = tmp_path / "evil.tar"
+    with tarfile.open(bad, "w") as tar:
+        (tmp_path / "x").write_text("x")
+        tar.add(tmp_path / "x", arcname="../outside")
+    ours = Signature("link-error", "ld.lld", "undefined symbol: missing", "missing")
+    said = relink_alone(bad, "ld.lld-16", ours, tmp_path / "w", limit=60, stop=threading.Event())
+    assert said == {"relinks": False, "relink_said": "the tarball holds more than lld writes"}
+    assert not (tmp_path / "outside").exists()
 
 
 def test_lld_reproduce_says_why_when_the_reproducer_does_not_reproduce(tmp_path):
