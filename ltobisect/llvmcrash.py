@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 from .lognorm import MAKE_LINE, OWN_LINE_PREFIX, normalize_path, normalize_text, tool_name
 from .logtools import MAKE_ERROR
@@ -163,11 +163,22 @@ def is_anchor(lines: Sequence[str], i: int) -> bool:
     return False
 
 
+@dataclass(frozen=True)
+class Found:
+    """One crash read off a log: its signature, the line it shows first (the assertion or
+    fatal-error line above the report, else the report's first line), the line after its
+    report (another anchor before it is the same crash: a second thread's words), and the crash
+    in words with the program as the build named it (``ld.lld-16 crashed in ...``)."""
+
+    signature: Signature
+    first: int
+    end: int
+    words: str
+
+
 def crash_at(lines: Sequence[str], i: int, roots: Sequence[str] = (),
-             keep_lines: bool = False) -> Tuple[Signature, int, str]:
-    """The crash whose report :func:`is_anchor` found on line ``i``: its signature, the line it
-    shows first (the assertion or fatal-error line above the report, else line ``i``) and the
-    crash in words with the program as the build named it (``ld.lld-16 crashed in ...``)."""
+             keep_lines: bool = False) -> Found:
+    """The crash whose report :func:`is_anchor` found on line ``i``."""
     first = i
     assertion = error = verifier = program = ""
     head = _head(lines, i)
@@ -201,7 +212,7 @@ def crash_at(lines: Sequence[str], i: int, roots: Sequence[str] = (),
     version = re.search(r"libLLVM-(\d+)|/llvm-(\d+)/", "\n".join(frames) + "\n" + prog)
     if version and label == program:  # the stack shows the release its name did not
         label += "-" + (version.group(1) or version.group(2))
-    return sig, first, f"{label} {crash.message}"
+    return Found(sig, first, end, f"{label} {crash.message}")
 
 
 def _head(lines: Sequence[str], i: int) -> List[int]:
@@ -268,8 +279,10 @@ def _report(lines: Sequence[str], i: int) -> Tuple[List[str], List[str], str, st
             frames.append(fr.group("what"))
         elif c and not frames:
             contexts.append(c.group("what").strip())
-        elif _STACK_DUMP.match(ln) or _STEP.match(ln):
-            pass  # the heading, or another job's step printed in between
+        elif _STACK_DUMP.match(ln) or _STEP.match(ln) or PLEASE.match(ln):
+            pass  # the heading, another job's step printed in between, a second thread's report
+        elif _LLVM_ERROR.match(ln) or _BACKEND.match(ln) or _ASSERTION.match(ln):
+            pass  # another thread meeting the same error while this one reported (ThinLTO)
         else:
             d = _DRIVER.match(ln)
             s = _SHELL_SIGNAL.match(ln)
@@ -381,6 +394,51 @@ def _object(lines: Sequence[str], start: int, roots: Sequence[str]) -> str:
             where = m.group("where")
             return normalize_path(where.rsplit(": ", 1)[-1] if ": " in where else where, roots)
     return ""
+
+
+_WHAT = re.compile(r"(?:^|: )(?P<what>(?:Assertion `|LLVM ERROR: |error in backend: ).*)$")
+_SIGNAL_END = re.compile(r": (?P<sig>signal(?: \d+)?|" + "|".join(re.escape(v) for v in SIGNALS.values()) + r")$")
+_VERIFIED = re.compile(r"^(?P<head>LLVM ERROR: Broken (?:module|function) found) \((?P<verifier>.*)\)$")
+
+
+def parts(message: str) -> Optional[Tuple[str, str, str, str]]:
+    """A crash's message (:attr:`Crash.message`) taken apart: stage, what LLVM printed (the
+    assertion or the fatal error), the verifier's first message, the signal. ``None`` for a
+    message that is no crash's."""
+    if not message.startswith("crashed"):
+        return None
+    rest, head, verifier, signal = message[len("crashed"):], "", "", ""
+    m = _WHAT.search(rest)
+    if m:
+        head, rest = m.group("what"), rest[:m.start()]
+        v = _VERIFIED.match(head)
+        if v:
+            head, verifier = v.group("head"), v.group("verifier")
+    else:
+        e = _SIGNAL_END.search(rest)
+        if e:
+            signal, rest = e.group("sig"), rest[:e.start()]
+    stage = rest[len(" in "):] if rest.startswith(" in ") else rest.lstrip(": ")
+    return stage, head, verifier, signal
+
+
+def same_crash(a: str, b: str) -> bool:
+    """Whether two crash messages name one crash: what LLVM printed agrees (the assertion, or
+    the fatal error and the verifier's first message), else the signal; the stage agrees when
+    both logs show one. A crash report can lose its stack: when two ThinLTO backend threads meet
+    the error at once, one aborts the process while the other prints (measured on the KCOV
+    crash of Linux 6.1), and the stage is then unknown, not another one."""
+    if a == b:
+        return True
+    pa, pb = parts(a), parts(b)
+    if pa is None or pb is None:
+        return False
+    (stage_a, head_a, ver_a, sig_a), (stage_b, head_b, ver_b, sig_b) = pa, pb
+    if stage_a and stage_b and stage_a != stage_b:
+        return False
+    if head_a or head_b:
+        return head_a == head_b and (not (ver_a and ver_b) or ver_a == ver_b)
+    return not (sig_a and sig_b) or sig_a == sig_b
 
 
 def printed(message: str) -> str:

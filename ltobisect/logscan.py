@@ -110,13 +110,16 @@ def _scan(log_text: str, roots: Sequence[str], keep_lines: bool) -> Iterator[Fin
     roots = with_log_roots(log_text, roots)
     compiler = log_compiler(lines)
     last_crash = -10**9
+    report_end = 0
     for i, ln in enumerate(lines):
         if ln.startswith(OWN_LINE_PREFIX):
             continue
         if is_anchor(lines, i):
-            sig, first, words = crash_at(lines, i, roots, keep_lines)
-            last_crash = i
-            yield Finding(sig, first, True, words)
+            if i < report_end:
+                continue  # inside the report just read: another thread's words on that crash
+            found = crash_at(lines, i, roots, keep_lines)
+            last_crash, report_end = i, found.end
+            yield Finding(found.signature, found.first, True, found.words)
             continue
         ld = gnu_ld(lines, i, roots)
         if ld is not None:

@@ -21,7 +21,7 @@ import re
 from typing import Iterable, Optional, Sequence, Tuple
 
 from .errors import UserError
-from .llvmcrash import legacy
+from .llvmcrash import legacy, same_crash
 from .lognorm import COMPILERS, LINKERS, OWN_LINE_PREFIX, log_lines, normalize_text
 from .logscan import LogFailure, extract, extract_all, failures, fallback, find_all, primary, regex_failure
 from .model import MEASURED_KINDS, Signature, SignatureKind
@@ -63,11 +63,13 @@ def _same_tool(kind: str, a: str, b: str) -> bool:
 
 
 def _same_message(kind: str, a: str, b: str) -> bool:
-    """Equal messages; a crash signature written before crashes had an identity
-    (:func:`ltobisect.llvmcrash.legacy`) agrees with any crash message, as it did then."""
+    """Equal messages; crashes by :func:`ltobisect.llvmcrash.same_crash` (a part of the
+    identity a log did not show is not a difference); a crash signature written before crashes
+    had an identity (:func:`ltobisect.llvmcrash.legacy`) agrees with any crash message, as it
+    did then."""
     if a == b:
         return True
-    return kind == SignatureKind.CRASH and (legacy(a) or legacy(b))
+    return kind == SignatureKind.CRASH and (legacy(a) or legacy(b) or same_crash(a, b))
 
 
 def _same(a: Signature, b: Signature) -> bool:

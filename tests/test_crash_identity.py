@@ -74,6 +74,43 @@ def test_a_crash_of_the_linker_is_a_failure_of_the_link_and_a_compiler_crash_is_
     assert not sg.at_the_link(None)
 
 
+def test_a_report_cut_short_by_another_thread_is_the_same_crash_with_its_stage_unknown():
+    """Two ThinLTO backend threads met the error at once (a real build during a minimization):
+    the first printed its verifier message, LLVM ERROR and PLEASE, then the second printed its
+    messages and aborted the process before any stack. One crash, stage unknown; it is the
+    session's crash, not another failure."""
+    text = log("lld-crash-thin-race.log")
+    (race,) = logscan.extract_all(text, roots=ROOTS)
+    assert race == Signature("crash", "ld.lld", f"crashed: LLVM ERROR: Broken module found ({VERIFIER})",
+                             "vmlinux.o")
+    assert [f.count for f in logscan.failures(text, roots=ROOTS)] == [2]  # both threads' words
+    assert sg.matches(only("lld-crash-thin-lto.log"), text, roots=ROOTS)
+    # What LLVM printed still decides: another error or verifier message is another crash.
+    other = Signature("crash", "ld.lld", "crashed in ThinLTO backend optimization: LLVM ERROR: "
+                      "Broken module found (Instruction does not dominate all uses!)", "vmlinux.o")
+    assert not sg.matches(other, text, roots=ROOTS)
+
+
+@pytest.mark.parametrize("a, b, same", [
+    ("crashed in regular LTO optimization: LLVM ERROR: Broken module found (x)",
+     "crashed in ThinLTO backend optimization: LLVM ERROR: Broken module found (x)", False),
+    ("crashed in regular LTO optimization: LLVM ERROR: Broken module found (x)",
+     "crashed: LLVM ERROR: Broken module found (x)", True),  # a stage the log did not show
+    ("crashed: LLVM ERROR: Broken module found (x)", "crashed: LLVM ERROR: Broken module found (y)", False),
+    ("crashed: LLVM ERROR: Broken module found (x)", "crashed: LLVM ERROR: Broken module found", True),
+    ("crashed: LLVM ERROR: out of memory", "crashed: error in backend: out of memory", False),
+    ("crashed in optimization: segmentation fault", "crashed in optimization: abort", False),
+    ("crashed in optimization: segmentation fault", "crashed: segmentation fault", True),
+    ("crashed in optimization: segmentation fault", "crashed in code generation (X): segmentation fault", False),
+    ("crashed in optimization: LLVM ERROR: x", "crashed in optimization: segmentation fault", False),
+    ("crashed in code generation (A): Assertion `c' failed (f.cpp)",
+     "crashed in code generation (A): Assertion `d' failed (f.cpp)", False),
+])
+def test_crash_messages_agree_on_what_both_logs_show(a, b, same):
+    assert llvmcrash.same_crash(a, b) is same
+    assert llvmcrash.same_crash(b, a) is same
+
+
 def _rebuilt(text: str) -> str:
     """The log of the same crash from another build of LLVM and another config: other
     addresses and offsets, other IR value numbers and constants, other build directories."""

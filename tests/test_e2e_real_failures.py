@@ -26,6 +26,9 @@ import pytest
 
 from e2e_support import LINUX_LTO, Run, fragment_lines, minimize
 
+from ltobisect import signature as sg
+from ltobisect.model import Signature
+
 pytestmark = pytest.mark.kernel
 
 CASES = LINUX_LTO / "real"
@@ -95,10 +98,10 @@ def test_every_reproducing_build_showed_the_failure_itself(case: dict) -> None:
     assert len(reproduced) >= 2  # the bad config and at least the verified result
     if sig["kind"] == "regex":
         return  # a regex decides by the log alone; its records keep the regex
+    ours = Signature.from_json(sig)
     for r in reproduced:
-        seen = r["signature"]
-        assert (seen["kind"], seen["tool"], seen["message"], seen["location"]) == \
-            (sig["kind"], sig["tool"], sig["message"], sig["location"]), r["digest"]
+        seen = Signature.from_json(r["signature"])
+        assert sg.same(seen, ours), (r["digest"], seen.describe())
 
 
 def test_the_kernels_tools_read_the_fragment_as_tested(case: dict) -> None:
