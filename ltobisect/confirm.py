@@ -13,7 +13,8 @@ Rules (shrinking a config that does not fail, or fails another way, would waste 
 - Limits that cannot work are bad input before the baseline is built
   (:func:`ltobisect.failures.check_limits`).
 - Tests time out after ``--timeout``, else ``timeout_factor`` times the bad build's duration,
-  never below :data:`MIN_TIMEOUT`.
+  never below :data:`MIN_TIMEOUT`. A derived timeout measures one build, maybe from a warm
+  ccache: a test it stops while the build still makes new objects continues (the oracle's).
 """
 from __future__ import annotations
 
@@ -91,7 +92,7 @@ class Confirmation:
         if doc.confirmed:
             assert doc.signature is not None and doc.timeout is not None
             targets = doc.targets
-            spec = spec0.judged_by(doc.signature, doc.timeout, targets)
+            spec = spec0.judged_by(doc.signature, doc.timeout, targets, derived=cfg.timeout is None)
             return Confirmed(doc.signature, doc.timeout, spec), self.start(spec)
 
         # A failure known from the user's log chooses the first build's targets already.
@@ -135,7 +136,7 @@ class Confirmation:
         doc.log_failures = [f.to_json() for f in listed[:200]]
         doc.targets = list(union) if union is not None else None
         self.save()
-        spec = spec0.judged_by(sig, timeout, union)
+        spec = spec0.judged_by(sig, timeout, union, derived=cfg.timeout is None)
         executor.judge_by(spec)
         self.emit(Message("info", f"the bad config fails: {sig.describe()}; tests time out "
                                   f"after {timeout:.0f} s"))

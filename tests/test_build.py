@@ -421,3 +421,31 @@ def test_process_group_is_killed_when_stopped(tmp_path: Path) -> None:
     assert done.killed_by_us and done.exit_code is None and done.signal is not None
     assert time.monotonic() - start < 10
     assert not process.group_members(done.pgid)
+
+
+def test_a_build_past_a_derived_timeout_continues_while_it_makes_new_objects(fake_tree: Path, tmp_path: Path) -> None:
+    """The derived timeout measured one build (maybe from a warm ccache); a config of new
+    objects builds slower. The build continues in its O= directory, where make resumes, as long
+    as each round makes something new; a given --timeout, or a round that makes nothing new (a
+    link that never ends), is a timeout."""
+    link = sigmod.extract("ld.lld: error: undefined symbol: planted_symbol\n")
+    derived = KernelOracle(spec_for(fake_tree), tmp_path / "state", signature=link, timeout=1.6,
+                           timeout_derived=True)
+    t0 = time.monotonic()
+    slow = derived.test(config("STAGED", "LINK_ERROR"), 0)
+    assert slow.verdict is Verdict.REPRODUCES, slow.detail
+    assert slow.duration >= 3.0 and time.monotonic() - t0 >= 3.0  # three objects of 1 s each
+    text = Path(slow.log_path).read_text()
+    assert "still making new objects: continued (round 2)" in text
+    # Each round redoes the object the timeout cut short, and goes on from there.
+    assert [ln.split()[-1] for ln in text.splitlines() if "CC      stage" in ln] == [
+        "stage-1.o", "stage-2.o", "stage-2.o", "stage-3.o", "stage-3.o"]
+    # A link that never ends: the second round makes nothing new, so it is a timeout (2 rounds).
+    t0 = time.monotonic()
+    hang = derived.test(config("HANG", "LINK_ERROR"), 1)
+    assert hang.verdict is Verdict.TIMEOUT
+    assert time.monotonic() - t0 < 10
+    # A timeout the user gave is the limit.
+    given = KernelOracle(spec_for(fake_tree), tmp_path / "state2", signature=link, timeout=1.6)
+    assert given.test(config("STAGED", "LINK_ERROR"), 0).verdict is Verdict.TIMEOUT
+

@@ -51,7 +51,8 @@ def make_oracle(spec: OracleSpec) -> "Oracle":
     thresholds = dict(memory_threshold=spec.memory_threshold,
                       duration_threshold=spec.duration_threshold) if spec.signature is None else {}
     oracle = KernelOracle(spec.build, spec.work_dir, signature=spec.signature, timeout=spec.timeout,
-                          mem_limit=spec.mem_limit, workers=spec.workers, **thresholds)
+                          mem_limit=spec.mem_limit, workers=spec.workers,
+                          timeout_derived=spec.timeout_derived, **thresholds)
     if spec.targets is not None:
         oracle = oracle.with_targets(spec.targets)
     return oracle

@@ -5,6 +5,7 @@ import copy
 import hashlib
 import json
 import os
+import re
 import shlex
 from dataclasses import replace
 from pathlib import Path
@@ -68,6 +69,17 @@ def makefile_hash(tree: Path) -> str:
 def _tree_identity(tree: Path) -> str:
     """What identifies the tree's content cheaply: the top Makefile's hash (version) and path."""
     return f"{Path(tree).resolve()}@{makefile_hash(tree) or 'no-makefile'}"
+
+
+#: How many more rounds a build stopped by a derived timeout may run while it makes new objects.
+MAX_CONTINUES = 8
+# kbuild's short step lines: "  CC      fs/open.o", "  LD [M]  drivers/x.ko".
+_STEP = re.compile(r"^\s+[A-Z][A-Z0-9_]*(?: \[M\])?\s+(\S+)\s*$", re.MULTILINE)
+
+
+def _steps(text: str) -> set:
+    """The targets a build log shows kbuild making (its step lines)."""
+    return set(_STEP.findall(text))
 
 
 def _classify(
@@ -142,6 +154,7 @@ class KernelOracle:
         duration_threshold: Optional[float] = None,
         workers: int = 1,
         keep_lines: bool = False,
+        timeout_derived: bool = False,
     ) -> None:
         given = [x for x in (signature, memory_threshold, duration_threshold) if x is not None]
         if len(given) > 1:
@@ -160,6 +173,7 @@ class KernelOracle:
         self.mem_limit = mem_limit
         self.workers = max(1, workers)
         self.keep_lines = keep_lines
+        self.timeout_derived = timeout_derived
         self.target_override: Optional[Tuple[str, ...]] = None
         self._shared = Shared()
 
@@ -305,10 +319,8 @@ class KernelOracle:
                 out.mkdir(parents=True, exist_ok=True)
                 write_if_changed(out / ".config", resolved.config_text)
                 log = new_log(self.state_dir / "logs", resolved.digest)
-                result = run_make(
-                    self.spec, out, targets, jobs=self.jobs, timeout=timeout, mem_limit=mem_limit, log_path=log,
-                    sandbox_root=self.worker_dir(slot), ccache_dir=self.ccache_dir, groups=self._shared.groups,
-                )
+                result = self._make(out, targets, timeout, mem_limit, log, slot,
+                                    self.timeout_derived and timeout == self.timeout)
                 # Read under the slot's lock: the next build of this slot rewrites the file.
                 conf = check_build(out / ".config", resolved.config_text)
             except InfraError as exc:
@@ -321,6 +333,37 @@ class KernelOracle:
         if conf is not None and outcome.verdict.is_final:
             outcome = replace(outcome, conf=conf)
         return outcome
+
+    def _make(self, out: Path, targets: List[str], timeout: Optional[float], mem_limit: Optional[int],
+              log: Path, slot: int, may_continue: bool) -> BuildResult:
+        """One test's build. A build stopped by a derived timeout (``may_continue``) that was
+        still making new objects continues in its output directory, where make resumes, up to
+        :data:`MAX_CONTINUES` more times: the timeout came from one build, maybe from a warm
+        ccache, and a config of new objects builds slower. A build that makes nothing new in a
+        round (a link that never ends) times out. The rounds' logs go into ``log``, in order."""
+        result = run_make(self.spec, out, targets, jobs=self.jobs, timeout=timeout, mem_limit=mem_limit,
+                          log_path=log, sandbox_root=self.worker_dir(slot), ccache_dir=self.ccache_dir,
+                          groups=self._shared.groups)
+        seen = _steps(result.log_text())
+        for n in range(1, MAX_CONTINUES + 1):
+            if not (may_continue and result.timed_out and not self._shared.groups.closed):
+                break
+            part = log.with_name(f"{log.stem}.{n}{log.suffix}")
+            more = run_make(self.spec, out, targets, jobs=self.jobs, timeout=timeout, mem_limit=mem_limit,
+                            log_path=part, sandbox_root=self.worker_dir(slot), ccache_dir=self.ccache_dir,
+                            groups=self._shared.groups)
+            text = more.log_text()
+            with open(log, "a", encoding="utf-8", errors="replace") as whole:
+                whole.write(f"{sigmod.OWN_LINE_PREFIX} the build ran past {timeout:.0f} s still making new "
+                            f"objects: continued (round {n + 1})\n{text}")
+            part.unlink(missing_ok=True)
+            new = _steps(text) - seen
+            seen |= new
+            peak = max([p for p in (result.peak_rss, more.peak_rss) if p is not None], default=None)
+            result = replace(more, duration=result.duration + more.duration, peak_rss=peak, log_path=log)
+            if more.timed_out and not new:
+                break  # nothing new in a whole round: it hangs
+        return result
 
     def close(self) -> None:
         """Kill every running build of this oracle and its copies; later tests give INFRA_ERROR."""

@@ -64,11 +64,15 @@ class OracleSpec:
     duration_threshold: Optional[float] = None
     workers: int = 1
     targets: Optional[Tuple[str, ...]] = None
+    #: The timeout was derived from one build, not given: a test it stops while the build still
+    #: makes new objects continues (see :class:`ltobisect.oracle.kernel.KernelOracle`).
+    timeout_derived: bool = False
 
     def judged_by(self, sig: Signature, timeout: Optional[float],
-                  targets: Optional[Sequence[str]] = None) -> "OracleSpec":
-        """The spec of the tests: the signature found, the timeout derived, the targets chosen
-        (the thresholds became the signature)."""
+                  targets: Optional[Sequence[str]] = None, *,
+                  derived: bool = False) -> "OracleSpec":
+        """The spec of the tests: the signature found, the timeout derived (``derived``) or given,
+        the targets chosen (the thresholds became the signature)."""
         return replace(self, signature=sig, timeout=timeout, memory_threshold=None,
-                       duration_threshold=None,
+                       duration_threshold=None, timeout_derived=derived,
                        targets=tuple(targets) if targets is not None else self.targets)

@@ -19,6 +19,19 @@ fi
 if on SLOW; then
 	sleep 3
 fi
+if on STAGED; then
+	# Three objects of a second each; one made survives a stopped build (make resumes).
+	for n in 1 2 3; do
+		[ -f "$out/stage-$n.o" ] && continue
+		echo "  CC      stage-$n.o"
+		sleep 1
+		touch "$out/stage-$n.o"
+	done
+fi
+if on HANG; then
+	echo "  LD      vmlinux.o"
+	sleep 30
+fi
 if on MEMORY; then
 	python3 -c "import time; b = bytearray(300 * 2**20); b[::4096] = b'x' * len(b[::4096]); time.sleep(1.5)"
 fi
