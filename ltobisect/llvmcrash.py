@@ -30,8 +30,8 @@ import re
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
-from .lognorm import MAKE_LINE, OWN_LINE_PREFIX, normalize_path, normalize_text, tool_name
-from .logtools import MAKE_ERROR
+from .lognorm import MAKE_LINE, OWN_LINE_PREFIX, STEP_LINE, normalize_path, normalize_text, tool_name
+from .logtools import MAKE_ERROR, make_object
 from .model import Signature, SignatureKind
 
 #: The first line of LLVM's crash report.
@@ -72,8 +72,6 @@ _NUMBER = re.compile(r"(?<![\w.$%@!#<-])-?\d+(?![\w.])")
 _IR_LINE = re.compile(r"^(?:\s|!|;|\}|ptr\b|label\b|void\b|float\b|double\b|i\d+\b|define\b|declare\b|"
                       r"[{\[<%@]|[-\w.$]+:(?:\s|$))")
 _TOOL_DIAG = re.compile(r"^\S+: (?:warning|error|note): ")
-# kbuild's short lines ("  LD      vmlinux.o", "  CC [M]  fs/x.o"): another step, not a crash's text.
-_STEP = re.compile(r"^  [A-Z][A-Z0-9_]{1,11}(?: \[[A-Z]\])?\s+\S")
 _VERIFIER_FATAL = ("Broken module found", "Broken function found")
 
 
@@ -205,7 +203,7 @@ def crash_at(lines: Sequence[str], i: int, roots: Sequence[str] = (),
         signal = _exit_signal(lines, end)
     crash = Crash(program=program, assertion=assertion, error=error, verifier=verifier, lto=lto,
                   phase=phase, signal=signal, source=source)
-    location = source or _object(lines, end, roots) or (normalize_path(output, roots) if output else "")
+    location = source or make_object(lines, end, roots) or (normalize_path(output, roots) if output else "")
     sig = Signature(kind=SignatureKind.CRASH, tool=crash.program, message=crash.message,
                     location=location)
     label = named if tool_name(named) == program and named else program
@@ -228,7 +226,7 @@ def _head(lines: Sequence[str], i: int) -> List[int]:
         if _ASSERTION.match(ln) or _LLVM_ERROR.match(ln) or _BACKEND.match(ln):
             out.append(j)
             continue
-        if _STEP.match(ln) or not ln.strip():
+        if STEP_LINE.match(ln) or not ln.strip():
             continue  # another job's step printed in between
         break
     return sorted(out)
@@ -241,7 +239,7 @@ def _block_start(lines: Sequence[str], j: int) -> int:
     start = j
     while start > 0 and j - start < 200000:
         ln = lines[start - 1]
-        if (_STEP.match(ln) or MAKE_LINE.match(ln) or ln.startswith(OWN_LINE_PREFIX)
+        if (STEP_LINE.match(ln) or MAKE_LINE.match(ln) or ln.startswith(OWN_LINE_PREFIX)
                 or _TOOL_DIAG.match(ln) or PLEASE.match(ln) or _FRAME.match(ln) or not ln.strip()):
             break
         start -= 1
@@ -279,7 +277,7 @@ def _report(lines: Sequence[str], i: int) -> Tuple[List[str], List[str], str, st
             frames.append(fr.group("what"))
         elif c and not frames:
             contexts.append(c.group("what").strip())
-        elif _STACK_DUMP.match(ln) or _STEP.match(ln) or PLEASE.match(ln):
+        elif _STACK_DUMP.match(ln) or STEP_LINE.match(ln) or PLEASE.match(ln):
             pass  # the heading, another job's step printed in between, a second thread's report
         elif _LLVM_ERROR.match(ln) or _BACKEND.match(ln) or _ASSERTION.match(ln):
             pass  # another thread meeting the same error while this one reported (ThinLTO)
@@ -322,7 +320,7 @@ def _program_from(frames: Sequence[str], lines: Sequence[str], first: int) -> st
         return "ld.lld"  # LTO's backends run in the linker (a thread's stack shows no lld frame)
     start = _block_start(lines, first)  # above the verifier's output, if any
     for ln in reversed(lines[max(0, start - 40):start]):
-        if _STEP.match(ln):
+        if STEP_LINE.match(ln):
             return "ld.lld" if ln.strip().startswith("LD") else "clang"
     return "clang"
 
@@ -383,16 +381,6 @@ def _exit_signal(lines: Sequence[str], start: int) -> str:
                 return signal_name(int(code.group(1))) if int(code.group(1)) > 128 else ""
             word = signal_words(what)
             return word if word in SIGNALS.values() else ""
-    return ""
-
-
-def _object(lines: Sequence[str], start: int, roots: Sequence[str]) -> str:
-    """The object make failed to build after line ``start`` ("[...: vmlinux.o] Error 134")."""
-    for ln in lines[start:start + 400]:
-        m = MAKE_ERROR.match(ln)
-        if m:
-            where = m.group("where")
-            return normalize_path(where.rsplit(": ", 1)[-1] if ": " in where else where, roots)
     return ""
 
 

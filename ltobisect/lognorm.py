@@ -24,6 +24,8 @@ from typing import List, Sequence, Tuple
 OWN_LINE_PREFIX = "# ltobisect:"
 #: A line make itself prints (``make: ...``, ``make[2]: ...``).
 MAKE_LINE = re.compile(r"^g?make(?:\[\d+\])?: ")
+#: kbuild's short line of one step and its target (``  LD      vmlinux.o``, ``  CC [M]  fs/x.o``).
+STEP_LINE = re.compile(r"^  [A-Z][A-Z0-9_]{1,11}(?: \[[A-Z]\])?\s+(?P<target>\S+)")
 
 _TOOL_SUFFIX = re.compile(r"^(?:.*/)?([A-Za-z][\w.+-]*?)(?:-\d+(?:\.\d+)*)?$")
 _LINE_COL = re.compile(r"^(?P<file>[^\s:]+?)(?::(?P<line>\d+))?(?::(?P<col>\d+))?$")

@@ -5,7 +5,6 @@ import copy
 import hashlib
 import json
 import os
-import re
 import shlex
 from dataclasses import replace
 from pathlib import Path
@@ -16,6 +15,7 @@ from ..build import BuildResult, make_args, make_command, run_make, sandbox_fail
 from ..config import BuildSpec, user_ccache_dir
 from ..confcheck import check_build
 from ..errors import InfraError, UserError
+from ..lognorm import STEP_LINE
 from ..model import MEASURED_KINDS, Outcome, Resolved, Signature, SignatureKind, Verdict
 from .common import Shared, infra_outcome, new_log, write_if_changed
 
@@ -73,13 +73,9 @@ def _tree_identity(tree: Path) -> str:
 
 #: How many more rounds a build stopped by a derived timeout may run while it makes new objects.
 MAX_CONTINUES = 8
-# kbuild's short step lines: "  CC      fs/open.o", "  LD [M]  drivers/x.ko".
-_STEP = re.compile(r"^\s+[A-Z][A-Z0-9_]*(?: \[M\])?\s+(\S+)\s*$", re.MULTILINE)
-
-
 def _steps(text: str) -> set:
     """The targets a build log shows kbuild making (its step lines)."""
-    return set(_STEP.findall(text))
+    return {m.group("target") for m in map(STEP_LINE.match, text.splitlines()) if m}
 
 
 def _classify(
