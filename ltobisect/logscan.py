@@ -109,7 +109,6 @@ def _scan(log_text: str, roots: Sequence[str], keep_lines: bool) -> Iterator[Fin
     lines = log_lines(log_text)
     roots = with_log_roots(log_text, roots)
     compiler = log_compiler(lines)
-    last_crash = -10**9
     report_end = 0
     for i, ln in enumerate(lines):
         if ln.startswith(OWN_LINE_PREFIX):
@@ -118,7 +117,7 @@ def _scan(log_text: str, roots: Sequence[str], keep_lines: bool) -> Iterator[Fin
             if i < report_end:
                 continue  # inside the report just read: another thread's words on that crash
             found = crash_at(lines, i, roots, keep_lines)
-            last_crash, report_end = i, found.end
+            report_end = found.end
             yield Finding(found.signature, found.first, True, found.words)
             continue
         ld = gnu_ld(lines, i, roots)
@@ -139,8 +138,8 @@ def _scan(log_text: str, roots: Sequence[str], keep_lines: bool) -> Iterator[Fin
             continue
         m = _KILLED.match(ln)
         if m and (m.group("tool2") or m.group("sig") and not m.group("sig").startswith("Killed")) \
-                and i - last_crash < 400:
-            continue  # the driver's word on the crash report just read
+                and i < report_end:
+            continue  # the driver's word on the crash report just read (its last lines)
         if m:
             tool = tool_name(m.group("tool") or m.group("tool2") or "") if (m.group("tool") or m.group("tool2")) else ""
             what = m.group("sig") or ("crashed" if m.group("tool2") else "Killed")
