@@ -29,7 +29,7 @@ from .model import MEASURED_KINDS, Signature, SignatureKind
 __all__ = [
     "LogFailure", "OWN_LINE_PREFIX", "at_the_link", "describe_all", "disk_full", "duration_above", "excerpt",
     "extract", "extract_all", "failures", "from_regex", "matches", "memory_above",
-    "normalize_text", "regex_failure", "replays", "same",
+    "normalize_text", "regex_failure", "replays", "same", "shows_anywhere",
 ]
 
 _NO_SPACE = re.compile(r"No space left on device|Disk quota exceeded", re.IGNORECASE)
@@ -151,6 +151,18 @@ def replays(sig: Signature, log_text: str, *, roots: Sequence[str] = ()) -> bool
     if matches(sig, log_text, roots=roots):
         return True
     return any(s.kind == sig.kind and not s.location and _same_message(s.kind, sig.message, s.message)
+               and _same_tool(s.kind, sig.tool, s.tool) for s in extract_all(log_text, roots=roots))
+
+
+def shows_anywhere(sig: Signature, log_text: str, *, roots: Sequence[str] = ()) -> bool:
+    """Whether the log shows ``sig``'s failure at any place: the same kind, tool and message,
+    whatever file or object it names. A reduced reproducer (one preprocessed file, one merged
+    module) shows the kernel's failure in a file of its own; anything else still differs: a
+    different message or a different kind is another failure, never the same one moved."""
+    if sig.kind == SignatureKind.REGEX or sig.kind in MEASURED_KINDS \
+            or sig.kind in (SignatureKind.TIMEOUT, SignatureKind.SCRIPT):
+        return matches(sig, log_text, roots=roots)
+    return any(s.kind == sig.kind and _same_message(s.kind, sig.message, s.message)
                and _same_tool(s.kind, sig.tool, s.tool) for s in extract_all(log_text, roots=roots))
 
 
