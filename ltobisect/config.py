@@ -265,7 +265,9 @@ class Toolchain:
         with LLVM=, else the last word of the user's CC (``cc`` by default)."""
         if self.llvm is not None:
             return {"clang": self.tool("clang"), "ld.lld": self.tool("ld.lld")}
-        return {"cc": (shlex.split(self.vars.get("CC", "cc"))[-1:] or ["cc"])[0]}
+        words = [w for w in shlex.split(self.vars.get("CC", "cc"))
+                 if not w.startswith("-") and Path(w).name not in ("ccache", "sccache", "distcc")]
+        return {"cc": (words[:1] or ["cc"])[0]}
 
     def identity(self, env: Optional[Mapping[str, str]] = None) -> str:
         """A short hash of what the toolchain's answers depend on, for cache keys: ``env`` (by
