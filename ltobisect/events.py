@@ -101,6 +101,18 @@ class Message(Event):
 
 
 @dataclass(frozen=True)
+class ReduceProgress(Event):
+    """A reduction's progress: what it shrinks now (``step``: cvise, inputs, module) and how
+    big it is (``size`` of ``start`` ``unit``: bytes or inputs), after ``tests`` tests."""
+
+    step: str
+    size: int
+    unit: str
+    start: int
+    tests: int = 0
+
+
+@dataclass(frozen=True)
 class SessionFinished(Event):
     status: SessionStatus
     exit_code: int
@@ -157,6 +169,7 @@ SUMMARY_FIELDS: Dict[str, Any] = {
     "lto_matrix": None,
     "attachments": [],
     "ld_reproduce": None,
+    "reduced": None,
     "paths": {},
     "each_failure": False,
     "failures": None,

@@ -154,6 +154,7 @@ class Phase(enum.StrEnum):
     SEARCHING = "searching"
     VERIFYING = "verifying"
     REPORTING = "reporting"
+    REDUCING = "reducing"  # ltobisect reduce: the reproducer beyond the config
 
 
 class Label(enum.StrEnum):

@@ -38,6 +38,7 @@ from ltobisect import journal as jr
 from ltobisect.config import BASELINES
 from ltobisect.judge_bundle import JUDGE_FILE, judge_program, uses_judge
 from ltobisect.model import SessionStatus
+from ltobisect.reducer.common import REDUCED_DIR, describe
 from ltobisect.report_facts import EXCERPT_FILE, Facts
 from ltobisect.reproduce import reproduce_commands, reproduce_script, test_script_name
 from ltobisect.state import ResultDoc, StateDir
@@ -70,6 +71,7 @@ _ATTACHMENTS = {
     "excerpt": "the error lines of the build log",
     "kconfig_warnings": "what Kconfig warned about",
     "ld_reproduce": "ld.lld --reproduce of the failing link",
+    "reduced": "the reduced reproducer (repro.sh, judge.py, the file)",
     "summary": "these facts for machines",
 }
 
@@ -133,6 +135,9 @@ def write_artifacts(state_dir: Path) -> Dict[str, Path]:
     if ld.get("made") and ld.get("path") and Path(ld["path"]).is_file() \
             and Path(ld["path"]).parent.resolve() == state.resolve():
         paths["ld_reproduce"] = Path(ld["path"])
+    reduced = facts.result.reduced or {}
+    if reduced.get("attached") and (state / REDUCED_DIR / "repro.sh").is_file():
+        paths["reduced"] = state / REDUCED_DIR
     report = state / "report.txt"
     summary = state / "summary.json"
     paths["report"] = report
@@ -193,6 +198,7 @@ def report_text(facts: Facts, paths: Dict[str, Path]) -> str:
     L += _evidence(facts, paths)
     L += _kconfig_warnings(facts, paths)
     L += _verification(facts.result)
+    L += _reduced(facts.result)
     L += _attachments(paths)
     L += _search(facts, conf)
     L.append(f"-- ltobisect {__version__}")
@@ -398,9 +404,50 @@ def _verification(res: ResultDoc) -> List[str]:
     return L
 
 
+def _reduced(res: ResultDoc) -> List[str]:
+    """What `ltobisect reduce` made: sizes, the command, whether it reruns alone."""
+    red = res.reduced or {}
+    if not red:
+        return []
+    L = ["Reduced reproducer:"]
+    L += wrap(reduced_line(red), "  ")
+    if red.get("kind") == "link" and "relinks" in red:
+        L += wrap("the ld.lld --reproduce tarball relinks alone with the same failure"
+                  if red.get("relinks") else
+                  f"the ld.lld --reproduce tarball does not relink alone with the same failure: "
+                  f"{red.get('relink_said', '')}", "  ")
+    if red.get("reruns"):
+        what = ("one compile" if red.get("kind") == "source" else "one link")
+        L += wrap(f"reruns alone ({what}, from {REDUCED_DIR}/ only): sh {REDUCED_DIR}/repro.sh", "  ")
+        if red.get("kind") == "source":
+            L += wrap(f"needs {red.get('compiler')}; the kernel's command was: "
+                      f"{red.get('command', '')}", "  ")
+        else:
+            L += wrap(f"needs {red.get('linker')}: {red.get('command', '')}"
+                      + (f"; the module: {REDUCED_DIR}/{red['module_file']}"
+                         if red.get("module_file") else ""), "  ")
+    elif red.get("attached"):
+        L += wrap(f"does NOT rerun alone: {red.get('rerun_said', '')}", "  ")
+    if red.get("clang_crash_files"):
+        L += wrap(f"clang's own crash reproducer: {REDUCED_DIR}/clang-crash/ "
+                  f"({', '.join(red['clang_crash_files'][:4])})", "  ")
+    took = f"{_clock(float(red.get('seconds') or 0))}"
+    tests = f", {red['tests']} tests" if red.get("tests") else ""
+    L += wrap(f"took {took}{tests}" + ("" if red.get("complete") else
+                                      "; not finished: `ltobisect reduce` continues it"), "  ")
+    L.append("")
+    return L
+
+
+def reduced_line(red: Dict[str, Any]) -> str:
+    """The reduction in one line (the summary's ``reduced.line``)."""
+    return describe(red)
+
+
 def _attachments(paths: Dict[str, Path]) -> List[str]:
     """Every file beside report.txt that it names, with what each is."""
-    names = [(paths[k].name, what) for k, what in _ATTACHMENTS.items() if k in paths]
+    names = [(paths[k].name + ("/" if paths[k].is_dir() else ""), what)
+             for k, what in _ATTACHMENTS.items() if k in paths]
     if not names:
         return []
     L = ["Attachments:"]

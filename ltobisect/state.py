@@ -202,6 +202,8 @@ class ResultDoc:
     ld_reproduce: Optional[Dict[str, Any]] = None
     #: ``ltobisect.lto_matrix``: how the minimal config builds in the other LTO modes.
     lto_matrix: Optional[Dict[str, Any]] = None
+    #: ``ltobisect.reducer``: the reproducer beyond the config (a reduced source or link).
+    reduced: Optional[Dict[str, Any]] = None
 
     def to_json(self) -> Dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}

@@ -73,8 +73,18 @@ def summary_data(facts: Facts, paths: Dict[str, Path]) -> Dict[str, Any]:
                          # The tarball replayed alone (null when not tried): same failure?
                          "relinks": ld.get("relinks"), "relink_command": ld.get("relink_command"),
                          "relink_said": ld.get("relink_said")},
+        "reduced": _reduced(res.reduced),
         "paths": {k: str(v) for k, v in paths.items()} | {"state_dir": str(facts.state)},
     }
+
+
+def _reduced(red: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    """What `ltobisect reduce` made (result.json's ``reduced``) with the report's line; null
+    when no reduction ran."""
+    if not red:
+        return None
+    from ltobisect.report import reduced_line
+    return dict(red, line=reduced_line(red))
 
 
 def _no_tarball(facts: Facts) -> str:

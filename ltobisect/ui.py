@@ -47,6 +47,7 @@ from ltobisect.events import (
     CacheHit,
     Event,
     Message,
+    ReduceProgress,
     PhaseStarted,
     SessionFinished,
     StrategyStarted,
@@ -55,7 +56,8 @@ from ltobisect.events import (
 )
 from ltobisect.model import Phase, Verdict
 from ltobisect.textfit import fit_changes, plural, shorten
-from ltobisect.ui_plain import FAILS, JsonReporter, PlainReporter, ReporterBase, fmt_duration, shown_verdict
+from ltobisect.ui_plain import (FAILS, JsonReporter, PlainReporter, ReporterBase, fmt_duration,
+                                 reduce_progress, shown_verdict)
 
 __all__ = ["JsonReporter", "PlainReporter", "RichReporter", "ViewState", "pick_reporter", "plural",
            "read_text", "shorten"]
@@ -165,6 +167,8 @@ class ViewState:
                 self.part = f"{part.group(1)}/{part.group(2)}"
             else:
                 self.messages.append(ev)
+        elif isinstance(ev, ReduceProgress):
+            self.phase, self.phase_detail = Phase.REDUCING, reduce_progress(ev)
         elif isinstance(ev, SessionFinished):
             self.finished = ev
             self.phase, self.phase_detail = ev.status, ""

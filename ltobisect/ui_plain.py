@@ -23,6 +23,7 @@ from ltobisect.events import (
     BestImproved,
     CacheHit,
     Event,
+    ReduceProgress,
     Message,
     PhaseStarted,
     SessionFinished,
@@ -92,6 +93,17 @@ class Labels:
         return ""
 
 
+_REDUCE_STEPS = {"cvise": "C-Vise", "inputs": "link inputs", "module": "llvm-reduce"}
+
+
+def reduce_progress(ev: ReduceProgress) -> str:
+    """A reduction's progress in words: ``C-Vise: 1,234 of 56,789 bytes (2.2%)``."""
+    what = _REDUCE_STEPS.get(ev.step, ev.step)
+    share = f" ({100.0 * ev.size / ev.start:.1f}%)" if ev.start else ""
+    tests = f", {ev.tests} tests" if ev.tests else ""
+    return f"reducing, {what}: {ev.size:,} of {ev.start:,} {ev.unit}{share}{tests}"
+
+
 def describe(ev: Event, label: str = "") -> str:
     """One line of text for an event (used by the plain reporter).
 
@@ -125,6 +137,8 @@ def describe(ev: Event, label: str = "") -> str:
             if len(ev.changes) > BEST_LINES_SHOWN:
                 text += f" and {len(ev.changes) - BEST_LINES_SHOWN} more"
         return text
+    if isinstance(ev, ReduceProgress):
+        return reduce_progress(ev)
     if isinstance(ev, Message):
         return f"{ev.level}: {ev.text}"
     if isinstance(ev, SessionFinished):

@@ -17,7 +17,7 @@ This module is :func:`main`: it runs the command and maps every error to its exi
 - :mod:`.options`: the given options checked and turned into a SessionConfig or BuildSpec;
 - :mod:`.run`: a session run under the reporter, Ctrl-C and the budget, and its outcome shown;
 - :mod:`.signals`: Ctrl-C, SIGTERM and the budget's timers;
-- :mod:`.commands`: minimize, hook, resume, report, demo, bench;
+- :mod:`.commands`: minimize, hook, resume, reduce, report, demo, bench;
 - :mod:`.queries`: changes, resolve, failures (no build);
 - :mod:`.context`: what main() and the commands share (Context, the lines on stderr).
 """
@@ -41,6 +41,7 @@ from ltobisect.cli.commands import (
     cmd_demo,
     cmd_hook,
     cmd_minimize,
+    cmd_reduce,
     cmd_report,
     cmd_resume,
 )
@@ -61,6 +62,7 @@ COMMANDS: Dict[str, Command] = {
     "minimize": cmd_minimize,
     "hook": cmd_hook,
     "resume": cmd_resume,
+    "reduce": cmd_reduce,
     "report": cmd_report,
     "changes": cmd_changes,
     "resolve": cmd_resolve,

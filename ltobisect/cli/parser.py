@@ -225,6 +225,25 @@ The one marked "(the default)" is what a session takes when not told.
   ltobisect minimize bad.config --tree linux --log build.log --failure 2
 """
 
+REDUCE_HELP = """\
+From a minimized session, reduce the failure's reproducer for the toolchain's
+maintainers, judged at every step by the session's own signature (another
+failure never counts):
+
+  compile error, warning made an error, compiler crash: the failing compile's
+    command and preprocessed source, reduced by C-Vise (apt-get install cvise)
+  link error, ld.lld crash at the LTO link: the ld.lld --reproduce tarball,
+    relinked alone, its inputs cut by delta debugging, the bitcode left merged
+    (llvm-link) and reduced by llvm-reduce (apt-get install llvm-N)
+
+The result is STATE/reduced/ (the reduced file, repro.sh, judge.py), rerun
+alone before the report names it. It is journaled: after Ctrl-C or a kill the
+same command continues. Exit 0: reduced and reruns alone; 3: stopped, the best
+so far is attached; 4: no reduced reproducer could be made (report: why).
+
+  ltobisect reduce ltobisect-state --reduce-budget 30m
+"""
+
 RESOLVE_HELP = """\
 Print the .config ltobisect builds for BASELINE plus FRAGMENT: the fragment's
 lines are APPENDED to the baseline, in the file's order (fragment.config and
@@ -306,12 +325,22 @@ def _add_search_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-lto-matrix", dest="lto_matrix", action="store_false",
                    help="with Clang LTO, do not build the result without LTO and with the other "
                         "LTO mode (two builds, run only when the budget affords them)")
+    g = p.add_argument_group("after the search")
+    g.add_argument("--reduce", action="store_true",
+                   help="once the config is minimal and verified, reduce the failure's "
+                        "reproducer too (as `ltobisect reduce`), within the budget")
+    _add_reduce_budget(g)
     g = p.add_argument_group("output")
     g.add_argument("--summary-json", type=Path, metavar="FILE",
                    help="also copy summary.json to FILE")
     g.add_argument("--json", action="store_true",
                    help="JSON lines on stdout instead of the view (schema 1): every event, "
                         "then the summary, also when the run ends in an error")
+
+
+def _add_reduce_budget(g: argparse._ActionsContainer) -> None:
+    _valued(g, "--reduce-budget", duration_arg, "30m", metavar="DURATION", default=None,
+            help="wall time for the reduction of the reproducer (default: 1h; within --budget)")
 
 
 def _add_scheduler(g: argparse._ActionsContainer, help: str) -> None:
@@ -384,6 +413,14 @@ def build_parser() -> Parser:
             help="a new budget for this run (default: the session's own, counted afresh)")
     _valued(p, "--max-builds", int_arg, "200", metavar="N",
             help="a new build limit for this run (default: the session's own)")
+
+    p = sub.add_parser("reduce", help="reduce a minimized failure to a small source or link",
+                       description=REDUCE_HELP, formatter_class=_fmt)
+    p.add_argument("state_dir", type=Path, metavar="STATE_DIR")
+    _add_reduce_budget(p)
+    _valued(p, "--workers", int_arg, "2", metavar="N", default=None,
+            help="tests in parallel (C-Vise's --n, llvm-reduce's -j; default: the session's)")
+    p.add_argument("--json", action="store_true", help="JSON lines on stdout instead of the view")
 
     p = sub.add_parser("report", help="render the report of a session again",
                        description="Render report.txt of a session again and print it.\n\n"
