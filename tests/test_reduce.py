@@ -1,0 +1,323 @@
+"""`ltobisect reduce`: the reproducer beyond the config, on the embedded demo (no kernel needed).
+
+Two real failures of the demo, each minimized for real and then reduced through the command:
+
+- its planted compile error (net/tso.c uses a field only CONFIG_NET_GSO adds), built by the
+  machine's cc: the failing compile is found by the recorder, its preprocessed source (300
+  lines) reduced by C-Vise to a few lines that still fail with the same message; the run is
+  killed with SIGKILL half way and continued;
+- its planted link error built with clang-16 ThinLTO and ld.lld-16 (bitcode objects): the
+  `ld.lld --reproduce` tarball relinks alone, ddmin cuts its 26 inputs to the two bitcode
+  objects, llvm-link merges them and llvm-reduce-16 leaves one function calling the symbol.
+
+Every attachment is rerun from a copy of reduced/ alone. The pieces (thin archives, response
+files, the compile command's flags, the recorder, the judge at any place) are tested without
+builds below.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+
+from ltobisect import signature as sg
+from ltobisect.errors import UserError
+from ltobisect.judge_bundle import judge_program
+from ltobisect.model import Signature, SignatureKind
+from ltobisect.reducer import compile as cc
+from ltobisect.reducer import link as lk
+from ltobisect.reducer.common import package_of, require
+
+REPO = Path(__file__).resolve().parent.parent
+DEMO = REPO / "examples" / "demo"
+LINK_CULPRITS = {"CONFIG_NET_SCHED=y", "CONFIG_NET_SCHED_STATS=y", "CONFIG_TRACEPOINTS=y"}
+GSO_ERROR = "'const struct sk_buff' has no member named 'gso_size'"
+
+
+def ltobisect(*args, cwd: Path, env=None, **kw) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    return subprocess.Popen([sys.executable, "-m", "ltobisect", *map(str, args)], cwd=cwd,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            **kw)
+
+
+def finished(proc: subprocess.Popen, timeout: float = 600):
+    out, err = proc.communicate(timeout=timeout)
+    return proc.returncode, out, err
+
+
+def demo_copy(tmp: Path) -> Path:
+    tree = tmp / "tree"
+    shutil.copytree(DEMO, tree)
+    return tree
+
+
+def summary(state: Path) -> dict:
+    return json.loads((state / "summary.json").read_text())
+
+
+needs_cvise = pytest.mark.skipif(shutil.which("cvise") is None or shutil.which("cc") is None,
+                                 reason="cvise and cc are needed (scripts/bootstrap test)")
+needs_llvm16 = pytest.mark.skipif(
+    any(shutil.which(p) is None for p in ("clang-16", "ld.lld-16", "llvm-link-16", "llvm-reduce-16")),
+    reason="clang-16, lld-16 and llvm-16 are needed (scripts/bootstrap test)")
+
+
+# -- the compile error, through the CLI -----------------------------------------------------------
+@needs_cvise
+def test_the_compile_error_reduces_to_a_few_lines_and_a_kill_continues(tmp_path):
+    tree = demo_copy(tmp_path)
+    bad = tmp_path / "bad.config"
+    bad.write_text((tree / "configs" / "randconfig.config").read_text().replace(
+        "CONFIG_NET_GSO=y", "# CONFIG_NET_GSO is not set"))
+    state = tmp_path / "state"
+    code, _, err = finished(ltobisect("minimize", bad, "--tree", tree, "--baseline",
+                                      tree / "configs" / "baseline.config", "--state", state,
+                                      "--workers", "2", "--json", cwd=tmp_path))
+    assert code == 0, err
+    assert summary(state)["signature"]["kind"] == "compile-error"
+    assert summary(state)["reduced"] is None  # no reduction unless asked
+
+    # Kill -9 once C-Vise has written a smaller file; the next run starts from that file.
+    proc = ltobisect("reduce", state, "--json", cwd=tmp_path, start_new_session=True)
+    current = state / "reduce" / "reduced.i"
+    original = state / "reduce" / "original.i"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        if original.is_file() and current.is_file() \
+                and current.stat().st_size < original.stat().st_size // 2:
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, "the reduction ended before it could be killed: " + \
+        proc.communicate()[1][-2000:]
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate()
+    killed_at = current.stat().st_size
+    steps = json.loads((state / "reduce" / "reduce.json").read_text())["steps"]
+    assert steps["command"]["found"] is True and "cvise" not in steps  # the step in flight
+    assert steps["command"]["lines"] > 200
+
+    code, out, err = finished(ltobisect("reduce", state, "--json", cwd=tmp_path))
+    assert code == 0, err
+    events = [json.loads(line) for line in out.splitlines()]
+    progress = [e for e in events if e["event"] == "ReduceProgress"]
+    assert progress and progress[0]["size"] <= killed_at  # it went on from the killed run's file
+    assert all(e["start"] == steps["command"]["bytes"] for e in progress)
+    red = events[-1]["reduced"]
+    assert red["kind"] == "source" and red["complete"] is True and red["reruns"] is True
+    assert red["before"]["lines"] > 200 and red["after"]["lines"] <= 6
+    assert "net/tso.c" in red["command"] and " -c " in red["command"]
+
+    reduced = (state / "reduced" / "reduced.i").read_text()
+    assert "gso_size" in reduced and "#include" not in reduced
+    # The attachment alone, elsewhere: repro.sh compiles it and says so.
+    alone = tmp_path / "elsewhere"
+    shutil.copytree(state / "reduced", alone)
+    proc = subprocess.run(["sh", str(alone / "repro.sh")], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "REPRODUCED" in proc.stdout and "gso_size" in proc.stdout
+    # A fixed source does not reproduce: exit 1.
+    (alone / "reduced.i").write_text("int x;\n")
+    assert subprocess.run(["sh", str(alone / "repro.sh")], capture_output=True,
+                          timeout=60).returncode == 1
+
+    report = (state / "report.txt").read_text()
+    assert "Reduced reproducer:" in report
+    assert f"from {red['before']['lines']} to {red['after']['lines']} lines" in report
+    assert "reruns alone (one compile, from reduced/ only): sh reduced/repro.sh" in report
+    assert "reduced/" in report.split("Attachments:")[1]
+
+
+# -- the LTO link error, through minimize --reduce -----------------------------------------------
+@needs_llvm16
+def test_the_lto_link_reduces_to_one_function_after_minimize(tmp_path):
+    tree = demo_copy(tmp_path)
+    state = tmp_path / "state"
+    code, out, err = finished(ltobisect(
+        "minimize", tree / "configs" / "randconfig.config", "--tree", tree, "--baseline",
+        tree / "configs" / "baseline.config", "--state", state, "--workers", "2",
+        "--make", "CC=clang-16 -flto=thin -fuse-ld=lld", "--reduce", "--json", cwd=tmp_path))
+    assert code == 0, err
+    s = json.loads(out.splitlines()[-1])
+    assert set(s["fragment"]) == LINK_CULPRITS
+    assert s["signature"]["tool"] == "ld.lld"
+    red = s["reduced"]
+    assert red["kind"] == "link" and red["linker"] == "ld.lld-16"
+    assert red["relinks"] is True
+    assert red["before"]["inputs"] >= 20 and red["after"]["inputs"] == 2
+    assert red["module"]["merged"] is True
+    assert red["module"]["after_bytes"] < red["module"]["before_bytes"]
+    assert red["complete"] is True and red["reruns"] is True
+    assert s["ld_reproduce"]["made"] is True and s["ld_reproduce"]["relinks"] is True
+
+    ll = (state / "reduced" / "link" / "reduced.ll").read_text()
+    assert ll.count("define ") == 1 and "call void @trace_net_queue_packet()" in ll
+
+    # The tarball a maintainer downloads, unpacked anywhere, fails the same way.
+    with tarfile.open(state / "reduced" / "reduced.tar.gz") as tar:
+        tar.extractall(tmp_path / "download")
+    proc = subprocess.run(["sh", str(tmp_path / "download" / "reduced" / "repro.sh")],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "undefined symbol: trace_net_queue_packet" in proc.stdout
+
+    report = (state / "report.txt").read_text()
+    assert "the ld.lld --reproduce tarball relinks alone with the same failure" in report
+    assert "needs ld.lld-16: cd link && ld.lld-16 @response.txt" in report
+
+    # Run again: every step is in the journal, no link is run again, the outcome is the same.
+    tests = (state / "reduce" / "tests.jsonl").read_text()
+    code, out, err = finished(ltobisect("reduce", state, "--json", cwd=tmp_path))
+    assert code == 0, err
+    assert (state / "reduce" / "tests.jsonl").read_text() == tests
+    again = json.loads(out.splitlines()[-1])["reduced"]
+    assert again["after"] == red["after"] and again["module"] == red["module"]
+
+
+# -- refusals: one line, nothing written -----------------------------------------------------------
+def test_reduce_refuses_a_state_without_a_minimized_result(tmp_path):
+    code, _, err = finished(ltobisect("reduce", tmp_path / "nothing", cwd=tmp_path), 60)
+    assert code == 1 and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.skipif(shutil.which("cc") is None or shutil.which("make") is None,
+                    reason="the demo needs make and cc")
+def test_a_missing_reducer_is_one_line_with_the_apt_command(tmp_path):
+    tree = demo_copy(tmp_path)
+    bad = tmp_path / "bad.config"
+    bad.write_text((tree / "configs" / "randconfig.config").read_text().replace(
+        "CONFIG_NET_GSO=y", "# CONFIG_NET_GSO is not set"))
+    # --reduce checks its programs before the first build. PATH: all of this machine's
+    # programs but C-Vise.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for d in os.environ["PATH"].split(os.pathsep):
+        if not os.path.isdir(d):
+            continue
+        for name in os.listdir(d):
+            if name != "cvise" and not (bin_dir / name).exists():
+                (bin_dir / name).symlink_to(os.path.join(d, name))
+    path = {"PATH": str(bin_dir)}
+    state = tmp_path / "state"
+    code, _, err = finished(ltobisect("minimize", bad, "--tree", tree, "--baseline",
+                                      tree / "configs" / "baseline.config", "--state", state,
+                                      "--reduce", cwd=tmp_path, env=path), 120)
+    assert code == 1, err
+    assert err.strip().splitlines() == [
+        "ltobisect: error: --reduce needs cvise, not found on PATH (apt-get install cvise)"]
+    assert not state.exists()
+
+
+# -- the pieces -----------------------------------------------------------------------------------
+def test_a_thin_archive_is_read_for_its_members_long_names_too(tmp_path):
+    if shutil.which("ar") is None:
+        pytest.skip("ar is needed")
+    (tmp_path / "d").mkdir()
+    names = ["a.o", "d/a_rather_long_member_name.o"]
+    for n in names:
+        (tmp_path / n).write_bytes(b"\x7fELF")
+    subprocess.run(["ar", "rcT", "thin.a", *names], cwd=tmp_path, check=True)
+    assert lk.thin_members(tmp_path / "thin.a") == names
+    (tmp_path / "plain.a").write_bytes(b"!<arch>\n")
+    assert lk.thin_members(tmp_path / "plain.a") is None
+
+
+def _fake_link(tmp: Path) -> lk.Link:
+    root = tmp / "repro"
+    for f in ("obj/x.o", "obj/y.o", "obj/z.o", "lib/libfoo.a", "vmlinux.lds"):
+        (root / f).parent.mkdir(parents=True, exist_ok=True)
+        (root / f).write_bytes(b"BC\xc0\xde" if f.endswith(".o") else b"x")
+    subprocess.run(["ar", "rcT", "all.a", "x.o", "y.o"], cwd=root / "obj", check=True)
+    (root / "response.txt").write_text(
+        "--chroot .\n-m elf_x86_64\n-o vmlinux.o\n-T vmlinux.lds\n-L lib\n--whole-archive\n"
+        "obj/all.a\n--no-whole-archive\nobj/z.o\n-l foo\n-l missing\n")
+    return lk.Link.read(root)
+
+
+@pytest.mark.skipif(shutil.which("ar") is None, reason="ar is needed")
+def test_the_units_of_a_link_are_its_inputs_with_whole_thin_archives_opened(tmp_path):
+    link = _fake_link(tmp_path)
+    assert link.units() == ["obj/x.o", "obj/y.o", "obj/z.o", "-l foo"]
+    text = link.response(["obj/y.o", "-l foo"], output="/tmp/out")
+    assert text.splitlines() == ["-m elf_x86_64", "-o /tmp/out", "-T vmlinux.lds", "-L lib",
+                                 "--whole-archive", "obj/y.o", "--no-whole-archive", "-l foo",
+                                 "-l missing"]
+    merged = link.response(["obj/x.o", "obj/z.o"], replace={"obj/x.o": "m.bc", "obj/z.o": ""},
+                           extra=["--export-dynamic"])
+    assert merged.splitlines()[4:] == ["--whole-archive", "m.bc", "--no-whole-archive",
+                                       "-l missing", "--export-dynamic"]
+    assert link.files_of("-l foo") == ["lib/libfoo.a"]
+    assert lk.is_bitcode(link.root / "obj/x.o") and not lk.is_bitcode(link.root / "vmlinux.lds")
+
+
+def test_the_compile_of_the_preprocessed_file_keeps_codegen_flags_only():
+    call = cc.Call(cwd="/o", status=1, argv=(
+        "clang-16", "-Wp,-MMD,fs/.exec.o.d", "-nostdinc", "-I./arch/x86/include", "-I", "inc",
+        "-include", "./include/linux/kconfig.h", "-D__KERNEL__", "-DKBUILD_MODNAME=\"exec\"",
+        "-Werror", "-O2", "-flto=thin", "-mcmodel=kernel", "--target=x86_64-linux-gnu",
+        "-mllvm", "-x86-pad=1", "-c", "-o", "fs/exec.o", "../fs/exec.c"))
+    assert call.source() == "../fs/exec.c" and call.output() == "fs/exec.o" and call.compiles()
+    assert cc.judge_argv(call, "reduced.i") == [
+        "clang-16", "-Werror", "-O2", "-flto=thin", "-mcmodel=kernel",
+        "--target=x86_64-linux-gnu", "-mllvm", "-x86-pad=1", "-c", "reduced.i", "-o", "/dev/null"]
+    pp = cc.preprocess_argv(call, Path("/s/original.i"))
+    assert pp[-3:] == ["../fs/exec.c", "-o", "/s/original.i"] and "-E" in pp and "-c" not in pp
+    assert "-Wp,-MMD,fs/.exec.o.d" not in pp and "-I./arch/x86/include" in pp
+
+
+def test_the_recorder_notes_each_call_with_its_status(tmp_path):
+    rec = tmp_path / "rec"
+    rec.mkdir()
+    script = tmp_path / "record.sh"
+    script.write_text(cc.RECORDER)
+    env = {**os.environ, "LTOBISECT_RECORD": str(rec)}
+    ok = subprocess.run(["sh", str(script), "ccache", "true", "-c", "a b.c", "-o", "a.o"],
+                        cwd=tmp_path, env=env)
+    bad = subprocess.run(["sh", str(script), "false", "-c", "x.c"], cwd=tmp_path, env=env)
+    assert (ok.returncode, bad.returncode) == (0, 1)
+    calls = cc.recorded(rec)
+    assert [(c.argv, c.status, c.cwd) for c in calls] == [
+        (("true", "-c", "a b.c", "-o", "a.o"), 0, str(tmp_path)),
+        (("false", "-c", "x.c"), 1, str(tmp_path))]
+    sig = Signature(kind=SignatureKind.COMPILE_ERROR, tool="gcc", message="m", location="x.c:3")
+    assert cc.candidates(calls, sig) == [calls[1]]
+
+
+def test_the_judge_of_a_reduced_file_accepts_the_failure_anywhere_but_no_other(tmp_path):
+    sig = Signature(kind=SignatureKind.COMPILE_ERROR, tool="gcc", message=GSO_ERROR,
+                    location="net/tso.c:11")
+    moved = "reduced.i:4:19: error: 'const struct sk_buff' has no member named 'gso_size'\n"
+    other = "reduced.i:4:19: error: 'const struct sk_buff' has no member named 'len'\n"
+    assert sg.shows_anywhere(sig, moved) and not sg.matches(sig, moved)
+    assert not sg.shows_anywhere(sig, other)
+    judge = tmp_path / "judge.py"
+    judge.write_text(judge_program(sig))
+    for text, code in ((moved, 0), (other, 10)):
+        log = tmp_path / "log"
+        log.write_text(text)
+        assert subprocess.run([sys.executable, str(judge), "--anywhere", str(log)],
+                              capture_output=True).returncode == code
+    log.write_text(moved)
+    assert subprocess.run([sys.executable, str(judge), str(log)],
+                          capture_output=True).returncode == 10  # without: the place counts
+
+
+def test_missing_programs_name_their_debian_packages():
+    assert package_of("llvm-reduce-16") == "llvm-16"
+    assert package_of("ld.lld-19") == "lld-19"
+    assert package_of("cvise") == "cvise"
+    with pytest.raises(UserError) as err:
+        require(["ld.lld-97", "llvm-link-97", "llvm-reduce-97", "sh"], "the reduction")
+    assert str(err.value) == \
+        "the reduction needs ld.lld-97, llvm-link-97, llvm-reduce-97, not found on PATH"
+    assert err.value.hint == "apt-get install lld-97 llvm-97"

@@ -1,0 +1,81 @@
+"""Real kernel (slow tier): `ltobisect minimize --reduce` on Linux 6.1's ThinLTO link failure.
+
+The same planted fault and leaf randconfig as test_e2e_kernel.py (an undefined symbol at the
+ThinLTO link of vmlinux.o, needing LTO_CLANG, USELIB and CROSS_MEMORY_ATTACH), minimized and
+then reduced in one command: the session's `ld.lld --reproduce` tarball must relink alone, its
+inputs (the members of the thin archive vmlinux.a, hundreds of bitcode objects) must come down
+to the one object that calls the symbol, and that object's IR, merged and reduced by
+llvm-reduce-16, to a few lines that ld.lld-16 still rejects with the same error, from the
+attachment alone.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from e2e_support import REPO, fragment_lines, leaf_randconfig, minimize
+from ltobisect.planted import Fault, scratch_tree
+
+pytestmark = [pytest.mark.kernel, pytest.mark.slow]
+
+SYMBOL = "ltobisect_e2e_lto_missing"
+LTO_LINK_FAULT = Fault("fs/exec.c", ("LTO_CLANG", "USELIB", "CROSS_MEMORY_ATTACH"), "undefined", SYMBOL)
+CULPRITS = {"CONFIG_USELIB=y", "CONFIG_CROSS_MEMORY_ATTACH=y"}
+
+
+@pytest.fixture(scope="module")
+def reduced(kernel_tree: Path, shared_ccache: Path, tmp_path_factory, pytestconfig):
+    if shutil.which("llvm-reduce-16") is None or shutil.which("cvise") is None:
+        pytest.skip("llvm-16 and cvise are needed (scripts/bootstrap test installs them)")
+    work = tmp_path_factory.mktemp("reduce")
+    tree = scratch_tree(kernel_tree, work / "linux", [LTO_LINK_FAULT])
+    baseline, bad = leaf_randconfig(kernel_tree, work, seed=2, enable=sorted(CULPRITS))
+    return minimize(bad, tree, work / "state", shared_ccache, "--arch", "x86_64",
+                    "--baseline", str(baseline), "--reduce", "--no-lto-matrix",
+                    timeout=80 * 60, pytestconfig=pytestconfig)
+
+
+def test_the_link_reduces_to_one_small_module(reduced) -> None:
+    assert reduced.proc.returncode == 0, reduced.proc.stderr[-3000:]
+    assert fragment_lines(reduced.state) == CULPRITS
+    red = reduced.summary()["reduced"]
+    assert red["kind"] == "link" and red["linker"] == "ld.lld-16"
+    assert red["relinks"] is True
+    assert red["before"]["inputs"] >= 100
+    assert red["after"]["inputs"] <= 3, red
+    assert red["module"]["merged"] is True
+    assert red["module"]["after_bytes"] < red["module"]["before_bytes"] / 10
+    assert red["complete"] is True and red["reruns"] is True
+    ll = (reduced.state / "reduced" / "link" / "reduced.ll").read_text()
+    assert SYMBOL in ll
+    assert ll.count("define ") <= 3, ll
+    report = (reduced.state / "report.txt").read_text()
+    assert "Reduced reproducer:" in report and "reruns alone" in report
+
+
+def test_the_reduced_link_reruns_from_the_attachment_alone(reduced, tmp_path: Path) -> None:
+    with tarfile.open(reduced.state / "reduced" / "reduced.tar.gz") as tar:
+        tar.extractall(tmp_path)
+    proc = subprocess.run(["sh", str(tmp_path / "reduced" / "repro.sh")], capture_output=True,
+                          text=True, timeout=600, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"undefined symbol: {SYMBOL}" in proc.stdout
+
+
+def test_a_second_reduce_runs_no_test_again(reduced) -> None:
+    tests = reduced.state / "reduce" / "tests.jsonl"
+    before = tests.read_text()
+    proc = subprocess.run([sys.executable, "-m", "ltobisect", "reduce", str(reduced.state),
+                           "--json"], capture_output=True, text=True, timeout=900,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert tests.read_text() == before
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert summary["reduced"]["after"] == reduced.summary()["reduced"]["after"]
