@@ -26,7 +26,7 @@ RESPONSE = "response.txt"
 
 
 def lld_reproduce(script: Path, work: Path, tarball: Path, limit: float, stop: threading.Event,
-                  env: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
+                  env: Optional[Dict[str, str]] = None, keep: bool = False) -> Dict[str, Any]:
     """Run reproduce.sh in a clean output directory with LLD_REPRODUCE set; lld's tarball.
 
     lld (ELF) honours the LLD_REPRODUCE environment variable like ``--reproduce=``: every link
@@ -35,7 +35,8 @@ def lld_reproduce(script: Path, work: Path, tarball: Path, limit: float, stop: t
     the kernel. Running the reproducer also proves the report's commands work. ``limit`` bounds
     its wall time; setting ``stop`` kills it. ``env`` is its environment (default: ours); the
     session gives it the environment of the search's builds with ``work/lld-reproduce/0`` as
-    the sandbox, so that the search's warm ccache answers its compiles.
+    the sandbox, so that the search's warm ccache answers its compiles. ``keep``: leave the
+    build directory (``info["build"]``) for the caller, who removes it.
     """
     out = work / "lld-reproduce"
     shutil.rmtree(out, ignore_errors=True)
@@ -74,7 +75,10 @@ def lld_reproduce(script: Path, work: Path, tarball: Path, limit: float, stop: t
         info.update(made=False, reason="ld.lld wrote no tarball" if reproduced else
                     "reproduce.sh could not run (exit 2)" if returncode == 2 else
                     "reproduce.sh did not reproduce the failure")
-    shutil.rmtree(out, ignore_errors=True)
+    if keep and info["made"]:
+        info["build"] = str(build)
+    else:
+        shutil.rmtree(out, ignore_errors=True)
     return info
 
 

@@ -23,6 +23,7 @@ import signal
 import subprocess
 import sys
 import tarfile
+import threading
 import time
 from pathlib import Path
 
@@ -269,7 +270,8 @@ def test_the_compile_of_the_preprocessed_file_keeps_codegen_flags_only():
     assert call.source() == "../fs/exec.c" and call.output() == "fs/exec.o" and call.compiles()
     assert cc.judge_argv(call, "reduced.i") == [
         "clang-16", "-Werror", "-O2", "-flto=thin", "-mcmodel=kernel",
-        "--target=x86_64-linux-gnu", "-mllvm", "-x86-pad=1", "-c", "reduced.i", "-o", "/dev/null"]
+        "--target=x86_64-linux-gnu", "-mllvm", "-x86-pad=1", "-ferror-limit=0", "-c", "reduced.i",
+        "-o", "/dev/null"]
     pp = cc.preprocess_argv(call, Path("/s/original.i"))
     assert pp[-3:] == ["../fs/exec.c", "-o", "/s/original.i"] and "-E" in pp and "-c" not in pp
     assert "-Wp,-MMD,fs/.exec.o.d" not in pp and "-I./arch/x86/include" in pp
@@ -321,3 +323,45 @@ def test_missing_programs_name_their_debian_packages():
     assert str(err.value) == \
         "the reduction needs ld.lld-97, llvm-link-97, llvm-reduce-97, not found on PATH"
     assert err.value.hint == "apt-get install lld-97 llvm-97"
+
+
+@needs_llvm16
+def test_a_link_of_an_earlier_links_output_steps_back_to_that_link(tmp_path):
+    """kbuild links vmlinux.o from the bitcode objects with ld.lld -r (LTO runs there), then
+    vmlinux from vmlinux.o: an undefined symbol shows only at the second link. The reduction
+    finds the first link's command in its .cmd file, and tests subsets of its inputs through
+    both links."""
+    build = tmp_path / "out"
+    build.mkdir()
+    (build / "a.c").write_text("extern int missing(int);\nint from_a(int x) { return missing(x); }\n")
+    (build / "b.c").write_text("int from_b(int y) { return y + 1; }\n")
+    (build / "c.c").write_text("int from_a(int);\nint _start(void) { return from_a(2); }\n")
+    for name in ("a", "b", "c"):
+        subprocess.run(["clang-16", "-O2", "-flto=thin", "-c", f"{name}.c", "-o", f"{name}.o"],
+                       cwd=build, check=True)
+    first = ["ld.lld-16", "-r", "-o", "vmlinux.o", "a.o", "b.o"]
+    subprocess.run(first, cwd=build, check=True)
+    (build / ".vmlinux.o.cmd").write_text(
+        "savedcmd_vmlinux.o := " + " ".join(first) + " ; ./tools/objtool/objtool --ignored\n")
+    assert lk.kbuild_command(build / "vmlinux.o") == first
+    final = subprocess.run(["ld.lld-16", "-o", "vmlinux", "vmlinux.o", "c.o",
+                            f"--reproduce={tmp_path / 'final.tar'}"], cwd=build,
+                           capture_output=True, text=True)
+    assert "undefined symbol: missing" in final.stderr
+
+    sig = Signature(kind=SignatureKind.LINK_ERROR, tool="ld.lld", message="undefined symbol: missing",
+                    location="missing")
+    link = lk.Link.read(lk.unpack(tmp_path / "final.tar", tmp_path / "final"))
+    units = link.units()
+    assert [Path(u).name for u in units] == ["vmlinux.o", "c.o"]
+    unit, argv = lk.earlier_link(link, units, build)
+    assert Path(unit).name == "vmlinux.o" and argv == first
+    subprocess.run([*argv, f"--reproduce={tmp_path / 'first.tar'}"], cwd=build, check=True)
+    chain = lk.Chain(final=link, final_keep=units,
+                     first=lk.Link.read(lk.unpack(tmp_path / "first.tar", tmp_path / "first")),
+                     made=unit)
+    a, b = chain.first.units()
+    stop = threading.Event()
+    for keep, fails in (([a, b], True), ([a], True), ([b], False)):
+        status, text = chain.run("ld.lld-16", keep, tmp_path / "s", 60, stop)
+        assert (status != 0 and lk.shows(sig, text, link.root)) is fails, text

@@ -11,7 +11,7 @@ The source: the same command with ``-E`` instead of ``-c`` (its dependency-file 
 dropped) writes the preprocessed file. The compile that judges it (:func:`judge_argv`) is the
 command without what only the preprocessor reads (``-I``, ``-D``, ``-include``, ``-Wp,...``),
 with ``-c FILE -o /dev/null``: every code generation and warning flag stays, so the failure is
-the kernel's. The file must show the session's signature (:func:`ltobisect.signature.shows_anywhere`:
+the kernel's (clang also gets ``-ferror-limit=0``: expanded macros may show other errors first). The file must show the session's signature (:func:`ltobisect.signature.shows_anywhere`:
 any file name, the same kind, tool and message) before C-Vise starts, and every variant C-Vise
 keeps must show it too: another error is not interesting, so the reduction cannot slip to it.
 """
@@ -196,6 +196,10 @@ def judge_argv(call: Call, source: str) -> List[str]:
         if a.startswith(_PP_PREFIXES):
             continue
         out.append(a)
+    if "clang" in Path(call.compiler).name:
+        # Macros no longer hide what they expand to: a preprocessed kernel file may give clang
+        # twenty other errors first, and clang stops at twenty by default.
+        out.append("-ferror-limit=0")
     return out + ["-c", source, "-o", "/dev/null"]
 
 

@@ -19,6 +19,8 @@ kill leaves, and where a resumed reduction starts again.
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import shutil
 import tarfile
 import threading
@@ -220,6 +222,90 @@ def run_link(linker: str, root: Path, response: str, scratch: Path, limit: Optio
     return (-1 if done.killed_by_us else os.waitstatus_to_exitcode(done.status)), text
 
 
+def kbuild_command(target: Path) -> Optional[List[str]]:
+    """The command kbuild last ran to make ``target``, from its ``.target.cmd`` file
+    (``cmd_X := ...``, ``savedcmd_X := ...`` since 6.3), up to the first ``;`` or ``&&``."""
+    try:
+        text = (target.parent / f".{target.name}.cmd").read_text(errors="replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        m = re.match(r"(?:saved)?cmd_\S+\s*:=\s*(.*)$", line)
+        if not m:
+            continue
+        try:
+            words = shlex.split(m.group(1))
+        except ValueError:
+            return None
+        for i, w in enumerate(words):
+            if w in (";", "&&", "||", "|"):
+                words = words[:i]
+                break
+        return words or None
+    return None
+
+
+def earlier_link(link: "Link", keep: Sequence[str], build: Path) -> Optional[Tuple[str, List[str]]]:
+    """The input of ``link`` that an earlier ld.lld link of the build made (kbuild's
+    ``vmlinux.o``: LTO runs there, in a ``-r`` link, and the final link sees only its ELF
+    output), with that link's command; ``None`` when every kept input is a source of its own.
+
+    An input's path in the tarball is its absolute path without the first ``/``."""
+    for unit in keep:
+        if unit.startswith("-") or is_bitcode(link.root / unit):
+            continue
+        target = Path("/" + unit)
+        try:
+            target.relative_to(build)
+        except ValueError:
+            continue
+        argv = kbuild_command(target)
+        if not argv or "lld" not in Path(argv[0]).name:
+            continue
+        return unit, argv
+    return None
+
+
+@dataclass
+class Chain:
+    """The links a reproducer runs: the failing link, and the earlier link (``first``) that
+    made its input ``made``, when the reduction steps back to it. The inputs being reduced are
+    the first link's when there is one, else the failing link's (``final_keep`` are the failing
+    link's inputs, already reduced)."""
+
+    final: Link
+    final_keep: List[str]
+    first: Optional[Link] = None
+    made: str = ""
+
+    @property
+    def reduced(self) -> Link:
+        return self.first if self.first is not None else self.final
+
+    def run(self, linker: str, keep: Sequence[str], scratch: Path, limit: Optional[float],
+            stop: threading.Event, replace: Optional[Dict[str, str]] = None,
+            extra: Sequence[str] = ()) -> Tuple[int, str]:
+        """Link ``keep`` (of the reduced link, with ``replace`` and ``extra``); with a first
+        link, its output then goes into the failing link in place of ``made``. The output of
+        the last link that ran."""
+        if self.first is None:
+            return run_link(linker, self.final.root,
+                            self.final.response(keep, output=str(scratch / "out"),
+                                                replace=replace, extra=extra),
+                            scratch, limit, stop)
+        stage1 = scratch / "stage1.o"
+        status, text = run_link(linker, self.first.root,
+                                self.first.response(keep, output=str(stage1), replace=replace,
+                                                    extra=extra),
+                                scratch / "1", limit, stop)
+        if status != 0:
+            return status, text
+        return run_link(linker, self.final.root,
+                        self.final.response(self.final_keep, output=str(scratch / "out"),
+                                            replace={self.made: str(stage1)}),
+                        scratch / "2", limit, stop)
+
+
 def shows(sig: Signature, text: str, root: Path) -> bool:
     """The judge of a reduced link: the session's failure, at any place (the inputs' names
     are the tarball's)."""
@@ -287,19 +373,30 @@ class Interrupted(Exception):
     """The reduction was asked to stop (Ctrl-C, SIGTERM, its budget)."""
 
 
-def module_test_script(linker: str, root: Path, response_template: Path, judge: Path,
+def module_test_script(linker: str, stages: Sequence[Tuple[Path, Path]], judge: Path,
                        best: Path) -> str:
     """llvm-reduce's test: link the candidate module (its last argument) with the rest, judge
-    the output; keep the smallest interesting module in ``best``."""
+    the output; keep the smallest interesting module in ``best``. ``stages``: (directory,
+    response template) of each link in order; the first template names the module
+    ``@MODULE@``, a later one the previous link's output ``@STAGE@``."""
     q = _sh
+    links = []
+    for i, (root, template) in enumerate(stages):
+        out = "$d/out" if i == len(stages) - 1 else f"$d/stage{i}.o"
+        links.append(f'sed -e "s|@MODULE@|$m|" -e "s|@STAGE@|$d/stage{i - 1}.o|" '
+                     f'{q(str(template))} >"$d/response{i}.txt"\n'
+                     f'(cd {q(str(root))} && {q(linker)} "@$d/response{i}.txt" -o "{out}") '
+                     f'>"$d/log" 2>&1' + (" || { rm -rf \"$d\"; exit 1; }"
+                                          if i < len(stages) - 1 else ""))
+    body = "\n".join(links)
+    root = stages[-1][0]
     return f"""#!/bin/sh
 # llvm-reduce's interestingness test (written by ltobisect): exit 0 when the link of the
 # candidate module with the rest of the inputs fails the way the session's build did.
 m=$1
 case $m in /*) ;; *) m=$PWD/$m ;; esac
 d=$(mktemp -d) || exit 2
-sed "s|@MODULE@|$m|" {q(str(response_template))} >"$d/response.txt"
-(cd {q(str(root))} && {q(linker)} "@$d/response.txt" -o "$d/out") >"$d/log" 2>&1
+{body}
 python3 {q(str(judge))} --anywhere "$d/log" {q(str(root))} >/dev/null
 v=$?
 if [ "$v" = 0 ]; then

@@ -57,6 +57,9 @@ REPRO = "repro.sh"
 REDUCED_SOURCE = "reduced.i"
 REDUCED_MODULE = "reduced.ll"
 LINK_DIR = "link"
+#: With an earlier link: its output, and where the failing link is, under link/.
+STAGE1 = "stage1.o"
+FINAL_DIR = "final"
 #: What the link of one merged module may add, tried in order: nothing, then every global
 #: symbol kept (LTO would otherwise internalize what the separate modules kept for each other).
 MERGE_FLAGS = ([], ["--export-dynamic"])
@@ -197,7 +200,7 @@ class Reduction:
     # -- a failing compile -----------------------------------------------------------------
     def _source(self) -> Dict[str, Any]:
         cmd = self.rs.step("command")
-        if not cmd:
+        if not cmd.get("found"):  # a run that found nothing is tried again, not trusted
             cmd = self._find_command()
             if not cmd.get("found"):
                 return {"complete": False, "reason": cmd.get("reason", "")}
@@ -328,7 +331,7 @@ class Reduction:
 
     def _link(self) -> Dict[str, Any]:
         tar = self.rs.step("tarball")
-        if not tar:
+        if not tar.get("made"):
             tar = self._tarball()
         if not tar.get("made"):
             return {"complete": False, "reason": tar.get("reason", "no ld.lld --reproduce tarball")}
@@ -348,69 +351,110 @@ class Reduction:
             out.update(complete=False, reason="the tarball alone does not show the failure, so "
                                               "its inputs cannot be reduced")
             return out
-        root = lk.unpack(tarball, self.rs.dir / "link")
-        link = lk.Link.read(root)
-        units = link.units()
-        out["before"].update(inputs=len(units))
-        keep = self._inputs(link, linker, units)
+        final = lk.Link.read(lk.unpack(tarball, self.rs.dir / "link"))
+        out["before"].update(inputs=len(final.units()))
+        chain = lk.Chain(final=final, final_keep=final.units())
+        keep = self._inputs(chain, linker, "inputs")
         out["after"] = {"inputs": len(keep)}
-        module = self._merge_and_reduce(link, linker, keep, out)
-        out.update(self._attach_link(link, linker, keep, module))
+        chain.final_keep = keep
+        first = self._step_back(chain, linker, tar)
+        if first is not None:
+            chain.first, chain.made = first
+            out["first_link"] = {"made": chain.made, "before": {"inputs": len(chain.first.units())}}
+            keep = self._inputs(chain, linker, "first-inputs")
+            out["first_link"]["after"] = {"inputs": len(keep)}
+        module = self._merge_and_reduce(chain, linker, keep, out)
+        out.update(self._attach_link(chain, linker, keep, module))
         out["after"]["bytes"] = sum(p.stat().st_size for p in
                                     (self.rs.attach_dir / LINK_DIR).rglob("*") if p.is_file())
         out.update(self._rerun(out.get("complete", False)))
         return out
 
     def _tarball(self) -> Dict[str, Any]:
-        tarball = self.state / "lld-reproduce.tar"
-        linker = self._linker()
-        ld = self.result.ld_reproduce or {}
-        if not (ld.get("made") and tarball.is_file()):
-            script = self._script()
-            self.emit(PhaseStarted(phase=Phase.REDUCING, detail="ld.lld --reproduce"))
-            env = self._env(self.work / "lld-reproduce" / "0", {})
-            if self.b is not None and ccache_enabled(self.b):
-                env["LTOBISECT_CC"] = self._compiler()
-            ld = lld_reproduce(script, self.work, tarball, self.limit(max(900.0, 3 * _duration(
-                self.store))), self.stop, env)
-            if self.stop.is_set():
-                raise lk.Interrupted()
+        """The failing link's tarball, from a build of our own whose directory stays until the
+        earlier link is known (:meth:`_step_back`); the session's copy is left as it was."""
+        tarball = self.rs.file("lld-reproduce.tar")
+        script = self._script()
+        self.emit(PhaseStarted(phase=Phase.REDUCING, detail="ld.lld --reproduce"))
+        env = self._env(self.work / "lld-reproduce" / "0", {})
+        if self.b is not None and ccache_enabled(self.b):
+            env["LTOBISECT_CC"] = self._compiler()
+        ld = lld_reproduce(script, self.work, tarball, self.limit(max(900.0, 3 * _duration(
+            self.store))), self.stop, env, keep=True)
+        if self.stop.is_set():
+            raise lk.Interrupted()
         if not ld.get("made"):
             return self.rs.done("tarball", made=False, reason=ld.get("reason", ""))
-        if not linker:
-            linker = _linker_of(tarball)
-        return self.rs.done("tarball", made=True, path=str(tarball), linker=linker)
+        session_copy = self.state / "lld-reproduce.tar"
+        if not session_copy.is_file():
+            shutil.copyfile(tarball, session_copy)  # the session had none: it is an artifact
+        return self.rs.done("tarball", made=True, path=str(tarball), build=ld.get("build"),
+                            linker=self._linker() or _linker_of(tarball))
 
-    def _inputs(self, link: lk.Link, linker: str, units: List[str]) -> List[str]:
-        done = self.rs.step("inputs")
+    def _step_back(self, chain: lk.Chain, linker: str,
+                   tar: Dict[str, Any]) -> Optional[tuple]:
+        """When the failing link kept an input an earlier lld link of the build made (kbuild's
+        ``vmlinux.o``, where LTO ran), that link's own tarball, read: (Link, the input)."""
+        step = self.rs.step("first-link")
+        if not step:
+            step = {"found": False}
+            build = Path(tar["build"]) if tar.get("build") else None
+            found = lk.earlier_link(chain.final, chain.final_keep, build) \
+                if build is not None and build.is_dir() else None
+            if found is not None:
+                unit, argv = found
+                self.emit(PhaseStarted(phase=Phase.REDUCING,
+                                       detail=f"ld.lld --reproduce of the link that made "
+                                              f"{Path(unit).name}"))
+                first_tar = self.rs.file("first-link.tar")
+                cmd = [linker if "lld" in Path(argv[0]).name else argv[0], *argv[1:],
+                       f"--reproduce={first_tar}"]
+                status, text = cc.run_call(cmd, str(build), self.work / "first-link.log",
+                                           dict(os.environ), self.limit(3600.0), self.stop)
+                if self.stop.is_set():
+                    raise lk.Interrupted()
+                if status == 0 and first_tar.is_file():
+                    step = {"found": True, "made": unit, "path": str(first_tar),
+                            "command": cc.shown(argv)}
+            if build is not None:
+                shutil.rmtree(build.parent.parent, ignore_errors=True)  # lld-reproduce/0/out
+            step = self.rs.done("first-link", **step)
+        if not step.get("found"):
+            return None
+        first = lk.Link.read(lk.unpack(Path(step["path"]), self.rs.dir / "first-link"))
+        return first, step["made"]
+
+    def _inputs(self, chain: lk.Chain, linker: str, name: str) -> List[str]:
+        """ddmin over the inputs of the link being reduced (step ``name``)."""
+        done = self.rs.step(name)
         if done:
             return list(done["keep"])
+        units = chain.reduced.units()
         self.emit(PhaseStarted(phase=Phase.REDUCING,
                                detail=f"delta debugging over {len(units)} link inputs"))
-        start = frozenset(self.rs.doc.get("inputs_best") or units)
+        best_key = f"{name}_best"
+        start = frozenset(self.rs.doc.get(best_key) or units)
         scratch = self.work / "links"
-        limit = self.limit(1800.0)
+        limit = self.limit(3600.0)
 
         def test(keep, slot: int) -> bool:
-            key = hashlib.sha256("\n".join(sorted(keep)).encode()).hexdigest()
+            key = hashlib.sha256((name + "\n" + "\n".join(sorted(keep))).encode()).hexdigest()
             known = self.rs.known(key)
             if known is not None:
                 return known
             if self.stop.is_set():
                 raise lk.Interrupted()
-            out = scratch / str(slot)
-            status, text = lk.run_link(linker, link.root,
-                                       link.response(problem.ordered(keep), output=str(out / "out")),
-                                       out, self.limit(limit), self.stop)
+            status, text = chain.run(linker, problem.ordered(keep), scratch / str(slot),
+                                     self.limit(limit), self.stop)
             if status == -1 and self.stop.is_set():
                 raise lk.Interrupted()
-            ok = status not in (0, -1) and lk.shows(self.sig, text, link.root)
-            self.rs.record(key, ok, size=len(keep))
+            ok = status not in (0, -1) and lk.shows(self.sig, text, chain.final.root)
+            self.rs.record(key, ok, size=len(keep), step=name)
             self.progress("inputs", len(problem.best), "inputs", len(units), self.rs.tests())
             return ok
 
         def on_best(best) -> None:
-            self.rs.doc["inputs_best"] = problem.ordered(best)
+            self.rs.doc[best_key] = problem.ordered(best)
             self.rs.save()
 
         problem = lk.InputsProblem(units, test, self.opts.workers, self.stop, on_best, start)
@@ -423,36 +467,35 @@ class Reduction:
             on_best(problem.best)
             raise
         keep = problem.ordered(problem.best)
-        self.rs.done("inputs", keep=keep, tests=self.rs.tests())
+        self.rs.done(name, keep=keep, tests=self.rs.tests())
         return keep
 
-    def _merge_and_reduce(self, link: lk.Link, linker: str, keep: List[str],
+    def _merge_and_reduce(self, chain: lk.Chain, linker: str, keep: List[str],
                           out: Dict[str, Any]) -> Optional[Path]:
         """llvm-link of the bitcode inputs left, then llvm-reduce; the module (or None)."""
+        link = chain.reduced
         major = _release(linker)
         bitcode = [u for u in keep if lk.is_bitcode(link.root / u)]
         out["bitcode_inputs"] = len(bitcode)
         if not bitcode:
             return None
-        merged = link.root / "ltobisect-merged.bc"
+        merged = self.rs.file("merged.bc")
         step = self.rs.step("merge")
         if not step:
             self.emit(PhaseStarted(phase=Phase.REDUCING, detail=f"llvm-link of {len(bitcode)} "
                                                                 f"bitcode inputs"))
-            llvm_link = f"llvm-link{major}"
-            status, text = cc.run_call([llvm_link, *bitcode, "-o", str(merged)], str(link.root),
-                                       self.work / "llvm-link.log", dict(os.environ), 1800,
-                                       self.stop)
+            status, text = cc.run_call([f"llvm-link{major}", *bitcode, "-o", str(merged)],
+                                       str(link.root), self.work / "llvm-link.log",
+                                       dict(os.environ), 1800, self.stop)
             ok, extra = False, []
             if status == 0:
                 replace = {u: "" for u in bitcode}
                 replace[bitcode[0]] = str(merged)
                 for extra in MERGE_FLAGS:
-                    status, text = lk.run_link(
-                        linker, link.root, link.response(keep, output=str(self.work / "m.out"),
-                                                         replace=replace, extra=extra),
-                        self.work / "merge", self.limit(1800.0), self.stop)
-                    ok = status not in (0, -1) and lk.shows(self.sig, text, link.root)
+                    status, text = chain.run(linker, keep, self.work / "merge",
+                                             self.limit(3600.0), self.stop, replace=replace,
+                                             extra=extra)
+                    ok = status not in (0, -1) and lk.shows(self.sig, text, chain.final.root)
                     if ok:
                         break
             reason = "" if ok else ("llvm-link failed" if not merged.is_file()
@@ -465,25 +508,29 @@ class Reduction:
         best = self.rs.file("best.bc")
         red = self.rs.step("module")
         if not red:
-            red = self._llvm_reduce(link, linker, keep, bitcode, merged, best, major)
+            red = self._llvm_reduce(chain, linker, keep, bitcode, merged, best, major)
         out["module"] = {"merged": True, "before_bytes": step.get("bytes"),
                          "after_bytes": best.stat().st_size if best.is_file() else step.get("bytes"),
                          "complete": bool(red.get("complete")), "reason": red.get("reason", "")}
         return best if best.is_file() else merged
 
-    def _llvm_reduce(self, link: lk.Link, linker: str, keep: List[str], bitcode: List[str],
+    def _llvm_reduce(self, chain: lk.Chain, linker: str, keep: List[str], bitcode: List[str],
                      merged: Path, best: Path, major: str) -> Dict[str, Any]:
         self.emit(PhaseStarted(phase=Phase.REDUCING, detail="llvm-reduce on the merged module"))
         attach = self.rs.attach_dir
         write_atomic(attach / JUDGE_FILE, judge_program(self.sig), mode=0o755)
         replace = {u: "" for u in bitcode}
         replace[bitcode[0]] = "@MODULE@"
+        extra = self.rs.step("merge").get("extra") or ()
         template = self.rs.file("module-response.txt")
-        template.write_text(link.response(keep, replace=replace,
-                                          extra=self.rs.step("merge").get("extra") or ()))
+        template.write_text(chain.reduced.response(keep, replace=replace, extra=extra))
+        stages = [(chain.reduced.root, template)]
+        if chain.first is not None:
+            final = self.rs.file("final-response.txt")
+            final.write_text(chain.final.response(chain.final_keep, replace={chain.made: "@STAGE@"}))
+            stages.append((chain.final.root, final))
         test = self.work / "module-test.sh"
-        test.write_text(lk.module_test_script(linker, link.root, template, attach / JUDGE_FILE,
-                                              best))
+        test.write_text(lk.module_test_script(linker, stages, attach / JUDGE_FILE, best))
         test.chmod(0o755)
         start = best if best.is_file() else merged
         tmp = self.work / "tmp"
@@ -511,14 +558,17 @@ class Reduction:
             shutil.copyfile(produced, best)
         return self.rs.done("module", complete=True)
 
-    def _attach_link(self, link: lk.Link, linker: str, keep: List[str],
+    def _attach_link(self, chain: lk.Chain, linker: str, keep: List[str],
                      module: Optional[Path]) -> Dict[str, Any]:
-        """reduced/link/: the inputs left and the module, response.txt, repro.sh."""
+        """reduced/link/: the inputs left and the module, response.txt, repro.sh; with an
+        earlier link, reduced/link/ is that link (its output ``stage1.o``) and
+        reduced/link/final/ the failing one."""
         attach = self.rs.attach_dir
         write_atomic(attach / JUDGE_FILE, judge_program(self.sig), mode=0o755)
         d = attach / LINK_DIR
         shutil.rmtree(d, ignore_errors=True)
         d.mkdir(parents=True)
+        link = chain.reduced
         bitcode = [u for u in keep if lk.is_bitcode(link.root / u)] if module else []
         replace: Dict[str, str] = {}
         if module is not None and bitcode:
@@ -528,39 +578,35 @@ class Reduction:
             major = _release(linker)
             cc.run_call([f"llvm-dis{major}", "reduced.bc", "-o", REDUCED_MODULE], str(d),
                         self.work / "llvm-dis.log", dict(os.environ), 600, self.stop)
-        output = next((lk._unquote(ln)[3:] for ln in link.lines if ln.startswith(lk._OUTPUT)),
-                      "out")
-        files = [f for u in keep if u not in replace for f in link.files_of(u)]
-        for u in files:
-            (d / u).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(link.root / u, d / u)
-        for u in self._linker_scripts(link):
-            (d / u).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(link.root / u, d / u)
+        _copy_inputs(link, [u for u in keep if u not in replace], d)
         extra = self.rs.step("merge").get("extra") or () if replace else ()
-        (d / lk.RESPONSE).write_text(link.response(keep, output=output, replace=replace,
-                                                   extra=extra))
-        write_atomic(attach / REPRO, link_repro(linker, self.sig), mode=0o755)
+        if chain.first is None:
+            output = next((lk._unquote(ln)[3:] for ln in link.lines if ln.startswith(lk._OUTPUT)),
+                          "out")
+            (d / lk.RESPONSE).write_text(link.response(keep, output=output, replace=replace,
+                                                       extra=extra))
+            command = f"cd {LINK_DIR} && {linker} @{lk.RESPONSE}"
+        else:
+            (d / lk.RESPONSE).write_text(link.response(keep, output=STAGE1, replace=replace,
+                                                       extra=extra))
+            fin = d / FINAL_DIR
+            fin.mkdir()
+            _copy_inputs(chain.final, [u for u in chain.final_keep if u != chain.made], fin)
+            (fin / lk.RESPONSE).write_text(chain.final.response(
+                chain.final_keep, output="out", replace={chain.made: f"../{STAGE1}"}))
+            command = (f"cd {LINK_DIR} && {linker} @{lk.RESPONSE} && cd {FINAL_DIR} && "
+                       f"{linker} @{lk.RESPONSE}")
+        write_atomic(attach / REPRO, link_repro(linker, self.sig, two=chain.first is not None),
+                     mode=0o755)
         _pack(attach / "reduced.tar.gz", attach, (REPRO, JUDGE_FILE, LINK_DIR))
-        return {"command": f"cd {LINK_DIR} && {linker} @{lk.RESPONSE}",
+        steps_done = bool(self.rs.step("inputs")) and (chain.first is None
+                                                      or bool(self.rs.step("first-inputs")))
+        return {"command": command,
                 "module_file": f"{LINK_DIR}/{REDUCED_MODULE}" if (d / REDUCED_MODULE).is_file()
                 else None,
-                "complete": bool(self.rs.step("inputs")) and (
+                "complete": steps_done and (
                     module is None or bool(self.rs.step("module").get("complete"))
                     or not self.rs.step("merge").get("merged"))}
-
-    @staticmethod
-    def _linker_scripts(link: lk.Link) -> List[str]:
-        """Files named by options (``-T script``, ``--version-script x``) that the link reads."""
-        out = []
-        for line in link.lines:
-            word = lk._unquote(line)
-            if not word.startswith("-") or " " not in word:
-                continue
-            value = lk._unquote(word.split(" ", 1)[1])
-            if value and not value.startswith("/") and (link.root / value).is_file():
-                out.append(value)
-        return out
 
     # -- the attachment, alone -------------------------------------------------------------
     def _rerun(self, complete: bool) -> Dict[str, Any]:
@@ -579,6 +625,28 @@ class Reduction:
         said = text.strip().splitlines()[-1] if text.strip() else f"exit {status}"
         return {"reruns": status == 0, "rerun_said": said, "attached": sorted(
             p.name for p in attach.iterdir())}
+
+
+def _copy_inputs(link: lk.Link, units: List[str], dest: Path) -> None:
+    """The files ``units`` stand for, and the files options name (``-T script``), from the
+    unpacked tarball into ``dest`` at the same relative paths."""
+    files = [f for u in units for f in link.files_of(u)] + _linker_scripts(link)
+    for f in files:
+        (dest / f).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(link.root / f, dest / f)
+
+
+def _linker_scripts(link: lk.Link) -> List[str]:
+    """Files named by options (``-T script``, ``--version-script x``) that the link reads."""
+    out = []
+    for line in link.lines:
+        word = lk._unquote(line)
+        if not word.startswith("-") or " " not in word:
+            continue
+        value = lk._unquote(word.split(" ", 1)[1])
+        if value and not value.startswith("/") and (link.root / value).is_file():
+            out.append(value)
+    return out
 
 
 def _pack(dest: Path, base: Path, names) -> None:
@@ -700,20 +768,31 @@ def prefilter(sig: Signature) -> str:
             f"    v=10  # another message\n")
 
 
-def link_repro(linker: str, sig: Signature) -> str:
-    """repro.sh for a reduced link: one linker command in link/, judged by judge.py."""
+def link_repro(linker: str, sig: Signature, two: bool = False) -> str:
+    """repro.sh for a reduced link: one linker command in link/ (two with an earlier link:
+    link/ makes stage1.o, link/final/ fails), judged by judge.py."""
+    if two:
+        run = (f'(cd "$here/{LINK_DIR}" && {linker} @{lk.RESPONSE} -o {STAGE1} && '
+               f'cd {FINAL_DIR} && {linker} @{lk.RESPONSE} -o "$out") >"$log" 2>&1')
+        usage = (f"runs {linker} @response.txt in link/ (it makes {STAGE1}), then in "
+                 f"link/{FINAL_DIR}/")
+        root = f"$here/{LINK_DIR}/{FINAL_DIR}"
+    else:
+        run = f'(cd "$here/{LINK_DIR}" && {linker} @{lk.RESPONSE} -o "$out") >"$log" 2>&1'
+        usage = f"runs {linker} @response.txt in link/ beside this script"
+        root = f"$here/{LINK_DIR}"
     return f"""#!/bin/sh
 # repro.sh: the failure ltobisect minimized, from a reduced link.
 #   {sig.describe()}
-# usage: sh repro.sh   (runs {linker} @response.txt in link/ beside this script)
+# usage: sh repro.sh   ({usage})
 # exit: 0 the link fails this way, 1 it does not, 2 it cannot run.
 # needs: {linker}, python3 (judge.py, beside this script, decides).
 here=$(cd "$(dirname "$0")" && pwd) || exit 2
 command -v {linker} >/dev/null 2>&1 || {{ echo "repro.sh: cannot run: {linker} is not installed" >&2; exit 2; }}
 log=$(mktemp) || exit 2
 out=$(mktemp) || exit 2
-(cd "$here/{LINK_DIR}" && {linker} @{lk.RESPONSE} -o "$out") >"$log" 2>&1
-python3 "$here/{JUDGE_FILE}" --anywhere "$log" "$here/{LINK_DIR}" >/dev/null
+{run}
+python3 "$here/{JUDGE_FILE}" --anywhere "$log" "{root}" >/dev/null
 v=$?
 cat "$log"
 rm -f "$log" "$out"
