@@ -11,7 +11,10 @@ The source: the same command with ``-E`` instead of ``-c`` (its dependency-file 
 dropped) writes the preprocessed file. The compile that judges it (:func:`judge_argv`) is the
 command without what only the preprocessor reads (``-I``, ``-D``, ``-include``, ``-Wp,...``),
 with ``-c FILE -o /dev/null``: every code generation and warning flag stays, so the failure is
-the kernel's (clang also gets ``-ferror-limit=0``: expanded macros may show other errors first). The file must show the session's signature (:func:`ltobisect.signature.shows_anywhere`:
+the kernel's (clang also gets ``-ferror-limit=0``: expanded macros may show other errors first).
+When the front end alone (``-fsyntax-only``) shows the failure, as it does for most errors and
+warnings, that is the compile: no optimization or code generation, each test several times
+faster; a failure of the back end (a crash in a pass, a frame-size warning) keeps ``-c``. The file must show the session's signature (:func:`ltobisect.signature.shows_anywhere`:
 any file name, the same kind, tool and message) before C-Vise starts, and every variant C-Vise
 keeps must show it too: another error is not interesting, so the reduction cannot slip to it.
 """
@@ -178,8 +181,9 @@ def preprocess_argv(call: Call, dest: Path) -> List[str]:
     return out + ["-o", str(dest)]
 
 
-def judge_argv(call: Call, source: str) -> List[str]:
-    """The compile of a preprocessed ``source`` with the call's own compiler and flags."""
+def judge_argv(call: Call, source: str, syntax_only: bool = False) -> List[str]:
+    """The compile of a preprocessed ``source`` with the call's own compiler and flags;
+    ``syntax_only``: the front end alone (``-fsyntax-only``), for a failure it reports."""
     out: List[str] = [call.compiler]
     args = list(call.argv[1:])
     original = call.source()
@@ -200,6 +204,8 @@ def judge_argv(call: Call, source: str) -> List[str]:
         # Macros no longer hide what they expand to: a preprocessed kernel file may give clang
         # twenty other errors first, and clang stops at twenty by default.
         out.append("-ferror-limit=0")
+    if syntax_only:
+        return out + ["-fsyntax-only", source]
     return out + ["-c", source, "-o", "/dev/null"]
 
 
