@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
+from tenacity import Retrying, retry_if_result, stop_after_attempt
+
 from ltobisect import report
 from ltobisect.build import build_env, ccache_enabled
 from ltobisect.config import SessionConfig, Toolchain, is_kernel_tree, user_ccache_dir
@@ -321,9 +323,19 @@ class Reduction:
         argv = ["cvise", "--n", str(max(1, self.opts.workers)), "--timeout",
                 str(CVISE_TEST_TIMEOUT), "--tidy", str(test), REDUCED_SOURCE]
         log = self.work / "cvise.log"
-        done = watched(argv, cwd=self.rs.dir, env=env, log=log, deadline=self.deadline,
-                       stop=self.stop, watch=current,
-                       progress=lambda size: self.progress("cvise", size, "bytes", start))
+
+        def failed(done: Any) -> bool:
+            return not done.killed_by_us and os.waitstatus_to_exitcode(done.status) != 0
+
+        def once() -> Any:
+            return watched(argv, cwd=self.rs.dir, env=env, log=log, deadline=self.deadline,
+                           stop=self.stop, watch=current,
+                           progress=lambda size: self.progress("cvise", size, "bytes", start))
+
+        # C-Vise failing (its own fault, not a verdict) is run once more, from the file as it
+        # left it; a second failure is reported with the end of its log.
+        done = Retrying(stop=stop_after_attempt(2), retry=retry_if_result(failed),
+                        retry_error_callback=lambda state: state.outcome.result())(once)
         shutil.rmtree(tmp, ignore_errors=True)
         status = os.waitstatus_to_exitcode(done.status)
         tests = _cvise_tests(log)
@@ -635,7 +647,7 @@ class Reduction:
         shutil.copytree(attach, alone / "reduced", ignore=shutil.ignore_patterns("clang-crash"))
         env = {k: v for k, v in os.environ.items() if not k.startswith("LTOBISECT")}
         status, text = cc.run_call(["sh", str(alone / "reduced" / REPRO)], str(alone),
-                                   self.work / "alone.log", env, 1800, threading.Event())
+                                   self.work / "alone.log", env, 1800, self.stop)
         shutil.rmtree(alone, ignore_errors=True)
         said = text.strip().splitlines()[-1] if text.strip() else f"exit {status}"
         return {"reruns": status == 0, "rerun_said": said, "attached": sorted(
