@@ -38,8 +38,8 @@ from ltobisect import journal as jr
 from ltobisect.config import BASELINES
 from ltobisect.judge_bundle import JUDGE_FILE, judge_program, uses_judge
 from ltobisect.model import SessionStatus
-from ltobisect.reducer.common import REDUCED_DIR, describe
-from ltobisect.report_facts import EXCERPT_FILE, Facts
+from ltobisect.state import REDUCED_DIR
+from ltobisect.report_facts import EXCERPT_FILE, Facts, reduced_line
 from ltobisect.reproduce import reproduce_commands, reproduce_script, test_script_name
 from ltobisect.state import ResultDoc, StateDir
 from ltobisect.summary import summary_data
@@ -437,11 +437,6 @@ def _reduced(res: ResultDoc) -> List[str]:
                                       "; not finished: `ltobisect reduce` continues it"), "  ")
     L.append("")
     return L
-
-
-def reduced_line(red: Dict[str, Any]) -> str:
-    """The reduction in one line (the summary's ``reduced.line``)."""
-    return describe(red)
 
 
 def _attachments(paths: Dict[str, Path]) -> List[str]:

@@ -374,3 +374,27 @@ def default_target(sig: Optional[Signature]) -> str:
 def build_target(b: BuildSpec, sig: Optional[Signature]) -> str:
     """The target the oracle builds for ``sig`` (the same rule, so the commands match the tests)."""
     return " ".join(targets_for(b, sig))
+
+
+def reduced_line(outcome: Dict[str, Any]) -> str:
+    """What ``ltobisect reduce`` made, in one line (or why it made nothing): the report's
+    sentence and summary.json's ``reduced.line``."""
+    kind = outcome.get("kind")
+    if kind == "source" and outcome.get("after"):
+        b, a = outcome.get("before") or {}, outcome["after"]
+        text = (f"reduced the failing source from {b.get('lines')} to {a.get('lines')} lines "
+                f"({b.get('bytes')} -> {a.get('bytes')} bytes)")
+    elif kind == "link" and outcome.get("after"):
+        b, a = outcome.get("before") or {}, outcome["after"]
+        text = f"reduced the failing link from {b.get('inputs')} to {a.get('inputs')} inputs"
+        mod = outcome.get("module") or {}
+        if mod.get("merged"):
+            text += f", its bitcode to one module of {mod.get('after_bytes')} bytes " \
+                    f"(from {mod.get('before_bytes')})"
+    else:
+        return f"no reduced reproducer: {outcome.get('reason') or 'the reduction made nothing'}"
+    if not outcome.get("complete"):
+        text += f" (not finished: {outcome.get('reason') or 'stopped'})"
+    if not outcome.get("reruns"):
+        text += f"; it does not rerun alone: {outcome.get('rerun_said', '')}"
+    return text

@@ -50,6 +50,8 @@ BEST_FILE = "best.json"
 BEST_CONFIG = "best.config"
 RUNS_FILE = "runs.jsonl"
 RESULT_FILE = "result.json"
+#: ``ltobisect reduce``'s attachments: what a maintainer downloads (repro.sh, judge.py, the file).
+REDUCED_DIR = "reduced"
 #: The results a later run must not replace by a worse one (see StateDir.kept_result).
 KEPT_STATUSES = (SessionStatus.MINIMIZED, SessionStatus.PARTIAL)
 #: The artifacts ltobisect.report writes into the state directory, by their key in a

@@ -10,7 +10,7 @@ from typing import Any, Dict, Optional
 from ltobisect import journal as jr
 from ltobisect.events import SCHEMA
 from ltobisect.model import SessionStatus
-from ltobisect.report_facts import Facts
+from ltobisect.report_facts import Facts, reduced_line
 from ltobisect.signature import at_the_link
 
 
@@ -83,7 +83,6 @@ def _reduced(red: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
     when no reduction ran."""
     if not red:
         return None
-    from ltobisect.report import reduced_line
     return dict(red, line=reduced_line(red))
 
 

@@ -17,7 +17,8 @@ This module is :func:`main`: it runs the command and maps every error to its exi
 - :mod:`.options`: the given options checked and turned into a SessionConfig or BuildSpec;
 - :mod:`.run`: a session run under the reporter, Ctrl-C and the budget, and its outcome shown;
 - :mod:`.signals`: Ctrl-C, SIGTERM and the budget's timers;
-- :mod:`.commands`: minimize, hook, resume, reduce, report, demo, bench;
+- :mod:`.commands`: minimize, hook, resume, report, demo, bench;
+- :mod:`.reduce`: reduce, and --reduce after a search;
 - :mod:`.queries`: changes, resolve, failures (no build);
 - :mod:`.context`: what main() and the commands share (Context, the lines on stderr).
 """
@@ -41,13 +42,13 @@ from ltobisect.cli.commands import (
     cmd_demo,
     cmd_hook,
     cmd_minimize,
-    cmd_reduce,
     cmd_report,
     cmd_resume,
 )
 from ltobisect.cli.context import PROG, Command, Context, fail, wants_json
 from ltobisect.cli.options import session_config
 from ltobisect.cli.parser import Parser, build_parser
+from ltobisect.cli.reduce import cmd_reduce
 from ltobisect.cli.queries import cmd_changes, cmd_failures, cmd_resolve
 from ltobisect.cli.run import run_session
 from ltobisect.cli.signals import Interrupts

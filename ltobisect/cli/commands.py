@@ -11,11 +11,12 @@ import sys
 import tempfile
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict
 
 from ltobisect import each_failure, report
 from ltobisect.cli.context import PROG, Context
 from ltobisect.cli.options import session_config
+from ltobisect.cli.reduce import check_reduce_tools, with_reduction
 from ltobisect.cli.run import resume_starter, run_session, starter
 from ltobisect.config import BuildSpec, SessionConfig, default_work_dir, is_kernel_tree
 from ltobisect.dirlock import write_problem
@@ -168,81 +169,6 @@ def resume_settings(args: argparse.Namespace, config: SessionConfig) -> Dict[str
     if limits != config.limits:
         settings["limits"] = limits
     return settings
-
-
-def cmd_reduce(args: argparse.Namespace, ctx: Context) -> int:
-    """`ltobisect reduce`: the reproducer beyond the config, from a minimized session."""
-    from ltobisect.reducer import run as reducer
-    from ltobisect.reducer.common import require
-
-    state = check_state_dir(args.state_dir)
-    ctx.state = state
-    if write_problem(state) is not None:
-        raise UserError(f"{state} is not writable", "reduce a writable copy of it")
-    prepared = reducer.prepare(state)  # UserError: nothing to reduce
-    require(reducer.tools_for(prepared.kind, prepared.config), "the reduction")
-    if args.workers is not None and args.workers < 1:
-        raise UserError(f"--workers must be at least 1, not {args.workers}", "for example --workers 2")
-    budget = args.reduce_budget if args.reduce_budget is not None else reducer.DEFAULT_BUDGET
-    opts = reducer.ReduceOptions(budget=budget,
-                                 workers=args.workers or prepared.config.workers or 1)
-    reporter = ctx.reporter(args.json, opts.workers)
-
-    def start(rep: object, register: Any) -> object:
-        run = reducer.ReduceRun(state, opts, rep)
-        register(run)
-        return run.run()
-
-    return run_session(start, state, reporter, None)
-
-
-def with_reduction(start: Any, args: argparse.Namespace, config: SessionConfig,
-                   session_budget: Optional[float]) -> Any:
-    """``--reduce``: after a minimized session, its reduction, within what is left of the
-    session's budget (and --reduce-budget). The session's exit code stays its own; the
-    reduction's outcome is in its report and summary."""
-    from ltobisect.reducer import run as reducer
-    from ltobisect.events import Message
-    from ltobisect.model import SessionStatus
-
-    if not getattr(args, "reduce", False):
-        return start
-    import time
-    began = time.monotonic()
-
-    def chained(reporter: Any, register: Any) -> object:
-        result = start(reporter, register)
-        if getattr(result, "status", None) is not SessionStatus.MINIMIZED:
-            return result
-        budget = args.reduce_budget if args.reduce_budget is not None else reducer.DEFAULT_BUDGET
-        if session_budget is not None:
-            budget = min(budget, session_budget - (time.monotonic() - began) - 5)
-        if budget < 30:
-            reporter.event(Message("warning", "no time left in the budget to reduce the reproducer"))
-            return result
-        state = result.state_dir
-        try:
-            run = reducer.ReduceRun(state, reducer.ReduceOptions(budget, config.workers or 1),
-                                    reporter)
-            register(run)
-            run.run()
-        except UserError as exc:
-            reporter.event(Message("warning", f"no reduced reproducer: {exc}"))
-        return result
-
-    return chained
-
-
-def check_reduce_tools(args: argparse.Namespace, config: SessionConfig) -> None:
-    """With --reduce, every program either reduction may run, before the first build."""
-    if not getattr(args, "reduce", False):
-        return
-    from ltobisect.reducer import run as reducer
-    from ltobisect.reducer.common import require
-
-    major = reducer.llvm_major(config)
-    tools = ["cvise"] + (reducer.tools_for("link", config) if major else [])
-    require(tools, "--reduce")
 
 
 def cmd_report(args: argparse.Namespace, ctx: Context) -> int:

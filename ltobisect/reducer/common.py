@@ -25,13 +25,12 @@ from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Sequence
 from ltobisect import process
 from ltobisect.errors import InfraError, UserError
 from ltobisect.journal import fsync_dir, write_atomic
+from ltobisect.state import REDUCED_DIR
 
 #: The reduction's own directory in the state directory, and its documents.
 REDUCE_DIR = "reduce"
 REDUCE_FILE = "reduce.json"
 TESTS_FILE = "tests.jsonl"
-#: The attachments: what a maintainer downloads (repro.sh, judge.py, the reduced file).
-REDUCED_DIR = "reduced"
 #: The Debian package of each program a reduction runs (``{N}``: the LLVM release).
 PACKAGES = {"cvise": "cvise", "clang": "clang-{N}", "ld.lld": "lld-{N}", "llvm-link": "llvm-{N}",
             "llvm-reduce": "llvm-{N}", "llvm-dis": "llvm-{N}", "llvm-ar": "llvm-{N}",
@@ -193,26 +192,3 @@ def tail(path: Path, lines: int = 20) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return ""
-
-
-def describe(outcome: Dict[str, Any]) -> str:
-    """One line: what the reduction made (or why it made nothing)."""
-    kind = outcome.get("kind")
-    if kind == "source" and outcome.get("after"):
-        b, a = outcome.get("before") or {}, outcome["after"]
-        text = (f"reduced the failing source from {b.get('lines')} to {a.get('lines')} lines "
-                f"({b.get('bytes')} -> {a.get('bytes')} bytes)")
-    elif kind == "link" and outcome.get("after"):
-        b, a = outcome.get("before") or {}, outcome["after"]
-        text = f"reduced the failing link from {b.get('inputs')} to {a.get('inputs')} inputs"
-        mod = outcome.get("module") or {}
-        if mod.get("merged"):
-            text += f", its bitcode to one module of {mod.get('after_bytes')} bytes " \
-                    f"(from {mod.get('before_bytes')})"
-    else:
-        return f"no reduced reproducer: {outcome.get('reason') or 'the reduction made nothing'}"
-    if not outcome.get("complete"):
-        text += f" (not finished: {outcome.get('reason') or 'stopped'})"
-    if not outcome.get("reruns"):
-        text += f"; it does not rerun alone: {outcome.get('rerun_said', '')}"
-    return text

@@ -30,15 +30,15 @@ import shutil
 import tarfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
 from tenacity import Retrying, retry_if_result, stop_after_attempt
 
-from ltobisect import report
 from ltobisect.build import build_env, ccache_enabled
-from ltobisect.config import SessionConfig, Toolchain, is_kernel_tree, user_ccache_dir
+from ltobisect.config import (SessionConfig, Toolchain, config_from_json, is_kernel_tree,
+                              user_ccache_dir)
 from ltobisect.errors import InfraError, UserError
 from ltobisect.events import Message, PhaseStarted, ReduceProgress
 from ltobisect.journal import write_atomic
@@ -46,11 +46,11 @@ from ltobisect.judge_bundle import JUDGE_FILE, judge_program
 from ltobisect.linkrepro import lld_reproduce, relink_alone
 from ltobisect.model import Phase, Signature, SignatureKind
 from ltobisect.signature import at_the_link
-from ltobisect.state import ResultDoc, StateDir
+from ltobisect.state import EACH_FILE, ResultDoc, StateDir
 
 from . import compile as cc
 from . import link as lk
-from .common import ReduceState, describe, tail, watched
+from .common import ReduceState, tail, watched
 
 #: A reduction's wall time when not told (--reduce-budget).
 DEFAULT_BUDGET = 3600.0
@@ -873,10 +873,11 @@ esac
 
 
 def reduce_state(state: Path, config: SessionConfig, sig: Signature, result: ResultDoc,
-                 opts: ReduceOptions, emit: Callable[[object], None],
-                 stop: threading.Event) -> Dict[str, Any]:
+                 opts: ReduceOptions, emit: Callable[[object], None], stop: threading.Event,
+                 render: Callable[[Path], Any]) -> Dict[str, Any]:
     """Run (or continue) the reduction of a minimized session; write its outcome into
-    result.json (``reduced``) and the artifacts again. Returns the outcome."""
+    result.json (``reduced``) and the artifacts again with ``render`` (the report's
+    ``write_artifacts``, handed down by the command). Returns the outcome."""
     red = Reduction(state, config, sig, result, opts, emit, stop)
     outcome = red.run()
     store = StateDir(state, config.work_dir)
@@ -890,66 +891,10 @@ def reduce_state(state: Path, config: SessionConfig, sig: Signature, result: Res
                             **{k: rel[k] for k in ("relinks", "relink_said", "relink_command")
                                if k in rel}}
     store.write_result(doc)
-    report.write_artifacts(state)
+    render(state)
     if outcome.get("reason"):
         emit(Message(level="info", text=f"reduction: {outcome['reason']}"))
     return outcome
-
-
-class ReduceRun:
-    """``ltobisect reduce STATE`` as :func:`ltobisect.cli.run.run_session` runs a session:
-    ``request_stop`` (Ctrl-C, SIGTERM, the budget) and ``run`` (the SessionResult)."""
-
-    def __init__(self, state: Path, opts: ReduceOptions, reporter: Any) -> None:
-        self.state = Path(state)
-        self.opts = opts
-        self.reporter = reporter
-        self.stop = threading.Event()
-        self.result: Any = None
-
-    def request_stop(self, reason: str = "") -> None:
-        self.stop.set()
-
-    def run(self) -> Any:
-        from ltobisect.errors import ExitCode
-        from ltobisect.finish import SessionResult
-        from ltobisect.model import SessionStatus
-
-        prepared = prepare(self.state)
-        store = StateDir(self.state, prepared.config.work_dir)
-        store.acquire()
-        started = time.monotonic()
-        try:
-            self.reporter.event(PhaseStarted(phase=Phase.REDUCING, detail=str(self.state)))
-            outcome = reduce_state(self.state, prepared.config, prepared.sig, prepared.result,
-                                   self.opts, self.reporter.event, self.stop)
-        finally:
-            store.release()
-        artifacts = store.artifacts()
-        best = prepared.result.best or {}
-        line = describe(outcome)
-        if outcome.get("complete") and outcome.get("reruns"):
-            status, code = SessionStatus.MINIMIZED, ExitCode.MINIMIZED
-        elif self.stop.is_set() or (outcome.get("reruns") and not outcome.get("complete")):
-            status, code = SessionStatus.PARTIAL, ExitCode.PARTIAL
-        else:
-            status, code = SessionStatus.NOT_REPRODUCED, ExitCode.NOT_REPRODUCED
-        hint = f"ltobisect reduce {self.state} continues it" if code == ExitCode.PARTIAL else ""
-        self.result = SessionResult(
-            status=status, exit_code=code, message=line, state_dir=self.state, hint=hint,
-            fragment=_fragment(artifacts.get("fragment")),
-            best_size=best.get("size"), verified=bool(prepared.result.verified),
-            signature=prepared.sig.describe(), artifacts=artifacts,
-            elapsed=time.monotonic() - started)
-        return self.result
-
-
-def _fragment(path: Optional[Path]) -> tuple:
-    try:
-        text = Path(path).read_text() if path is not None else ""
-    except OSError:
-        return ()
-    return tuple(ln for ln in text.splitlines() if ln.startswith(("CONFIG_", "# CONFIG_")))
 
 
 @dataclass
@@ -963,9 +908,7 @@ class Prepared:
 def prepare(state: Path) -> Prepared:
     """The minimized session a reduction starts from; UserError when there is none or its
     failure has no reproducer smaller than the config."""
-    from ltobisect import each_failure
-
-    if each_failure.is_each_failure(state):
+    if (Path(state) / EACH_FILE).is_file():
         raise UserError(f"{state} holds one search per failure",
                         f"reduce one of them: ltobisect reduce {state}/failures/N")
     store = StateDir(state)
@@ -981,5 +924,9 @@ def prepare(state: Path) -> Prepared:
         raise UserError(f"nothing to reduce beyond the config for this failure ({what})",
                         "a reduced reproducer is made for compile errors, compiler crashes "
                         "and link failures")
-    config = each_failure.stored(state).config
+    try:
+        config = replace(config_from_json(doc.config), state_dir=Path(state))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UserError(f"{state}/session.json holds no usable session config ({exc})",
+                        "the session was written by another version of ltobisect") from None
     return Prepared(config=config, sig=sig, result=result, kind=kind)
