@@ -321,7 +321,7 @@ class Reduction:
         env = dict(os.environ, TMPDIR=str(tmp), LC_ALL="C", LANG="C")
         start = int(cmd["bytes"])
         argv = ["cvise", "--n", str(max(1, self.opts.workers)), "--timeout",
-                str(CVISE_TEST_TIMEOUT), "--tidy", str(test), REDUCED_SOURCE]
+                str(CVISE_TEST_TIMEOUT), "--tidy", "--skip-key-off", str(test), REDUCED_SOURCE]
         log = self.work / "cvise.log"
 
         def failed(done: Any) -> bool:
