@@ -387,6 +387,11 @@ def reduced_line(outcome: Dict[str, Any]) -> str:
     elif kind == "link" and outcome.get("after"):
         b, a = outcome.get("before") or {}, outcome["after"]
         text = f"reduced the failing link from {b.get('inputs')} to {a.get('inputs')} inputs"
+        first = outcome.get("first_link") or {}
+        if first.get("after"):
+            made = first.get("made", "").rsplit("/", 1)[-1]
+            text += (f", and the link that made {made} from {(first.get('before') or {}).get('inputs')}"
+                     f" to {first['after'].get('inputs')} inputs")
         mod = outcome.get("module") or {}
         if mod.get("merged"):
             text += f", its bitcode to one module of {mod.get('after_bytes')} bytes " \
