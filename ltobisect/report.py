@@ -417,7 +417,8 @@ def _reduced(res: ResultDoc) -> List[str]:
                   f"the ld.lld --reproduce tarball does not relink alone with the same failure: "
                   f"{red.get('relink_said', '')}", "  ")
     if red.get("reruns"):
-        what = ("one compile" if red.get("kind") == "source" else "one link")
+        what = ("one compile" if red.get("kind") == "source" else
+                "two links" if red.get("first_link") else "one link")
         L += wrap(f"reruns alone ({what}, from {REDUCED_DIR}/ only): sh {REDUCED_DIR}/repro.sh", "  ")
         if red.get("kind") == "source":
             L += wrap(f"needs {red.get('compiler')}; the kernel's command was: "

@@ -12,6 +12,7 @@ same error through both links, from the attachment alone.
 from __future__ import annotations
 
 import json
+import lzma
 import os
 import shutil
 import subprocess
@@ -85,3 +86,39 @@ def test_a_second_reduce_runs_no_test_again(reduced) -> None:
     assert tests.read_text() == before
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     assert summary["reduced"]["after"] == reduced.summary()["reduced"]["after"]
+
+
+def test_a_real_w1_compile_error_reduces_to_a_few_lines(kernel_tree: Path, shared_ccache: Path,
+                                                        tmp_path: Path, pytestconfig) -> None:
+    """examples/linux-lto/real/6.1-x86_64-clang16-w1-vdso: a W=1 error of the real 6.1 tree
+    (no previous prototype for arch_get_vdso_data), found by a randconfig hunt; its
+    preprocessed vma.c (about 58,000 lines) must come down to a few lines that clang-16 with
+    the kernel's flags still rejects the same way, from the attachment alone."""
+    if shutil.which("cvise") is None:
+        pytest.skip("cvise is needed (scripts/bootstrap test installs it)")
+    case = REPO / "examples" / "linux-lto" / "real" / "6.1-x86_64-clang16-w1-vdso"
+    meta = json.loads((case / "case.json").read_text())
+    out = tmp_path / "expand"
+    out.mkdir()
+    (out / ".config").write_text((case / "bad.defconfig").read_text())
+    subprocess.run(["make", "-s", "-C", str(kernel_tree), f"O={out}", "ARCH=x86_64", "LLVM=-16",
+                    "W=1", "olddefconfig"], check=True, capture_output=True, text=True)
+    bad = tmp_path / "bad.config"
+    bad.write_text((out / ".config").read_text())
+    log = tmp_path / "build.log"
+    log.write_bytes(lzma.decompress((case / "build.log.xz").read_bytes()))
+    run = minimize(bad, kernel_tree, tmp_path / "state", shared_ccache, "--arch", "x86_64",
+                   "--log", str(log), "--workers", "2", "--no-lto-matrix", "--make", "W=1",
+                   *meta["args"], "--reduce", "--reduce-budget", "30m", timeout=60 * 60,
+                   pytestconfig=pytestconfig)
+    assert run.proc.returncode == 0, run.proc.stderr[-3000:]
+    red = run.summary()["reduced"]
+    assert red["kind"] == "source" and red["reruns"] is True, red
+    assert red["before"]["lines"] > 10000
+    assert red["after"]["lines"] <= 10, (run.state / "reduced" / "reduced.i").read_text()
+    reduced = (run.state / "reduced" / "reduced.i").read_text()
+    assert "arch_get_vdso_data" in reduced
+    proc = subprocess.run(["sh", str(run.state / "reduced" / "repro.sh")], capture_output=True,
+                          text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "no previous prototype for function 'arch_get_vdso_data'" in proc.stdout

@@ -34,6 +34,8 @@ from ltobisect import signature as sg
 from ltobisect.linkrepro import RESPONSE, _safe_members
 from ltobisect.model import Signature
 
+#: What every link the reduction runs adds: all errors printed (see :func:`run_link`).
+ALL_ERRORS = ("--error-limit=0",)
 #: Bitcode's magic numbers: raw, and in the wrapper some targets use.
 _BITCODE = (b"BC\xc0\xde", b"\xde\xc0\x17\x0b")
 _THIN = b"!<thin>\n"
@@ -212,12 +214,17 @@ class Link:
 
 def run_link(linker: str, root: Path, response: str, scratch: Path, limit: Optional[float],
              stop: threading.Event) -> Tuple[int, str]:
-    """Link with ``response`` in ``root``; (exit status or -1 when killed, output)."""
+    """Link with ``response`` in ``root``; (exit status or -1 when killed, output).
+
+    Every error is printed (``--error-limit=0``): a link with inputs left out reports their
+    symbols as undefined too, and lld stops at twenty errors, maybe before the one that counts.
+    """
     scratch.mkdir(parents=True, exist_ok=True)
     rsp, log = scratch / "response.txt", scratch / "link.log"
     rsp.write_text(response)
     with open(log, "wb") as sink:
-        done = process.run([linker, f"@{rsp}"], cwd=root, stdout=sink, timeout=limit, stop=stop)
+        done = process.run([linker, f"@{rsp}", *ALL_ERRORS], cwd=root, stdout=sink,
+                           timeout=limit, stop=stop)
     text = log.read_text(errors="replace")
     return (-1 if done.killed_by_us else os.waitstatus_to_exitcode(done.status)), text
 
@@ -385,7 +392,8 @@ def module_test_script(linker: str, stages: Sequence[Tuple[Path, Path]], judge: 
         out = "$d/out" if i == len(stages) - 1 else f"$d/stage{i}.o"
         links.append(f'sed -e "s|@MODULE@|$m|" -e "s|@STAGE@|$d/stage{i - 1}.o|" '
                      f'{q(str(template))} >"$d/response{i}.txt"\n'
-                     f'(cd {q(str(root))} && {q(linker)} "@$d/response{i}.txt" -o "{out}") '
+                     f'(cd {q(str(root))} && {q(linker)} "@$d/response{i}.txt" '
+                     f'{" ".join(ALL_ERRORS)} -o "{out}") '
                      f'>"$d/log" 2>&1' + (" || { rm -rf \"$d\"; exit 1; }"
                                           if i < len(stages) - 1 else ""))
     body = "\n".join(links)

@@ -465,7 +465,8 @@ class Reduction:
         limit = self.limit(3600.0)
 
         def test(keep, slot: int) -> bool:
-            key = hashlib.sha256((name + "\n" + "\n".join(sorted(keep))).encode()).hexdigest()
+            key = hashlib.sha256("\n".join([name, *lk.ALL_ERRORS, *sorted(keep)]).encode()
+                                 ).hexdigest()
             known = self.rs.known(key)
             if known is not None:
                 return known
@@ -612,7 +613,7 @@ class Reduction:
                           "out")
             (d / lk.RESPONSE).write_text(link.response(keep, output=output, replace=replace,
                                                        extra=extra))
-            command = f"cd {LINK_DIR} && {linker} @{lk.RESPONSE}"
+            command = f"cd {LINK_DIR} && {linker} @{lk.RESPONSE} {' '.join(lk.ALL_ERRORS)}"
         else:
             (d / lk.RESPONSE).write_text(link.response(keep, output=STAGE1, replace=replace,
                                                        extra=extra))
@@ -622,7 +623,7 @@ class Reduction:
             (fin / lk.RESPONSE).write_text(chain.final.response(
                 chain.final_keep, output="out", replace={chain.made: f"../{STAGE1}"}))
             command = (f"cd {LINK_DIR} && {linker} @{lk.RESPONSE} && cd {FINAL_DIR} && "
-                       f"{linker} @{lk.RESPONSE}")
+                       f"{linker} @{lk.RESPONSE} {' '.join(lk.ALL_ERRORS)}")
         write_atomic(attach / REPRO, link_repro(linker, self.sig, two=chain.first is not None),
                      mode=0o755)
         _pack(attach / "reduced.tar.gz", attach, (REPRO, JUDGE_FILE, LINK_DIR))
@@ -839,14 +840,15 @@ def prefilter(sig: Signature) -> str:
 def link_repro(linker: str, sig: Signature, two: bool = False) -> str:
     """repro.sh for a reduced link: one linker command in link/ (two with an earlier link:
     link/ makes stage1.o, link/final/ fails), judged by judge.py."""
+    errors = " ".join(lk.ALL_ERRORS)  # a reduced link may report many undefined symbols
     if two:
         run = (f'(cd "$here/{LINK_DIR}" && {linker} @{lk.RESPONSE} -o {STAGE1} && '
-               f'cd {FINAL_DIR} && {linker} @{lk.RESPONSE} -o "$out") >"$log" 2>&1')
+               f'cd {FINAL_DIR} && {linker} @{lk.RESPONSE} {errors} -o "$out") >"$log" 2>&1')
         usage = (f"runs {linker} @response.txt in link/ (it makes {STAGE1}), then in "
                  f"link/{FINAL_DIR}/")
         root = f"$here/{LINK_DIR}/{FINAL_DIR}"
     else:
-        run = f'(cd "$here/{LINK_DIR}" && {linker} @{lk.RESPONSE} -o "$out") >"$log" 2>&1'
+        run = f'(cd "$here/{LINK_DIR}" && {linker} @{lk.RESPONSE} {errors} -o "$out") >"$log" 2>&1'
         usage = f"runs {linker} @response.txt in link/ beside this script"
         root = f"$here/{LINK_DIR}"
     return f"""#!/bin/sh
