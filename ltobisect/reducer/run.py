@@ -392,6 +392,7 @@ class Reduction:
             out["first_link"]["after"] = {"inputs": len(keep)}
         module = self._merge_and_reduce(chain, linker, keep, out)
         out.update(self._attach_link(chain, linker, keep, module))
+        out["tests"] = self.rs.tests()  # the links of the delta debugging (llvm-reduce's apart)
         out["after"]["bytes"] = sum(p.stat().st_size for p in
                                     (self.rs.attach_dir / LINK_DIR).rglob("*") if p.is_file())
         out.update(self._rerun(out.get("complete", False)))
