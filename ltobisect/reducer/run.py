@@ -28,6 +28,7 @@ import os
 import re
 import shutil
 import tarfile
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -314,9 +315,16 @@ class Reduction:
         test = self.work / "cvise-test.sh"
         test.write_text(cvise_test(self.rs.attach_dir / REPRO, self.rs.file(ALLOWED)))
         test.chmod(0o755)
-        tmp = self.work / "tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
+        # C-Vise's multiprocessing manager binds a Unix socket under TMPDIR, and a socket's
+        # path holds at most 107 bytes: a state directory a few levels deep made it fail
+        # ("AF_UNIX path too long"). Its temporary files go to a short directory of the
+        # system's temporary area instead, removed afterwards.
+        left = self.rs.doc.get("cvise_tmp")
+        if left and Path(left).name.startswith("ltobisect-cvise-"):
+            shutil.rmtree(left, ignore_errors=True)  # what a killed run left behind
+        tmp = Path(tempfile.mkdtemp(prefix="ltobisect-cvise-"))
+        self.rs.doc["cvise_tmp"] = str(tmp)
+        self.rs.save()
         # The locale of the build (gcc quotes by it): the allowed errors were read in it.
         env = dict(os.environ, TMPDIR=str(tmp), LC_ALL="C", LANG="C")
         start = int(cmd["bytes"])
@@ -334,9 +342,11 @@ class Reduction:
 
         # C-Vise failing (its own fault, not a verdict) is run once more, from the file as it
         # left it; a second failure is reported with the end of its log.
-        done = Retrying(stop=stop_after_attempt(2), retry=retry_if_result(failed),
-                        retry_error_callback=lambda state: state.outcome.result())(once)
-        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            done = Retrying(stop=stop_after_attempt(2), retry=retry_if_result(failed),
+                            retry_error_callback=lambda state: state.outcome.result())(once)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
         status = os.waitstatus_to_exitcode(done.status)
         tests = _cvise_tests(log)
         if done.killed_by_us:
