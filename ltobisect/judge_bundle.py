@@ -9,8 +9,9 @@ one file and loaded there as a small in-memory package, so the judge is ltobisec
 this version and cannot drift from it. The session's signature is written into the program
 as JSON.
 
-``python3 judge.py LOG [ROOT...]`` (the roots: the tree and the output directory, whose paths
-normalization removes, as the build oracle's roots) exits:
+``python3 judge.py [--anywhere] LOG [ROOT...]`` (the roots: the tree and the output directory,
+whose paths normalization removes, as the build oracle's roots; ``--anywhere``: the failure may
+name any file, as in a reduced reproducer, :func:`ltobisect.signature.shows_anywhere`) exits:
 
 - 0 (:data:`SHOWS`): the log shows the failure;
 - 10 (:data:`OTHER`): it does not; stdout has the failure the log shows instead, if any, in
