@@ -61,6 +61,15 @@ def demo_copy(tmp: Path) -> Path:
     return tree
 
 
+def gso_compile_error(tmp: Path):
+    """A copy of the demo, and its randconfig without NET_GSO: net/tso.c fails to compile."""
+    tree = demo_copy(tmp)
+    bad = tmp / "bad.config"
+    bad.write_text((tree / "configs" / "randconfig.config").read_text().replace(
+        "CONFIG_NET_GSO=y", "# CONFIG_NET_GSO is not set"))
+    return tree, bad
+
+
 def summary(state: Path) -> dict:
     return json.loads((state / "summary.json").read_text())
 
@@ -75,10 +84,7 @@ needs_llvm16 = pytest.mark.skipif(
 # -- the compile error, through the CLI -----------------------------------------------------------
 @needs_cvise
 def test_the_compile_error_reduces_to_a_few_lines_and_a_kill_continues(tmp_path):
-    tree = demo_copy(tmp_path)
-    bad = tmp_path / "bad.config"
-    bad.write_text((tree / "configs" / "randconfig.config").read_text().replace(
-        "CONFIG_NET_GSO=y", "# CONFIG_NET_GSO is not set"))
+    tree, bad = gso_compile_error(tmp_path)
     state = tmp_path / "state"
     code, _, err = finished(ltobisect("minimize", bad, "--tree", tree, "--baseline",
                                       tree / "configs" / "baseline.config", "--state", state,
@@ -194,10 +200,7 @@ def test_reduce_refuses_a_state_without_a_minimized_result(tmp_path):
 @pytest.mark.skipif(shutil.which("cc") is None or shutil.which("make") is None,
                     reason="the demo needs make and cc")
 def test_a_missing_reducer_is_one_line_with_the_apt_command(tmp_path):
-    tree = demo_copy(tmp_path)
-    bad = tmp_path / "bad.config"
-    bad.write_text((tree / "configs" / "randconfig.config").read_text().replace(
-        "CONFIG_NET_GSO=y", "# CONFIG_NET_GSO is not set"))
+    tree, bad = gso_compile_error(tmp_path)
     # --reduce checks its programs before the first build. PATH: all of this machine's
     # programs but C-Vise.
     bin_dir = tmp_path / "bin"

@@ -12,7 +12,6 @@ killed on stop or at the deadline, while a thread reports the size of the file i
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -55,19 +54,6 @@ def require(programs: Iterable[str], why: str) -> None:
     packages = " ".join(dict.fromkeys(package_of(p) for p in missing))
     raise UserError(f"{why} needs {', '.join(missing)}, not found on PATH",
                     f"apt-get install {packages}")
-
-
-def llvm_program(name: str, major: Optional[str]) -> str:
-    """``name-N`` for LLVM release ``N`` (Debian's names), or ``name`` without a release."""
-    return f"{name}-{major}" if major else name
-
-
-def file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 class ReduceState:

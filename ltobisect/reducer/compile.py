@@ -35,7 +35,7 @@ RECORDER = """\
 #!/bin/sh
 # ltobisect's compiler recorder: note the directory, arguments and exit status of each
 # compiler call in $LTOBISECT_RECORD, then return the compiler's own status.
-f=$(mktemp "${LTOBISECT_RECORD:?}/cc.XXXXXXXX") || exit 125
+f=$(mktemp -p "${LTOBISECT_RECORD:?}") || exit 125  # tmp.<random>, one file a call
 printf '%s\\0' "$PWD" "$@" >"$f"
 "$@"
 status=$?
@@ -96,7 +96,7 @@ class Call:
 def recorded(record_dir: Path) -> List[Call]:
     """Every call the recorder noted, oldest first."""
     calls = []
-    for path in sorted(record_dir.glob("cc.*"), key=lambda p: p.stat().st_mtime_ns):
+    for path in sorted(record_dir.glob("tmp.*"), key=lambda p: p.stat().st_mtime_ns):
         if path.suffix == ".status":
             continue
         try:
