@@ -6,10 +6,11 @@ builds the minimal config once more with what the reduction needs and reduces th
 reproducer, judged by the session's own signature at every step, so it cannot slip to another
 failure:
 
-- :mod:`.compile`: the failing compile's exact command, its preprocessed source, C-Vise;
-- :mod:`.link`: the ``ld.lld --reproduce`` tarball, ddmin over its inputs, ``llvm-link`` and
-  ``llvm-reduce`` of the bitcode left;
-- :mod:`.run`: the steps, journaled in ``reduce/``, and the attachments in ``reduced/``, each
-  rerun alone before the report names it;
+- :mod:`.compile`: the failing compile's exact command, its preprocessed source;
+  :mod:`.source`: those steps, C-Vise and the attachments;
+- :mod:`.link`: ``ld.lld --reproduce`` tarballs read, links run, the earlier link found;
+  :mod:`.linking`: those steps, ddmin over the inputs, ``llvm-link`` and ``llvm-reduce``;
+- :mod:`.run`: which reduction, its limits, the rerun of the attachments alone, the outcome in
+  result.json (steps journaled in ``reduce/``, attachments in ``reduced/``);
 - :mod:`.common`: the state on disk, the tools, a watched run of a reducer.
 """

@@ -24,12 +24,14 @@ from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Sequence
 from ltobisect import process
 from ltobisect.errors import InfraError, UserError
 from ltobisect.journal import fsync_dir, write_atomic
-from ltobisect.state import REDUCED_DIR
+from ltobisect.state import REDUCED_DIR, StateDir
 
 #: The reduction's own directory in the state directory, and its documents.
 REDUCE_DIR = "reduce"
 REDUCE_FILE = "reduce.json"
 TESTS_FILE = "tests.jsonl"
+#: The attachment that reruns the failure: one compile or one or two links, judged.
+REPRO = "repro.sh"
 #: The Debian package of each program a reduction runs (``{N}``: the LLVM release).
 PACKAGES = {"cvise": "cvise", "clang": "clang-{N}", "ld.lld": "lld-{N}", "llvm-link": "llvm-{N}",
             "llvm-reduce": "llvm-{N}", "llvm-dis": "llvm-{N}", "llvm-ar": "llvm-{N}",
@@ -178,3 +180,17 @@ def tail(path: Path, lines: int = 20) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return ""
+
+
+def sh_quote(s: str) -> str:
+    return "'" + s.replace("'", "'\\''") + "'"
+
+
+def duration_of(store: StateDir) -> float:
+    try:
+        doc = store.read_doc()
+    except Exception:
+        return 0.0
+    return float(doc.bad_outcome.duration) if doc.bad_outcome is not None else 0.0
+
+

@@ -34,6 +34,8 @@ from ltobisect import signature as sg
 from ltobisect.linkrepro import RESPONSE, _safe_members
 from ltobisect.model import Signature
 
+from .common import sh_quote
+
 #: What every link the reduction runs adds: all errors printed (see :func:`run_link`).
 ALL_ERRORS = ("--error-limit=0",)
 #: Bitcode's magic numbers: raw, and in the wrapper some targets use.
@@ -386,7 +388,7 @@ def module_test_script(linker: str, stages: Sequence[Tuple[Path, Path]], judge: 
     the output; keep the smallest interesting module in ``best``. ``stages``: (directory,
     response template) of each link in order; the first template names the module
     ``@MODULE@``, a later one the previous link's output ``@STAGE@``."""
-    q = _sh
+    q = sh_quote
     links = []
     for i, (root, template) in enumerate(stages):
         out = "$d/out" if i == len(stages) - 1 else f"$d/stage{i}.o"
@@ -417,7 +419,3 @@ fi
 rm -rf "$d"
 [ "$v" = 0 ]
 """
-
-
-def _sh(s: str) -> str:
-    return "'" + s.replace("'", "'\\''") + "'"
