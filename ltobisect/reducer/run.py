@@ -119,10 +119,6 @@ class Reduction(SourceSteps, LinkSteps):
     def left(self) -> Optional[float]:
         return None if self.deadline is None else self.deadline - time.monotonic()
 
-    def out_of_time(self) -> bool:
-        left = self.left()
-        return self.stop.is_set() or (left is not None and left <= 0)
-
     def limit(self, default: float) -> float:
         left = self.left()
         return default if left is None else max(1.0, min(default, left))
