@@ -36,10 +36,14 @@ from .model import Signature, SignatureKind
 
 #: The first line of LLVM's crash report.
 PLEASE = re.compile(r"^PLEASE submit a bug report to ")
-_STACK_DUMP = re.compile(r"^Stack dump:\s*$")
+# "Stack dump without symbol names (ensure you have llvm-symbolizer in your PATH ...):" when
+# LLVM could not symbolize (no llvm-symbolizer, or LLVM_DISABLE_SYMBOLIZATION, as llvm-reduce
+# sets for its tests); its frames then read "3  libLLVM-16.so.1 0x00007f... name + 54".
+_STACK_DUMP = re.compile(r"^Stack dump(?: without symbol names.*)?:\s*$")
 _ARGS = re.compile(r"^\s*0\.\s+Program arguments:\s+(?P<prog>\S+)")
 _CONTEXT = re.compile(r"^\s*(?P<n>\d+)\.\s+(?P<what>\S.*)$")
 _FRAME = re.compile(r"^\s*#(?P<n>\d+)\s+0x[0-9a-fA-F]+\s*(?P<what>.*)$")
+_RAW_FRAME = re.compile(r"^\s*(?P<n>\d+)\s+(?P<module>\S+)\s+0x[0-9a-fA-F]+\s*(?P<what>.*)$")
 _WHERE = re.compile(r"^(?P<file>[^\s:]+):(?P<line>\d+):(?P<col>\d+): (?P<what>.*)$")
 # "clang-16: /build/llvm/lib/CodeGen/X.cpp:123: void f(): Assertion `c' failed." (the program is
 # missing when the assertion is libstdc++'s own, and it quotes 'c' then).
@@ -54,6 +58,8 @@ _UNABLE = re.compile(r"^(?P<tool>\S+): error: unable to execute command: (?P<sig
                      r"Illegal instruction|Bus error|Floating point exception)")
 _SHELL_SIGNAL = re.compile(r"^(?:/bin/sh: line \d+: )?(?:\d+ )?(?P<sig>Aborted|Segmentation fault|"
                            r"Illegal instruction|Bus error|Floating point exception)(?: \(core dumped\))?(?:\s.*)?$")
+#: What the report's reader notes when the compiler driver says its linker failed.
+LINKER_CHILD = "<linker>"
 #: Signals a crash dies of, by number, as the crash's identity names them.
 SIGNALS = {4: "illegal instruction", 6: "abort", 7: "bus error", 8: "floating-point exception",
            11: "segmentation fault"}
@@ -195,6 +201,9 @@ def crash_at(lines: Sequence[str], i: int, roots: Sequence[str] = (),
                 verifier = _first_verifier_message(lines, j, roots)
         first = min(first, j)
     contexts, frames, prog, signal, output, end = _report(lines, i)
+    if prog == LINKER_CHILD:  # the linker the compiler driver ran: lld's or LTO's frames say
+        prog = _program_from(frames, lines, first)
+        prog = prog if prog != "clang" else "ld"
     named = (prog or program or _program_from(frames, lines, first)).rsplit("/", 1)[-1]
     program = tool_name(named)
     lto = _lto_kind(frames, contexts)
@@ -221,7 +230,7 @@ def _head(lines: Sequence[str], i: int) -> List[int]:
         out.append(i)
     for j in range(i - 1, max(-1, i - 12), -1):
         ln = lines[j]
-        if PLEASE.match(ln) or _FRAME.match(ln) or MAKE_LINE.match(ln) or ln.startswith(OWN_LINE_PREFIX):
+        if PLEASE.match(ln) or _frame(ln) is not None or MAKE_LINE.match(ln) or ln.startswith(OWN_LINE_PREFIX):
             break
         if _ASSERTION.match(ln) or _LLVM_ERROR.match(ln) or _BACKEND.match(ln):
             out.append(j)
@@ -240,7 +249,7 @@ def _block_start(lines: Sequence[str], j: int) -> int:
     while start > 0 and j - start < 200000:
         ln = lines[start - 1]
         if (STEP_LINE.match(ln) or MAKE_LINE.match(ln) or ln.startswith(OWN_LINE_PREFIX)
-                or _TOOL_DIAG.match(ln) or PLEASE.match(ln) or _FRAME.match(ln) or not ln.strip()):
+                or _TOOL_DIAG.match(ln) or PLEASE.match(ln) or _frame(ln) is not None or not ln.strip()):
             break
         start -= 1
     return start
@@ -252,6 +261,18 @@ def _first_verifier_message(lines: Sequence[str], fatal: int, roots: Sequence[st
         if not _IR_LINE.match(ln):
             return normalize_ir(ln.strip(), roots)[:300]
     return ""
+
+
+def _frame(line: str) -> Optional[str]:
+    """One frame of a stack (a symbolized one's text, an unsymbolized one's with its module
+    after it, as the symbolized form shows it), or ``None``."""
+    m = _FRAME.match(line)
+    if m:
+        return m.group("what")
+    m = _RAW_FRAME.match(line)
+    if m:
+        return f"{m.group('what')} ({m.group('module')})".lstrip()
+    return None
 
 
 def _report(lines: Sequence[str], i: int) -> Tuple[List[str], List[str], str, str, str, int]:
@@ -267,14 +288,14 @@ def _report(lines: Sequence[str], i: int) -> Tuple[List[str], List[str], str, st
     while j < end:
         ln = lines[j]
         a = _ARGS.match(ln)
-        fr = _FRAME.match(ln)
+        fr = _frame(ln)
         c = _CONTEXT.match(ln)
         if a:
             prog = a.group("prog")
             out = re.search(r"\s-o\s*(\S+)", ln)
             output = out.group(1) if out else ""
-        elif fr:
-            frames.append(fr.group("what"))
+        elif fr is not None:
+            frames.append(fr)
         elif c and not frames:
             contexts.append(c.group("what").strip())
         elif _STACK_DUMP.match(ln) or STEP_LINE.match(ln) or PLEASE.match(ln):
@@ -296,7 +317,8 @@ def _report(lines: Sequence[str], i: int) -> Tuple[List[str], List[str], str, st
                     signal = signal_name(int(code))
                 elif not code:
                     signal = signal or "signal"
-                prog = prog or d.group("tool")
+                # "linker command failed": the driver's child was the linker, not the driver
+                prog = LINKER_CHILD if "linker command" in ln else prog or d.group("tool")
                 j += 1
                 break
             if s:
