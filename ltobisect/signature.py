@@ -163,7 +163,18 @@ def shows_anywhere(sig: Signature, log_text: str, *, roots: Sequence[str] = ()) 
             or sig.kind in (SignatureKind.TIMEOUT, SignatureKind.SCRIPT):
         return matches(sig, log_text, roots=roots)
     return any(s.kind == sig.kind and _same_message(s.kind, sig.message, s.message)
+               and not _unknown_crash(sig, s)
                and _same_tool(s.kind, sig.tool, s.tool) for s in extract_all(log_text, roots=roots))
+
+
+def _unknown_crash(sig: Signature, seen: Signature) -> bool:
+    """Whether ``seen`` is a crash the log says nothing of (``crashed``: no message, stage or
+    signal) while the session's crash printed what it was. A reduced reproducer tried by a
+    reducer may well crash another way without a word (measured: ld.lld-16 reading the summary
+    of a module llvm-reduce had emptied, a segmentation fault that only the parent shell
+    named); only a signature written before crashes had an identity agrees with any crash."""
+    return (sig.kind == SignatureKind.CRASH and seen.message == "crashed"
+            and not legacy(sig.message))
 
 
 def at_the_link(sig: Optional[Signature]) -> bool:

@@ -190,6 +190,35 @@ def test_an_llvm_error_without_a_crash_report_is_a_crash_of_the_linker_at_the_li
     assert sg.matches(sig, text.replace("0x55d5c8a8b2a0", "0x7f00aa").replace("t12", "t40"))
 
 
+THIN_CRASH = Signature("crash", "ld.lld", "crashed in ThinLTO backend optimization: LLVM ERROR: "
+                       f"Broken module found ({VERIFIER})", "demo")
+
+
+def test_a_linker_the_compiler_driver_ran_is_the_crashing_program_not_the_driver():
+    # clang -fuse-ld=lld links; the driver says "unable to execute command: Aborted", then
+    # "linker command failed due to signal": the program that crashed is ld.lld.
+    sig = only("lld-crash-clang-driver.log")
+    assert sig == THIN_CRASH
+
+
+def test_an_unsymbolized_stack_still_names_the_stage_and_the_program():
+    # llvm-reduce runs its tests with symbolization off: "Stack dump without symbol names",
+    # frames as "12 libLLVM-16.so.1 0x... llvm::lto::opt(...) + 7007".
+    (sig,) = logscan.extract_all(log("lld-crash-unsymbolized.log"))
+    assert (sig.tool, sig.message) == (THIN_CRASH.tool, THIN_CRASH.message)
+    assert sg.shows_anywhere(THIN_CRASH, log("lld-crash-unsymbolized.log"))
+
+
+def test_a_crash_that_says_nothing_is_not_a_crash_that_printed_its_error():
+    # ld.lld-16 segfaulting while reading a reduced module's summary, with no message in its
+    # output (the shell that named the signal was not in the log): not the session's crash.
+    text = log("lld-segv-no-message.log")
+    assert [s.message for s in logscan.extract_all(text)] == ["crashed"]
+    assert not sg.shows_anywhere(THIN_CRASH, text)
+    old = Signature("crash", "ld.lld", "crashed", "vmlinux.o")  # an old session's: any crash
+    assert sg.shows_anywhere(old, text)
+
+
 def test_a_signature_written_before_crashes_had_an_identity_still_matches_its_crash():
     old = Signature("crash", "clang", "crashed: current parser token 'pragma'", "fs/fhandle.c")
     assert llvmcrash.legacy(old.message)
