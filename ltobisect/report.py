@@ -424,9 +424,13 @@ def _reduced(res: ResultDoc) -> List[str]:
             L += wrap(f"needs {red.get('compiler')}; the kernel's command was: "
                       f"{red.get('command', '')}", "  ")
         else:
+            files = red.get("module_files") or ([red["module_file"]] if red.get("module_file")
+                                                else [])
             L += wrap(f"needs {red.get('linker')}: {red.get('command', '')}"
-                      + (f"; the module: {REDUCED_DIR}/{red['module_file']}"
-                         if red.get("module_file") else ""), "  ")
+                      + (f"; the module{'s' if len(files) > 1 else ''}: "
+                         + ", ".join(f"{REDUCED_DIR}/{f}" for f in files) if files else ""), "  ")
+    if red.get("stage_line"):
+        L += wrap(red["stage_line"], "  ")
     elif red.get("attached"):
         L += wrap(f"does NOT rerun alone: {red.get('rerun_said', '')}", "  ")
     if red.get("clang_crash_files"):

@@ -8,7 +8,12 @@ Two real failures of the demo, each minimized for real and then reduced through 
   killed with SIGKILL half way and continued;
 - its planted link error built with clang-16 ThinLTO and ld.lld-16 (bitcode objects): the
   `ld.lld --reproduce` tarball relinks alone, ddmin cuts its 26 inputs to the two bitcode
-  objects, llvm-link merges them and llvm-reduce-16 leaves one function calling the symbol.
+  objects, llvm-link merges them and llvm-reduce-16 leaves one function calling the symbol;
+- a real LLVM 16 bug, the KCOV crash of Linux 6.1 (ClangBuiltLinux issue 1721) on a demo copy
+  with kcov as Linux has it: ld.lld-16 aborts in a ThinLTO backend; the merged module is
+  refused by llvm-link's verifier, so each of the two modules left is reduced on its own (one
+  function calling the comparison callback without a debug location, and the callback), and
+  the failing stage is named.
 
 Every attachment is rerun from a copy of reduced/ alone. The pieces (thin archives, response
 files, the compile command's flags, the recorder, the judge at any place) are tested without
@@ -188,6 +193,129 @@ def test_the_lto_link_reduces_to_one_function_after_minimize(tmp_path):
     assert (state / "reduce" / "tests.jsonl").read_text() == tests
     again = json.loads(out.splitlines()[-1])["reduced"]
     assert again["after"] == red["after"] and again["module"] == red["module"]
+
+
+# -- a real LLVM 16 crash at the ThinLTO link, through minimize --reduce ---------------------------
+KCOV_C = """\
+/* The coverage callbacks, as the kernel's kernel/kcov.c defines them (built uninstrumented). */
+unsigned long kcov_area[64];
+void __sanitizer_cov_trace_pc(void) { kcov_area[0]++; }
+#define CMP(n, t) \\
+	void __sanitizer_cov_trace_cmp##n(t a, t b) { kcov_area[(a ^ b) & 63] += 1; } \\
+	void __sanitizer_cov_trace_const_cmp##n(t a, t b) { kcov_area[(a ^ b) & 63] += 2; }
+CMP(1, unsigned char)
+CMP(2, unsigned short)
+CMP(4, unsigned int)
+CMP(8, unsigned long)
+void __sanitizer_cov_trace_switch(unsigned long v, unsigned long *cases) { kcov_area[v & 63] += cases[0]; }
+"""
+IRQ_C = """\
+/* A flags check written as request_threaded_irq() writes it (Linux's kernel/irq/manage.c). */
+#define IRQF_SHARED 0x80UL
+#define IRQF_NO_SUSPEND 0x4000UL
+#define IRQF_COND_SUSPEND 0x40000UL
+#define IRQF_NO_AUTOEN 0x80000UL
+
+__attribute__((used)) int irq_flags_valid(unsigned long irqflags, void *dev_id)
+{
+	if (((irqflags & IRQF_SHARED) && !dev_id) ||
+	    ((irqflags & IRQF_SHARED) && (irqflags & IRQF_NO_AUTOEN)) ||
+	    (!(irqflags & IRQF_SHARED) && (irqflags & IRQF_COND_SUSPEND)) ||
+	    ((irqflags & IRQF_NO_SUSPEND) && (irqflags & IRQF_COND_SUSPEND)))
+		return -22;
+	return 0;
+}
+"""
+KCOV_TRIGGER = {"CONFIG_KCOV=y", "CONFIG_KCOV_ENABLE_COMPARISONS=y", "CONFIG_DEBUG_INFO=y"}
+
+
+def kcov_crash_tree(tmp: Path):
+    """A copy of the demo with kcov as Linux has it: CONFIG_KCOV builds kernel/kcov.c and
+    instruments the rest (``-fsanitize-coverage=trace-pc``, ``trace-cmp`` with the comparisons),
+    and the demo's CONFIG_DEBUG_INFO adds ``-g``. With clang-16 ThinLTO, ld.lld-16 then aborts
+    on a broken module (ClangBuiltLinux issue 1721, fixed in LLVM 17), as Linux 6.1's tinyconfig with the
+    same options does. The bad config: the demo's randconfig without its planted link error,
+    plus the three options."""
+    tree = demo_copy(tmp)
+    (tree / "kernel" / "kcov.c").write_text(KCOV_C)
+    (tree / "kernel" / "irq.c").write_text(IRQ_C)
+    with open(tree / "kernel" / "Kbuild", "a") as f:
+        f.write("obj-y += irq.o\nobj-$(CONFIG_KCOV) += kcov.o\n")
+    with open(tree / "kernel" / "Kconfig", "a") as f:
+        f.write("\nconfig KCOV\n\tbool \"Code coverage for fuzzing\"\n"
+                "\nconfig KCOV_ENABLE_COMPARISONS\n\tbool \"Comparison operands\"\n"
+                "\tdepends on KCOV\n")
+    make = (tree / "Makefile").read_text()
+    make = make.replace("-include $(KCONFIG_CONFIG)\n", "-include $(KCONFIG_CONFIG)\n"
+                        "comma := ,\n"
+                        "CFLAGS += $(if $(filter y,$(CONFIG_DEBUG_INFO)),-g)\n"
+                        "COV_CFLAGS := $(if $(filter y,$(CONFIG_KCOV)),-fsanitize-coverage=trace-pc"
+                        "$(if $(filter y,$(CONFIG_KCOV_ENABLE_COMPARISONS)),$(comma)trace-cmp))\n",
+                        1)
+    make = make.replace("$(Q)$(CC) $(CFLAGS) $(DEMO_CFLAGS) -MD",
+                        "$(Q)$(CC) $(CFLAGS) $(if $(filter kernel/kcov.o,$@),,$(COV_CFLAGS)) "
+                        "$(DEMO_CFLAGS) -MD", 1)
+    assert "$(COV_CFLAGS)) $(DEMO_CFLAGS)" in make
+    (tree / "Makefile").write_text(make)
+    bad = tmp / "bad.config"
+    bad.write_text((tree / "configs" / "randconfig.config").read_text().replace(
+        "CONFIG_NET_SCHED_STATS=y", "# CONFIG_NET_SCHED_STATS is not set")
+        + "CONFIG_KCOV=y\nCONFIG_KCOV_ENABLE_COMPARISONS=y\n")  # DEBUG_INFO=y is in it
+    return tree, bad
+
+
+@needs_llvm16
+def test_an_llvm16_crash_at_the_thinlto_link_reduces_to_two_small_modules(tmp_path):
+    tree, bad = kcov_crash_tree(tmp_path)
+    state = tmp_path / "state"
+    code, out, err = finished(ltobisect(
+        "minimize", bad, "--tree", tree, "--baseline", tree / "configs" / "baseline.config",
+        "--state", state, "--workers", "2", "--make", "CC=clang-16 -flto=thin -fuse-ld=lld",
+        "--reduce", "--json", cwd=tmp_path))
+    assert code == 0, err
+    s = json.loads(out.splitlines()[-1])
+    assert set(s["fragment"]) == KCOV_TRIGGER
+    sig = s["signature"]
+    assert sig["kind"] == "crash" and sig["tool"] == "ld.lld"
+    assert "Broken module found (inlinable function call in a function with debug info must " \
+           "have a !dbg location)" in sig["message"]
+    red = s["reduced"]
+    assert red["relinks"] is True and red["complete"] is True and red["reruns"] is True
+    # The caller and the callback's definition: neither alone crashes.
+    assert red["after"]["inputs"] == 2 and red["bitcode_inputs"] == 2
+    # Merged, the module is invalid as written (llvm-link's verifier refuses it), so each
+    # module is reduced on its own, linked with the other.
+    mod = red["module"]
+    assert mod["merged"] is False and mod["separate"] == 2 and mod["complete"] is True
+    assert "llvm-link refused them" in mod["why"]
+    assert mod["after_bytes"] < mod["before_bytes"] // 2
+    assert sorted(red["module_files"]) == ["link/irq.ll", "link/kcov.ll"]
+    irq = (state / "reduced" / "link" / "irq.ll").read_text()
+    assert irq.count("define ") == 1 and "@__sanitizer_cov_trace_const_cmp8" in irq
+    # The stage: the ThinLTO backend's optimization; opt-16 alone on the module ld.lld wrote
+    # before it reads the invalid debug info back dropped, so the link is the reproducer.
+    st = red["stage"]
+    assert st["stage"] == "ThinLTO backend optimization" and st["alone"] is False
+    assert st["tool"] == "opt-16" and "ignoring invalid debug info" in st["said"]
+    report = " ".join((state / "report.txt").read_text().split())
+    assert ("failing stage: ThinLTO backend optimization; opt-16 alone on the module ld.lld "
+            "wrote before it does not show it (warning: ignoring invalid debug info in "
+            "stage-irq.import.bc), so ld.lld-16 is the reproducer") in report
+    assert "the modules: reduced/link/irq.ll, reduced/link/kcov.ll" in report
+
+    with tarfile.open(state / "reduced" / "reduced.tar.gz") as tar:
+        tar.extractall(tmp_path / "download")
+    proc = subprocess.run(["sh", str(tmp_path / "download" / "reduced" / "repro.sh")],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "LLVM ERROR: Broken module found" in proc.stdout
+    # ld.lld-19 rejects the reduced modules too: the IR clang-16 wrote (a call without a debug
+    # location) is what is wrong, and clang 17+ no longer writes it (its builds link).
+    if shutil.which("ld.lld-19"):
+        link = tmp_path / "download" / "reduced" / "link"
+        done = subprocess.run(["ld.lld-19", "@response.txt", "-o", str(tmp_path / "o19")],
+                              cwd=link, capture_output=True, text=True, timeout=60)
+        assert done.returncode != 0 and "LLVM ERROR: Broken module found" in done.stderr
 
 
 # -- refusals: one line, nothing written -----------------------------------------------------------

@@ -35,7 +35,7 @@ REPRO = "repro.sh"
 #: The Debian package of each program a reduction runs (``{N}``: the LLVM release).
 PACKAGES = {"cvise": "cvise", "clang": "clang-{N}", "ld.lld": "lld-{N}", "llvm-link": "llvm-{N}",
             "llvm-reduce": "llvm-{N}", "llvm-dis": "llvm-{N}", "llvm-ar": "llvm-{N}",
-            "opt": "llvm-{N}", "llc": "llvm-{N}"}
+            "opt": "llvm-{N}", "llc": "llvm-{N}", "llvm-bcanalyzer": "llvm-{N}"}
 
 
 def package_of(program: str) -> str:

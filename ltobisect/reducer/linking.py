@@ -10,7 +10,7 @@ import os
 import re
 import shutil
 import tarfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Dict, List, Optional
 
 from ltobisect.build import ccache_enabled
@@ -24,6 +24,7 @@ from ltobisect.model import Phase, Signature
 
 from . import compile as cc
 from . import link as lk
+from . import stage
 from .common import REPRO, duration_of, tail, watched
 
 #: The reduced link, under reduced/: its directory, the module in it.
@@ -81,8 +82,10 @@ class LinkSteps:
             out["first_link"] = {"made": chain.made, "before": {"inputs": len(chain.first.units())}}
             keep = self._inputs(chain, linker, "first-inputs")
             out["first_link"]["after"] = {"inputs": len(keep)}
-        module = self._merge_and_reduce(chain, linker, keep, out)
-        out.update(self._attach_link(chain, linker, keep, module))
+        modules = self._merge_and_reduce(chain, linker, keep, out)
+        out.update(self._attach_link(chain, linker, keep, modules, out))
+        if out.get("complete"):
+            out.update(self._stage(linker))
         out["tests"] = self.rs.tests()  # the links of the delta debugging (llvm-reduce's apart)
         out["after"]["bytes"] = sum(p.stat().st_size for p in
                                     (self.rs.attach_dir / LINK_DIR).rglob("*") if p.is_file())
@@ -191,14 +194,18 @@ class LinkSteps:
         return keep
 
     def _merge_and_reduce(self, chain: lk.Chain, linker: str, keep: List[str],
-                          out: Dict[str, Any]) -> Optional[Path]:
-        """llvm-link of the bitcode inputs left, then llvm-reduce; the module (or None)."""
+                          out: Dict[str, Any]) -> Dict[str, Optional[Path]]:
+        """The bitcode inputs left, reduced: merged by ``llvm-link`` into one module that
+        llvm-reduce reduces, or, when the merged module does not fail the link the same way,
+        each module on its own (:meth:`_each_module`). What stands for each bitcode input in
+        the reduced link: a file, or ``None`` (merged into another's)."""
         link = chain.reduced
         major = _release(linker)
         bitcode = [u for u in keep if lk.is_bitcode(link.root / u)]
         out["bitcode_inputs"] = len(bitcode)
         if not bitcode:
-            return None
+            return {}
+        thin = all(self._thin(link.root / u, major) for u in bitcode)
         merged = self.rs.file("merged.bc")
         step = self.rs.step("merge")
         if not step:
@@ -208,6 +215,8 @@ class LinkSteps:
                                        str(link.root), self.work / "llvm-link.log",
                                        dict(os.environ), 1800, self.stop)
             ok, extra = False, []
+            if status == 0 and thin:
+                status = self._summarize(merged, merged, major)
             if status == 0:
                 replace = {u: "" for u in bitcode}
                 replace[bitcode[0]] = str(merged)
@@ -218,30 +227,74 @@ class LinkSteps:
                     ok = status not in (0, -1) and lk.shows(self.sig, text, chain.final.root)
                     if ok:
                         break
-            reason = "" if ok else ("llvm-link failed" if not merged.is_file()
+            if self.stop.is_set():
+                raise lk.Interrupted()
+            reason = "" if ok else (f"llvm-link refused them: {tail(self.work / 'llvm-link.log', 1)}"
+                                    if not merged.is_file()
                                     else "the merged module links without the failure")
             step = self.rs.done("merge", merged=ok, bytes=merged.stat().st_size if ok else None,
                                 reason=reason, extra=list(extra) if ok else [])
         if not step.get("merged"):
-            out["module"] = {"merged": False, "reason": step.get("reason")}
-            return None
+            return self._each_module(chain, linker, keep, bitcode, major, out)
         best = self.rs.file("best.bc")
         red = self.rs.step("module")
         if not red:
-            red = self._llvm_reduce(chain, linker, keep, bitcode, merged, best, major)
+            replace: Dict[str, str] = {u: "" for u in bitcode}
+            replace[bitcode[0]] = "@MODULE@"
+            red = self._llvm_reduce(chain, linker, keep, replace, step.get("extra") or (),
+                                    merged, best, major, "module", int(step.get("bytes") or 0),
+                                    thin)
         out["module"] = {"merged": True, "before_bytes": step.get("bytes"),
                          "after_bytes": best.stat().st_size if best.is_file() else step.get("bytes"),
                          "complete": bool(red.get("complete")), "reason": red.get("reason", "")}
-        return best if best.is_file() else merged
+        modules: Dict[str, Optional[Path]] = {u: None for u in bitcode}
+        modules[bitcode[0]] = best if best.is_file() else merged
+        return modules
 
-    def _llvm_reduce(self, chain: lk.Chain, linker: str, keep: List[str], bitcode: List[str],
-                     merged: Path, best: Path, major: str) -> Dict[str, Any]:
-        self.emit(PhaseStarted(phase=Phase.REDUCING, detail="llvm-reduce on the merged module"))
+    def _each_module(self, chain: lk.Chain, linker: str, keep: List[str], bitcode: List[str],
+                     major: str, out: Dict[str, Any]) -> Dict[str, Optional[Path]]:
+        """Each bitcode input reduced by llvm-reduce on its own, the largest first, linked with
+        the others as far as they are reduced (step ``module:<input>``).
+
+        A merged module is not always the same failure: a ThinLTO backend imports a function
+        into a module in memory, and what the verifier then rejects (measured: KCOV's calls
+        without a debug location once their callee has debug info, Linux 6.1 with LLVM 16) is
+        refused by llvm-link, or dropped as invalid debug info when a tool reads it back."""
+        root = chain.reduced.root
+        bests = {u: self.rs.file(f"best-{i}.bc") for i, u in enumerate(bitcode)}
+        before = sum((root / u).stat().st_size for u in bitcode)
+        complete, reason = True, ""
+        for u in sorted(bitcode, key=lambda v: -(root / v).stat().st_size):
+            name = f"module:{u}"
+            red = self.rs.step(name)
+            if not red:
+                replace = {v: str(bests[v]) for v in bitcode if v != u and bests[v].is_file()}
+                replace[u] = "@MODULE@"
+                start = root / u
+                red = self._llvm_reduce(chain, linker, keep, replace, (), start, bests[u], major,
+                                        name, start.stat().st_size, self._thin(start, major))
+            if not red.get("complete"):
+                complete, reason = False, red.get("reason", "")
+                break
+        modules: Dict[str, Optional[Path]] = {u: bests[u] if bests[u].is_file() else root / u
+                                              for u in bitcode}
+        out["module"] = {"merged": False, "separate": len(bitcode),
+                         "why": self.rs.step("merge").get("reason", ""),
+                         "before_bytes": before,
+                         "after_bytes": sum(p.stat().st_size for p in modules.values() if p),
+                         "complete": complete, "reason": reason}
+        return modules
+
+    def _llvm_reduce(self, chain: lk.Chain, linker: str, keep: List[str],
+                     replace: Dict[str, str], extra, start: Path, best: Path, major: str,
+                     name: str, size0: int, thin: bool) -> Dict[str, Any]:
+        """llvm-reduce on ``start`` (``best`` when a stopped run left one), its test the link of
+        ``keep`` with the candidate in the place ``replace`` marks ``@MODULE@`` (given its
+        ThinLTO summary back when ``thin``); step ``name``."""
+        self.emit(PhaseStarted(phase=Phase.REDUCING,
+                               detail=f"llvm-reduce on {start.name if name != 'module' else 'the merged module'}"))
         attach = self.rs.attach_dir
         write_atomic(attach / JUDGE_FILE, judge_program(self.sig), mode=0o755)
-        replace = {u: "" for u in bitcode}
-        replace[bitcode[0]] = "@MODULE@"
-        extra = self.rs.step("merge").get("extra") or ()
         template = self.rs.file("module-response.txt")
         template.write_text(chain.reduced.response(keep, replace=replace, extra=extra))
         stages = [(chain.reduced.root, template)]
@@ -250,16 +303,22 @@ class LinkSteps:
             final.write_text(chain.final.response(chain.final_keep, replace={chain.made: "@STAGE@"}))
             stages.append((chain.final.root, final))
         test = self.work / "module-test.sh"
-        test.write_text(lk.module_test_script(linker, stages, attach / JUDGE_FILE, best))
+        test.write_text(lk.module_test_script(linker, stages, attach / JUDGE_FILE, best,
+                                              summary=f"opt{major}" if thin else ""))
         test.chmod(0o755)
-        start = best if best.is_file() else merged
+        begin = best if best.is_file() else start
         tmp = self.work / "tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         env = dict(os.environ, TMPDIR=str(tmp))
-        size0 = int(self.rs.step("merge").get("bytes") or merged.stat().st_size)
+        produced = self.work / "llvm-reduce-out.bc"
+        produced.unlink(missing_ok=True)
         argv = [f"llvm-reduce{major}", f"--test={test}", "-j", str(max(1, self.opts.workers)),
-                str(start), "-o", str(self.work / "llvm-reduce-out.bc")]
+                str(begin), "-o", str(produced)]
+        if thin:
+            # the module's data stays (its source_filename): a ThinLTO summary of a module
+            # without one crashes LLVM 16's readers (measured: ld.lld-16 and llvm-dis-16)
+            argv.insert(2, "--skip-delta-passes=module-data")
         log = self.work / "llvm-reduce.log"
         done = watched(argv, cwd=self.work, env=env, log=log, deadline=self.deadline,
                        stop=self.stop, watch=best,
@@ -272,34 +331,80 @@ class LinkSteps:
         if status != 0:
             return {"complete": False, "reason": f"llvm-reduce failed (exit {status}): "
                                                  f"{tail(log, 2)}"}
-        produced = self.work / "llvm-reduce-out.bc"
-        if produced.is_file() and (not best.is_file()
-                                   or produced.stat().st_size <= best.stat().st_size):
+        # llvm-reduce's own output has no ThinLTO summary: with one needed, the test's copy
+        # of the smallest interesting module (given its summary) is the result
+        if not thin and produced.is_file() and (not best.is_file()
+                                                or produced.stat().st_size <= best.stat().st_size):
             shutil.copyfile(produced, best)
-        return self.rs.done("module", complete=True)
+        return self.rs.done(name, complete=True)
+
+    def _thin(self, module: Path, major: str) -> bool:
+        """Whether an input module is ThinLTO's (:func:`.link.thin_module`), asked once each."""
+        cache = self.__dict__.setdefault("_thin_modules", {})
+        if module not in cache:
+            cache[module] = lk.thin_module(module, major, self.work, self.stop)
+        return cache[module]
+
+    def _summarize(self, module: Path, dest: Path, major: str) -> int:
+        """``dest``: ``module`` with a ThinLTO summary (``opt -module-summary``); its exit."""
+        tmp = dest.with_name(dest.name + ".summary.tmp")
+        status, _ = cc.run_call([f"opt{major}", *lk.SUMMARY, str(module), "-o", str(tmp)],
+                                str(self.work), self.work / "opt-summary.log", dict(os.environ),
+                                600, self.stop)
+        if status == 0:
+            os.replace(tmp, dest)
+        return status
+
+    def _stage(self, linker: str) -> Dict[str, Any]:
+        """For an LTO crash, its stage and whether opt or llc shows it alone (:mod:`.stage`);
+        journaled once the reduction is complete (its modules no longer change)."""
+        if stage.of(self.sig) is None:
+            return {}
+        found = self.rs.step("stage")
+        if not found:
+            self.emit(PhaseStarted(phase=Phase.REDUCING,
+                                   detail="the failing stage: ld.lld --save-temps, opt or llc alone"))
+            found = stage.find(self.rs.attach_dir / LINK_DIR, linker, self.sig, _release(linker),
+                               self.work, self.rs.attach_dir, self.limit(1800.0), self.stop)
+            if self.stop.is_set():
+                raise lk.Interrupted()
+            found = self.rs.done("stage", **found)
+        return {"stage": {k: v for k, v in found.items() if k not in ("done", "at")},
+                "stage_line": stage.line(found, linker)}
 
     def _attach_link(self, chain: lk.Chain, linker: str, keep: List[str],
-                     module: Optional[Path]) -> Dict[str, Any]:
-        """reduced/link/: the inputs left and the module, response.txt, repro.sh; with an
-        earlier link, reduced/link/ is that link (its output ``stage1.o``) and
-        reduced/link/final/ the failing one."""
+                     modules: Dict[str, Optional[Path]], out: Dict[str, Any]) -> Dict[str, Any]:
+        """reduced/link/: the inputs left and the reduced modules (``.bc`` and ``.ll``),
+        response.txt, repro.sh; with an earlier link, reduced/link/ is that link (its output
+        ``stage1.o``) and reduced/link/final/ the failing one."""
         attach = self.rs.attach_dir
         write_atomic(attach / JUDGE_FILE, judge_program(self.sig), mode=0o755)
         d = attach / LINK_DIR
         shutil.rmtree(d, ignore_errors=True)
         d.mkdir(parents=True)
         link = chain.reduced
-        bitcode = [u for u in keep if lk.is_bitcode(link.root / u)] if module else []
+        major = _release(linker)
         replace: Dict[str, str] = {}
-        if module is not None and bitcode:
-            replace = {u: "" for u in bitcode}
-            replace[bitcode[0]] = "reduced.bc"
-            shutil.copyfile(module, d / "reduced.bc")
-            major = _release(linker)
-            cc.run_call([f"llvm-dis{major}", "reduced.bc", "-o", REDUCED_MODULE], str(d),
+        listed: List[str] = []
+        names = _module_names(list(modules)) if len(modules) > 1 and \
+            not (out.get("module") or {}).get("merged") else {}
+        for unit, path in modules.items():
+            if path is None:
+                replace[unit] = ""
+                continue
+            name = names.get(unit, "reduced")
+            if self._thin(link.root / unit, major):
+                self._summarize(path, d / f"{name}.bc", major)
+            else:
+                shutil.copyfile(path, d / f"{name}.bc")
+            replace[unit] = f"{name}.bc"
+            cc.run_call([f"llvm-dis{major}", f"{name}.bc", "-o", f"{name}.ll"], str(d),
                         self.work / "llvm-dis.log", dict(os.environ), 600, self.stop)
+            if (d / f"{name}.ll").is_file():
+                listed.append(f"{LINK_DIR}/{name}.ll")
         _copy_inputs(link, [u for u in keep if u not in replace], d)
-        extra = self.rs.step("merge").get("extra") or () if replace else ()
+        extra = self.rs.step("merge").get("extra") or () if (out.get("module") or {}).get("merged") \
+            else ()
         if chain.first is None:
             output = next((lk._unquote(ln)[3:] for ln in link.lines if ln.startswith(lk._OUTPUT)),
                           "out")
@@ -322,11 +427,25 @@ class LinkSteps:
         steps_done = bool(self.rs.step("inputs")) and (chain.first is None
                                                       or bool(self.rs.step("first-inputs")))
         return {"command": command,
-                "module_file": f"{LINK_DIR}/{REDUCED_MODULE}" if (d / REDUCED_MODULE).is_file()
-                else None,
-                "complete": steps_done and (
-                    module is None or bool(self.rs.step("module").get("complete"))
-                    or not self.rs.step("merge").get("merged"))}
+                "module_file": listed[0] if len(listed) == 1 else None,
+                "module_files": listed,
+                "complete": steps_done and (not modules
+                                            or bool((out.get("module") or {}).get("complete")))}
+
+
+def _module_names(units: List[str]) -> Dict[str, str]:
+    """A short name for each reduced module in reduced/link/ (``manage``, ``kcov``), made
+    unique with the directory when two share a name (``irq-manage``)."""
+    out: Dict[str, str] = {}
+    for u in units:
+        parts = PurePosixPath(u).with_suffix("").parts
+        name = parts[-1]
+        depth = 1
+        while name in out.values() and depth < len(parts):
+            depth += 1
+            name = "-".join(parts[-depth:])
+        out[u] = name
+    return out
 
 
 def _copy_inputs(link: lk.Link, units: List[str], dest: Path) -> None:

@@ -14,7 +14,8 @@ second run skips what the first finished:
 - link: ``tarball`` (``ld.lld --reproduce`` of the minimal config's build, unless the session
   made it), ``relink`` (the tarball alone, in a clean directory), ``inputs`` (ddmin over the
   link's inputs; every test in ``tests.jsonl``), ``merge`` (``llvm-link`` of the bitcode left),
-  ``module`` (``llvm-reduce``), ``attach``.
+  ``module`` (``llvm-reduce``), or ``module:<input>`` for each module on its own when the
+  merged one does not fail the same way, ``attach``, and for an LTO crash ``stage``.
 
 ``attach`` writes ``reduced/`` (the reduced file, ``repro.sh``, ``judge.py``) and reruns
 ``repro.sh`` from a copy of that directory alone before anything names it. The outcome goes to
@@ -79,7 +80,7 @@ def tools_for(kind: str, config: SessionConfig, linker: Optional[str] = None) ->
     major = llvm_major(config, linker)
     suffix = f"-{major}" if major else ""
     return [linker or f"ld.lld{suffix}", f"llvm-link{suffix}", f"llvm-reduce{suffix}",
-            f"llvm-dis{suffix}", "python3"]
+            f"llvm-dis{suffix}", f"llvm-bcanalyzer{suffix}", f"opt{suffix}", f"llc{suffix}", "python3"]
 
 
 def llvm_major(config: SessionConfig, linker: Optional[str] = None) -> Optional[str]:
