@@ -326,6 +326,8 @@ class SessionConfig:
     verify_with_make: bool = True  # check our resolution against the kernel's `make olddefconfig`
     #: With Clang LTO, build the result without LTO and with the other mode (ltobisect.lto_matrix).
     lto_matrix: bool = True
+    #: Try the options the failure's log points at first (ltobisect.priors).
+    log_priors: bool = True
     #: Which distinct failure of the log to minimize (1-based, as `ltobisect failures` numbers
     #: them: the user's --log, else the bad config's own build log); None: the primary one.
     failure: Optional[int] = None

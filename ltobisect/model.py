@@ -172,6 +172,7 @@ class Label(enum.StrEnum):
     RECHECK = "recheck"
     REJUDGED = "re-judged"
     LTO_MATRIX = "lto matrix"
+    LOG_GUESS = "log guess"
 
     @classmethod
     def not_builds(cls) -> frozenset:

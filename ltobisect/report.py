@@ -291,6 +291,10 @@ def _fragment(facts: Facts) -> List[str]:
     for line in facts.fragment_lines or ("(none: the baseline alone fails)",):
         L += wrap(line, "  ")
     L.append("")
+    guess = facts.log_priors_line()
+    if guess:
+        L += wrap(guess)
+        L.append("")
     matrix = facts.lto_matrix_line()
     if matrix:
         L += wrap_parts(matrix.split("; "), "; ")

@@ -251,6 +251,11 @@ class Facts:
         said = lto.describe(self.lto_matrix)
         return self.relative(f"LTO matrix: {said}") if said else ""
 
+    def log_priors_line(self) -> str:
+        """``The log pointed at KCOV_ENABLE_COMPARISONS, DEBUG_INFO: their 3 changes reproduced
+        (the guess held)`` ("" when no guess was made)."""
+        return priors_line(getattr(self.result, "log_priors", None))
+
     def kconfig_warnings(self) -> List[str]:
         """Kconfig's warnings about the result, the changes it could not apply, and what
         loading the tree's Kconfig files printed (each part headed by a ``#`` line)."""
@@ -403,3 +408,19 @@ def reduced_line(outcome: Dict[str, Any]) -> str:
     if not outcome.get("reruns"):
         text += f"; it does not rerun alone: {outcome.get('rerun_said', '')}"
     return text
+
+
+def priors_line(guess: Optional[Dict[str, Any]]) -> str:
+    """What the failure's log suggested and what came of it, in one line (see
+    :mod:`ltobisect.priors`); "" for none."""
+    if not guess or not guess.get("options"):
+        return ""
+    names = ", ".join(guess["options"])
+    held = guess.get("held")
+    if held is None:
+        return f"The log pointed at {names}: not tried ({guess.get('note', 'no guess')})"
+    size = guess.get("size")
+    return (f"The log pointed at {names}: their {size} changes reproduced (the guess held, the "
+            f"search went on inside them)" if held else
+            f"The log pointed at {names}: their {size} changes did not reproduce (one build; "
+            f"the search went on from the whole set)")

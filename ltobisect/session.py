@@ -32,7 +32,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
-from ltobisect import lto_matrix
+from ltobisect import lto_matrix, priors
 from ltobisect.confirm import Confirmation, Confirmed, build_key_of
 from ltobisect.config import SessionConfig, config_from_json, config_to_json, is_kernel_tree
 from ltobisect.errors import ExitCode, InfraError, NotReproduced, Stopped, UserError
@@ -308,6 +308,7 @@ class Session:
     def _search_and_verify(self) -> None:
         problem, loaded, journal, cfg = self._problem, self._loaded, self._journal, self.config
         assert problem is not None and loaded is not None and journal is not None
+        guess = self._log_guess()
         strategy = self._strategy if self._strategy is not None else get_strategy(cfg.strategy)
         verifier = Verifier(problem, journal, loaded.changes, cfg.verify_repeats,
                             on_best=self._on_best, emit=self._emit, phase=self._phase)
@@ -326,7 +327,42 @@ class Session:
                                               f"({mk['differing']} symbols, e.g. {mk['diff'][0]})"))
             verification["olddefconfig"] = mk
         verification["unverified"] = unverified(verification, cfg.verify_repeats, len(best))
-        self._searched = Searched(best, verification, self._lto_matrix(best))
+        self._searched = Searched(best, verification, self._lto_matrix(best), guess)
+
+    def _log_guess(self) -> Optional[Dict[str, Any]]:
+        """The search's first candidate: the changes standing for the options the failure's log
+        points at (:mod:`ltobisect.priors`), with what they need. One build: when it
+        reproduces, the strategy starts inside it; when not, nothing else changes. What was
+        suggested and whether it held, for the report (None: no guess was made)."""
+        problem, loaded, cfg, doc = self._problem, self._loaded, self.config, self._doc
+        assert problem is not None and loaded is not None and doc is not None
+        sig = self._confirmed.signature if self._confirmed else None
+        if not cfg.log_priors or sig is None or cfg.test_script is not None:
+            return None
+        paths = [p for p in (doc.bad_outcome.log_path if doc.bad_outcome else None,
+                             cfg.failure_log) if p]
+        text = next((Path(p).read_text(errors="replace") for p in paths if Path(p).is_file()), "")
+        options = priors.suggest(loaded.tree_dir, sig, text,
+                                 arch=getattr(loaded.tree, "srcarch", None))
+        if not options:
+            return None
+        chosen = priors.changes_for(options, loaded.changes,
+                                    getattr(loaded.tree, "selectors", lambda name: ()))
+        out: Dict[str, Any] = {"options": options, "changes": [c.line() for c in ordered(chosen)],
+                               "held": None}
+        cand = problem.structure.closure(chosen) & problem.best
+        if not chosen or len(cand) >= len(problem.best):
+            out["note"] = ("no change sets them" if not chosen
+                           else "no smaller than the best so far")
+            return out
+        self._emit(Message("info", f"the log points at {', '.join(options)}: trying their "
+                                   f"{len(cand)} changes first"))
+        problem.label = Label.LOG_GUESS
+        held = problem.consider(cand)
+        out.update(held=held, size=len(cand))
+        self._emit(Message("info", f"the guess {'held' if held else 'did not hold'}: "
+                                   f"{len(cand)} changes {'reproduce' if held else 'do not reproduce'}"))
+        return out
 
     def _lto_matrix(self, best: Candidate) -> Optional[Dict[str, Any]]:
         """The minimal config built in the other LTO modes (``ltobisect.lto_matrix``), when it

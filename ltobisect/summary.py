@@ -10,7 +10,7 @@ from typing import Any, Dict, Optional
 from ltobisect import journal as jr
 from ltobisect.events import SCHEMA
 from ltobisect.model import SessionStatus
-from ltobisect.report_facts import Facts, reduced_line
+from ltobisect.report_facts import Facts, priors_line, reduced_line
 from ltobisect.signature import at_the_link
 
 
@@ -67,6 +67,10 @@ def summary_data(facts: Facts, paths: Dict[str, Path]) -> Dict[str, Any]:
         "excerpt": excerpt,
         "log": where,
         "lto_matrix": _lto_matrix(facts),
+        # What the failure's log pointed at (option -> why), the changes that stood for it, and
+        # whether their build reproduced (null: no guess made).
+        "log_priors": (dict(res.log_priors, line=priors_line(res.log_priors))
+                       if getattr(res, "log_priors", None) else None),
         "attachments": sorted(p.name for k, p in paths.items() if k != "report"),
         "ld_reproduce": {"made": bool(ld.get("made")), "path": ld.get("path"),
                          "reason": ld.get("reason", "") if ld else _no_tarball(facts),

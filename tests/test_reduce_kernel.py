@@ -8,6 +8,10 @@ its input vmlinux.o was made by the ThinLTO `-r` link, so the reduction steps ba
 of bitcode objects) must come down to the one object that calls the symbol, and that object's
 IR, merged and reduced by llvm-reduce-16, to a few lines that ld.lld-16 still rejects with the
 same error through both links, from the attachment alone.
+
+And a real LLVM 16 bug: the KCOV crash of ld.lld-16 at the ThinLTO link (shared kernel facts),
+from a randconfig of the kcov options with the trigger forced, reduced to a few functions that
+ld.lld-16 still aborts on.
 """
 from __future__ import annotations
 
@@ -122,3 +126,50 @@ def test_a_real_w1_compile_error_reduces_to_a_few_lines(kernel_tree: Path, share
                           text=True, timeout=120, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "no previous prototype for function 'arch_get_vdso_data'" in proc.stdout
+
+
+#: The options under which Linux 6.1 with clang-16 ThinLTO crashes ld.lld-16 (shared kernel facts):
+#: kcov's comparison callbacks, called without a debug location, in a kernel with debug info.
+KCOV_TRIGGER = ["CONFIG_DEBUG_KERNEL=y", "CONFIG_KCOV=y", "CONFIG_KCOV_ENABLE_COMPARISONS=y",
+                "CONFIG_DEBUG_INFO_DWARF_TOOLCHAIN_DEFAULT=y"]
+
+
+def test_the_real_llvm16_kcov_crash_reduces_to_two_small_modules(
+        kernel_tree: Path, shared_ccache: Path, tmp_path: Path, pytestconfig) -> None:
+    """A real LLVM 16 bug at the ThinLTO link (ClangBuiltLinux issue 1721, fixed in clang 17):
+    a randconfig of the kcov and debug options with the trigger forced, minimized and reduced
+    in one command. The merged module is refused by llvm-link's verifier, so each module left
+    is reduced on its own: a caller whose comparison callback has no debug location, and the
+    callback kcov.c defines; ld.lld-16 still aborts on them, from the attachment alone, and
+    the stage is the ThinLTO backend's optimization."""
+    if shutil.which("llvm-reduce-16") is None:
+        pytest.skip("llvm-16 is needed (scripts/bootstrap test installs it)")
+    baseline, bad = leaf_randconfig(kernel_tree, tmp_path, seed=3, area="KCOV", probability=50,
+                                    enable=KCOV_TRIGGER)
+    run = minimize(bad, kernel_tree, tmp_path / "state", shared_ccache, "--arch", "x86_64",
+                   "--baseline", str(baseline), "--no-lto-matrix", "--reduce",
+                   "--reduce-budget", "30m", timeout=90 * 60, pytestconfig=pytestconfig)
+    assert run.proc.returncode == 0, run.proc.stderr[-3000:]
+    s = run.summary()
+    assert s["signature"]["kind"] == "crash" and s["signature"]["tool"] == "ld.lld"
+    assert "inlinable function call in a function with debug info" in s["signature"]["message"]
+    frag = fragment_lines(run.state)
+    assert {"CONFIG_KCOV_ENABLE_COMPARISONS=y", "CONFIG_DEBUG_INFO_DWARF_TOOLCHAIN_DEFAULT=y"} \
+        <= frag and len(frag) <= 5, frag
+    red = s["reduced"]
+    assert red["relinks"] is True and red["complete"] is True and red["reruns"] is True, red
+    assert red["after"]["inputs"] <= 3, red
+    mod = red["module"]
+    assert mod["merged"] is False and mod["complete"] is True, mod
+    assert mod["after_bytes"] < mod["before_bytes"] / 10, mod
+    lls = [(run.state / "reduced" / f).read_text() for f in red["module_files"]]
+    assert any("kcov" in f for f in red["module_files"])
+    assert sum(ll.count("define ") for ll in lls) <= 4
+    assert any("call void @__sanitizer_cov_trace_" in ll for ll in lls)
+    assert red["stage"]["stage"] == "ThinLTO backend optimization"
+    with tarfile.open(run.state / "reduced" / "reduced.tar.gz") as tar:
+        tar.extractall(tmp_path / "download")
+    proc = subprocess.run(["sh", str(tmp_path / "download" / "reduced" / "repro.sh")],
+                          capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
+    assert "LLVM ERROR: Broken module found" in proc.stdout

@@ -135,6 +135,8 @@ def session_config(args: argparse.Namespace, *, bad: Path, tree: Path, state: Pa
         extra["verify_repeats"] = args.verify
     if not getattr(args, "lto_matrix", True):
         extra["lto_matrix"] = False
+    if not getattr(args, "log_priors", True):
+        extra["log_priors"] = False
     return SessionConfig(
         bad_config=bad.resolve(),
         state_dir=state,

@@ -322,6 +322,9 @@ def _add_search_options(p: argparse.ArgumentParser) -> None:
     _valued(g, "--seed", int_arg, "1", metavar="N", default=0, help="random seed (default: 0)")
     _valued(g, "--verify", int_arg, "2", metavar="N", default=None,
             help="rebuilds of the result to confirm it (default: 2)")
+    g.add_argument("--no-log-priors", dest="log_priors", action="store_false",
+                   help="do not try first the options the failure's log points at (the files, "
+                        "symbols and flags it names, read in the tree's Makefiles)")
     g.add_argument("--no-lto-matrix", dest="lto_matrix", action="store_false",
                    help="with Clang LTO, do not build the result without LTO and with the other "
                         "LTO mode (two builds, run only when the budget affords them)")

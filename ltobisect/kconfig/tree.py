@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from kconfiglib import BOOL, TRISTATE, KconfigError, Symbol
+from kconfiglib import BOOL, TRISTATE, KconfigError, Symbol, expr_items
 
 from ltobisect import dotconfig
 from ltobisect.config import BASELINES, is_kernel_tree
@@ -359,6 +359,14 @@ class KconfigTree:
         needs = needs_closure(changes, self._sym, self._deps,
                               modules.name if modules is not None and modules.nodes else None)
         return Structure(needs=needs, menu={c: self.menu_path(c.name) for c in changes})
+
+    def selectors(self, name: str) -> List[str]:
+        """The symbols whose ``select`` lines name ``name`` (its reverse dependencies)."""
+        sym = self._sym(name)
+        if sym is None:
+            return []
+        return sorted({i.name for i in expr_items(sym.rev_dep)
+                       if isinstance(i, Symbol) and not i.is_constant and i is not self._k.modules})
 
     def menu_path(self, name: str) -> Tuple[str, ...]:
         """The menus (and choices, menuconfig entries) that hold the symbol, outermost first."""

@@ -1,0 +1,314 @@
+"""Priors from the failure's log: the options an expert reads off it, found in the tree itself.
+
+A kernel maintainer does not start a search from the whole randconfig. The log names files,
+objects and symbols, and implies compiler flags; the tree says which option builds a file and
+under which option a flag is added. These rules, read from the tree's own Kbuild and Makefile
+text (no table of option names), suggest options:
+
+- **files and objects** the failure names (``fs/exec.c``, ``kernel/kcov.o``): the Kbuild line
+  that builds the object (``obj-$(CONFIG_X) += kcov.o``, ``lib-``, ``core-``, a composite
+  object's ``foo-$(CONFIG_X) += part.o``), and down the directory chain the lines that enter
+  its directories (``obj-$(CONFIG_Y) += block/``);
+- **symbols** the failure names (``undefined symbol: foo``, ``call void @foo(...)`` in a
+  verifier's message): the C or assembly files of the tree that define them, then their
+  objects' options as above;
+- **flags** the failure implies: a compiler's runtime callbacks name the flag that makes the
+  calls (``__sanitizer_cov_trace_cmp4``: ``-fsanitize-coverage=trace-cmp``; ``__asan_``:
+  ``-fsanitize=kernel-address``...), debug info in a verifier's message means ``-g``, a crash in
+  LTO means ``-flto``; the Makefiles that add such a flag say under which option: on the line
+  (``kcov-flags-$(CONFIG_X) += ...``), in an enclosing ``ifdef CONFIG_X`` /
+  ``ifeq ($(CONFIG_X),y)`` block, or because the whole file is included under one
+  (``include-$(CONFIG_X) += scripts/Makefile.kcov``).
+
+An option no change sets (``DEBUG_INFO``, selected by a choice of how to make it) stands for the
+changes that select it (Kconfig's reverse dependencies). The suggested changes, with what they
+need, are the search's first candidate (:class:`ltobisect.strategies.guess.LogGuess`): one cheap
+build that, when the guess holds, leaves the rest of the search inside a handful of changes,
+and when it does not, costs that one build. The result is as 1-minimal and as verified either way.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+from ltobisect import process
+from ltobisect.model import Change, Signature, SignatureKind
+
+#: A compiler's runtime callbacks, by the prefix of their names, and the flag text whose calls
+#: they are (what the Makefiles add). The fact is the compiler's, not any tree's.
+RUNTIME_FLAGS: Tuple[Tuple[str, str], ...] = (
+    (r"__sanitizer_cov_trace_(?:const_)?cmp\d|__sanitizer_cov_trace_switch", "trace-cmp"),
+    (r"__sanitizer_cov_trace_pc", "trace-pc"),
+    (r"__asan_|__kasan_", "-fsanitize=kernel-address"),
+    (r"__hwasan_", "-fsanitize=kernel-hwaddress"),
+    (r"__ubsan_handle_", "-fsanitize="),
+    (r"__tsan_", "-fsanitize=thread"),
+    (r"__msan_", "-fsanitize=kernel-memory"),
+    (r"__cfi_|__ubsan_handle_cfi", "-fsanitize=kcfi"),
+    (r"__stack_chk_fail", "-fstack-protector"),
+    (r"__fentry__", "-mfentry"),
+    (r"__x86_indirect_thunk|__x86_return_thunk", "-mfunction-return"),
+    (r"__gcov_|__llvm_gcov", "-fprofile-arcs"),
+)
+#: Words of a failure that imply a flag of the whole build.
+MESSAGE_FLAGS: Tuple[Tuple[str, str], ...] = (
+    (r"\bdebug info\b|!dbg\b", "-g"),
+    (r"\bLTO\b", "-flto"),
+    (r"\[-Werror\b|-Werror,", "-Werror"),
+)
+_KBUILD_LINE = re.compile(r"^\s*([\w.-]+?)-\$\(CONFIG_(\w+)\)\s*[+:]?=\s*(.*)$")
+_IFDEF = re.compile(r"^\s*ifdef\s+CONFIG_(\w+)\s*$")
+_IFEQ = re.compile(r"^\s*if(?:n?eq)\s*\(?\s*[\"']?\$\(CONFIG_(\w+)\)")
+_ELSE_END = re.compile(r"^\s*(endif|else)\b")
+_IF_ANY = re.compile(r"^\s*if(?:n?def|n?eq)\b")
+_PATH = re.compile(r"(?<![\w/.-])((?:[\w-]+/)+[\w.-]+\.(?:[chSo]|lds))\b")
+_UNDEFINED = re.compile(r"undefined (?:symbol|reference to)[: ]+[`']?([A-Za-z_][\w.$]*)")
+_IR_CALLEE = re.compile(r"@([A-Za-z_][\w.$]*)\(")
+_VERIFIER_CALL = re.compile(r"^\s+(?:tail |musttail )?(?:call|invoke)\b.*@([A-Za-z_][\w.$]*)\(")
+#: How long the search of the tree's sources for a symbol's definition may take.
+GREP_SECONDS = 60.0
+
+
+@dataclass
+class Priors:
+    """What the log suggested: option -> why, and the changes that stand for them."""
+
+    options: Dict[str, str] = field(default_factory=dict)
+    changes: Tuple[Change, ...] = ()
+
+    def describe(self) -> List[str]:
+        return [f"{name} ({why})" for name, why in self.options.items()]
+
+
+def suggest(tree: Path, sig: Optional[Signature], log_text: str, *, arch: Optional[str] = None,
+            grep_seconds: float = GREP_SECONDS) -> Dict[str, str]:
+    """The options the failure points at in ``tree``: option name -> why (one line)."""
+    if sig is None or sig.kind in (SignatureKind.REGEX, SignatureKind.TIMEOUT):
+        return {}
+    out: Dict[str, str] = {}
+    text = "\n".join(_failure_lines(sig, log_text))
+    for path in _paths(sig, text):
+        for opt, why in options_building(tree, path).items():
+            out.setdefault(opt, why)
+    symbols = _symbols(sig, text)
+    flags: Dict[str, str] = {}
+    for sym in symbols:
+        for pattern, flag in RUNTIME_FLAGS:
+            if re.match(pattern, sym):
+                flags.setdefault(flag, f"{sym} is what {flag} calls")
+    for pattern, flag in MESSAGE_FLAGS:
+        if re.search(pattern, f"{sig.message}\n{text}"):
+            flags.setdefault(flag, f"the failure implies {flag}")
+    for sym in symbols[:8]:
+        for src in defining_files(tree, sym, grep_seconds):
+            obj = str(PurePosixPath(src).with_suffix(".o"))
+            for opt, why in options_building(tree, obj).items():
+                out.setdefault(opt, f"{src} defines {sym}; {why}")
+    for flag, because in flags.items():
+        for opt, why in options_adding(tree, flag, arch).items():
+            out.setdefault(opt, f"{because}; {why}")
+    return out
+
+
+def changes_for(options: Dict[str, str], changes: Sequence[Change],
+                selectors: Callable[[str], Iterable[str]], depth: int = 2) -> Tuple[Change, ...]:
+    """The changes that stand for the suggested options: a change to the option itself, else
+    (up to ``depth`` levels) the changes to the options that select it."""
+    by_name = {c.name: c for c in changes}
+    out: Dict[str, Change] = {}
+    for name in options:
+        todo, seen = [name], {name}
+        for _ in range(depth + 1):
+            found = [by_name[n] for n in todo if n in by_name]
+            if found:
+                for c in found:
+                    out.setdefault(c.name, c)
+                break
+            todo = [s for n in todo for s in selectors(n) if s not in seen]
+            seen.update(todo)
+    return tuple(out.values())
+
+
+# -- the failure's text ---------------------------------------------------------------------------
+def _failure_lines(sig: Signature, log_text: str, limit: int = 400) -> List[str]:
+    """The lines of the log that say what failed: errors, the linker's ``>>>`` lines, the
+    verifier's messages and the IR it quotes; at most ``limit``."""
+    out = []
+    for ln in log_text.splitlines():
+        if ("error" in ln or ln.startswith(">>>") or "undefined" in ln or "LLVM ERROR" in ln
+                or _VERIFIER_CALL.match(ln) or "must have" in ln):
+            out.append(ln)
+            if len(out) >= limit:
+                break
+    return out
+
+
+def _paths(sig: Signature, text: str) -> List[str]:
+    """Tree-relative source and object paths the failure names (its place first)."""
+    found: List[str] = []
+    loc = (sig.location or "").split(":", 1)[0]
+    if "/" in loc and loc.endswith((".c", ".S", ".o", ".h")):
+        found.append(loc)
+    for m in _PATH.finditer(f"{sig.message}\n{text}"):
+        p = m.group(1)
+        if not p.startswith(("/", "..")) and p not in found:
+            found.append(p)
+    return found[:20]
+
+
+def _symbols(sig: Signature, text: str) -> List[str]:
+    """Symbols the failure names: undefined ones, callees in the IR a verifier quotes."""
+    out: List[str] = []
+    for rx in (_UNDEFINED, _IR_CALLEE):
+        for m in rx.finditer(f"{sig.message}\n{text}"):
+            name = m.group(1)
+            if not name.startswith("llvm.") and name not in out:
+                out.append(name)
+    return out
+
+
+# -- the tree's Kbuild and Makefiles -------------------------------------------------------------
+def _makefiles(directory: Path) -> List[Path]:
+    return [p for p in (directory / "Kbuild", directory / "Makefile") if p.is_file()]
+
+
+def _lines(path: Path) -> List[str]:
+    """A Makefile's lines with continuations joined."""
+    try:
+        raw = path.read_text(errors="replace")
+    except OSError:
+        return []
+    return raw.replace("\\\n", " ").splitlines()
+
+
+#: Kbuild's lists of what a directory builds (anything else before ``-y`` names a composite).
+_LISTS = ("obj", "lib", "core", "libs", "drivers", "init", "net", "virt", "subdir", "head",
+          "always", "hostprogs", "extra", "targets")
+_ANY_KBUILD = re.compile(r"^\s*([\w.-]+?)-(y|objs|\$\(CONFIG_(\w+)\))\s*[+:]?=\s*(.*)$")
+
+
+def options_building(tree: Path, path: str) -> Dict[str, str]:
+    """The options under which kbuild builds ``path`` (a ``.c``/``.S``/``.o``): the line of its
+    directory's Kbuild or Makefile, the lines of the composite objects it is a part of
+    (``zram-y := zram_drv.o`` then ``obj-$(CONFIG_ZRAM) += zram.o``), and the lines entering
+    each directory above it."""
+    out: Dict[str, str] = {}
+    p = PurePosixPath(path)
+    if p.suffix in (".c", ".S"):
+        p = p.with_suffix(".o")
+    if p.suffix != ".o":
+        return out
+    directory = p.parent
+    targets = [p.name]
+    while True:
+        rel_dir = "" if str(directory) in (".", "") else f"{directory}/"
+        lines = [(f"{rel_dir}{mk.name}", ln) for mk in _makefiles(tree / directory)
+                 for ln in _lines(mk)]
+        seen = set(targets)
+        while targets:
+            target = targets.pop(0)
+            here = re.compile(rf"(?<![\w/.-]){re.escape(target)}(?![\w.-])")
+            for rel, line in lines:
+                m = _ANY_KBUILD.match(line)
+                if not m or not here.search(m.group(4)):
+                    continue
+                var, opt = m.group(1), m.group(3)
+                if opt:
+                    out.setdefault(opt, f"{rel}: {var}-$(CONFIG_{opt}) += {target}")
+                if var not in _LISTS and f"{var}.o" not in seen:
+                    seen.add(f"{var}.o")
+                    targets.append(f"{var}.o")  # a part of the composite object var.o
+        if not rel_dir:
+            break
+        targets = [f"{directory.name}/"]
+        directory = directory.parent
+    return out
+
+
+def options_adding(tree: Path, flag: str, arch: Optional[str] = None) -> Dict[str, str]:
+    """The options under which the build's Makefiles add ``flag``: on its line, in an
+    enclosing ``ifdef``/``ifeq`` of an option, or in a file included under an option."""
+    files = [tree / "Makefile", *sorted((tree / "scripts").glob("Makefile.*"))]
+    if arch:
+        files += sorted((tree / "arch" / arch).glob("Makefile*"))
+    included = _included_under(tree, files)
+    out: Dict[str, str] = {}
+    word = re.compile(rf"(?<![\w-]){re.escape(flag)}(?![\w])" if flag.startswith("-")
+                      else rf"(?<![\w-]){re.escape(flag)}(?![\w-])")
+    for mk in files:
+        if not mk.is_file():
+            continue
+        stack: List[Optional[str]] = []
+        rel = str(mk.relative_to(tree))
+        for line in _lines(mk):
+            code = line.split("#", 1)[0]
+            d, e = _IFDEF.match(code), _IFEQ.match(code)
+            if d or e:
+                stack.append((d or e).group(1))
+                continue
+            if _IF_ANY.match(code):
+                stack.append(None)
+                continue
+            end = _ELSE_END.match(code)
+            if end:
+                if end.group(1) == "endif" and stack:
+                    stack.pop()
+                elif end.group(1) == "else" and stack:
+                    stack[-1] = None  # the other branch: not under the option
+                continue
+            if not word.search(code):
+                continue
+            m = _KBUILD_LINE.match(code)
+            if m and m.group(2) not in out:
+                out[m.group(2)] = f"{rel}: {m.group(1)}-$(CONFIG_{m.group(2)}) adds {flag}"
+                continue
+            enclosing = next((o for o in reversed(stack) if o), None)
+            if enclosing and enclosing not in out:
+                out[enclosing] = f"{rel} adds {flag} under CONFIG_{enclosing}"
+                continue
+            if not enclosing and rel in included:
+                opt, where = included[rel]
+                out.setdefault(opt, f"{rel} adds {flag}; {where} includes it under CONFIG_{opt}")
+    return out
+
+
+def _included_under(tree: Path, files: Sequence[Path]) -> Dict[str, Tuple[str, str]]:
+    """Makefiles included under an option: relative path -> (option, the including file)."""
+    out: Dict[str, Tuple[str, str]] = {}
+    for mk in files:
+        if not mk.is_file():
+            continue
+        for line in _lines(mk):
+            m = re.match(r"^\s*include-\$\(CONFIG_(\w+)\)\s*\+?=\s*(.*)$", line)
+            if m:
+                for f in m.group(2).split():
+                    out.setdefault(f.replace("$(srctree)/", ""), (m.group(1), str(mk.relative_to(tree))))
+    return out
+
+
+def defining_files(tree: Path, symbol: str, seconds: float = GREP_SECONDS) -> List[str]:
+    """The tree's C and assembly files that define ``symbol`` (a function or a variable at the
+    start of a line, or an assembly ``SYM_FUNC_START(symbol)``); none when there are many."""
+    if not re.fullmatch(r"[A-Za-z_][\w$]*", symbol) or shutil.which("grep") is None:
+        return []
+    # POSIX classes: grep -E reads \w and \s inside brackets as plain letters
+    pattern = (rf"^([A-Za-z_][[:alnum:]_ ]*[ *])?{symbol}[[:space:]]*\((.*[^;])?$|"
+               rf"^(SYM_FUNC_START|SYM_CODE_START|ENTRY|SYM_FUNC_START_LOCAL)\({symbol}\)")
+    with tempfile.TemporaryFile() as sink:
+        try:  # in its own process group, killed at the time limit (ltobisect.process)
+            done = process.run(["grep", "-rlE", "--include=*.c", "--include=*.S", pattern, "."],
+                               cwd=tree, stdout=sink, timeout=seconds)
+        except OSError:
+            return []
+        sink.seek(0)
+        text = sink.read().decode(errors="replace")
+    if done.killed_by_us:
+        return []
+    files = sorted(f[2:] if f.startswith("./") else f for f in text.splitlines()
+                   if not f.startswith("grep:"))
+    files = [f for f in files if not f.startswith(("tools/", "Documentation/", "samples/"))]
+    return files if 0 < len(files) <= 4 else []

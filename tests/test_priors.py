@@ -1,0 +1,120 @@
+"""Priors from the log: the options a failure points at, read from the tree's own Makefiles.
+
+A small tree of our own shows each rule (a Kbuild line, a composite object, the directory
+chain, a flag on an option's line, in an ``ifdef`` block, in a file included under an option,
+a symbol's defining file); the real Linux 6.1 tree and its logs show them together: the KCOV
+crash of ld.lld-16 points at KCOV_ENABLE_COMPARISONS and DEBUG_INFO, a compile error in
+floppy.c at BLK_DEV_FD. The end-to-end effect (the guess held, 11 builds instead of 23) is shown
+by tests/test_reduce.py's LLVM 16 crash on the demo.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ltobisect import priors
+from ltobisect.logscan import extract_all
+from ltobisect.model import Change, Signature
+
+LOGS = Path(__file__).parent / "logs"
+
+
+def write(root: Path, files: dict) -> Path:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    return root
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    return write(tmp_path / "t", {
+        "Makefile": ("obj-y += drivers/ kernel/\n"
+                     "ifdef CONFIG_DEBUG_INFO\nKBUILD_CFLAGS += -g\nelse\nKBUILD_CFLAGS += -g0\n"
+                     "endif\n"
+                     "include-$(CONFIG_KCOV) += scripts/Makefile.kcov\n"
+                     "ifeq ($(CONFIG_LTO_CLANG),y)\nKBUILD_CFLAGS += -flto=thin\nendif\n"),
+        "scripts/Makefile.kcov": ("kcov-flags-$(CONFIG_KCOV_ENABLE_COMPARISONS) += "
+                                  "-fsanitize-coverage=trace-cmp\n"
+                                  "kcov-flags-y += -fsanitize-coverage=trace-pc\n"),
+        "drivers/Makefile": "obj-$(CONFIG_BLOCK) += block/\nobj-y += base/\n",
+        "drivers/block/Makefile": ("obj-$(CONFIG_BLK_DEV_FD) += floppy.o\n"
+                                   "obj-$(CONFIG_ZRAM) += zram.o\n"
+                                   "zram-y := zcomp.o \\\n\tzram_drv.o\n"
+                                   "zram-$(CONFIG_ZRAM_MEMORY_TRACKING) += zram_track.o\n"),
+        "kernel/Makefile": "obj-$(CONFIG_KCOV) += kcov.o\nobj-y += fork.o\n",
+        "kernel/kcov.c": ("#include <linux/kcov.h>\n"
+                          "void notrace __sanitizer_cov_trace_const_cmp4(u32 a, u32 b)\n{\n}\n"),
+        "kernel/fork.c": "void fork_hook(void);\nint uses(void) { __sanitizer_cov_trace_const_cmp4(1, 2); }\n",
+    })
+
+
+def test_an_object_is_built_under_its_line_and_its_directories_lines(tree: Path):
+    assert priors.options_building(tree, "drivers/block/floppy.c") == {
+        "BLK_DEV_FD": "drivers/block/Makefile: obj-$(CONFIG_BLK_DEV_FD) += floppy.o",
+        "BLOCK": "drivers/Makefile: obj-$(CONFIG_BLOCK) += block/"}
+    # A part of a composite object: the composite's own line too (continuations joined).
+    assert set(priors.options_building(tree, "drivers/block/zram_drv.o")) == {"ZRAM", "BLOCK"}
+    assert set(priors.options_building(tree, "drivers/block/zram_track.o")) == \
+        {"ZRAM_MEMORY_TRACKING", "ZRAM", "BLOCK"}
+    assert priors.options_building(tree, "kernel/fork.o") == {}  # obj-y: always built
+    assert priors.options_building(tree, "include/linux/kcov.h") == {}
+
+
+def test_a_flag_is_added_on_an_options_line_in_its_block_or_in_a_file_included_under_it(tree: Path):
+    assert priors.options_adding(tree, "trace-cmp") == {
+        "KCOV_ENABLE_COMPARISONS": "scripts/Makefile.kcov: kcov-flags-$(CONFIG_KCOV_ENABLE_COMPARISONS)"
+                                   " adds trace-cmp"}
+    assert priors.options_adding(tree, "trace-pc") == {
+        "KCOV": "scripts/Makefile.kcov adds trace-pc; Makefile includes it under CONFIG_KCOV"}
+    assert priors.options_adding(tree, "-g") == {"DEBUG_INFO": "Makefile adds -g under CONFIG_DEBUG_INFO"}
+    # A flag with a value is the flag; a longer flag is another (-g0 is not -g).
+    assert list(priors.options_adding(tree, "-flto")) == ["LTO_CLANG"]
+
+
+def test_a_symbols_definition_is_found_not_its_uses(tree: Path):
+    assert priors.defining_files(tree, "__sanitizer_cov_trace_const_cmp4") == ["kernel/kcov.c"]
+    assert priors.defining_files(tree, "fork_hook") == []  # a declaration only
+    assert priors.defining_files(tree, "no such; symbol") == []
+
+
+def test_a_crash_points_at_the_options_of_its_symbols_and_flags(tree: Path):
+    sig = Signature("crash", "ld.lld", "crashed in ThinLTO backend optimization: LLVM ERROR: "
+                    "Broken module found (inlinable function call in a function with debug info "
+                    "must have a !dbg location)", "vmlinux.o")
+    log = ("inlinable function call in a function with debug info must have a !dbg location\n"
+           "  call void @__sanitizer_cov_trace_const_cmp4(i32 0, i32 %5)\n"
+           "LLVM ERROR: Broken module found, compilation aborted!\n")
+    found = priors.suggest(tree, sig, log)
+    assert found == {
+        "KCOV": "kernel/kcov.c defines __sanitizer_cov_trace_const_cmp4; "
+                "kernel/Makefile: obj-$(CONFIG_KCOV) += kcov.o",
+        "KCOV_ENABLE_COMPARISONS": "__sanitizer_cov_trace_const_cmp4 is what trace-cmp calls; "
+                                   "scripts/Makefile.kcov: kcov-flags-$(CONFIG_KCOV_ENABLE_COMPARISONS)"
+                                   " adds trace-cmp",
+        "DEBUG_INFO": "the failure implies -g; Makefile adds -g under CONFIG_DEBUG_INFO"}
+    # A timeout, a regex: the log names nothing to follow.
+    assert priors.suggest(tree, Signature("timeout", "make", "build timed out", ""), log) == {}
+
+
+def test_an_option_no_change_sets_stands_for_the_changes_that_select_it():
+    changes = [Change("DEBUG_INFO_DWARF5", "bool", "n", "y"), Change("KCOV", "bool", "n", "y"),
+               Change("PRINTK", "bool", "n", "y")]
+    selects = {"DEBUG_INFO": ["DEBUG_INFO_DWARF4", "DEBUG_INFO_DWARF5"]}
+    chosen = priors.changes_for({"DEBUG_INFO": "-g", "KCOV": "kcov.c", "UNKNOWN": "x"}, changes,
+                                lambda name: selects.get(name, []))
+    assert [c.name for c in chosen] == ["DEBUG_INFO_DWARF5", "KCOV"]
+
+
+@pytest.mark.kernel
+def test_the_real_kcov_crash_of_linux_61_points_at_its_options(kernel_tree: Path):
+    log = (LOGS / "lld-crash-thin-lto.log").read_text()
+    (sig,) = [s for s in extract_all(log, roots=("/tmp/ltb/tree", "/tmp/ltb/out"))
+              if s.kind == "crash"]
+    found = priors.suggest(kernel_tree, sig, log, arch="x86")
+    assert {"KCOV", "KCOV_ENABLE_COMPARISONS", "DEBUG_INFO"} <= set(found), found
+    assert found["DEBUG_INFO"] == ("the failure implies -g; scripts/Makefile.debug adds -g; "
+                                   "Makefile includes it under CONFIG_DEBUG_INFO")
+    assert priors.options_building(kernel_tree, "drivers/block/floppy.c") == {
+        "BLK_DEV_FD": "drivers/block/Makefile: obj-$(CONFIG_BLK_DEV_FD) += floppy.o"}
