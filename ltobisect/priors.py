@@ -151,7 +151,7 @@ def _paths(sig: Signature, text: str) -> List[str]:
     """Tree-relative source and object paths the failure names (its place first)."""
     found: List[str] = []
     loc = (sig.location or "").split(":", 1)[0]
-    if "/" in loc and loc.endswith((".c", ".S", ".o", ".h")):
+    if "/" in loc and loc.endswith((".c", ".S", ".o", ".h")) and not loc.startswith(("/", "..")):
         found.append(loc)
     for m in _PATH.finditer(f"{sig.message}\n{text}"):
         p = m.group(1)
@@ -198,6 +198,8 @@ def options_building(tree: Path, path: str) -> Dict[str, str]:
     each directory above it."""
     out: Dict[str, str] = {}
     p = PurePosixPath(path)
+    if p.is_absolute() or ".." in p.parts:
+        return out  # outside the tree
     if p.suffix in (".c", ".S"):
         p = p.with_suffix(".o")
     if p.suffix != ".o":
@@ -222,7 +224,7 @@ def options_building(tree: Path, path: str) -> Dict[str, str]:
                 if var not in _LISTS and f"{var}.o" not in seen:
                     seen.add(f"{var}.o")
                     targets.append(f"{var}.o")  # a part of the composite object var.o
-        if not rel_dir:
+        if not rel_dir or directory.parent == directory:
             break
         targets = [f"{directory.name}/"]
         directory = directory.parent

@@ -351,7 +351,7 @@ class Session:
         out: Dict[str, Any] = {"options": options, "changes": [c.line() for c in ordered(chosen)],
                                "held": None}
         cand = problem.structure.closure(chosen) & problem.best
-        if not chosen or len(cand) >= len(problem.best):
+        if not cand or len(cand) >= len(problem.best):
             out["note"] = ("no change sets them" if not chosen
                            else "no smaller than the best so far")
             return out

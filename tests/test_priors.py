@@ -60,6 +60,9 @@ def test_an_object_is_built_under_its_line_and_its_directories_lines(tree: Path)
         {"ZRAM_MEMORY_TRACKING", "ZRAM", "BLOCK"}
     assert priors.options_building(tree, "kernel/fork.o") == {}  # obj-y: always built
     assert priors.options_building(tree, "include/linux/kcov.h") == {}
+    # Paths outside the tree name no option (and end: an absolute path's parent is itself).
+    assert priors.options_building(tree, "/usr/src/kernel/fork.o") == {}
+    assert priors.options_building(tree, "../kernel/kcov.o") == {}
 
 
 def test_a_flag_is_added_on_an_options_line_in_its_block_or_in_a_file_included_under_it(tree: Path):

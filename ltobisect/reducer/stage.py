@@ -107,6 +107,11 @@ def find(link_dir: Path, linker: str, sig: Signature, major: str, scratch: Path,
     with open(work / "link.log", "wb") as sink:
         process.run([linker, f"@{lk.RESPONSE}", "--save-temps", "-o", str(work / "out")],
                     cwd=root, stdout=sink, timeout=limit, stop=stop)
+    if not stage.words:
+        # the session's build lost the stack (two backend threads at once): this link's says
+        text = (work / "link.log").read_text(errors="replace")
+        stage = next((st for s in extract_all(text) if s.kind == SignatureKind.CRASH
+                      for st in [of(s)] if st is not None and st.words), stage)
     found: Dict[str, Any] = {"stage": stage.words or "unknown", "alone": False, "tried": []}
     for step, suffix, argv in commands(stage, major):
         modules = sorted(p for p in [*root.rglob(f"*{suffix}"), *work.glob(f"out*{suffix}")]
