@@ -27,6 +27,9 @@ ThinLTO passes, and so that each option touches only a few files (cheap incremen
 - :data:`COMPILER_CRASH`: clang crashes (``#pragma clang __debug crash``) compiling fs/fhandle.c
   when FHANDLE and SYSFS_SYSCALL are set.
 
+:func:`demo_kcov_tree` is of another kind: the embedded demo with kcov as Linux has it, where
+clang-16 ThinLTO meets a real LLVM bug at the link (the reducer's and the log priors' case).
+
 The options were picked because no header mentions them (FHANDLE, CROSS_MEMORY_ATTACH, USELIB
 appear only in fs/fhandle.c, fs/exec.c, fs/binfmt_elf.c and mm/), so kbuild's per-option
 dependency tracking rebuilds a handful of objects when one flips. (ADVISE_SYSCALLS, by contrast,
@@ -46,7 +49,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Optional, Sequence
+from typing import Iterable, Optional, Sequence, Tuple
 
 from ltobisect.build import build_env, make_args
 from ltobisect.config import BuildSpec
@@ -182,3 +185,73 @@ def digest_of(config_text: str) -> str:
 def resolved_config(config_text: str) -> Resolved:
     """A :class:`~ltobisect.model.Resolved` for a full config text (empty candidate)."""
     return Resolved(candidate=candidate(), config_text=config_text, digest=digest_of(config_text))
+
+
+# -- the demo with kcov as Linux has it: a real LLVM 16 crash at the ThinLTO link ------------------
+DEMO_KCOV_C = """\
+/* The coverage callbacks, as the kernel's kernel/kcov.c defines them (built uninstrumented). */
+unsigned long kcov_area[64];
+
+void __sanitizer_cov_trace_pc(void) { kcov_area[0]++; }
+void __sanitizer_cov_trace_cmp1(unsigned char a, unsigned char b) { kcov_area[(a ^ b) & 63]++; }
+void __sanitizer_cov_trace_cmp2(unsigned short a, unsigned short b) { kcov_area[(a ^ b) & 63]++; }
+void __sanitizer_cov_trace_cmp4(unsigned int a, unsigned int b) { kcov_area[(a ^ b) & 63]++; }
+void __sanitizer_cov_trace_cmp8(unsigned long a, unsigned long b) { kcov_area[(a ^ b) & 63]++; }
+void __sanitizer_cov_trace_const_cmp1(unsigned char a, unsigned char b) { kcov_area[(a ^ b) & 63] += 2; }
+void __sanitizer_cov_trace_const_cmp2(unsigned short a, unsigned short b) { kcov_area[(a ^ b) & 63] += 2; }
+void __sanitizer_cov_trace_const_cmp4(unsigned int a, unsigned int b) { kcov_area[(a ^ b) & 63] += 2; }
+void __sanitizer_cov_trace_const_cmp8(unsigned long a, unsigned long b) { kcov_area[(a ^ b) & 63] += 2; }
+void __sanitizer_cov_trace_switch(unsigned long v, unsigned long *cases) { kcov_area[v & 63] += cases[0]; }
+"""
+DEMO_IRQ_C = """\
+/* A flags check written as request_threaded_irq() writes it (Linux's kernel/irq/manage.c). */
+#define IRQF_SHARED 0x80UL
+#define IRQF_NO_SUSPEND 0x4000UL
+#define IRQF_COND_SUSPEND 0x40000UL
+#define IRQF_NO_AUTOEN 0x80000UL
+
+__attribute__((used)) int irq_flags_valid(unsigned long irqflags, void *dev_id)
+{
+	if (((irqflags & IRQF_SHARED) && !dev_id) ||
+	    ((irqflags & IRQF_SHARED) && (irqflags & IRQF_NO_AUTOEN)) ||
+	    (!(irqflags & IRQF_SHARED) && (irqflags & IRQF_COND_SUSPEND)) ||
+	    ((irqflags & IRQF_NO_SUSPEND) && (irqflags & IRQF_COND_SUSPEND)))
+		return -22;
+	return 0;
+}
+"""
+def demo_kcov_tree(demo: Path, tmp: Path) -> Tuple[Path, Path]:
+    """A copy of the demo with kcov as Linux has it: CONFIG_KCOV builds kernel/kcov.c and
+    instruments the rest (``-fsanitize-coverage=trace-pc``, ``trace-cmp`` with the comparisons),
+    and the demo's CONFIG_DEBUG_INFO adds ``-g``. With clang-16 ThinLTO, ld.lld-16 then aborts
+    on a broken module (ClangBuiltLinux issue 1721, fixed in LLVM 17), as Linux 6.1's
+    tinyconfig with the same options does. The bad config: the demo's randconfig without its
+    planted link error, plus the three options (``CONFIG_KCOV``,
+    ``CONFIG_KCOV_ENABLE_COMPARISONS``, ``CONFIG_DEBUG_INFO``). Returns (tree, bad config)."""
+    tree = tmp / "tree"
+    shutil.copytree(demo, tree)
+    (tree / "kernel" / "kcov.c").write_text(DEMO_KCOV_C)
+    (tree / "kernel" / "irq.c").write_text(DEMO_IRQ_C)
+    with open(tree / "kernel" / "Kbuild", "a") as f:
+        f.write("obj-y += irq.o\nobj-$(CONFIG_KCOV) += kcov.o\n")
+    with open(tree / "kernel" / "Kconfig", "a") as f:
+        f.write("\nconfig KCOV\n\tbool \"Code coverage for fuzzing\"\n"
+                "\nconfig KCOV_ENABLE_COMPARISONS\n\tbool \"Comparison operands\"\n"
+                "\tdepends on KCOV\n")
+    make = (tree / "Makefile").read_text()
+    make = make.replace("-include $(KCONFIG_CONFIG)\n", "-include $(KCONFIG_CONFIG)\n"
+                        "ifdef CONFIG_DEBUG_INFO\nCFLAGS += -g\nendif\n"
+                        "kcov-flags-$(CONFIG_KCOV) += -fsanitize-coverage=trace-pc\n"
+                        "kcov-flags-$(CONFIG_KCOV_ENABLE_COMPARISONS) += "
+                        "-fsanitize-coverage=trace-cmp\n", 1)
+    make = make.replace("$(Q)$(CC) $(CFLAGS) $(DEMO_CFLAGS) -MD",
+                        "$(Q)$(CC) $(CFLAGS) $(if $(filter kernel/kcov.o,$@),,$(kcov-flags-y)) "
+                        "$(DEMO_CFLAGS) -MD", 1)
+    if "$(kcov-flags-y)) $(DEMO_CFLAGS)" not in make:
+        raise ValueError(f"{demo}/Makefile has no compile rule of the demo's form")
+    (tree / "Makefile").write_text(make)
+    bad = tmp / "bad.config"
+    bad.write_text((tree / "configs" / "randconfig.config").read_text().replace(
+        "CONFIG_NET_SCHED_STATS=y", "# CONFIG_NET_SCHED_STATS is not set")
+        + "CONFIG_KCOV=y\nCONFIG_KCOV_ENABLE_COMPARISONS=y\n")  # DEBUG_INFO=y is in it
+    return tree, bad

@@ -38,6 +38,7 @@ from ltobisect import signature as sg
 from ltobisect.errors import UserError
 from ltobisect.judge_bundle import judge_program
 from ltobisect.model import Signature, SignatureKind
+from ltobisect.planted import demo_kcov_tree
 from ltobisect.reducer import compile as cc
 from ltobisect.reducer import link as lk
 from ltobisect.reducer.common import package_of, require
@@ -196,73 +197,12 @@ def test_the_lto_link_reduces_to_one_function_after_minimize(tmp_path):
 
 
 # -- a real LLVM 16 crash at the ThinLTO link, through minimize --reduce ---------------------------
-KCOV_C = """\
-/* The coverage callbacks, as the kernel's kernel/kcov.c defines them (built uninstrumented). */
-unsigned long kcov_area[64];
-
-void __sanitizer_cov_trace_pc(void) { kcov_area[0]++; }
-void __sanitizer_cov_trace_cmp1(unsigned char a, unsigned char b) { kcov_area[(a ^ b) & 63]++; }
-void __sanitizer_cov_trace_cmp2(unsigned short a, unsigned short b) { kcov_area[(a ^ b) & 63]++; }
-void __sanitizer_cov_trace_cmp4(unsigned int a, unsigned int b) { kcov_area[(a ^ b) & 63]++; }
-void __sanitizer_cov_trace_cmp8(unsigned long a, unsigned long b) { kcov_area[(a ^ b) & 63]++; }
-void __sanitizer_cov_trace_const_cmp1(unsigned char a, unsigned char b) { kcov_area[(a ^ b) & 63] += 2; }
-void __sanitizer_cov_trace_const_cmp2(unsigned short a, unsigned short b) { kcov_area[(a ^ b) & 63] += 2; }
-void __sanitizer_cov_trace_const_cmp4(unsigned int a, unsigned int b) { kcov_area[(a ^ b) & 63] += 2; }
-void __sanitizer_cov_trace_const_cmp8(unsigned long a, unsigned long b) { kcov_area[(a ^ b) & 63] += 2; }
-void __sanitizer_cov_trace_switch(unsigned long v, unsigned long *cases) { kcov_area[v & 63] += cases[0]; }
-"""
-IRQ_C = """\
-/* A flags check written as request_threaded_irq() writes it (Linux's kernel/irq/manage.c). */
-#define IRQF_SHARED 0x80UL
-#define IRQF_NO_SUSPEND 0x4000UL
-#define IRQF_COND_SUSPEND 0x40000UL
-#define IRQF_NO_AUTOEN 0x80000UL
-
-__attribute__((used)) int irq_flags_valid(unsigned long irqflags, void *dev_id)
-{
-	if (((irqflags & IRQF_SHARED) && !dev_id) ||
-	    ((irqflags & IRQF_SHARED) && (irqflags & IRQF_NO_AUTOEN)) ||
-	    (!(irqflags & IRQF_SHARED) && (irqflags & IRQF_COND_SUSPEND)) ||
-	    ((irqflags & IRQF_NO_SUSPEND) && (irqflags & IRQF_COND_SUSPEND)))
-		return -22;
-	return 0;
-}
-"""
 KCOV_TRIGGER = {"CONFIG_KCOV=y", "CONFIG_KCOV_ENABLE_COMPARISONS=y", "CONFIG_DEBUG_INFO=y"}
 
 
 def kcov_crash_tree(tmp: Path):
-    """A copy of the demo with kcov as Linux has it: CONFIG_KCOV builds kernel/kcov.c and
-    instruments the rest (``-fsanitize-coverage=trace-pc``, ``trace-cmp`` with the comparisons),
-    and the demo's CONFIG_DEBUG_INFO adds ``-g``. With clang-16 ThinLTO, ld.lld-16 then aborts
-    on a broken module (ClangBuiltLinux issue 1721, fixed in LLVM 17), as Linux 6.1's tinyconfig with the
-    same options does. The bad config: the demo's randconfig without its planted link error,
-    plus the three options."""
-    tree = demo_copy(tmp)
-    (tree / "kernel" / "kcov.c").write_text(KCOV_C)
-    (tree / "kernel" / "irq.c").write_text(IRQ_C)
-    with open(tree / "kernel" / "Kbuild", "a") as f:
-        f.write("obj-y += irq.o\nobj-$(CONFIG_KCOV) += kcov.o\n")
-    with open(tree / "kernel" / "Kconfig", "a") as f:
-        f.write("\nconfig KCOV\n\tbool \"Code coverage for fuzzing\"\n"
-                "\nconfig KCOV_ENABLE_COMPARISONS\n\tbool \"Comparison operands\"\n"
-                "\tdepends on KCOV\n")
-    make = (tree / "Makefile").read_text()
-    make = make.replace("-include $(KCONFIG_CONFIG)\n", "-include $(KCONFIG_CONFIG)\n"
-                        "ifdef CONFIG_DEBUG_INFO\nCFLAGS += -g\nendif\n"
-                        "kcov-flags-$(CONFIG_KCOV) += -fsanitize-coverage=trace-pc\n"
-                        "kcov-flags-$(CONFIG_KCOV_ENABLE_COMPARISONS) += "
-                        "-fsanitize-coverage=trace-cmp\n", 1)
-    make = make.replace("$(Q)$(CC) $(CFLAGS) $(DEMO_CFLAGS) -MD",
-                        "$(Q)$(CC) $(CFLAGS) $(if $(filter kernel/kcov.o,$@),,$(kcov-flags-y)) "
-                        "$(DEMO_CFLAGS) -MD", 1)
-    assert "$(kcov-flags-y)) $(DEMO_CFLAGS)" in make
-    (tree / "Makefile").write_text(make)
-    bad = tmp / "bad.config"
-    bad.write_text((tree / "configs" / "randconfig.config").read_text().replace(
-        "CONFIG_NET_SCHED_STATS=y", "# CONFIG_NET_SCHED_STATS is not set")
-        + "CONFIG_KCOV=y\nCONFIG_KCOV_ENABLE_COMPARISONS=y\n")  # DEBUG_INFO=y is in it
-    return tree, bad
+    """A copy of the demo with kcov as Linux has it (:func:`ltobisect.planted.demo_kcov_tree`)."""
+    return demo_kcov_tree(DEMO, tmp)
 
 
 @needs_llvm16

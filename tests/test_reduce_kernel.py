@@ -131,7 +131,9 @@ def test_a_real_w1_compile_error_reduces_to_a_few_lines(kernel_tree: Path, share
 #: The options under which Linux 6.1 with clang-16 ThinLTO crashes ld.lld-16 (shared kernel facts):
 #: kcov's comparison callbacks, called without a debug location, in a kernel with debug info.
 KCOV_TRIGGER = ["CONFIG_DEBUG_KERNEL=y", "CONFIG_KCOV=y", "CONFIG_KCOV_ENABLE_COMPARISONS=y",
-                "CONFIG_DEBUG_INFO_DWARF_TOOLCHAIN_DEFAULT=y"]
+                "CONFIG_KCOV_INSTRUMENT_ALL=y", "CONFIG_DEBUG_INFO_DWARF_TOOLCHAIN_DEFAULT=y"]
+#: What keeps Clang LTO possible under DEBUG_KERNEL (HAS_LTO_CLANG: !GCOV_KERNEL, !KASAN).
+KEEP_LTO = ["# CONFIG_GCOV_KERNEL is not set", "# CONFIG_KASAN is not set", "CONFIG_LTO_CLANG_THIN=y"]
 
 
 def test_the_real_llvm16_kcov_crash_reduces_to_two_small_modules(
@@ -144,8 +146,19 @@ def test_the_real_llvm16_kcov_crash_reduces_to_two_small_modules(
     the stage is the ThinLTO backend's optimization."""
     if shutil.which("llvm-reduce-16") is None:
         pytest.skip("llvm-16 is needed (scripts/bootstrap test installs it)")
-    baseline, bad = leaf_randconfig(kernel_tree, tmp_path, seed=3, area="KCOV", probability=50,
-                                    enable=KCOV_TRIGGER)
+    # The options DEBUG_KERNEL makes visible are not in tinyconfig's text, so the randconfig
+    # draws them too; GCOV_KERNEL and KASAN would turn LTO off (pinned off), and seeds are tried
+    # in order until the config keeps ThinLTO and the trigger.
+    for seed in range(3, 13):
+        work = tmp_path / f"seed{seed}"
+        work.mkdir()
+        baseline, bad = leaf_randconfig(kernel_tree, work, seed=seed, area="KCOV",
+                                        probability=30, enable=KCOV_TRIGGER + KEEP_LTO)
+        text = bad.read_text()
+        if "CONFIG_LTO_CLANG_THIN=y" in text and all(t in text for t in KCOV_TRIGGER):
+            break
+    else:
+        pytest.fail("no randconfig of seeds 3-12 kept ThinLTO with the trigger")
     run = minimize(bad, kernel_tree, tmp_path / "state", shared_ccache, "--arch", "x86_64",
                    "--baseline", str(baseline), "--no-lto-matrix", "--reduce",
                    "--reduce-budget", "30m", timeout=90 * 60, pytestconfig=pytestconfig)
