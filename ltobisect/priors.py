@@ -103,8 +103,9 @@ def suggest(tree: Path, sig: Optional[Signature], log_text: str, *, arch: Option
     for pattern, flag in MESSAGE_FLAGS:
         if re.search(pattern, f"{sig.message}\n{text}"):
             flags.setdefault(flag, f"the failure implies {flag}")
-    for sym in symbols[:8]:
-        for src in defining_files(tree, sym, grep_seconds):
+    defined = defining_files_of(tree, symbols[:20], grep_seconds)
+    for sym in symbols[:20]:
+        for src in defined.get(sym, []):
             obj = str(PurePosixPath(src).with_suffix(".o"))
             for opt, why in options_building(tree, obj).items():
                 out.setdefault(opt, f"{src} defines {sym}; {why}")
@@ -292,25 +293,51 @@ def _included_under(tree: Path, files: Sequence[Path]) -> Dict[str, Tuple[str, s
     return out
 
 
-def defining_files(tree: Path, symbol: str, seconds: float = GREP_SECONDS) -> List[str]:
-    """The tree's C and assembly files that define ``symbol`` (a function or a variable at the
-    start of a line, or an assembly ``SYM_FUNC_START(symbol)``); none when there are many."""
-    if not re.fullmatch(r"[A-Za-z_][\w$]*", symbol) or shutil.which("grep") is None:
-        return []
-    # POSIX classes: grep -E reads \w and \s inside brackets as plain letters
-    pattern = (rf"^([A-Za-z_][[:alnum:]_ ]*[ *])?{symbol}[[:space:]]*\((.*[^;])?$|"
-               rf"^(SYM_FUNC_START|SYM_CODE_START|ENTRY|SYM_FUNC_START_LOCAL)\({symbol}\)")
+def _definition(symbols: Sequence[str]) -> str:
+    """A grep -E pattern of a definition of any of ``symbols``: a function or variable at the
+    start of a line (not a declaration), or an assembly ``SYM_FUNC_START(symbol)``. POSIX
+    classes: grep -E reads \\w and \\s inside brackets as plain letters."""
+    names = "|".join(symbols)
+    return (rf"^([A-Za-z_][[:alnum:]_ ]*[ *])?({names})[[:space:]]*\((.*[^;])?$|"
+            rf"^(SYM_FUNC_START|SYM_CODE_START|ENTRY|SYM_FUNC_START_LOCAL)\(({names})\)")
+
+
+def defining_files_of(tree: Path, symbols: Sequence[str],
+                      seconds: float = GREP_SECONDS) -> Dict[str, List[str]]:
+    """For each of ``symbols``, the tree's C and assembly files that define it (one pass of
+    grep over the tree for them all, then each file found read for which); a symbol defined in
+    many files (a common name, a per-architecture helper) gets none."""
+    names = [s for s in dict.fromkeys(symbols) if re.fullmatch(r"[A-Za-z_][\w$]*", s)]
+    if not names or shutil.which("grep") is None:
+        return {}
     with tempfile.TemporaryFile() as sink:
         try:  # in its own process group, killed at the time limit (ltobisect.process)
-            done = process.run(["grep", "-rlE", "--include=*.c", "--include=*.S", pattern, "."],
-                               cwd=tree, stdout=sink, timeout=seconds)
+            done = process.run(["grep", "-rlE", "--include=*.c", "--include=*.S",
+                                _definition(names), "."], cwd=tree, stdout=sink, timeout=seconds)
         except OSError:
-            return []
+            return {}
         sink.seek(0)
         text = sink.read().decode(errors="replace")
     if done.killed_by_us:
-        return []
+        return {}
     files = sorted(f[2:] if f.startswith("./") else f for f in text.splitlines()
                    if not f.startswith("grep:"))
     files = [f for f in files if not f.startswith(("tools/", "Documentation/", "samples/"))]
-    return files if 0 < len(files) <= 4 else []
+    out: Dict[str, List[str]] = {}
+    for f in files:
+        try:
+            body = (tree / f).read_text(errors="replace")
+        except OSError:
+            continue
+        for name in names:
+            one = re.compile(rf"^(?:[A-Za-z_][\w ]*[ *])?{re.escape(name)}\s*\((?:.*[^;])?$|"
+                             rf"^(?:SYM_FUNC_START|SYM_CODE_START|ENTRY|SYM_FUNC_START_LOCAL)"
+                             rf"\({re.escape(name)}\)", re.MULTILINE)
+            if one.search(body):
+                out.setdefault(name, []).append(f)
+    return {k: v for k, v in out.items() if len(v) <= 4}
+
+
+def defining_files(tree: Path, symbol: str, seconds: float = GREP_SECONDS) -> List[str]:
+    """The tree's files that define ``symbol`` (see :func:`defining_files_of`)."""
+    return defining_files_of(tree, [symbol], seconds).get(symbol, [])
