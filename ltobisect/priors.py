@@ -141,6 +141,7 @@ def _failure_lines(sig: Signature, log_text: str, limit: int = 400) -> List[str]
     out = []
     for ln in log_text.splitlines():
         if ("error" in ln or ln.startswith(">>>") or "undefined" in ln or "LLVM ERROR" in ln
+                or ": in function " in ln  # GNU ld: the object that makes the reference
                 or _VERIFIER_CALL.match(ln) or "must have" in ln):
             out.append(ln)
             if len(out) >= limit:

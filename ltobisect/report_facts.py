@@ -29,6 +29,7 @@ from ltobisect.kconfig.env import kernelversion as makefile_version
 from ltobisect.lognorm import MAKE_LINE, strip_roots, with_log_roots
 from ltobisect.logtools import MAKE_ERROR
 from ltobisect.model import Label, SessionStatus, Signature, SignatureKind
+from ltobisect.textfit import plural
 from ltobisect.oracle import targets_for
 
 #: Where the log excerpt is kept, for when the build logs are gone.
@@ -419,8 +420,8 @@ def priors_line(guess: Optional[Dict[str, Any]]) -> str:
     held = guess.get("held")
     if held is None:
         return f"The log pointed at {names}: not tried ({guess.get('note', 'no guess')})"
-    size = guess.get("size")
-    return (f"The log pointed at {names}: their {size} changes reproduced (the guess held, the "
-            f"search went on inside them)" if held else
-            f"The log pointed at {names}: their {size} changes did not reproduce (one build; "
-            f"the search went on from the whole set)")
+    size = plural(int(guess.get("size") or 0), "change")
+    return (f"The log pointed at {names}: a build of {size} for them reproduced (the guess "
+            f"held, the search went on inside them)" if held else
+            f"The log pointed at {names}: a build of {size} for them did not reproduce (it "
+            f"cost that build; the search went on from the whole set)")
