@@ -70,7 +70,7 @@ _UNDEFINED = re.compile(r"undefined (?:symbol|reference to)[: ]+[`']?([A-Za-z_][
 _IR_CALLEE = re.compile(r"@([A-Za-z_][\w.$]*)\(")
 _VERIFIER_CALL = re.compile(r"^\s+(?:tail |musttail )?(?:call|invoke)\b.*@([A-Za-z_][\w.$]*)\(")
 #: How long the search of the tree's sources for a symbol's definition may take.
-GREP_SECONDS = 60.0
+GREP_SECONDS = 120.0
 
 
 @dataclass
