@@ -22,7 +22,7 @@ text (no table of option names), suggest options:
 
 An option no change sets (``DEBUG_INFO``, selected by a choice of how to make it) stands for the
 changes that select it (Kconfig's reverse dependencies). The suggested changes, with what they
-need, are the search's first candidate (:class:`ltobisect.strategies.guess.LogGuess`): one cheap
+need, are the search's first candidate (:func:`first_guess`, run by the session): one cheap
 build that, when the guess holds, leaves the rest of the search inside a handful of changes,
 and when it does not, costs that one build. The result is as 1-minimal and as verified either way.
 """
@@ -31,12 +31,13 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ltobisect import process
-from ltobisect.model import Change, Signature, SignatureKind
+from ltobisect.events import Message
+from ltobisect.model import Change, Label, Signature, SignatureKind, ordered
+from ltobisect.problem import Problem
 
 #: A compiler's runtime callbacks, by the prefix of their names, and the flag text whose calls
 #: they are (what the Makefiles add). The fact is the compiler's, not any tree's.
@@ -71,17 +72,6 @@ _IR_CALLEE = re.compile(r"@([A-Za-z_][\w.$]*)\(")
 _VERIFIER_CALL = re.compile(r"^\s+(?:tail |musttail )?(?:call|invoke)\b.*@([A-Za-z_][\w.$]*)\(")
 #: How long the search of the tree's sources for a symbol's definition may take.
 GREP_SECONDS = 120.0
-
-
-@dataclass
-class Priors:
-    """What the log suggested: option -> why, and the changes that stand for them."""
-
-    options: Dict[str, str] = field(default_factory=dict)
-    changes: Tuple[Change, ...] = ()
-
-    def describe(self) -> List[str]:
-        return [f"{name} ({why})" for name, why in self.options.items()]
 
 
 def suggest(tree: Path, sig: Optional[Signature], log_text: str, *, arch: Optional[str] = None,
@@ -132,6 +122,34 @@ def changes_for(options: Dict[str, str], changes: Sequence[Change],
             todo = [s for n in todo for s in selectors(n) if s not in seen]
             seen.update(todo)
     return tuple(out.values())
+
+
+def first_guess(problem: Problem, tree: Any, tree_dir: Path, changes: Sequence[Change],
+                sig: Signature, log_text: str,
+                emit: Callable[[object], None]) -> Optional[Dict[str, Any]]:
+    """The search's first candidate: the changes standing for the options the log points at,
+    with what they need (``problem.structure``). One build: when it reproduces, the gate makes
+    it the best and the strategy starts inside it; when not, nothing else changes. What was
+    suggested and whether it held, for the report; None when the log points at nothing.
+    ``tree`` is the Kconfig tree (its ``srcarch`` and ``selectors``, when it has them)."""
+    options = suggest(tree_dir, sig, log_text, arch=getattr(tree, "srcarch", None))
+    if not options:
+        return None
+    chosen = changes_for(options, changes, getattr(tree, "selectors", lambda name: ()))
+    out: Dict[str, Any] = {"options": options, "changes": [c.line() for c in ordered(chosen)],
+                           "held": None}
+    cand = problem.structure.closure(chosen) & problem.best
+    if not cand or len(cand) >= len(problem.best):
+        out["note"] = "no change sets them" if not chosen else "no smaller than the best so far"
+        return out
+    emit(Message("info", f"the log points at {', '.join(options)}: trying their "
+                         f"{len(cand)} changes first"))
+    problem.label = Label.LOG_GUESS
+    held = problem.consider(cand)
+    out.update(held=held, size=len(cand))
+    emit(Message("info", f"the guess {'held' if held else 'did not hold'}: {len(cand)} changes "
+                         f"{'reproduce' if held else 'do not reproduce'}"))
+    return out
 
 
 # -- the failure's text ---------------------------------------------------------------------------

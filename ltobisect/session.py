@@ -330,10 +330,8 @@ class Session:
         self._searched = Searched(best, verification, self._lto_matrix(best), guess)
 
     def _log_guess(self) -> Optional[Dict[str, Any]]:
-        """The search's first candidate: the changes standing for the options the failure's log
-        points at (:mod:`ltobisect.priors`), with what they need. One build: when it
-        reproduces, the strategy starts inside it; when not, nothing else changes. What was
-        suggested and whether it held, for the report (None: no guess was made)."""
+        """The search's first candidate, from what the failure's log points at
+        (:func:`ltobisect.priors.first_guess`); None: no guess was made."""
         problem, loaded, cfg, doc = self._problem, self._loaded, self.config, self._doc
         assert problem is not None and loaded is not None and doc is not None
         sig = self._confirmed.signature if self._confirmed else None
@@ -342,27 +340,8 @@ class Session:
         paths = [p for p in (doc.bad_outcome.log_path if doc.bad_outcome else None,
                              cfg.failure_log) if p]
         text = next((Path(p).read_text(errors="replace") for p in paths if Path(p).is_file()), "")
-        options = priors.suggest(loaded.tree_dir, sig, text,
-                                 arch=getattr(loaded.tree, "srcarch", None))
-        if not options:
-            return None
-        chosen = priors.changes_for(options, loaded.changes,
-                                    getattr(loaded.tree, "selectors", lambda name: ()))
-        out: Dict[str, Any] = {"options": options, "changes": [c.line() for c in ordered(chosen)],
-                               "held": None}
-        cand = problem.structure.closure(chosen) & problem.best
-        if not cand or len(cand) >= len(problem.best):
-            out["note"] = ("no change sets them" if not chosen
-                           else "no smaller than the best so far")
-            return out
-        self._emit(Message("info", f"the log points at {', '.join(options)}: trying their "
-                                   f"{len(cand)} changes first"))
-        problem.label = Label.LOG_GUESS
-        held = problem.consider(cand)
-        out.update(held=held, size=len(cand))
-        self._emit(Message("info", f"the guess {'held' if held else 'did not hold'}: "
-                                   f"{len(cand)} changes {'reproduce' if held else 'do not reproduce'}"))
-        return out
+        return priors.first_guess(problem, loaded.tree, loaded.tree_dir, loaded.changes, sig,
+                                  text, self._emit)
 
     def _lto_matrix(self, best: Candidate) -> Optional[Dict[str, Any]]:
         """The minimal config built in the other LTO modes (``ltobisect.lto_matrix``), when it

@@ -80,6 +80,14 @@ def summary(state: Path) -> dict:
     return json.loads((state / "summary.json").read_text())
 
 
+def rerun_download(state: Path, where: Path) -> subprocess.CompletedProcess:
+    """reduced.tar.gz unpacked in ``where``, as a maintainer downloads it, and its repro.sh run."""
+    with tarfile.open(state / "reduced" / "reduced.tar.gz") as tar:
+        tar.extractall(where)
+    return subprocess.run(["sh", str(where / "reduced" / "repro.sh")], capture_output=True,
+                          text=True, timeout=60)
+
+
 needs_cvise = pytest.mark.skipif(shutil.which("cvise") is None or shutil.which("cc") is None,
                                  reason="cvise and cc are needed (scripts/bootstrap test)")
 needs_llvm16 = pytest.mark.skipif(
@@ -176,10 +184,7 @@ def test_the_lto_link_reduces_to_one_function_after_minimize(tmp_path):
     assert ll.count("define ") == 1 and "call void @trace_net_queue_packet()" in ll
 
     # The tarball a maintainer downloads, unpacked anywhere, fails the same way.
-    with tarfile.open(state / "reduced" / "reduced.tar.gz") as tar:
-        tar.extractall(tmp_path / "download")
-    proc = subprocess.run(["sh", str(tmp_path / "download" / "reduced" / "repro.sh")],
-                          capture_output=True, text=True, timeout=60)
+    proc = rerun_download(state, tmp_path / "download")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "undefined symbol: trace_net_queue_packet" in proc.stdout
 
@@ -256,10 +261,7 @@ def test_an_llvm16_crash_at_the_thinlto_link_reduces_to_two_small_modules(tmp_pa
     assert ("The log pointed at DEBUG_INFO, KCOV, KCOV_ENABLE_COMPARISONS: a build of 3 "
             "changes for them reproduced (the guess held, the search went on inside them)") in report
 
-    with tarfile.open(state / "reduced" / "reduced.tar.gz") as tar:
-        tar.extractall(tmp_path / "download")
-    proc = subprocess.run(["sh", str(tmp_path / "download" / "reduced" / "repro.sh")],
-                          capture_output=True, text=True, timeout=60)
+    proc = rerun_download(state, tmp_path / "download")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "LLVM ERROR: Broken module found" in proc.stdout
     # ld.lld-19 rejects the reduced modules too: the IR clang-16 wrote (a call without a debug

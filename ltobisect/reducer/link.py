@@ -73,6 +73,12 @@ def thin_module(path: Path, major: str, scratch: Path, stop: threading.Event) ->
 SUMMARY = ("-module-summary",)
 
 
+def release(linker: str) -> str:
+    """``-16`` of ``ld.lld-16`` (the suffix of the LLVM tools of the same release), else ""."""
+    m = re.search(r"-(\d+)$", linker)
+    return f"-{m.group(1)}" if m else ""
+
+
 def unpack(tarball: Path, dest: Path) -> Path:
     """Unpack lld's tarball into ``dest`` (emptied first); its top directory."""
     shutil.rmtree(dest, ignore_errors=True)
