@@ -192,7 +192,9 @@ def test_the_lto_link_reduces_to_one_function_after_minimize(tmp_path):
     assert "the ld.lld --reproduce tarball relinks alone with the same failure" in report
     assert "needs ld.lld-16: cd link && ld.lld-16 @response.txt --error-limit=0" in report
 
-    # Run again: every step is in the journal, no link is run again, the outcome is the same.
+    # Run again from a state directory that moved: every step is in the journal, found by
+    # name, no link is run again, the outcome is the same.
+    state = Path(shutil.move(state, tmp_path / "moved"))
     tests = (state / "reduce" / "tests.jsonl").read_text()
     code, out, err = finished(ltobisect("reduce", state, "--json", cwd=tmp_path))
     assert code == 0, err

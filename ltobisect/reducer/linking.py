@@ -30,6 +30,10 @@ from .modules import ModuleSteps
 
 #: The reduced link, under reduced/: its directory, the module in it.
 LINK_DIR = "link"
+#: The tarballs of the failing link and of the earlier link, in the reduction's directory (named,
+#: never stored as paths: a state directory that moved still finds them).
+TARBALL = "lld-reproduce.tar"
+FIRST_TAR = "first-link.tar"
 REDUCED_MODULE = "reduced.ll"
 #: With an earlier link: its output, and where the failing link is, under link/.
 STAGE1 = "stage1.o"
@@ -53,7 +57,7 @@ class LinkSteps(ModuleSteps):
             tar = self._tarball()
         if not tar.get("made"):
             return {"complete": False, "reason": tar.get("reason", "no ld.lld --reproduce tarball")}
-        tarball = Path(tar["path"])
+        tarball = self.rs.file(TARBALL)
         linker = tar.get("linker") or "ld.lld"
         out: Dict[str, Any] = {"linker": linker, "tarball": str(tarball),
                                "before": {"bytes": tarball.stat().st_size}}
@@ -94,7 +98,7 @@ class LinkSteps(ModuleSteps):
     def _tarball(self) -> Dict[str, Any]:
         """The failing link's tarball, from a build of our own whose directory stays until the
         earlier link is known (:meth:`_step_back`); the session's copy is left as it was."""
-        tarball = self.rs.file("lld-reproduce.tar")
+        tarball = self.rs.file(TARBALL)
         script = self._script()
         self.emit(PhaseStarted(phase=Phase.REDUCING, detail="ld.lld --reproduce"))
         env = self._env(self.work / "lld-reproduce" / "0", {})
@@ -127,7 +131,7 @@ class LinkSteps(ModuleSteps):
                 self.emit(PhaseStarted(phase=Phase.REDUCING,
                                        detail=f"ld.lld --reproduce of the link that made "
                                               f"{Path(unit).name}"))
-                first_tar = self.rs.file("first-link.tar")
+                first_tar = self.rs.file(FIRST_TAR)
                 cmd = [linker if "lld" in Path(argv[0]).name else argv[0], *argv[1:],
                        f"--reproduce={first_tar}"]
                 status, text = cc.run_call(cmd, str(build), self.work / "first-link.log",
@@ -142,7 +146,7 @@ class LinkSteps(ModuleSteps):
             step = self.rs.done("first-link", **step)
         if not step.get("found"):
             return None
-        first = lk.Link.read(lk.unpack(Path(step["path"]), self.rs.dir / "first-link"))
+        first = lk.Link.read(lk.unpack(self.rs.file(FIRST_TAR), self.rs.dir / "first-link"))
         return first, step["made"]
 
     def _inputs(self, chain: lk.Chain, linker: str, name: str) -> List[str]:

@@ -45,7 +45,7 @@ from ltobisect.state import EACH_FILE, ResultDoc, StateDir
 from . import compile as cc
 from . import link as lk
 from .common import REPRO, ReduceState
-from .linking import LinkSteps
+from .linking import TARBALL, LinkSteps
 from .source import SourceSteps
 
 #: A reduction's wall time when not told (--reduce-budget).
@@ -212,7 +212,7 @@ def reduce_state(state: Path, config: SessionConfig, sig: Signature, result: Res
     tar = red.rs.step("tarball")
     if tar.get("made") and not (doc.ld_reproduce or {}).get("made"):
         rel = red.rs.step("relink")
-        doc.ld_reproduce = {"made": True, "path": tar["path"],
+        doc.ld_reproduce = {"made": True, "path": str(red.rs.file(TARBALL)),
                             **{k: rel[k] for k in ("relinks", "relink_said", "relink_command")
                                if k in rel}}
     store.write_result(doc)
