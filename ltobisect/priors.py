@@ -93,6 +93,9 @@ def suggest(tree: Path, sig: Optional[Signature], log_text: str, *, arch: Option
     for pattern, flag in MESSAGE_FLAGS:
         if re.search(pattern, f"{sig.message}\n{text}"):
             flags.setdefault(flag, f"the failure implies {flag}")
+    if _linker_ran_llvm(sig, text, log_text):
+        flags.setdefault("-flto", f"{sig.tool} failed in LLVM's own code, which a linker runs "
+                                  "only on bitcode (an LTO link)")
     defined = defining_files_of(tree, symbols[:20], grep_seconds)
     for sym in symbols[:20]:
         for src in defined.get(sym, []):
@@ -153,6 +156,15 @@ def first_guess(problem: Problem, tree: Any, tree_dir: Path, changes: Sequence[C
 
 
 # -- the failure's text ---------------------------------------------------------------------------
+def _linker_ran_llvm(sig: Signature, text: str, log_text: str) -> bool:
+    """Whether an LLD linker failed inside LLVM's optimizer or code generator: an LLVM error,
+    IR quoted by the verifier, or LTO frames on the stack. It runs them on bitcode only."""
+    if "lld" not in (sig.tool or ""):
+        return False
+    return ("LLVM ERROR" in f"{sig.message}\n{text}" or any(_VERIFIER_CALL.match(ln)
+            for ln in text.splitlines()) or "llvm::lto::" in log_text)
+
+
 def _failure_lines(sig: Signature, log_text: str, limit: int = 400) -> List[str]:
     """The lines of the log that say what failed: errors, the linker's ``>>>`` lines, the
     verifier's messages and the IR it quotes; at most ``limit``."""

@@ -102,9 +102,23 @@ def test_a_crash_points_at_the_options_of_its_symbols_and_flags(tree: Path):
         "KCOV_ENABLE_COMPARISONS": "__sanitizer_cov_trace_const_cmp4 is what trace-cmp calls; "
                                    "scripts/Makefile.kcov: kcov-flags-$(CONFIG_KCOV_ENABLE_COMPARISONS)"
                                    " adds trace-cmp",
-        "DEBUG_INFO": "the failure implies -g; Makefile adds -g under CONFIG_DEBUG_INFO"}
+        "DEBUG_INFO": "the failure implies -g; Makefile adds -g under CONFIG_DEBUG_INFO",
+        "LTO_CLANG": "ld.lld failed in LLVM's own code, which a linker runs only on bitcode "
+                     "(an LTO link); Makefile adds -flto under CONFIG_LTO_CLANG"}
     # A timeout, a regex: the log names nothing to follow.
     assert priors.suggest(tree, Signature("timeout", "make", "build timed out", ""), log) == {}
+
+
+def test_only_a_linker_failing_inside_llvm_implies_an_lto_link(tree: Path):
+    undefined = Signature("link-error", "ld.lld", "undefined symbol: fork_hook", "vmlinux")
+    log = "ld.lld: error: undefined symbol: fork_hook\n>>> referenced by fork.c\n"
+    assert "LTO_CLANG" not in priors.suggest(tree, undefined, log)  # lld links plain objects too
+    segv = Signature("crash", "ld.lld", "crashed", "vmlinux")  # a crash in its own ELF code
+    assert "LTO_CLANG" not in priors.suggest(tree, segv, "Segmentation fault\n")
+    on_stack = "ld.lld: error: crashed\n #7 0x7f llvm::lto::thinBackend(llvm::lto::Config const&)\n"
+    assert "LTO_CLANG" in priors.suggest(tree, segv, on_stack)
+    gnu = Signature("crash", "ld", "crashed: LLVM ERROR: out of memory", "vmlinux")
+    assert "LTO_CLANG" not in priors.suggest(tree, gnu, "LLVM ERROR: out of memory\n")
 
 
 def test_an_option_no_change_sets_stands_for_the_changes_that_select_it():
