@@ -23,8 +23,12 @@ text (no table of option names), suggest options:
 An option no change sets (``DEBUG_INFO``, selected by a choice of how to make it) stands for the
 changes that select it (Kconfig's reverse dependencies). The suggested changes, with what they
 need, are the search's first candidate (:func:`first_guess`, run by the session): one cheap
-build that, when the guess holds, leaves the rest of the search inside a handful of changes,
-and when it does not, costs that one build. The result is as 1-minimal and as verified either way.
+build that, when the guess holds, leaves the rest of the search inside a handful of changes.
+When it does not, the failure needs more than these changes, but most likely some of them:
+they become ``problem.prior``, and the default strategy's first round tests removing them all
+(a culprit among them is then found within them, a few tests instead of log2 of all the
+changes; none among them costs that one test). The result is as 1-minimal and as verified
+either way.
 """
 from __future__ import annotations
 
@@ -150,6 +154,8 @@ def first_guess(problem: Problem, tree: Any, tree_dir: Path, changes: Sequence[C
     problem.label = Label.LOG_GUESS
     held = problem.consider(cand)
     out.update(held=held, size=len(cand))
+    if not held:  # the failure needs more than these, most likely some of them still
+        problem.prior = cand
     emit(Message("info", f"the guess {'held' if held else 'did not hold'}: {len(cand)} changes "
                          f"{'reproduce' if held else 'do not reproduce'}"))
     return out

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, List, Optional, Protocol, Sequence, Tuple
 
 from ltobisect.config import Limits
+from ltobisect.costs import CostModel
 from ltobisect.errors import InfraError
 from ltobisect.limits import StopCondition
 from ltobisect.events import BestImproved, CacheHit, Message, NullReporter, Reporter
@@ -113,6 +114,13 @@ class Problem:
         self.best: Candidate = frozenset(self.changes) if best is None else frozenset(best)
         self.history: List[Candidate] = [self.best]  # every best in order, for backtracking
         self.label = ""  # set by the running strategy; recorded with each test
+        #: Changes the failure's log points at, when testing them alone did not reproduce
+        #: (:func:`ltobisect.priors.first_guess`): a strategy may look at them first.
+        self.prior: Candidate = frozenset()
+        #: Whether removing ``prior`` lost the failure, once a strategy has tried (None: not).
+        self.led: Optional[bool] = None
+        #: What each build is expected to cost, learnt from the builds so far.
+        self.costs = CostModel()
 
     # -- what strategies use ---------------------------------------------------------------
     @property
@@ -137,7 +145,7 @@ class Problem:
         outcomes: List[Optional[Outcome]] = [None] * len(wanted)
         to_run: Dict[str, Resolved] = {}
         for i, r in enumerate(resolved):
-            known = self._known(r.digest, size=len(r.candidate))
+            known = self._known(r)
             if known is not None:
                 outcomes[i] = known
             elif r.digest not in to_run:
@@ -174,9 +182,14 @@ class Problem:
         self._resolved[cand] = r
         return r
 
+    def expected_seconds(self, cand: Iterable[Change]) -> Optional[float]:
+        """What building ``cand`` is expected to take (:mod:`ltobisect.costs`); None until
+        builds of two different sizes have finished. Resolves, never builds."""
+        return self.costs.expect(self.resolve(cand))
+
     def known(self, cand: Iterable[Change]) -> Optional[Verdict]:
         """The verdict of a candidate if it is already known (no test is run)."""
-        o = self._known(self.resolve(cand).digest, count=False)
+        o = self._known(self.resolve(cand), count=False)
         return o.verdict if o else None
 
     def retest(self, cand: Iterable[Change]) -> Outcome:
@@ -215,7 +228,8 @@ class Problem:
         return self.stop.elapsed()
 
     # -- inside the gate -------------------------------------------------------------------
-    def _known(self, digest: str, count: bool = True, size: int = -1) -> Optional[Outcome]:
+    def _known(self, r: Resolved, count: bool = True) -> Optional[Outcome]:
+        digest = r.digest
         o = self._verdicts.get(digest)
         if o is not None:
             if count:
@@ -224,9 +238,11 @@ class Problem:
         o = self._journal.lookup(digest)
         if o is not None and o.verdict.is_final:
             self._verdicts[digest] = o
+            self.costs.add(r, o.duration)  # a resumed session learns what its builds cost
             if count:
                 self.stats.cache_hits += 1
-                self._reporter.event(CacheHit(digest=digest, size=size, verdict=o.verdict))
+                self._reporter.event(CacheHit(digest=digest, size=len(r.candidate),
+                                              verdict=o.verdict))
             return o
         return None
 
@@ -236,11 +252,14 @@ class Problem:
             if o.verdict.is_final:
                 self._journal.append(r, o, self.label)
                 self._verdicts[r.digest] = o
+                self.costs.add(r, o.duration)
             self.stats.tests += 1
             self.stats.tests_since_best += 1
             self.stats.verdicts[o.verdict] += 1
             self.stats.build_seconds += o.duration
 
+        if len(items) > self.workers:  # more builds than workers: the longest start first
+            items = [items[i] for i in self.costs.longest_first(items)]
         outcomes = self._runner.run(items, done, [self.label] * len(items))
         for r, o in zip(items, outcomes):
             if o.verdict is Verdict.INFRA_ERROR:

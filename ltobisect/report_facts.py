@@ -423,5 +423,18 @@ def priors_line(guess: Optional[Dict[str, Any]]) -> str:
     size = plural(int(guess.get("size") or 0), "change")
     return (f"The log pointed at {names}: a build of {size} for them reproduced (the guess "
             f"held, the search went on inside them)" if held else
-            f"The log pointed at {names}: a build of {size} for them did not reproduce (it "
-            f"cost that build; the search went on from the whole set)")
+            f"The log pointed at {names}: a build of {size} for them did not reproduce; "
+            f"{_lead(guess)}")
+
+
+def _lead(guess: Dict[str, Any]) -> str:
+    """What the search made of the changes the log pointed at, when the guess did not hold."""
+    if guess.get("led") is None:
+        return "the search went on from the whole set"
+    kept, of = len(guess.get("kept") or ()), len(guess.get("changes") or ())
+    held = "some of them" if guess["led"] else "none of them"
+    out = f"the search looked among them first ({held} mattered"
+    if "kept" in guess:
+        out += f"; {kept} of the {of} in the result" if of > 1 else \
+            ("; it is in the result" if kept else "; it is not in the result")
+    return out + ")"

@@ -327,6 +327,9 @@ class Session:
                                               f"({mk['differing']} symbols, e.g. {mk['diff'][0]})"))
             verification["olddefconfig"] = mk
         verification["unverified"] = unverified(verification, cfg.verify_repeats, len(best))
+        if guess and guess.get("held") is False:  # the lead's outcome, for the report
+            lines = {c.line() for c in best}
+            guess.update(led=problem.led, kept=[ln for ln in guess["changes"] if ln in lines])
         self._searched = Searched(best, verification, self._lto_matrix(best), guess)
 
     def _log_guess(self) -> Optional[Dict[str, Any]]:

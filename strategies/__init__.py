@@ -16,6 +16,9 @@ rules every strategy obeys:
    loops on them and never assumes a verdict it has not been given.
 6. With ``problem.workers`` > 1 it proposes batches of about that many candidates to
    ``consider_many`` so the executor can run them in parallel.
+7. ``problem.prior`` (changes the failure's log pointed at, which did not reproduce alone) is
+   a hint it may follow first, never a verdict; bisect does (``Bisect._lead``) and sets
+   ``problem.led``.
 """
 from __future__ import annotations
 

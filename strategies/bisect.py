@@ -100,6 +100,34 @@ class Bisect:
     def __init__(self, units: UnitsOf = singletons, name: str = "bisect") -> None:
         self.units = units
         self.name = name
+        self._led = False  # the log's pointers (``problem.prior``) were looked at
+
+    def _lead(self, problem: Problem, start: Candidate, units: List[Unit]
+              ) -> Optional[Tuple[List[Group], List[List[Unit]], List[Unit]]]:
+        """The first round when the failure's log pointed at some changes (``problem.prior``)
+        that did not reproduce alone: the failure needs more, but most likely some of them.
+
+        One slot removes them all: when that loses the failure they hold a culprit, and they
+        are the first positive group, narrowed as one cut out of a positive group is (a few
+        changes: a culprit in 1 + log2 of their number tests instead of log2 of all); when it
+        does not, they are dropped, one build spent. The other slots cut the rest into pieces
+        as the first round would. Returns the positive groups, the unknown groups and the
+        units not yet proven removable together; None when there is nothing to lead with.
+        """
+        prior = problem.prior & start
+        led = [u for u in units if u <= prior]
+        rest = [u for u in units if not u <= prior]
+        if not led or not rest:
+            return None
+        pieces = split(rest, problem.workers - 1) if problem.workers > 1 else []
+        removed = [led] + pieces
+        verdicts = problem.consider_many([start - union(p) for p in removed])
+        problem.led = not verdicts[0]
+        positives = [Group(p, narrowed=i == 0) for i, (p, ok) in
+                     enumerate(zip(removed, verdicts)) if not ok]
+        clean = [p for p, ok in zip(removed, verdicts) if ok]
+        unknown = [] if pieces else [rest]
+        return positives, unknown, unproven_of(clean) if clean else []
 
     def run(self, problem: Problem) -> None:
         problem.label = self.name
@@ -120,6 +148,11 @@ class Bisect:
         # Units that the last round dropped with others, each set clean on its own: not yet
         # proven removable together (with "depends on A || B", A and B each are, not both).
         unproven: List[Unit] = []
+        if not self._led:
+            self._led = True
+            led = self._lead(problem, start, first)
+            if led is not None:
+                positives, unknown, unproven = led
         doubt = False  # the last round lost every test while ``unproven`` was not settled
         while True:
             alive = culprits + [u for g in positives for u in g.alive()] + flat(unknown)

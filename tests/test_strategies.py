@@ -354,6 +354,54 @@ def test_default_needs_few_builds(k):
         assert counts["default"] * 2 <= counts["ddmin"]
 
 
+def lead_runs(pointed, seeds=range(30), n=400, k=3, workers=1):
+    """Builds of the default strategy over seeded problems of k culprits, without and with
+    ``problem.prior`` set to what ``pointed(rng, chs, culprits)`` picks (the guess of a log
+    that did not hold); each result is checked to be the culprits, as without a lead."""
+    without, with_ = [], []
+    for seed in seeds:
+        rng = random.Random(f"lead/{seed}")
+        chs = changes(n)
+        culprits = rng.sample(chs, k)
+        predicate = conjunction({c.name: c.value for c in culprits})
+        prior = frozenset(pointed(rng, chs, culprits))
+        for led, out in ((False, without), (True, with_)):
+            problem = make_problem(chs, predicate, workers=workers)
+            problem.consider_many([frozenset(chs), frozenset()])  # as a session does first
+            before = problem.stats.tests
+            if led:
+                problem.prior = prior
+            get("default").run(problem)
+            assert problem.best == frozenset(culprits)
+            out.append(problem.stats.tests - before)
+    return without, with_
+
+
+@pytest.mark.parametrize("workers", [1, 4])
+def test_a_log_pointing_at_one_culprit_of_three_saves_builds(workers):
+    """The log's guess named one culprit and two bystanders: the first round removes them
+    all, loses the failure, and the culprit is found among three changes instead of 400."""
+    def pointed(rng, chs, culprits):
+        return [culprits[0]] + rng.sample([c for c in chs if c not in culprits], 2)
+
+    without, with_ = lead_runs(pointed, workers=workers)
+    assert sum(with_) <= 0.9 * sum(without)
+    assert sum(w < o for o, w in zip(without, with_)) >= 20
+
+
+def test_a_log_pointing_at_bystanders_only_costs_about_one_build():
+    """A wrong lead: removing what the log named keeps the failure, one build, and the
+    search goes on over the rest as it would have."""
+    def pointed(rng, chs, culprits):
+        return rng.sample([c for c in chs if c not in culprits], 3)
+
+    without, with_ = lead_runs(pointed)
+    # One build each, and the search over the 397 others cuts elsewhere than over 400:
+    # a few builds either way per case, which over 30 cases mostly cancels out.
+    assert sum(with_) <= sum(without) + len(without) + 10
+    assert max(w - o for o, w in zip(without, with_)) <= 4
+
+
 def test_default_with_four_workers_takes_far_less_wall_time():
     n = 500
     chs = changes(n)
