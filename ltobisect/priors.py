@@ -71,6 +71,9 @@ _IFEQ = re.compile(r"^\s*if(?:n?eq)\s*\(?\s*[\"']?\$\(CONFIG_(\w+)\)")
 _ELSE_END = re.compile(r"^\s*(endif|else)\b")
 _IF_ANY = re.compile(r"^\s*if(?:n?def|n?eq)\b")
 _PATH = re.compile(r"(?<![\w/.-])((?:[\w-]+/)+[\w.-]+\.(?:[chSo]|lds))\b")
+#: "error" as a word: a message, not a file built on the way (``lib/zstd/common/error_private.o``).
+_ERROR_WORD = re.compile(r"(?i)\berror\b")
+_UNDEFINED_WORD = re.compile(r"\bundefined\b")
 _UNDEFINED = re.compile(r"undefined (?:symbol|reference to)[: ]+[`']?([A-Za-z_][\w.$]*)")
 _IR_CALLEE = re.compile(r"@([A-Za-z_][\w.$]*)\(")
 _VERIFIER_CALL = re.compile(r"^\s+(?:tail |musttail )?(?:call|invoke)\b.*@([A-Za-z_][\w.$]*)\(")
@@ -176,7 +179,7 @@ def _failure_lines(sig: Signature, log_text: str, limit: int = 400) -> List[str]
     verifier's messages and the IR it quotes; at most ``limit``."""
     out = []
     for ln in log_text.splitlines():
-        if ("error" in ln or ln.startswith(">>>") or "undefined" in ln or "LLVM ERROR" in ln
+        if (_ERROR_WORD.search(ln) or ln.startswith(">>>") or _UNDEFINED_WORD.search(ln)
                 or ": in function " in ln  # GNU ld: the object that makes the reference
                 or _VERIFIER_CALL.match(ln) or "must have" in ln):
             out.append(ln)

@@ -103,7 +103,7 @@ class Bisect:
         self._led = False  # the log's pointers (``problem.prior``) were looked at
 
     def _lead(self, problem: Problem, start: Candidate, units: List[Unit]
-              ) -> Optional[Tuple[List[Group], List[List[Unit]], List[Unit]]]:
+              ) -> Optional[Tuple[List[Unit], List[Group], List[List[Unit]], List[Unit]]]:
         """The first round when the failure's log pointed at some changes (``problem.prior``)
         that did not reproduce alone: the failure needs more, but most likely some of them.
 
@@ -127,7 +127,7 @@ class Bisect:
                      enumerate(zip(removed, verdicts)) if not ok]
         clean = [p for p, ok in zip(removed, verdicts) if ok]
         unknown = [] if pieces else [rest]
-        return positives, unknown, unproven_of(clean) if clean else []
+        return [], positives, unknown, unproven_of(clean) if clean else []
 
     def run(self, problem: Problem) -> None:
         problem.label = self.name
@@ -152,7 +152,7 @@ class Bisect:
             self._led = True
             led = self._lead(problem, start, first)
             if led is not None:
-                positives, unknown, unproven = led
+                culprits, positives, unknown, unproven = led
         doubt = False  # the last round lost every test while ``unproven`` was not settled
         while True:
             alive = culprits + [u for g in positives for u in g.alive()] + flat(unknown)

@@ -121,6 +121,19 @@ def test_only_a_linker_failing_inside_llvm_implies_an_lto_link(tree: Path):
     assert "LTO_CLANG" not in priors.suggest(tree, gnu, "LLVM ERROR: out of memory\n")
 
 
+def test_files_built_on_the_way_are_not_what_the_failure_names(tree: Path):
+    """Linux has lib/zstd/common/error_private.c: its build line has "error" in it, and a
+    build under -k goes on past the failure, so such lines come after it in the log."""
+    write(tree, {"lib/Makefile": "obj-$(CONFIG_ZSTD_COMMON) += error_private.o\n"
+                                 "obj-$(CONFIG_UNDEF_TEST) += undefined_test.o\n",
+                 "Makefile": "obj-y += lib/ kernel/\n"})
+    sig = Signature("link-error", "ld.lld", "undefined symbol: missing_one", "vmlinux")
+    log = ("  CC      lib/error_private.o\n  CC      lib/undefined_test.o\n"
+           "ld.lld: error: undefined symbol: missing_one\n>>> referenced by kcov.c\n"
+           "  CC      lib/error_private.o\n")
+    assert priors.suggest(tree, sig, log) == {}
+
+
 def test_an_option_no_change_sets_stands_for_the_changes_that_select_it():
     changes = [Change("DEBUG_INFO_DWARF5", "bool", "n", "y"), Change("KCOV", "bool", "n", "y"),
                Change("PRINTK", "bool", "n", "y")]
