@@ -15,9 +15,14 @@ Cases (all real builds; no kernel needed):
 - ``demo-kcov``: the demo with kcov as Linux has it (:func:`ltobisect.planted.demo_kcov_tree`),
   ld.lld-16 aborting on LLVM 16's KCOV bug.
 
-Usage: ``python3 benchmarks/log_priors_bench.py [--cases a,b] [--workers N]``. The real-kernel
-figures (the KCOV crash of Linux 6.1 from a randconfig) take an hour a run here; the closing
-notes quote them.
+Real failures of ``examples/linux-lto/real/`` (``--real NAME,...`` with ``--tree`` for Linux
+6.1 and ``--tree-612`` for 6.12): each case's ``bad.defconfig`` is expanded by the kernel's
+``make olddefconfig`` and minimized with its ``--log`` and ``case.json`` arguments, with and
+without, against tinyconfig, with a fresh ccache per run (``--ccache-dir``, so the second run
+does not find the first one's objects).
+
+Usage: ``python3 benchmarks/log_priors_bench.py [--cases a,b] [--workers N]
+[--real NAME,... --tree DIR [--tree-612 DIR]]``.
 """
 from __future__ import annotations
 
@@ -34,6 +39,7 @@ from typing import Dict, List, Optional, Tuple
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "examples" / "demo"
+REAL = REPO / "examples" / "linux-lto" / "real"
 sys.path.insert(0, str(REPO))
 
 from ltobisect.planted import demo_kcov_tree  # noqa: E402
@@ -65,11 +71,41 @@ def case(name: str, work: Path) -> Optional[Tuple[Path, Path, List[str]]]:
     raise SystemExit(f"unknown case {name!r}")
 
 
+def real_case(name: str, work: Path, trees: Dict[str, Optional[Path]]
+              ) -> Optional[Tuple[Path, Path, List[str]]]:
+    """(tree, bad config, arguments) of a real failure of ``examples/linux-lto/real``."""
+    import lzma
+
+    meta = json.loads((REAL / name / "case.json").read_text())
+    tree = trees.get(meta["kernel"])
+    if tree is None:
+        return None
+    d = REAL / meta.get("from", name)  # another failure of a case already kept
+    out = work / "expand"
+    out.mkdir(parents=True)
+    (out / ".config").write_text((d / "bad.defconfig").read_text())
+    subprocess.run(["make", "-s", "-C", str(tree), f"O={out}", f"ARCH={meta['arch']}",
+                    f"LLVM={meta['llvm']}", *meta.get("make", []), "olddefconfig"],
+                   check=True, capture_output=True)
+    bad = work / "bad.config"
+    bad.write_text((out / ".config").read_text())
+    args = ["--baseline", "tinyconfig", "--arch", meta["arch"], f"--llvm={meta['llvm']}",
+            "--ccache-dir", str(work / "ccache"), *meta["args"]]
+    if (d / "build.log.xz").is_file():
+        log = work / "build.log"
+        log.write_bytes(lzma.decompress((d / "build.log.xz").read_bytes()))
+        args += ["--log", str(log)]
+    for var in meta.get("make", []):
+        args += ["--make", var]
+    return tree, bad, args
+
+
 def run(tree: Path, bad: Path, extra: List[str], state: Path, workers: int,
         priors: bool) -> Dict:
+    base = [] if "--baseline" in extra else ["--baseline", str(tree / "configs" / "baseline.config")]
     argv = [sys.executable, "-m", "ltobisect", "minimize", str(bad), "--tree", str(tree),
-            "--baseline", str(tree / "configs" / "baseline.config"), "--state", str(state),
-            "--workers", str(workers), "--json", "--no-lto-matrix", *extra]
+            *base, "--state", str(state), "--workers", str(workers), "--json", "--no-lto-matrix",
+            *extra]
     if not priors:
         argv.append("--no-log-priors")
     started = time.monotonic()
@@ -90,14 +126,20 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cases", default="demo-compile,demo-link,demo-kcov")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--real", default="", help="cases of examples/linux-lto/real (names)")
+    ap.add_argument("--tree", type=Path, help="a Linux 6.1 tree, for --real")
+    ap.add_argument("--tree-612", type=Path, help="a Linux 6.12 tree, for --real")
     args = ap.parse_args()
+    trees = {"6.1": args.tree, "6.12": args.tree_612}
+    names = [n for n in args.cases.split(",") if n] + [f"real:{n}" for n in args.real.split(",") if n]
     rows = []
-    for name in args.cases.split(","):
+    for name in names:
         for priors in (False, True):
             with tempfile.TemporaryDirectory(prefix="ltobisect-priors-") as tmp:
-                made = case(name, Path(tmp))
+                made = (real_case(name[5:], Path(tmp), trees) if name.startswith("real:")
+                        else case(name, Path(tmp)))
                 if made is None:
-                    print(f"{name}: skipped (clang-16 and ld.lld-16 are needed)")
+                    print(f"{name}: skipped (its tree or clang-16 and ld.lld-16 are missing)")
                     break
                 tree, bad, extra = made
                 r = run(tree, bad, extra, Path(tmp) / "state", args.workers, priors)

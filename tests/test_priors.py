@@ -134,6 +134,21 @@ def test_files_built_on_the_way_are_not_what_the_failure_names(tree: Path):
     assert priors.suggest(tree, sig, log) == {}
 
 
+def test_the_report_says_what_came_of_a_guess_that_did_not_hold():
+    from ltobisect.report_facts import priors_line
+
+    base = {"options": {"KCOV": "x", "KCOV_ENABLE_COMPARISONS": "y"}, "held": False, "size": 3,
+            "changes": ["CONFIG_KCOV=y", "CONFIG_KCOV_ENABLE_COMPARISONS=y"]}
+    start = ("The log pointed at KCOV, KCOV_ENABLE_COMPARISONS: a build of 3 changes for them "
+             "did not reproduce; ")
+    assert priors_line(dict(base, led=True, kept=["CONFIG_KCOV=y"])) == start + (
+        "the search looked among them first (some of them mattered; 1 of the 2 in the result)")
+    assert priors_line(dict(base, led=False, kept=[])) == start + (
+        "the search looked among them first (none of them mattered; 0 of the 2 in the result)")
+    assert priors_line(dict(base, led=None, kept=[])) == start + \
+        "the search went on from the whole set"  # a strategy that does not take the lead
+
+
 def test_an_option_no_change_sets_stands_for_the_changes_that_select_it():
     changes = [Change("DEBUG_INFO_DWARF5", "bool", "n", "y"), Change("KCOV", "bool", "n", "y"),
                Change("PRINTK", "bool", "n", "y")]
