@@ -182,11 +182,6 @@ class Problem:
         self._resolved[cand] = r
         return r
 
-    def expected_seconds(self, cand: Iterable[Change]) -> Optional[float]:
-        """What building ``cand`` is expected to take (:mod:`ltobisect.costs`); None until
-        builds of two different sizes have finished. Resolves, never builds."""
-        return self.costs.expect(self.resolve(cand))
-
     def known(self, cand: Iterable[Change]) -> Optional[Verdict]:
         """The verdict of a candidate if it is already known (no test is run)."""
         o = self._known(self.resolve(cand), count=False)

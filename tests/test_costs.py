@@ -55,7 +55,8 @@ def test_a_resumed_session_knows_what_its_builds_cost():
                          duration=lambda r: 10.0 + weight(r.config_text))
     first.consider_many([frozenset(chs), frozenset()])
     again = make_problem(chs, conjunction({chs[0].name: chs[0].value}), journal=journal)
-    assert again.expected_seconds(chs[:10]) is None
+    assert again.costs.expect(again.resolve(chs[:10])) is None
     again.consider_many([frozenset(chs), frozenset()])  # answered by the journal
     assert again.stats.tests == 0
-    assert again.expected_seconds(chs[:10]) == 10.0 + weight(again.resolve(chs[:10]).config_text)
+    assert again.costs.expect(again.resolve(chs[:10])) == \
+        10.0 + weight(again.resolve(chs[:10]).config_text)
