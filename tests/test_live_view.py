@@ -262,6 +262,10 @@ class Screen:
         self.pending = False  # the last column was written: the next character wraps first
 
     def feed(self, data: str) -> None:
+        # C0 controls other than CR, LF and BS do nothing on a terminal, also in the middle of
+        # an escape sequence (ECMA-48 executes them there): ETX is the raw Ctrl-C a terminal
+        # echoes when control keys are not shown as ``^C``, and it can land anywhere.
+        data = re.sub(r"[\x00-\x07\x0b\x0c\x0e-\x1a\x1c-\x1f]", "", data)
         pos = 0
         for m in self.CSI.finditer(data):
             self._text(data[pos:m.start()])
@@ -323,9 +327,10 @@ class Screen:
 
 
 def run_on_pty(args: List[str], cwd: Path, press_ctrl_c_after: Optional[str] = None,
-               timeout: float = 240) -> tuple:
+               timeout: float = 240, lflags: Optional[list] = None) -> tuple:
     """Run ltobisect on a new 80x24 pseudo-terminal, as its controlling terminal; return the exit
-    code and everything it wrote. With ``press_ctrl_c_after``, type Ctrl-C once that text shows."""
+    code and everything it wrote. With ``press_ctrl_c_after``, type Ctrl-C once that text shows;
+    ``lflags`` gets the terminal's local modes as ltobisect left them."""
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
     env = {k: v for k, v in os.environ.items()
@@ -358,6 +363,8 @@ def run_on_pty(args: List[str], cwd: Path, press_ctrl_c_after: Optional[str] = N
             proc.kill()
             pytest.fail(f"ltobisect {' '.join(args)} did not finish in {timeout:.0f} s")
         code = proc.wait(timeout=30)
+        if lflags is not None:
+            lflags.append(termios.tcgetattr(master)[3])
     finally:
         os.close(master)
     return code, b"".join(chunks).decode("utf-8", errors="replace")
@@ -404,15 +411,19 @@ def test_demo_on_a_terminal_ends_with_the_report_in_plain_text(tmp_path):
 
 @needs_make_and_cc
 def test_ctrl_c_on_a_terminal_leaves_one_frame_and_one_stopping_message(tmp_path):
+    modes: list = []
     code, raw = run_on_pty(["demo", str(tmp_path / "demo"), "--workers", "2"], cwd=tmp_path,
-                           press_ctrl_c_after="best so far")
+                           press_ctrl_c_after="best so far", lflags=modes)
     screen = Screen()
     screen.feed(raw)
     lines = screen.lines()
     text = "\n".join(lines)
     assert code == 3, text
-    assert "^C" in raw  # the terminal did echo it
-    assert top_borders(lines) == 1, text  # and it did not push the redraw down a line
+    # The view keeps the terminal from echoing ^C (the echo lands where the cursor is, and
+    # mid-redraw it pushed every later frame down a line), and gives the echo back at exit.
+    assert "^C" not in raw
+    assert modes and modes[0] & termios.ECHOCTL
+    assert top_borders(lines) == 1, text
     assert text.count("stopping: killing the running builds") == 1, text
     assert "*** PARTIAL RESULT" in text
     joined = "".join(lines[max(i for i, line in enumerate(lines) if line.startswith("╰")) + 1:])
