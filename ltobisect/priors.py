@@ -74,6 +74,7 @@ _PATH = re.compile(r"(?<![\w/.-])((?:[\w-]+/)+[\w.-]+\.(?:[chSo]|lds))\b")
 #: "error" as a word: a message, not a file built on the way (``lib/zstd/common/error_private.o``).
 _ERROR_WORD = re.compile(r"(?i)\berror\b")
 _UNDEFINED_WORD = re.compile(r"\bundefined\b")
+_ABS_PATH = re.compile(r"(?<![\w/.-])(/(?:[\w.+-]+/)+[\w.-]+\.[chS])\b")
 _UNDEFINED = re.compile(r"undefined (?:symbol|reference to)[: ]+[`']?([A-Za-z_][\w.$]*)")
 _IR_CALLEE = re.compile(r"@([A-Za-z_][\w.$]*)\(")
 _VERIFIER_CALL = re.compile(r"^\s+(?:tail |musttail )?(?:call|invoke)\b.*@([A-Za-z_][\w.$]*)\(")
@@ -84,11 +85,18 @@ GREP_SECONDS = 120.0
 def suggest(tree: Path, sig: Optional[Signature], log_text: str, *, arch: Optional[str] = None,
             grep_seconds: float = GREP_SECONDS) -> Dict[str, str]:
     """The options the failure points at in ``tree``: option name -> why (one line)."""
-    if sig is None or sig.kind in (SignatureKind.REGEX, SignatureKind.TIMEOUT):
+    if sig is None or sig.kind == SignatureKind.TIMEOUT:
         return {}
+    if sig.kind == SignatureKind.REGEX:  # the user's pattern says which lines are the failure
+        matched = _matched_lines(sig.message, log_text)
+        if not matched:
+            return {}
+        sig = Signature(SignatureKind.REGEX, "", matched[0])
+        text = "\n".join(matched)
+    else:
+        text = "\n".join(_failure_lines(sig, log_text))
     out: Dict[str, str] = {}
-    text = "\n".join(_failure_lines(sig, log_text))
-    for path in _paths(sig, text):
+    for path in _paths(sig, text, tree):
         for opt, why in options_building(tree, path).items():
             out.setdefault(opt, why)
     symbols = _symbols(sig, text)
@@ -174,6 +182,24 @@ def _linker_ran_llvm(sig: Signature, text: str, log_text: str) -> bool:
             for ln in text.splitlines()) or "llvm::lto::" in log_text)
 
 
+def _matched_lines(pattern: str, log_text: str, limit: int = 20) -> List[str]:
+    """The whole lines of the log that a (multiline) signature regex matches, at most ``limit``."""
+    out: List[str] = []
+    try:
+        found = re.finditer(pattern, log_text, re.MULTILINE)
+        for m in found:
+            start = log_text.rfind("\n", 0, m.start()) + 1
+            end = log_text.find("\n", m.end())
+            for ln in log_text[start: end if end >= 0 else len(log_text)].splitlines():
+                if ln not in out:
+                    out.append(ln)
+            if len(out) >= limit:
+                break
+    except re.error:
+        return []
+    return out[:limit]
+
+
 def _failure_lines(sig: Signature, log_text: str, limit: int = 400) -> List[str]:
     """The lines of the log that say what failed: errors, the linker's ``>>>`` lines, the
     verifier's messages and the IR it quotes; at most ``limit``."""
@@ -188,8 +214,10 @@ def _failure_lines(sig: Signature, log_text: str, limit: int = 400) -> List[str]
     return out
 
 
-def _paths(sig: Signature, text: str) -> List[str]:
-    """Tree-relative source and object paths the failure names (its place first)."""
+def _paths(sig: Signature, text: str, tree: Optional[Path] = None) -> List[str]:
+    """Tree-relative source and object paths the failure names (its place first). With
+    ``tree``, an absolute path (a log from another machine's tree or build directory) counts
+    by its longest tail that is a file of ``tree``."""
     found: List[str] = []
     loc = (sig.location or "").split(":", 1)[0]
     if "/" in loc and loc.endswith((".c", ".S", ".o", ".h")) and not loc.startswith(("/", "..")):
@@ -198,6 +226,13 @@ def _paths(sig: Signature, text: str) -> List[str]:
         p = m.group(1)
         if not p.startswith(("/", "..")) and p not in found:
             found.append(p)
+    if tree is not None:
+        for m in _ABS_PATH.finditer(f"{sig.message}\n{text}"):
+            parts = m.group(1).strip("/").split("/")
+            tail = next(("/".join(parts[i:]) for i in range(len(parts) - 1)
+                         if (tree / "/".join(parts[i:])).is_file()), None)
+            if tail and tail not in found:
+                found.append(tail)
     return found[:20]
 
 

@@ -149,6 +149,23 @@ def test_the_report_says_what_came_of_a_guess_that_did_not_hold():
         "the search went on from the whole set"  # a strategy that does not take the lead
 
 
+def test_a_regex_signature_points_through_the_lines_it_matches(tree: Path):
+    """With --signature, the lines the regex matches are the failure; a log from another
+    machine names the tree's files by absolute paths, which count by their tail in the tree."""
+    write(tree, {"Makefile": "obj-y += drivers/ kernel/\nKBUILD_CFLAGS-$(CONFIG_WERROR) += -Werror\n",
+                 "drivers/block/floppy.c": "int x;\n"})
+    log = ("  CC      drivers/block/zram_drv.o\n"
+           "/home/tester/linux/drivers/block/floppy.c:35:19: error: no previous prototype for "
+           "function 'fd_probe' [-Werror,-Wmissing-prototypes]\n"
+           "/home/tester/linux/kernel/fork.c:9:1: error: something else [-Werror]\n")
+    sig = Signature("regex", "", "no previous prototype for function 'fd_probe'")
+    assert priors.suggest(tree, sig, log) == {
+        "BLK_DEV_FD": "drivers/block/Makefile: obj-$(CONFIG_BLK_DEV_FD) += floppy.o",
+        "BLOCK": "drivers/Makefile: obj-$(CONFIG_BLOCK) += block/",
+        "WERROR": "the failure implies -Werror; Makefile: KBUILD_CFLAGS-$(CONFIG_WERROR) adds -Werror"}
+    assert priors.suggest(tree, Signature("regex", "", "no such line"), log) == {}
+
+
 def test_an_option_no_change_sets_stands_for_the_changes_that_select_it():
     changes = [Change("DEBUG_INFO_DWARF5", "bool", "n", "y"), Change("KCOV", "bool", "n", "y"),
                Change("PRINTK", "bool", "n", "y")]
