@@ -20,6 +20,10 @@ text (no table of option names), suggest options:
   ``ifeq ($(CONFIG_X),y)`` block, or because the whole file is included under one
   (``include-$(CONFIG_X) += scripts/Makefile.kcov``).
 
+With a ``--signature`` regex, the lines it matches are the failure's text. A log from another
+machine names the tree's files by absolute paths; they count by their longest tail that is a
+file of the tree.
+
 An option no change sets (``DEBUG_INFO``, selected by a choice of how to make it) stands for the
 changes that select it (Kconfig's reverse dependencies). The suggested changes, with what they
 need, are the search's first candidate (:func:`first_guess`, run by the session): one cheap
