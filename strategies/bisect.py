@@ -111,8 +111,9 @@ class Bisect:
         are the first positive group, narrowed as one cut out of a positive group is (a few
         changes: a culprit in 1 + log2 of their number tests instead of log2 of all); when it
         does not, they are dropped, one build spent. The other slots cut the rest into pieces
-        as the first round would. Returns the positive groups, the unknown groups and the
-        units not yet proven removable together; None when there is nothing to lead with.
+        as the first round would. Returns what the search starts from: the culprits (none
+        yet), the positive groups, the unknown groups and the units not yet proven removable
+        together; None when there is nothing to lead with.
         """
         prior = problem.prior & start
         led = [u for u in units if u <= prior]
