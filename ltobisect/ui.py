@@ -22,7 +22,6 @@ into the core: a broken pipe or a rendering error is swallowed after the first o
 """
 from __future__ import annotations
 
-import atexit
 import collections
 import json
 import math
@@ -56,6 +55,7 @@ from ltobisect.events import (
     TestStarted,
 )
 from ltobisect.model import Phase, Verdict
+from ltobisect.terminal import quiet_control_echo
 from ltobisect.textfit import fit_changes, plural, shorten
 from ltobisect.ui_plain import (FAILS, JsonReporter, PlainReporter, ReporterBase, fmt_duration,
                                  reduce_progress, shown_verdict)
@@ -237,42 +237,6 @@ def verdict_style(verdict: str) -> str:
     }.get(verdict, "")
 
 
-def _quiet_control_echo() -> Optional[Callable[[], None]]:
-    """Stop the terminal from echoing control keys (``^C``) while the view redraws, and return
-    what puts it back (also run at exit); None when stdin is not a terminal.
-
-    The echo lands wherever the cursor is: between two lines of a redraw it pushes every later
-    frame down a line and leaves a second top border on screen. The view says itself that
-    Ctrl-C was pressed ("stopping: ..."), so the echo tells nothing.
-    """
-    try:
-        import termios
-    except ImportError:  # not a POSIX system
-        return None
-    try:
-        fd = sys.stdin.fileno()
-        if not os.isatty(fd):
-            return None
-        saved = termios.tcgetattr(fd)
-        quiet = list(saved)
-        quiet[3] &= ~termios.ECHOCTL
-        termios.tcsetattr(fd, termios.TCSANOW, quiet)
-    except (AttributeError, OSError, ValueError, termios.error):
-        return None
-    done = []
-
-    def restore() -> None:
-        if not done:
-            done.append(True)
-            try:
-                termios.tcsetattr(fd, termios.TCSANOW, saved)
-            except (OSError, termios.error):
-                pass
-
-    atexit.register(restore)
-    return restore
-
-
 class RichReporter(ReporterBase):
     """The live view for a terminal, redrawn four times a second; at the end the report as plain
     text."""
@@ -294,7 +258,7 @@ class RichReporter(ReporterBase):
     def start(self) -> None:
         """Begin redrawing in place."""
         if self._live is None:
-            self._restore_echo = _quiet_control_echo()
+            self._restore_echo = quiet_control_echo()
             self._live = Live(console=self.console, refresh_per_second=4,
                               get_renderable=self._safe_render, redirect_stderr=False)
             self._live.start()
