@@ -44,6 +44,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 
 from ltobisect import process
 from ltobisect.events import Message
+from ltobisect.lognorm import GNU_LINKERS, LINKERS
 from ltobisect.model import Change, Label, Signature, SignatureKind, ordered
 from ltobisect.problem import Problem
 
@@ -180,7 +181,7 @@ def first_guess(problem: Problem, tree: Any, tree_dir: Path, changes: Sequence[C
 def _linker_ran_llvm(sig: Signature, text: str, log_text: str) -> bool:
     """Whether an LLD linker failed inside LLVM's optimizer or code generator: an LLVM error,
     IR quoted by the verifier, or LTO frames on the stack. It runs them on bitcode only."""
-    if "lld" not in (sig.tool or ""):
+    if sig.tool not in LINKERS - GNU_LINKERS:
         return False
     return ("LLVM ERROR" in f"{sig.message}\n{text}" or any(_VERIFIER_CALL.match(ln)
             for ln in text.splitlines()) or "llvm::lto::" in log_text)
