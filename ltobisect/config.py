@@ -326,6 +326,8 @@ class SessionConfig:
     verify_with_make: bool = True  # check our resolution against the kernel's `make olddefconfig`
     #: With Clang LTO, build the result without LTO and with the other mode (ltobisect.lto_matrix).
     lto_matrix: bool = True
+    #: LLVM releases to build the result with besides the session's own (ltobisect.llvm_matrix).
+    llvm_matrix: Tuple[str, ...] = ()
     #: Try the options the failure's log points at first (ltobisect.priors).
     log_priors: bool = True
     #: Which distinct failure of the log to minimize (1-based, as `ltobisect failures` numbers
@@ -382,6 +384,7 @@ def config_from_json(data: dict) -> SessionConfig:
         kw[key] = Path(kw[key])
     for key in ("test_script", "failure_log", "work_dir"):
         kw[key] = path(kw.get(key))
+    kw["llvm_matrix"] = tuple(kw.get("llvm_matrix") or ())
     kw["limits"] = Limits(**(data.get("limits") or {}))
     kw["retry"] = RetryPolicy(**(data.get("retry") or {}))
     return SessionConfig(**kw)

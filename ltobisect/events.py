@@ -167,6 +167,7 @@ SUMMARY_FIELDS: Dict[str, Any] = {
     "excerpt": None,
     "log": None,
     "lto_matrix": None,
+    "llvm_matrix": None,
     "log_priors": None,
     "attachments": [],
     "ld_reproduce": None,

@@ -93,6 +93,8 @@ class Searched:
     lto_matrix: Optional[Dict[str, Any]] = None
     #: ``ltobisect.priors``: what the log suggested and whether the guess held (None: no guess).
     log_priors: Optional[Dict[str, Any]] = None
+    #: ``ltobisect.llvm_matrix``: the minimal config with other LLVM releases (None: not asked).
+    llvm_matrix: Optional[Dict[str, Any]] = None
 
 
 def unverified(verification: Dict[str, Any], repeats: int, size: int) -> List[str]:
@@ -166,6 +168,7 @@ class Finisher:
             result.verification = searched.verification
             result.verified = not searched.verification.get("unverified")
             result.lto_matrix = searched.lto_matrix
+            result.llvm_matrix = searched.llvm_matrix
             result.log_priors = searched.log_priors
         if problem is not None and status is not SessionStatus.BAD_INPUT and best is not None \
                 and self.loaded is not None:

@@ -21,7 +21,7 @@ skipped otherwise. The outcome is a plain dict kept in result.json (``lto_matrix
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ltobisect import dotconfig
 from ltobisect.model import Candidate, Change, Outcome, Verdict
@@ -122,9 +122,14 @@ def run_matrix(best: Candidate, best_config: str, resolve: Callable[[Candidate],
     outcomes = iter(test(wanted))
     for m in modes:
         if not m["outcome"]:
-            o = next(outcomes)
-            m.update(outcome=_FROM_VERDICT.get(o.verdict, "error"), detail=_detail(o))
+            word, detail = outcome_of(next(outcomes))
+            m.update(outcome=word, detail=detail)
     return matrix
+
+
+def outcome_of(o: Outcome) -> Tuple[str, str]:
+    """A build's outcome as the matrices spell it (one of OUTCOMES) and its detail."""
+    return _FROM_VERDICT.get(o.verdict, "error"), _detail(o)
 
 
 def _detail(o: Outcome) -> str:

@@ -172,6 +172,7 @@ class Label(enum.StrEnum):
     RECHECK = "recheck"
     REJUDGED = "re-judged"
     LTO_MATRIX = "lto matrix"
+    LLVM_MATRIX = "llvm matrix"
     LOG_GUESS = "log guess"
 
     @classmethod

@@ -208,6 +208,23 @@ class Problem:
             self._adopt(r.candidate, r)
         return after
 
+    def test_resolved(self, items: Sequence[Resolved]) -> List[Outcome]:
+        """Build configs resolved for another build than this problem's (another toolchain:
+        :mod:`ltobisect.llvm_matrix`), under the runner's current oracle. Their verdicts are
+        looked up in and written to the journal (under its current fingerprint) but are never
+        this problem's: a config of the same digest keeps its own verdict here."""
+        self.check_limits()
+        found: Dict[str, Outcome] = {}
+        for r in items:
+            o = self._journal.lookup(r.digest)
+            if o is not None and o.verdict.is_final:
+                found[r.digest] = o
+                self.stats.cache_hits += 1
+        todo = list({r.digest: r for r in items if r.digest not in found}.values())
+        if todo:
+            found.update(self._run(todo, remember=False))
+        return [found[r.digest] for r in items]
+
     def set_best(self, cand: Candidate) -> None:
         """Replace the best (backtracking after a result failed verification)."""
         self.best = frozenset(cand)
@@ -241,13 +258,15 @@ class Problem:
             return o
         return None
 
-    def _run(self, items: List[Resolved], force: bool = False) -> None:
+    def _run(self, items: List[Resolved], force: bool = False,
+             remember: bool = True) -> Dict[str, Outcome]:
         def done(_i: int, r: Resolved, o: Outcome) -> None:
             # Recorded (journal fsync) before anything can act on the verdict.
             if o.verdict.is_final:
                 self._journal.append(r, o, self.label)
-                self._verdicts[r.digest] = o
-                self.costs.add(r, o.duration)
+                if remember:
+                    self._verdicts[r.digest] = o
+                    self.costs.add(r, o.duration)
             self.stats.tests += 1
             self.stats.tests_since_best += 1
             self.stats.verdicts[o.verdict] += 1
@@ -261,6 +280,7 @@ class Problem:
                 raise InfraError(
                     f"testing config {r.digest[:12]} failed on our side after retries: {o.detail}"
                 )
+        return {r.digest: o for r, o in zip(items, outcomes)}
 
     def _adopt(self, cand: Candidate, r: Resolved) -> None:
         if len(cand) < len(self.best):

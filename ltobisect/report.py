@@ -295,10 +295,10 @@ def _fragment(facts: Facts) -> List[str]:
     if guess:
         L += wrap(guess)
         L.append("")
-    matrix = facts.lto_matrix_line()
-    if matrix:
-        L += wrap_parts(matrix.split("; "), "; ")
-        L.append("")
+    for matrix in (facts.lto_matrix_line(), facts.llvm_matrix_line()):
+        if matrix:
+            L += wrap_parts(matrix.split("; "), "; ")
+            L.append("")
     return L
 
 

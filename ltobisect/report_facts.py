@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ltobisect import journal as jr
+from ltobisect import llvm_matrix as llvm
 from ltobisect import lto_matrix as lto
 from ltobisect import signature as sg
 from ltobisect import state as st
@@ -80,7 +81,8 @@ class Facts:
         except Exception:
             records = []
         fps = (self.doc.fingerprint, self.doc.observe_fingerprint)
-        self.records = [r for r in records if r.fingerprint in fps]
+        # The LLVM matrix builds under each release's own fingerprint: they are builds too.
+        self.records = [r for r in records if r.fingerprint in fps or r.label == Label.LLVM_MATRIX]
         if result is None:
             # Killed before the run could write its result: the best so far is on disk.
             status = SessionStatus.PARTIAL if self.best_changes is not None else SessionStatus.BAD_INPUT
@@ -252,6 +254,33 @@ class Facts:
         said = lto.describe(self.lto_matrix)
         return self.relative(f"LTO matrix: {said}") if said else ""
 
+    @property
+    def llvm_matrix(self) -> Optional[Dict[str, Any]]:
+        """The result's builds with other LLVM releases (result.json's ``llvm_matrix``, see
+        :mod:`ltobisect.llvm_matrix`), or None (not asked for)."""
+        raw = getattr(self.result, "llvm_matrix", None)
+        if raw is None and self.wrote_result:
+            try:
+                stored = json.loads((self.state / st.RESULT_FILE).read_text(encoding="utf-8"))
+                raw = stored.get("llvm_matrix") if isinstance(stored, dict) else None
+            except (OSError, ValueError):
+                raw = None
+        if not isinstance(raw, dict) or not isinstance(raw.get("releases"), list):
+            return None
+        releases = [{"llvm": str(r["llvm"]), "outcome": str(r["outcome"]),
+                     "detail": str(r.get("detail") or ""),
+                     "meaning": [str(x) for x in r.get("meaning") or []]}
+                    for r in raw["releases"]
+                    if isinstance(r, dict) and str(r.get("llvm", "")).isdigit() and r.get("outcome")]
+        return {"reported": raw.get("reported"), "releases": releases,
+                "note": str(raw.get("note") or "")}
+
+    def llvm_matrix_line(self) -> str:
+        """``LLVM: fails with 16, 19; builds with 14; first failing release: 16`` ("" when the
+        result has no LLVM matrix)."""
+        said = llvm.describe(self.llvm_matrix)
+        return f"LLVM: {said}" if said else ""
+
     def log_priors_line(self) -> str:
         """``The log pointed at KCOV_ENABLE_COMPARISONS, DEBUG_INFO: their 3 changes reproduced
         (the guess held)`` ("" when no guess was made)."""
@@ -408,6 +437,15 @@ def reduced_line(outcome: Dict[str, Any]) -> str:
         text += f" (not finished: {outcome.get('reason') or 'stopped'})"
     if not outcome.get("reruns"):
         text += f"; it does not rerun alone: {outcome.get('rerun_said', '')}"
+    others = outcome.get("llvm") or {}
+    if others:
+        groups: Dict[str, List[str]] = {}
+        for major in sorted(others, key=lambda m: int(m) if str(m).isdigit() else 0):
+            groups.setdefault(str(others[major]).split(":", 1)[0], []).append(str(major))
+        said = {"reproduces": "fails the same way with", "does not reproduce": "passes with",
+                "fails otherwise": "fails otherwise with", "cannot run": "cannot run with"}
+        text += "; the reproducer " + ", ".join(f"{said.get(k, k)} LLVM {', '.join(v)}"
+                                                for k, v in groups.items())
     return text
 
 

@@ -32,9 +32,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
-from ltobisect import lto_matrix, priors
+from ltobisect import llvm_matrix, lto_matrix, priors
 from ltobisect.confirm import Confirmation, Confirmed, build_key_of
-from ltobisect.config import SessionConfig, config_from_json, config_to_json, is_kernel_tree
+from ltobisect.config import BuildSpec, SessionConfig, config_from_json, config_to_json, is_kernel_tree
 from ltobisect.errors import ExitCode, InfraError, NotReproduced, Stopped, UserError
 from ltobisect.events import Message, NullReporter, PhaseStarted, Reporter, SessionFinished
 from ltobisect.executor import Executor, ExecutorFactory, OracleFactory, local_pool, reap_orphans
@@ -330,7 +330,8 @@ class Session:
         if guess and guess.get("held") is False:  # the lead's outcome, for the report
             lines = {c.line() for c in best}
             guess.update(led=problem.led, kept=[ln for ln in guess["changes"] if ln in lines])
-        self._searched = Searched(best, verification, self._lto_matrix(best), guess)
+        self._searched = Searched(best, verification, self._lto_matrix(best), guess,
+                                  self._llvm_matrix(best))
 
     def _log_guess(self) -> Optional[Dict[str, Any]]:
         """The search's first candidate, from what the failure's log points at
@@ -386,6 +387,48 @@ class Session:
             text = exc.line() if isinstance(exc, InfraError) else str(exc)
             return {"reported": lto_matrix.lto_mode(problem.resolve(best).config_text), "modes": [],
                     "note": f"not built: {text}"}
+
+    def _llvm_matrix(self, best: Candidate) -> Optional[Dict[str, Any]]:
+        """The minimal config built with the other LLVM releases of ``--llvm-matrix``
+        (:mod:`ltobisect.llvm_matrix`). Each build has its toolchain's oracle and journal
+        fingerprint, so a resumed session finds it; the session's oracle comes back after."""
+        problem, cfg, journal, executor = self._problem, self.config, self._journal, self._executor
+        if not cfg.llvm_matrix or cfg.build is None or cfg.test_script is not None \
+                or problem is None or journal is None or executor is None or self._confirmed is None \
+                or self.stop.requested:
+            return None
+        spec = self._confirmed.spec
+        bad = self._doc.bad_outcome if self._doc is not None else None
+        seconds = float(bad.duration) if bad is not None else 0.0
+        reported = llvm_matrix.major_of(cfg.build, (self._doc.environment or {}).get("toolchain")
+                                        if self._doc is not None else None)
+
+        def resolve_for(build: BuildSpec) -> Resolved:
+            self._phase(Phase.VERIFYING, f"Kconfig for LLVM {llvm_matrix.major_of(build)}")
+            tree = self._tree_loader(replace(cfg, build=build),
+                                     self._work / f"kconfig-llvm{build.llvm or ''}-{llvm_matrix.major_of(build)}")
+            return tree.resolver(tree.baseline(cfg.baseline))(best)
+
+        def why_not(count: int) -> str:
+            left = None if cfg.limits.max_tests is None else cfg.limits.max_tests - problem.stats.tests
+            return llvm_matrix.affordable(self.stop.time_left(), left, seconds, count)
+
+        def test(build: BuildSpec, resolved: Resolved) -> Outcome:
+            self._phase(Phase.VERIFYING, f"the LLVM matrix: LLVM {llvm_matrix.major_of(build)}")
+            timeout = spec.timeout * llvm_matrix.CLEAN_BUILD_FACTOR \
+                if spec.timeout is not None and cfg.timeout is None else spec.timeout
+            executor.judge_by(replace(spec, build=build, timeout=timeout))
+            own = journal.fingerprint, journal.build_key
+            journal.fingerprint = executor.oracle.fingerprint()
+            journal.build_key = build_key_of(executor)
+            problem.label = Label.LLVM_MATRIX
+            try:
+                return problem.test_resolved([resolved])[0]
+            finally:
+                journal.fingerprint, journal.build_key = own
+                executor.judge_by(spec)
+
+        return llvm_matrix.run_matrix(cfg.llvm_matrix, reported, cfg.build, resolve_for, test, why_not)
 
     def _finish(self, status: SessionStatus, code: ExitCode, message: str, hint: str,
                 wall0: float, owned: bool) -> SessionResult:

@@ -204,6 +204,8 @@ class ResultDoc:
     ld_reproduce: Optional[Dict[str, Any]] = None
     #: ``ltobisect.lto_matrix``: how the minimal config builds in the other LTO modes.
     lto_matrix: Optional[Dict[str, Any]] = None
+    #: ``ltobisect.llvm_matrix``: how the minimal config builds with other LLVM releases.
+    llvm_matrix: Optional[Dict[str, Any]] = None
     #: ``ltobisect.priors``: the options the failure's log suggested, the changes that stood
     #: for them, and whether their build reproduced (the guess held).
     log_priors: Optional[Dict[str, Any]] = None

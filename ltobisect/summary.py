@@ -67,6 +67,7 @@ def summary_data(facts: Facts, paths: Dict[str, Path]) -> Dict[str, Any]:
         "excerpt": excerpt,
         "log": where,
         "lto_matrix": _lto_matrix(facts),
+        "llvm_matrix": _llvm_matrix(facts),
         # What the failure's log pointed at (option -> why), the changes that stood for it, and
         # whether their build reproduced (null: no guess made).
         "log_priors": (dict(res.log_priors, line=priors_line(res.log_priors))
@@ -105,6 +106,14 @@ def _no_tarball(facts: Facts) -> str:
     if facts.env.get("kernel_tree"):
         return "not attempted (the session ended before it)"
     return "not attempted (not a kernel tree)"
+
+
+def _llvm_matrix(facts: Facts) -> Optional[Dict[str, Any]]:
+    """result.json's LLVM matrix with the report's line, or None when none was asked for."""
+    matrix = facts.llvm_matrix
+    if matrix is None:
+        return None
+    return dict(matrix, line=facts.llvm_matrix_line())
 
 
 def _lto_matrix(facts: Facts) -> Optional[Dict[str, Any]]:

@@ -7,9 +7,10 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Tuple
 
 from ltobisect.config import BASELINES, BuildSpec, Limits, SessionConfig, is_kernel_tree
+from ltobisect import llvm_matrix
 from ltobisect import signature as sg
 from ltobisect.errors import UserError
 from ltobisect.failures import numbered
@@ -29,6 +30,24 @@ from ltobisect.inputs import (
     read_config,
     read_text_file,
 )
+
+
+def check_llvm_matrix(text: str, build: BuildSpec, test_script: Optional[Path],
+                      scheduler: Optional[str]) -> Tuple[str, ...]:
+    """--llvm-matrix: releases that exist (here, unless a farm builds), and a toolchain that
+    names an LLVM release to move from (checked before the first build)."""
+    if test_script is not None:
+        raise UserError("--llvm-matrix builds the result with other LLVM releases; a --test "
+                        "script decides by itself", hint="drop one of them")
+    majors = llvm_matrix.parse(text)
+    llvm_matrix.retarget(build, majors[0])  # UserError: not an LLVM toolchain
+    if scheduler is None:
+        for major in majors:
+            gone = llvm_matrix.missing(major)
+            if gone:
+                raise UserError(f"--llvm-matrix: {gone} not installed",
+                                hint=f"apt-get install clang-{major} lld-{major}, or leave {major} out")
+    return majors
 
 
 def _check_positive(args: argparse.Namespace, name: str, minimum: int = 1) -> None:
@@ -137,6 +156,8 @@ def session_config(args: argparse.Namespace, *, bad: Path, tree: Path, state: Pa
         extra["lto_matrix"] = False
     if not getattr(args, "log_priors", True):
         extra["log_priors"] = False
+    if getattr(args, "llvm_matrix", None):
+        extra["llvm_matrix"] = check_llvm_matrix(args.llvm_matrix, build, test_script, args.scheduler)
     return SessionConfig(
         bad_config=bad.resolve(),
         state_dir=state,

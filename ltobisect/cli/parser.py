@@ -328,6 +328,10 @@ def _add_search_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-lto-matrix", dest="lto_matrix", action="store_false",
                    help="with Clang LTO, do not build the result without LTO and with the other "
                         "LTO mode (two builds, run only when the budget affords them)")
+    g.add_argument("--llvm-matrix", metavar="RELEASES", default=None,
+                   help="build the result with these LLVM releases too (e.g. -14,-16,-19, or "
+                        "'installed': every clang-N with its ld.lld-N), each resolved by Kconfig "
+                        "for its compiler; one build each, run only when the budget affords them")
     g = p.add_argument_group("after the search")
     g.add_argument("--reduce", action="store_true",
                    help="once the config is minimal and verified, reduce the failure's "

@@ -33,6 +33,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
+from ltobisect import llvm_matrix
+from ltobisect import signature as sigmod
 from ltobisect.build import build_env, ccache_enabled
 from ltobisect.config import (SessionConfig, Toolchain, config_from_json, is_kernel_tree,
                               user_ccache_dir)
@@ -40,6 +42,7 @@ from ltobisect.errors import UserError
 from ltobisect.events import Message, PhaseStarted, ReduceProgress
 from ltobisect.model import Phase, Signature, SignatureKind
 from ltobisect.signature import at_the_link
+from ltobisect.journal import write_atomic
 from ltobisect.state import EACH_FILE, ResultDoc, StateDir
 
 from . import compile as cc
@@ -193,8 +196,46 @@ class Reduction(SourceSteps, LinkSteps):
                                    self.work / "alone.log", env, 1800, self.stop)
         shutil.rmtree(alone, ignore_errors=True)
         said = text.strip().splitlines()[-1] if text.strip() else f"exit {status}"
-        return {"reruns": status == 0, "rerun_said": said, "attached": sorted(
+        out = {"reruns": status == 0, "rerun_said": said, "attached": sorted(
             p.name for p in attach.iterdir())}
+        if status == 0 and self.config.llvm_matrix:
+            out["llvm"] = self._other_releases(env)
+        return out
+
+    def _other_releases(self, env: Dict[str, str]) -> Dict[str, str]:
+        """The reduced reproducer against the session's ``--llvm-matrix`` releases: repro.sh
+        with its LLVM programs moved to each release (:func:`ltobisect.llvm_matrix.retarget_text`),
+        run from a copy alone. ``{"19": "reproduces" | "does not reproduce" | "fails otherwise: ..."
+        | "cannot run: ..."}``."""
+        attach = self.rs.attach_dir
+        script = (attach / REPRO).read_text()
+        reported = llvm_matrix.major_of(self.b)
+        said: Dict[str, str] = {}
+        for major in self.config.llvm_matrix:
+            if major == reported or self.stop.is_set():
+                continue
+            gone = llvm_matrix.missing(major)
+            moved = llvm_matrix.retarget_text(script, major)
+            if gone or moved == script:
+                said[major] = f"cannot run: {gone} not installed" if gone else \
+                    "cannot run: the reproducer names no LLVM program"
+                continue
+            self.emit(PhaseStarted(phase=Phase.REDUCING, detail=f"the reproducer with LLVM {major}"))
+            alone = self.work / f"alone-{major}"
+            shutil.rmtree(alone, ignore_errors=True)
+            shutil.copytree(attach, alone / "reduced", ignore=shutil.ignore_patterns("clang-crash"))
+            write_atomic(alone / "reduced" / REPRO, moved, mode=0o755)
+            status, text = cc.run_call(["sh", str(alone / "reduced" / REPRO)], str(alone),
+                                       self.work / f"alone-{major}.log", env, 1800, self.stop)
+            shutil.rmtree(alone, ignore_errors=True)
+            last = text.strip().splitlines()[-1] if text.strip() else f"exit {status}"
+            if status == 1:
+                found = sigmod.extract(text, roots=[str(alone)])
+                said[major] = f"fails otherwise: {found.describe()}" if found is not None \
+                    else "does not reproduce"
+            else:
+                said[major] = "reproduces" if status == 0 else f"cannot run: {last}"
+        return said
 
 
 def reduce_state(state: Path, config: SessionConfig, sig: Signature, result: ResultDoc,
