@@ -172,6 +172,7 @@ SUMMARY_FIELDS: Dict[str, Any] = {
     "attachments": [],
     "ld_reproduce": None,
     "reduced": None,
+    "bisect": None,
     "paths": {},
     "each_failure": False,
     "failures": None,

@@ -155,6 +155,7 @@ class Phase(enum.StrEnum):
     VERIFYING = "verifying"
     REPORTING = "reporting"
     REDUCING = "reducing"  # ltobisect reduce: the reproducer beyond the config
+    BISECTING = "bisecting"  # ltobisect bisect: the first bad commit
 
 
 class Label(enum.StrEnum):

@@ -45,11 +45,12 @@ Usage (the real-kernel tests and ``benchmarks/build_bench.py`` use it this way):
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Optional, Sequence, Tuple
+from typing import Dict, Iterable, Optional, Sequence, Tuple
 
 from ltobisect.build import build_env, make_args
 from ltobisect.config import BuildSpec
@@ -255,3 +256,78 @@ def demo_kcov_tree(demo: Path, tmp: Path) -> Tuple[Path, Path]:
         "CONFIG_NET_SCHED_STATS=y", "# CONFIG_NET_SCHED_STATS is not set")
         + "CONFIG_KCOV=y\nCONFIG_KCOV_ENABLE_COMPARISONS=y\n")  # DEBUG_INFO=y is in it
     return tree, bad
+
+
+#: The demo's history for ``ltobisect bisect``: (subject, path, what the commit makes the file).
+#: The first commit is the demo whose net/tso.c does not use the GSO fields yet (it builds).
+_TSO_BEFORE = """\
+// SPDX-License-Identifier: GPL-2.0
+/* TCP segmentation offload: hand large packets to the device in one piece. */
+#include <demo/kernel.h>
+#include <demo/skbuff.h>
+
+unsigned int tso_segments(const struct sk_buff *skb, unsigned int mss);
+
+unsigned int tso_segments(const struct sk_buff *skb, unsigned int mss)
+{
+	return (skb->len + mss - 1) / mss;
+}
+"""
+
+
+def demo_git_history(demo: Path, tmp: Path) -> Tuple[Path, Dict[str, str], Path]:
+    """A git repository of the demo with a history of six commits on a first one that builds:
+
+    1. an unrelated comment in lib/;  2. another in fs/;
+    3. net/Kbuild broken another way (make stops before compiling anything: a skip);
+    4. net/Kbuild fixed;  5. net/tso.c uses the GSO fields (the failure: the first bad commit);
+    6. an unrelated comment in lib/.
+
+    Returns (the checkout, ``{"good": sha, "broken": sha, "first_bad": sha, "bad": sha, ...}``,
+    the bad config: the demo's randconfig with only the net/tso.c failure)."""
+    repo = tmp / "linux"
+    shutil.copytree(demo, repo)
+    tso = (repo / "net" / "tso.c").read_text()
+    replace_file(repo / "net" / "tso.c", _TSO_BEFORE)
+    env = dict(os.environ, GIT_AUTHOR_NAME="A. Developer", GIT_AUTHOR_EMAIL="dev@example.org",
+               GIT_COMMITTER_NAME="A. Developer", GIT_COMMITTER_EMAIL="dev@example.org",
+               GIT_CONFIG_NOSYSTEM="1", HOME=str(tmp))
+    day = [0]
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True,
+                              text=True).stdout.strip()
+
+    def commit(subject: str) -> str:
+        day[0] += 1
+        when = f"2026-11-{day[0]:02d}T12:00:00+00:00"
+        env.update(GIT_AUTHOR_DATE=when, GIT_COMMITTER_DATE=when)
+        git("add", "-A")
+        git("commit", "-q", "-m", subject)
+        return git("rev-parse", "HEAD")
+
+    git("init", "-q", "-b", "master")
+    revs = {"good": commit("demo: the tree")}
+    kbuild = (repo / "net" / "Kbuild").read_text()
+    steps = [
+        ("lib", "lib: say what crc.c computes", lambda: _append(repo / "lib" / "crc.c", "/* CRC-32 */\n")),
+        ("fs", "fs: a comment on the superblock", lambda: _append(repo / "fs" / "super.c", "/* super */\n")),
+        ("broken", "net: list the objects by option", lambda: replace_file(
+            repo / "net" / "Kbuild", kbuild.replace("obj-$(CONFIG_NET) += core.o",
+                                                    "obj-$(CONFIG_NET) += core.o\n  objects by option"))),
+        ("fixed", "net: fix the Kbuild line", lambda: replace_file(repo / "net" / "Kbuild", kbuild)),
+        ("first_bad", "net: tso: use the device's GSO size", lambda: replace_file(repo / "net" / "tso.c", tso)),
+        ("bad", "lib: a comment on init", lambda: _append(repo / "lib" / "init.c", "/* init */\n")),
+    ]
+    for key, subject, change in steps:
+        change()
+        revs[key] = commit(subject)
+    bad = tmp / "bad.config"
+    bad.write_text((repo / "configs" / "randconfig.config").read_text().replace(
+        "CONFIG_NET_SCHED_STATS=y", "# CONFIG_NET_SCHED_STATS is not set").replace(
+        "CONFIG_NET_GSO=y", "# CONFIG_NET_GSO is not set"))
+    return repo, revs, bad
+
+
+def _append(path: Path, text: str) -> None:
+    replace_file(path, path.read_text() + text)

@@ -39,7 +39,7 @@ from ltobisect.config import BASELINES
 from ltobisect.judge_bundle import JUDGE_FILE, judge_program, uses_judge
 from ltobisect.model import SessionStatus
 from ltobisect.state import REDUCED_DIR
-from ltobisect.report_facts import EXCERPT_FILE, Facts, reduced_line
+from ltobisect.report_facts import EXCERPT_FILE, Facts, bisect_lines, reduced_line
 from ltobisect.reproduce import reproduce_commands, reproduce_script, test_script_name
 from ltobisect.state import ResultDoc, StateDir
 from ltobisect.summary import summary_data
@@ -199,6 +199,7 @@ def report_text(facts: Facts, paths: Dict[str, Path]) -> str:
     L += _kconfig_warnings(facts, paths)
     L += _verification(facts.result)
     L += _reduced(facts.result)
+    L += _first_bad(facts.result)
     L += _attachments(paths)
     L += _search(facts, conf)
     L.append(f"-- ltobisect {__version__}")
@@ -406,6 +407,17 @@ def _verification(res: ResultDoc) -> List[str]:
                 L += wrap(f"ld.lld --reproduce tarball not made: {ld.get('reason')}", "  ")
         L.append("")
     return L
+
+
+def _first_bad(res: ResultDoc) -> List[str]:
+    """What `ltobisect bisect` found: the first bad commit, its Fixes: line, how sure."""
+    lines = bisect_lines(res.bisect)
+    if not lines:
+        return []
+    L = wrap(lines[0])
+    for line in lines[1:]:
+        L += wrap(line.strip(), "  ")
+    return L + [""]
 
 
 def _reduced(res: ResultDoc) -> List[str]:

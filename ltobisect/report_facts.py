@@ -449,6 +449,36 @@ def reduced_line(outcome: Dict[str, Any]) -> str:
     return text
 
 
+def bisect_lines(out: Optional[Dict[str, Any]]) -> List[str]:
+    """What ``ltobisect bisect`` found (result.json's ``bisect``, :mod:`ltobisect.first_bad`),
+    as the report and summary.json say it (empty: no bisection ran)."""
+    if not out:
+        return []
+    if out.get("stopped"):
+        return [f"First bad commit: not found yet ({out['stopped']}); "
+                f"{out.get('left', '?')} commits left after {out.get('builds', 0)} builds"]
+    lines: List[str] = []
+    c = out.get("commit")
+    if out.get("first_bad") and c:
+        lines.append(f"First bad commit: {c['sha'][:12]} (\"{c['subject']}\")")
+        lines.append(f"  Author: {c['author']}, {c['date']}")
+        lines.append(f"  {c['fixes']}")
+    else:
+        lines.append("First bad commit: one of " + ", ".join(x[:12] for x in out.get("candidates") or [])
+                     + " (skipped commits hide which)")
+    lines.append(f"  {out.get('builds', 0)} builds over {out.get('range', '?')} commits "
+                 f"({out['good'][:12]} good, {out['bad'][:12]} bad)")
+    for s in out.get("skipped") or []:
+        lines.append(f"  skipped {s['rev'][:12]}: {s['why']}")
+    if out.get("confidence"):
+        lines.append(f"  {out['confidence']['line']}")
+    if out.get("revert"):
+        lines.append(f"  {out['revert']['line']}")
+    if out.get("unknown"):
+        lines.append("  some revisions do not hold: " + ", ".join(out["unknown"][:4]))
+    return lines
+
+
 def priors_line(guess: Optional[Dict[str, Any]]) -> str:
     """What the failure's log suggested and what came of it, in one line (see
     :mod:`ltobisect.priors`); "" for none."""

@@ -211,6 +211,8 @@ class ResultDoc:
     log_priors: Optional[Dict[str, Any]] = None
     #: ``ltobisect.reducer``: the reproducer beyond the config (a reduced source or link).
     reduced: Optional[Dict[str, Any]] = None
+    #: ``ltobisect.first_bad``: the first bad commit (``ltobisect bisect``).
+    bisect: Optional[Dict[str, Any]] = None
 
     def to_json(self) -> Dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}

@@ -10,7 +10,7 @@ from typing import Any, Dict, Optional
 from ltobisect import journal as jr
 from ltobisect.events import SCHEMA
 from ltobisect.model import SessionStatus
-from ltobisect.report_facts import Facts, priors_line, reduced_line
+from ltobisect.report_facts import Facts, bisect_lines, priors_line, reduced_line
 from ltobisect.signature import at_the_link
 
 
@@ -79,8 +79,17 @@ def summary_data(facts: Facts, paths: Dict[str, Path]) -> Dict[str, Any]:
                          "relinks": ld.get("relinks"), "relink_command": ld.get("relink_command"),
                          "relink_said": ld.get("relink_said")},
         "reduced": _reduced(res.reduced),
+        "bisect": _bisect(res.bisect),
         "paths": {k: str(v) for k, v in paths.items()} | {"state_dir": str(facts.state)},
     }
+
+
+def _bisect(out: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    """What `ltobisect bisect` found (result.json's ``bisect``) with the report's lines; null
+    when no bisection ran."""
+    if not out:
+        return None
+    return dict(out, lines=bisect_lines(out))
 
 
 def _reduced(red: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:

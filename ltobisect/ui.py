@@ -169,7 +169,8 @@ class ViewState:
             else:
                 self.messages.append(ev)
         elif isinstance(ev, ReduceProgress):
-            self.phase, self.phase_detail = Phase.REDUCING, reduce_progress(ev)
+            self.phase = Phase.BISECTING if ev.step == "bisect" else Phase.REDUCING
+            self.phase_detail = reduce_progress(ev)
         elif isinstance(ev, SessionFinished):
             self.finished = ev
             self.phase, self.phase_detail = ev.status, ""

@@ -98,6 +98,9 @@ _REDUCE_STEPS = {"cvise": "C-Vise", "inputs": "link inputs", "module": "llvm-red
 
 def reduce_progress(ev: ReduceProgress) -> str:
     """A reduction's progress in words: ``C-Vise: 1,234 of 56,789 bytes (2.2%)``."""
+    if ev.step == "bisect":
+        return (f"bisecting: {ev.size:,} of {ev.start:,} {ev.unit} left after "
+                f"{ev.tests} build{'s' if ev.tests != 1 else ''}")
     what = _REDUCE_STEPS.get(ev.step, ev.step)
     share = f" ({100.0 * ev.size / ev.start:.1f}%)" if ev.start else ""
     tests = f", {ev.tests} tests" if ev.tests else ""

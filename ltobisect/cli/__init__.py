@@ -34,7 +34,7 @@ import threading
 import time
 import traceback
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence
+from typing import Dict, Iterator, Optional, Sequence
 
 from ltobisect import __version__
 from ltobisect.cli.commands import (
@@ -48,6 +48,7 @@ from ltobisect.cli.commands import (
 from ltobisect.cli.context import PROG, Command, Context, fail, wants_json
 from ltobisect.cli.options import session_config
 from ltobisect.cli.parser import Parser, build_parser
+from ltobisect.cli.bisect import cmd_bisect
 from ltobisect.cli.reduce import cmd_reduce
 from ltobisect.cli.queries import cmd_changes, cmd_failures, cmd_resolve
 from ltobisect.cli.run import run_session
@@ -64,6 +65,7 @@ COMMANDS: Dict[str, Command] = {
     "hook": cmd_hook,
     "resume": cmd_resume,
     "reduce": cmd_reduce,
+    "bisect": cmd_bisect,
     "report": cmd_report,
     "changes": cmd_changes,
     "resolve": cmd_resolve,
@@ -112,30 +114,10 @@ def _signals_interrupt() -> Iterator[None]:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the `ltobisect` command; returns the exit code."""
-    words = _joined(list(sys.argv[1:] if argv is None else argv))
+    words = list(sys.argv[1:] if argv is None else argv)
     ctx = Context(json_lines=wants_json(words))
     with _signals_interrupt():
         return _run(words, ctx)
-
-
-#: Options whose values start with a dash (``--llvm-matrix -14,-16``), which argparse would
-#: take for another option.
-_DASHED_VALUES = ("--llvm-matrix",)
-
-
-def _joined(words: List[str]) -> List[str]:
-    """``--llvm-matrix -14,-16`` -> ``--llvm-matrix=-14,-16``."""
-    out: List[str] = []
-    i = 0
-    while i < len(words):
-        if words[i] in _DASHED_VALUES and i + 1 < len(words) and words[i + 1].startswith("-") \
-                and words[i + 1][1:2].isdigit():
-            out.append(f"{words[i]}={words[i + 1]}")
-            i += 2
-            continue
-        out.append(words[i])
-        i += 1
-    return out
 
 
 def _ended(ctx: Context, code: int, status: str, message: str, hint: str = "") -> int:

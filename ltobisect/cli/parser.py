@@ -83,7 +83,8 @@ int_arg = ValueType("number", _int, "")
 #: argparse would take ``-1h`` for an option and say only "expected one argument", so
 #: :meth:`Parser.parse_known_args` hands it to the option's type, which says what is wrong.
 SIGNED_OPTIONS = frozenset({"--budget", "--timeout", "--time-above", "--mem-above",
-                            "--mem-limit", "--build-memory"})
+                            "--mem-limit", "--build-memory",
+                            "--llvm-matrix"})  # -14,-16: releases, not options
 _NEGATIVE = re.compile(r"-[\d.]")
 
 
@@ -242,6 +243,26 @@ same command continues. Exit 0: reduced and reruns alone; 3: stopped, the best
 so far is attached; 4: no reduced reproducer could be made (report: why).
 
   ltobisect reduce ltobisect-state --reduce-budget 30m
+"""
+
+BISECT_HELP = """\
+From a minimized session, find the commit that introduced the failure, on a
+git checkout of the kernel (the session's tree, or --repo), which is only read:
+revisions are checked out into the work directory and built there, one after
+another, each with the session's baseline and fragment resolved by that
+revision's Kconfig, judged by the session's signature.
+
+  the failure: bad; a clean build: good; anything else (another failure, a
+    timeout, a build that cannot run): skipped, never good or bad
+  the endpoints are built first, the result built again (--verify), and the
+  first bad commit reverted on the bad revision must build clean
+
+Every build is journaled: after Ctrl-C or a kill, `ltobisect bisect STATE`
+continues. The result is in report.txt and summary.json (with a Fixes: line).
+Exit 0: found (or the range skipped commits leave); 3: stopped; 4: the bad
+revision does not fail this way; 1: bad input (the good one fails too).
+
+  ltobisect bisect ltobisect-state --good v6.1 --bad HEAD
 """
 
 RESOLVE_HELP = """\
@@ -427,6 +448,23 @@ def build_parser() -> Parser:
     _add_reduce_budget(p)
     _valued(p, "--workers", int_arg, "2", metavar="N", default=None,
             help="tests in parallel (C-Vise's --n, llvm-reduce's -j; default: the session's)")
+    p.add_argument("--json", action="store_true", help="JSON lines on stdout instead of the view")
+
+    p = sub.add_parser("bisect", help="find the first bad commit of a minimized failure",
+                       description=BISECT_HELP, formatter_class=_fmt)
+    p.add_argument("state_dir", type=Path, metavar="STATE_DIR")
+    p.add_argument("--good", metavar="REV", default=None,
+                   help="a revision that builds the minimal config cleanly (needed the first time)")
+    p.add_argument("--bad", metavar="REV", default=None,
+                   help="a revision that fails the same way (default: the repository's HEAD)")
+    p.add_argument("--repo", type=Path, metavar="DIR", default=None,
+                   help="the kernel's git checkout (default: the session's tree); only read")
+    _valued(p, "--budget", duration_arg, "2h", metavar="DURATION", default=None,
+            help="stop after DURATION of wall time; the same command continues")
+    _valued(p, "--verify", int_arg, "1", metavar="N", default=None,
+            help="builds again of the first bad commit and its parent (default: the session's)")
+    _add_scheduler(p, "run the builds on the Dask cluster at ADDRESS (the work directory must "
+                      "be on storage its workers share)")
     p.add_argument("--json", action="store_true", help="JSON lines on stdout instead of the view")
 
     p = sub.add_parser("report", help="render the report of a session again",

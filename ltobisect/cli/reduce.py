@@ -50,7 +50,7 @@ def cmd_reduce(args: argparse.Namespace, ctx: Context) -> int:
         register(run)
         return run.run()
 
-    return run_session(start, state, reporter, None)
+    return run_session(start, state, reporter, None, again=f"ltobisect reduce {state}")
 
 
 def with_reduction(start: Any, args: argparse.Namespace, config: SessionConfig,

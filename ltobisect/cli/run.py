@@ -24,12 +24,14 @@ Starter = Callable[[object, Callable[[object], None]], object]
 
 
 def run_session(start: Starter, state: Path, reporter: Any, budget: Optional[float],
-                summary_json: Optional[Path] = None) -> int:
+                summary_json: Optional[Path] = None, again: str = "") -> int:
     """Run a session under the reporter, Ctrl-C and the budget; show and return its outcome.
 
     ``start(reporter, register)`` runs the session and returns its SessionResult; it calls
     ``register(session)`` first, so that Ctrl-C and the budget can ask that session to stop.
+    ``again`` is the command that continues it (default: ``ltobisect resume STATE``).
     """
+    again = again or f"ltobisect resume {state}"
     holder: Dict[str, object] = {}
 
     def stop(reason: str) -> None:
@@ -68,13 +70,13 @@ def run_session(start: Starter, state: Path, reporter: Any, budget: Optional[flo
     if interrupts.killed:
         message = "killed by a second Ctrl-C; the journal is intact"
         reporter.finish("killed", ExitCode.INTERRUPTED, message=message,
-                        hint=f"ltobisect resume {state}", state_dir=str(state))
-        fail(f"{message}: `ltobisect resume {state}`")
+                        hint=again, state_dir=str(state))
+        fail(f"{message}: `{again}`")
         return ExitCode.INTERRUPTED
     if result is None:
         reporter.finish("partial", ExitCode.PARTIAL, message="stopped at the budget",
-                        hint=f"ltobisect resume {state}", state_dir=str(state))
-        _partial("stopped at the budget", state)
+                        hint=again, state_dir=str(state))
+        _partial("stopped at the budget", again)
         return ExitCode.PARTIAL
     code = int(result.exit_code)
     if interrupts.hard:
@@ -91,18 +93,18 @@ def run_session(start: Starter, state: Path, reporter: Any, budget: Optional[flo
     if code in (ExitCode.BAD_INPUT, ExitCode.INFRA, ExitCode.NOT_REPRODUCED):
         fail(result.line())
     elif code == ExitCode.PARTIAL:
-        _partial(result.line(), state)
+        _partial(result.line(), again)
     if code in (ExitCode.MINIMIZED, ExitCode.PARTIAL):  # an error stays one line
         _where(result)
     return code
 
 
-def _partial(why: str, state: Path) -> None:
+def _partial(why: str, again: str) -> None:
     """A stop's line, then the command that continues it on a line of its own: a long state
     path must not break in the middle on an 80-column terminal (the paths of the report and
     the fragment follow, one a line)."""
     note(f"partial: {why}; continue with")
-    sys.stderr.write(f"    ltobisect resume {state}\n")
+    sys.stderr.write(f"    {again}\n")
     sys.stderr.flush()
 
 

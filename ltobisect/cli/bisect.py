@@ -1,0 +1,179 @@
+"""`ltobisect bisect STATE --good REV`: the first bad commit, from the command line.
+
+The bisection itself is :mod:`ltobisect.first_bad`; here its inputs are checked (a minimized
+session, a git checkout, revisions that exist, good older than bad), it runs under
+:func:`ltobisect.cli.run.run_session` (Ctrl-C, SIGTERM and the budget stop it as they stop a
+search: :class:`BisectRun`), what was asked is remembered (``bisect/asked.json``, so that the
+same command without ``--good`` continues), and the outcome is written into result.json and the
+artifacts. Exit 0: found (or the range the skipped commits leave); 3: stopped; 4: the bad revision
+does not fail this way; 1: bad input.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+from ltobisect import first_bad, report
+from ltobisect.cli.context import Context
+from ltobisect.cli.run import run_session
+from ltobisect.config import SessionConfig
+from ltobisect.dirlock import write_problem
+from ltobisect.errors import ExitCode, NotReproduced, Stopped, UserError
+from ltobisect.executor import ExecutorFactory, local_pool
+from ltobisect.finish import SessionResult
+from ltobisect.history import Repo
+from ltobisect.inputs import check_state_dir
+from ltobisect.journal import write_json_atomic
+from ltobisect.limits import StopCondition
+from ltobisect.model import SessionStatus
+from ltobisect.report_facts import bisect_lines
+from ltobisect.config import Limits
+from ltobisect.state import ResultDoc, StateDir
+
+ASKED = "asked.json"
+
+
+def cmd_bisect(args: argparse.Namespace, ctx: Context) -> int:
+    """`ltobisect bisect`."""
+    state = check_state_dir(args.state_dir)
+    ctx.state = state
+    if write_problem(state) is not None:
+        raise UserError(f"{state} is not writable", "bisect a writable copy of it")
+    prepared = first_bad.prepare(state)  # UserError: nothing minimized
+    if args.verify is not None:
+        if args.verify < 0:
+            raise UserError(f"--verify must be 0 or more, not {args.verify}", "for example --verify 1")
+        prepared.config = replace(prepared.config, verify_repeats=args.verify)
+    store = StateDir(state, prepared.config.work_dir)
+    asked_file = store.work / "bisect" / ASKED
+    asked = _read(asked_file)
+    repo_path = args.repo or (Path(asked["repo"]) if asked.get("repo") else None) \
+        or Path(prepared.config.build.tree)  # type: ignore[union-attr]
+    if args.repo is not None and not Path(args.repo).is_dir():
+        raise UserError(f"--repo {args.repo} does not exist", "give the kernel's git checkout")
+    good_rev = args.good or asked.get("good")
+    if good_rev is None:
+        raise UserError("--good is needed the first time", "give a revision that builds, e.g. --good v6.1")
+    bad_rev = args.bad or asked.get("bad") or "HEAD"
+    reporter = ctx.reporter(args.json, 1)
+    scheduler = args.scheduler or prepared.config.scheduler
+
+    def start(rep: Any, register: Any) -> object:
+        run = BisectRun(state, prepared, repo_path, good_rev, bad_rev, scheduler, args.budget,
+                        rep, asked_file)
+        register(run)
+        return run.run()
+
+    return run_session(start, state, reporter, args.budget, again=f"ltobisect bisect {state}")
+
+
+def _read(path: Path) -> Dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def executor_factory(config: SessionConfig, scheduler: Optional[str], reporter: Any) -> ExecutorFactory:
+    """One build at a time, on this machine or on the farm at ``scheduler``."""
+    if scheduler is None:
+        return local_pool(1, config.retry, reporter)
+    try:
+        from ltobisect import farm  # an optional extra, imported only when a farm is named
+    except ImportError as exc:
+        raise UserError(f"--scheduler {scheduler}: {exc}") from None
+    return farm.farm_pool(scheduler, 1, config.retry, reporter, build_memory=config.build_memory)
+
+
+class BisectRun:
+    """``ltobisect bisect STATE`` as :func:`ltobisect.cli.run.run_session` runs a session."""
+
+    def __init__(self, state: Path, prepared: first_bad.Prepared, repo: Path, good: str, bad: str,
+                 scheduler: Optional[str], budget: Optional[float], reporter: Any,
+                 asked_file: Path) -> None:
+        self.state = Path(state)
+        self.p = prepared
+        self.repo_path, self.good, self.bad = repo, good, bad
+        self.scheduler = scheduler
+        self.reporter = reporter
+        self.asked_file = asked_file
+        self.stop = StopCondition(Limits(deadline=budget))
+        self.result: Any = None
+
+    def request_stop(self, reason: str = "stop requested") -> None:
+        self.stop.request(reason)
+
+    def _emit(self, ev: object) -> None:
+        try:
+            self.reporter.event(ev)
+        except Exception:
+            pass
+
+    def run(self) -> SessionResult:
+        store = StateDir(self.state, self.p.config.work_dir)
+        started = time.monotonic()
+        repo = Repo(self.repo_path, self.stop.event)
+        good = repo.resolve(self.good, "--good")
+        bad = repo.resolve(self.bad, "--bad")
+        store.acquire()
+        self.stop.arm()
+        executor = None
+        factory = executor_factory(self.p.config, self.scheduler, self.reporter)
+        holder: Dict[str, Any] = {}
+
+        def start_executor(spec: Any) -> Any:
+            holder["executor"] = factory(spec, self.stop)
+            return holder["executor"]
+
+        bis = first_bad.Bisection(self.p, repo, good, bad, start_executor, self._emit, self.stop,
+                                  store.work)
+        write_json_atomic(self.asked_file, {"repo": str(self.repo_path.resolve()),
+                                            "good": self.good, "bad": self.bad})
+        try:
+            try:
+                outcome = bis.run()
+                status, code = SessionStatus.MINIMIZED, ExitCode.MINIMIZED
+                hint = ""
+            except Stopped as exc:
+                outcome = {"good": good, "bad": bad, "stopped": str(exc) or self.stop.reason,
+                           "left": bis.left, "builds": len(bis.steps.records)}
+                status, code = SessionStatus.PARTIAL, ExitCode.PARTIAL
+                hint = f"ltobisect bisect {self.state} continues it"
+            except NotReproduced as exc:
+                raise NotReproduced(str(exc), exc.hint) from None
+        finally:
+            executor = holder.get("executor")
+            if executor is not None:
+                executor.close()
+            self.stop.disarm()
+            self._write(store, outcome if "outcome" in locals() else None)
+            store.release()
+        lines = bisect_lines(outcome)
+        message = lines[0] if lines else "bisected"
+        self.result = SessionResult(
+            status=status, exit_code=code, message=message, state_dir=self.state, hint=hint,
+            fragment=tuple(c.line() for c in sorted(self.p.best, key=lambda c: c.name)),
+            best_size=len(self.p.best), verified=bool(self.p.result.verified),
+            signature=self.p.sig.describe(), artifacts=store.artifacts(),
+            elapsed=time.monotonic() - started)
+        return self.result
+
+    def _write(self, store: StateDir, outcome: Optional[Dict[str, Any]]) -> None:
+        """The outcome into result.json (``bisect``) and the artifacts written again. A run
+        that ended with nothing (bad input) leaves an earlier finished bisection as it was."""
+        if outcome is None:
+            return
+        raw = store.read_result() or {}
+        doc = ResultDoc.from_json(raw)
+        earlier = doc.bisect or {}
+        if outcome.get("stopped") and earlier.get("first_bad") and not earlier.get("stopped") \
+                and earlier.get("good") == outcome.get("good") and earlier.get("bad") == outcome.get("bad"):
+            return  # a finished answer is never replaced by a stopped rerun of the same question
+        doc.bisect = outcome
+        store.write_result(doc)
+        report.write_artifacts(self.state)

@@ -1,0 +1,257 @@
+"""`ltobisect bisect`: the first bad commit of a minimized failure.
+
+Two levels:
+- the bisection's rules on small git histories of our own, where a revision's build answers what
+  a file of the revision says (good, bad, another failure, flaky): skips, the range they hide,
+  flakiness, the revert check, a killed run continued;
+- the demo's history (:func:`ltobisect.planted.demo_git_history`), minimized and bisected
+  through the command line with real builds: the skip and the revert check visible, kill -9 and
+  the same command again.
+
+The real kernel's history is in test_e2e_kernel_slow.py.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List
+
+import pytest
+
+from ltobisect import first_bad as fb
+from ltobisect.config import BuildSpec, SessionConfig
+from ltobisect.errors import NotReproduced, UserError
+from ltobisect.history import Repo
+from ltobisect.limits import StopCondition
+from ltobisect.model import Change, Outcome, SessionStatus, Signature, Verdict
+from ltobisect.planted import demo_git_history
+from ltobisect.state import ResultDoc
+
+REPO = Path(__file__).resolve().parent.parent
+DEMO = REPO / "examples" / "demo"
+pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is needed")
+
+ENV = dict(os.environ, GIT_AUTHOR_NAME="T", GIT_AUTHOR_EMAIL="t@example.org", GIT_COMMITTER_NAME="T",
+           GIT_COMMITTER_EMAIL="t@example.org", GIT_CONFIG_NOSYSTEM="1")
+
+
+def history(tmp: Path, answers: List[str]) -> tuple:
+    """A repository whose n-th commit's file ``answer`` says how its build goes (good, bad,
+    other, flaky); returns (checkout, shas oldest first)."""
+    repo = tmp / "repo"
+    repo.mkdir()
+    (repo / "Kconfig").write_text('config A\n\tbool "a"\n')
+    env = dict(ENV, HOME=str(tmp))
+    run = lambda *a: subprocess.run(["git", *a], cwd=repo, env=env, check=True,  # noqa: E731
+                                    capture_output=True, text=True).stdout.strip()
+    run("init", "-q", "-b", "main")
+    shas = []
+    for i, answer in enumerate(answers):
+        (repo / "answer").write_text(answer + "\n")
+        (repo / f"f{i}").write_text(f"{i}\n")
+        run("add", "-A")
+        run("commit", "-q", "-m", f"commit {i}: {answer}")
+        shas.append(run("rev-parse", "HEAD"))
+    return repo, shas
+
+
+class Builds:
+    """The executor: a build's verdict is what ``answer`` in the checkout says; a flaky one
+    alternates. ``built`` lists (answer, label) of every build."""
+
+    def __init__(self, src: Path) -> None:
+        self.src = src
+        self.built: List[tuple] = []
+        self.flips: Dict[str, int] = {}
+
+    def __call__(self, spec) -> "Builds":
+        return self
+
+    def judge_by(self, spec) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def run(self, items, on_done, labels=None):
+        answer = (self.src / "answer").read_text().strip()
+        self.built.append((answer, labels[0] if labels else ""))
+        if answer == "flaky":
+            n = self.flips[answer] = self.flips.get(answer, 0) + 1
+            answer = "bad" if n % 2 else "good"
+        verdict = {"good": Verdict.PASSES, "bad": Verdict.REPRODUCES}.get(answer, Verdict.OTHER_FAILURE)
+        return [Outcome(verdict=verdict, duration=1.0, detail="" if answer in ("good", "bad")
+                        else "make: *** missing separator (make)")]
+
+
+def prepared(tmp: Path, repo: Path, verify: int = 1) -> fb.Prepared:
+    cfg = SessionConfig(bad_config=tmp / "bad.config", state_dir=tmp / "state",
+                        build=BuildSpec(tree=repo), baseline="allnoconfig", verify_repeats=verify)
+    sig = Signature(kind="compile-error", tool="cc", message="boom", location="a.c")
+    result = ResultDoc(status=SessionStatus.MINIMIZED, exit_code=0, message="",
+                       best={"digest": "d", "changes": [{"name": "A", "value": "y"}]})
+    return fb.Prepared(cfg, sig, result, frozenset({Change("A", "y")}))
+
+
+def bisection(tmp: Path, repo: Path, good: str, bad: str, verify: int = 1):
+    builds = Builds(tmp / "work" / "bisect" / "src")
+    bis = fb.Bisection(prepared(tmp, repo, verify), Repo(repo), good, bad, builds, lambda ev: None,
+                       StopCondition(), tmp / "work")
+    return bis, builds
+
+
+def test_a_skipped_commit_is_neither_good_nor_bad_and_the_first_bad_one_is_found(tmp_path: Path):
+    repo, shas = history(tmp_path, ["good", "good", "good", "other", "good", "bad", "bad"])
+    bis, builds = bisection(tmp_path, repo, shas[0], shas[-1])
+    out = bis.run()
+    assert out["first_bad"] == shas[5] and out["candidates"] == []
+    assert out["commit"]["subject"] == "commit 5: bad"
+    assert out["commit"]["fixes"] == f'Fixes: {shas[5][:12]} ("commit 5: bad")'
+    assert [s["rev"] for s in out["skipped"]] == [shas[3]]
+    assert out["skipped"][0]["why"] == "make: *** missing separator (make)"
+    # Endpoints first, then git's own choice: the middle of the range, which is the skip.
+    assert builds.built[:3] == [("good", "bisect test"), ("bad", "bisect test"), ("other", "bisect test")]
+    assert out["confidence"]["line"] == "confirmed: it failed 2 times out of 2, its parent built 2 " \
+                                        "times out of 2"
+    # Reverting commit 5 on commit 6 puts back answer=good.
+    assert out["revert"] == {"reverted": True, "verdict": "good",
+                             "line": f"reverted on {shas[-1][:12]}, it builds clean"}
+    # The user's checkout is as it was: no bisect refs, no index change, a clean tree.
+    assert not (repo / ".git" / "BISECT_LOG").exists() and not (repo / ".git" / "refs" / "bisect").exists()
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True)
+    assert status.stdout == ""
+
+
+def test_skips_next_to_the_first_bad_commit_leave_a_range(tmp_path: Path):
+    repo, shas = history(tmp_path, ["good", "good", "other", "other", "bad", "bad"])
+    bis, _ = bisection(tmp_path, repo, shas[0], shas[-1])
+    out = bis.run()
+    assert out["first_bad"] is None and out["commit"] is None
+    assert set(out["candidates"]) == {shas[2], shas[3], shas[4]}
+    assert "revert" not in out  # nothing to revert when the commit is not known
+
+
+def test_a_flaky_side_is_said_and_makes_the_result_uncertain(tmp_path: Path):
+    repo, shas = history(tmp_path, ["good", "good", "flaky", "bad"])
+    bis, _ = bisection(tmp_path, repo, shas[0], shas[-1])
+    out = bis.run()
+    # flaky builds: bad (the test), good (the confirmation)
+    assert out["first_bad"] == shas[2]
+    assert out["confidence"]["flaky"] == [{"rev": shas[2], "verdicts": ["bad", "good"]}]
+    assert out["confidence"]["line"].startswith(f"flaky: {shas[2][:12]} gave bad, good")
+
+
+def test_endpoints_that_do_not_answer_as_they_must_end_the_run_in_one_line(tmp_path: Path):
+    repo, shas = history(tmp_path, ["good", "bad", "bad", "good"])
+    bis, _ = bisection(tmp_path, repo, shas[1], shas[2])
+    with pytest.raises(UserError, match="the good revision .* does not build cleanly"):
+        bis.run()
+    (tmp_path / "b").mkdir()
+    bis, _ = bisection(tmp_path / "b", repo, shas[0], shas[3])
+    with pytest.raises(NotReproduced, match="the bad revision .* does not fail this way"):
+        bis.run()
+    (tmp_path / "c").mkdir()
+    bis, _ = bisection(tmp_path / "c", repo, shas[2], shas[0])
+    with pytest.raises(UserError, match="is not an ancestor of the bad one"):
+        bis.run()
+    with pytest.raises(UserError, match="'nope' is not a commit"):
+        Repo(repo).resolve("nope", "--good")
+    with pytest.raises(UserError, match="is not a git checkout"):
+        Repo(tmp_path)
+
+
+def test_a_second_run_builds_nothing_the_first_one_finished(tmp_path: Path):
+    repo, shas = history(tmp_path, ["good", "good", "good", "good", "bad", "bad"])
+    bis, first = bisection(tmp_path, repo, shas[0], shas[-1])
+    one = bis.run()
+    bis2, second = bisection(tmp_path, repo, shas[0], shas[-1])
+    two = bis2.run()
+    assert second.built == [] and one["first_bad"] == two["first_bad"] == shas[4]
+    assert two["builds"] == one["builds"] == len(first.built)
+
+
+# -- the demo's history, through the command line --------------------------------------------
+needs_cc = pytest.mark.skipif(shutil.which("cc") is None or shutil.which("make") is None,
+                              reason="the demo needs make and cc")
+
+
+def cli(*args, cwd: Path, **kw) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "ltobisect", *map(str, args)], cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, **kw)
+
+
+def done(proc: subprocess.Popen, timeout: float = 600) -> tuple:
+    out, err = proc.communicate(timeout=timeout)
+    return proc.returncode, out, err
+
+
+@pytest.fixture(scope="module")
+def minimized(tmp_path_factory) -> tuple:
+    tmp = tmp_path_factory.mktemp("history")
+    repo, revs, bad = demo_git_history(DEMO, tmp)
+    state = tmp / "state"
+    code, out, err = done(cli("minimize", bad, "--tree", repo, "--state", state, "--workers", "2",
+                              "--json", cwd=tmp))
+    assert code == 0, err
+    assert json.loads(out.splitlines()[-1])["fragment"] == ["CONFIG_NET=y", "CONFIG_NET_TSO=y"]
+    return tmp, repo, revs, state
+
+
+@needs_cc
+def test_the_demo_history_bisects_to_the_commit_that_broke_it(minimized, tmp_path: Path):
+    tmp, repo, revs, state = minimized
+    mine = tmp_path / "state"
+    shutil.copytree(state, mine)
+    index_before = (repo / ".git" / "index").stat().st_mtime_ns
+    code, out, err = done(cli("bisect", mine, "--good", revs["good"][:10], "--verify", "1", "--json",
+                              cwd=tmp_path))
+    assert code == 0, err
+    b = json.loads(out.splitlines()[-1])["bisect"]
+    assert b["first_bad"] == revs["first_bad"]
+    assert b["commit"]["fixes"] == f'Fixes: {revs["first_bad"][:12]} ("net: tso: use the device\'s GSO size")'
+    assert b["commit"]["author"] == "A. Developer <dev@example.org>"
+    # The commit that broke net/Kbuild another way was tested and skipped, not judged.
+    assert [s["rev"] for s in b["skipped"]] == [revs["broken"]]
+    assert b["revert"]["line"] == f"reverted on {revs['bad'][:12]}, it builds clean"
+    assert b["range"] == 6 and b["builds"] == len(b["steps"]) <= 9
+    report = (mine / "report.txt").read_text()
+    assert f'First bad commit: {revs["first_bad"][:12]} ("net: tso: use the device\'s GSO size")' in report
+    assert f"skipped {revs['broken'][:12]}: make" in report
+    assert (repo / ".git" / "index").stat().st_mtime_ns == index_before
+    assert subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True,
+                          text=True).stdout == ""
+
+
+@needs_cc
+def test_a_killed_bisection_continues_without_building_again(minimized, tmp_path: Path):
+    tmp, repo, revs, state = minimized
+    mine = tmp_path / "state"
+    shutil.copytree(state, mine)
+    proc = cli("bisect", mine, "--good", revs["good"], "--verify", "1", "--json", cwd=tmp_path)
+    steps = mine / "bisect" / fb.STEPS_FILE
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        if steps.is_file() and len(steps.read_text().splitlines()) >= 3:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the bisection ended before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate()
+    before = steps.read_text().splitlines()
+    assert len(before) >= 3
+
+    code, out, err = done(cli("bisect", mine, "--json", cwd=tmp_path))  # no --good: remembered
+    assert code == 0, err
+    b = json.loads(out.splitlines()[-1])["bisect"]
+    assert b["first_bad"] == revs["first_bad"]
+    after = steps.read_text().splitlines()
+    assert after[:len(before)] == before  # kept, in order
+    tests = [(json.loads(ln)["rev"], json.loads(ln)["kind"]) for ln in after]
+    assert len([t for t in tests if t[1] == "test"]) == len({t for t in tests if t[1] == "test"})
