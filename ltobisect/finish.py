@@ -132,6 +132,15 @@ class Finisher:
         self.emit = emit
 
     # -- result.json, runs.jsonl, the artifacts ----------------------------------------------
+    def amend(self, **fields: Any) -> Dict[str, Path]:
+        """A minimized result asked one more question (``llvm_matrix``): the fields set in
+        result.json, the artifacts rendered again; nothing else of the result changes."""
+        doc = ResultDoc.from_json(self.state.read_result() or {})
+        for name, value in fields.items():
+            setattr(doc, name, value)
+        self.state.write_result(doc)
+        return report.write_artifacts(self.state.path)
+
     def earlier_result_stays(self, status: SessionStatus) -> bool:
         """Whether the result an earlier run wrote must stay as it is: a run that ended worse
         (bad input, not reproduced, an infrastructure error that found nothing smaller) never

@@ -140,6 +140,8 @@ class Session:
         try:
             self._claim()
             owned = True
+            if self._asks_more():
+                return self._answer_more(wall0)
             earlier = self._earlier_minimized()
             if earlier is not None:
                 return earlier
@@ -204,6 +206,42 @@ class Session:
         elif self._journal.torn:
             self._emit(Message("warning", "the journal's last record was cut short (killed while "
                                           "writing); that test will run again"))
+
+    def _asks_more(self) -> bool:
+        """A minimized session asked for LLVM releases its result has not been built with
+        (``resume --llvm-matrix``): only those builds run, the search is not done again."""
+        res, doc = self._state.minimized(), self._doc
+        if res is None or doc is None or not doc.confirmed or not self.config.llvm_matrix:
+            return False
+        built = {r.get("llvm") for r in (res.llvm_matrix or {}).get("releases") or []
+                 if r.get("outcome") not in ("skipped", "error")}
+        return bool(set(self.config.llvm_matrix) - built)
+
+    def _answer_more(self, wall0: float) -> SessionResult:
+        """The LLVM matrix of a minimized result (see :meth:`_asks_more`), written into it."""
+        res = self._state.minimized()
+        assert res is not None
+        self.stop.arm()
+        self._load()
+        self._confirm()  # no build: the bad config and the baseline are in the journal
+        best = frozenset(changes_from_json((res.best or {}).get("changes") or []))
+        matrix = self._llvm_matrix(best)
+        fin = Finisher(self.config, self._state, self._journal, self._doc, self._loaded,
+                       self._problem, self._confirmed.signature if self._confirmed else None,
+                       self.stop, self._emit)
+        fin.record_run(SessionStatus.MINIMIZED, wall0, self.stop.elapsed())
+        artifacts = fin.amend(llvm_matrix=matrix)
+        self._state.release()
+        self.stop.disarm()
+        line = llvm_matrix.describe(matrix)
+        return SessionResult(
+            status=SessionStatus.MINIMIZED, exit_code=ExitCode.MINIMIZED,
+            message=f"LLVM: {line}" if line else "no LLVM release was built",
+            state_dir=self._state.path, fragment=tuple(c.line() for c in ordered(best)),
+            best_size=len(best), total_changes=len(self._loaded.changes) if self._loaded else None,
+            verified=res.verified, signature=self._confirmed.signature.describe()
+            if self._confirmed else None, artifacts=artifacts, builds=self._problem.stats.tests
+            if self._problem else 0)
 
     def _earlier_minimized(self) -> Optional[SessionResult]:
         """A session an earlier run minimized is not searched again (a resume, a rerun of the

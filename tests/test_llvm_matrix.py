@@ -7,7 +7,11 @@ real runs are the demo's LLVM 16 crash (test_reduce.py) and the Linux 6.1 one
 """
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Dict, List
 
@@ -19,7 +23,10 @@ from ltobisect.config import BuildSpec
 from ltobisect.errors import InfraError, UserError
 from ltobisect.journal import Journal
 from ltobisect.model import Change, Ineffective, Outcome, Resolved, Verdict
+from ltobisect.planted import demo_git_history
 from ltobisect.problem import Problem
+
+DEMO = Path(__file__).resolve().parent.parent / "examples" / "demo"
 
 TREE = Path("/src/linux")
 ORIGINAL_PATH = os.environ.get("PATH", "")
@@ -212,3 +219,36 @@ def test_the_command_line_refuses_a_matrix_it_cannot_build_before_any_build(
         assert code == 1 and said in err and "Traceback" not in err, err
         assert len(err.strip().splitlines()) == 1
         assert not state.exists()
+
+
+@pytest.mark.skipif(any(shutil.which(p) is None for p in ("make", "clang-16", "ld.lld-16", "clang-19",
+                                                          "ld.lld-19")),
+                    reason="make, clang-16/lld-16 and clang-19/lld-19 are needed (scripts/bootstrap test)")
+def test_a_minimized_session_asked_later_builds_only_the_releases(tmp_path: Path):
+    """`resume --llvm-matrix` on a minimized session: no search again, one build per release
+    (each journaled: a second resume builds nothing), the result and its report amended."""
+    repo, _, bad = demo_git_history(DEMO, tmp_path)  # the demo's net/tso.c compile error
+    state = tmp_path / "state"
+    first = cli("minimize", bad, "--tree", repo, "--state", state, "--make", "CC=clang-16",
+                "--json", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    builds = len((state / "journal.jsonl").read_text().splitlines())
+    assert json.loads(first.stdout.splitlines()[-1])["llvm_matrix"] is None
+
+    later = cli("resume", state, "--llvm-matrix", "-16,-19", "--json", cwd=tmp_path)
+    assert later.returncode == 0, later.stderr
+    s = json.loads(later.stdout.splitlines()[-1])
+    assert s["llvm_matrix"]["line"] == "LLVM: fails with 16, 19"
+    assert s["fragment"] == ["CONFIG_NET=y", "CONFIG_NET_TSO=y"]
+    records = [json.loads(ln) for ln in (state / "journal.jsonl").read_text().splitlines()]
+    assert len(records) == builds + 1 and records[-1]["label"] == "llvm matrix"
+    assert "LLVM: fails with 16, 19" in (state / "report.txt").read_text()
+
+    again = cli("resume", state, "--llvm-matrix", "-19", "--json", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert len((state / "journal.jsonl").read_text().splitlines()) == builds + 1
+
+
+def cli(*args, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ltobisect", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=600)

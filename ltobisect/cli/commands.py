@@ -15,7 +15,7 @@ from typing import Any, Dict
 
 from ltobisect import each_failure, report
 from ltobisect.cli.context import PROG, Context
-from ltobisect.cli.options import session_config
+from ltobisect.cli.options import check_llvm_matrix, session_config
 from ltobisect.cli.reduce import check_reduce_tools, with_reduction
 from ltobisect.cli.run import resume_starter, run_session, starter
 from ltobisect.config import BuildSpec, SessionConfig, default_work_dir, is_kernel_tree
@@ -168,6 +168,11 @@ def resume_settings(args: argparse.Namespace, config: SessionConfig) -> Dict[str
         limits = replace(limits, max_tests=args.max_builds)
     if limits != config.limits:
         settings["limits"] = limits
+    if getattr(args, "llvm_matrix", None):
+        assert config.build is not None or config.test_script is not None
+        settings["llvm_matrix"] = check_llvm_matrix(
+            args.llvm_matrix, config.build, config.test_script,  # type: ignore[arg-type]
+            settings.get("scheduler", config.scheduler))
     return settings
 
 

@@ -437,6 +437,9 @@ def build_parser() -> Parser:
                       "$LTOBISECT_SCHEDULER, else where the session ran)")
     _valued(p, "--workers", int_arg, "2", metavar="N",
             help="builds in parallel from now on (default: as the session ran)")
+    p.add_argument("--llvm-matrix", metavar="RELEASES", default=None,
+                   help="build the result with these LLVM releases too (as `minimize` does); "
+                        "on a minimized session only those builds run")
     _valued(p, "--budget", duration_arg, "2h", metavar="DURATION",
             help="a new budget for this run (default: the session's own, counted afresh)")
     _valued(p, "--max-builds", int_arg, "200", metavar="N",
