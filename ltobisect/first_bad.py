@@ -218,6 +218,8 @@ class Bisection:
         began = time.monotonic()
         self.emit(PhaseStarted(phase=Phase.BISECTING, detail=f"{kind} {sha[:12]}"))
         outcome = self.executor.run([resolved], lambda *a: None, [f"bisect {kind}"])[0]
+        if self.stop.requested and not outcome.verdict.is_final:
+            raise Stopped(self.stop.reason)  # a killed build is no verdict: nothing recorded
         self.builds += 1
         record = {"rev": sha, "kind": kind, "verdict": verdict_word(outcome),
                   "outcome": outcome.verdict.value, "detail": (outcome.detail or "")[:300],
@@ -335,10 +337,10 @@ class Bisection:
             if self.stop.requested:
                 raise Stopped(self.stop.reason)
             self._checkout(bad)
-            applied, paths, why = self.repo.revert_in(first, self.src, self.index)
+            applied, paths, why = self.repo.revert_in(
+                first, self.src, self.index, before=lambda paths: write_json_atomic(self.dirty, paths))
             if not applied:
                 return {"reverted": False, "line": f"not reverted: {why}"}
-            write_json_atomic(self.dirty, paths)
             try:
                 rec = self._build_here(bad, "revert", reverted=first)
             finally:

@@ -24,7 +24,7 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from ltobisect import process
 from ltobisect.errors import InfraError, UserError
@@ -167,9 +167,12 @@ class Repo:
             if name and (where / name).is_file():
                 (where / name).unlink()
 
-    def revert_in(self, sha: str, where: Path, index: Path) -> Tuple[bool, List[str], str]:
+    def revert_in(self, sha: str, where: Path, index: Path,
+                  before: Callable[[List[str]], None] = lambda paths: None) -> Tuple[bool, List[str], str]:
         """Apply the reverse of commit ``sha`` to the checkout ``where``: (applied, the paths it
-        touches, why not). A merge commit or a diff that does not apply is not reverted."""
+        touches, why not). A merge commit or a diff that does not apply is not reverted.
+        ``before(paths)`` is called once the revert is known to apply, before any file changes
+        (the caller records what to undo should it be killed half way)."""
         parents = self.commit(sha).parents
         if len(parents) != 1:
             return False, [], "a merge commit" if parents else "the first commit"
@@ -181,5 +184,6 @@ class Repo:
             code, said = self.git("apply", "--check", patch.name, cwd=where, env=env, check=False)
             if code != 0:
                 return False, [], "it does not revert cleanly: " + " | ".join(said.strip().splitlines()[-2:])
+            before(paths)
             self.git("apply", patch.name, cwd=where, env=env)
         return True, paths, ""

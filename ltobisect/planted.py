@@ -50,7 +50,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ltobisect.build import build_env, make_args
 from ltobisect.config import BuildSpec
@@ -331,3 +331,36 @@ def demo_git_history(demo: Path, tmp: Path) -> Tuple[Path, Dict[str, str], Path]
 
 def _append(path: Path, text: str) -> None:
     replace_file(path, path.read_text() + text)
+
+
+def git_history_over(tree: Path, git_dir: Path, commits: Sequence[Tuple[str, Dict[str, str]]],
+                     first: str = "the tree") -> List[str]:
+    """A bare repository at ``git_dir`` whose first commit is ``tree`` as it is (read, never
+    written: a kernel tree of 1.5 GB is not copied) and then one commit per ``(subject,
+    {path: new text})``, each made with git's plumbing on an index of its own. Returns the
+    commits' shas, oldest first; ``master`` (and HEAD) is the last."""
+    git_dir = Path(git_dir)
+    index = git_dir.parent / f"{git_dir.name}.index"
+    env = dict(os.environ, GIT_DIR=str(git_dir), GIT_INDEX_FILE=str(index),
+               GIT_AUTHOR_NAME="A. Developer", GIT_AUTHOR_EMAIL="dev@example.org",
+               GIT_COMMITTER_NAME="A. Developer", GIT_COMMITTER_EMAIL="dev@example.org",
+               GIT_CONFIG_NOSYSTEM="1", HOME=str(git_dir.parent))
+
+    def git(*args: str, text: Optional[str] = None, **kw: str) -> str:
+        return subprocess.run(["git", *args], env={**env, **kw}, input=text, check=True,
+                              capture_output=True, text=True, cwd=tree).stdout.strip()
+
+    git("init", "-q", "--bare", "-b", "master", str(git_dir))
+    git("add", "-A", "--", ".", GIT_WORK_TREE=str(Path(tree).resolve()))
+    shas: List[str] = []
+    for n, (subject, files) in enumerate([(first, {})] + list(commits), start=1):
+        for path, text in files.items():
+            blob = git("hash-object", "-w", "--stdin", text=text)
+            git("update-index", "--add", "--cacheinfo", f"100644,{blob},{path}")
+        when = f"2026-11-{n:02d}T12:00:00+00:00"
+        parent = ["-p", shas[-1]] if shas else []
+        shas.append(git("commit-tree", git("write-tree"), *parent, "-m", subject,
+                        GIT_AUTHOR_DATE=when, GIT_COMMITTER_DATE=when))
+    git("update-ref", "refs/heads/master", shas[-1])
+    index.unlink(missing_ok=True)
+    return shas

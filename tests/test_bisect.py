@@ -255,3 +255,36 @@ def test_a_killed_bisection_continues_without_building_again(minimized, tmp_path
     assert after[:len(before)] == before  # kept, in order
     tests = [(json.loads(ln)["rev"], json.loads(ln)["kind"]) for ln in after]
     assert len([t for t in tests if t[1] == "test"]) == len({t for t in tests if t[1] == "test"})
+
+
+def test_a_build_killed_by_a_stop_is_no_verdict_and_the_next_run_builds_it(tmp_path: Path):
+    from ltobisect.errors import Stopped
+
+    repo, shas = history(tmp_path, ["good", "good", "good", "good", "bad", "bad"])
+    bis, builds = bisection(tmp_path, repo, shas[0], shas[-1])
+    real_run = builds.run
+
+    def stopped_on_the_third(items, on_done, labels=None):
+        if len(builds.built) == 2:
+            bis.stop.request("the budget of 1h ran out")
+            builds.built.append(("killed", labels[0]))
+            return [Outcome(verdict=Verdict.INFRA_ERROR, duration=5.0, detail="killed")]
+        return real_run(items, on_done, labels)
+
+    builds.run = stopped_on_the_third
+    with pytest.raises(Stopped):
+        bis.run()
+    recorded = [json.loads(ln) for ln in (tmp_path / "work" / "bisect" / fb.STEPS_FILE).read_text().splitlines()]
+    assert [r["verdict"] for r in recorded] == ["good", "bad"]  # the endpoints; not the killed one
+    bis2, again = bisection(tmp_path, repo, shas[0], shas[-1])
+    out = bis2.run()
+    assert out["first_bad"] == shas[4] and again.built[0] == ("good", "bisect test")
+    assert ("good", "bisect test") in again.built and len(again.built) == out["builds"] - 2
+
+
+def test_the_live_view_says_the_range_left_and_the_builds():
+    from ltobisect.events import ReduceProgress
+    from ltobisect.ui_plain import reduce_progress
+
+    said = reduce_progress(ReduceProgress(step="bisect", size=3, unit="commits", start=40, tests=5))
+    assert said == "bisecting: 3 of 40 commits left after 5 builds"

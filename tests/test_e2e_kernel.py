@@ -16,14 +16,16 @@ the bad config, then incremental builds in the persistent worker directory with 
 from __future__ import annotations
 
 import json
-
+import os
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from e2e_support import Run, fragment_lines, leaf_randconfig, minimize
-from ltobisect.planted import Fault, scratch_tree
+from e2e_support import REPO, Run, fragment_lines, leaf_randconfig, minimize
+from ltobisect.planted import Fault, git_history_over, scratch_tree
 
 pytestmark = pytest.mark.kernel
 
@@ -93,3 +95,41 @@ def test_the_pristine_tree_is_untouched(minimized: Run, kernel_tree: Path) -> No
     assert SYMBOL in (minimized.tree / "fs" / "exec.c").read_text()
     assert SYMBOL not in (kernel_tree / "fs" / "exec.c").read_text()
     assert not (kernel_tree / ".config").exists()
+
+
+@pytest.mark.slow
+def test_a_git_history_over_the_tree_bisects_to_the_commit_that_planted_the_failure(
+        minimized: Run, kernel_tree: Path, tmp_path: Path) -> None:
+    """`ltobisect bisect` on Linux 6.1: a history of our own over the Debian tree (the tree as
+    the first commit, six commits on top: two unrelated, one breaking the build another way and
+    its fix, the planted link failure, one more unrelated), bisected with the session's minimal
+    config through the CLI: the skip, the Fixes: line and the revert check."""
+    assert minimized.proc.returncode == 0, minimized.proc.stderr[-3000:]
+    main_c = (kernel_tree / "init" / "main.c").read_text()
+    exec_c = (minimized.tree / "fs" / "exec.c").read_text()  # with the planted fault
+    doc = (kernel_tree / "Documentation" / "process" / "changes.rst").read_text()
+    shas = git_history_over(kernel_tree, tmp_path / "linux.git", [
+        ("Documentation: changes: a note", {"Documentation/process/changes.rst": doc + "\nA note.\n"}),
+        ("MAINTAINERS-like note", {"Documentation/process/changes.rst": doc + "\nNotes.\n"}),
+        ("init: start the kernel differently", {"init/main.c": main_c + "\nint ltobisect_broken(void) { return undeclared_thing; }\n"}),
+        ("init: fix the build", {"init/main.c": main_c}),
+        ("exec: call the LTO helper", {"fs/exec.c": exec_c}),
+        ("Documentation: one more note", {"Documentation/process/changes.rst": doc + "\nMore.\n"}),
+    ], first="Linux 6.1 (Debian's tree)")
+    state = tmp_path / "state"
+    shutil.copytree(minimized.state, state, symlinks=True, ignore=shutil.ignore_patterns("workers"))
+    proc = subprocess.run([sys.executable, "-m", "ltobisect", "bisect", str(state), "--repo",
+                           str(tmp_path / "linux.git"), "--good", shas[0], "--bad", shas[-1],
+                           "--verify", "1", "--json"], capture_output=True, text=True,
+                          timeout=60 * 60, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    b = json.loads(proc.stdout.splitlines()[-1])["bisect"]
+    print(json.dumps({k: b[k] for k in ("builds", "build_seconds", "steps")}, indent=1))
+    assert b["first_bad"] == shas[5]
+    assert b["commit"]["fixes"] == f'Fixes: {shas[5][:12]} ("exec: call the LTO helper")'
+    assert [s["rev"] for s in b["skipped"]] == [shas[3]]
+    assert "undeclared_thing" in b["skipped"][0]["why"]
+    assert b["revert"]["line"] == f"reverted on {shas[-1][:12]}, it builds clean"
+    assert b["confidence"]["flaky"] == []
+    report = (state / "report.txt").read_text()
+    assert f'First bad commit: {shas[5][:12]} ("exec: call the LTO helper")' in report

@@ -301,3 +301,29 @@ def test_builds_refused_by_a_worker_without_the_tree_go_to_the_others(tmp_path):
     refused = [m.text for m in rep.events if getattr(m, "level", "") == "warning"
                and "no more builds go there" in m.text]
     assert len(refused) == 1 and f"no tree at {tmp_path / 'elsewhere'}" in refused[0]
+
+
+@pytest.mark.skipif(shutil.which("cc") is None or shutil.which("make") is None or shutil.which("git") is None,
+                    reason="the demo's history needs make, cc and git")
+def test_the_first_bad_commit_found_on_the_farm_is_the_local_one(tmp_path):
+    from ltobisect.planted import demo_git_history
+
+    repo, revs, bad = demo_git_history(DEMO, tmp_path)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+
+    def cli(*args) -> dict:
+        proc = subprocess.run([sys.executable, "-m", "ltobisect", *map(str, args), "--json"],
+                              capture_output=True, text=True, timeout=600, env=env)
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout.splitlines()[-1])
+
+    cli("minimize", bad, "--tree", repo, "--state", tmp_path / "state")
+    shutil.copytree(tmp_path / "state", tmp_path / "farmed")
+    local = cli("bisect", tmp_path / "state", "--good", revs["good"], "--verify", "0")["bisect"]
+    farmed = cli("bisect", tmp_path / "farmed", "--good", revs["good"], "--verify", "0",
+                 "--scheduler", "local:1")["bisect"]
+    assert farmed["first_bad"] == local["first_bad"] == revs["first_bad"]
+    assert [s["verdict"] for s in farmed["steps"]] == [s["verdict"] for s in local["steps"]]
+    # The farm's builds ran in its workers' directories, not in the client's work directory.
+    assert not (tmp_path / "farmed" / "bisect" / "workers").exists()
+    assert (tmp_path / "state" / "bisect" / "workers").exists()

@@ -22,7 +22,7 @@ from ltobisect.cli.context import Context
 from ltobisect.cli.run import run_session
 from ltobisect.config import SessionConfig
 from ltobisect.dirlock import write_problem
-from ltobisect.errors import ExitCode, NotReproduced, Stopped, UserError
+from ltobisect.errors import ExitCode, Stopped, UserError
 from ltobisect.executor import ExecutorFactory, local_pool
 from ltobisect.finish import SessionResult
 from ltobisect.history import Repo
@@ -144,8 +144,6 @@ class BisectRun:
                            "left": bis.left, "builds": len(bis.steps.records)}
                 status, code = SessionStatus.PARTIAL, ExitCode.PARTIAL
                 hint = f"ltobisect bisect {self.state} continues it"
-            except NotReproduced as exc:
-                raise NotReproduced(str(exc), exc.hint) from None
         finally:
             executor = holder.get("executor")
             if executor is not None:
