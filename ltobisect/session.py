@@ -30,11 +30,11 @@ import time
 import traceback
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, Optional
 
-from ltobisect import llvm_matrix, lto_matrix, priors
+from ltobisect import llvm_matrix, priors
 from ltobisect.confirm import Confirmation, Confirmed, build_key_of
-from ltobisect.config import BuildSpec, SessionConfig, config_from_json, config_to_json, is_kernel_tree
+from ltobisect.config import SessionConfig, config_from_json, config_to_json, is_kernel_tree
 from ltobisect.errors import ExitCode, InfraError, NotReproduced, Stopped, UserError
 from ltobisect.events import Message, NullReporter, PhaseStarted, Reporter, SessionFinished
 from ltobisect.executor import Executor, ExecutorFactory, OracleFactory, local_pool, reap_orphans
@@ -42,7 +42,8 @@ from ltobisect.finish import Finisher, SessionResult, Searched, unverified
 from ltobisect.journal import Journal, JournalRecord, changes_from_json, write_atomic
 from ltobisect.limits import StopCondition
 from ltobisect.load import Loaded, TreeLoader, load, load_tree
-from ltobisect.model import (Candidate, Label, Outcome, Phase, Resolved, SessionStatus, Signature,
+from ltobisect.matrices import Matrices
+from ltobisect.model import (Candidate, Label, Phase, Resolved, SessionStatus, Signature,
                              SignatureKind, Verdict, ordered)
 from ltobisect.oracle import OracleSpec, make_oracle
 from ltobisect.problem import Problem
@@ -225,7 +226,7 @@ class Session:
         self._load()
         self._confirm()  # no build: the bad config and the baseline are in the journal
         best = frozenset(changes_from_json((res.best or {}).get("changes") or []))
-        matrix = self._llvm_matrix(best)
+        matrix = self._matrices().llvm(best)
         fin = Finisher(self.config, self._state, self._journal, self._doc, self._loaded,
                        self._problem, self._confirmed.signature if self._confirmed else None,
                        self.stop, self._emit)
@@ -368,8 +369,8 @@ class Session:
         if guess and guess.get("held") is False:  # the lead's outcome, for the report
             lines = {c.line() for c in best}
             guess.update(led=problem.led, kept=[ln for ln in guess["changes"] if ln in lines])
-        self._searched = Searched(best, verification, self._lto_matrix(best), guess,
-                                  self._llvm_matrix(best))
+        after = self._matrices()
+        self._searched = Searched(best, verification, after.lto(best), guess, after.llvm(best))
 
     def _log_guess(self) -> Optional[Dict[str, Any]]:
         """The search's first candidate, from what the failure's log points at
@@ -385,88 +386,11 @@ class Session:
         return priors.first_guess(problem, loaded.tree, loaded.tree_dir, loaded.changes, sig,
                                   text, self._emit)
 
-    def _lto_matrix(self, best: Candidate) -> Optional[Dict[str, Any]]:
-        """The minimal config built in the other LTO modes (``ltobisect.lto_matrix``), when it
-        builds with Clang LTO on a kernel tree and the budget affords it. Never fails the
-        session: a stop or an infrastructure error leaves the matrix incomplete, said so."""
-        problem, loaded, cfg, doc = self._problem, self._loaded, self.config, self._doc
-        assert problem is not None and loaded is not None and doc is not None
-        if not cfg.lto_matrix or cfg.test_script is not None or not is_kernel_tree(loaded.tree_dir) \
-                or self.stop.requested:
-            return None
-        bad = doc.bad_outcome
-        seconds = float(bad.duration) if bad is not None else 0.0
-        sig = self._confirmed.signature if self._confirmed else None
-        lld = seconds * 1.25 if sig is not None and sig.kind == SignatureKind.LINK_ERROR else 0.0
-
-        def why_not() -> str:
-            max_tests = cfg.limits.max_tests
-            left = None if max_tests is None else max_tests - problem.stats.tests
-            return lto_matrix.affordable(self.stop.time_left(), left, seconds, cfg.workers, lld)
-
-        def test(cands: Sequence[Candidate]) -> List[Outcome]:
-            self._phase(Phase.VERIFYING, "the LTO matrix")
-            problem.label = Label.LTO_MATRIX
-            spec = self._confirmed.spec if self._confirmed else None
-            longer = (spec is not None and spec.timeout is not None and cfg.timeout is None
-                      and self._executor is not None)
-            if longer:  # every object recompiles: a derived timeout is for a few of them
-                self._executor.judge_by(replace(spec, timeout=spec.timeout * lto_matrix.CLEAN_BUILD_FACTOR))
-            try:
-                return problem.test_many(cands, adopt=False)
-            finally:
-                if longer:
-                    self._executor.judge_by(spec)
-
-        try:
-            return lto_matrix.run_matrix(best, problem.resolve(best).config_text, problem.resolve,
-                                         test, why_not)
-        except (Stopped, InfraError) as exc:
-            text = exc.line() if isinstance(exc, InfraError) else str(exc)
-            return {"reported": lto_matrix.lto_mode(problem.resolve(best).config_text), "modes": [],
-                    "note": f"not built: {text}"}
-
-    def _llvm_matrix(self, best: Candidate) -> Optional[Dict[str, Any]]:
-        """The minimal config built with the other LLVM releases of ``--llvm-matrix``
-        (:mod:`ltobisect.llvm_matrix`). Each build has its toolchain's oracle and journal
-        fingerprint, so a resumed session finds it; the session's oracle comes back after."""
-        problem, cfg, journal, executor = self._problem, self.config, self._journal, self._executor
-        if not cfg.llvm_matrix or cfg.build is None or cfg.test_script is not None \
-                or problem is None or journal is None or executor is None or self._confirmed is None \
-                or self.stop.requested:
-            return None
-        spec = self._confirmed.spec
-        bad = self._doc.bad_outcome if self._doc is not None else None
-        seconds = float(bad.duration) if bad is not None else 0.0
-        reported = llvm_matrix.major_of(cfg.build, (self._doc.environment or {}).get("toolchain")
-                                        if self._doc is not None else None)
-
-        def resolve_for(build: BuildSpec) -> Resolved:
-            self._phase(Phase.VERIFYING, f"Kconfig for LLVM {llvm_matrix.major_of(build)}")
-            tree = self._tree_loader(replace(cfg, build=build),
-                                     self._work / f"kconfig-llvm{build.llvm or ''}-{llvm_matrix.major_of(build)}")
-            return tree.resolver(tree.baseline(cfg.baseline))(best)
-
-        def why_not(count: int) -> str:
-            left = None if cfg.limits.max_tests is None else cfg.limits.max_tests - problem.stats.tests
-            return llvm_matrix.affordable(self.stop.time_left(), left, seconds, count)
-
-        def test(build: BuildSpec, resolved: Resolved) -> Outcome:
-            self._phase(Phase.VERIFYING, f"the LLVM matrix: LLVM {llvm_matrix.major_of(build)}")
-            timeout = spec.timeout * llvm_matrix.CLEAN_BUILD_FACTOR \
-                if spec.timeout is not None and cfg.timeout is None else spec.timeout
-            executor.judge_by(replace(spec, build=build, timeout=timeout))
-            own = journal.fingerprint, journal.build_key
-            journal.fingerprint = executor.oracle.fingerprint()
-            journal.build_key = build_key_of(executor)
-            problem.label = Label.LLVM_MATRIX
-            try:
-                return problem.test_resolved([resolved])[0]
-            finally:
-                journal.fingerprint, journal.build_key = own
-                executor.judge_by(spec)
-
-        return llvm_matrix.run_matrix(cfg.llvm_matrix, reported, cfg.build, resolve_for, test, why_not)
+    def _matrices(self) -> Matrices:
+        assert self._problem is not None and self._doc is not None and self._journal is not None
+        return Matrices(self.config, self._doc, self._problem, self._journal, self._executor,
+                        self._confirmed, self._loaded, self.stop, self._phase, self._tree_loader,
+                        self._work)
 
     def _finish(self, status: SessionStatus, code: ExitCode, message: str, hint: str,
                 wall0: float, owned: bool) -> SessionResult:
