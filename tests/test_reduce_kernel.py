@@ -161,9 +161,14 @@ def test_the_real_llvm16_kcov_crash_reduces_to_two_small_modules(
         pytest.fail("no randconfig of seeds 3-12 kept ThinLTO with the trigger")
     run = minimize(bad, kernel_tree, tmp_path / "state", shared_ccache, "--arch", "x86_64",
                    "--baseline", str(baseline), "--no-lto-matrix", "--reduce",
-                   "--reduce-budget", "30m", timeout=90 * 60, pytestconfig=pytestconfig)
+                   "--reduce-budget", "30m", "--llvm-matrix", "-16,-19", timeout=90 * 60,
+                   pytestconfig=pytestconfig)
     assert run.proc.returncode == 0, run.proc.stderr[-3000:]
     s = run.summary()
+    # The LLVM axis: the minimal config, resolved by Kconfig for clang-19, builds with LLVM 19.
+    assert [(r["llvm"], r["outcome"]) for r in s["llvm_matrix"]["releases"]] == \
+        [("16", "reproduces"), ("19", "builds")], s["llvm_matrix"]
+    assert s["llvm_matrix"]["line"].startswith("LLVM: fails with 16; builds with 19;")
     assert s["signature"]["kind"] == "crash" and s["signature"]["tool"] == "ld.lld"
     assert "inlinable function call in a function with debug info" in s["signature"]["message"]
     frag = fragment_lines(run.state)
@@ -186,3 +191,6 @@ def test_the_real_llvm16_kcov_crash_reduces_to_two_small_modules(
                           capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
     assert "LLVM ERROR: Broken module found" in proc.stdout
+    # The reduced link (IR clang-16 wrote) fails the same way with ld.lld-19: what is wrong is
+    # what clang-16 emits, which clang 17+ no longer does (its builds link).
+    assert s["reduced"]["llvm"] == {"19": "reproduces"}, s["reduced"]
