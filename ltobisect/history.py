@@ -91,16 +91,12 @@ class Repo:
         full.update(env or {})
         argv = ["git", "-c", f"safe.directory={self.git_dir}", "-c", "core.hooksPath=/dev/null",
                 *args]
-        with tempfile.TemporaryFile() as out:
-            try:
-                done = process.run(argv, cwd=cwd, env=full, stdout=out, timeout=timeout, stop=self.stop)
-            except OSError as exc:
-                raise InfraError(f"cannot run git: {exc}") from exc
-            out.seek(0)
-            text = out.read().decode(errors="replace")
-        if done.killed_by_us:
-            raise InfraError(f"git {args[0]} was stopped (timeout {timeout:.0f}s or a stop)")
-        code = done.exit_code if done.exit_code is not None else -1
+        try:
+            code, text = process.capture(argv, cwd=cwd, env=full, timeout=timeout, stop=self.stop)
+        except OSError as exc:
+            raise InfraError(f"cannot run git: {exc}") from exc
+        if code == -1:
+            raise InfraError(f"git {args[0]} was stopped (over {timeout:.0f} s, or a stop)")
         if check and code != 0:
             tail = " | ".join(text.strip().splitlines()[-2:])
             raise InfraError(f"git {' '.join(args[:2])} failed ({code}): {tail}")
@@ -187,3 +183,19 @@ class Repo:
             before(paths)
             self.git("apply", patch.name, cwd=where, env=env)
         return True, paths, ""
+
+
+def describe(tree: Path, timeout: float = 30.0) -> Optional[str]:
+    """``git describe --always --dirty --tags`` of a tree that is a git checkout (None when it
+    is not one, or git cannot say in ``timeout`` seconds): the report's "Version" line."""
+    if not (Path(tree) / ".git").exists():
+        return None
+    try:
+        code, text = process.capture(["git", "-C", str(tree), "describe", "--always", "--dirty",
+                                      "--tags"], timeout=timeout,
+                                     env={**os.environ, "LC_ALL": "C", "GIT_OPTIONAL_LOCKS": "0"})
+    except OSError:
+        return None
+    line = text.strip().splitlines()[-1].strip() if text.strip() else ""
+    return line if code == 0 and line else None
+

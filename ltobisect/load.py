@@ -14,11 +14,11 @@ Rules:
 from __future__ import annotations
 
 import os
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Tuple
 
+from ltobisect import history
 from ltobisect.build import toolchain_versions
 from ltobisect.config import BASELINES, BuildSpec, SessionConfig, is_kernel_tree
 from ltobisect.errors import UserError
@@ -145,22 +145,10 @@ def environment(cfg: SessionConfig, tree: Any, tree_dir: Path) -> Dict[str, Any]
     except Exception as exc:  # a non-kernel Kconfig project has no version: say why
         env["kernelversion"] = None
         env["kernelversion_note"] = str(exc)
-    env["git_describe"] = git_describe(tree_dir)
+    env["git_describe"] = history.describe(tree_dir)
     if cfg.build is not None and cfg.test_script is None:
         try:
             env["toolchain"] = toolchain_versions(cfg.build)
         except Exception as exc:
             env["toolchain"] = {"note": f"unavailable: {exc}"}
     return env
-
-
-def git_describe(tree: Path) -> Optional[str]:
-    """``git describe`` of a tree that is a git checkout."""
-    if not (tree / ".git").exists():
-        return None
-    try:
-        out = subprocess.run(["git", "-C", str(tree), "describe", "--always", "--dirty", "--tags"],
-                             capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout.strip() or None

@@ -18,11 +18,12 @@ import atexit
 import os
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Dict, Mapping, Optional, Sequence, Set
+from typing import IO, Dict, Mapping, Optional, Sequence, Set, Tuple
 
 #: Seconds between SIGTERM and SIGKILL when a group is killed; the whole kill takes < 5 s.
 TERM_GRACE = 1.5
@@ -223,3 +224,19 @@ def run(argv: Sequence[str], *, cwd: Optional[Path] = None, env: Optional[Mappin
     peak = max(sampled_peak, (rusage.ru_maxrss * 1024) if rusage is not None else 0) or None
     return Finished(pgid=pgid, status=status, duration=time.monotonic() - start, peak_rss=peak,
                     timed_out=watch.timed_out, oom=watch.oom, killed_by_us=killed)
+
+
+def capture(argv: Sequence[str], *, cwd: Optional[Path] = None,
+            env: Optional[Mapping[str, str]] = None, timeout: Optional[float] = None,
+            stop: Optional[threading.Event] = None) -> Tuple[int, str]:
+    """Run ``argv`` as :func:`run` does (its own process group, bounded by ``timeout``, killed on
+    ``stop`` or at exit) and return its exit status and output (stdout and stderr together).
+    The status is -1 when we killed it (the timeout, a stop) or a signal ended it. Raises
+    :class:`OSError` when it cannot start."""
+    with tempfile.TemporaryFile() as out:
+        done = run(argv, cwd=cwd, env=env, stdout=out, timeout=timeout, stop=stop)
+        out.seek(0)
+        text = out.read().decode(errors="replace")
+    code = done.exit_code
+    return (code if code is not None and not done.killed_by_us else -1), text
+

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ltobisect import journal as jr
+from ltobisect import history
 from ltobisect import llvm_matrix as llvm
 from ltobisect import lto_matrix as lto
 from ltobisect import signature as sg
@@ -215,7 +215,7 @@ class Facts:
         if "git_describe" in self.env:
             return self.env.get("git_describe") or None
         tree = self._tree_dir()
-        return _git_describe(tree) if tree is not None else None
+        return history.describe(tree, timeout=5.0) if tree is not None else None
 
     def _tree_dir(self) -> Optional[Path]:
         tree = self.env.get("tree") or (str(self.build.tree) if self.build else None)
@@ -379,18 +379,6 @@ def error_lines(text: str, keep: Sequence[str] = ()) -> str:
     while out and not out[-1].strip():
         out.pop()
     return "\n".join(out) if out else text
-
-
-def _git_describe(tree: Path) -> Optional[str]:
-    """``git describe --always --dirty`` of a git checkout (None when not one, or slow)."""
-    if not (tree / ".git").exists():
-        return None
-    try:
-        out = subprocess.run(["git", "-C", str(tree), "describe", "--always", "--dirty"],
-                             capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return (out.stdout.strip() or None) if out.returncode == 0 else None
 
 
 def default_target(sig: Optional[Signature]) -> str:

@@ -14,11 +14,10 @@ Also here: :func:`check_with_make` (the kernel's own olddefconfig against our re
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Sequence, Tuple
 
-from ltobisect import dotconfig
+from ltobisect import dotconfig, process
 from ltobisect.config import BuildSpec
 from ltobisect.errors import InfraError, NotReproduced, UserError
 from ltobisect.events import Message
@@ -34,6 +33,8 @@ MAX_ROUNDS = 12
 SETTLE_MAX = 7
 #: Re-check 1-minimality (one rebuild per remaining change) only for results this small.
 RECHECK_MAX = 12
+#: Seconds merge_config.sh may take (a second or two; it runs no build).
+MERGE_TIMEOUT = 300.0
 
 
 class Verifier:
@@ -195,7 +196,7 @@ def check_with_make(tree: Any, build: BuildSpec, baseline_text: str, best: Candi
         merged_input = _merge_config(tree_dir, work / "merge", baseline_text, fragment)
         merged = make_olddefconfig(tree_dir, merged_input, work_dir=work / "merged", **run)
         readings["merge_config"] = _compare(best_res.config_text, merged)
-    except (UserError, InfraError, OSError, subprocess.SubprocessError) as exc:
+    except (UserError, InfraError, OSError) as exc:
         return {"checked": False, "note": f"make olddefconfig failed: {exc}", "readings": readings}
     diff = sorted({d for r in readings.values() for d in r["diff"]})
     return {"checked": True, "equal": not diff, "diff": diff[:40], "differing": len(diff),
@@ -220,8 +221,12 @@ def _merge_config(tree: Path, work: Path, baseline_text: str, fragment: str) -> 
     base, frag = work / "baseline.config", work / "fragment.config"
     base.write_text(baseline_text)
     frag.write_text(fragment)
-    proc = subprocess.run(["sh", str(tree / "scripts" / "kconfig" / "merge_config.sh"), "-m", "-O", str(work),
-                           str(base), str(frag)], cwd=work, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise InfraError(f"merge_config.sh failed ({proc.returncode}): {proc.stderr.strip()[-200:]}")
+    try:
+        code, said = process.capture(["sh", str(tree / "scripts" / "kconfig" / "merge_config.sh"),
+                                      "-m", "-O", str(work), str(base), str(frag)], cwd=work,
+                                     timeout=MERGE_TIMEOUT)
+    except OSError as exc:
+        raise InfraError(f"cannot run merge_config.sh: {exc}") from exc
+    if code != 0:
+        raise InfraError(f"merge_config.sh failed ({code}): {said.strip()[-200:]}")
     return (work / ".config").read_text()

@@ -4,27 +4,36 @@ from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
 from pathlib import Path
 from typing import Dict, Optional, Sequence
 
+from ltobisect import process
 from ltobisect.config import Toolchain
 from ltobisect.errors import InfraError
+
+#: Seconds a config target may take (olddefconfig takes ~4 s on Linux 6.1 here; the first one
+#: in a fresh O= directory builds the kconfig tools too).
+CONFIG_TARGET_TIMEOUT = 600.0
 
 
 def _make(tree: Path, target: str, *, arch: Optional[str], llvm: Optional[str], make_vars: Sequence[str],
           work_dir: Path, extra_env: Optional[Dict[str, str]]) -> None:
-    """``make -C tree O=work_dir ARCH=.. LLVM=.. <make_vars> target``; InfraError when it fails."""
+    """``make -C tree O=work_dir ARCH=.. LLVM=.. <make_vars> target`` through the process room
+    (bounded, stopped with the rest); InfraError when it fails or does not end."""
     toolchain = Toolchain(llvm=llvm, arch=arch, make_vars=tuple(make_vars))
-    argv = ["make", "-s", "-j2", "-C", str(Path(tree).resolve()), f"O={Path(work_dir).resolve()}",
+    argv = ["make", "-s", f"-j{os.cpu_count() or 1}", "-C", str(Path(tree).resolve()), f"O={Path(work_dir).resolve()}",
             *toolchain.make_args(), target]
     # The caller's KCONFIG_* (KCONFIG_CONFIG, KCONFIG_ALLCONFIG...) would change what conf does.
     env = {k: v for k, v in os.environ.items() if not k.startswith("KCONFIG_") and k not in ("ARCH", "LLVM")}
     env.update(extra_env or {})
-    proc = subprocess.run(argv, capture_output=True, text=True, env=env)
-    if proc.returncode != 0:
-        tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
-        raise InfraError(f"make {target} failed ({proc.returncode}): {tail}")
+    try:
+        code, said = process.capture(argv, env=env, timeout=CONFIG_TARGET_TIMEOUT)
+    except OSError as exc:
+        raise InfraError(f"cannot run make {target}: {exc}") from exc
+    if code != 0:
+        tail = " | ".join(said.strip().splitlines()[-3:])
+        what = f"exit {code}" if code >= 0 else f"stopped: over {CONFIG_TARGET_TIMEOUT:.0f} s, or a stop"
+        raise InfraError(f"make {target} failed ({what}): {tail}")
 
 
 def make_olddefconfig(tree: Path, config_text: str, *, arch: Optional[str], llvm: Optional[str],
