@@ -63,9 +63,11 @@ class StopCondition:
 
     # -- the request -----------------------------------------------------------------------
     def request(self, reason: str = "stop requested") -> None:
-        """Stop as soon as possible; listeners (the executor) are told at once."""
-        if not self.event.is_set():
-            self.reason = reason
+        """Stop as soon as possible; listeners (the executor) are told at once, the first time
+        only (a later request, such as the deadline after a Ctrl-C, changes nothing)."""
+        if self.event.is_set():
+            return
+        self.reason = reason
         self.event.set()
         for listener in list(self._listeners):
             try:

@@ -3,7 +3,8 @@
 `scripts/bootstrap test` unpacks Debian's linux-source-6.1 and linux-source-6.12 and sets
 LTOBISECT_KERNEL_TREE (6.1, built with clang-16), LTOBISECT_KERNEL_TREE_612 (6.12, clang-19)
 and LTOBISECT_REQUIRE_KERNEL=1, so in CI a missing tree or toolchain fails instead of skipping.
-Run by hand without the tree, the kernel tests skip with the reason.
+Run by hand without the tree, the kernel tests skip with the reason. The same holds for the
+programs a test names with ``@pytest.mark.needs(...)``.
 """
 from __future__ import annotations
 
@@ -24,6 +25,15 @@ def pytest_configure(config) -> None:
     # Ctrl-C tests would wait for an interrupt that never comes. Python's own handler back.
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def pytest_runtest_setup(item) -> None:
+    """``@pytest.mark.needs("cc", "make")``: a test whose programs are missing is skipped by hand
+    and failed in CI, which installs them all (a silent skip there would hide a broken setup)."""
+    for mark in item.iter_markers(name="needs"):
+        gone = [p for p in mark.args if shutil.which(p) is None]
+        if gone:
+            _missing(f"{', '.join(gone)} not installed (scripts/bootstrap test installs them)")
 
 
 def _missing(reason: str):

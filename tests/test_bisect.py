@@ -35,7 +35,7 @@ from ltobisect.state import ResultDoc
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "examples" / "demo"
-pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is needed")
+pytestmark = pytest.mark.needs("git")
 
 ENV = dict(os.environ, GIT_AUTHOR_NAME="T", GIT_AUTHOR_EMAIL="t@example.org", GIT_COMMITTER_NAME="T",
            GIT_COMMITTER_EMAIL="t@example.org", GIT_CONFIG_NOSYSTEM="1")
@@ -177,8 +177,7 @@ def test_a_second_run_builds_nothing_the_first_one_finished(tmp_path: Path):
 
 
 # -- the demo's history, through the command line --------------------------------------------
-needs_cc = pytest.mark.skipif(shutil.which("cc") is None or shutil.which("make") is None,
-                              reason="the demo needs make and cc")
+needs_cc = pytest.mark.needs("cc", "make")
 
 
 def cli(*args, cwd: Path, **kw) -> subprocess.Popen:

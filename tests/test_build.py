@@ -124,9 +124,8 @@ def test_bad_make_variable_is_a_user_error() -> None:
         make_args(BuildSpec(tree=Path("/t"), make_vars=("-j8",)), None)
 
 
+@pytest.mark.needs("clang-16", "ld.lld-16")
 def test_toolchain_versions_names_clang_and_lld() -> None:
-    if shutil.which("clang-16") is None:
-        pytest.skip("clang-16 not installed")
     v = toolchain_versions(BuildSpec(tree=Path("/t"), llvm="-16"))
     assert "clang version 16" in v["clang"] and "LLD 16" in v["ld.lld"] and "Make" in v["make"]
 

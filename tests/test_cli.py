@@ -661,8 +661,7 @@ def test_every_help_fits_80_columns(capsys, monkeypatch, columns):
 
 
 # -- the hook speaks of --out ----------------------------------------------------------------------
-@pytest.mark.skipif(shutil.which("cc") is None or shutil.which("make") is None,
-                    reason="the demo needs make and cc")
+@pytest.mark.needs("cc", "make")
 def test_hook_errors_name_its_out_option_not_state(capsys, tmp_path):
     out = tmp_path / "out"
     out.mkdir()

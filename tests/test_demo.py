@@ -23,8 +23,7 @@ DEMO = REPO / "examples" / "demo"
 CULPRITS = {"CONFIG_NET_SCHED=y", "CONFIG_NET_SCHED_STATS=y", "CONFIG_TRACEPOINTS=y"}
 ARTIFACTS = ("report.txt", "summary.json", "fragment.config", "minimal.config", "reproduce.sh")
 
-pytestmark = pytest.mark.skipif(shutil.which("cc") is None or shutil.which("make") is None,
-                                reason="the demo needs make and cc")
+pytestmark = pytest.mark.needs("cc", "make")
 
 
 def ltobisect(*args: str, cwd: Path, **kw) -> subprocess.Popen:

@@ -68,8 +68,7 @@ def alive(pid: int) -> bool:
         return False
 
 
-@pytest.mark.skipif(shutil.which("cc") is None or shutil.which("make") is None,
-                    reason="the demo needs make and cc")
+@pytest.mark.needs("cc", "make")
 def test_the_demo_minimized_through_dask_gives_the_local_pools_fragment(tmp_path):
     tree = tmp_path / "tree"
     shutil.copytree(DEMO, tree, ignore=shutil.ignore_patterns("*.o"))
@@ -303,8 +302,7 @@ def test_builds_refused_by_a_worker_without_the_tree_go_to_the_others(tmp_path):
     assert len(refused) == 1 and f"no tree at {tmp_path / 'elsewhere'}" in refused[0]
 
 
-@pytest.mark.skipif(shutil.which("cc") is None or shutil.which("make") is None or shutil.which("git") is None,
-                    reason="the demo's history needs make, cc and git")
+@pytest.mark.needs("cc", "make", "git")
 def test_the_first_bad_commit_found_on_the_farm_is_the_local_one(tmp_path):
     from ltobisect.planted import demo_git_history
 

@@ -17,9 +17,7 @@ REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "examples" / "demo"
 SCRIPT = REPO / "examples" / "hook-ci.sh"
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("cc") is None or shutil.which("make") is None or shutil.which("bash") is None,
-    reason="the demo needs make and cc, the script bash")
+pytestmark = pytest.mark.needs("cc", "make", "bash")
 
 
 @pytest.fixture

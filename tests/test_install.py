@@ -37,8 +37,7 @@ OFFLINE = ("Could not find a version that satisfies", "No matching distribution 
            "Failed to establish a new connection", "Temporary failure in name resolution",
            "Network is unreachable", "Max retries exceeded", "ReadTimeoutError")
 
-pytestmark = pytest.mark.skipif(shutil.which("cc") is None or shutil.which("make") is None,
-                                reason="the demo needs make and cc")
+pytestmark = pytest.mark.needs("cc", "make")
 
 
 def demo_files(root: Path) -> dict:

@@ -34,8 +34,7 @@ DEMO = REPO / "examples" / "demo"
 BAD = DEMO / "configs" / "randconfig.config"
 BASE = DEMO / "configs" / "baseline.config"
 
-needs_cc = pytest.mark.skipif(shutil.which("cc") is None or shutil.which("make") is None,
-                              reason="the demo needs make and cc")
+needs_cc = pytest.mark.needs("cc", "make")
 
 
 def ltobisect(*args: object, cwd: Path, **kw) -> subprocess.Popen:

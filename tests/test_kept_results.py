@@ -22,8 +22,7 @@ CULPRITS = ["CONFIG_NET_SCHED=y", "CONFIG_NET_SCHED_STATS=y", "CONFIG_TRACEPOINT
 RESULT_FILES = ("report.txt", "summary.json", "result.json", "fragment.config", "minimal.config",
                 "reproduce.sh")
 
-pytestmark = pytest.mark.skipif(shutil.which("cc") is None or shutil.which("make") is None,
-                                reason="the demo needs make and cc")
+pytestmark = pytest.mark.needs("cc", "make")
 
 
 def run(*args: object, cwd: Path, prefix: tuple = ()) -> subprocess.CompletedProcess:

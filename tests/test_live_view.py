@@ -14,7 +14,6 @@ import json
 import os
 import re
 import select
-import shutil
 import struct
 import subprocess
 import sys
@@ -370,8 +369,7 @@ def run_on_pty(args: List[str], cwd: Path, press_ctrl_c_after: Optional[str] = N
     return code, b"".join(chunks).decode("utf-8", errors="replace")
 
 
-needs_make_and_cc = pytest.mark.skipif(shutil.which("cc") is None or shutil.which("make") is None,
-                                       reason="the demo needs make and cc")
+needs_make_and_cc = pytest.mark.needs("cc", "make")
 
 
 def top_borders(lines: List[str]) -> int:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -221,9 +220,7 @@ def test_the_command_line_refuses_a_matrix_it_cannot_build_before_any_build(
         assert not state.exists()
 
 
-@pytest.mark.skipif(any(shutil.which(p) is None for p in ("make", "clang-16", "ld.lld-16", "clang-19",
-                                                          "ld.lld-19")),
-                    reason="make, clang-16/lld-16 and clang-19/lld-19 are needed (scripts/bootstrap test)")
+@pytest.mark.needs("make", "clang-16", "ld.lld-16", "clang-19", "ld.lld-19")
 def test_a_minimized_session_asked_later_builds_only_the_releases(tmp_path: Path):
     """`resume --llvm-matrix` on a minimized session: no search again, one build per release
     (each journaled: a second resume builds nothing), the result and its report amended."""

@@ -188,8 +188,7 @@ def test_the_real_kcov_crash_of_linux_61_points_at_its_options(kernel_tree: Path
         "BLK_DEV_FD": "drivers/block/Makefile: obj-$(CONFIG_BLK_DEV_FD) += floppy.o"}
 
 
-@pytest.mark.skipif(shutil.which("cc") is None or shutil.which("make") is None,
-                    reason="cc and make are needed")
+@pytest.mark.needs("cc", "make")
 def test_on_the_demo_the_guess_saves_builds_and_no_log_priors_turns_it_off(tmp_path: Path):
     """The demo's compile error in net/tso.c: the log points at what builds it (NET_TSO), that
     guess holds, and the search needs fewer builds than without it, to a result as small."""
@@ -222,8 +221,7 @@ def test_on_the_demo_the_guess_saves_builds_and_no_log_priors_turns_it_off(tmp_p
     assert "The log pointed" not in (tmp_path / "without" / "report.txt").read_text()
 
 
-@pytest.mark.skipif(shutil.which("cc") is None or shutil.which("make") is None,
-                    reason="cc and make are needed")
+@pytest.mark.needs("cc", "make")
 def test_when_the_guess_needs_more_the_search_looks_among_it_first(tmp_path: Path):
     """The demo's link error with GNU ld: the log names net/sched.o, so NET_SCHED, one of the
     three options the failure needs. Its build alone does not reproduce; the search's first

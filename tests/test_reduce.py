@@ -88,11 +88,8 @@ def rerun_download(state: Path, where: Path) -> subprocess.CompletedProcess:
                           text=True, timeout=60)
 
 
-needs_cvise = pytest.mark.skipif(shutil.which("cvise") is None or shutil.which("cc") is None,
-                                 reason="cvise and cc are needed (scripts/bootstrap test)")
-needs_llvm16 = pytest.mark.skipif(
-    any(shutil.which(p) is None for p in ("clang-16", "ld.lld-16", "llvm-link-16", "llvm-reduce-16")),
-    reason="clang-16, lld-16 and llvm-16 are needed (scripts/bootstrap test)")
+needs_cvise = pytest.mark.needs("cvise", "cc")
+needs_llvm16 = pytest.mark.needs("clang-16", "ld.lld-16", "llvm-link-16", "llvm-reduce-16")
 
 
 # -- the compile error, through the CLI -----------------------------------------------------------
@@ -213,8 +210,7 @@ def kcov_crash_tree(tmp: Path):
 
 
 @needs_llvm16
-@pytest.mark.skipif(shutil.which("clang-19") is None or shutil.which("ld.lld-19") is None,
-                    reason="clang-19 and lld-19 are needed (scripts/bootstrap test)")
+@pytest.mark.needs("clang-19", "ld.lld-19")
 def test_an_llvm16_crash_at_the_thinlto_link_reduces_to_two_small_modules(tmp_path):
     tree, bad = kcov_crash_tree(tmp_path)
     state = tmp_path / "state"
@@ -291,8 +287,7 @@ def test_reduce_refuses_a_state_without_a_minimized_result(tmp_path):
     assert len(err.strip().splitlines()) == 1
 
 
-@pytest.mark.skipif(shutil.which("cc") is None or shutil.which("make") is None,
-                    reason="the demo needs make and cc")
+@pytest.mark.needs("cc", "make")
 def test_a_missing_reducer_is_one_line_with_the_apt_command(tmp_path):
     tree, bad = gso_compile_error(tmp_path)
     # --reduce checks its programs before the first build. PATH: all of this machine's
@@ -342,7 +337,7 @@ def _fake_link(tmp: Path) -> lk.Link:
     return lk.Link.read(root)
 
 
-@pytest.mark.skipif(shutil.which("ar") is None, reason="ar is needed")
+@pytest.mark.needs("ar")
 def test_the_units_of_a_link_are_its_inputs_with_whole_thin_archives_opened(tmp_path):
     link = _fake_link(tmp_path)
     assert link.units() == ["obj/x.o", "obj/y.o", "obj/z.o", "-l foo"]

@@ -38,8 +38,7 @@ TOO_FEW = "trace_net_queue_packet(skb->queue_mapping);"
 TOOLS = ("sh", "make", "cc", "gcc", "as", "ld", "grep", "sed", "dirname", "mktemp", "mkdir",
          "cp", "date", "nproc", "getconf", "cat", "cmp", "mv", "rm", "ln")
 
-needs_cc = pytest.mark.skipif(shutil.which("cc") is None or shutil.which("make") is None,
-                              reason="the demo needs make and cc")
+needs_cc = pytest.mark.needs("cc", "make")
 
 
 # -- the judge against ltobisect's matcher, on real logs ---------------------------------------

@@ -11,9 +11,9 @@ import pytest
 
 from ltobisect.config import BuildSpec, Limits
 from ltobisect.errors import Stopped
-from ltobisect.events import ListReporter, PhaseStarted, SessionFinished, TestFinished
+from ltobisect.events import ListReporter, SessionFinished, TestFinished
 from ltobisect.limits import StopCondition, grace
-from ltobisect.model import Outcome, Phase, SessionStatus, Signature, SignatureKind, Verdict
+from ltobisect.model import Outcome, SessionStatus, Signature, SignatureKind, Verdict
 from ltobisect.oracle import KernelOracle, OracleSpec, make_oracle
 from ltobisect.session import Session
 from ltobisect.state import ResultDoc, SessionDoc, StateDir
@@ -54,7 +54,7 @@ def test_a_stop_request_reaches_listeners_once_and_keeps_the_first_reason() -> N
     stop.on_request(heard.append)
     stop.request("interrupted (Ctrl-C)")
     stop.request("deadline reached")
-    assert heard == ["interrupted (Ctrl-C)", "interrupted (Ctrl-C)"]
+    assert heard == ["interrupted (Ctrl-C)"]  # the second request changes nothing
     assert stop.reason == "interrupted (Ctrl-C)" and stop.requested
     with pytest.raises(Stopped, match=r"interrupted \(Ctrl-C\)"):
         stop.check(frozenset(), builds=0)
@@ -115,8 +115,6 @@ def test_outcome_enums_are_spelled_as_users_read_them() -> None:
     assert line["verdict"] == "other-failure"
     assert json.loads(json.dumps(SessionFinished(status=SessionStatus.NOT_REPRODUCED,
                                                  exit_code=3).to_json()))["status"] == "not-reproduced"
-    assert PhaseStarted(phase=Phase.VERIFYING).phase == "verifying"
-    assert f"{Verdict.PASSES}" == "passes" and SignatureKind("link-error") is SignatureKind.LINK_ERROR
 
 
 @pytest.mark.parametrize("repeats", [0, 2])

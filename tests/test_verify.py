@@ -2,7 +2,6 @@
 reproduce tarball."""
 from __future__ import annotations
 
-import shutil
 import tarfile
 import threading
 from pathlib import Path
@@ -42,8 +41,7 @@ def test_the_recheck_is_not_decided_by_a_single_flip():
     assert problem.stats.tests == 2 + 1 + 5
 
 
-@pytest.mark.skipif(shutil.which("ld.lld-16") is None or shutil.which("clang-16") is None,
-                    reason="clang-16 and ld.lld-16 are not installed")
+@pytest.mark.needs("ld.lld-16", "clang-16")
 def test_lld_reproduce_keeps_the_tarball_of_the_failing_link(tmp_path):
     src = tmp_path / "a.c"
     src.write_text("void missing(void);\nvoid _start(void) { missing(); }\n")

@@ -21,8 +21,7 @@ REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "examples" / "demo"
 CULPRITS = {"CONFIG_NET_SCHED=y", "CONFIG_NET_SCHED_STATS=y", "CONFIG_TRACEPOINTS=y", "CONFIG_NET=y"}
 
-pytestmark = pytest.mark.skipif(shutil.which("cc") is None or shutil.which("make") is None,
-                                reason="the demo needs make and cc")
+pytestmark = pytest.mark.needs("cc", "make")
 
 
 def run(*args, cwd: Path) -> subprocess.CompletedProcess:
