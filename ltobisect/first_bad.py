@@ -148,6 +148,7 @@ class Bisection:
         self.builds = 0  # built by this run (the steps hold every run's)
         self.left: Optional[int] = None  # commits left in the range, once known
         self.checked_out: Optional[str] = None
+        self.step_began = time.monotonic()
 
     def _steps_for(self, identity: Dict[str, Any]) -> Steps:
         """The steps of this result; those of another result (a session minimized again) are
@@ -165,6 +166,7 @@ class Bisection:
 
     # -- one build -----------------------------------------------------------------------------
     def _checkout(self, sha: str) -> None:
+        self.step_began = time.monotonic()  # a step's wall time counts its checkout and Kconfig
         self._undo_revert()
         if self.checked_out != sha:
             self.repo.checkout(sha, self.src, self.index)
@@ -215,7 +217,7 @@ class Bisection:
             self.executor = self.start_executor(self._spec())
         else:
             self.executor.judge_by(self._spec())
-        began = time.monotonic()
+        began = self.step_began
         self.emit(PhaseStarted(phase=Phase.BISECTING, detail=f"{kind} {sha[:12]}"))
         outcome = self.executor.run([resolved], lambda *a: None, [f"bisect {kind}"])[0]
         if self.stop.requested and not outcome.verdict.is_final:
@@ -359,7 +361,7 @@ class Bisection:
     @staticmethod
     def _step_json(r: Dict[str, Any]) -> Dict[str, Any]:
         return {k: r.get(k) for k in ("rev", "kind", "verdict", "outcome", "detail", "seconds",
-                                      "unknown")}
+                                      "wall", "unknown")}
 
 
 def _commit_json(c: Commit) -> Dict[str, Any]:
