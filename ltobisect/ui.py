@@ -104,6 +104,7 @@ class ViewState:
     strategy: str = ""
     total: int = 0
     size: int = 0
+    commits_left: int = 0  # ltobisect bisect: the range left
     builds: int = 0
     cache_hits: int = 0
     build_seconds: float = 0.0
@@ -171,6 +172,7 @@ class ViewState:
         elif isinstance(ev, ReduceProgress):
             self.phase = Phase.BISECTING if ev.step == "bisect" else Phase.REDUCING
             self.phase_detail = reduce_progress(ev)
+            self.commits_left = ev.size if ev.step == "bisect" else 0
         elif isinstance(ev, SessionFinished):
             self.finished = ev
             self.phase, self.phase_detail = ev.status, ""
@@ -220,6 +222,8 @@ class ViewState:
             remaining = 2 * math.log2(s) * 2 + 2 + 2
         elif self.phase == Phase.VERIFYING:
             remaining = 2
+        elif self.phase == Phase.BISECTING:  # halving the commits left, then the checks
+            remaining = math.log2(max(self.commits_left, 1)) + 3
         else:
             return 0.0
         return remaining * mean / max(1, workers)

@@ -287,3 +287,16 @@ def test_the_live_view_says_the_range_left_and_the_builds():
 
     said = reduce_progress(ReduceProgress(step="bisect", size=3, unit="commits", start=40, tests=5))
     assert said == "bisecting: 3 of 40 commits left after 5 builds"
+
+
+def test_the_live_view_expects_a_few_more_builds_while_bisecting():
+    from ltobisect.events import ReduceProgress
+    from ltobisect.model import Phase
+    from ltobisect.ui import ViewState
+
+    st = ViewState()
+    st.apply(ReduceProgress(step="bisect", size=64, unit="commits", start=64, tests=2))
+    assert st.phase == Phase.BISECTING and st.commits_left == 64
+    assert st.phase_detail == "bisecting: 64 of 64 commits left after 2 builds"
+    st.build_seconds, st.timed = 600.0, 2  # builds of 5 minutes: 6 halvings and 3 checks left
+    assert st.eta(1) == pytest.approx((6 + 3) * 300.0)
