@@ -300,3 +300,25 @@ def test_the_live_view_expects_a_few_more_builds_while_bisecting():
     assert st.phase_detail == "bisecting: 64 of 64 commits left after 2 builds"
     st.build_seconds, st.timed = 600.0, 2  # builds of 5 minutes: 6 halvings and 3 checks left
     assert st.eta(1) == pytest.approx((6 + 3) * 300.0)
+
+
+@needs_cc
+def test_what_cannot_be_bisected_is_one_line_and_leaves_the_result_as_it_was(minimized, tmp_path: Path):
+    tmp, repo, revs, state = minimized
+    mine = tmp_path / "state"
+    shutil.copytree(state, mine)
+    result = (mine / "result.json").read_text()
+    cases = [
+        (["--good", revs["good"], "--repo", tmp_path], 1, "is not a git checkout"),
+        (["--repo", repo], 1, "--good is needed the first time"),
+        (["--good", "v0.0-nope"], 1, "--good 'v0.0-nope' is not a commit"),
+        (["--good", revs["first_bad"]], 1, "the good revision"),
+        (["--good", revs["good"], "--bad", revs["fixed"]], 4, "does not fail this way"),
+    ]
+    for args, code, said in cases:
+        got, out, err = done(cli("bisect", mine, *args, cwd=tmp_path))
+        assert got == code and said in err and "Traceback" not in err, (args, err)
+        assert len(err.strip().splitlines()) == 1, err
+        assert (mine / "result.json").read_text() == result
+    got, out, err = done(cli("bisect", tmp_path / "nothing", "--good", "HEAD", cwd=tmp_path))
+    assert got == 1 and "Traceback" not in err
