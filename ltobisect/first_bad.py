@@ -211,7 +211,17 @@ class Bisection:
         return self._build_here(sha, kind)
 
     def _build_here(self, sha: str, kind: str, reverted: str = "") -> Dict[str, Any]:
-        resolved = self._resolve()
+        try:
+            resolved = self._resolve()
+        except Stopped:
+            raise
+        except Exception as exc:  # a revision whose Kconfig cannot be read cannot be built: a skip
+            record = {"rev": sha, "kind": kind, "verdict": SKIP, "outcome": "kconfig",
+                      "detail": f"its Kconfig cannot be read: {exc}"[:300], "seconds": 0.0,
+                      "wall": round(time.monotonic() - self.step_began, 1), "unknown": [],
+                      "log": None, "reverted": reverted, "at": time.time()}
+            self.steps.append(record)
+            return record
         unknown = [f"{i.change.line()} ({i.reason})" for i in resolved.ineffective]
         if self.executor is None:
             self.executor = self.start_executor(self._spec())

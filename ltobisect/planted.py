@@ -351,7 +351,8 @@ def git_history_over(tree: Path, git_dir: Path, commits: Sequence[Tuple[str, Dic
                               capture_output=True, text=True, cwd=tree).stdout.strip()
 
     git("init", "-q", "--bare", "-b", "master", str(git_dir))
-    git("add", "-A", "--", ".", GIT_WORK_TREE=str(Path(tree).resolve()))
+    # -f: the tree as it is (Debian's kernel tree ignores everything at its top: "/*")
+    git("add", "-A", "-f", "--", ".", GIT_WORK_TREE=str(Path(tree).resolve()))
     shas: List[str] = []
     for n, (subject, files) in enumerate([(first, {})] + list(commits), start=1):
         for path, text in files.items():

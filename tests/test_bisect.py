@@ -322,3 +322,23 @@ def test_what_cannot_be_bisected_is_one_line_and_leaves_the_result_as_it_was(min
         assert (mine / "result.json").read_text() == result
     got, out, err = done(cli("bisect", tmp_path / "nothing", "--good", "HEAD", cwd=tmp_path))
     assert got == 1 and "Traceback" not in err
+
+
+def test_a_revision_whose_kconfig_cannot_be_read_is_skipped(tmp_path: Path):
+    repo, shas = history(tmp_path, ["good", "good", "bad", "bad", "bad"])
+    env = dict(ENV, HOME=str(tmp_path))
+    git = lambda *a: subprocess.run(["git", *a], cwd=repo, env=env, check=True,  # noqa: E731
+                                    capture_output=True, text=True).stdout.strip()
+    # One more history: the middle commit's Kconfig does not parse.
+    git("checkout", "-q", "-b", "broken", shas[1])
+    (repo / "Kconfig").write_text('config A\n\tbool "a"\n\tdepends on (\n')
+    (repo / "answer").write_text("bad\n")
+    git("commit", "-qam", "Kconfig: a syntax error")
+    broken = git("rev-parse", "HEAD")
+    (repo / "Kconfig").write_text('config A\n\tbool "a"\n')
+    git("commit", "-qam", "Kconfig: fixed")
+    bis, builds = bisection(tmp_path, repo, shas[0], git("rev-parse", "HEAD"))
+    out = bis.run()
+    skipped = {s["rev"]: s["why"] for s in out["skipped"]}
+    assert list(skipped) == [broken] and skipped[broken].startswith("its Kconfig cannot be read")
+    assert out["first_bad"] is None and set(out["candidates"]) == {broken, git("rev-parse", "HEAD")}
