@@ -238,6 +238,8 @@ def run_matrix(majors: Sequence[str], reported: Optional[str], build: BuildSpec,
     """
     releases: Dict[str, Dict[str, Any]] = {}
     wanted: List[Tuple[str, BuildSpec, Resolved]] = []
+    if reported is not None and reported not in majors:  # the line always says the result's own
+        majors = tuple(sorted(set(majors) | {reported}, key=int))
     for major in majors:
         if major == reported:
             releases[major] = row(major, "reproduces", "as reported")

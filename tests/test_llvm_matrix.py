@@ -156,7 +156,7 @@ def test_an_infrastructure_error_keeps_what_was_built_and_says_the_rest_was_not(
 
     matrix = lm.run_matrix(("14", "19"), "16", BuildSpec(tree=TREE, llvm="-16"),
                            stand.resolve_for, test, lambda n: "")
-    assert [r["outcome"] for r in matrix["releases"]] == ["builds", "skipped"]
+    assert [r["outcome"] for r in matrix["releases"]] == ["builds", "reproduces", "skipped"]
     assert "the worker went away" in matrix["note"]
 
 
@@ -249,3 +249,12 @@ def test_a_minimized_session_asked_later_builds_only_the_releases(tmp_path: Path
 def cli(*args, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "ltobisect", *map(str, args)], cwd=cwd,
                           capture_output=True, text=True, timeout=600)
+
+
+def test_the_session_s_own_release_is_in_the_line_even_when_not_asked_for(toolchains: Path):
+    stand = Stand({"14": Verdict.PASSES, "19": Verdict.PASSES})
+    matrix = lm.run_matrix(("14", "19"), "16", BuildSpec(tree=TREE, llvm="-16"), stand.resolve_for,
+                           stand.test, lambda n: "")
+    assert stand.built == ["14", "19"]
+    assert [r["llvm"] for r in matrix["releases"]] == ["14", "16", "19"]
+    assert lm.describe(matrix) == "builds with 14, 19; fails with 16"
