@@ -76,8 +76,8 @@ _OBJTOOL = re.compile(r"^(?P<obj>\S+?):\s*(?P<sev>warning|error): objtool: (?P<m
 _KCONFIG_UNMET = re.compile(r"^WARNING: unmet direct dependencies detected for (?P<sym>\S+)")
 _KCONFIG_FILE = re.compile(r"^(?P<file>[^\s:]*(?:Kconfig[^\s:]*|\.config|config[^\s:]*)):(?P<line>\d+):\s*warning:\s*(?P<msg>.*)$")
 _KCONFIG_RECURSIVE = re.compile(r"^(?P<file>\S*Kconfig\S*):(?P<line>\d+):error: (?P<msg>.*)$")
-_MAKE_OWN = re.compile(
-    r"^(?:g?make)(?:\[\d+\])?: \*\*\* (?P<msg>(?:No rule to make target|missing separator|"
+_MAKE_OWN = re.compile(  # make's own errors; a makefile's syntax error names its file and line
+    r"^(?:(?:g?make)(?:\[\d+\])?|(?P<file>[^\s:]+):(?P<line>\d+)): \*\*\* (?P<msg>(?:No rule to make target|missing separator|"
     r"No targets specified|multiple target patterns|target pattern contains no|"
     r"commands commence before first target|recipe commences before first target)[^\n]*?)(?:\s+Stop\.)?$"
 )
@@ -211,7 +211,10 @@ def _scan(log_text: str, roots: Sequence[str], keep_lines: bool) -> Iterator[Fin
         m = _MAKE_OWN.match(ln)
         if m:
             msg = normalize_text(m.group("msg").rstrip(". "), roots)
-            yield Finding(Signature(kind=SignatureKind.MAKE, tool="make", message=msg), i, True)
+            where = normalize_path(f"{m.group('file')}:{m.group('line')}", roots, keep_lines) \
+                if m.group("file") else ""
+            yield Finding(Signature(kind=SignatureKind.MAKE, tool="make", message=msg,
+                                    location=where), i, True)
             continue
 
 

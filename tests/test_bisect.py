@@ -87,7 +87,7 @@ class Builds:
             answer = "bad" if n % 2 else "good"
         verdict = {"good": Verdict.PASSES, "bad": Verdict.REPRODUCES}.get(answer, Verdict.OTHER_FAILURE)
         return [Outcome(verdict=verdict, duration=1.0, detail="" if answer in ("good", "bad")
-                        else "make: *** missing separator (make)")]
+                        else "make: missing separator [net/Kbuild] (make)")]
 
 
 def prepared(tmp: Path, repo: Path, verify: int = 1) -> fb.Prepared:
@@ -114,7 +114,7 @@ def test_a_skipped_commit_is_neither_good_nor_bad_and_the_first_bad_one_is_found
     assert out["commit"]["subject"] == "commit 5: bad"
     assert out["commit"]["fixes"] == f'Fixes: {shas[5][:12]} ("commit 5: bad")'
     assert [s["rev"] for s in out["skipped"]] == [shas[3]]
-    assert out["skipped"][0]["why"] == "make: *** missing separator (make)"
+    assert out["skipped"][0]["why"] == "make: missing separator [net/Kbuild] (make)"
     # Endpoints first, then git's own choice: the middle of the range, which is the skip.
     assert builds.built[:3] == [("good", "bisect test"), ("bad", "bisect test"), ("other", "bisect test")]
     assert out["confidence"]["line"] == "confirmed: it failed 2 times out of 2, its parent built 2 " \
@@ -222,7 +222,7 @@ def test_the_demo_history_bisects_to_the_commit_that_broke_it(minimized, tmp_pat
     assert b["range"] == 6 and b["builds"] == len(b["steps"]) <= 9
     report = (mine / "report.txt").read_text()
     assert f'First bad commit: {revs["first_bad"][:12]} ("net: tso: use the device\'s GSO size")' in report
-    assert f"skipped {revs['broken'][:12]}: make" in report
+    assert f"skipped {revs['broken'][:12]}: make: missing separator [net/Kbuild] (make)" in report
     assert (repo / ".git" / "index").stat().st_mtime_ns == index_before
     assert subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True,
                           text=True).stdout == ""

@@ -119,6 +119,11 @@ def test_make_errors_and_fallback() -> None:
     fb = logscan.extract(odd)
     assert fb == Signature("make", "make", "lib/odd.o: Error", "lib/odd.o")
     assert sigmod.matches(fb, odd.replace("Error 1", "Error 2"))
+    # A makefile's own syntax error names the makefile, not make's generic "Error 2" after it.
+    broken = ("/src/linux/net/Kbuild:2: *** missing separator.  Stop.\n"
+              "make: *** [Makefile:31: __sub-make] Error 2\n")
+    assert logscan.extract(broken, roots=["/src/linux"]) == Signature(
+        "make", "make", "missing separator", "net/Kbuild")
 
 
 def test_normalization_of_run_specific_text() -> None:
