@@ -128,7 +128,8 @@ def test_a_git_history_over_the_tree_bisects_to_the_commit_that_planted_the_fail
     assert b["first_bad"] == shas[5]
     assert b["commit"]["fixes"] == f'Fixes: {shas[5][:12]} ("exec: call the LTO helper")'
     assert [s["rev"] for s in b["skipped"]] == [shas[3]]
-    assert "undeclared_thing" in b["skipped"][0]["why"]
+    assert b["skipped"][0]["why"] == ("clang: use of undeclared identifier 'undeclared_thing' "
+                                      "[init/main.c] (compile-error)")
     assert b["revert"]["line"] == f"reverted on {shas[-1][:12]}, it builds clean"
     assert b["confidence"]["flaky"] == []
     report = (state / "report.txt").read_text()

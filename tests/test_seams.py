@@ -3,12 +3,14 @@ outcome enums users read as before, and a ``verified`` that means every asked-fo
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import threading
 from pathlib import Path
 
 import pytest
 
+from ltobisect import signature as sigmod
 from ltobisect.config import BuildSpec, Limits
 from ltobisect.errors import Stopped
 from ltobisect.events import ListReporter, SessionFinished, TestFinished
@@ -146,3 +148,17 @@ def test_a_stop_requested_from_another_thread_ends_the_session_partial(tmp_path)
     result = session.run()
     assert result.status == "partial" and result.message == "stopped: budget spent"
     assert result.verified is False and result.best_size is not None
+
+
+def test_a_tree_named_relative_to_the_output_directory_is_stripped_from_locations(tmp_path) -> None:
+    # kbuild may name sources relative to the O= directory: a bisection's checkout beside its
+    # worker directories printed "../../../src/init/main.c", and the skip said so to the user.
+    tree = tmp_path / "bisect" / "src"
+    tree.mkdir(parents=True)
+    (tree / "Makefile").write_text("all:\n")
+    oracle = KernelOracle(BuildSpec(tree=tree), tmp_path / "bisect")
+    relative = os.path.relpath(tree, oracle.out_dir(0))
+    assert relative in oracle.roots(0)
+    log = f"{relative}/init/main.c:1627:37: error: use of undeclared identifier 'x'\n"
+    found = sigmod.extract(log, roots=oracle.roots(0))
+    assert found.location == "init/main.c" and found.message == "use of undeclared identifier 'x'"

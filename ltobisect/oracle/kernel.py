@@ -247,6 +247,10 @@ class KernelOracle:
         """Prefixes stripped from paths in logs: the O= directory and the tree, as given and resolved."""
         paths = {str(self.out_dir(slot)), str(self.out_dir(slot).resolve()), str(Path(self.spec.tree)),
                  str(Path(self.spec.tree).resolve()), str(self.worker_dir(slot).resolve())}
+        # kbuild may name the tree relative to the O= directory (../../../src/init/main.c).
+        relative = os.path.relpath(Path(self.spec.tree).resolve(), self.out_dir(slot).resolve())
+        if relative.startswith(".."):
+            paths.add(relative)
         return sorted(paths, key=len, reverse=True)
 
     def reproduce_command(self, targets: Optional[Sequence[str]] = None, out_dir: str = "<build-dir>") -> str:
