@@ -37,7 +37,7 @@ from ltobisect.confirm import Confirmation, Confirmed, build_key_of
 from ltobisect.config import SessionConfig, config_from_json, config_to_json, is_kernel_tree
 from ltobisect.errors import ExitCode, InfraError, NotReproduced, Stopped, UserError
 from ltobisect.events import Message, NullReporter, PhaseStarted, Reporter, SessionFinished
-from ltobisect.executor import Executor, ExecutorFactory, OracleFactory, local_pool, reap_orphans
+from ltobisect.executor import Executor, ExecutorFactory, OracleFactory, reap_orphans
 from ltobisect.finish import Finisher, SessionResult, Searched, unverified
 from ltobisect.journal import Journal, JournalRecord, changes_from_json, write_atomic
 from ltobisect.limits import StopCondition
@@ -46,6 +46,7 @@ from ltobisect.matrices import Matrices
 from ltobisect.model import (Candidate, Label, Phase, Resolved, SessionStatus, Signature,
                              SignatureKind, Verdict, ordered)
 from ltobisect.oracle import OracleSpec, make_oracle
+from ltobisect.pools import pool_for
 from ltobisect.problem import Problem
 from ltobisect.state import SessionDoc, StateDir, session_identity
 from ltobisect.strategies import get as get_strategy
@@ -440,15 +441,8 @@ class Session:
     def _default_executor(self) -> ExecutorFactory:
         """The local pool, or the Dask farm when the config names a scheduler."""
         cfg = self.config
-        if cfg.scheduler is None:
-            return local_pool(cfg.workers, cfg.retry, self.reporter, self._oracle_factory)
-        try:
-            # Only here: Dask is an optional extra, imported only by a session that uses it.
-            from ltobisect import farm
-        except ImportError as exc:
-            raise UserError(f"--scheduler {cfg.scheduler}: {exc}") from None
-        return farm.farm_pool(cfg.scheduler, cfg.workers, cfg.retry, self.reporter,
-                              build_memory=cfg.build_memory, make=self._oracle_factory)
+        return pool_for(cfg.scheduler, cfg.workers, cfg.retry, self.reporter,
+                        build_memory=cfg.build_memory, make=self._oracle_factory)
 
     def _save(self) -> None:
         assert self._doc is not None

@@ -20,16 +20,15 @@ from typing import Any, Dict, Optional
 from ltobisect import first_bad, report
 from ltobisect.cli.context import Context
 from ltobisect.cli.run import run_session
-from ltobisect.config import SessionConfig
 from ltobisect.dirlock import write_problem
 from ltobisect.errors import ExitCode, Stopped, UserError
-from ltobisect.executor import ExecutorFactory, local_pool
 from ltobisect.finish import SessionResult
 from ltobisect.history import Repo
 from ltobisect.inputs import check_state_dir
 from ltobisect.journal import write_json_atomic
 from ltobisect.limits import StopCondition
 from ltobisect.model import SessionStatus
+from ltobisect.pools import pool_for
 from ltobisect.report_facts import bisect_lines
 from ltobisect.config import Limits
 from ltobisect.state import ResultDoc, StateDir
@@ -79,17 +78,6 @@ def _read(path: Path) -> Dict[str, Any]:
         return {}
 
 
-def executor_factory(config: SessionConfig, scheduler: Optional[str], reporter: Any) -> ExecutorFactory:
-    """One build at a time, on this machine or on the farm at ``scheduler``."""
-    if scheduler is None:
-        return local_pool(1, config.retry, reporter)
-    try:
-        from ltobisect import farm  # an optional extra, imported only when a farm is named
-    except ImportError as exc:
-        raise UserError(f"--scheduler {scheduler}: {exc}") from None
-    return farm.farm_pool(scheduler, 1, config.retry, reporter, build_memory=config.build_memory)
-
-
 class BisectRun:
     """``ltobisect bisect STATE`` as :func:`ltobisect.cli.run.run_session` runs a session."""
 
@@ -123,7 +111,8 @@ class BisectRun:
         store.acquire()
         self.stop.arm()
         executor = None
-        factory = executor_factory(self.p.config, self.scheduler, self.reporter)
+        factory = pool_for(self.scheduler, 1, self.p.config.retry, self.reporter,
+                           build_memory=self.p.config.build_memory)
         holder: Dict[str, Any] = {}
 
         def start_executor(spec: Any) -> Any:
