@@ -342,3 +342,24 @@ def test_a_revision_whose_kconfig_cannot_be_read_is_skipped(tmp_path: Path):
     skipped = {s["rev"]: s["why"] for s in out["skipped"]}
     assert list(skipped) == [broken] and skipped[broken].startswith("its Kconfig cannot be read")
     assert out["first_bad"] is None and set(out["candidates"]) == {broken, git("rev-parse", "HEAD")}
+
+
+def test_a_fragment_line_a_revision_does_not_know_is_said_not_dropped(tmp_path: Path):
+    repo, shas = history(tmp_path, ["good", "good", "bad", "bad"])
+    env = dict(ENV, HOME=str(tmp_path))
+    git = lambda *a: subprocess.run(["git", *a], cwd=repo, env=env, check=True,  # noqa: E731
+                                    capture_output=True, text=True).stdout.strip()
+    # An older revision before CONFIG_A existed: the good endpoint builds without it.
+    git("checkout", "-q", "-b", "older", shas[0])
+    (repo / "Kconfig").write_text('config B\n\tbool "b"\n')
+    git("commit", "-qam", "Kconfig: before A")
+    git("checkout", "-q", "main")
+    git("merge", "-q", "--no-edit", "older", "-s", "ours")  # A's history sees the old one too
+    bis, _ = bisection(tmp_path, repo, git("rev-parse", "older"), git("rev-parse", "HEAD"))
+    out = bis.run()
+    assert out["unknown"] == ["CONFIG_A=y (unknown symbol)"]
+    first = next(s for s in out["steps"] if s["rev"] == git("rev-parse", "older"))
+    assert first["unknown"] == ["CONFIG_A=y (unknown symbol)"] and first["verdict"] == "good"
+    assert out["first_bad"] == shas[2]
+    from ltobisect.report_facts import bisect_lines
+    assert "  some revisions do not hold: CONFIG_A=y (unknown symbol)" in bisect_lines(out)
