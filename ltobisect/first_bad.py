@@ -101,10 +101,15 @@ class Steps:
         self.path = path
         self.records: List[Dict[str, Any]] = []
         try:
-            lines = path.read_text(encoding="utf-8").splitlines()
+            text = path.read_text(encoding="utf-8", errors="replace")
         except OSError:
-            lines = []
-        for line in lines:
+            text = ""
+        if text and not text.endswith("\n"):
+            # A line torn by a kill: cut it off, or the next record would be glued to it.
+            text = text[:text.rfind("\n") + 1]
+            with open(path, "r+b") as f:
+                f.truncate(len(text.encode("utf-8")))
+        for line in text.splitlines():
             try:
                 self.records.append(json.loads(line))
             except ValueError:

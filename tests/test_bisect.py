@@ -363,3 +363,16 @@ def test_a_fragment_line_a_revision_does_not_know_is_said_not_dropped(tmp_path: 
     assert out["first_bad"] == shas[2]
     from ltobisect.report_facts import bisect_lines
     assert "  some revisions do not hold: CONFIG_A=y (unknown symbol)" in bisect_lines(out)
+
+
+def test_a_step_torn_by_a_kill_is_cut_off_and_built_again(tmp_path: Path):
+    repo, shas = history(tmp_path, ["good", "good", "good", "bad", "bad"])
+    bis, _ = bisection(tmp_path, repo, shas[0], shas[-1])
+    one = bis.run()
+    steps = tmp_path / "work" / "bisect" / fb.STEPS_FILE
+    lines = steps.read_text().splitlines(keepends=True)
+    steps.write_text("".join(lines[:-1]) + lines[-1][:20])  # the last record half written
+    bis2, again = bisection(tmp_path, repo, shas[0], shas[-1])
+    two = bis2.run()
+    assert len(again.built) == 1 and two["first_bad"] == one["first_bad"] == shas[3]
+    assert [json.loads(ln) for ln in steps.read_text().splitlines()]  # every line whole again
