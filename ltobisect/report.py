@@ -39,11 +39,12 @@ from ltobisect.config import BASELINES
 from ltobisect.judge_bundle import JUDGE_FILE, judge_program, uses_judge
 from ltobisect.model import SessionStatus
 from ltobisect.state import REDUCED_DIR
-from ltobisect.report_facts import EXCERPT_FILE, Facts, bisect_lines, reduced_line
+from ltobisect.report_after import first_bad_section, reduced_section
+from ltobisect.report_facts import EXCERPT_FILE, Facts
 from ltobisect.reproduce import reproduce_commands, reproduce_script, test_script_name
 from ltobisect.state import ResultDoc, StateDir
 from ltobisect.summary import summary_data
-from ltobisect.textfit import (REPORT_WIDTH, command_lines, plural, squeeze, wrap,
+from ltobisect.textfit import (REPORT_WIDTH, clock, command_lines, plural, squeeze, wrap,
                                wrap_parts)
 
 KCONFIG_WARNINGS_FILE = "kconfig-warnings.txt"
@@ -183,11 +184,6 @@ def _field(name: str, value: Any) -> List[str]:
     return wrap(f"{name + ':':<12}{value}", more=" " * 12)
 
 
-def _clock(seconds: float) -> str:
-    s = int(round(seconds))
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
-
-
 def report_text(facts: Facts, paths: Dict[str, Path]) -> str:
     """The mailing-list report (lines within 78 columns but for unbreakable words)."""
     conf = facts.conf
@@ -198,8 +194,8 @@ def report_text(facts: Facts, paths: Dict[str, Path]) -> str:
     L += _evidence(facts, paths)
     L += _kconfig_warnings(facts, paths)
     L += _verification(facts.result)
-    L += _reduced(facts.result)
-    L += _first_bad(facts.result)
+    L += reduced_section(facts.result)
+    L += first_bad_section(facts.result)
     L += _attachments(paths)
     L += _search(facts, conf)
     L.append(f"-- ltobisect {__version__}")
@@ -409,57 +405,6 @@ def _verification(res: ResultDoc) -> List[str]:
     return L
 
 
-def _first_bad(res: ResultDoc) -> List[str]:
-    """What `ltobisect bisect` found: the first bad commit, its Fixes: line, how sure."""
-    lines = bisect_lines(res.bisect)
-    if not lines:
-        return []
-    L = wrap(lines[0])
-    for line in lines[1:]:
-        L += wrap(line.strip(), "  ")
-    return L + [""]
-
-
-def _reduced(res: ResultDoc) -> List[str]:
-    """What `ltobisect reduce` made: sizes, the command, whether it reruns alone."""
-    red = res.reduced or {}
-    if not red:
-        return []
-    L = ["Reduced reproducer:"]
-    L += wrap(reduced_line(red), "  ")
-    if red.get("kind") == "link" and "relinks" in red:
-        L += wrap("the ld.lld --reproduce tarball relinks alone with the same failure"
-                  if red.get("relinks") else
-                  f"the ld.lld --reproduce tarball does not relink alone with the same failure: "
-                  f"{red.get('relink_said', '')}", "  ")
-    if red.get("reruns"):
-        what = ("one compile" if red.get("kind") == "source" else
-                "two links" if red.get("first_link") else "one link")
-        L += wrap(f"reruns alone ({what}, from {REDUCED_DIR}/ only): sh {REDUCED_DIR}/repro.sh", "  ")
-        if red.get("kind") == "source":
-            L += wrap(f"needs {red.get('compiler')}; the kernel's command was: "
-                      f"{red.get('command', '')}", "  ")
-        else:
-            files = red.get("module_files") or ([red["module_file"]] if red.get("module_file")
-                                                else [])
-            L += wrap(f"needs {red.get('linker')}: {red.get('command', '')}"
-                      + (f"; the module{'s' if len(files) > 1 else ''}: "
-                         + ", ".join(f"{REDUCED_DIR}/{f}" for f in files) if files else ""), "  ")
-    if red.get("stage_line"):
-        L += wrap(red["stage_line"], "  ")
-    elif red.get("attached"):
-        L += wrap(f"does NOT rerun alone: {red.get('rerun_said', '')}", "  ")
-    if red.get("clang_crash_files"):
-        L += wrap(f"clang's own crash reproducer: {REDUCED_DIR}/clang-crash/ "
-                  f"({', '.join(red['clang_crash_files'][:4])})", "  ")
-    took = f"{_clock(float(red.get('seconds') or 0))}"
-    tests = f", {red['tests']} tests" if red.get("tests") else ""
-    L += wrap(f"took {took}{tests}" + ("" if red.get("complete") else
-                                      "; not finished: `ltobisect reduce` continues it"), "  ")
-    L.append("")
-    return L
-
-
 def _attachments(paths: Dict[str, Path]) -> List[str]:
     """Every file beside report.txt that it names, with what each is."""
     names = [(paths[k].name + ("/" if paths[k].is_dir() else ""), what)
@@ -481,14 +426,14 @@ def _search(facts: Facts, conf: Dict[str, Any]) -> List[str]:
     L.append("Search statistics:")
     L += wrap(f"changes at start: {len(facts.changes)} (bad config against {_baseline(facts)})", "  ")
     L += wrap(f"builds: {facts.builds}, cache hits: {facts.cache_hits}, wall time "
-               f"{_clock(facts.wall)}, build time {_clock(facts.build_seconds)}", "  ")
+               f"{clock(facts.wall)}, build time {clock(facts.build_seconds)}", "  ")
     counts = jr.verdict_counts(facts.counted)
     if counts:
         L += wrap("verdicts: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())), "  ")
     if cfg is not None:
         timeout = facts.doc.timeout
         L += wrap(f"strategy {cfg.strategy}, seed {cfg.seed}, {plural(cfg.workers, 'worker')}"
-                   + (f", test timeout {_clock(float(timeout))}" if timeout else ""), "  ")
+                   + (f", test timeout {clock(float(timeout))}" if timeout else ""), "  ")
     if conf["conf_disagreements"]:
         L += wrap(f"the kernel's conf built another config than ours in "
                    f"{plural(conf['conf_disagreements'], 'build')}: "

@@ -48,6 +48,12 @@ _PATH = re.compile(r"[^\s\[\]()'\"`;,]*/[^\s\[\]()'\"`;,]*")
 _SYMBOL = re.compile(r"[`'‘\"][^`'’\"\s]+[`'’\"]|(?<=symbol: )\S+|(?<=symbol )\S+")
 
 
+def clock(seconds: float) -> str:
+    """A duration as reports write it: ``2:03``, or ``1:02:03`` from an hour on."""
+    s = int(round(seconds))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
 def _cut(text: str, width: int) -> str:
     """The start of ``text`` in ``width`` cells, an ellipsis at the end when something is left out."""
     if cell_len(text) <= width:

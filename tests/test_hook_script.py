@@ -99,7 +99,7 @@ DOCUMENTED = [REPO / "README.md", REPO / "examples" / "linux-lto" / "README.md",
 
 def documented_patterns() -> list:
     """(file, the lines from `| tee build.log ||` to the end of its right-hand side)."""
-    from ltobisect.cli.parser import HOOK_HELP
+    from ltobisect.cli.helptexts import HOOK_HELP
 
     found = []
     for name, text in [(p.name, p.read_text()) for p in DOCUMENTED] + [("hook --help", HOOK_HELP)]:
