@@ -33,7 +33,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
-from ltobisect.config import SessionConfig, config_from_json
+from ltobisect.config import SessionConfig
 from ltobisect.errors import NotReproduced, Stopped, UserError
 from ltobisect.events import Message, PhaseStarted, ReduceProgress
 from ltobisect.history import Commit, Repo
@@ -42,7 +42,7 @@ from ltobisect.limits import StopCondition
 from ltobisect.load import load_build_tree
 from ltobisect.model import Candidate, Outcome, Phase, Resolved, Signature, Verdict
 from ltobisect.oracle import OracleSpec
-from ltobisect.state import EACH_FILE, ResultDoc, StateDir
+from ltobisect.state import ResultDoc, minimized_session
 
 #: A revision's build compiles what changed since the last one, the first a whole config:
 #: it gets this many times the session's derived timeout (and continues while it makes objects).
@@ -64,20 +64,10 @@ class Prepared:
 
 def prepare(state: Path) -> Prepared:
     """The minimized session in ``state``; UserError when there is none."""
-    if (Path(state) / EACH_FILE).is_file():
-        raise UserError(f"{state} holds one search per failure",
-                        f"bisect one of them: ltobisect bisect {state}/failures/N --good REV")
-    store = StateDir(state)
-    doc = store.read_doc()
-    result = store.minimized()
-    if result is None or doc.signature is None or not (result.best or {}).get("changes"):
+    config, doc, result = minimized_session(state, "bisect", " --good REV")
+    if doc.signature is None or not (result.best or {}).get("changes"):
         raise UserError(f"{state} holds no minimized result to bisect",
                         f"finish the search first: ltobisect resume {state}")
-    try:
-        config = replace(config_from_json(doc.config), state_dir=Path(state))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise UserError(f"{state}/session.json holds no usable session config ({exc})",
-                        "the session was written by another version of ltobisect") from None
     if config.build is None or config.test_script is not None:
         raise UserError("a session judged by a --test script cannot be bisected by builds",
                         "bisect it with git bisect run and the script")
@@ -150,9 +140,9 @@ class Bisection:
                     "signature": prepared.sig.to_json()}
         self.steps = self._steps_for(identity)
         self.executor: Any = None
-        self.builds = 0  # built by this run (the steps hold every run's)
         self.left: Optional[int] = None  # commits left in the range, once known
         self.checked_out: Optional[str] = None
+        self._resolved: Dict[str, Resolved] = {}  # by revision: its Kconfig's resolution
         self.step_began = time.monotonic()
 
     def _steps_for(self, identity: Dict[str, Any]) -> Steps:
@@ -187,11 +177,19 @@ class Bisection:
         self.dirty.unlink()
 
     def _resolve(self) -> Resolved:
-        """The session's baseline and fragment, resolved by the checked-out revision's Kconfig."""
+        """The session's baseline and fragment, resolved by the checked-out revision's Kconfig:
+        loaded once per revision (a confirmation reuses it; a revert, which may change the
+        Kconfig files, loads them again)."""
         cfg = self.p.config
         assert cfg.build is not None
+        key = None if self.dirty.exists() else self.checked_out
+        if key is not None and key in self._resolved:
+            return self._resolved[key]
         tree = load_build_tree(replace(cfg.build, tree=self.src), self.dir / "kconfig")
-        return tree.resolver(tree.baseline(cfg.baseline))(self.p.best)
+        resolved = tree.resolver(tree.baseline(cfg.baseline))(self.p.best)
+        if key is not None:
+            self._resolved[key] = resolved
+        return resolved
 
     def _spec(self) -> OracleSpec:
         cfg, result = self.p.config, self.p.result
@@ -204,11 +202,11 @@ class Bisection:
                           signature=self.p.sig, timeout=timeout, mem_limit=cfg.mem_limit,
                           workers=1, timeout_derived=derived)
 
-    def build(self, sha: str, kind: str, fresh: bool = False) -> Dict[str, Any]:
+    def build(self, sha: str, kind: str) -> Dict[str, Any]:
         """Build revision ``sha`` (``kind``: test, confirm, revert); its step record. A step
-        already recorded is not built again unless ``fresh`` (a confirmation's extra build)."""
+        already recorded is not built again."""
         done = self.steps.find(sha, kind)
-        if done and not fresh:
+        if done:
             return dict(done[-1], cached=True)
         if self.stop.requested:
             raise Stopped(self.stop.reason)
@@ -216,33 +214,31 @@ class Bisection:
         return self._build_here(sha, kind)
 
     def _build_here(self, sha: str, kind: str, reverted: str = "") -> Dict[str, Any]:
+        step = {"rev": sha, "kind": kind, "reverted": reverted}
         try:
             resolved = self._resolve()
         except Stopped:
             raise
         except Exception as exc:  # a revision whose Kconfig cannot be read cannot be built: a skip
-            record = {"rev": sha, "kind": kind, "verdict": SKIP, "outcome": "kconfig",
-                      "detail": f"its Kconfig cannot be read: {exc}"[:300], "seconds": 0.0,
-                      "wall": round(time.monotonic() - self.step_began, 1), "unknown": [],
-                      "log": None, "reverted": reverted, "at": time.time()}
-            self.steps.append(record)
-            return record
-        unknown = [f"{i.change.line()} ({i.reason})" for i in resolved.ineffective]
+            return self._record(step, verdict=SKIP, outcome="kconfig", seconds=0.0, unknown=[],
+                                log=None, detail=f"its Kconfig cannot be read: {exc}")
         if self.executor is None:
             self.executor = self.start_executor(self._spec())
         else:
             self.executor.judge_by(self._spec())
-        began = self.step_began
         self.emit(PhaseStarted(phase=Phase.BISECTING, detail=f"{kind} {sha[:12]}"))
         outcome = self.executor.run([resolved], lambda *a: None, [f"bisect {kind}"])[0]
         if self.stop.requested and not outcome.verdict.is_final:
             raise Stopped(self.stop.reason)  # a killed build is no verdict: nothing recorded
-        self.builds += 1
-        record = {"rev": sha, "kind": kind, "verdict": verdict_word(outcome),
-                  "outcome": outcome.verdict.value, "detail": (outcome.detail or "")[:300],
-                  "seconds": round(outcome.duration, 1), "wall": round(time.monotonic() - began, 1),
-                  "unknown": unknown, "log": outcome.log_path, "reverted": reverted,
-                  "at": time.time()}
+        return self._record(step, verdict=verdict_word(outcome), outcome=outcome.verdict.value,
+                            detail=outcome.detail or "", seconds=round(outcome.duration, 1),
+                            unknown=[f"{i.change.line()} ({i.reason})" for i in resolved.ineffective],
+                            log=outcome.log_path)
+
+    def _record(self, step: Dict[str, Any], *, detail: str, **fields: Any) -> Dict[str, Any]:
+        """A finished step, fsynced to the steps file before anything acts on it."""
+        record = dict(step, detail=detail[:300], wall=round(time.monotonic() - self.step_began, 1),
+                      at=time.time(), **fields)
         self.steps.append(record)
         return record
 
@@ -263,9 +259,12 @@ class Bisection:
         goods, bads, skips = [good], [bad], set()
         decided = {GOOD: goods, BAD: bads}
         for r in self.steps.records:  # what a killed run had decided
-            if r["kind"] == "test" and r["rev"] not in (good, bad):
-                decided[r["verdict"]].append(r["rev"]) if r["verdict"] in decided \
-                    else skips.add(r["rev"])
+            if r["kind"] != "test" or r["rev"] in (good, bad):
+                continue
+            if r["verdict"] in decided:
+                decided[r["verdict"]].append(r["rev"])
+            else:
+                skips.add(r["rev"])
         while True:
             left = repo.between(bads, goods)
             self.left = len(left)
@@ -274,14 +273,13 @@ class Bisection:
                                      tests=len(self.steps.records)))
             if not undecided:
                 break
-            pick = self._pick(bads, goods, undecided)
+            pick = self._pick(left, bads, goods, undecided)
             step = self.build(pick, "test")
             if step["verdict"] in decided:
                 decided[step["verdict"]].append(pick)
             else:
                 skips.add(pick)
                 self.emit(Message("info", f"skipped {pick[:12]}: {step['detail'] or step['outcome']}"))
-        left = repo.between(bads, goods)
         firsts = [c for c in left if c in bads]
         first = firsts[-1] if firsts else bad  # topological order, newest first: the oldest bad
         hidden = [c for c in left if c in skips]
@@ -310,9 +308,11 @@ class Bisection:
                 "give --good a revision that builds this config")
         raise UserError(f"{what} {sha[:12]} does not build cleanly ({said})", hint=hint)
 
-    def _pick(self, bads: Sequence[str], goods: Sequence[str], undecided: Sequence[str]) -> str:
-        """The revision git's bisection would test next, skipped ones excepted."""
-        newest_bad = next(c for c in self.repo.between(bads, goods) if c in bads)
+    def _pick(self, left: Sequence[str], bads: Sequence[str], goods: Sequence[str],
+              undecided: Sequence[str]) -> str:
+        """The revision git's bisection would test next in the range ``left`` (newest first),
+        skipped ones excepted."""
+        newest_bad = next(c for c in left if c in bads)
         wanted = set(undecided)
         for sha in self.repo.bisect_order(newest_bad, goods):
             if sha in wanted:

@@ -221,6 +221,18 @@ class Facts:
         tree = self.env.get("tree") or (str(self.build.tree) if self.build else None)
         return Path(tree) if tree and Path(tree).is_dir() else None
 
+    def _stored(self, name: str) -> Any:
+        """A field of the result: the loaded one's, else result.json's as written (a field the
+        loaded document did not know)."""
+        raw = getattr(self.result, name, None)
+        if raw is None and self.wrote_result:
+            try:
+                stored = json.loads((self.state / st.RESULT_FILE).read_text(encoding="utf-8"))
+                raw = stored.get(name) if isinstance(stored, dict) else None
+            except (OSError, ValueError):
+                raw = None
+        return raw
+
     @property
     def lto_matrix(self) -> Optional[Dict[str, Any]]:
         """The result's builds in the other LTO modes (result.json's ``lto_matrix``, see
@@ -229,13 +241,7 @@ class Facts:
         Read defensively: a matrix without ``reported`` gets the result's own LTO mode, and
         that mode's own entry, if listed, is left to the ``(as reported)`` part.
         """
-        raw = getattr(self.result, "lto_matrix", None)
-        if raw is None and self.wrote_result:
-            try:
-                stored = json.loads((self.state / st.RESULT_FILE).read_text(encoding="utf-8"))
-                raw = stored.get("lto_matrix") if isinstance(stored, dict) else None
-            except (OSError, ValueError):
-                raw = None
+        raw = self._stored("lto_matrix")
         if not isinstance(raw, dict) or not isinstance(raw.get("modes"), list):
             return None
         reported = raw.get("reported") or lto.lto_mode(self.best_config_text or "")
@@ -258,13 +264,7 @@ class Facts:
     def llvm_matrix(self) -> Optional[Dict[str, Any]]:
         """The result's builds with other LLVM releases (result.json's ``llvm_matrix``, see
         :mod:`ltobisect.llvm_matrix`), or None (not asked for)."""
-        raw = getattr(self.result, "llvm_matrix", None)
-        if raw is None and self.wrote_result:
-            try:
-                stored = json.loads((self.state / st.RESULT_FILE).read_text(encoding="utf-8"))
-                raw = stored.get("llvm_matrix") if isinstance(stored, dict) else None
-            except (OSError, ValueError):
-                raw = None
+        raw = self._stored("llvm_matrix")
         if not isinstance(raw, dict) or not isinstance(raw.get("releases"), list):
             return None
         releases = [{"llvm": str(r["llvm"]), "outcome": str(r["outcome"]),

@@ -15,7 +15,7 @@ import json
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from ltobisect import first_bad, report
 from ltobisect.cli.context import Context
@@ -108,37 +108,35 @@ class BisectRun:
         repo = Repo(self.repo_path, self.stop.event)
         good = repo.resolve(self.good, "--good")
         bad = repo.resolve(self.bad, "--bad")
-        store.acquire()
-        self.stop.arm()
-        executor = None
         factory = pool_for(self.scheduler, 1, self.p.config.retry, self.reporter,
                            build_memory=self.p.config.build_memory)
-        holder: Dict[str, Any] = {}
+        executors: List[Any] = []
 
         def start_executor(spec: Any) -> Any:
-            holder["executor"] = factory(spec, self.stop)
-            return holder["executor"]
+            executors.append(factory(spec, self.stop))
+            return executors[-1]
 
-        bis = first_bad.Bisection(self.p, repo, good, bad, start_executor, self._emit, self.stop,
-                                  store.work)
-        write_json_atomic(self.asked_file, {"repo": str(self.repo_path.resolve()),
-                                            "good": self.good, "bad": self.bad})
-        try:
+        outcome: Optional[Dict[str, Any]] = None
+        store.acquire()
+        try:  # from here on the lock is released, whatever happens
+            self.stop.arm()
+            bis = first_bad.Bisection(self.p, repo, good, bad, start_executor, self._emit,
+                                      self.stop, store.work)
+            write_json_atomic(self.asked_file, {"repo": str(self.repo_path.resolve()),
+                                                "good": self.good, "bad": self.bad})
             try:
                 outcome = bis.run()
-                status, code = SessionStatus.MINIMIZED, ExitCode.MINIMIZED
-                hint = ""
+                status, code, hint = SessionStatus.MINIMIZED, ExitCode.MINIMIZED, ""
             except Stopped as exc:
                 outcome = {"good": good, "bad": bad, "stopped": str(exc) or self.stop.reason,
                            "left": bis.left, "builds": len(bis.steps.records)}
                 status, code = SessionStatus.PARTIAL, ExitCode.PARTIAL
                 hint = f"ltobisect bisect {self.state} continues it"
         finally:
-            executor = holder.get("executor")
-            if executor is not None:
+            for executor in executors:
                 executor.close()
             self.stop.disarm()
-            self._write(store, outcome if "outcome" in locals() else None)
+            self._write(store, outcome)
             store.release()
         lines = bisect_lines(outcome)
         message = lines[0] if lines else "bisected"

@@ -29,21 +29,21 @@ import re
 import shutil
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ltobisect import llvm_matrix
 from ltobisect import signature as sigmod
 from ltobisect.build import build_env, ccache_enabled
-from ltobisect.config import (SessionConfig, Toolchain, config_from_json, is_kernel_tree,
+from ltobisect.config import (SessionConfig, Toolchain, is_kernel_tree,
                               user_ccache_dir)
 from ltobisect.errors import UserError
 from ltobisect.events import Message, PhaseStarted, ReduceProgress
 from ltobisect.model import Phase, Signature, SignatureKind
 from ltobisect.signature import at_the_link
 from ltobisect.journal import write_atomic
-from ltobisect.state import EACH_FILE, ResultDoc, StateDir
+from ltobisect.state import ResultDoc, StateDir, minimized_session
 
 from . import compile as cc
 from . import link as lk
@@ -188,27 +188,35 @@ class Reduction(SourceSteps, LinkSteps):
         if not (attach / REPRO).is_file():
             return {"reruns": False, "rerun_said": "nothing was attached"}
         self.emit(PhaseStarted(phase=Phase.REDUCING, detail="rerunning the reproducer alone"))
-        alone = self.work / "alone"
-        shutil.rmtree(alone, ignore_errors=True)
-        shutil.copytree(attach, alone / "reduced", ignore=shutil.ignore_patterns("clang-crash"))
-        env = {k: v for k, v in os.environ.items() if not k.startswith("LTOBISECT")}
-        status, text = cc.run_call(["sh", str(alone / "reduced" / REPRO)], str(alone),
-                                   self.work / "alone.log", env, 1800, self.stop)
-        shutil.rmtree(alone, ignore_errors=True)
-        said = text.strip().splitlines()[-1] if text.strip() else f"exit {status}"
-        out = {"reruns": status == 0, "rerun_said": said, "attached": sorted(
+        status, text = self._alone("alone")
+        out = {"reruns": status == 0, "rerun_said": _last_line(text, status), "attached": sorted(
             p.name for p in attach.iterdir())}
         if status == 0 and self.config.llvm_matrix:
-            out["llvm"] = self._other_releases(env)
+            out["llvm"] = self._other_releases()
         return out
 
-    def _other_releases(self, env: Dict[str, str]) -> Dict[str, str]:
+    def _alone(self, name: str, script: Optional[str] = None) -> Tuple[int, str]:
+        """reduced/repro.sh (or ``script`` in its place) run from a copy of reduced/ alone, in a
+        clean directory ``name`` of the scratch area; its exit status and output."""
+        alone = self.work / name
+        shutil.rmtree(alone, ignore_errors=True)
+        shutil.copytree(self.rs.attach_dir, alone / "reduced",
+                        ignore=shutil.ignore_patterns("clang-crash"))
+        if script is not None:
+            write_atomic(alone / "reduced" / REPRO, script, mode=0o755)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LTOBISECT")}
+        try:
+            return cc.run_call(["sh", str(alone / "reduced" / REPRO)], str(alone),
+                               self.work / f"{name}.log", env, 1800, self.stop)
+        finally:
+            shutil.rmtree(alone, ignore_errors=True)
+
+    def _other_releases(self) -> Dict[str, str]:
         """The reduced reproducer against the session's ``--llvm-matrix`` releases: repro.sh
         with its LLVM programs moved to each release (:func:`ltobisect.llvm_matrix.retarget_text`),
         run from a copy alone. ``{"19": "reproduces" | "does not reproduce" | "fails otherwise: ..."
         | "cannot run: ..."}``."""
-        attach = self.rs.attach_dir
-        script = (attach / REPRO).read_text()
+        script = (self.rs.attach_dir / REPRO).read_text()
         reported = llvm_matrix.major_of(self.b)
         said: Dict[str, str] = {}
         for major in self.config.llvm_matrix:
@@ -221,21 +229,19 @@ class Reduction(SourceSteps, LinkSteps):
                     "cannot run: the reproducer names no LLVM program"
                 continue
             self.emit(PhaseStarted(phase=Phase.REDUCING, detail=f"the reproducer with LLVM {major}"))
-            alone = self.work / f"alone-{major}"
-            shutil.rmtree(alone, ignore_errors=True)
-            shutil.copytree(attach, alone / "reduced", ignore=shutil.ignore_patterns("clang-crash"))
-            write_atomic(alone / "reduced" / REPRO, moved, mode=0o755)
-            status, text = cc.run_call(["sh", str(alone / "reduced" / REPRO)], str(alone),
-                                       self.work / f"alone-{major}.log", env, 1800, self.stop)
-            shutil.rmtree(alone, ignore_errors=True)
-            last = text.strip().splitlines()[-1] if text.strip() else f"exit {status}"
+            status, text = self._alone(f"alone-{major}", moved)
             if status == 1:
-                found = sigmod.extract(text, roots=[str(alone)])
+                found = sigmod.extract(text, roots=[str(self.work / f"alone-{major}")])
                 said[major] = f"fails otherwise: {found.describe()}" if found is not None \
                     else "does not reproduce"
             else:
-                said[major] = "reproduces" if status == 0 else f"cannot run: {last}"
+                said[major] = "reproduces" if status == 0 else f"cannot run: {_last_line(text, status)}"
         return said
+
+
+def _last_line(text: str, status: int) -> str:
+    """What a run said last (its exit status when it said nothing)."""
+    return text.strip().splitlines()[-1] if text.strip() else f"exit {status}"
 
 
 def reduce_state(state: Path, config: SessionConfig, sig: Signature, result: ResultDoc,
@@ -274,15 +280,7 @@ class Prepared:
 def prepare(state: Path) -> Prepared:
     """The minimized session a reduction starts from; UserError when there is none or its
     failure has no reproducer smaller than the config."""
-    if (Path(state) / EACH_FILE).is_file():
-        raise UserError(f"{state} holds one search per failure",
-                        f"reduce one of them: ltobisect reduce {state}/failures/N")
-    store = StateDir(state)
-    doc = store.read_doc()
-    result = store.minimized()
-    if result is None:
-        raise UserError(f"{state} holds no minimized result to reduce",
-                        f"finish the search first: ltobisect resume {state}")
+    config, doc, result = minimized_session(state, "reduce")
     sig = doc.signature
     kind = kind_of(sig)
     if sig is None or kind is None:
@@ -290,9 +288,4 @@ def prepare(state: Path) -> Prepared:
         raise UserError(f"nothing to reduce beyond the config for this failure ({what})",
                         "a reduced reproducer is made for compile errors, compiler crashes "
                         "and link failures")
-    try:
-        config = replace(config_from_json(doc.config), state_dir=Path(state))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise UserError(f"{state}/session.json holds no usable session config ({exc})",
-                        "the session was written by another version of ltobisect") from None
     return Prepared(config=config, sig=sig, result=result, kind=kind)
