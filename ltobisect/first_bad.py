@@ -42,7 +42,8 @@ from ltobisect.limits import StopCondition
 from ltobisect.load import load_build_tree
 from ltobisect.model import Candidate, Outcome, Phase, Resolved, Signature, Verdict
 from ltobisect.oracle import OracleSpec
-from ltobisect.state import ResultDoc, minimized_session
+from ltobisect.load import minimized_session
+from ltobisect.state import ResultDoc
 
 #: A revision's build compiles what changed since the last one, the first a whole config:
 #: it gets this many times the session's derived timeout (and continues while it makes objects).

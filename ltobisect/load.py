@@ -14,19 +14,19 @@ Rules:
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Dict, Tuple
 
 from ltobisect import history
 from ltobisect.build import toolchain_versions
-from ltobisect.config import BASELINES, BuildSpec, SessionConfig, is_kernel_tree
+from ltobisect.config import BASELINES, BuildSpec, SessionConfig, config_from_json, is_kernel_tree
 from ltobisect.errors import UserError
 from ltobisect.inputs import check_script
 from ltobisect.journal import write_atomic
 from ltobisect.kconfig import KconfigTree
 from ltobisect.model import Candidate, Change, Resolved, Structure, ordered
-from ltobisect.state import SessionDoc, file_digest
+from ltobisect.state import EACH_FILE, ResultDoc, SessionDoc, StateDir, file_digest
 
 #: Loads the Kconfig tree of a session (a seam for tests): ``loader(config, work_dir)``.
 TreeLoader = Callable[[SessionConfig, Path], Any]
@@ -152,3 +152,26 @@ def environment(cfg: SessionConfig, tree: Any, tree_dir: Path) -> Dict[str, Any]
         except Exception as exc:
             env["toolchain"] = {"note": f"unavailable: {exc}"}
     return env
+
+
+def minimized_session(state: Path, verb: str, rest: str = "") -> Tuple[SessionConfig, SessionDoc,
+                                                                        ResultDoc]:
+    """The minimized session a later step starts from (``verb``: reduce, bisect): its config
+    (with the state directory where it is now), its document and its result. A UserError in the
+    step's words when the directory holds one search per failure, no minimized result, or a
+    config another version wrote; ``rest`` ends the command its hint names."""
+    if (Path(state) / EACH_FILE).is_file():
+        raise UserError(f"{state} holds one search per failure",
+                        f"{verb} one of them: ltobisect {verb} {state}/failures/N{rest}")
+    store = StateDir(state)
+    doc = store.read_doc()
+    result = store.minimized()
+    if result is None:
+        raise UserError(f"{state} holds no minimized result to {verb}",
+                        f"finish the search first: ltobisect resume {state}")
+    try:
+        config = replace(config_from_json(doc.config), state_dir=Path(state))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UserError(f"{state}/session.json holds no usable session config ({exc})",
+                        "the session was written by another version of ltobisect") from None
+    return config, doc, result

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from ltobisect.config import SessionConfig, config_from_json
+from ltobisect.config import SessionConfig
 from ltobisect.dirlock import check_writable, lock, unlock
 from ltobisect.errors import UserError
 from ltobisect.journal import (JOURNAL_FILE, write_error, changes_from_json, changes_to_json, write_atomic,
@@ -489,25 +489,3 @@ class StateDir:
         except (OSError, ValueError):
             return None
 
-
-def minimized_session(state: Path, verb: str, rest: str = "") -> Tuple[SessionConfig, SessionDoc,
-                                                                        "ResultDoc"]:
-    """The minimized session a later step starts from (``verb``: reduce, bisect): its config
-    (with the state directory where it is now), its document and its result. A UserError in the
-    step's words when the directory holds one search per failure, no minimized result, or a
-    config another version wrote; ``rest`` ends the command its hint names."""
-    if (Path(state) / EACH_FILE).is_file():
-        raise UserError(f"{state} holds one search per failure",
-                        f"{verb} one of them: ltobisect {verb} {state}/failures/N{rest}")
-    store = StateDir(state)
-    doc = store.read_doc()
-    result = store.minimized()
-    if result is None:
-        raise UserError(f"{state} holds no minimized result to {verb}",
-                        f"finish the search first: ltobisect resume {state}")
-    try:
-        config = dataclasses.replace(config_from_json(doc.config), state_dir=Path(state))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise UserError(f"{state}/session.json holds no usable session config ({exc})",
-                        "the session was written by another version of ltobisect") from None
-    return config, doc, result

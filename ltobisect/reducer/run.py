@@ -43,7 +43,8 @@ from ltobisect.events import Message, PhaseStarted, ReduceProgress
 from ltobisect.model import Phase, Signature, SignatureKind
 from ltobisect.signature import at_the_link
 from ltobisect.journal import write_atomic
-from ltobisect.state import ResultDoc, StateDir, minimized_session
+from ltobisect.load import minimized_session
+from ltobisect.state import ResultDoc, StateDir
 
 from . import compile as cc
 from . import link as lk
