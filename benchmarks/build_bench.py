@@ -3,7 +3,7 @@
 
 A minimization tests a chain of configs that differ by a few options. This benchmark builds such
 a chain (tinyconfig + ThinLTO, x86_64, plus two of a set of cheap options per config) on a
-scratch copy of the real tree with the planted compile error of ltobisect/planted.py
+scratch copy of the real tree with the planted compile error of ltobisect/testing/planted.py
 (PAIR_ERROR: FHANDLE + CROSS_MEMORY_ATTACH), through :class:`ltobisect.oracle.KernelOracle`:
 
 - ``fresh``: a new O= directory per test, no ccache, target vmlinux (what a naive tool does);
@@ -32,7 +32,7 @@ from typing import Dict, List
 
 from ltobisect.model import Resolved, Signature
 from ltobisect.oracle import KernelOracle
-from ltobisect.planted import PAIR_ERROR, kernel_config, lto_spec, resolved_config, scratch_tree
+from ltobisect.testing.planted import PAIR_ERROR, kernel_config, lto_spec, resolved_config, scratch_tree
 
 #: Options that no header mentions (cheap to flip), off in tinyconfig.
 TOGGLES = ["FHANDLE", "CROSS_MEMORY_ATTACH", "USELIB", "SYSFS_SYSCALL", "TIMERFD", "SIGNALFD", "KCMP"]

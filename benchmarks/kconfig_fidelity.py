@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ltobisect import fidelity  # noqa: E402
+from ltobisect.testing import fidelity  # noqa: E402
 from ltobisect.kconfig import KconfigTree  # noqa: E402
 
 

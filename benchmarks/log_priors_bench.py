@@ -12,7 +12,7 @@ Cases (all real builds; no kernel needed):
   off that no line of the log names (the guess may cost its one build);
 - ``demo-link``: the demo's randconfig, its planted undefined symbol at the ThinLTO link
   (clang-16, ld.lld-16);
-- ``demo-kcov``: the demo with kcov as Linux has it (:func:`ltobisect.planted.demo_kcov_tree`),
+- ``demo-kcov``: the demo with kcov as Linux has it (:func:`ltobisect.testing.planted.demo_kcov_tree`),
   ld.lld-16 aborting on LLVM 16's KCOV bug.
 
 Real failures of ``examples/linux-lto/real/`` (``--real NAME,...`` with ``--tree`` for Linux
@@ -42,7 +42,7 @@ DEMO = REPO / "examples" / "demo"
 REAL = REPO / "examples" / "linux-lto" / "real"
 sys.path.insert(0, str(REPO))
 
-from ltobisect.planted import demo_kcov_tree  # noqa: E402
+from ltobisect.testing.planted import demo_kcov_tree  # noqa: E402
 
 
 def _demo(work: Path) -> Path:

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """What the log's lead and the build-time model change, on simulated problems with fresh seeds.
 
-Each problem is a synthetic change set (``ltobisect.simulate.synthetic``: chains of needs, some
+Each problem is a synthetic change set (``ltobisect.testing.simulate.synthetic``: chains of needs, some
 options turned off) with k culprits drawn at random. Builds take simulated time that grows with
 what the config builds (``simulate.weighted_seconds``: the baseline about 45 % of the bad
 config, +-25 % per config). The default strategy runs through the real gate twice per problem
@@ -31,7 +31,7 @@ from typing import Dict, List, Optional, Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ltobisect import simulate as sim  # noqa: E402
+from ltobisect.testing import simulate as sim  # noqa: E402
 from ltobisect.model import Resolved  # noqa: E402
 
 SCENARIOS = ("nowhere", "partial", "wrong")

@@ -9,7 +9,7 @@ it: ``# CONFIG_X is not set`` counts only where X is visible), so a culprit only
 together with what it needs, as a real build failure would.
 
 Every strategy runs through the real :class:`~ltobisect.problem.Problem` gate with the simulated
-runner of :mod:`ltobisect.simulate` (a simulated build of 100 s +-25 %, by digest). Printed per
+runner of :mod:`ltobisect.testing.simulate` (a simulated build of 100 s +-25 %, by digest). Printed per
 case and strategy: n, k (culprits drawn), f (result changes the structure does not imply), r
 (result size), tests (distinct builds), the information bound ceil(log2 C(n, f)) + r, the ratio
 to it, how many times fewer tests than ddmin and than one-at-a-time, and the simulated wall time
@@ -38,10 +38,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from ltobisect import simulate as sim
+from ltobisect.testing import simulate as sim
 from ltobisect.model import Candidate, Change, Resolved, Structure
-from ltobisect.simulate import SimRun as Run
-from ltobisect.simulate import config_values
+from ltobisect.testing.simulate import SimRun as Run
+from ltobisect.testing.simulate import config_values
 from ltobisect.strategies import get
 
 DEFAULT_TREE = Path("/var/cache/ltobisect/linux-source-6.1")

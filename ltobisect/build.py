@@ -30,7 +30,7 @@ from . import process
 from .config import BuildSpec, Toolchain
 from .errors import InfraError, UserError
 from .process import ProcessGroups
-from .lognorm import OWN_LINE_PREFIX
+from .logs.lognorm import OWN_LINE_PREFIX
 
 #: Environment variables kbuild or make would read from the caller's environment; dropped so
 #: that every build (and its reproduce command) depends only on the BuildSpec.

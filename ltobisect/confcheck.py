@@ -9,7 +9,7 @@ own ``make olddefconfig`` makes of it), so after each build :func:`check_build` 
 
 When they differ, the outcome carries a :class:`~ltobisect.model.ConfDisagreement`: the digest
 of the config really built and the differing settings. The journal then records the verdict
-under that digest too (:meth:`ltobisect.journal.Journal.append`), the executor warns once,
+under that digest too (:meth:`ltobisect.store.journal.Journal.append`), the executor warns once,
 and the report counts such builds (:func:`summarize`) and says loudly when the result itself
 was built so. A build that never got as far as conf leaves our file as it was: that agrees.
 """
@@ -75,7 +75,7 @@ def warning(digest_of_ours: str, conf: ConfDisagreement) -> str:
 def summarize(records: Iterable[Any], best_digest: Optional[str]) -> Dict[str, Any]:
     """The summary.json fields of conf disagreements, from the journal records of builds.
 
-    ``records`` are :class:`~ltobisect.journal.JournalRecord` values, one per build (the copies
+    ``records`` are :class:`~ltobisect.store.journal.JournalRecord` values, one per build (the copies
     under a conf-built digest left out). Returns ``conf_disagreements`` (how many builds),
     ``conf_disagreement_symbols`` (the first distinct differing settings) and
     ``best_conf_disagreement`` (the disagreement of the best config's own build, or ``None``).

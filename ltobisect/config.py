@@ -324,19 +324,19 @@ class SessionConfig:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     verify_repeats: int = 2
     verify_with_make: bool = True  # check our resolution against the kernel's `make olddefconfig`
-    #: With Clang LTO, build the result without LTO and with the other mode (ltobisect.lto_matrix).
+    #: With Clang LTO, build the result without LTO and with the other mode (ltobisect.matrix.lto).
     lto_matrix: bool = True
-    #: LLVM releases to build the result with besides the session's own (ltobisect.llvm_matrix).
+    #: LLVM releases to build the result with besides the session's own (ltobisect.matrix.llvm).
     llvm_matrix: Tuple[str, ...] = ()
-    #: Try the options the failure's log points at first (ltobisect.priors).
+    #: Try the options the failure's log points at first (ltobisect.conductor.priors).
     log_priors: bool = True
     #: Which distinct failure of the log to minimize (1-based, as `ltobisect failures` numbers
     #: them: the user's --log, else the bad config's own build log); None: the primary one.
     failure: Optional[int] = None
     #: One of several searches of ``--each-failure``: every build makes the targets of all the
-    #: log's failures, so that its log answers each search (see ``ltobisect.each_failure``).
+    #: log's failures, so that its log answers each search (see ``ltobisect.conductor.each_failure``).
     each_failure: bool = False
-    #: Where the worker O= directories, logs and journal live (``ltobisect.state``); None: the
+    #: Where the worker O= directories, logs and journal live (``ltobisect.store.state``); None: the
     #: state directory itself. The CLI gives ``default_work_dir(state_dir)`` to a hook.
     work_dir: Optional[Path] = None
     #: The Dask scheduler the builds run on (``tcp://host:8786``, or ``local:N`` for N worker

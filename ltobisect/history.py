@@ -1,6 +1,6 @@
 """A kernel's git history, read without writing to it: revisions, ranges, commits, checkouts.
 
-The bisection of commits (:mod:`ltobisect.first_bad`) needs git's answers but must leave the
+The bisection of commits (:mod:`ltobisect.conductor.first_bad`) needs git's answers but must leave the
 user's repository as it found it (it may be read-only, shared, or in the middle of their own
 work): no ``git bisect`` (it writes refs and a log in ``.git``), no ``git worktree`` (it writes
 ``.git/worktrees``), no checkout in the tree. Instead:

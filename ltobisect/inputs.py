@@ -17,7 +17,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 from ltobisect import dotconfig
 from ltobisect.config import BASELINES, Toolchain, split_make_var, srcarch_of
 from ltobisect.errors import UserError
-from ltobisect.state import holds_session
+from ltobisect.store.state import holds_session
 
 #: The named baselines (:data:`ltobisect.config.BASELINES`), under the name the CLI imports.
 #: make variables that ltobisect sets itself; --make must not override them.

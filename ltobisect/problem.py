@@ -115,7 +115,7 @@ class Problem:
         self.history: List[Candidate] = [self.best]  # every best in order, for backtracking
         self.label = ""  # set by the running strategy; recorded with each test
         #: Changes the failure's log points at, when testing them alone did not reproduce
-        #: (:func:`ltobisect.priors.first_guess`): a strategy may look at them first.
+        #: (:func:`ltobisect.conductor.priors.first_guess`): a strategy may look at them first.
         self.prior: Candidate = frozenset()
         #: Whether removing ``prior`` lost the failure, once a strategy has tried (None: not).
         self.led: Optional[bool] = None
@@ -210,7 +210,7 @@ class Problem:
 
     def test_resolved(self, items: Sequence[Resolved]) -> List[Outcome]:
         """Build configs resolved for another build than this problem's (another toolchain:
-        :mod:`ltobisect.llvm_matrix`), under the runner's current oracle. Their verdicts are
+        :mod:`ltobisect.matrix.llvm`), under the runner's current oracle. Their verdicts are
         looked up in and written to the journal (under its current fingerprint) but are never
         this problem's: a config of the same digest keeps its own verdict here."""
         self.check_limits()

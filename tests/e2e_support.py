@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence, Tuple
 
-from ltobisect.planted import kernel_config, lto_spec
+from ltobisect.testing.planted import kernel_config, lto_spec
 
 REPO = Path(__file__).resolve().parent.parent
 LINUX_LTO = REPO / "examples" / "linux-lto"

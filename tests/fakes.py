@@ -1,10 +1,10 @@
-"""Test helpers over the simulation of :mod:`ltobisect.simulate`: a Problem wired in one call.
+"""Test helpers over the simulation of :mod:`ltobisect.testing.simulate`: a Problem wired in one call.
 
 The simulated collaborators of the Problem (resolver, runner, journal, clock) are product code
-in :mod:`ltobisect.simulate`, shared with the strategy benchmark. This module adds what only
+in :mod:`ltobisect.testing.simulate`, shared with the strategy benchmark. This module adds what only
 tests need: :func:`changes` makes numbered changes, and :func:`make_problem` wires a
-:class:`~ltobisect.simulate.SimResolver`, a :class:`~ltobisect.simulate.SimRunner` and a
-:class:`~ltobisect.simulate.MemoryJournal` into a :class:`~ltobisect.problem.Problem`.
+:class:`~ltobisect.testing.simulate.SimResolver`, a :class:`~ltobisect.testing.simulate.SimRunner` and a
+:class:`~ltobisect.testing.simulate.MemoryJournal` into a :class:`~ltobisect.problem.Problem`.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Callable, Iterable, List, Mapping, Optional, Sequence, Tuple,
 from ltobisect.config import Limits
 from ltobisect.model import Change, Resolved
 from ltobisect.problem import Problem
-from ltobisect.simulate import MemoryJournal, Predicate, SimClock, SimResolver, SimRunner
+from ltobisect.testing.simulate import MemoryJournal, Predicate, SimClock, SimResolver, SimRunner
 
 
 def changes(count: int, *, off: Iterable[int] = ()) -> List[Change]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 DOC = REPO / "ARCHITECTURE.md"
-TESTING = {"ltobisect.planted", "ltobisect.simulate", "ltobisect.fidelity"}
+TESTING = "ltobisect.testing"
 
 
 def modules() -> list:
@@ -29,7 +29,7 @@ def test_every_module_is_named_in_the_architecture_and_every_named_one_exists():
 
 def test_the_product_never_imports_the_test_support():
     for path in modules():
-        if path.startswith("strategies/") or path.replace("/", ".")[:-3] in TESTING:
+        if path.startswith("strategies/") or path.startswith("ltobisect/testing/"):
             continue
         for node in ast.walk(ast.parse((REPO / path).read_text())):
             if isinstance(node, ast.ImportFrom) and node.module:
@@ -38,4 +38,65 @@ def test_the_product_never_imports_the_test_support():
                 names = {a.name for a in node.names}
             else:
                 continue
-            assert not names & TESTING, (path, sorted(names & TESTING))
+            bad = sorted(n for n in names if n == TESTING or n.startswith(TESTING + "."))
+            assert bad == [], (path, bad)
+
+
+#: The floors of ARCHITECTURE.md: a room imports rooms on its own floor or below. A module at
+#: the top level of ltobisect/ is a room of its own; a folder is one room.
+FLOORS = {
+    "__init__": 0, "__main__": 9, "model": 0, "errors": 0, "config": 0, "dotconfig": 0,
+    "process": 0, "events": 0, "limits": 0, "costs": 0, "makecheck": 0, "history": 0,
+    "textfit": 0,
+    "logs": 1, "store": 1, "kconfig": 1, "matrix": 1, "confcheck": 1,
+    "build": 2, "inputs": 2, "oracle": 2,
+    "problem": 3, "executor": 3, "farm": 3, "pools": 3,
+    "strategies": 4, "testing": 4,
+    "artifacts": 5, "conductor": 6, "reducer": 7, "ui": 8, "cli": 9,
+}
+#: The arrows up that ARCHITECTURE.md lists, and none other.
+UP = {("inputs", "strategies")}
+
+
+def dotted_of(path: str) -> str:
+    """``strategies/bisect.py`` -> ``ltobisect.strategies.bisect``, as installed."""
+    if path.startswith("strategies/"):
+        path = "ltobisect/" + path
+    return path.replace("/", ".")[:-3]
+
+
+def room(dotted: str) -> str:
+    parts = dotted.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def imports_of(path: str) -> set:
+    """The ltobisect modules ``path`` imports, as dotted names, relative imports resolved."""
+    package = dotted_of(path).split(".")[:-1]
+    found = set()
+    for node in ast.walk(ast.parse((REPO / path).read_text())):
+        if isinstance(node, ast.ImportFrom):
+            base = (node.module or "") if node.level == 0 else ".".join(
+                package[:len(package) - node.level + 1] + ([node.module] if node.module else []))
+            if base == "ltobisect":
+                found |= {"ltobisect" if a.name.startswith("__") else f"ltobisect.{a.name}"
+                          for a in node.names}
+            elif base.startswith("ltobisect."):
+                found.add(base)
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("ltobisect.")}
+    return found
+
+
+def test_every_room_imports_only_its_floor_and_below():
+    rooms = {room(dotted_of(m)) for m in modules()}
+    assert sorted(rooms - set(FLOORS)) == []  # a new room gets a floor here and in the document
+    wrong = set()
+    for path in modules():
+        mine = room(dotted_of(path))
+        for target in imports_of(path):
+            theirs = room(target)
+            if theirs != mine and FLOORS[theirs] > FLOORS[mine] and (mine, theirs) not in UP:
+                wrong.add((path, target))
+    assert sorted(wrong) == []
+

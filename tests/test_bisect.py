@@ -4,7 +4,7 @@ Two levels:
 - the bisection's rules on small git histories of our own, where a revision's build answers what
   a file of the revision says (good, bad, another failure, flaky): skips, the range they hide,
   flakiness, the revert check, a killed run continued;
-- the demo's history (:func:`ltobisect.planted.demo_git_history`), minimized and bisected
+- the demo's history (:func:`ltobisect.testing.planted.demo_git_history`), minimized and bisected
   through the command line with real builds: the skip and the revert check visible, kill -9 and
   the same command again.
 
@@ -24,14 +24,14 @@ from typing import Dict, List
 
 import pytest
 
-from ltobisect import first_bad as fb
+from ltobisect.conductor import first_bad as fb
 from ltobisect.config import BuildSpec, SessionConfig
 from ltobisect.errors import NotReproduced, UserError
 from ltobisect.history import Repo
 from ltobisect.limits import StopCondition
 from ltobisect.model import Change, Outcome, SessionStatus, Signature, Verdict
-from ltobisect.planted import demo_git_history
-from ltobisect.state import ResultDoc
+from ltobisect.testing.planted import demo_git_history
+from ltobisect.store.state import ResultDoc
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "examples" / "demo"
@@ -283,7 +283,7 @@ def test_a_build_killed_by_a_stop_is_no_verdict_and_the_next_run_builds_it(tmp_p
 
 def test_the_live_view_says_the_range_left_and_the_builds():
     from ltobisect.events import ReduceProgress
-    from ltobisect.ui_plain import reduce_progress
+    from ltobisect.ui.plain import reduce_progress
 
     said = reduce_progress(ReduceProgress(step="bisect", size=3, unit="commits", start=40, tests=5))
     assert said == "bisecting: 3 of 40 commits left after 5 builds"
@@ -292,7 +292,7 @@ def test_the_live_view_says_the_range_left_and_the_builds():
 def test_the_live_view_expects_a_few_more_builds_while_bisecting():
     from ltobisect.events import ReduceProgress
     from ltobisect.model import Phase
-    from ltobisect.ui import ViewState
+    from ltobisect.ui.live import ViewState
 
     st = ViewState()
     st.apply(ReduceProgress(step="bisect", size=64, unit="commits", start=64, tests=2))
@@ -361,7 +361,7 @@ def test_a_fragment_line_a_revision_does_not_know_is_said_not_dropped(tmp_path: 
     first = next(s for s in out["steps"] if s["rev"] == git("rev-parse", "older"))
     assert first["unknown"] == ["CONFIG_A=y (unknown symbol)"] and first["verdict"] == "good"
     assert out["first_bad"] == shas[2]
-    from ltobisect.report_facts import bisect_lines
+    from ltobisect.artifacts.facts import bisect_lines
     assert "  some revisions do not hold: CONFIG_A=y (unknown symbol)" in bisect_lines(out)
 
 

@@ -17,7 +17,7 @@ from typing import Dict
 
 import pytest
 
-from ltobisect import signature as sigmod
+from ltobisect.logs import signature as sigmod
 from ltobisect.build import build_env, bwrap_works, make_args, make_command, run_make, toolchain_versions
 from ltobisect.config import BuildSpec
 from ltobisect.errors import UserError

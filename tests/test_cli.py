@@ -372,7 +372,7 @@ class _Explodes:
 
 
 def test_disk_full(capsys, monkeypatch, tmp_path):
-    import ltobisect.session as session
+    import ltobisect.conductor.session as session
 
     monkeypatch.setattr(session, "Session",
                         _Explodes(OSError(errno.ENOSPC, "No space left on device", "journal.jsonl")))
@@ -414,7 +414,7 @@ def test_disk_full_writing_the_summary(capsys, monkeypatch, tmp_path):
 
 
 def test_unexpected_exception_points_to_a_log(capsys, monkeypatch, tmp_path):
-    import ltobisect.session as session
+    import ltobisect.conductor.session as session
 
     monkeypatch.setattr(session, "Session", _Explodes(RuntimeError("kaboom")))
     (tmp_path / "state").mkdir()
@@ -446,7 +446,7 @@ def test_bad_config_that_builds(capsys, demo_tree, tmp_path):
 def test_state_dir_of_another_session(capsys, demo_tree, tmp_path):
     from ltobisect.config import BuildSpec, SessionConfig
     from ltobisect.config import config_to_json
-    from ltobisect.state import StateDir, session_identity
+    from ltobisect.store.state import StateDir, session_identity
 
     state = tmp_path / "state"
     other = SessionConfig(bad_config=tmp_path / "other.config", state_dir=state,
@@ -511,8 +511,8 @@ def test_budget_ends_a_session_that_does_not_stop(tmp_path, capsys):
     import io
     import time
 
-    from ltobisect.session import SessionResult
-    from ltobisect.ui import PlainReporter
+    from ltobisect.conductor.session import SessionResult
+    from ltobisect.ui.live import PlainReporter
 
     class Stubborn:
         result = None

@@ -17,14 +17,14 @@ import shutil
 from pathlib import Path
 from typing import List
 
-from ltobisect import journal as jr
+from ltobisect.store import journal as jr
 from ltobisect.confcheck import check_build, compare
 from ltobisect.config import BuildSpec, RetryPolicy, SessionConfig
 from ltobisect.events import ListReporter, Message
 from ltobisect.kconfig import digest
 from ltobisect.model import ConfDisagreement
 from ltobisect.model import Label
-from ltobisect.session import Session
+from ltobisect.conductor.session import Session
 
 FAKE = Path(__file__).parent / "fakelinux"
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ltobisect.costs import CostModel, weight
 from ltobisect.model import Resolved
-from ltobisect.simulate import MemoryJournal, conjunction
+from ltobisect.testing.simulate import MemoryJournal, conjunction
 
 from fakes import changes, make_problem
 

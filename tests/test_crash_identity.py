@@ -13,9 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from ltobisect import llvmcrash, logscan
-from ltobisect import signature as sg
-from ltobisect.judge_grep import fallback_pattern
+from ltobisect.logs import llvmcrash
+
+from ltobisect.logs import logscan
+from ltobisect.logs import signature as sg
+from ltobisect.logs.judge_grep import fallback_pattern
 from ltobisect.model import Signature
 
 LOGS = Path(__file__).parent / "logs"
@@ -279,7 +281,7 @@ def test_a_search_keeps_its_crash_and_never_takes_another_crash_at_the_same_obje
 
     from ltobisect.config import BuildSpec, RetryPolicy, SessionConfig
     from ltobisect.events import ListReporter
-    from ltobisect.session import Session
+    from ltobisect.conductor.session import Session
 
     tree = tmp_path / "tree"
     shutil.copytree(FAKE, tree)

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from e2e_support import REPO, Run, fragment_lines, leaf_randconfig, minimize
-from ltobisect.planted import Fault, git_history_over, scratch_tree
+from ltobisect.testing.planted import Fault, git_history_over, scratch_tree
 
 pytestmark = pytest.mark.kernel
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from e2e_support import Run, fragment_lines, leaf_randconfig, minimize
-from ltobisect.planted import Fault, scratch_tree
+from ltobisect.testing.planted import Fault, scratch_tree
 
 pytestmark = pytest.mark.kernel
 

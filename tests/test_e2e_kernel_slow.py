@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from e2e_support import fragment_lines, leaf_randconfig, make_bad_config, minimize
-from ltobisect.planted import Fault, scratch_tree
+from ltobisect.testing.planted import Fault, scratch_tree
 
 pytestmark = [pytest.mark.kernel, pytest.mark.slow]
 

@@ -26,7 +26,7 @@ import pytest
 
 from e2e_support import LINUX_LTO, Run, fragment_lines, minimize
 
-from ltobisect import signature as sg
+from ltobisect.logs import signature as sg
 from ltobisect.model import Signature
 
 pytestmark = pytest.mark.kernel

@@ -14,15 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from ltobisect import journal as jr
-from ltobisect import signature as sg
+from ltobisect.store import journal as jr
+from ltobisect.logs import signature as sg
 from ltobisect.cli import main
 from ltobisect.config import BuildSpec, RetryPolicy, SessionConfig
-from ltobisect.each_failure import EachFailure
+from ltobisect.conductor.each_failure import EachFailure
 from ltobisect.events import ListReporter, Message
 from ltobisect.model import Signature
 from ltobisect.oracle import targets_for
-from ltobisect.session import Session
+from ltobisect.conductor.session import Session
 
 FAKE = Path(__file__).parent / "fakelinux"
 
@@ -76,7 +76,7 @@ def test_a_regex_picks_the_failure_of_its_line_or_of_the_error_just_above() -> N
 
 
 def test_the_regex_picked_line_chooses_the_target_and_is_the_headline(tmp_path: Path) -> None:
-    from ltobisect.failures import regex_signature
+    from ltobisect.conductor.failures import regex_signature
 
     tree = tmp_path / "linux"
     (tree / "scripts").mkdir(parents=True)
@@ -278,7 +278,7 @@ def test_limits_and_targets_that_cannot_work_are_bad_input_before_the_search(tmp
 
 
 def test_a_user_target_slower_than_the_failure_needs_is_said_in_one_line(tmp_path: Path) -> None:
-    from ltobisect.failures import choice_notes
+    from ltobisect.conductor.failures import choice_notes
 
     tree = tmp_path / "linux"
     (tree / "scripts").mkdir(parents=True)

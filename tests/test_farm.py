@@ -26,7 +26,7 @@ from ltobisect.events import ListReporter
 from ltobisect.limits import StopCondition
 from ltobisect.model import Resolved
 from ltobisect.oracle import OracleSpec
-from ltobisect.session import Session
+from ltobisect.conductor.session import Session
 
 from session_support import FAST_RETRY, tiny_tree
 
@@ -258,7 +258,7 @@ def test_a_kernel_minimization_through_a_two_worker_cluster(kernel_tree, shared_
                                                             monkeypatch, pytestconfig):
     """The 6.1 ThinLTO link failure of test_e2e_kernel, with every build on a Dask worker."""
     from e2e_support import fragment_lines, leaf_randconfig, minimize
-    from ltobisect.planted import Fault, scratch_tree
+    from ltobisect.testing.planted import Fault, scratch_tree
 
     symbol = "ltobisect_e2e_lto_missing"
     culprits = {"CONFIG_USELIB=y", "CONFIG_CROSS_MEMORY_ATTACH=y"}
@@ -304,7 +304,7 @@ def test_builds_refused_by_a_worker_without_the_tree_go_to_the_others(tmp_path):
 
 @pytest.mark.needs("cc", "make", "git")
 def test_the_first_bad_commit_found_on_the_farm_is_the_local_one(tmp_path):
-    from ltobisect.planted import demo_git_history
+    from ltobisect.testing.planted import demo_git_history
 
     repo, revs, bad = demo_git_history(DEMO, tmp_path)
     env = {**os.environ, "PYTHONPATH": str(REPO)}

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import random
 
-from ltobisect import fidelity
+from ltobisect.testing import fidelity
 from ltobisect.model import Change
 
 

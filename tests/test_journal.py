@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ltobisect import journal as jr
-from ltobisect import state as st
+from ltobisect.store import journal as jr
+from ltobisect.store import state as st
 from ltobisect.config import (BuildSpec, Limits, RetryPolicy, SessionConfig, config_from_json,
                               config_to_json)
 from ltobisect.errors import InfraError, UserError

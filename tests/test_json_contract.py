@@ -26,8 +26,8 @@ from ltobisect import cli
 from ltobisect.errors import ExitCode
 from ltobisect.events import (SCHEMA, SUMMARY_FIELDS, BestImproved, TestFinished, TestStarted,
                               summary_document)
-from ltobisect.dirlock import LOCK_FILE
-from ltobisect.ui_plain import JsonReporter, PlainReporter
+from ltobisect.store.dirlock import LOCK_FILE
+from ltobisect.ui.plain import JsonReporter, PlainReporter
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "examples" / "demo"

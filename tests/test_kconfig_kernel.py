@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from choice_scenarios import EXPECTED, LEGACY_ONLY, SCENARIOS
-from ltobisect import fidelity
+from ltobisect.testing import fidelity
 from ltobisect.errors import UserError
 from ltobisect.kconfig import KconfigTree, kconfig_env, make_olddefconfig, parse_config, run_config_target
 from ltobisect.kconfig.compat import ChoiceRules

@@ -109,7 +109,7 @@ def test_a_worse_run_in_the_same_directory_never_replaces_the_result(demo, tmp_p
     """Inside the session (past the input checks), a run that ends as bad input writes its
     error to the terminal only."""
     from ltobisect.errors import UserError
-    from ltobisect.session import Session
+    from ltobisect.conductor.session import Session
 
     state = tmp_path / "state"
     shutil.copytree(demo / "state", state)

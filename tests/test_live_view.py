@@ -39,7 +39,7 @@ from ltobisect.events import (
     TestStarted,
 )
 from ltobisect.textfit import fit_changes, plural, shorten
-from ltobisect.ui import RichReporter
+from ltobisect.ui.live import RichReporter
 
 REPO = Path(__file__).resolve().parent.parent
 LLD = "ld.lld: error: undefined symbol: foo_bar >>> referenced by drivers/x/y.c"

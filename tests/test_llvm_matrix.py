@@ -16,13 +16,13 @@ from typing import Dict, List
 
 import pytest
 
-from ltobisect import llvm_matrix as lm
+from ltobisect.matrix import llvm as lm
 from ltobisect.cli import main
 from ltobisect.config import BuildSpec
 from ltobisect.errors import InfraError, UserError
-from ltobisect.journal import Journal
+from ltobisect.store.journal import Journal
 from ltobisect.model import Change, Ineffective, Outcome, Resolved, Verdict
-from ltobisect.planted import demo_git_history
+from ltobisect.testing.planted import demo_git_history
 from ltobisect.problem import Problem
 
 DEMO = Path(__file__).resolve().parent.parent / "examples" / "demo"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Dict, List, Sequence
 
-from ltobisect import lto_matrix as lm
+from ltobisect.matrix import lto as lm
 from ltobisect.model import Candidate, Change, Outcome, Resolved, Signature, Verdict
 
 CULPRIT = Change("USELIB", "y")

@@ -1,6 +1,6 @@
 """Real builds of the real Linux 6.1 tree (x86_64, tinyconfig + ThinLTO) with planted faults.
 
-The faults (ltobisect/planted.py) are reachable only when two options are both set:
+The faults (ltobisect/testing/planted.py) are reachable only when two options are both set:
 PAIR_ERROR (FHANDLE + CROSS_MEMORY_ATTACH: #error in fs/fhandle.c), OTHER_ERROR (FHANDLE +
 USELIB: another #error in the same file), PAIR_UNDEFINED (USELIB +
 CROSS_MEMORY_ATTACH: undefined symbol at the vmlinux link) and LTO_UNDEFINED (LTO_CLANG +
@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from ltobisect import signature as sigmod
+from ltobisect.logs import signature as sigmod
 from ltobisect.model import Signature, Verdict
 from ltobisect.oracle import KernelOracle
 
-from ltobisect.planted import (LTO_UNDEFINED, OTHER_ERROR, PAIR_ERROR, PAIR_UNDEFINED, kernel_config, lto_spec,
+from ltobisect.testing.planted import (LTO_UNDEFINED, OTHER_ERROR, PAIR_ERROR, PAIR_UNDEFINED, kernel_config, lto_spec,
                              resolved_config, scratch_tree)
 
 pytestmark = pytest.mark.kernel

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from ltobisect import priors
-from ltobisect.logscan import extract_all
+from ltobisect.conductor import priors
+from ltobisect.logs.logscan import extract_all
 from ltobisect.model import Change, Signature
 
 LOGS = Path(__file__).parent / "logs"
@@ -135,7 +135,7 @@ def test_files_built_on_the_way_are_not_what_the_failure_names(tree: Path):
 
 
 def test_the_report_says_what_came_of_a_guess_that_did_not_hold():
-    from ltobisect.report_facts import priors_line
+    from ltobisect.artifacts.facts import priors_line
 
     base = {"options": {"KCOV": "x", "KCOV_ENABLE_COMPARISONS": "y"}, "held": False, "size": 3,
             "changes": ["CONFIG_KCOV=y", "CONFIG_KCOV_ENABLE_COMPARISONS=y"]}

@@ -34,11 +34,11 @@ from pathlib import Path
 
 import pytest
 
-from ltobisect import signature as sg
+from ltobisect.logs import signature as sg
 from ltobisect.errors import UserError
-from ltobisect.judge_bundle import judge_program
+from ltobisect.artifacts.judge_bundle import judge_program
 from ltobisect.model import Signature, SignatureKind
-from ltobisect.planted import demo_kcov_tree
+from ltobisect.testing.planted import demo_kcov_tree
 from ltobisect.reducer import compile as cc
 from ltobisect.reducer import link as lk
 from ltobisect.reducer.common import package_of, require
@@ -205,7 +205,7 @@ KCOV_TRIGGER = {"CONFIG_KCOV=y", "CONFIG_KCOV_ENABLE_COMPARISONS=y", "CONFIG_DEB
 
 
 def kcov_crash_tree(tmp: Path):
-    """A copy of the demo with kcov as Linux has it (:func:`ltobisect.planted.demo_kcov_tree`)."""
+    """A copy of the demo with kcov as Linux has it (:func:`ltobisect.testing.planted.demo_kcov_tree`)."""
     return demo_kcov_tree(DEMO, tmp)
 
 

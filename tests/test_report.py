@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from ltobisect import report
-from ltobisect.report_facts import error_lines
-from ltobisect.session import Session
+from ltobisect.artifacts import report
+from ltobisect.artifacts.facts import error_lines
+from ltobisect.conductor.session import Session
 
 from session_support import EXPECTED, tiny_config, tiny_tree
 

@@ -5,7 +5,7 @@ error: reproduce.sh must call that build another failure (exit 1, 125 with --bis
 session did, not REPRODUCED. With python3 it asks judge.py, ltobisect's own matcher written
 out beside it; without python3 it greps the failure's line in its tool's layout. One demo
 session (real builds of examples/demo by the machine's cc, about 20-40 s) serves the module;
-the judge is also held against :func:`ltobisect.signature.matches` on the logs of tests/logs.
+the judge is also held against :func:`ltobisect.logs.signature.matches` on the logs of tests/logs.
 """
 from __future__ import annotations
 
@@ -20,9 +20,9 @@ from typing import Dict, List, Tuple
 
 import pytest
 
-from ltobisect import signature as sg
-from ltobisect.judge_bundle import OTHER, SHOWS, bundled_sources, judge_program
-from ltobisect.judge_grep import fallback_pattern
+from ltobisect.logs import signature as sg
+from ltobisect.artifacts.judge_bundle import OTHER, SHOWS, bundled_sources, judge_program
+from ltobisect.logs.judge_grep import fallback_pattern
 from ltobisect.model import Signature
 
 REPO = Path(__file__).resolve().parent.parent
@@ -114,12 +114,14 @@ def test_the_grep_without_python_finds_the_line_of_each_failure_and_not_the_othe
 
 
 def test_the_judge_bundles_the_matcher_with_what_it_imports_first():
+    """The log modules live in ltobisect/logs/, model and errors at the top: the bundle crosses
+    the packages, by dotted name, and keeps a module after the ones it imports."""
     order = list(bundled_sources())
-    assert order[-1] == "signature"
-    for name in ("model", "lognorm", "logtools", "logscan"):
-        assert order.index(name) < order.index("signature")
-    assert order.index("lognorm") < order.index("logscan")
-    assert order.index("model") < order.index("logtools")
+    assert order[-1] == "logs.signature"
+    for name in ("model", "errors", "logs.lognorm", "logs.logtools", "logs.logscan"):
+        assert order.index(name) < order.index("logs.signature")
+    assert order.index("logs.lognorm") < order.index("logs.logscan")
+    assert order.index("model") < order.index("logs.logtools")
 
 
 def test_a_log_it_cannot_read_is_not_another_failure(tmp_path):

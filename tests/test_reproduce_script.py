@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from ltobisect import report
-from ltobisect.session import Session
+from ltobisect.artifacts import report
+from ltobisect.conductor.session import Session
 
 from session_support import tiny_config, tiny_tree
 

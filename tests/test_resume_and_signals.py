@@ -14,7 +14,7 @@ import pytest
 
 from ltobisect.config import Limits
 from ltobisect.events import ListReporter
-from ltobisect.session import Session
+from ltobisect.conductor.session import Session
 
 from session_support import PyOracle, py_factory, tiny_config, tiny_tree
 

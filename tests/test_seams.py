@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from ltobisect import signature as sigmod
+from ltobisect.logs import signature as sigmod
 from ltobisect.config import BuildSpec, Limits
 from ltobisect.errors import Stopped
 from ltobisect.events import ListReporter, SessionFinished, TestFinished
 from ltobisect.limits import StopCondition, grace
 from ltobisect.model import Outcome, SessionStatus, Signature, SignatureKind, Verdict
 from ltobisect.oracle import KernelOracle, OracleSpec, make_oracle
-from ltobisect.session import Session
-from ltobisect.state import ResultDoc, SessionDoc, StateDir
+from ltobisect.conductor.session import Session
+from ltobisect.store.state import ResultDoc, SessionDoc, StateDir
 
 from session_support import PyOracle, py_factory, tiny_config, tiny_tree
 

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from ltobisect import journal as jr
+from ltobisect.store import journal as jr
 from ltobisect.config import Limits
 from ltobisect.errors import ExitCode
 from ltobisect.events import ListReporter, TestFinished, TestStarted
 from ltobisect.model import Label
-from ltobisect.session import Session
+from ltobisect.conductor.session import Session
 
 from session_support import EXPECTED, PyOracle, py_factory, tiny_config, tiny_tree
 
@@ -97,7 +97,7 @@ import sys
 from pathlib import Path
 sys.path.insert(0, sys.argv[3])
 from session_support import tiny_config
-from ltobisect.session import Session
+from ltobisect.conductor.session import Session
 tree, state = Path(sys.argv[1]), Path(sys.argv[2])
 Session(tiny_config(tree, state)).run()
 """

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from ltobisect import lognorm, logscan
-from ltobisect import signature as sigmod
+from ltobisect.logs import lognorm
+
+from ltobisect.logs import logscan
+from ltobisect.logs import signature as sigmod
 from ltobisect.errors import UserError
 from ltobisect.model import Signature
 

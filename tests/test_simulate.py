@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import random
 
-from ltobisect import simulate as sim
+from ltobisect.testing import simulate as sim
 from ltobisect.model import Resolved
 
 

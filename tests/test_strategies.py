@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from ltobisect.config import Limits
 from ltobisect.errors import InfraError, Stopped, UserError
 from ltobisect.model import Verdict
-from ltobisect.simulate import SimResolver, config_values, conjunction
+from ltobisect.testing.simulate import SimResolver, config_values, conjunction
 from ltobisect.strategies import STRATEGIES, get
 from ltobisect.strategies.base import split
 from ltobisect.strategies.grouping import closures, menus

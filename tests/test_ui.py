@@ -15,8 +15,8 @@ from ltobisect.events import (
     TestFinished,
     TestStarted,
 )
-from ltobisect.ui import RichReporter, ViewState, pick_reporter
-from ltobisect.ui_plain import JsonReporter, PlainReporter
+from ltobisect.ui.live import RichReporter, ViewState, pick_reporter
+from ltobisect.ui.plain import JsonReporter, PlainReporter
 
 SIG = "ld: undefined reference to `trace_net_queue_packet' (link-error)"
 

@@ -10,9 +10,9 @@ import pytest
 
 from ltobisect.config import BuildSpec
 from ltobisect.model import Change
-from ltobisect.linkrepro import lld_reproduce, relink_alone
+from ltobisect.artifacts.linkrepro import lld_reproduce, relink_alone
 from ltobisect.model import Signature
-from ltobisect.verify import Verifier, check_with_make
+from ltobisect.conductor.verify import Verifier, check_with_make
 
 from fakes import changes, make_problem
 

@@ -98,7 +98,7 @@ def test_a_finished_hook_drops_its_build_directories_and_keeps_its_journal(tmp_p
 
 def test_two_sessions_cannot_share_a_work_directory_at_once(tmp_path):
     from ltobisect.errors import UserError
-    from ltobisect.state import StateDir
+    from ltobisect.store.state import StateDir
 
     work = tmp_path / "work"
     first, second = StateDir(tmp_path / "a", work), StateDir(tmp_path / "b", work)

@@ -1,6 +1,6 @@
 """`ltobisect bisect STATE --good REV`: the first bad commit, from the command line.
 
-The bisection itself is :mod:`ltobisect.first_bad`; here its inputs are checked (a minimized
+The bisection itself is :mod:`ltobisect.conductor.first_bad`; here its inputs are checked (a minimized
 session, a git checkout, revisions that exist, good older than bad), it runs under
 :func:`ltobisect.cli.run.run_session` (Ctrl-C, SIGTERM and the budget stop it as they stop a
 search: :class:`BisectRun`), what was asked is remembered (``bisect/asked.json``, so that the
@@ -17,21 +17,23 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from ltobisect import first_bad, report
+from ltobisect.conductor import first_bad
+
+from ltobisect.artifacts import report
 from ltobisect.cli.context import Context
 from ltobisect.cli.run import run_session
-from ltobisect.dirlock import write_problem
+from ltobisect.store.dirlock import write_problem
 from ltobisect.errors import ExitCode, Stopped, UserError
-from ltobisect.finish import SessionResult
+from ltobisect.conductor.finish import SessionResult
 from ltobisect.history import Repo
 from ltobisect.inputs import check_state_dir
-from ltobisect.journal import write_json_atomic
+from ltobisect.store.journal import write_json_atomic
 from ltobisect.limits import StopCondition
 from ltobisect.model import SessionStatus
 from ltobisect.pools import pool_for
-from ltobisect.report_facts import bisect_lines
+from ltobisect.artifacts.facts import bisect_lines
 from ltobisect.config import Limits
-from ltobisect.state import ResultDoc, StateDir
+from ltobisect.store.state import ResultDoc, StateDir
 
 ASKED = "asked.json"
 

@@ -13,17 +13,19 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Dict
 
-from ltobisect import each_failure, report
+from ltobisect.conductor import each_failure
+
+from ltobisect.artifacts import report
 from ltobisect.cli.context import PROG, Context
 from ltobisect.cli.options import check_llvm_matrix, session_config
 from ltobisect.cli.reduce import check_reduce_tools, with_reduction
 from ltobisect.cli.run import resume_starter, run_session, starter
 from ltobisect.config import BuildSpec, SessionConfig, default_work_dir, is_kernel_tree
-from ltobisect.dirlock import write_problem
+from ltobisect.store.dirlock import write_problem
 from ltobisect.errors import ExitCode, UserError
-from ltobisect.load import validate
+from ltobisect.conductor.load import validate
 from ltobisect.makecheck import check_make_path
-from ltobisect.state import StateDir
+from ltobisect.store.state import StateDir
 from ltobisect.inputs import (
     arch_from_config,
     check_outputs,

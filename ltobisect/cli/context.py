@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Sequence
 
-from ltobisect.ui import JsonReporter, pick_reporter
+from ltobisect.ui.live import JsonReporter, pick_reporter
 
 PROG = "ltobisect"
 

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Optional, Tuple
 
 from ltobisect.config import BASELINES, BuildSpec, Limits, SessionConfig, is_kernel_tree
-from ltobisect import llvm_matrix
-from ltobisect import signature as sg
+from ltobisect.matrix import llvm as llvm_matrix
+from ltobisect.logs import signature as sg
 from ltobisect.errors import UserError
-from ltobisect.failures import numbered
+from ltobisect.conductor.failures import numbered
 from ltobisect.makecheck import check_make_path, check_targets
 from ltobisect.inputs import (
     check_arch,

@@ -9,12 +9,12 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from ltobisect import signature as sg
+from ltobisect.logs import signature as sg
 from ltobisect.cli.context import Context, note
 from ltobisect.cli.options import config_text, kconfig_build
 from ltobisect.errors import ExitCode
 from ltobisect.inputs import check_baseline, read_text_file
-from ltobisect.preview import explanation, loaded_tree, read_fragment
+from ltobisect.conductor.preview import explanation, loaded_tree, read_fragment
 from ltobisect.config import BASELINES, is_kernel_tree
 from ltobisect.textfit import plural
 from ltobisect.events import SCHEMA

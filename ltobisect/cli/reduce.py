@@ -14,20 +14,20 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from ltobisect import report
+from ltobisect.artifacts import report
 from ltobisect.cli.context import Context
 from ltobisect.cli.run import run_session
 from ltobisect.config import SessionConfig
-from ltobisect.dirlock import write_problem
+from ltobisect.store.dirlock import write_problem
 from ltobisect.errors import ExitCode, UserError
 from ltobisect.events import Message, PhaseStarted
-from ltobisect.finish import SessionResult
+from ltobisect.conductor.finish import SessionResult
 from ltobisect.inputs import check_state_dir
 from ltobisect.model import Phase, SessionStatus
 from ltobisect.reducer import run as reducer
 from ltobisect.reducer.common import require
-from ltobisect.report_facts import reduced_line
-from ltobisect.state import StateDir
+from ltobisect.artifacts.facts import reduced_line
+from ltobisect.store.state import StateDir
 
 
 def cmd_reduce(args: argparse.Namespace, ctx: Context) -> int:

@@ -10,13 +10,13 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional
 
-from ltobisect import each_failure
+from ltobisect.conductor import each_failure
 from ltobisect.cli.context import fail, note
 from ltobisect.cli.signals import Interrupts
 from ltobisect.config import SessionConfig
 from ltobisect.errors import ExitCode, InfraError
 from ltobisect.events import Message, summary_document
-from ltobisect.ui import read_text
+from ltobisect.ui.live import read_text
 
 #: ``start(reporter, register)``: runs a session and returns its SessionResult, calling
 #: ``register(session)`` first (see :func:`run_session`).
@@ -143,7 +143,7 @@ def starter(config: SessionConfig) -> Starter:
 
 def resume_starter(state: Path, settings: Optional[Dict[str, Any]] = None) -> Starter:
     """A starter that continues the session stored in ``state`` (``settings``: see
-    :func:`ltobisect.each_failure.stored`)."""
+    :func:`ltobisect.conductor.each_failure.stored`)."""
 
     def start(reporter: object, register: Callable[[object], None]) -> object:
         session = each_failure.stored(state, reporter, settings)

@@ -10,12 +10,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
-from .. import signature as sigmod
+from ..logs import signature as sigmod
 from ..build import BuildResult, make_args, make_command, run_make, sandbox_failed, toolchain_versions
 from ..config import BuildSpec, user_ccache_dir
 from ..confcheck import check_build
 from ..errors import InfraError, UserError
-from ..lognorm import STEP_LINE
+from ..logs.lognorm import STEP_LINE
 from ..model import MEASURED_KINDS, Outcome, Resolved, Signature, SignatureKind, Verdict
 from .common import Shared, infra_outcome, new_log, write_if_changed
 

@@ -23,8 +23,8 @@ from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Sequence
 
 from ltobisect import process
 from ltobisect.errors import InfraError, UserError
-from ltobisect.journal import fsync_dir, write_atomic
-from ltobisect.state import REDUCED_DIR, StateDir
+from ltobisect.store.journal import fsync_dir, write_atomic
+from ltobisect.store.state import REDUCED_DIR, StateDir
 
 #: The reduction's own directory in the state directory, and its documents.
 REDUCE_DIR = "reduce"

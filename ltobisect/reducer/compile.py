@@ -14,7 +14,7 @@ with ``-c FILE -o /dev/null``: every code generation and warning flag stays, so 
 the kernel's (clang also gets ``-ferror-limit=0``: expanded macros may show other errors first).
 When the front end alone (``-fsyntax-only``) shows the failure, as it does for most errors and
 warnings, that is the compile: no optimization or code generation, each test several times
-faster; a failure of the back end (a crash in a pass, a frame-size warning) keeps ``-c``. The file must show the session's signature (:func:`ltobisect.signature.shows_anywhere`:
+faster; a failure of the back end (a crash in a pass, a frame-size warning) keeps ``-c``. The file must show the session's signature (:func:`ltobisect.logs.signature.shows_anywhere`:
 any file name, the same kind, tool and message) before C-Vise starts, and every variant C-Vise
 keeps must show it too: another error is not interesting, so the reduction cannot slip to it.
 """
@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
 from ltobisect import process
-from ltobisect import signature as sg
+from ltobisect.logs import signature as sg
 from ltobisect.model import Signature, SignatureKind
 
 #: The compiler recorder CC is set to: ``sh record.sh <the build's compiler> ARGS``.

@@ -30,8 +30,8 @@ from pathlib import Path, PurePosixPath
 from typing import Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 from ltobisect import process
-from ltobisect import signature as sg
-from ltobisect.linkrepro import RESPONSE, _safe_members
+from ltobisect.logs import signature as sg
+from ltobisect.artifacts.linkrepro import RESPONSE, safe_members
 from ltobisect.model import Signature
 
 from .common import sh_quote
@@ -84,7 +84,7 @@ def unpack(tarball: Path, dest: Path) -> Path:
     shutil.rmtree(dest, ignore_errors=True)
     dest.mkdir(parents=True)
     with tarfile.open(tarball) as tar:
-        top = _safe_members(tar)
+        top = safe_members(tar)
         if top is None:
             raise ValueError("the tarball holds more than ld.lld writes")
         tar.extractall(dest)

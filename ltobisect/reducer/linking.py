@@ -17,9 +17,9 @@ from ltobisect.build import ccache_enabled
 from ltobisect.config import Toolchain, is_kernel_tree
 from ltobisect.errors import InfraError
 from ltobisect.events import PhaseStarted
-from ltobisect.journal import write_atomic
-from ltobisect.judge_bundle import JUDGE_FILE, judge_program
-from ltobisect.linkrepro import lld_reproduce, relink_alone
+from ltobisect.store.journal import write_atomic
+from ltobisect.artifacts.judge_bundle import JUDGE_FILE, judge_program
+from ltobisect.artifacts.linkrepro import lld_reproduce, relink_alone
 from ltobisect.model import Phase, Signature
 
 from . import compile as cc

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from ltobisect.events import PhaseStarted
-from ltobisect.journal import write_atomic
-from ltobisect.judge_bundle import JUDGE_FILE, judge_program
+from ltobisect.store.journal import write_atomic
+from ltobisect.artifacts.judge_bundle import JUDGE_FILE, judge_program
 from ltobisect.model import Phase
 
 from . import compile as cc

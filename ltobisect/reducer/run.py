@@ -33,18 +33,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from ltobisect import llvm_matrix
-from ltobisect import signature as sigmod
+from ltobisect.matrix import llvm as llvm_matrix
+from ltobisect.logs import signature as sigmod
 from ltobisect.build import build_env, ccache_enabled
 from ltobisect.config import (SessionConfig, Toolchain, is_kernel_tree,
                               user_ccache_dir)
 from ltobisect.errors import UserError
 from ltobisect.events import Message, PhaseStarted, ReduceProgress
 from ltobisect.model import Phase, Signature, SignatureKind
-from ltobisect.signature import at_the_link
-from ltobisect.journal import write_atomic
-from ltobisect.load import minimized_session
-from ltobisect.state import ResultDoc, StateDir
+from ltobisect.logs.signature import at_the_link
+from ltobisect.store.journal import write_atomic
+from ltobisect.conductor.load import minimized_session
+from ltobisect.store.state import ResultDoc, StateDir
 
 from . import compile as cc
 from . import link as lk
@@ -214,7 +214,7 @@ class Reduction(SourceSteps, LinkSteps):
 
     def _other_releases(self) -> Dict[str, str]:
         """The reduced reproducer against the session's ``--llvm-matrix`` releases: repro.sh
-        with its LLVM programs moved to each release (:func:`ltobisect.llvm_matrix.retarget_text`),
+        with its LLVM programs moved to each release (:func:`ltobisect.matrix.llvm.retarget_text`),
         run from a copy alone. ``{"19": "reproduces" | "does not reproduce" | "fails otherwise: ..."
         | "cannot run: ..."}``."""
         script = (self.rs.attach_dir / REPRO).read_text()

@@ -17,8 +17,8 @@ from tenacity import Retrying, retry_if_result, stop_after_attempt
 
 from ltobisect.errors import InfraError
 from ltobisect.events import PhaseStarted
-from ltobisect.journal import write_atomic
-from ltobisect.judge_bundle import JUDGE_FILE, judge_program
+from ltobisect.store.journal import write_atomic
+from ltobisect.artifacts.judge_bundle import JUDGE_FILE, judge_program
 from ltobisect.model import Phase, Signature, SignatureKind
 
 from . import compile as cc
@@ -291,8 +291,8 @@ esac
 def prefilter(sig: Signature) -> str:
     """repro.sh's quick no: a compile whose output lacks the message's words is not the
     failure, and needs no python (C-Vise runs thousands of tests). The judge decides the rest."""
-    from ltobisect.judge_grep import message
-    from ltobisect.llvmcrash import printed
+    from ltobisect.logs.judge_grep import message
+    from ltobisect.logs.llvmcrash import printed
 
     text = sig.message if sig.kind == SignatureKind.COMPILE_ERROR else printed(sig.message) \
         if sig.kind == SignatureKind.CRASH else ""

@@ -2,7 +2,7 @@
 
 LLVM's guide to LTO bugs asks for the failing stage: the optimizer (``opt``) or the code
 generator (``llc``), run on the module as it was when the stage began. The crash's identity
-already names the stage from the stack (:mod:`ltobisect.llvmcrash`: ``ThinLTO backend
+already names the stage from the stack (:mod:`ltobisect.logs.llvmcrash`: ``ThinLTO backend
 optimization``, ``regular LTO code generation (...)``). Here the reduced link runs once more with
 ``--save-temps``, which makes ld.lld write the module before each stage (ThinLTO beside each
 input: ``x.o.3.import.bc`` before optimization, ``x.o.5.precodegen.bc`` before code
@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from ltobisect import process
-from ltobisect.llvmcrash import normalize_ir, parts
-from ltobisect.logscan import extract_all
+from ltobisect.logs.llvmcrash import normalize_ir, parts
+from ltobisect.logs.logscan import extract_all
 from ltobisect.model import Signature, SignatureKind
-from ltobisect.state import REDUCED_DIR
+from ltobisect.store.state import REDUCED_DIR
 
 from . import link as lk
 

@@ -1,0 +1,1 @@
+"""What is on disk: the journal of builds, the state directory, the locks."""
