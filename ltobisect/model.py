@@ -130,12 +130,6 @@ class SignatureKind(enum.StrEnum):
 
 
 
-#: Kinds judged by a measurement or by an outside judge, not by a log's error lines: a finished
-#: build's log cannot answer them again.
-MEASURED_KINDS = frozenset({SignatureKind.MEMORY, SignatureKind.DURATION, SignatureKind.TIMEOUT,
-                            SignatureKind.SCRIPT})
-
-
 class SessionStatus(enum.StrEnum):
     """How a session ended (``SessionResult.status``, summary.json's ``status``)."""
 

@@ -31,6 +31,7 @@ from ltobisect.logs.lognorm import MAKE_LINE, strip_roots, with_log_roots
 from ltobisect.logs.logtools import MAKE_ERROR
 from ltobisect.model import Label, SessionStatus, Signature, SignatureKind
 from ltobisect.textfit import plural
+from ltobisect.logs.kinds import make_targets
 from ltobisect.oracle import targets_for
 
 #: Where the log excerpt is kept, for when the build logs are gone.
@@ -152,8 +153,8 @@ class Facts:
 
     def target(self) -> str:
         b = self.build
-        if b is None:
-            return default_target(self.signature)
+        if b is None:  # a --test session: what a kernel build of this failure would need
+            return " ".join(make_targets(self.signature))
         return build_target(b, self.signature)
 
     def log_path(self) -> Optional[str]:
@@ -379,19 +380,6 @@ def error_lines(text: str, keep: Sequence[str] = ()) -> str:
     while out and not out[-1].strip():
         out.pop()
     return "\n".join(out) if out else text
-
-
-def default_target(sig: Optional[Signature]) -> str:
-    """The make target that shows a failure: vmlinux for link-time ones, the object's
-    directory for a compile error (it builds only what the config enables), else the default."""
-    if sig is None:
-        return ""
-    if sig.kind in (SignatureKind.LINK_ERROR, SignatureKind.MODPOST) or sig.tool.startswith("ld"):
-        return "vmlinux"
-    if sig.kind == SignatureKind.COMPILE_ERROR and "/" in sig.location:
-        path = sig.location.split(":", 1)[0]
-        return path.rsplit("/", 1)[0] + "/"
-    return ""
 
 
 def build_target(b: BuildSpec, sig: Optional[Signature]) -> str:

@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from ltobisect import __version__
-
-from ltobisect.model import MEASURED_KINDS, Signature
+from ltobisect.logs.kinds import MEASURED_KINDS
+from ltobisect.model import Signature
 
 #: The attachment's name, beside reproduce.sh.
 JUDGE_FILE = "judge.py"

@@ -22,9 +22,10 @@ from typing import Iterable, Optional, Sequence, Tuple
 
 from ..errors import UserError
 from .llvmcrash import legacy, same_crash
-from .lognorm import COMPILERS, LINKERS, OWN_LINE_PREFIX, log_lines, normalize_text
+from .lognorm import COMPILERS, OWN_LINE_PREFIX, log_lines, normalize_text
 from .logscan import LogFailure, extract, extract_all, failures, fallback, find_all, primary, regex_failure
-from ..model import MEASURED_KINDS, Signature, SignatureKind
+from .kinds import MEASURED_KINDS, at_the_link
+from ..model import Signature, SignatureKind
 
 __all__ = [
     "LogFailure", "OWN_LINE_PREFIX", "at_the_link", "describe_all", "disk_full", "duration_above", "excerpt",
@@ -175,15 +176,6 @@ def _unknown_crash(sig: Signature, seen: Signature) -> bool:
     named); only a signature written before crashes had an identity agrees with any crash."""
     return (sig.kind == SignatureKind.CRASH and seen.message == "crashed"
             and not legacy(sig.message))
-
-
-def at_the_link(sig: Optional[Signature]) -> bool:
-    """Whether a failure happens in the final link: a linker's error, or lld crashing (an LTO
-    crash). Such a failure needs ``vmlinux`` built, and ``ld.lld --reproduce`` replays it."""
-    if sig is None:
-        return False
-    return sig.kind == SignatureKind.LINK_ERROR or (sig.kind == SignatureKind.CRASH
-                                                    and sig.tool in LINKERS)
 
 
 def disk_full(log_text: str) -> bool:

@@ -16,7 +16,8 @@ from ..config import BuildSpec, user_ccache_dir
 from ..confcheck import check_build
 from ..errors import InfraError, UserError
 from ..logs.lognorm import STEP_LINE
-from ..model import MEASURED_KINDS, Outcome, Resolved, Signature, SignatureKind, Verdict
+from ..logs.kinds import MEASURED_KINDS, make_targets
+from ..model import Outcome, Resolved, Signature, SignatureKind, Verdict
 from .common import Shared, infra_outcome, new_log, write_if_changed
 
 
@@ -28,34 +29,16 @@ def is_kbuild(tree: Path) -> bool:
 def targets_for(spec: BuildSpec, sig: Optional[Signature]) -> List[str]:
     """The make targets that test for ``sig`` (empty: make's default goal).
 
-    The user's ``spec.target`` wins. On a kbuild tree, a compile error (or objtool error) in a
-    C/assembler file builds only that file's directory: a directory target builds what the
-    config enables there, unlike a single-object target that compiles the file regardless.
-    Link errors, linker crashes and objtool findings on vmlinux build ``vmlinux``; Kconfig
-    warnings need only ``olddefconfig``. Anything else (no signature, thresholds, regexes,
-    make's own errors) builds the default goal, as the original failing build did. A regex
-    signature builds what the failure of the log line it picked needs (its ``basis``).
+    The user's ``spec.target`` wins. On a kbuild tree, the failure's kind says
+    (:func:`ltobisect.logs.kinds.make_targets`: a compile error builds its file's directory, a
+    link failure ``vmlinux``, a Kconfig warning ``olddefconfig``); a tree without kbuild builds
+    its default goal.
     """
     if spec.target:
         return shlex.split(spec.target)
-    if sig is not None and sig.kind == SignatureKind.REGEX:
-        sig = sig.basis  # the failure of the line the regex picked, when it picked one
-    if sig is None or not is_kbuild(spec.tree):
+    if not is_kbuild(spec.tree):
         return []
-    loc = sig.location.split(":", 1)[0]
-    if sig.kind == SignatureKind.COMPILE_ERROR and sig.tool not in ("ld.lld", "ld", "lld"):
-        if loc.endswith((".c", ".S", ".rs")) and "/" in loc and not loc.startswith(("/", "<")):
-            return [loc.rsplit("/", 1)[0] + "/"]
-        return []
-    if sig.kind in ("objtool", "objtool-warning"):
-        if loc.endswith(".o") and "/" in loc and not loc.startswith("vmlinux"):
-            return [loc.rsplit("/", 1)[0] + "/"]
-        return ["vmlinux"]
-    if sigmod.at_the_link(sig):
-        return ["vmlinux"]
-    if sig.kind == SignatureKind.KCONFIG:
-        return ["olddefconfig"]
-    return []
+    return make_targets(sig)
 
 
 def makefile_hash(tree: Path) -> str:

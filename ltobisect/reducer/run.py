@@ -40,8 +40,8 @@ from ltobisect.config import (SessionConfig, Toolchain, is_kernel_tree,
                               user_ccache_dir)
 from ltobisect.errors import UserError
 from ltobisect.events import Message, PhaseStarted, ReduceProgress
-from ltobisect.model import Phase, Signature, SignatureKind
-from ltobisect.logs.signature import at_the_link
+from ltobisect.model import Phase, Signature
+from ltobisect.logs import kinds
 from ltobisect.store.journal import write_atomic
 from ltobisect.conductor.load import minimized_session
 from ltobisect.store.state import ResultDoc, StateDir
@@ -66,15 +66,7 @@ class ReduceOptions:
 
 def kind_of(sig: Optional[Signature]) -> Optional[str]:
     """``link``, ``source`` or ``None`` (no reduction beyond the config) for a signature."""
-    if sig is None:
-        return None
-    if sig.kind == SignatureKind.REGEX and sig.basis is not None:
-        sig = sig.basis
-    if at_the_link(sig):
-        return "link"
-    if sig.kind in (SignatureKind.COMPILE_ERROR, SignatureKind.CRASH):
-        return "source"
-    return None
+    return kinds.reduction(sig)
 
 
 def tools_for(kind: str, config: SessionConfig, linker: Optional[str] = None) -> List[str]:
