@@ -21,7 +21,6 @@ import functools
 import os
 import shlex
 import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence
@@ -84,13 +83,12 @@ def bwrap_works() -> bool:
     if exe is None:
         return False
     try:
-        probe = subprocess.run(
-            [exe, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-net", "--unshare-pid", "true"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30,
-        )
-    except (OSError, subprocess.TimeoutExpired):
+        code, _out = process.capture(
+            [exe, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-net",
+             "--unshare-pid", "true"], timeout=30)
+    except OSError:
         return False
-    return probe.returncode == 0
+    return code == 0
 
 
 def use_bwrap(spec: BuildSpec) -> bool:
@@ -156,11 +154,11 @@ def reproduce_command(spec: BuildSpec, out_dir: Path, targets: Sequence[str] = (
 @functools.lru_cache(maxsize=None)
 def _first_line(*argv: str) -> str:
     try:
-        out = subprocess.run(list(argv), capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired) as exc:
+        code, out, err = process.outputs(list(argv), timeout=30)
+    except OSError as exc:
         return f"unavailable ({exc.__class__.__name__})"
-    text = (out.stdout or out.stderr).strip()
-    return text.splitlines()[0] if text else f"unavailable (exit {out.returncode})"
+    text = (out or err).strip()
+    return text.splitlines()[0] if text else f"unavailable (exit {code})"
 
 
 def toolchain_versions(spec: BuildSpec) -> Dict[str, str]:

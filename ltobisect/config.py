@@ -14,11 +14,11 @@ import os
 import re
 import shlex
 import shutil
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from ltobisect import process
 from ltobisect.errors import UserError
 
 #: The baselines a tree computes itself (anything else names a config file).
@@ -66,10 +66,10 @@ def _ccache_dir(env: Optional[str], home: Optional[str], xdg: Optional[str]) -> 
     exe = shutil.which("ccache")
     if exe:
         try:
-            said = subprocess.run([exe, "-k", "cache_dir"], capture_output=True, text=True, timeout=10)
-            if said.returncode == 0 and said.stdout.strip():
-                return Path(said.stdout.strip())
-        except (OSError, subprocess.SubprocessError):
+            code, out, _err = process.outputs([exe, "-k", "cache_dir"], timeout=10)
+            if code == 0 and out.strip():
+                return Path(out.strip())
+        except OSError:
             pass
     return (Path(xdg) if xdg else Path.home() / ".cache") / "ccache"
 

@@ -23,7 +23,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Dict, Mapping, Optional, Sequence, Set, Tuple
+from typing import IO, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 #: Seconds between SIGTERM and SIGKILL when a group is killed; the whole kill takes < 5 s.
 TERM_GRACE = 1.5
@@ -33,27 +33,57 @@ SAMPLE_INTERVAL = 0.2
 FIRST_SAMPLE = 0.005
 
 
+def _proc(pid: str, what: str) -> Optional[bytes]:
+    """``/proc/<pid>/<what>``, or ``None`` when the process is gone or not ours to read."""
+    try:
+        with open(f"/proc/{pid}/{what}", "rb") as fh:
+            return fh.read()
+    except OSError:
+        return None
+
+
+def _pids() -> List[str]:
+    try:
+        return [name for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:
+        return []
+
+
 def group_members(pgid: int) -> Dict[int, int]:
     """pid -> resident bytes of every live process whose process group is ``pgid``."""
     page = os.sysconf("SC_PAGE_SIZE")
     out: Dict[int, int] = {}
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return out
-    for name in entries:
-        if not name.isdigit():
+    for name in _pids():
+        raw = _proc(name, "stat")
+        if raw is None:
             continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as fh:
-                stat = fh.read().decode("ascii", "replace")
-        except OSError:
-            continue
+        stat = raw.decode("ascii", "replace")
         rest = stat[stat.rfind(")") + 2:].split()
         # fields after "(comm)": state ppid pgrp session ... rss is field 24 overall = rest[21]
         if len(rest) > 21 and rest[2] == str(pgid) and rest[0] != "Z":
             out[int(name)] = int(rest[21]) * page
     return out
+
+
+def groups_with_env(name: str, prefixes: Sequence[str]) -> Set[int]:
+    """The process groups, other than ours, of the processes whose environment variable
+    ``name`` starts with one of ``prefixes`` (the builds a killed run left behind)."""
+    key = name.encode() + b"="
+    groups: Set[int] = set()
+    for pid in _pids():
+        if int(pid) == os.getpid():
+            continue
+        raw = _proc(pid, "environ")
+        value = next((kv[len(key):] for kv in (raw or b"").split(b"\0") if kv.startswith(key)), None)
+        if value is None or not value.decode(errors="replace").startswith(tuple(prefixes)):
+            continue
+        try:
+            pgid = os.getpgid(int(pid))
+        except OSError:
+            continue
+        if pgid != os.getpgrp():
+            groups.add(pgid)
+    return groups
 
 
 def kill_group(pgid: int, grace: float = TERM_GRACE) -> None:
@@ -193,10 +223,11 @@ class _Watch:
 def run(argv: Sequence[str], *, cwd: Optional[Path] = None, env: Optional[Mapping[str, str]] = None,
         stdout: Optional[IO[bytes]] = None, timeout: Optional[float] = None,
         mem_limit: Optional[int] = None, groups: Optional[ProcessGroups] = None,
-        stop: Optional[threading.Event] = None) -> Finished:
+        stop: Optional[threading.Event] = None, stderr: Optional[IO[bytes]] = None) -> Finished:
     """Run ``argv`` in a new process group until it exits; measure and bound it.
 
-    Its stdin is empty; stdout and stderr go to ``stdout`` (inherited when None). The whole
+    Its stdin is empty; stdout and stderr go to ``stdout`` (inherited when None), stderr to
+    ``stderr`` instead when given. The whole
     group is killed when ``timeout`` seconds pass, when the group's memory exceeds
     ``mem_limit`` bytes, when ``stop`` is set, or by ``groups`` / :data:`ALL`; a group left
     behind by a leader that exited is killed too. Raises :class:`OSError` when it cannot start.
@@ -204,7 +235,8 @@ def run(argv: Sequence[str], *, cwd: Optional[Path] = None, env: Optional[Mappin
     start = time.monotonic()
     proc = subprocess.Popen(
         list(argv), cwd=None if cwd is None else str(cwd), env=None if env is None else dict(env),
-        stdin=subprocess.DEVNULL, stdout=stdout, stderr=None if stdout is None else subprocess.STDOUT,
+        stdin=subprocess.DEVNULL, stdout=stdout,
+        stderr=stderr if stderr is not None else None if stdout is None else subprocess.STDOUT,
         start_new_session=True,
     )
     pgid = proc.pid
@@ -247,3 +279,16 @@ def capture(argv: Sequence[str], *, cwd: Optional[Path] = None,
     code = done.exit_code
     return (code if code is not None and not done.killed_by_us else -1), text
 
+
+def outputs(argv: Sequence[str], *, cwd: Optional[Path] = None,
+            env: Optional[Mapping[str, str]] = None, timeout: Optional[float] = None,
+            stop: Optional[threading.Event] = None) -> Tuple[int, str, str]:
+    """:func:`capture` with stdout and stderr apart: the exit status (-1 when we killed it or a
+    signal ended it), stdout, stderr. Raises :class:`OSError` when it cannot start."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        done = run(argv, cwd=cwd, env=env, stdout=out, stderr=err, timeout=timeout, stop=stop)
+        out.seek(0)
+        err.seek(0)
+        texts = out.read().decode(errors="replace"), err.read().decode(errors="replace")
+    code = done.exit_code
+    return (code if code is not None and not done.killed_by_us else -1), texts[0], texts[1]

@@ -12,7 +12,7 @@ import pytest
 
 from choice_scenarios import EXPECTED, LEGACY_ONLY, SCENARIOS
 from ltobisect.kconfig import KconfigTree, parse_config
-from ltobisect.kconfig.compat import ChoiceRules
+from ltobisect.kconfig.compat import ChoiceRules, Generation
 from ltobisect.model import Change
 
 TREES = Path(__file__).parent / "kconfig_trees"
@@ -71,6 +71,24 @@ def test_rules_are_read_off_the_tree(tmp_path):
         (tree / "Kconfig").write_text((TREES / "choices" / "Kconfig").read_text())
         assert KconfigTree.load(tree, work_dir=tmp_path / "w").choice_rules is rules
     assert KconfigTree.load(TREES / "choices", work_dir=tmp_path / "w2").choice_rules is ChoiceRules.LEGACY
+
+
+def test_a_generation_is_one_object_read_off_the_tree(tmp_path):
+    """Choice rules and out-of-range values are read off the tree's own scripts/kconfig into one
+    Generation; a tree may be loaded with another one given."""
+    kconfig = tmp_path / "scripts" / "kconfig"
+    kconfig.mkdir(parents=True)
+    (tmp_path / "Kconfig").write_text((TREES / "choices" / "Kconfig").read_text())
+    (kconfig / "symbol.c").write_text("struct list_head choice_members;\n")
+    (kconfig / "confdata.c").write_text("/* 6.11 on: no range check when reading */\n")
+    assert Generation.of_tree(tmp_path) == Generation(ChoiceRules.PRIORITY, clamps=True)
+    (kconfig / "confdata.c").write_text("if (!sym_string_within_range(sym, p)) {\n")
+    assert Generation.of_tree(tmp_path) == Generation(ChoiceRules.PRIORITY, clamps=False)
+    assert Generation.of_tree(tmp_path, ChoiceRules.LEGACY).choices is ChoiceRules.LEGACY
+    older = Generation(ChoiceRules.LEGACY, clamps=False)
+    kt = KconfigTree.load(tmp_path, work_dir=tmp_path / "w", generation=older)
+    assert kt.generation == older and kt.choice_rules is ChoiceRules.LEGACY
+    assert older.describe() == "choices before 6.11, out-of-range values dropped"
 
 
 def test_priority_allnoconfig_leaves_choices_to_their_default(loaded):

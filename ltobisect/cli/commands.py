@@ -6,13 +6,13 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Dict
 
+from ltobisect import process
 from ltobisect.conductor import each_failure
 
 from ltobisect.artifacts import report
@@ -273,6 +273,8 @@ def cmd_bench(args: argparse.Namespace, ctx: Context) -> int:
     worst = 0
     for p in scripts:
         print(f"== {p.stem}", flush=True)
-        rc = subprocess.call([sys.executable, str(p), *args.args], cwd=str(REPO))
+        # Through the process room: Ctrl-C or a kill of ltobisect kills the benchmark's group.
+        rc = process.run([sys.executable, str(p), *args.args], cwd=REPO).exit_code
+        rc = 1 if rc is None else rc  # a signal ended it
         worst = worst or rc
     return ExitCode.INFRA if worst else 0

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from ltobisect.dotconfig import digest
 from ltobisect.dotconfig import parse as parse_config
-from ltobisect.kconfig.compat import ChoiceRules
+from ltobisect.kconfig.compat import ChoiceRules, Generation
 from ltobisect.kconfig.env import is_kernel_tree, kconfig_env, kernelversion
 from ltobisect.kconfig.make import make_olddefconfig, run_config_target
 from ltobisect.kconfig.tree import KconfigTree
 
-__all__ = ["ChoiceRules", "KconfigTree", "digest", "is_kernel_tree", "kconfig_env", "kernelversion",
+__all__ = ["ChoiceRules", "Generation", "KconfigTree", "digest", "is_kernel_tree", "kconfig_env", "kernelversion",
            "make_olddefconfig", "parse_config", "run_config_target"]

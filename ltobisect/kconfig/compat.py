@@ -35,15 +35,20 @@ from __future__ import annotations
 
 import enum
 import json
+from dataclasses import dataclass
 import os
-import subprocess
 from pathlib import Path
 from typing import Dict, List, Optional, Set
 
 import kconfiglib
+
+from ltobisect import process
 from kconfiglib import BOOL, Choice, Kconfig, Symbol, expr_value
 
 _BOOL_TRISTATE = (kconfiglib.BOOL, kconfiglib.TRISTATE)
+#: Seconds a ``$(shell,...)`` probe may run (a compiler asked about a flag answers in well under
+#: one); a hung toolchain then costs one probe's answer, empty as a failed probe's, and a warning.
+PROBE_TIMEOUT = 300.0
 _TRI = {"n": 0, "m": 1, "y": 2}
 
 
@@ -77,6 +82,33 @@ def clamps_out_of_range(tree: Path, rules: ChoiceRules) -> bool:
     return "sym_string_within_range" not in text
 
 
+@dataclass(frozen=True)
+class Generation:
+    """One generation of the kernel's `conf`: the rules in which it differs from kconfiglib,
+    as one object chosen from the tree (:meth:`of_tree`) and handed to :class:`LinuxKconfig`.
+
+    ``choices``: how choices settle (:class:`ChoiceRules`); ``clamps``: out-of-range int/hex
+    user values are clamped to the nearer bound instead of dropped. A new generation's rule is
+    a field here, its detection in :meth:`of_tree` (from the tree's own ``scripts/kconfig``),
+    and its code in this module, consulting ``kconf.generation``.
+    """
+
+    choices: ChoiceRules = ChoiceRules.LEGACY
+    clamps: bool = False
+
+    @classmethod
+    def of_tree(cls, tree: Path, choices: Optional[ChoiceRules] = None) -> "Generation":
+        """The generation of ``tree``'s conf; ``choices`` overrides its choice rules (for
+        Kconfig projects that do not carry the kernel's tools)."""
+        rules = ChoiceRules(choices) if choices is not None else ChoiceRules.of_tree(tree)
+        return cls(rules, clamps_out_of_range(tree, rules))
+
+    def describe(self) -> str:
+        """``6.11+ choices, out-of-range values clamped``, in the words of a report."""
+        era = "6.11+ choices" if self.choices is ChoiceRules.PRIORITY else "choices before 6.11"
+        return f"{era}, out-of-range values {'clamped' if self.clamps else 'dropped'}"
+
+
 class LinuxKconfig(Kconfig):
     """A kconfiglib ``Kconfig`` with Linux 6.x parsing and value semantics.
 
@@ -87,14 +119,13 @@ class LinuxKconfig(Kconfig):
 
     def __init__(self, filename: str = "Kconfig", *, work_dir: Path,
                  probe_cache: Optional[Dict[str, str]] = None,
-                 choice_rules: ChoiceRules = ChoiceRules.LEGACY, clamp_out_of_range: bool = False) -> None:
+                 generation: Generation = Generation()) -> None:
         # Set before parsing: the parser calls our hooks during Kconfig.__init__.
         self.work_dir = Path(work_dir)
         self.probe_cache: Dict[str, str] = dict(probe_cache or {})
         self.probes_run = 0
         self.transitional: set = set()
-        self.choice_rules = ChoiceRules(choice_rules)
-        self.clamp_out_of_range = clamp_out_of_range
+        self.generation = generation
         self._current_name: Optional[str] = None
         super().__init__(filename, warn=True, warn_to_stderr=False)
         for name in self.transitional:
@@ -111,6 +142,10 @@ class LinuxKconfig(Kconfig):
         self._inconsistent: Set[Choice] = set()
 
     # -- reading a .config: the choice state conf keeps besides the symbols' user values ----
+    @property
+    def choice_rules(self) -> ChoiceRules:
+        return self.generation.choices
+
     def begin_read(self) -> None:
         """Start reading a .config: every choice forgets what the previous one said."""
         self._priority = {}
@@ -181,9 +216,13 @@ def _cached_shell(kconf, _name, command):
     if cache is not None and command in cache:
         return cache[command]
     work_dir = getattr(kconf, "work_dir", None)
-    proc = subprocess.run(command, shell=True, capture_output=True, cwd=work_dir)
-    stdout = proc.stdout.decode(kconf._encoding, errors="replace")
-    stderr = proc.stderr.decode(kconf._encoding, errors="replace")
+    try:
+        code, stdout, stderr = process.outputs(["/bin/sh", "-c", command], cwd=work_dir,
+                                               timeout=PROBE_TIMEOUT)
+    except OSError as exc:
+        code, stdout, stderr = -1, "", f"cannot run: {exc}"
+    if code == -1 and not stderr:
+        stderr = f"killed after {PROBE_TIMEOUT:.0f} s or by a signal"
     if stderr:
         kconf._warn("'{}' wrote to stderr: {}".format(command, " ".join(stderr.splitlines())),
                     kconf.filename, kconf.linenr)
@@ -302,7 +341,7 @@ def _clamped_str_value(self):
     if self._cached_str_val is not None:
         return self._cached_str_val
     kconf = self.kconfig
-    if (kconf.__class__ is LinuxKconfig and kconf.clamp_out_of_range and self.user_value
+    if (kconf.__class__ is LinuxKconfig and kconf.generation.clamps and self.user_value
             and self.orig_type in (kconfiglib.INT, kconfiglib.HEX) and self.visibility):
         base = 10 if self.orig_type is kconfiglib.INT else 16
         for low_expr, high_expr, cond in self.ranges:

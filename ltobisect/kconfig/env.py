@@ -4,7 +4,7 @@ Kconfig files read the toolchain through environment variables (``$(CC)``, ``$(C
 ``$(CC_VERSION_TEXT)`` ...). Running make only to learn them costs seconds per tree, so this
 module derives them from ARCH, LLVM and the make variables the way Linux 6.x's top Makefile and
 ``scripts/Makefile.clang`` do; the tool names come from :class:`~ltobisect.config.Toolchain`.
-Plain data and subprocess only: no kconfiglib here.
+Plain data and the process room only: no kconfiglib here.
 """
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ import platform
 import re
 import shlex
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Dict, Iterator, Optional, Sequence
 
+from ltobisect import process
 from ltobisect.config import Toolchain, compiler_path, is_kernel_tree, parse_make_vars, srcarch_of
 from ltobisect.errors import UserError
 
@@ -67,9 +67,8 @@ def _version_text(cc: str) -> str:
     """First line of ``$(CC) --version`` without '#', as the Makefile's CC_VERSION_TEXT."""
     try:
         argv = shlex.split(cc) + ["--version"]
-        out = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, "LC_ALL": "C"},
-                             timeout=60).stdout
-    except (OSError, ValueError, subprocess.TimeoutExpired):
+        _code, out, _err = process.outputs(argv, env={**os.environ, "LC_ALL": "C"}, timeout=60)
+    except (OSError, ValueError):
         return ""
     first = out.splitlines()[0] if out else ""
     return first.replace("#", "").strip()

@@ -20,7 +20,7 @@ from ltobisect import dotconfig
 from ltobisect.config import BASELINES, is_kernel_tree
 from ltobisect.errors import UserError
 from ltobisect.kconfig import reader
-from ltobisect.kconfig.compat import (ChoiceRules, LinuxKconfig, clamps_out_of_range, load_probe_cache,
+from ltobisect.kconfig.compat import (ChoiceRules, Generation, LinuxKconfig, load_probe_cache,
                                       save_probe_cache)
 from ltobisect.kconfig.env import defconfig_file, environment, kconfig_env, probe_identity
 from ltobisect.kconfig.explain import TYPE_NAMES, actual_value, menu_path, needs_closure, why_ineffective
@@ -66,13 +66,15 @@ class KconfigTree:
     @classmethod
     def load(cls, tree: Path, *, arch: Optional[str] = None, llvm: Optional[str] = None,
              make_vars: Sequence[str] = (), kconfig_file: str = "Kconfig", work_dir: Optional[Path] = None,
-             probe_cache: Optional[Path] = None, choice_rules: Optional[ChoiceRules] = None) -> "KconfigTree":
+             probe_cache: Optional[Path] = None, choice_rules: Optional[ChoiceRules] = None,
+             generation: Optional[Generation] = None) -> "KconfigTree":
         """Parse ``tree/kconfig_file`` with the environment `make ARCH=.. LLVM=..` would give `conf`.
 
         ``work_dir`` is where ``$(shell,...)`` probes run (they write temporary files to their
         current directory); a private temporary directory by default. ``probe_cache`` is a
         directory: probe answers are kept there in one file per toolchain identity and reused.
-        ``choice_rules`` overrides the choice semantics read off the tree's ``scripts/kconfig``
+        ``generation`` overrides the conf generation read off the tree's ``scripts/kconfig``
+        (:class:`~ltobisect.kconfig.compat.Generation`), ``choice_rules`` only its choice rules
         (for Kconfig projects that do not carry the kernel's tools).
         """
         tree = Path(tree).resolve()
@@ -93,9 +95,8 @@ class KconfigTree:
         start = time.monotonic()
         with environment(env):
             try:
-                rules = choice_rules or ChoiceRules.of_tree(tree)
                 kconf = LinuxKconfig(kconfig_file, work_dir=work_dir, probe_cache=cached,
-                                     choice_rules=rules, clamp_out_of_range=clamps_out_of_range(tree, rules))
+                                     generation=generation or Generation.of_tree(tree, choice_rules))
             except KconfigError as e:
                 first = str(e).strip().splitlines()[0] if str(e).strip() else "parse error"
                 raise UserError(f"cannot parse the Kconfig of {tree}: {first}") from None
@@ -115,9 +116,14 @@ class KconfigTree:
         return self._type_of(sym) if sym is not None else None
 
     @property
+    def generation(self) -> Generation:
+        """The generation of this tree's `conf` (its choice rules, its out-of-range values)."""
+        return self._k.generation
+
+    @property
     def choice_rules(self) -> ChoiceRules:
         """The choice semantics this tree's `conf` uses (before 6.11, or 6.11+)."""
-        return self._k.choice_rules
+        return self._k.generation.choices
 
     def is_choice_member(self, name: str) -> bool:
         """True for a symbol defined inside a ``choice`` block."""
