@@ -38,8 +38,9 @@ import queue
 import signal
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, List, Optional, Protocol, Sequence
+from typing import Callable, Iterator, List, Optional, Protocol, Sequence
 
 from tenacity import (
     RetryCallState,
@@ -50,6 +51,7 @@ from tenacity import (
     wait_exponential,
 )
 
+from ltobisect import process
 from ltobisect.config import RetryPolicy
 from ltobisect.confcheck import warning as conf_warning
 from ltobisect.errors import InfraError, Stopped
@@ -57,6 +59,7 @@ from ltobisect.events import Message, NullReporter, Reporter, TestFinished, Test
 from ltobisect.limits import StopCondition
 from ltobisect.model import Outcome, Resolved, Verdict
 from ltobisect.oracle import Oracle, OracleSpec, guarded, make_oracle
+from ltobisect.store.journal import Journal
 
 #: Builds the oracle an :class:`OracleSpec` describes (a seam for tests: a Python oracle).
 OracleFactory = Callable[[OracleSpec], Oracle]
@@ -76,6 +79,23 @@ class Executor(Protocol):
     def judge_by(self, spec: OracleSpec) -> None: ...
 
     def close(self) -> None: ...
+
+
+@contextmanager
+def judged_by(executor: Executor, spec: OracleSpec, back: OracleSpec,
+              journal: Optional[Journal] = None) -> Iterator[None]:
+    """Test with the oracle ``spec`` describes inside the ``with`` block, with ``back``'s after
+    it, whatever happens; with ``journal``, its verdicts are recorded under that oracle's
+    identity meanwhile (a matrix's builds: another timeout, another toolchain)."""
+    executor.judge_by(spec)
+    try:
+        if journal is None:
+            yield
+        else:
+            with journal.following(executor.oracle):
+                yield
+    finally:
+        executor.judge_by(back)
 
 
 #: Makes the session's executor: ``factory(spec, stop)``.
@@ -104,6 +124,76 @@ def _infra_outcome(detail: str) -> Outcome:
     return Outcome(Verdict.INFRA_ERROR, detail=detail)
 
 
+class Retries:
+    """The one retry policy of infrastructure errors (:class:`~ltobisect.config.RetryPolicy`),
+    executed by tenacity in every executor: the local pool retries inside a worker thread
+    (:meth:`retrying`); the farm, which never blocks on one task, submits a task again after
+    :meth:`delay`. The same attempts and the same exponential waits either way; a verdict is
+    never retried, only an ``INFRA_ERROR`` outcome or an InfraError raised."""
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self.policy = policy
+        self._stop = stop_after_attempt(max(1, policy.attempts))
+        self._wait = wait_exponential(multiplier=policy.initial_wait, min=0, max=policy.max_wait)
+
+    def retrying(self, sleep: Callable[[float], None],
+                 before_sleep: Callable[[RetryCallState], None]) -> Retrying:
+        """A tenacity loop that hands back the last ``INFRA_ERROR`` outcome when exhausted."""
+        return Retrying(
+            stop=self._stop, wait=self._wait,
+            retry=retry_if_result(lambda o: o.verdict is Verdict.INFRA_ERROR)
+            | retry_if_exception_type(InfraError),
+            sleep=sleep, before_sleep=before_sleep,
+            retry_error_callback=lambda state: state.outcome.result())
+
+    def delay(self, attempt: int) -> Optional[float]:
+        """After try number ``attempt`` (from 1) ended on our side: the seconds to wait
+        before the next, or ``None`` when the policy allows no more."""
+        state = RetryCallState(self.retrying(lambda s: None, lambda s: None), None, (), {})
+        state.attempt_number = attempt
+        if self._stop(state):
+            return None
+        return float(self._wait(state))
+
+
+class Bookkeeping:
+    """What every executor does in the calling thread as tests start, retry and end: the
+    events of the live view, the one warning when the kernel's conf built another config than
+    ours, and ``on_done`` (the journal) before the next decision. A reporter's exception never
+    reaches the session."""
+
+    def __init__(self, reporter: Reporter) -> None:
+        self.reporter = reporter
+        self.conf_warned = False  # the build's own conf disagreed with us (warned once)
+
+    def emit(self, ev: object) -> None:
+        try:
+            self.reporter.event(ev)  # type: ignore[arg-type]
+        except Exception:
+            pass  # a reporter must not take the session down
+
+    def started(self, slot: int, r: Resolved, label: str) -> None:
+        self.emit(TestStarted(slot=slot, digest=r.digest, size=len(r.candidate), label=label))
+
+    def retrying(self, slot: int, detail: str, wait: float) -> None:
+        self.emit(Message("warning", f"slot {slot}: infrastructure error, retrying in "
+                                     f"{wait:.0f} s: {detail}"))
+
+    def finished(self, i: int, slot: int, r: Resolved, outcome: Outcome, attempt: int,
+                 on_done: Callable[[int, Resolved, Outcome], None]) -> None:
+        self.emit(TestFinished(
+            slot=slot, digest=r.digest, size=len(r.candidate), verdict=outcome.verdict,
+            duration=outcome.duration,
+            signature=outcome.signature.describe() if outcome.signature else "",
+            peak_rss=outcome.peak_rss, log_path=outcome.log_path, attempt=attempt))
+        if outcome.conf is not None and not self.conf_warned:
+            # Once per session: a resolver that misses a rule of conf's misses it in most
+            # builds; the count and the symbols go to summary.json.
+            self.conf_warned = True
+            self.emit(Message("warning", conf_warning(r.digest, outcome.conf)))
+        on_done(i, r, outcome)
+
+
 class LocalExecutor:
     """W local workers, each with its own slot (sandbox), with infra-error retries.
 
@@ -129,7 +219,8 @@ class LocalExecutor:
         self._make = make
         self.workers = workers
         self.retry = retry
-        self.reporter = reporter
+        self._retries = Retries(retry)
+        self.books = Bookkeeping(reporter)
         self.stop_condition = stop if stop is not None else StopCondition()
         self.stop = self.stop_condition.event
         self._poll = poll
@@ -138,7 +229,6 @@ class LocalExecutor:
         for s in range(workers):
             self._slots.put(s)
         self._closed = False
-        self.conf_warned = False  # the build's own conf disagreed with us (warned once)
 
     # -- control -----------------------------------------------------------------------------
     @property
@@ -209,29 +299,14 @@ class LocalExecutor:
                 kind = msg[0]
                 if kind == "started":
                     _, i, slot = msg
-                    r = items[i]
-                    self._emit(TestStarted(slot=slot, digest=r.digest, size=len(r.candidate),
-                                           label=labels[i]))
+                    self.books.started(slot, items[i], labels[i])
                 elif kind == "retry":
                     _, i, slot, detail, wait = msg
-                    self._emit(Message("warning", f"slot {slot}: infrastructure error, retrying "
-                                                  f"in {wait:.0f} s: {detail}"))
+                    self.books.retrying(slot, detail, wait)
                 elif kind == "done":
                     _, i, slot, outcome, attempt = msg
-                    r = items[i]
                     outcomes[i] = outcome
-                    self._emit(TestFinished(
-                        slot=slot, digest=r.digest, size=len(r.candidate),
-                        verdict=outcome.verdict, duration=outcome.duration,
-                        signature=outcome.signature.describe() if outcome.signature else "",
-                        peak_rss=outcome.peak_rss, log_path=outcome.log_path, attempt=attempt,
-                    ))
-                    if outcome.conf is not None and not self.conf_warned:
-                        # Once per session: a resolver that misses a rule of conf's misses
-                        # it in most builds; the count and the symbols go to summary.json.
-                        self.conf_warned = True
-                        self._emit(Message("warning", conf_warning(r.digest, outcome.conf)))
-                    on_done(i, r, outcome)
+                    self.books.finished(i, slot, items[i], outcome, attempt, on_done)
                     pending -= 1
                 elif kind == "error":
                     _, i, slot, exc = msg
@@ -277,18 +352,8 @@ class LocalExecutor:
                 wait = state.next_action.sleep if state.next_action else 0.0
                 events.put(("retry", index, slot, detail, wait))
 
-            retrying = Retrying(
-                stop=stop_after_attempt(max(1, self.retry.attempts)),
-                wait=wait_exponential(multiplier=self.retry.initial_wait, min=0,
-                                      max=self.retry.max_wait),
-                retry=retry_if_result(lambda o: o.verdict is Verdict.INFRA_ERROR)
-                | retry_if_exception_type(InfraError),
-                sleep=sleep,
-                before_sleep=before_sleep,
-                # Exhausted: hand back the last INFRA_ERROR outcome; the caller decides.
-                retry_error_callback=lambda state: state.outcome.result(),
-            )
-            outcome = retrying(once)
+            # Exhausted, the last INFRA_ERROR outcome comes back; the caller decides.
+            outcome = self._retries.retrying(sleep, before_sleep)(once)
             if cancel.is_set():
                 return
             events.put(("done", index, slot, outcome, attempts))
@@ -309,7 +374,7 @@ class LocalExecutor:
             try:
                 self._oracle.close()
             except Exception as exc:  # killing is best effort; report and go on
-                self._emit(Message("warning", f"could not stop running tests: {exc}"))
+                self.books.emit(Message("warning", f"could not stop running tests: {exc}"))
             self._closed = True
             for f in futures:
                 try:
@@ -317,11 +382,6 @@ class LocalExecutor:
                 except BaseException:
                     pass
 
-    def _emit(self, ev: object) -> None:
-        try:
-            self.reporter.event(ev)  # type: ignore[arg-type]
-        except Exception:
-            pass  # a reporter must not take the session down
 
 
 def reap_orphans(work_dir: Path) -> int:
@@ -335,28 +395,7 @@ def reap_orphans(work_dir: Path) -> int:
     """
     dirs = [Path(work_dir) / "workers", Path(work_dir) / "lld-reproduce"]
     roots = tuple({str(d) + os.sep for d in dirs} | {str(d.resolve()) + os.sep for d in dirs})
-    groups = set()
-    try:
-        pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
-    except OSError:
-        return 0
-    for pid in pids:
-        if pid == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{pid}/environ", "rb") as f:
-                env = f.read().split(b"\0")
-        except OSError:
-            continue
-        tmp = next((kv[7:] for kv in env if kv.startswith(b"TMPDIR=")), None)
-        if tmp is None or not tmp.decode(errors="replace").startswith(roots):
-            continue
-        try:
-            pgid = os.getpgid(pid)
-        except OSError:
-            continue
-        if pgid != os.getpgrp():
-            groups.add(pgid)
+    groups = process.groups_with_env("TMPDIR", roots)
     for pgid in groups:
         try:
             os.killpg(pgid, signal.SIGKILL)

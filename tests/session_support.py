@@ -18,7 +18,7 @@ from typing import Callable, List, Optional
 from ltobisect.config import BuildSpec, RetryPolicy, SessionConfig
 from ltobisect.errors import InfraError
 from ltobisect.model import Outcome, Resolved, Signature, Verdict
-from ltobisect.oracle import OracleSpec
+from ltobisect.oracle import OracleDefaults, OracleSpec
 
 DATA = Path(__file__).parent / "data"
 EXPECTED = ("# CONFIG_KEEP is not set", "CONFIG_LTO=y", "CONFIG_NET=y", "CONFIG_NET_FOO=y")
@@ -48,7 +48,7 @@ def reproduces(config_text: str) -> bool:
             and "# CONFIG_KEEP is not set" in lines)
 
 
-class PyOracle:
+class PyOracle(OracleDefaults):
     """The tiny tree's failure judged in Python, with faults on demand.
 
     ``infra``: probability that a test raises InfraError (or, every other time, returns an

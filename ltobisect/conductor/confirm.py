@@ -109,8 +109,7 @@ class Confirmation:
             spec0 = replace(spec0, targets=tuple(union))
         executor = self.start(spec0)
         roots = self._roots(executor)
-        self.journal.fingerprint = executor.oracle.fingerprint()
-        self.journal.build_key = build_key_of(executor)
+        self.journal.follow(executor.oracle)
         doc.observe_fingerprint = self.journal.fingerprint
         bad = self.journal.lookup(bad_res.digest)
         if bad is None:
@@ -146,12 +145,9 @@ class Confirmation:
     # -- the parts -------------------------------------------------------------------------
     def _roots(self, executor: Optional[Executor]) -> tuple[str, ...]:
         """Prefixes stripped from paths in logs (the worker's O= dir, the tree, the state)."""
-        oracle = executor.oracle if executor is not None else None
-        if hasattr(oracle, "roots"):
-            try:
-                return tuple(oracle.roots(0))  # type: ignore[attr-defined]
-            except Exception:
-                pass
+        own = executor.oracle.roots(0) if executor is not None else []
+        if own:
+            return tuple(own)
         roots = [str(self.config.build.tree)] if self.config.build is not None else []
         return tuple(roots + [str(self.config.state_dir)])
 
@@ -252,11 +248,4 @@ class Confirmation:
 
 
 def _targets(executor: Executor) -> List[str]:
-    oracle = executor.oracle
-    return list(oracle.targets()) if hasattr(oracle, "targets") else []  # type: ignore[attr-defined]
-
-
-def build_key_of(executor: Executor) -> str:
-    """What makes two builds of the executor's oracle the same build ("" when it cannot say)."""
-    oracle = executor.oracle
-    return oracle.build_key() if hasattr(oracle, "build_key") else ""  # type: ignore[attr-defined]
+    return list(executor.oracle.targets())

@@ -14,7 +14,8 @@ from ltobisect.matrix import llvm as llvm_matrix
 
 from ltobisect.matrix import lto as lto_matrix
 from ltobisect.config import BuildSpec, SessionConfig, is_kernel_tree
-from ltobisect.conductor.confirm import Confirmed, build_key_of
+from ltobisect.conductor.confirm import Confirmed
+from ltobisect.executor import Executor, judged_by
 from ltobisect.errors import InfraError, Stopped
 from ltobisect.store.journal import Journal
 from ltobisect.limits import StopCondition
@@ -35,7 +36,7 @@ class Matrices:
     doc: SessionDoc
     problem: Problem
     journal: Journal
-    executor: Any
+    executor: Optional[Executor]
     confirmed: Optional[Confirmed]
     loaded: Optional[Loaded]
     stop: StopCondition
@@ -66,15 +67,14 @@ class Matrices:
             self.phase(Phase.VERIFYING, "the LTO matrix")
             problem.label = Label.LTO_MATRIX
             spec = self.confirmed.spec if self.confirmed else None
-            longer = (spec is not None and spec.timeout is not None and cfg.timeout is None
-                      and self.executor is not None)
-            if longer:  # every object recompiles: a derived timeout is for a few of them
-                self.executor.judge_by(replace(spec, timeout=spec.timeout * lto_matrix.CLEAN_BUILD_FACTOR))
-            try:
+            if (spec is None or spec.timeout is None or cfg.timeout is not None
+                    or self.executor is None):
                 return problem.test_many(cands, adopt=False)
-            finally:
-                if longer:
-                    self.executor.judge_by(spec)
+            # Every object recompiles: a derived timeout is for a few of them. The timeout is
+            # not part of the oracle's fingerprint, so the journal stays as it is.
+            longer = replace(spec, timeout=spec.timeout * lto_matrix.CLEAN_BUILD_FACTOR)
+            with judged_by(self.executor, longer, spec):
+                return problem.test_many(cands, adopt=False)
 
         try:
             return lto_matrix.run_matrix(best, problem.resolve(best).config_text, problem.resolve,
@@ -113,15 +113,8 @@ class Matrices:
             self.phase(Phase.VERIFYING, f"the LLVM matrix: LLVM {llvm_matrix.major_of(build)}")
             timeout = spec.timeout * llvm_matrix.CLEAN_BUILD_FACTOR \
                 if spec.timeout is not None and cfg.timeout is None else spec.timeout
-            executor.judge_by(replace(spec, build=build, timeout=timeout))
-            own = journal.fingerprint, journal.build_key
-            journal.fingerprint = executor.oracle.fingerprint()
-            journal.build_key = build_key_of(executor)
             problem.label = Label.LLVM_MATRIX
-            try:
+            with judged_by(executor, replace(spec, build=build, timeout=timeout), spec, journal):
                 return problem.test_resolved([resolved])[0]
-            finally:
-                journal.fingerprint, journal.build_key = own
-                executor.judge_by(spec)
 
         return llvm_matrix.run_matrix(cfg.llvm_matrix, reported, cfg.build, resolve_for, test, why_not)

@@ -15,10 +15,9 @@ from distributed import Client, Event, LocalCluster
 
 from ltobisect.build import toolchain_versions
 from ltobisect.config import RetryPolicy
-from ltobisect.confcheck import warning as conf_warning
 from ltobisect.errors import InfraError, Stopped, UserError
-from ltobisect.events import Message, NullReporter, Reporter, TestFinished, TestStarted
-from ltobisect.executor import ExecutorFactory, OracleFactory
+from ltobisect.events import Message, NullReporter, Reporter
+from ltobisect.executor import Bookkeeping, ExecutorFactory, OracleFactory, Retries
 from ltobisect.limits import StopCondition
 from ltobisect.model import Outcome, Resolved, Verdict
 from ltobisect.oracle import Oracle, OracleSpec, guarded, make_oracle
@@ -86,7 +85,8 @@ class FarmExecutor:
             raise ValueError("workers must be at least 1")
         self.workers = workers
         self.retry = retry
-        self.reporter = reporter
+        self._retries = Retries(retry)
+        self.books = Bookkeeping(reporter)
         self.stop_condition = stop if stop is not None else StopCondition()
         self._client = client
         self._cluster = cluster
@@ -98,7 +98,6 @@ class FarmExecutor:
         self._free = list(range(workers))  # slot numbers for the live view
         self._running: Dict[str, Any] = {}  # cancel event name -> future
         self._closed = False
-        self.conf_warned = False
         self._spec = spec
         self._oracle = guarded(make(spec), spec)  # this machine's copy: identity, judging
         self._expect = self._expectation(spec)
@@ -156,15 +155,15 @@ class FarmExecutor:
                     self._running.pop(name, None)
                     self._free.append(slot)
                     outcome = self._outcome_of(fut, items[i])
-                    if outcome.verdict is Verdict.INFRA_ERROR and attempt < max(1, self.retry.attempts):
-                        wait = min(self.retry.max_wait, self.retry.initial_wait * 2 ** (attempt - 1))
-                        self._emit(Message("warning", f"infrastructure error, retrying in {wait:.0f} s: "
-                                                      f"{outcome.detail}"))
+                    wait = (self._retries.delay(attempt)
+                            if outcome.verdict is Verdict.INFRA_ERROR else None)
+                    if wait is not None:
+                        self.books.retrying(slot, outcome.detail, wait)
                         not_before[i] = time.monotonic() + wait
                         todo.put((i, attempt + 1))
                         continue
                     outcomes[i] = outcome
-                    self._finished(i, slot, items[i], outcome, attempt, on_done)
+                    self.books.finished(i, slot, items[i], outcome, attempt, on_done)
                     pending -= 1
         except BaseException:
             self._abandon(waiting)
@@ -201,8 +200,7 @@ class FarmExecutor:
             slot = self._free.pop(0)
             waiting[fut] = (i, attempt, name, slot)
             self._running[name] = fut
-            r = items[i]
-            self._emit(TestStarted(slot=slot, digest=r.digest, size=len(r.candidate), label=labels[i]))
+            self.books.started(slot, items[i], labels[i])
         for x in later:
             todo.put(x)
 
@@ -212,7 +210,7 @@ class FarmExecutor:
             outcome, log = fut.result()
         except WorkerRefused as exc:
             self._refused.add(exc.worker)
-            self._emit(Message("warning", f"{exc}: no more builds go there"))
+            self.books.emit(Message("warning", f"{exc}: no more builds go there"))
             return Outcome(Verdict.INFRA_ERROR, detail=str(exc))
         except InfraError as exc:
             return Outcome(Verdict.INFRA_ERROR, detail=str(exc))
@@ -225,17 +223,6 @@ class FarmExecutor:
         else:
             outcome = replace(outcome, log_path=None)
         return outcome
-
-    def _finished(self, i: int, slot: int, r: Resolved, outcome: Outcome, attempt: int,
-                  on_done: Callable[[int, Resolved, Outcome], None]) -> None:
-        self._emit(TestFinished(slot=slot, digest=r.digest, size=len(r.candidate), verdict=outcome.verdict,
-                                duration=outcome.duration,
-                                signature=outcome.signature.describe() if outcome.signature else "",
-                                peak_rss=outcome.peak_rss, log_path=outcome.log_path, attempt=attempt))
-        if outcome.conf is not None and not self.conf_warned:
-            self.conf_warned = True
-            self._emit(Message("warning", conf_warning(r.digest, outcome.conf)))
-        on_done(i, r, outcome)
 
     def _abandon(self, waiting: Dict[Any, Tuple[int, int, str, int]]) -> None:
         """No outcome of these is wanted any more: kill their builds, forget the tasks."""
@@ -300,9 +287,3 @@ class FarmExecutor:
                         f"most is {most:.3g})",
                         hint=f'start workers with --resources "{MEMORY_RESOURCE}=<bytes>", '
                              "or lower --build-memory")
-
-    def _emit(self, ev: object) -> None:
-        try:
-            self.reporter.event(ev)  # type: ignore[arg-type]
-        except Exception:
-            pass

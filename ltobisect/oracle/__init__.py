@@ -36,9 +36,9 @@ from ..errors import UserError
 from .guard import TreeGuard
 from .kernel import KernelOracle, is_kbuild, targets_for
 from .script import ScriptOracle
-from .spec import CANNOT_TEST, Oracle, OracleSpec
+from .spec import CANNOT_TEST, Oracle, OracleDefaults, OracleSpec
 
-__all__ = ["CANNOT_TEST", "KernelOracle", "Oracle", "OracleSpec", "ScriptOracle", "TreeGuard",
+__all__ = ["CANNOT_TEST", "KernelOracle", "Oracle", "OracleDefaults", "OracleSpec", "ScriptOracle", "TreeGuard",
            "guarded", "is_kbuild", "make_oracle", "targets_for"]
 
 

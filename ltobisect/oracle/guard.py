@@ -48,21 +48,19 @@ class TreeGuard:
         return TreeGuard(self.inner.with_timeout(seconds), self.tree, self.kconfig_file)
 
     def with_targets(self, targets: Optional[Sequence[str]]) -> "TreeGuard":
-        inner = self.inner.with_targets(targets) if hasattr(self.inner, "with_targets") else self.inner
-        return TreeGuard(inner, self.tree, self.kconfig_file)
+        return TreeGuard(self.inner.with_targets(targets), self.tree, self.kconfig_file)
 
     def targets(self) -> List[str]:
-        return list(self.inner.targets()) if hasattr(self.inner, "targets") else []
+        return list(self.inner.targets())
 
     def build_key(self) -> str:
-        """See :meth:`KernelOracle.build_key`; an oracle without one shares no builds."""
-        return self.inner.build_key() if hasattr(self.inner, "build_key") else ""
+        return self.inner.build_key()
 
     def rejudge(self, outcome: Outcome) -> Optional[Outcome]:
-        return self.inner.rejudge(outcome) if hasattr(self.inner, "rejudge") else None
+        return self.inner.rejudge(outcome)
 
     def roots(self, slot: int) -> List[str]:
-        return list(self.inner.roots(slot)) if hasattr(self.inner, "roots") else [str(self.tree)]
+        return list(self.inner.roots(slot)) or [str(self.tree)]
 
     def close(self) -> None:
         self.inner.close()

@@ -12,10 +12,10 @@ from ..errors import InfraError
 from ..inputs import check_script
 from ..model import Outcome, Resolved, Signature, SignatureKind, Verdict
 from .common import Shared, infra_outcome, new_log, write_if_changed
-from .spec import CANNOT_TEST
+from .spec import CANNOT_TEST, OracleDefaults
 
 
-class ScriptOracle:
+class ScriptOracle(OracleDefaults):
     """The user's interestingness script decides.
 
     The script gets the resolved ``.config`` path as ``argv[1]`` (also in ``$LTOBISECT_CONFIG``),

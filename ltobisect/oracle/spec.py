@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Optional, Protocol, Sequence, Tuple, runtime_checkable
+from typing import List, Optional, Protocol, Sequence, Tuple, runtime_checkable
 
 from ..config import BuildSpec
 from ..model import Outcome, Resolved, Signature
@@ -39,9 +39,52 @@ class Oracle(Protocol):
         """The same oracle with another per-test wall-clock limit (``None``: none)."""
         ...
 
+    def with_targets(self, targets: Optional[Sequence[str]]) -> "Oracle":
+        """The same oracle building ``targets`` (``None``: the ones its signature chooses)."""
+        ...
+
+    def targets(self) -> List[str]:
+        """The make targets a test builds (empty: the default goal, or no make at all)."""
+        ...
+
+    def build_key(self) -> str:
+        """What makes two tests the same build whatever their signature ("": cannot say, so
+        no two tests share a build)."""
+        ...
+
+    def rejudge(self, outcome: Outcome) -> Optional[Outcome]:
+        """``outcome`` of the same build judged by this oracle's signature, from its log
+        (``None``: the log cannot say)."""
+        ...
+
+    def roots(self, slot: int) -> List[str]:
+        """The directories the tests of ``slot`` run in, which normalization strips from logs."""
+        ...
+
     def close(self) -> None:
         """Kill running tests (callable from another thread); later tests give INFRA_ERROR."""
         ...
+
+
+class OracleDefaults:
+    """The answers of an oracle that builds nothing with make: no targets, no build shared
+    between signatures, no rejudging, no directories of its own in logs. Oracles other than
+    the kernel's (the user's script, tests' stand-ins) inherit them."""
+
+    def with_targets(self, targets: Optional[Sequence[str]]) -> "OracleDefaults":
+        return self
+
+    def targets(self) -> List[str]:
+        return []
+
+    def build_key(self) -> str:
+        return ""
+
+    def rejudge(self, outcome: Outcome) -> Optional[Outcome]:
+        return None
+
+    def roots(self, slot: int) -> List[str]:
+        return []
 
 
 @dataclass(frozen=True)

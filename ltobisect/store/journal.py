@@ -24,7 +24,8 @@ import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from contextlib import contextmanager
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Protocol, Tuple
 
 from ltobisect.errors import InfraError
 from ltobisect.model import Change, Label, Outcome, Resolved, Verdict, ordered
@@ -162,12 +163,24 @@ class JournalRecord:
         )
 
 
+class Judge(Protocol):
+    """What the journal reads of the oracle whose verdicts it records (an
+    :class:`ltobisect.oracle.Oracle`)."""
+
+    def fingerprint(self) -> str: ...
+
+    def build_key(self) -> str: ...
+
+    def rejudge(self, outcome: Outcome) -> Optional[Outcome]: ...
+
+
 class Journal:
     """Append-only record of finished tests; implements :class:`ltobisect.problem.Record`.
 
     ``fingerprint`` is the identity of the oracle the current results come from (tree,
     toolchain, make arguments, signature). :meth:`lookup` only returns records with that
-    fingerprint; the session changes it once the signature is known.
+    fingerprint; the session points it at its oracle with :meth:`follow` once the signature is
+    known, and at another oracle for a while with :meth:`following`.
     """
 
     def __init__(self, path: Path, fingerprint: str = "", *, repair: bool = True) -> None:
@@ -186,6 +199,25 @@ class Journal:
         self._by_digest: Dict[str, List[JournalRecord]] = {}  # every fingerprint, for rejudge
         self._good_size = 0
         self._load()
+
+    def follow(self, oracle: Judge, *, rejudge: bool = False) -> None:
+        """Record and look up verdicts as ``oracle`` gives them: under its fingerprint, with its
+        build key. With ``rejudge``, a record of the same build under another signature is
+        judged again by ``oracle`` from its log (``--each-failure``: the searches build alike)."""
+        self.fingerprint = oracle.fingerprint()
+        self.build_key = oracle.build_key()
+        if rejudge:
+            self.rejudge = oracle.rejudge
+
+    @contextmanager
+    def following(self, oracle: Judge) -> Iterator[None]:
+        """:meth:`follow` ``oracle`` for the ``with`` block, then the oracle before it again."""
+        before = self.fingerprint, self.build_key, self.rejudge
+        self.fingerprint, self.build_key, self.rejudge = oracle.fingerprint(), oracle.build_key(), None
+        try:
+            yield
+        finally:
+            self.fingerprint, self.build_key, self.rejudge = before
 
     def _load(self) -> None:
         try:
