@@ -10,6 +10,7 @@ running builds are killed when a stop is requested). Strategies never see it: th
 """
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from typing import Callable, List, Optional
@@ -130,6 +131,28 @@ class StopCondition:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+    # -- a budget shared by parts run one after another ---------------------------------------
+    def spent(self, builds: int) -> str:
+        """Why no further part may start (the deadline passed, the build limit reached, a stop
+        requested), or "": ``builds`` are those of this run so far."""
+        if self.event.is_set():
+            return self.reason
+        if self.limits.deadline is not None and self.elapsed() >= self.limits.deadline:
+            return "deadline reached"
+        if self.limits.max_tests is not None and builds >= self.limits.max_tests:
+            return f"build limit reached ({self.limits.max_tests})"
+        return ""
+
+    def left(self, builds: int) -> Limits:
+        """The limits a part started now gets: what is left of the deadline and of the build
+        limit after ``builds`` (at least 1 s and 1 build; :meth:`spent` says when none is)."""
+        lim = self.limits
+        if lim.deadline is not None:
+            lim = dataclasses.replace(lim, deadline=max(1.0, lim.deadline - self.elapsed()))
+        if lim.max_tests is not None:
+            lim = dataclasses.replace(lim, max_tests=max(1, lim.max_tests - builds))
+        return lim
 
     # -- the check between batches ----------------------------------------------------------
     def check(self, best: Candidate, *, builds: int, builds_since_best: int = 0,

@@ -28,7 +28,7 @@ from ltobisect.config import Limits
 from ltobisect.costs import CostModel
 from ltobisect.errors import InfraError
 from ltobisect.limits import StopCondition
-from ltobisect.events import BestImproved, CacheHit, Message, NullReporter, Reporter
+from ltobisect.events import BestImproved, CacheHit, Message, NullReporter, Reporter, StrategyStarted
 from ltobisect.model import Candidate, Change, Outcome, Resolved, Structure, Verdict, ordered
 
 
@@ -123,6 +123,13 @@ class Problem:
         self.costs = CostModel()
 
     # -- what strategies use ---------------------------------------------------------------
+    def begin(self, strategy: str) -> None:
+        """A strategy starts from the current best: its name labels the tests it runs, and
+        the reporter is told (the live view names it, ``--json`` has its line)."""
+        self.label = strategy
+        self._reporter.event(StrategyStarted(strategy=strategy, size=len(self.best),
+                                             total=len(self.changes)))
+
     @property
     def workers(self) -> int:
         """How many candidates a batch should hold to keep every worker busy."""

@@ -83,7 +83,7 @@ class Pipeline:
 
     def run(self, problem: Problem) -> None:
         for step in self.steps:
-            problem.label = step.name
+            problem.begin(step.name)
             step.run(problem)
 
     def __repr__(self) -> str:

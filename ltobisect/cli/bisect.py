@@ -15,13 +15,15 @@ import json
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from ltobisect.conductor import first_bad
 
 from ltobisect.artifacts import report
 from ltobisect.cli.context import Context
 from ltobisect.cli.run import run_session
+from ltobisect.conductor.each_failure import Runnable
+from ltobisect.events import Reporter
 from ltobisect.store.dirlock import write_problem
 from ltobisect.errors import ExitCode, Stopped, UserError
 from ltobisect.conductor.finish import SessionResult
@@ -63,7 +65,7 @@ def cmd_bisect(args: argparse.Namespace, ctx: Context) -> int:
     reporter = ctx.reporter(args.json, 1)
     scheduler = args.scheduler or prepared.config.scheduler
 
-    def start(rep: Any, register: Any) -> object:
+    def start(rep: Reporter, register: Callable[[Runnable], None]) -> SessionResult:
         run = BisectRun(state, prepared, repo_path, good_rev, bad_rev, scheduler, args.budget,
                         rep, asked_file)
         register(run)
@@ -93,7 +95,7 @@ class BisectRun:
         self.reporter = reporter
         self.asked_file = asked_file
         self.stop = StopCondition(Limits(deadline=budget))
-        self.result: Any = None
+        self.result: Optional[SessionResult] = None
 
     def request_stop(self, reason: str = "stop requested") -> None:
         self.stop.request(reason)

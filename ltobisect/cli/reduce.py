@@ -16,11 +16,12 @@ from typing import Any, Callable, Optional
 
 from ltobisect.artifacts import report
 from ltobisect.cli.context import Context
-from ltobisect.cli.run import run_session
+from ltobisect.cli.run import Starter, run_session
+from ltobisect.conductor.each_failure import Runnable
 from ltobisect.config import SessionConfig
 from ltobisect.store.dirlock import write_problem
 from ltobisect.errors import ExitCode, UserError
-from ltobisect.events import Message, PhaseStarted
+from ltobisect.events import Message, PhaseStarted, Reporter
 from ltobisect.conductor.finish import SessionResult
 from ltobisect.inputs import check_state_dir
 from ltobisect.model import Phase, SessionStatus
@@ -45,7 +46,7 @@ def cmd_reduce(args: argparse.Namespace, ctx: Context) -> int:
                                  workers=args.workers or prepared.config.workers or 1)
     reporter = ctx.reporter(args.json, opts.workers)
 
-    def start(rep: object, register: Any) -> object:
+    def start(rep: Reporter, register: Callable[[Runnable], None]) -> SessionResult:
         run = ReduceRun(state, opts, rep, report.write_artifacts)
         register(run)
         return run.run()
@@ -53,8 +54,8 @@ def cmd_reduce(args: argparse.Namespace, ctx: Context) -> int:
     return run_session(start, state, reporter, None, again=f"ltobisect reduce {state}")
 
 
-def with_reduction(start: Any, args: argparse.Namespace, config: SessionConfig,
-                   session_budget: Optional[float]) -> Any:
+def with_reduction(start: Starter, args: argparse.Namespace, config: SessionConfig,
+                   session_budget: Optional[float]) -> Starter:
     """``--reduce``: after a minimized session, its reduction, within what is left of the
     session's budget (and --reduce-budget). The session's exit code stays its own; the
     reduction's outcome is in its report and summary."""
@@ -62,7 +63,7 @@ def with_reduction(start: Any, args: argparse.Namespace, config: SessionConfig,
         return start
     began = time.monotonic()
 
-    def chained(reporter: Any, register: Any) -> object:
+    def chained(reporter: Reporter, register: Callable[[Runnable], None]) -> SessionResult:
         result = start(reporter, register)
         if getattr(result, "status", None) is not SessionStatus.MINIMIZED:
             return result
@@ -106,12 +107,12 @@ class ReduceRun:
         self.reporter = reporter
         self.render = render
         self.stop = threading.Event()
-        self.result: Any = None
+        self.result: Optional[SessionResult] = None
 
     def request_stop(self, reason: str = "") -> None:
         self.stop.set()
 
-    def run(self) -> Any:
+    def run(self) -> SessionResult:
         prepared = reducer.prepare(self.state)
         store = StateDir(self.state, prepared.config.work_dir)
         store.acquire()

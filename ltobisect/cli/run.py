@@ -15,12 +15,33 @@ from ltobisect.cli.context import fail, note
 from ltobisect.cli.signals import Interrupts
 from ltobisect.config import SessionConfig
 from ltobisect.errors import ExitCode, InfraError
-from ltobisect.events import Message, summary_document
+from ltobisect.conductor.each_failure import Runnable
+from ltobisect.conductor.session import SessionResult
+from ltobisect.events import Message, Reporter, summary_document
 from ltobisect.ui.live import read_text
 
 #: ``start(reporter, register)``: runs a session and returns its SessionResult, calling
 #: ``register(session)`` first (see :func:`run_session`).
-Starter = Callable[[object, Callable[[object], None]], object]
+Starter = Callable[[Reporter, Callable[[Runnable], None]], SessionResult]
+
+
+class _Running:
+    """The session a starter registered, for Ctrl-C and the budget to stop (none yet: a
+    signal before it exists has nothing to stop)."""
+
+    def __init__(self) -> None:
+        self.session: Optional[Runnable] = None
+
+    def register(self, session: Runnable) -> None:
+        self.session = session
+
+    def stop(self, reason: str) -> None:
+        if self.session is not None:
+            self.session.request_stop(reason)
+
+    @property
+    def result(self) -> Optional[SessionResult]:
+        return self.session.result if self.session is not None else None
 
 
 def run_session(start: Starter, state: Path, reporter: Any, budget: Optional[float],
@@ -32,12 +53,7 @@ def run_session(start: Starter, state: Path, reporter: Any, budget: Optional[flo
     ``again`` is the command that continues it (default: ``ltobisect resume STATE``).
     """
     again = again or f"ltobisect resume {state}"
-    holder: Dict[str, object] = {}
-
-    def stop(reason: str) -> None:
-        session = holder.get("session")
-        if session is not None:
-            session.request_stop(reason)
+    running = _Running()
 
     def first_press() -> None:
         if hasattr(reporter, "stopping"):
@@ -56,17 +72,17 @@ def run_session(start: Starter, state: Path, reporter: Any, budget: Optional[flo
                 pass
             os.write(1, (json.dumps(doc, sort_keys=True, default=str) + "\n").encode())
 
-    interrupts = Interrupts(stop, first_press, str(state), last_words)
+    interrupts = Interrupts(running.stop, first_press, str(state), last_words)
     with reporter:
         with interrupts:
             if budget is not None:
                 interrupts.watchdog(budget)
             try:
-                result = start(reporter, lambda s: holder.__setitem__("session", s))
+                result: Optional[SessionResult] = start(reporter, running.register)
             except KeyboardInterrupt:
                 # The session killed its builds, wrote the partial result (``session.result``)
                 # and re-raised: a second Ctrl-C, or the budget's hard stop.
-                result = getattr(holder.get("session"), "result", None)
+                result = running.result
     if interrupts.killed:
         message = "killed by a second Ctrl-C; the journal is intact"
         reporter.finish("killed", ExitCode.INTERRUPTED, message=message,
@@ -133,7 +149,7 @@ def _summary_data(result: Any) -> Any:
 def starter(config: SessionConfig) -> Starter:
     """A starter for :func:`run_session` that runs a new session (or continues the same one)."""
 
-    def start(reporter: object, register: Callable[[object], None]) -> object:
+    def start(reporter: Reporter, register: Callable[[Runnable], None]) -> SessionResult:
         session = each_failure.start(config, reporter)
         register(session)
         return session.run()
@@ -145,7 +161,7 @@ def resume_starter(state: Path, settings: Optional[Dict[str, Any]] = None) -> St
     """A starter that continues the session stored in ``state`` (``settings``: see
     :func:`ltobisect.conductor.each_failure.stored`)."""
 
-    def start(reporter: object, register: Callable[[object], None]) -> object:
+    def start(reporter: Reporter, register: Callable[[Runnable], None]) -> SessionResult:
         session = each_failure.stored(state, reporter, settings)
         register(session)
         return session.run()

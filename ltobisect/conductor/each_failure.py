@@ -22,16 +22,17 @@ import threading
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Protocol
 
 from ltobisect.store import journal as jr
 from ltobisect.conductor import session as session_mod
 from ltobisect.store import state as st
 from ltobisect.config import SessionConfig, config_from_json, config_to_json
 from ltobisect.errors import ExitCode, InfraError, UserError
-from ltobisect.events import Message, NullReporter, Reporter
+from ltobisect.events import SCHEMA, Message, NullReporter, Reporter
 from ltobisect.model import Label, SessionStatus
 from ltobisect.conductor.session import SessionResult
+from ltobisect.limits import StopCondition
 from ltobisect.textfit import plural
 
 #: What the parent state directory records: the user's config (to resume) and progress.
@@ -48,14 +49,25 @@ def is_each_failure(state_dir: Path) -> bool:
     return (Path(state_dir) / EACH_FILE).is_file()
 
 
-def start(config: SessionConfig, reporter: Reporter = NullReporter()) -> Any:
+class Runnable(Protocol):
+    """What the command line runs: a Session, or an EachFailure with the same interface.
+    ``result`` is set once it ended, also when Ctrl-C or the budget's hard stop re-raised."""
+
+    result: Optional[SessionResult]
+
+    def run(self) -> SessionResult: ...
+
+    def request_stop(self, reason: str = "stop requested") -> None: ...
+
+
+def start(config: SessionConfig, reporter: Reporter = NullReporter()) -> Runnable:
     """The session to run for ``config``: one search, or one per failure (``--each-failure``)."""
     # Looked up on the module each time: the session class is the seam tests replace.
     return EachFailure(config, reporter) if config.each_failure else session_mod.Session(config, reporter)
 
 
 def stored(state_dir: Path, reporter: Reporter = NullReporter(),
-           settings: Optional[Dict[str, Any]] = None) -> Any:
+           settings: Optional[Dict[str, Any]] = None) -> Runnable:
     """The session stored in ``state_dir``, ready to resume (UserError when it is damaged);
     ``settings`` replace fields of its config that may change between runs."""
     if is_each_failure(state_dir):
@@ -75,7 +87,8 @@ class EachFailure:
         self._work = self._state.work
         self._session_kw = session_kw
         self._current: Optional[session_mod.Session] = None
-        self._stopped: Optional[str] = None
+        #: The whole session's budget, build limit and stop request: the searches share them.
+        self.stop = StopCondition(self.config.limits)
         self._builds0 = 0
         self._lock = threading.Lock()
 
@@ -92,36 +105,21 @@ class EachFailure:
 
     def request_stop(self, reason: str = "stop requested") -> None:
         with self._lock:
-            self._stopped = reason
+            self.stop.request(reason)
             current = self._current
         if current is not None:
             current.request_stop(reason)
 
     # -- running -----------------------------------------------------------------------------
-    def _spent(self, elapsed: float, builds: int) -> str:
-        """Why no further search may start (the whole session's budget or build limit), or "".
-        ``builds`` are those of this run, as a Session's limit counts them."""
-        limits = self.config.limits
-        if limits.deadline is not None and elapsed >= limits.deadline:
-            return "deadline reached"
-        if limits.max_tests is not None and builds >= limits.max_tests:
-            return f"build limit reached ({limits.max_tests})"
-        return ""
-
-    def child_config(self, number: int, elapsed: float = 0.0, builds: int = 0) -> SessionConfig:
+    def child_config(self, number: int, builds: int = 0) -> SessionConfig:
         """The search of failure ``number``; the budget and build limit are the whole session's,
-        so a search gets what the ones before it left."""
-        cfg = self.config
-        limits = cfg.limits
-        if limits.deadline is not None:
-            limits = replace(limits, deadline=max(1.0, limits.deadline - elapsed))
-        if limits.max_tests is not None:
-            limits = replace(limits, max_tests=max(1, limits.max_tests - builds))
-        return replace(cfg, state_dir=self._state.path / "failures" / str(number),
-                       work_dir=self._work, failure=number, limits=limits)
+        so a search gets what the ones before it left (:meth:`StopCondition.left`)."""
+        return replace(self.config, state_dir=self._state.path / "failures" / str(number),
+                       work_dir=self._work, failure=number, limits=self.stop.left(builds))
 
     def run(self) -> SessionResult:
         t0 = time.monotonic()
+        self.stop.restart()  # each run of a resumed session has its own budget
         try:
             self._state.prepare()
             self._state.acquire()
@@ -145,14 +143,13 @@ class EachFailure:
             total: Optional[int] = None
             number = 1
             while total is None or number <= total:
-                elapsed, builds = time.monotonic() - t0, self._builds() - self._builds0
-                spent = self._spent(elapsed, builds)
+                builds = self._builds() - self._builds0
                 with self._lock:
-                    if self._stopped is None and spent:
-                        self._stopped = spent
-                    if self._stopped is not None:
+                    spent = self.stop.spent(builds)
+                    if spent:
+                        self.stop.request(spent)
                         break
-                    cfg = self.child_config(number, elapsed, builds)
+                    cfg = self.child_config(number, builds)
                     resume = (Path(cfg.state_dir) / st.SESSION_FILE).is_file()
                     session = self._current = session_mod.Session(cfg, self.reporter, resume=resume,
                                                                    **self._session_kw)
@@ -198,7 +195,7 @@ class EachFailure:
     def _overall(self, results: List[SessionResult], total: Optional[int]) -> SessionResult:
         if not results:
             return SessionResult(status=SessionStatus.PARTIAL, exit_code=ExitCode.PARTIAL,
-                                 message=f"stopped: {self._stopped}", state_dir=self._state.path)
+                                 message=f"stopped: {self.stop.reason}", state_dir=self._state.path)
         if not total:
             first = results[0]
             return replace(first, state_dir=self._state.path, artifacts={})
@@ -252,8 +249,8 @@ class EachFailure:
                 "artifacts": {k: str(v) for k, v in res.artifacts.items()},
             })
         listed = _read_session(self._state.path / "failures" / "1").get("log_failures") or []
-        summary = dict(overall.to_json(), each_failure=True, failures=entries, total=len(listed),
-                       not_searched=[f for f in listed[len(entries):]])
+        summary = dict(overall.to_json(), schema=SCHEMA, each_failure=True, failures=entries,
+                       total=len(listed), not_searched=[f for f in listed[len(entries):]])
         summary_path = self._state.file(SUMMARY_FILE)
         jr.write_json_atomic(summary_path, summary)
         report_path = self._state.file(REPORT_FILE)

@@ -33,7 +33,7 @@ from ltobisect.model import (Candidate, Label, Phase, SessionStatus, Signature,
 from ltobisect.problem import Problem
 from ltobisect.store.state import BEST_CONFIG, ResultDoc, SessionDoc, StateDir
 from ltobisect.artifacts.linkrepro import lld_reproduce, relink_alone
-from ltobisect.conductor.verify import RECHECK_MAX
+from ltobisect.conductor.verify import Verification
 
 
 @dataclass
@@ -88,30 +88,13 @@ class Searched:
     """What the search and verification step established (a minimized session only)."""
 
     best: Candidate
-    verification: Dict[str, Any]
+    verification: Verification
     #: ``ltobisect.matrix.lto``: the minimal config in the other LTO modes (None: not LTO).
     lto_matrix: Optional[Dict[str, Any]] = None
     #: ``ltobisect.conductor.priors``: what the log suggested and whether the guess held (None: no guess).
     log_priors: Optional[Dict[str, Any]] = None
     #: ``ltobisect.matrix.llvm``: the minimal config with other LLVM releases (None: not asked).
     llvm_matrix: Optional[Dict[str, Any]] = None
-
-
-def unverified(verification: Dict[str, Any], repeats: int, size: int) -> List[str]:
-    """The verifications that were asked for and did not pass (empty: the result is verified)."""
-    out: List[str] = []
-    verdicts = verification.get("verdicts") or []
-    if repeats == 0:
-        out.append("no rebuilds (--verify 0)")
-    elif len(verdicts) < repeats or any(v != Verdict.REPRODUCES for v in verdicts):
-        out.append(f"reproduced in {verdicts.count(Verdict.REPRODUCES)} of {repeats} rebuilds")
-    if not verification.get("minimality_checked"):
-        out.append(f"1-minimality not re-checked (more than {RECHECK_MAX} changes)"
-                   if size > RECHECK_MAX and repeats else "1-minimality not re-checked")
-    mk = verification.get("olddefconfig") or {}
-    if mk.get("checked") and not mk.get("equal"):
-        out.append("make olddefconfig reads the fragment differently")
-    return out
 
 
 class Finisher:
@@ -174,8 +157,8 @@ class Finisher:
         result = ResultDoc(status=status, exit_code=int(code), message=message, hint=hint,
                            finished=time.time(), timeout=timeout)
         if searched is not None:
-            result.verification = searched.verification
-            result.verified = not searched.verification.get("unverified")
+            result.verification = searched.verification.to_json()
+            result.verified = searched.verification.verified
             result.lto_matrix = searched.lto_matrix
             result.llvm_matrix = searched.llvm_matrix
             result.log_priors = searched.log_priors

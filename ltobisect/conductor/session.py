@@ -35,12 +35,12 @@ from typing import Any, Callable, Dict, Optional
 from ltobisect.matrix import llvm as llvm_matrix
 
 from ltobisect.conductor import priors
-from ltobisect.conductor.confirm import Confirmation, Confirmed, build_key_of
+from ltobisect.conductor.confirm import Confirmation, Confirmed
 from ltobisect.config import SessionConfig, config_from_json, config_to_json, is_kernel_tree
 from ltobisect.errors import ExitCode, InfraError, NotReproduced, Stopped, UserError
 from ltobisect.events import Message, NullReporter, PhaseStarted, Reporter, SessionFinished
 from ltobisect.executor import Executor, ExecutorFactory, OracleFactory, reap_orphans
-from ltobisect.conductor.finish import Finisher, SessionResult, Searched, unverified
+from ltobisect.conductor.finish import Finisher, SessionResult, Searched
 from ltobisect.store.journal import Journal, JournalRecord, changes_from_json, write_atomic
 from ltobisect.limits import StopCondition
 from ltobisect.conductor.load import Loaded, TreeLoader, load, load_tree
@@ -299,11 +299,9 @@ class Session:
         step = Confirmation(cfg, doc, self._save, journal, self._start_executor, self._emit, self._work)
         confirmed, executor = step.run(loaded.bad)
         self._confirmed, sig = confirmed, confirmed.signature
-        journal.fingerprint = executor.oracle.fingerprint()
-        journal.build_key = build_key_of(executor)
-        if cfg.each_failure:
-            # The other failures' searches built with the same targets: their logs answer ours.
-            journal.rejudge = executor.oracle.rejudge  # type: ignore[attr-defined]
+        # With --each-failure the other failures' searches built with the same targets: their
+        # logs answer ours.
+        journal.follow(executor.oracle, rejudge=cfg.each_failure)
         if doc.fingerprint not in (None, journal.fingerprint):
             self._emit(Message("warning", "the tree, toolchain or make arguments changed since this "
                                           "session started: earlier results are not reused"))
@@ -356,9 +354,9 @@ class Session:
                             on_best=self._on_best, emit=self._emit, phase=self._phase)
         best, verification = verifier.minimize(strategy)
         if not cfg.verify_with_make:
-            verification["olddefconfig"] = {"checked": False, "note": "not asked for"}
+            verification.olddefconfig = {"checked": False, "note": "not asked for"}
         elif not is_kernel_tree(loaded.tree_dir):
-            verification["olddefconfig"] = {"checked": False, "note": "not a kernel tree"}
+            verification.olddefconfig = {"checked": False, "note": "not a kernel tree"}
         else:
             assert cfg.build is not None
             self._phase(Phase.VERIFYING, "make olddefconfig")
@@ -367,8 +365,8 @@ class Session:
             if mk.get("checked") and not mk.get("equal"):
                 self._emit(Message("warning", f"make olddefconfig resolves the result differently "
                                               f"({mk['differing']} symbols, e.g. {mk['diff'][0]})"))
-            verification["olddefconfig"] = mk
-        verification["unverified"] = unverified(verification, cfg.verify_repeats, len(best))
+            verification.olddefconfig = mk
+        verification.judge(cfg.verify_repeats, len(best))
         if guess and guess.get("held") is False:  # the lead's outcome, for the report
             lines = {c.line() for c in best}
             guess.update(led=problem.led, kept=[ln for ln in guess["changes"] if ln in lines])
@@ -427,7 +425,7 @@ class Session:
                 self._state.release()
         self.stop.disarm()
         verified = (status is SessionStatus.MINIMIZED and self._searched is not None
-                    and not self._searched.verification.get("unverified"))
+                    and self._searched.verification.verified)
         return fin.result(status, code, message, hint, artifacts, elapsed, verified)
 
     # -- helpers ---------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ Also here: :func:`check_with_make` (the kernel's own olddefconfig against our re
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Sequence, Tuple
 
@@ -25,6 +26,7 @@ from ltobisect.store.journal import Journal
 from ltobisect.kconfig import make_olddefconfig
 from ltobisect.model import Candidate, Change, Label, Phase, Resolved, Verdict, ordered
 from ltobisect.problem import Problem
+from ltobisect.strategies.base import Pipeline
 
 #: Search, verify and backtrack at most this many times before calling the failure flaky.
 MAX_ROUNDS = 12
@@ -35,6 +37,50 @@ SETTLE_MAX = 7
 RECHECK_MAX = 12
 #: Seconds merge_config.sh may take (a second or two; it runs no build).
 MERGE_TIMEOUT = 300.0
+
+
+@dataclass
+class Verification:
+    """What the verification of a result established; result.json's ``verification``.
+
+    ``verdicts``: the rebuilds' verdicts (``repeats`` of them); ``minimality_checked``: each
+    line's removal was re-checked; ``rounds``: searches it took (a failed verification
+    backtracks and searches again); ``olddefconfig``: the kernel's own olddefconfig compared
+    with our resolution (:func:`check_with_make`, or why it was not); ``unverified``: what was
+    asked for and did not pass, in words (:meth:`judge`; empty: verified).
+    """
+
+    repeats: int
+    verdicts: List[str]
+    minimality_checked: bool
+    rounds: int
+    olddefconfig: Dict[str, Any] = field(default_factory=dict)
+    unverified: List[str] = field(default_factory=list)
+
+    def judge(self, asked: int, size: int) -> List[str]:
+        """Fill and return :attr:`unverified` for ``asked`` rebuilds of a ``size``-line result."""
+        out: List[str] = []
+        if asked == 0:
+            out.append("no rebuilds (--verify 0)")
+        elif len(self.verdicts) < asked or any(v != Verdict.REPRODUCES for v in self.verdicts):
+            out.append(f"reproduced in {self.verdicts.count(Verdict.REPRODUCES)} of {asked} rebuilds")
+        if not self.minimality_checked:
+            out.append(f"1-minimality not re-checked (more than {RECHECK_MAX} changes)"
+                       if size > RECHECK_MAX and asked else "1-minimality not re-checked")
+        mk = self.olddefconfig
+        if mk.get("checked") and not mk.get("equal"):
+            out.append("make olddefconfig reads the fragment differently")
+        self.unverified = out
+        return out
+
+    @property
+    def verified(self) -> bool:
+        return not self.unverified
+
+    def to_json(self) -> Dict[str, Any]:
+        return {"repeats": self.repeats, "verdicts": list(self.verdicts),
+                "minimality_checked": self.minimality_checked, "rounds": self.rounds,
+                "olddefconfig": dict(self.olddefconfig), "unverified": list(self.unverified)}
 
 
 class Verifier:
@@ -51,11 +97,13 @@ class Verifier:
         self.emit = emit
         self.phase = phase
 
-    def minimize(self, strategy: Any) -> Tuple[Candidate, Dict[str, Any]]:
+    def minimize(self, strategy: Any) -> Tuple[Candidate, Verification]:
         """Search, verify, backtrack when verification fails, re-check 1-minimality."""
         failed: set = set()
         for _round in range(MAX_ROUNDS):
             self.phase(Phase.SEARCHING, getattr(strategy, "name", ""))
+            if not isinstance(strategy, Pipeline):  # a pipeline tells of each of its steps
+                self.problem.begin(getattr(strategy, "name", ""))
             strategy.run(self.problem)
             best = self.problem.best
             self.phase(Phase.VERIFYING, f"{len(best)} changes")
@@ -76,9 +124,8 @@ class Verifier:
                 continue
             if self.recheck(best):
                 continue
-            return best, {"repeats": len(verdicts), "verdicts": [v.value for v in verdicts],
-                          "minimality_checked": len(best) <= RECHECK_MAX and self.repeats > 0,
-                          "rounds": _round + 1}
+            return best, Verification(len(verdicts), [v.value for v in verdicts],
+                                      len(best) <= RECHECK_MAX and self.repeats > 0, _round + 1)
         raise NotReproduced(f"no result survived verification in {MAX_ROUNDS} rounds: the failure "
                             "is flaky", hint="see the flaky configs in report.txt")
 
