@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Optional, Sequence, Tuple
 
 from ltobisect.testing.planted import kernel_config, lto_spec
+from schema_support import read_summary
 
 REPO = Path(__file__).resolve().parent.parent
 LINUX_LTO = REPO / "examples" / "linux-lto"
@@ -28,7 +29,9 @@ class Run:
     elapsed: float
 
     def summary(self) -> dict:
-        return json.loads((self.state / "summary.json").read_text())
+        """summary.json, checked against the shipped schema (the kernel's llvm_matrix, bisect
+        and reduced blocks are seen nowhere else)."""
+        return read_summary(self.state / "summary.json")
 
     def events(self) -> list:
         """The JSON-lines events the run printed on stdout."""

@@ -12,7 +12,6 @@ re-check (the result minus its one change: the baseline).
 """
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import List
@@ -25,6 +24,8 @@ from ltobisect.kconfig import digest
 from ltobisect.model import ConfDisagreement
 from ltobisect.model import Label
 from ltobisect.conductor.session import Session
+
+from schema_support import read_summary
 
 FAKE = Path(__file__).parent / "fakelinux"
 
@@ -102,7 +103,7 @@ def run_session(tmp_path: Path, drops: str, *candidates: str):
     result = Session(config, rep, strategy=Fixed(*candidates)).run()
     assert result.status == "minimized", result.message
     assert result.fragment == ("CONFIG_LINK_ERROR=y",)
-    summary = json.loads((state / "summary.json").read_text())
+    summary = read_summary(state / "summary.json")
     conf_warnings = [m.text for m in rep.of(Message) if m.level == "warning" and "kernel's conf" in m.text]
     return state, summary, conf_warnings, (state / "report.txt").read_text()
 

@@ -20,6 +20,8 @@ from ltobisect.logs import signature as sg
 from ltobisect.logs.judge_grep import fallback_pattern
 from ltobisect.model import Signature
 
+from schema_support import read_summary
+
 LOGS = Path(__file__).parent / "logs"
 ROOTS = ("/tmp/ltb/tree", "/tmp/ltb/out")
 VERIFIER = "inlinable function call in a function with debug info must have a !dbg location"
@@ -294,7 +296,7 @@ def test_a_search_keeps_its_crash_and_never_takes_another_crash_at_the_same_obje
     result = Session(config, ListReporter()).run()
     assert result.status == "minimized", result.message
     assert set(result.fragment) == {"CONFIG_LTO_CRASH=y", "CONFIG_DEBUG_INFO=y"}
-    summary = json.loads((tmp_path / "state" / "summary.json").read_text())
+    summary = read_summary(tmp_path / "state" / "summary.json")
     ours = ("crashed in regular LTO optimization: LLVM ERROR: Broken module found (inlinable "
             "function call in a function with debug info must have a !dbg location)")
     assert summary["signature"]["message"] == ours

@@ -24,6 +24,8 @@ from ltobisect.model import Signature
 from ltobisect.oracle import targets_for
 from ltobisect.conductor.session import Session
 
+from schema_support import read_summary
+
 FAKE = Path(__file__).parent / "fakelinux"
 
 # A -k log of three failures; the missing prototype shows twice (two objects include the header).
@@ -169,7 +171,7 @@ def test_without_a_choice_the_session_says_which_failure_it_took_and_that_others
     assert note.startswith("the log holds 3 distinct failures; this search minimizes #1: "
                            "kernel/other.c:7:5: error: use of undeclared identifier 'other_thing'")
     assert "--failure N takes another" in note
-    summary = json.loads((tmp_path / "state" / "summary.json").read_text())
+    summary = read_summary(tmp_path / "state" / "summary.json")
     data = json.loads((tmp_path / "state" / "session.json").read_text())
     assert data["failure_number"] == 1
     assert [f["location"] for f in data["log_failures"]] == ["kernel/other.c:7", "fs/planted.c:3", "planted_symbol"] \
@@ -183,7 +185,7 @@ def test_a_regex_session_reports_the_error_line_it_picked(tmp_path: Path) -> Non
     result = Session(fake_config(tmp_path, signature_regex=r"planted compile")).run()
     assert result.status == "minimized", result.message
     assert result.fragment == ("CONFIG_COMPILE_ERROR=y",)
-    summary = json.loads((tmp_path / "state" / "summary.json").read_text())
+    summary = read_summary(tmp_path / "state" / "summary.json")
     line = 'fs/planted.c:3:2: error: "planted compile error"'
     assert summary["failure_line"] == line
     assert summary["signature"]["basis"]["kind"] == "compile-error"
@@ -209,7 +211,7 @@ def test_each_failure_minimizes_every_failure_and_later_searches_reuse_earlier_b
     assert result.status == "minimized", result.message
     assert result.message == "minimized 3 of 3 distinct failures"
     state = tmp_path / "state"
-    summary = json.loads((state / "summary.json").read_text())
+    summary = read_summary(state / "summary.json")
     assert [(f["number"], f["status"], f["fragment"]) for f in summary["failures"]] == [
         (1, "minimized", ["CONFIG_OTHER_ERROR=y"]),
         (2, "minimized", ["CONFIG_COMPILE_ERROR=y"]),
@@ -257,7 +259,7 @@ def test_each_failure_shares_one_build_limit_and_lists_what_it_did_not_search(tm
 
     result = EachFailure(fake_config(tmp_path, each_failure=True, limits=Limits(max_tests=7))).run()
     assert result.status == "partial" and int(result.exit_code) == 3, result.message
-    summary = json.loads((tmp_path / "state" / "summary.json").read_text())
+    summary = read_summary(tmp_path / "state" / "summary.json")
     assert summary["builds"] <= 8  # the limit is checked between batches, as in one search
     assert len(summary["failures"]) < 3 and summary["total"] == 3
     assert [f["number"] for f in summary["not_searched"]] == list(range(len(summary["failures"]) + 1, 4))

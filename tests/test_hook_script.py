@@ -4,7 +4,6 @@ directories, no ccache), nothing that existed before is deleted, and the exit co
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -12,6 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from schema_support import read_summary
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "examples" / "demo"
@@ -56,7 +57,7 @@ def test_hook_ci_leaves_only_the_artifacts_and_deletes_nothing(tmp_path, failed_
     proc = hook_ci(tmp_path, failed_build, tmp_path / "build.log", ARTIFACTS=str(arts),
                    LTOBISECT_BUDGET="8s", LTOBISECT_WORK_DIR=str(work), LTOBISECT_WORKERS="2",
                    CCACHE_DIR=str(tmp_path / "cache" / "ccache"))
-    summary = json.loads((arts / "summary.json").read_text())
+    summary = read_summary(arts / "summary.json")
     assert proc.returncode == summary["exit_code"], proc.stdout + proc.stderr
     assert proc.returncode in (0, 3)
     assert "Traceback" not in proc.stdout + proc.stderr
@@ -134,7 +135,7 @@ def test_the_pattern_fails_the_step_after_a_successful_minimization(tmp_path):
             f"}}\n")
     proc = subprocess.run(["bash", "-e", "-c", step], cwd=tmp_path, env=env,
                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300)
-    summary = json.loads((tmp_path / "artifacts" / "summary.json").read_text())
+    summary = read_summary(tmp_path / "artifacts" / "summary.json")
     assert summary["exit_code"] == 0, proc.stderr  # the hook minimized it...
     assert proc.returncode == 1, proc.stderr  # ...and the step still fails with the build
     assert "hook-ci.sh: ltobisect exit 0: minimized" in proc.stderr
@@ -195,5 +196,5 @@ def test_a_sigterm_to_the_whole_process_group_is_one_clean_stop(tmp_path, failed
     assert proc.returncode == 3, seen + out + err
     assert "stopped by SIGTERM" in err.splitlines()[-1]
     assert "killed" not in err
-    summary = json.loads((arts / "summary.json").read_text())
+    summary = read_summary(arts / "summary.json")
     assert summary["status"] == "partial" and summary["fragment"]

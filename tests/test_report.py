@@ -18,6 +18,7 @@ from ltobisect.artifacts.facts import error_lines
 from ltobisect.conductor.session import Session
 
 from session_support import EXPECTED, tiny_config, tiny_tree
+from schema_support import problems, read_summary
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +67,7 @@ def test_the_report_is_plain_text_within_78_columns_with_what_a_maintainer_needs
     assert text.isascii()
     # The headline is the error line itself, as the log shows it, behind the tool's name.
     assert lines[0] == "ltobisect: ld.lld: error: undefined symbol: foo_lto_stub"
-    summary = json.loads((state / "summary.json").read_text())
+    summary = read_summary(state / "summary.json")
     assert lines[0] == "ltobisect: " + summary["failure_line"]
     # Nothing of this machine: no tree, state or build directory.
     assert str(top) not in text and "/tmp/" not in text
@@ -151,7 +152,7 @@ def test_attachments_are_the_files_beside_the_report_and_statistics_come_last(do
     # Every file the report names is attached.
     named = set(re.findall(r"[\w.-]+\.(?:config|sh|txt|json|tar)\b", text)) - {"report.txt"}
     assert named - {"bad.config", "merge_config.sh"} <= set(listed), named  # a tree's script
-    summary = json.loads((state / "summary.json").read_text())
+    summary = read_summary(state / "summary.json")
     assert summary["attachments"] == sorted(listed)
     # Then the statistics of the search, and nothing but the signature after them.
     lines = text.splitlines()
@@ -168,7 +169,7 @@ def test_attachments_are_the_files_beside_the_report_and_statistics_come_last(do
 
 def test_the_summary_carries_the_same_facts_for_machines(done):
     result, state, _ = done
-    s = json.loads((state / "summary.json").read_text())
+    s = read_summary(state / "summary.json")
     assert s["status"] == "minimized" and s["exit_code"] == 0 and not s["partial"] and s["verified"]
     assert s["signature"]["kind"] == "link-error" and s["signature"]["tool"] == "ld.lld"
     assert s["fragment"] == list(EXPECTED) and s["best_size"] == 4 and s["total_changes"] == 24
@@ -181,9 +182,29 @@ def test_the_summary_carries_the_same_facts_for_machines(done):
         assert Path(s["paths"][key]).is_file(), key
 
 
+@pytest.mark.parametrize("change,where", [
+    (lambda s: s.pop("ld_reproduce"), "'ld_reproduce' is a required property"),
+    (lambda s: s.update(exit_code="0"), "/exit_code"),
+    (lambda s: s.update(status="killed"), "/status"),  # a run's status, never a session's
+    (lambda s: s["verification"].update(verdicts=["fails"]), "/verification/verdicts/0"),
+    (lambda s: s["counts"].update(builds=None), "/counts/builds"),
+    (lambda s: s["paths"].pop("state_dir"), "'state_dir' is a required property"),
+    (lambda s: s["signature"].pop("describe"), "'describe' is a required property"),
+    (lambda s: s.update(each_failure=True), "'failures' is a required property"),
+])
+def test_summary_json_that_breaks_schema_1_is_rejected(done, change, where):
+    """The schema that checks every summary.json the tests read is no rubber stamp: this
+    session's file passes it, and each of these changes to it does not."""
+    _, state, _ = done
+    good = read_summary(state / "summary.json")
+    change(good)
+    found = problems(good, "summaryFile")
+    assert any(where in p for p in found), found
+
+
 def test_the_tarball_reason_agrees_with_verified(done, tmp_path):
     _, state, _ = done
-    s = json.loads((state / "summary.json").read_text())
+    s = read_summary(state / "summary.json")
     # Verified, but no tarball: the reason is why none was tried, never verification.
     assert s["verified"] is True
     assert s["ld_reproduce"] == {"made": False, "path": None,
@@ -192,7 +213,7 @@ def test_the_tarball_reason_agrees_with_verified(done, tmp_path):
     mine = copy_state(state, tmp_path / "state")
     (mine / "result.json").unlink()
     report.render(mine)
-    s = json.loads((mine / "summary.json").read_text())
+    s = read_summary(mine / "summary.json")
     assert s["verified"] is False and s["partial"] is True
     assert s["ld_reproduce"]["reason"] == "not attempted (the search did not finish)"
 
@@ -219,7 +240,7 @@ def test_a_session_killed_before_its_end_renders_as_partial(done, tmp_path):
     report.render(mine)
     text = (mine / "report.txt").read_text()
     assert "PARTIAL RESULT" in text and "NOT verified" in text
-    assert json.loads((mine / "summary.json").read_text())["partial"] is True
+    assert read_summary(mine / "summary.json")["partial"] is True
     assert (mine / "fragment.config").read_text().splitlines() == list(EXPECTED)
 
 
@@ -255,7 +276,7 @@ def test_the_lto_matrix_is_one_line_under_the_fragment_and_in_the_summary(done, 
     assert lines.index("  CONFIG_NET_FOO=y") < at < lines.index(
         "Reproduce, from the top of the source tree with the attachments in it:")
     assert narrow(text)
-    s = json.loads((mine / "summary.json").read_text())
+    s = read_summary(mine / "summary.json")
     assert s["lto_matrix"]["line"] == line and s["lto_matrix"]["reported"] == "full"
     assert [m["lto"] for m in s["lto_matrix"]["modes"]] == ["none", "thin"]
 
@@ -281,7 +302,7 @@ def test_no_lto_matrix_no_line(done, tmp_path, matrix):
     mine = copy_state(state, tmp_path / "state")
     edit_json(mine / "result.json", lambda r: r.update(lto_matrix=matrix))
     assert "LTO matrix" not in report.render(mine).read_text()
-    assert json.loads((mine / "summary.json").read_text())["lto_matrix"] is None
+    assert read_summary(mine / "summary.json")["lto_matrix"] is None
 
 
 def test_kconfig_warnings_go_into_an_attached_file_without_machine_paths(done, tmp_path):

@@ -17,6 +17,7 @@ from ltobisect.events import ListReporter
 from ltobisect.conductor.session import Session
 
 from session_support import PyOracle, py_factory, tiny_config, tiny_tree
+from schema_support import read_summary
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -41,7 +42,7 @@ def test_sigterm_and_sighup_stop_like_ctrl_c_and_name_the_signal(tmp_path, sig, 
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 3, err
     assert f"stopped: interrupted ({name})" in err
-    summary = json.loads((state / "summary.json").read_text())
+    summary = read_summary(state / "summary.json")
     assert summary["status"] == "partial" and summary["message"] == f"stopped: interrupted ({name})"
     assert "Traceback" not in err
 
@@ -60,7 +61,7 @@ def test_resume_takes_a_new_build_limit_and_workers(tmp_path):
     proc = ltobisect("resume", state, "--max-builds", "500", "--json")
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
-    summary = json.loads((state / "summary.json").read_text())
+    summary = read_summary(state / "summary.json")
     assert summary["status"] == "minimized" and summary["counts"]["runs"] == 3
 
 
@@ -80,7 +81,7 @@ def test_the_tarball_line_agrees_with_verified_for_a_link_failure_off_a_kernel(t
     state = tmp_path / "state"
     result = Session(tiny_config(tree, state, test_script=None), ListReporter(),
                      oracle_factory=py_factory(PyOracle(tmp_path / "logs"))).run()
-    summary = json.loads((state / "summary.json").read_text())
+    summary = read_summary(state / "summary.json")
     assert result.verified and summary["verified"] is True
     assert summary["signature"]["kind"] == "link-error"
     assert summary["ld_reproduce"] == {"made": False, "path": None,

@@ -17,6 +17,8 @@ import pytest
 
 from ltobisect.config import default_work_dir
 
+from schema_support import read_summary
+
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "examples" / "demo"
 CULPRITS = {"CONFIG_NET_SCHED=y", "CONFIG_NET_SCHED_STATS=y", "CONFIG_TRACEPOINTS=y", "CONFIG_NET=y"}
@@ -54,7 +56,7 @@ def test_the_hooks_out_holds_the_artifacts_and_resume_finds_the_work_dir(tmp_pat
 
     second = run("resume", out, "--max-builds", "500", "--json", cwd=tmp_path)
     assert second.returncode == 0, second.stderr
-    summary = json.loads((out / "summary.json").read_text())
+    summary = read_summary(out / "summary.json")
     assert summary["status"] == "minimized"
     lines = {l.strip() for l in (out / "fragment.config").read_text().splitlines() if l.strip()}
     assert lines == CULPRITS

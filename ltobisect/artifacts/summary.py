@@ -1,6 +1,8 @@
 """summary.json: the facts of a session's outcome for machines, as report.txt gives them to people.
 
-Rendered from the state directory's :class:`~ltobisect.artifacts.facts.Facts` alone.
+Rendered from the state directory's :class:`~ltobisect.artifacts.facts.Facts` alone. The JSON
+Schema of schema :data:`~ltobisect.events.SCHEMA` (every ``--json`` line, the Summary, summary.json)
+ships beside this module: :func:`schema_path`.
 """
 from __future__ import annotations
 
@@ -12,6 +14,15 @@ from ltobisect.events import SCHEMA
 from ltobisect.model import SessionStatus
 from ltobisect.artifacts.facts import Facts, bisect_lines, priors_line, reduced_line
 from ltobisect.logs.signature import at_the_link
+
+#: The JSON Schema (draft 2020-12) of schema :data:`~ltobisect.events.SCHEMA`, package data of
+#: this room: its root is one ``--json`` line, ``#/$defs/summaryFile`` is summary.json.
+SCHEMA_FILE = f"schema-{SCHEMA}.json"
+
+
+def schema_path() -> Path:
+    """Where the installed JSON Schema of the current schema number is."""
+    return Path(__file__).with_name(SCHEMA_FILE)
 
 
 def summary_data(facts: Facts, paths: Dict[str, Path]) -> Dict[str, Any]:
