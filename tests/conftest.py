@@ -4,7 +4,8 @@
 LTOBISECT_KERNEL_TREE (6.1, built with clang-16), LTOBISECT_KERNEL_TREE_612 (6.12, clang-19)
 and LTOBISECT_REQUIRE_KERNEL=1, so in CI a missing tree or toolchain fails instead of skipping.
 Run by hand without the tree, the kernel tests skip with the reason. The same holds for the
-programs a test names with ``@pytest.mark.needs(...)``.
+programs a test names with ``@pytest.mark.needs(...)``, and for what a test asks for with
+``support.missing(...)`` (tests/support.py, which also has ``wait_until``).
 """
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import signal
 from pathlib import Path
 
 import pytest
+
+from support import missing as _missing
 
 DEFAULT_TREE = Path("/var/cache/ltobisect/linux-source-6.1")
 DEFAULT_TREE_612 = Path("/var/cache/ltobisect/linux-source-6.12")
@@ -34,12 +37,6 @@ def pytest_runtest_setup(item) -> None:
         gone = [p for p in mark.args if shutil.which(p) is None]
         if gone:
             _missing(f"{', '.join(gone)} not installed (scripts/bootstrap test installs them)")
-
-
-def _missing(reason: str):
-    if os.environ.get("LTOBISECT_REQUIRE_KERNEL") == "1":
-        pytest.fail(reason + " (LTOBISECT_REQUIRE_KERNEL=1: run scripts/bootstrap test)")
-    pytest.skip(reason)
 
 
 def _tree(variable: str, default: Path, suffix: str) -> Path:

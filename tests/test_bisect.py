@@ -18,7 +18,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Dict, List
 
@@ -32,6 +31,9 @@ from ltobisect.limits import StopCondition
 from ltobisect.model import Change, Outcome, SessionStatus, Signature, Verdict
 from ltobisect.testing.planted import demo_git_history
 from ltobisect.store.state import ResultDoc
+
+from schema_support import check_lines, read_summary
+from support import wait_until
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "examples" / "demo"
@@ -212,7 +214,10 @@ def test_the_demo_history_bisects_to_the_commit_that_broke_it(minimized, tmp_pat
     code, out, err = done(cli("bisect", mine, "--good", revs["good"][:10], "--verify", "1", "--json",
                               cwd=tmp_path))
     assert code == 0, err
-    b = json.loads(out.splitlines()[-1])["bisect"]
+    lines = [json.loads(line) for line in out.splitlines()]
+    check_lines(lines)
+    b = lines[-1]["bisect"]
+    assert read_summary(mine / "summary.json")["bisect"]["first_bad"] == revs["first_bad"]
     assert b["first_bad"] == revs["first_bad"]
     assert b["commit"]["fixes"] == f'Fixes: {revs["first_bad"][:12]} ("net: tso: use the device\'s GSO size")'
     assert b["commit"]["author"] == "A. Developer <dev@example.org>"
@@ -235,11 +240,9 @@ def test_a_killed_bisection_continues_without_building_again(minimized, tmp_path
     shutil.copytree(state, mine)
     proc = cli("bisect", mine, "--good", revs["good"], "--verify", "1", "--json", cwd=tmp_path)
     steps = mine / "bisect" / fb.STEPS_FILE
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and proc.poll() is None:
-        if steps.is_file() and len(steps.read_text().splitlines()) >= 3:
-            break
-        time.sleep(0.05)
+    wait_until(lambda: proc.poll() is not None
+               or steps.is_file() and len(steps.read_text().splitlines()) >= 3,
+               timeout=300, what="three bisection steps")
     assert proc.poll() is None, "the bisection ended before it could be killed"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.communicate()

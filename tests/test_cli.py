@@ -507,7 +507,12 @@ def test_hook_reads_arch_and_llvm_from_a_kernel_config():
 
 
 def test_budget_ends_a_session_that_does_not_stop(tmp_path, capsys):
-    """The budget's last resort: a session ignoring request_stop is interrupted at the budget."""
+    """The budget's last resort: a session ignoring request_stop is interrupted at the budget.
+
+    The stubborn session sleeps 60 s (that sleep is the behaviour under test, not a wait): it
+    must end by the interrupt, never by waking up, and the outcome is partial. No wall-clock
+    measure: how the sleep ended says it.
+    """
     import io
     import time
 
@@ -517,6 +522,7 @@ def test_budget_ends_a_session_that_does_not_stop(tmp_path, capsys):
     class Stubborn:
         result = None
         asked = ""
+        interrupted = False
 
         def request_stop(self, reason: str) -> None:
             self.asked = reason
@@ -525,10 +531,11 @@ def test_budget_ends_a_session_that_does_not_stop(tmp_path, capsys):
             try:
                 time.sleep(60)
             except KeyboardInterrupt:
+                self.interrupted = True
                 self.result = SessionResult(status="partial", exit_code=ExitCode.PARTIAL,
                                             message="stopped: interrupted", state_dir=tmp_path)
                 raise
-            raise AssertionError("not interrupted")
+            raise AssertionError("not interrupted: the session ran its 60 s")
 
     session = Stubborn()
 
@@ -536,10 +543,9 @@ def test_budget_ends_a_session_that_does_not_stop(tmp_path, capsys):
         register(session)
         return session.run()
 
-    started = time.monotonic()
     code = cli.run_session(start, tmp_path, PlainReporter(io.StringIO()), budget=3.0)
+    assert session.interrupted  # the budget's interrupt ended it, not the end of its sleep
     assert code == ExitCode.PARTIAL
-    assert time.monotonic() - started < 4.5
     assert session.asked == ""  # the session stops itself before its budget; this one did not
     assert "partial" in capsys.readouterr().err
 

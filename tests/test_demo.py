@@ -13,10 +13,12 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+
+from support import Lines, wait_until
+from schema_support import check_lines, check_summary, read_summary
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "examples" / "demo"
@@ -39,30 +41,29 @@ def fragment(state: Path) -> set:
 
 
 def test_demo_minimizes_to_the_planted_culprits(tmp_path):
-    started = time.monotonic()
+    # How long the demo takes is benchmarks/' business; the timeout only guards against a hang.
     proc = ltobisect("demo", tmp_path / "demo", "--json", cwd=tmp_path)
     out, err = proc.communicate(timeout=300)
-    elapsed = time.monotonic() - started
     assert proc.returncode == 0, err
     assert "Traceback" not in err
     state = tmp_path / "demo" / "state"
     for name in ARTIFACTS:
         assert (state / name).is_file(), name
     assert fragment(state) == CULPRITS
-    summary = json.loads((state / "summary.json").read_text())
+    summary = read_summary(state / "summary.json")
     assert summary["status"] == "minimized"
     report = (state / "report.txt").read_text()
     assert "undefined reference to `trace_net_queue_packet'" in report
     assert all(c in report for c in CULPRITS)
 
     records = [json.loads(line) for line in out.splitlines()]
+    check_lines(records)
     kinds = [r["event"] for r in records]
     assert kinds[-1] == "Summary" and records[-1]["status"] == "minimized"
     assert "TestStarted" in kinds and "TestFinished" in kinds and "BestImproved" in kinds
     verdicts = {r["verdict"] for r in records if r["event"] == "TestFinished"}
     # A candidate with TSO but not GSO fails to compile: another failure, never ours.
     assert {"reproduces", "passes", "other-failure"} <= verdicts
-    assert elapsed < 120, f"the demo took {elapsed:.0f} s"
 
     # The source tree was copied read-only and never written by a build.
     tree = tmp_path / "demo" / "tree"
@@ -101,51 +102,53 @@ def test_hook_after_a_failed_build(tmp_path):
     assert fragment(arts) == CULPRITS | {"CONFIG_NET=y"}
     for name in ARTIFACTS:
         assert (arts / name).is_file(), name
-    assert json.loads((tmp_path / "s.json").read_text())["status"] == "minimized"
+    copied = json.loads((tmp_path / "s.json").read_text())  # --summary-json: the Summary
+    check_summary(copied)
+    assert copied["status"] == "minimized"
     assert "\x1b" not in stdout  # plain lines for the farm's log
     # The demo's build products in the source tree: none (builds happen in the out dir's workers).
     assert not list(DEMO.rglob("*.o"))
 
 
 def test_hook_never_runs_past_its_budget(tmp_path):
+    """The demo takes longer than 6 s: the hook ends because its budget ran out (exit 3, the
+    reason on stderr, a partial result), stopped by the session itself a little before the
+    budget, not by the watchdog's last resort. No wall-clock measure: the timeout of
+    communicate() only guards against a hang."""
     out = tmp_path / "out"
     out.mkdir()
     shutil.copy(DEMO / "configs" / "randconfig.config", out / ".config")
-    started = time.monotonic()
     proc = ltobisect("hook", "--build-dir", out, "--tree", DEMO, "--budget", "6s",
                      "--out", tmp_path / "arts",
                      cwd=tmp_path, stdin=subprocess.DEVNULL)
     _, err = proc.communicate(timeout=120)
-    elapsed = time.monotonic() - started
     assert proc.returncode == 3, err
-    assert elapsed < 6 + 3, f"the hook ran {elapsed:.1f} s on a 6 s budget"
     assert "the budget of 6s ran out" in err and "Traceback" not in err
+    assert "did not stop" not in err  # the watchdog never had to end it
     assert (tmp_path / "arts" / "report.txt").is_file()
-    assert json.loads((tmp_path / "arts" / "summary.json").read_text())["status"] == "partial"
+    assert read_summary(tmp_path / "arts" / "summary.json")["status"] == "partial"
 
 
-def _interrupt_after_first_best(proc: subprocess.Popen, times: int) -> str:
-    """Read plain lines until the search has a best result, then press Ctrl-C ``times`` times."""
+def _interrupt_after_first_best(proc: subprocess.Popen) -> str:
+    """Read plain lines until the search has a best result, then press Ctrl-C once."""
     seen = []
     for line in proc.stdout:
         seen.append(line)
         if " best: " in line:
             break
-    for _ in range(times):
-        proc.send_signal(signal.SIGINT)
-        time.sleep(0.05)  # a quick double press: the clean stop takes longer than this
+    proc.send_signal(signal.SIGINT)
     return "".join(seen)
 
 
 def test_ctrl_c_once_stops_cleanly_with_a_partial_result(tmp_path):
     proc = ltobisect("demo", tmp_path / "demo", "--workers", "1", cwd=tmp_path)
-    _interrupt_after_first_best(proc, 1)
+    _interrupt_after_first_best(proc)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 3, err
     assert "Traceback" not in err
     state = tmp_path / "demo" / "state"
     assert (state / "report.txt").is_file() and (state / "best.config").is_file()
-    summary = json.loads((state / "summary.json").read_text())
+    summary = read_summary(state / "summary.json")
     assert summary["status"] == "partial"
 
     # `resume` continues from the journal, reruns no finished build, and ends minimized.
@@ -155,6 +158,7 @@ def test_ctrl_c_once_stops_cleanly_with_a_partial_result(tmp_path):
     assert proc.returncode == 0, err
     assert fragment(state) == CULPRITS
     finished = [json.loads(line) for line in out.splitlines()]
+    check_lines(finished)
     assert finished[-1]["event"] == "Summary" and finished[-1]["status"] == "minimized"
     # Verification rebuilds the result on purpose; every other finished test is never rerun.
     started = {r["digest"] for r in finished
@@ -165,19 +169,29 @@ def test_ctrl_c_once_stops_cleanly_with_a_partial_result(tmp_path):
 
 
 def test_ctrl_c_twice_kills(tmp_path):
-    # The running test ignores SIGTERM, so the clean stop started by the first Ctrl-C takes
-    # ~1.5 s (SIGTERM, then SIGKILL to its process group): the second press surely lands while
-    # the first is still being honoured, as a user's impatient second Ctrl-C does.
+    """The first Ctrl-C lands once the test script runs; the second once the first has been
+    honoured ("stopping: ..." is shown). The script ignores SIGTERM, so the clean stop the
+    first press started is still waiting for it (SIGTERM, then SIGKILL to its group) when the
+    second lands, as a user's impatient second Ctrl-C does."""
     script = tmp_path / "stubborn.sh"
-    script.write_text("#!/bin/sh\ntrap '' TERM\nsleep 60\n")
+    running = tmp_path / "running"
+    script.write_text(f"#!/bin/sh\ntrap '' TERM\ntouch {running}\nsleep 60\n")
     script.chmod(0o755)
     proc = ltobisect("minimize", DEMO / "configs" / "randconfig.config", "--tree", DEMO,
                      "--test", script, "--state", tmp_path / "state", cwd=tmp_path)
-    time.sleep(3)  # loading the demo's Kconfig takes well under a second; the script is running
+    out = Lines(proc.stdout)
+
+    def script_runs() -> bool:
+        assert proc.poll() is None, f"ltobisect ended first: {proc.stderr.read()}"
+        return running.exists()
+
+    wait_until(script_runs, timeout=60, what="the test script to run")
     proc.send_signal(signal.SIGINT)
-    time.sleep(0.3)
+    out.wait_for("stopping: killing the running builds", timeout=60)
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    proc.wait(timeout=60)
+    err = proc.stderr.read()
+    out.rest(timeout=10)
     assert proc.returncode == 130, err
     assert "Traceback" not in err
     assert "killed" in err and "ltobisect resume" in err

@@ -9,8 +9,11 @@ import pytest
 from ltobisect.config import RetryPolicy
 from ltobisect.errors import InfraError, Stopped
 from ltobisect.events import ListReporter, Message, TestFinished, TestStarted
+from ltobisect.oracle import OracleDefaults
 from ltobisect.executor import LocalExecutor
 from ltobisect.model import Outcome, Resolved, Verdict
+
+from support import wait_until
 
 FAST = RetryPolicy(attempts=4, initial_wait=0.001, max_wait=0.004)
 
@@ -20,13 +23,15 @@ def items(n: int):
             for i in range(n)]
 
 
-class Oracle:
+class Oracle(OracleDefaults):
     """Records slots in use; ``script[digest]`` is a list of what successive calls do."""
 
     def __init__(self, script=None, delay=0.0):
         self.script = {k: list(v) for k, v in (script or {}).items()}
         self.delay = delay
         self.calls = []
+        self.called_at = []  # time.monotonic() of each call
+        self.ends = []  # "killed" (closed while it ran) or "finished", one per call
         self.active = set()
         self.overlap = False
         self.lock = threading.Lock()
@@ -38,9 +43,13 @@ class Oracle:
                 self.overlap = True
             self.active.add(slot)
             self.calls.append((r.digest, slot))
+            self.called_at.append(time.monotonic())
             step = self.script.get(r.digest, [Verdict.PASSES]).pop(0) if self.script.get(r.digest) else Verdict.PASSES
         try:
-            if self.closed.wait(self.delay):
+            killed = self.closed.wait(self.delay)
+            with self.lock:
+                self.ends.append("killed" if killed else "finished")
+            if killed:
                 return Outcome(Verdict.INFRA_ERROR, detail="killed")
             if isinstance(step, Exception):
                 raise step
@@ -88,30 +97,37 @@ def test_infrastructure_errors_are_retried_and_verdicts_are_not():
 
 
 def test_retries_back_off_exponentially_and_give_up_with_an_infra_error_outcome():
+    """Four attempts (the policy's), with waits of 0.05, 0.1 and 0.2 s between them: each gap
+    between two calls is at least its wait (a lower bound: a wait never ends early; how much
+    longer it took is the machine's business, so no upper bound)."""
     oracle = Oracle(script={"d0": [InfraError("no space")] * 10})
     rep = ListReporter()
     ex = LocalExecutor(oracle, workers=1, retry=RetryPolicy(attempts=4, initial_wait=0.05, max_wait=1),
                        reporter=rep)
-    t0 = time.monotonic()
     out = ex.run(items(1), lambda i, r, o: None)
-    took = time.monotonic() - t0
     assert out[0].verdict is Verdict.INFRA_ERROR and "no space" in out[0].detail
     assert len(oracle.calls) == 4
-    assert took >= 0.05 + 0.1 + 0.2 - 0.02  # waits of 0.05, 0.1, 0.2 s
+    gaps = [b - a for a, b in zip(oracle.called_at, oracle.called_at[1:])]
+    assert all(gap >= wait - 0.005 for gap, wait in zip(gaps, (0.05, 0.1, 0.2))), gaps
     waits = [m.text for m in rep.of(Message)]
     assert len(waits) == 3
 
 
 def test_a_stop_request_kills_running_tests_and_discards_their_outcomes():
+    """Tests of 30 s each on both slots; the stop comes once both run. Each is killed (its wait
+    ends by the close, not by running its 30 s), and no outcome reaches the caller."""
     oracle = Oracle(delay=30)
     ex = LocalExecutor(oracle, workers=2, retry=FAST)
     done = []
-    threading.Timer(0.3, ex.request_stop, args=("deadline reached",)).start()
-    t0 = time.monotonic()
+
+    def stop_once_both_run() -> None:
+        wait_until(lambda: len(oracle.active) == 2, timeout=30, what="both slots to run a test")
+        ex.request_stop("deadline reached")
+
+    threading.Thread(target=stop_once_both_run, daemon=True).start()
     with pytest.raises(Stopped, match="deadline reached"):
         ex.run(items(4), lambda i, r, o: done.append(i))
-    assert time.monotonic() - t0 < 10
-    assert oracle.closed.is_set() and done == []
+    assert oracle.ends == ["killed", "killed"] and done == []
     with pytest.raises(Stopped):
         ex.run(items(1), lambda i, r, o: None)
 
@@ -137,3 +153,21 @@ def test_observe_calls_the_oracle_without_a_signature():
     assert ex.run(items(1), lambda *a: None, observe=True)[0].verdict is Verdict.OTHER_FAILURE
     assert ex.run(items(1), lambda *a: None)[0].verdict is Verdict.PASSES
     ex.close()
+
+
+def test_one_retry_policy_the_farm_schedules_by_and_the_local_pool_sleeps_by():
+    """The farm never blocks on one task, so it asks how long to wait before submitting again;
+    the answers are tenacity's, the same waits the local pool sleeps, and None once the policy
+    allows no more tries (the last INFRA_ERROR is the outcome)."""
+    from ltobisect.executor import Retries
+    retries = Retries(RetryPolicy(attempts=4, initial_wait=2.0, max_wait=5.0))
+    assert [retries.delay(a) for a in (1, 2, 3, 4)] == [2.0, 4.0, 5.0, None]
+    assert Retries(RetryPolicy(attempts=1)).delay(1) is None
+    slept = []
+
+    def sleep(seconds):
+        slept.append(seconds)
+
+    calls = iter([Outcome(Verdict.INFRA_ERROR, detail="disk")] * 3 + [Outcome(Verdict.PASSES)])
+    done = retries.retrying(sleep, lambda state: None)(lambda: next(calls))
+    assert done.verdict is Verdict.PASSES and slept == [2.0, 4.0, 5.0]

@@ -24,6 +24,7 @@ from ltobisect.store.journal import Journal
 from ltobisect.model import Change, Ineffective, Outcome, Resolved, Verdict
 from ltobisect.testing.planted import demo_git_history
 from ltobisect.problem import Problem
+from schema_support import check_lines, read_summary
 
 DEMO = Path(__file__).resolve().parent.parent / "examples" / "demo"
 
@@ -234,8 +235,11 @@ def test_a_minimized_session_asked_later_builds_only_the_releases(tmp_path: Path
 
     later = cli("resume", state, "--llvm-matrix", "-16,-19", "--json", cwd=tmp_path)
     assert later.returncode == 0, later.stderr
-    s = json.loads(later.stdout.splitlines()[-1])
+    lines = [json.loads(line) for line in later.stdout.splitlines()]
+    check_lines(lines)
+    s = lines[-1]
     assert s["llvm_matrix"]["line"] == "LLVM: fails with 16, 19"
+    assert read_summary(state / "summary.json")["llvm_matrix"]["line"] == s["llvm_matrix"]["line"]
     assert s["fragment"] == ["CONFIG_NET=y", "CONFIG_NET_TSO=y"]
     records = [json.loads(ln) for ln in (state / "journal.jsonl").read_text().splitlines()]
     assert len(records) == builds + 1 and records[-1]["label"] == "llvm matrix"

@@ -26,6 +26,8 @@ from ltobisect.oracle import KernelOracle
 from ltobisect.testing.planted import (LTO_UNDEFINED, OTHER_ERROR, PAIR_ERROR, PAIR_UNDEFINED, kernel_config, lto_spec,
                              resolved_config, scratch_tree)
 
+from support import wait_until
+
 pytestmark = pytest.mark.kernel
 
 OURS = Signature(kind="compile-error", tool="clang", message=f'"{PAIR_ERROR.message}"', location="fs/fhandle.c")
@@ -129,24 +131,29 @@ def test_lto_only_fault_passes_without_lto(env: Env) -> None:
     assert oracle.test(env.config("USELIB", lto="none"), 0).verdict is Verdict.PASSES
 
 
-def test_timeout_kills_a_real_build_within_five_seconds(env: Env) -> None:
+def test_timeout_kills_a_real_build_and_all_it_started(env: Env) -> None:
+    """A build of minutes with a 4 s timeout: the verdict says the timeout ended it, and no
+    process of its O= directory is left (how fast is benchmarks/' business)."""
     oracle = env.oracle.with_signature(UNDEFINED).with_timeout(4.0)
     # A config change forces real compiler work in the slot's O= directory.
-    t0 = time.monotonic()
     out = oracle.test(env.config("FHANDLE", "USELIB", "CROSS_MEMORY_ATTACH"), 1)
     assert out.verdict is Verdict.TIMEOUT
-    assert time.monotonic() - t0 < 4.0 + 5.0
     workers = str(env.root / "state" / "workers" / "1")
-    leftovers = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                cmd = Path(f"/proc/{name}/cmdline").read_bytes()
-            except OSError:
-                continue
-            if workers.encode() in cmd:
-                leftovers.append(cmd[:120])
-    assert leftovers == []
+
+    def leftovers() -> list:
+        found = []
+        for name in os.listdir("/proc"):
+            if name.isdigit():
+                try:
+                    cmd = Path(f"/proc/{name}/cmdline").read_bytes()
+                except OSError:
+                    continue
+                if workers.encode() in cmd:
+                    found.append(cmd[:120])
+        return found
+
+    wait_until(lambda: leftovers() == [], timeout=10,
+               what="no process of the timed-out build left")
 
 
 @pytest.mark.slow

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import lzma
 import os
-import shutil
 import subprocess
 import sys
 import tarfile
@@ -34,12 +33,13 @@ pytestmark = [pytest.mark.kernel, pytest.mark.slow]
 SYMBOL = "ltobisect_e2e_lto_missing"
 LTO_LINK_FAULT = Fault("fs/exec.c", ("LTO_CLANG", "USELIB", "CROSS_MEMORY_ATTACH"), "undefined", SYMBOL)
 CULPRITS = {"CONFIG_USELIB=y", "CONFIG_CROSS_MEMORY_ATTACH=y"}
+#: What the tests of the `reduced` fixture need (skipped by hand without it, failed in CI).
+needs_reducers = pytest.mark.needs("llvm-reduce-16", "cvise")
 
 
 @pytest.fixture(scope="module")
 def reduced(kernel_tree: Path, shared_ccache: Path, tmp_path_factory, pytestconfig):
-    if shutil.which("llvm-reduce-16") is None or shutil.which("cvise") is None:
-        pytest.skip("llvm-16 and cvise are needed (scripts/bootstrap test installs them)")
+    """One minimization with --reduce; its tests are marked ``needs_reducers``."""
     work = tmp_path_factory.mktemp("reduce")
     tree = scratch_tree(kernel_tree, work / "linux", [LTO_LINK_FAULT])
     baseline, bad = leaf_randconfig(kernel_tree, work, seed=2, enable=sorted(CULPRITS))
@@ -48,6 +48,7 @@ def reduced(kernel_tree: Path, shared_ccache: Path, tmp_path_factory, pytestconf
                     timeout=80 * 60, pytestconfig=pytestconfig)
 
 
+@needs_reducers
 def test_the_link_reduces_to_one_small_module(reduced) -> None:
     assert reduced.proc.returncode == 0, reduced.proc.stderr[-3000:]
     assert fragment_lines(reduced.state) == CULPRITS
@@ -71,6 +72,7 @@ def test_the_link_reduces_to_one_small_module(reduced) -> None:
     assert "Reduced reproducer:" in report and "reruns alone" in report
 
 
+@needs_reducers
 def test_the_reduced_link_reruns_from_the_attachment_alone(reduced, tmp_path: Path) -> None:
     with tarfile.open(reduced.state / "reduced" / "reduced.tar.gz") as tar:
         tar.extractall(tmp_path)
@@ -80,6 +82,7 @@ def test_the_reduced_link_reruns_from_the_attachment_alone(reduced, tmp_path: Pa
     assert f"undefined symbol: {SYMBOL}" in proc.stdout
 
 
+@needs_reducers
 def test_a_second_reduce_runs_no_test_again(reduced) -> None:
     tests = reduced.state / "reduce" / "tests.jsonl"
     before = tests.read_text()
@@ -92,14 +95,13 @@ def test_a_second_reduce_runs_no_test_again(reduced) -> None:
     assert summary["reduced"]["after"] == reduced.summary()["reduced"]["after"]
 
 
+@pytest.mark.needs("cvise")
 def test_a_real_w1_compile_error_reduces_to_a_few_lines(kernel_tree: Path, shared_ccache: Path,
                                                         tmp_path: Path, pytestconfig) -> None:
     """examples/linux-lto/real/6.1-x86_64-clang16-w1-vdso: a W=1 error of the real 6.1 tree
     (no previous prototype for arch_get_vdso_data), found by a randconfig hunt; its
     preprocessed vma.c (about 58,000 lines) must come down to a few lines that clang-16 with
     the kernel's flags still rejects the same way, from the attachment alone."""
-    if shutil.which("cvise") is None:
-        pytest.skip("cvise is needed (scripts/bootstrap test installs it)")
     case = REPO / "examples" / "linux-lto" / "real" / "6.1-x86_64-clang16-w1-vdso"
     meta = json.loads((case / "case.json").read_text())
     out = tmp_path / "expand"
@@ -136,6 +138,7 @@ KCOV_TRIGGER = ["CONFIG_DEBUG_KERNEL=y", "CONFIG_KCOV=y", "CONFIG_KCOV_ENABLE_CO
 KEEP_LTO = ["# CONFIG_GCOV_KERNEL is not set", "# CONFIG_KASAN is not set", "CONFIG_LTO_CLANG_THIN=y"]
 
 
+@pytest.mark.needs("llvm-reduce-16")
 def test_the_real_llvm16_kcov_crash_reduces_to_two_small_modules(
         kernel_tree: Path, shared_ccache: Path, tmp_path: Path, pytestconfig) -> None:
     """A real LLVM 16 bug at the ThinLTO link (ClangBuiltLinux issue 1721, fixed in clang 17):
@@ -144,8 +147,6 @@ def test_the_real_llvm16_kcov_crash_reduces_to_two_small_modules(
     is reduced on its own: a caller whose comparison callback has no debug location, and the
     callback kcov.c defines; ld.lld-16 still aborts on them, from the attachment alone, and
     the stage is the ThinLTO backend's optimization."""
-    if shutil.which("llvm-reduce-16") is None:
-        pytest.skip("llvm-16 is needed (scripts/bootstrap test installs it)")
     # The options DEBUG_KERNEL makes visible are not in tinyconfig's text, so the randconfig
     # draws them too; GCOV_KERNEL and KASAN would turn LTO off (pinned off), and seeds are tried
     # in order until the config keeps ThinLTO and the trigger.

@@ -2,9 +2,11 @@
 outcome enums users read as before, and a ``verified`` that means every asked-for check passed."""
 from __future__ import annotations
 
+import io
 import json
 import os
 import pickle
+import re
 import threading
 from pathlib import Path
 
@@ -19,8 +21,10 @@ from ltobisect.model import Outcome, SessionStatus, Signature, SignatureKind, Ve
 from ltobisect.oracle import KernelOracle, OracleSpec, make_oracle
 from ltobisect.conductor.session import Session
 from ltobisect.store.state import ResultDoc, SessionDoc, StateDir
+from ltobisect.ui.plain import JsonReporter
 
 from session_support import PyOracle, py_factory, tiny_config, tiny_tree
+from schema_support import read_summary
 
 FAKE = Path(__file__).parent / "fakelinux"
 
@@ -31,6 +35,23 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
+
+
+def test_searches_run_one_after_another_share_one_budget_and_build_limit() -> None:
+    """--each-failure's searches: each starts with what the ones before it left, and none
+    starts once the deadline, the build limit or a stop request ends the whole."""
+    clock = Clock()
+    stop = StopCondition(Limits(deadline=600.0, max_tests=20), clock=clock)
+    assert stop.spent(builds=0) == "" and stop.left(builds=0) == Limits(deadline=600.0, max_tests=20)
+    clock.now += 450
+    assert stop.left(builds=15) == Limits(deadline=150.0, max_tests=5)
+    assert stop.spent(builds=20) == "build limit reached (20)"
+    clock.now += 150
+    assert stop.spent(builds=3) == "deadline reached"
+    assert stop.left(builds=30) == Limits(deadline=1.0, max_tests=1)  # never none at all
+    asked = StopCondition(Limits(), clock=clock)
+    asked.request("interrupted")
+    assert asked.spent(builds=0) == "interrupted" and asked.left(builds=0) == Limits()
 
 
 def test_the_stop_condition_names_the_limit_that_ended_the_search() -> None:
@@ -112,11 +133,24 @@ def test_a_result_written_before_verified_existed_reads_as_before() -> None:
 
 
 def test_outcome_enums_are_spelled_as_users_read_them() -> None:
-    ev = TestFinished(slot=0, digest="d", size=3, verdict=Verdict.OTHER_FAILURE, duration=1.0)
-    line = json.loads(json.dumps(ev.to_json()))
-    assert line["verdict"] == "other-failure"
-    assert json.loads(json.dumps(SessionFinished(status=SessionStatus.NOT_REPRODUCED,
-                                                 exit_code=3).to_json()))["status"] == "not-reproduced"
+    """Every verdict and every status, as the product's JSON lines write them, is spelled as
+    the README documents it (the verdicts' sentence, the status table). Written by JsonReporter,
+    not by ``json.dumps`` on a member: how Python serializes a str enum is not ours to test."""
+    out = io.StringIO()
+    with JsonReporter(out) as rep:
+        for v in Verdict:
+            rep.event(TestFinished(slot=0, digest="d", size=3, verdict=v, duration=1.0))
+        for status in SessionStatus:
+            rep.event(SessionFinished(status=status, exit_code=3))
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    verdicts = [line["verdict"] for line in lines if line["event"] == "TestFinished"]
+    statuses = [line["status"] for line in lines if line["event"] == "SessionFinished"]
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    said = re.search(r"`verdict` is the oracle's: (.*?) `shown_verdict`", readme, re.S).group(1)
+    documented = re.findall(r"`([a-z-]+)`", said)
+    assert sorted(verdicts) == sorted(documented) and len(documented) == len(Verdict)
+    table = set(re.findall(r"^\| `([a-z-]+)` \| \d+", readme, re.M))  # status | exit_code
+    assert set(statuses) <= table and len(statuses) == len(set(statuses)) == len(SessionStatus)
 
 
 @pytest.mark.parametrize("repeats", [0, 2])
@@ -126,7 +160,7 @@ def test_verified_means_every_verification_that_was_asked_for_passed(tmp_path, r
     result = Session(tiny_config(tree, state, test_script=None, verify_repeats=repeats),
                      ListReporter(), oracle_factory=py_factory(PyOracle(tmp_path / "logs"))).run()
     assert result.status == "minimized", result.message
-    summary = json.loads((state / "summary.json").read_text())
+    summary = read_summary(state / "summary.json")
     unverified = summary["verification"]["unverified"]
     if repeats == 0:
         assert result.verified is False and summary["verified"] is False

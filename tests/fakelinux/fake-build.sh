@@ -18,6 +18,7 @@ if on SLEEPERS; then
 fi
 if on SLOW; then
 	sleep 3
+	echo "  FAKE    slow part done"
 fi
 if on STAGED; then
 	# Three objects of a second each; one made survives a stopped build (make resumes).
