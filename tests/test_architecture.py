@@ -100,3 +100,20 @@ def test_every_room_imports_only_its_floor_and_below():
                 wrong.add((path, target))
     assert sorted(wrong) == []
 
+
+def test_every_subprocess_of_the_product_runs_in_the_process_room():
+    """A process started elsewhere has no timeout, no process group of its own and no kill on
+    a stop; the process room (ltobisect/process.py) gives every command all three."""
+    starters = []
+    for path in modules():
+        if path in ("ltobisect/process.py",) or path.startswith("ltobisect/testing/"):
+            continue
+        for node in ast.walk(ast.parse((REPO / path).read_text())):
+            names = ({a.name for a in node.names} if isinstance(node, ast.Import)
+                     else {node.module} if isinstance(node, ast.ImportFrom) else set())
+            if names & {"subprocess", "multiprocessing", "pty"} or (
+                    isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                    and node.value.id == "os" and node.attr in ("system", "popen", "fork",
+                                                                "execv", "execvp", "spawnv")):
+                starters.append(path)
+    assert starters == []
