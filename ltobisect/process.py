@@ -10,12 +10,16 @@ runs two compilers at once). ``resource.getrusage(RUSAGE_CHILDREN)`` is no use: 
 over every child this process ever reaped and its ``ru_maxrss`` is the largest single process.
 ``os.wait4``'s ``ru_maxrss`` of the command (the largest single process of its tree, exact even
 for a spike shorter than the poll interval, e.g. a linker) is taken too, and the larger of the
-two reported. A memory limit is enforced by the same sampler (no cgroups needed).
+two reported, but only above this process's own high-water mark: the command starts as a
+(v)fork of this process, and Linux keeps that mark in the child's ``ru_maxrss`` across exec, so
+a value at or below it may be ours, not the command's (ltobisect with a kernel's Kconfig loaded
+holds hundreds of MB). A memory limit is enforced by the same sampler (no cgroups needed).
 """
 from __future__ import annotations
 
 import atexit
 import os
+import resource
 import signal
 import subprocess
 import tempfile
@@ -233,6 +237,7 @@ def run(argv: Sequence[str], *, cwd: Optional[Path] = None, env: Optional[Mappin
     behind by a leader that exited is killed too. Raises :class:`OSError` when it cannot start.
     """
     start = time.monotonic()
+    ours = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # see the module docstring
     proc = subprocess.Popen(
         list(argv), cwd=None if cwd is None else str(cwd), env=None if env is None else dict(env),
         stdin=subprocess.DEVNULL, stdout=stdout,
@@ -260,7 +265,8 @@ def run(argv: Sequence[str], *, cwd: Optional[Path] = None, env: Optional[Mappin
         if groups is not None:
             groups.discard(pgid)
     rusage, sampled_peak, status = watch.rusage, watch.peak, watch.status
-    peak = max(sampled_peak, (rusage.ru_maxrss * 1024) if rusage is not None else 0) or None
+    exact = rusage.ru_maxrss * 1024 if rusage is not None else 0
+    peak = max(sampled_peak, exact if exact > ours else 0) or None
     return Finished(pgid=pgid, status=status, duration=time.monotonic() - start, peak_rss=peak,
                     timed_out=watch.timed_out, oom=watch.oom, killed_by_us=killed)
 

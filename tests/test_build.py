@@ -274,6 +274,20 @@ def test_regex_and_duration_signatures(fake_tree: Path, tmp_path: Path) -> None:
     assert slow.test(config(), 0).verdict is Verdict.PASSES
 
 
+def test_a_command_s_peak_memory_is_its_own_not_ltobisect_s() -> None:
+    """The command starts as a fork of this process and Linux carries our high-water mark into
+    its ru_maxrss: with a big Kconfig loaded, every build would otherwise weigh at least what
+    ltobisect weighs, and a --memory threshold could be passed by ltobisect itself."""
+    from ltobisect import process
+    ballast = bytearray(400 * 2**20)
+    ballast[::4096] = b"x" * len(ballast[::4096])  # touched: resident
+    with open(os.devnull, "wb") as sink:
+        done = process.run(["sh", "-c", "exit 0"], stdout=sink)
+    assert done.exit_code == 0
+    assert done.peak_rss is None or done.peak_rss < 100 * 2**20, done.peak_rss
+    del ballast
+
+
 def test_memory_is_measured_limited_and_a_threshold(fake_tree: Path, tmp_path: Path) -> None:
     plain = KernelOracle(spec_for(fake_tree), tmp_path / "state")
     big = plain.observe(config("MEMORY"), 0)
