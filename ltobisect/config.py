@@ -302,6 +302,24 @@ class RetryPolicy:
 
 
 @dataclass(frozen=True)
+class FarmAccess:
+    """How the client reaches a Dask farm. ``tls_ca``, ``tls_cert``, ``tls_key``: the CA that
+    signed the scheduler's certificate and the client's own certificate and key, for a
+    ``tls://`` scheduler (None: Dask's own configuration, ``distributed.comm.tls``).
+    ``insecure``: the explicit opt-in to a plain ``tcp://`` farm off this machine, which anyone
+    who reaches the scheduler can use to run code on every worker."""
+
+    tls_ca: Optional[Path] = None
+    tls_cert: Optional[Path] = None
+    tls_key: Optional[Path] = None
+    insecure: bool = False
+
+    @property
+    def tls_files(self) -> Tuple[Optional[Path], Optional[Path], Optional[Path]]:
+        return self.tls_ca, self.tls_cert, self.tls_key
+
+
+@dataclass(frozen=True)
 class SessionConfig:
     """One minimization, as the user asked for it."""
 
@@ -344,6 +362,8 @@ class SessionConfig:
     scheduler: Optional[str] = None
     #: Bytes of the workers' ``MEM`` resource each build asks for on a farm; None: any worker.
     build_memory: Optional[int] = None
+    #: How the farm is reached (TLS files, the opt-in to plain tcp:// off this machine).
+    farm: FarmAccess = field(default_factory=FarmAccess)
 
 
 # -- SessionConfig <-> JSON -------------------------------------------------------------------
@@ -387,4 +407,7 @@ def config_from_json(data: dict) -> SessionConfig:
     kw["llvm_matrix"] = tuple(kw.get("llvm_matrix") or ())
     kw["limits"] = Limits(**(data.get("limits") or {}))
     kw["retry"] = RetryPolicy(**(data.get("retry") or {}))
+    farm = dict(data.get("farm") or {})
+    kw["farm"] = FarmAccess(tls_ca=path(farm.get("tls_ca")), tls_cert=path(farm.get("tls_cert")),
+                            tls_key=path(farm.get("tls_key")), insecure=bool(farm.get("insecure")))
     return SessionConfig(**kw)

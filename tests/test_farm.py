@@ -16,11 +16,13 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Dict
 
 import pytest
 
-from ltobisect.config import BuildSpec, SessionConfig
-from ltobisect.errors import Stopped
+from ltobisect.config import BuildSpec, FarmAccess, SessionConfig
+from ltobisect.errors import Stopped, UserError
+from ltobisect.farmcheck import check_farm
 from ltobisect.events import ListReporter
 from ltobisect.limits import StopCondition
 from ltobisect.model import Resolved
@@ -333,3 +335,146 @@ def test_the_first_bad_commit_found_on_the_farm_is_the_local_one(tmp_path):
     # The farm's builds ran in its workers' directories, not in the client's work directory.
     assert not (tmp_path / "farmed" / "bisect" / "workers").exists()
     assert (tmp_path / "state" / "bisect" / "workers").exists()
+
+
+# -- the farm's doors: TLS, plain tcp:// off this machine, the sandbox on a worker ----------------
+FAKE = Path(__file__).parent / "fakelinux"
+
+
+def _certificates(top: Path) -> Dict[str, Path]:
+    """A CA and the certificates it signs for a scheduler, a worker and a client; and a
+    stranger's certificate, signed by another CA. Made with openssl, valid for a day."""
+    top.mkdir(parents=True, exist_ok=True)
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=top, check=True, capture_output=True)
+
+    for ca in ("ca", "other-ca"):
+        openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", f"/CN={ca}",
+                "-keyout", f"{ca}.key", "-out", f"{ca}.pem")
+    for name, ca in (("scheduler", "ca"), ("worker", "ca"), ("client", "ca"), ("stranger", "other-ca")):
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}",
+                "-keyout", f"{name}.key", "-out", f"{name}.csr")
+        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key",
+                "-CAcreateserial", "-days", "1", "-out", f"{name}.pem")
+    return {p.stem + p.suffix: p for p in top.iterdir()}
+
+
+@pytest.fixture
+def tls_farm(tmp_path):
+    """`dask scheduler` and one `dask worker` on 127.0.0.1 speaking only TLS, as the README
+    starts them; the scheduler's address and the certificates."""
+    certs = _certificates(tmp_path / "certs")
+    dask = str(Path(sys.executable).parent / "dask")
+    tls = lambda who: ["--tls-ca-file", str(certs["ca.pem"]), "--tls-cert", str(certs[f"{who}.pem"]),
+                       "--tls-key", str(certs[f"{who}.key"])]
+    address_file = tmp_path / "scheduler.json"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    procs = [subprocess.Popen([dask, "scheduler", "--protocol", "tls", "--host", "127.0.0.1",
+                               "--port", "0", "--no-dashboard", "--scheduler-file", str(address_file),
+                               *tls("scheduler")], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)]
+    try:
+        wait_until(lambda: address_file.is_file() and json.loads(address_file.read_text() or "{}"),
+                   timeout=60, what="the TLS scheduler to start")
+        address = json.loads(address_file.read_text())["address"]
+        assert address.startswith("tls://127.0.0.1:")
+        procs.append(subprocess.Popen([dask, "worker", address, "--nthreads", "1", "--no-dashboard",
+                                       *tls("worker")], env=env, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL, start_new_session=True))
+        yield address, certs
+    finally:
+        for proc in procs:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait(timeout=30)
+
+
+@pytest.mark.needs("openssl", "cc", "make")
+def test_a_tls_farm_refuses_a_stranger_and_minimizes_the_demo_for_its_client(tls_farm, tmp_path):
+    address, certs = tls_farm
+    stranger = FarmAccess(certs["other-ca.pem"], certs["stranger.pem"], certs["stranger.key"])
+    with pytest.raises(UserError) as refused:
+        farm.connect(address, stranger, timeout=10)
+    assert "with our certificate" in str(refused.value)
+    tree = tmp_path / "tree"
+    shutil.copytree(DEMO, tree)
+    proc = subprocess.run(
+        [sys.executable, "-m", "ltobisect", "minimize", str(tree / "configs" / "randconfig.config"),
+         "--tree", str(tree), "--baseline", str(tree / "configs" / "baseline.config"),
+         "--workers", "1", "--state", str(tmp_path / "state"), "--json", "--scheduler", address,
+         "--tls-ca", str(certs["ca.pem"]), "--tls-cert", str(certs["client.pem"]),
+         "--tls-key", str(certs["client.key"])],
+        capture_output=True, text=True, timeout=900, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 0, proc.stderr
+    summary = read_summary(tmp_path / "state" / "summary.json")
+    assert set(summary["fragment"]) == CULPRITS and summary["verified"] is True
+    # A resume (no TLS options given) reaches the farm the way the session did.
+    session = json.loads((tmp_path / "state" / "session.json").read_text())
+    assert session["config"]["farm"]["tls_cert"] == str(certs["client.pem"])
+
+
+def test_a_plain_tcp_farm_off_this_machine_is_refused_before_anything_is_written(tmp_path):
+    tree = tmp_path / "tree"
+    shutil.copytree(DEMO, tree)
+    base = [sys.executable, "-m", "ltobisect", "minimize", str(tree / "configs" / "randconfig.config"),
+            "--tree", str(tree), "--state", str(tmp_path / "state")]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(base + ["--scheduler", "tcp://192.0.2.7:8786"], capture_output=True,
+                          text=True, timeout=120, env=env)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "a plain tcp:// farm off this machine is unauthenticated" in proc.stderr
+    assert "--insecure-farm" in proc.stderr and "--tls-ca" in proc.stderr
+    assert not (tmp_path / "state").exists()
+    wrong = subprocess.run(base + ["--scheduler", "tcp://127.0.0.1:8786", "--tls-ca", str(tree / "Kconfig")],
+                           capture_output=True, text=True, timeout=120, env=env)
+    assert wrong.returncode == 1 and "--tls-ca is for a tls:// scheduler" in wrong.stderr
+    # The checks themselves: loopback and local:N need nothing, the opt-in lets tcp:// through,
+    # a tls:// farm takes all three files or none (Dask's configuration).
+    for address in ("tcp://127.0.0.1:8786", "tcp://localhost:8786", "127.0.0.1:8786", "local:2",
+                    "tcp://[::1]:8786"):
+        check_farm(address, FarmAccess())
+    check_farm("tcp://192.0.2.7:8786", FarmAccess(insecure=True))
+    check_farm("tls://192.0.2.7:8786", FarmAccess())
+    with pytest.raises(UserError, match="--tls-cert, --tls-key missing"):
+        check_farm("tls://192.0.2.7:8786", FarmAccess(tls_ca=tree / "Kconfig"))
+    with pytest.raises(UserError, match="reaches a farm by tls:// or tcp://"):
+        check_farm("ws://192.0.2.7:8786", FarmAccess())
+
+
+@pytest.mark.needs("bwrap", "python3")
+def test_a_build_on_a_worker_has_the_local_sandbox_read_only_tree_and_no_network(tmp_path, cluster):
+    """The worker builds in the same sandbox as the local pool: the tree is read-only even
+    where the disk would let it be written, and the network is not there, while the same
+    misbehaving build without the sandbox does both."""
+    import socket
+    tree = tmp_path / "fakelinux"
+    shutil.copytree(FAKE, tree)  # writable on disk: only the sandbox stops the write
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    port = listener.getsockname()[1]
+
+    def build(sandbox: str, option: str) -> str:
+        spec = OracleSpec(work_dir=tmp_path / f"client-{sandbox}-{option}",
+                          build=BuildSpec(tree=tree, sandbox=sandbox, jobs=1))
+        executor = farm.farm_pool(cluster.scheduler_address, 1)(spec, StopCondition())
+        try:
+            text = f'CONFIG_{option}=y\nCONFIG_PORT="{port}"\n'
+            item = Resolved(candidate=frozenset(), config_text=text, digest=f"{sandbox}-{option}")
+            outcome = executor.run([item], lambda i, r, o: None, observe=True)[0]
+        finally:
+            executor.close()
+        return Path(outcome.log_path).read_text()
+
+    try:
+        assert "fake: cannot write the source tree" in build("bwrap", "WRITE_SOURCE")
+        assert not (tree / "written-by-build").exists()
+        assert "fake: no network" in build("bwrap", "NETWORK")
+        assert "fake: no network" not in build("none", "NETWORK")  # the test's listener answers
+        assert "fake: cannot write" not in build("none", "WRITE_SOURCE")
+        assert (tree / "written-by-build").exists()
+    finally:
+        listener.close()

@@ -34,7 +34,8 @@ from ltobisect.limits import StopCondition
 from ltobisect.model import SessionStatus
 from ltobisect.pools import pool_for
 from ltobisect.artifacts.facts import bisect_lines
-from ltobisect.config import Limits
+from ltobisect.config import FarmAccess, Limits
+from ltobisect.farmcheck import check_farm, farm_access
 from ltobisect.store.state import ResultDoc, StateDir
 
 ASKED = "asked.json"
@@ -64,6 +65,11 @@ def cmd_bisect(args: argparse.Namespace, ctx: Context) -> int:
     bad_rev = args.bad or asked.get("bad") or "HEAD"
     reporter = ctx.reporter(args.json, 1)
     scheduler = args.scheduler or prepared.config.scheduler
+    access = farm_access(args)
+    if access == FarmAccess():
+        access = prepared.config.farm
+    check_farm(scheduler, access)
+    prepared.config = replace(prepared.config, farm=access)
 
     def start(rep: Reporter, register: Callable[[Runnable], None]) -> SessionResult:
         run = BisectRun(state, prepared, repo_path, good_rev, bad_rev, scheduler, args.budget,
@@ -113,7 +119,7 @@ class BisectRun:
         good = repo.resolve(self.good, "--good")
         bad = repo.resolve(self.bad, "--bad")
         factory = pool_for(self.scheduler, 1, self.p.config.retry, self.reporter,
-                           build_memory=self.p.config.build_memory)
+                           build_memory=self.p.config.build_memory, access=self.p.config.farm)
         executors: List[Any] = []
 
         def start_executor(spec: Any) -> Any:

@@ -20,7 +20,8 @@ from ltobisect.cli.context import PROG, Context
 from ltobisect.cli.options import check_llvm_matrix, session_config
 from ltobisect.cli.reduce import check_reduce_tools, with_reduction
 from ltobisect.cli.run import resume_starter, run_session, starter
-from ltobisect.config import BuildSpec, SessionConfig, default_work_dir, is_kernel_tree
+from ltobisect.config import BuildSpec, FarmAccess, SessionConfig, default_work_dir, is_kernel_tree
+from ltobisect.farmcheck import check_farm, farm_access
 from ltobisect.store.dirlock import write_problem
 from ltobisect.errors import ExitCode, UserError
 from ltobisect.conductor.load import validate
@@ -161,6 +162,10 @@ def resume_settings(args: argparse.Namespace, config: SessionConfig) -> Dict[str
     settings: Dict[str, Any] = {}
     if args.scheduler:
         settings["scheduler"] = args.scheduler
+    asked = farm_access(args)
+    if asked != FarmAccess():
+        settings["farm"] = asked
+    check_farm(settings.get("scheduler", config.scheduler), settings.get("farm", config.farm))
     if args.workers is not None:
         settings["workers"] = args.workers
     limits = config.limits

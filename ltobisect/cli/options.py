@@ -12,6 +12,7 @@ from typing import Optional, Tuple
 from ltobisect.config import BASELINES, BuildSpec, Limits, SessionConfig, is_kernel_tree
 from ltobisect.matrix import llvm as llvm_matrix
 from ltobisect.logs import signature as sg
+from ltobisect.farmcheck import check_farm, farm_access
 from ltobisect.errors import UserError
 from ltobisect.conductor.failures import numbered
 from ltobisect.makecheck import check_make_path, check_targets
@@ -158,6 +159,8 @@ def session_config(args: argparse.Namespace, *, bad: Path, tree: Path, state: Pa
         extra["log_priors"] = False
     if getattr(args, "llvm_matrix", None):
         extra["llvm_matrix"] = check_llvm_matrix(args.llvm_matrix, build, test_script, args.scheduler)
+    farm = farm_access(args)
+    check_farm(args.scheduler or None, farm)
     return SessionConfig(
         bad_config=bad.resolve(),
         state_dir=state,
@@ -177,6 +180,7 @@ def session_config(args: argparse.Namespace, *, bad: Path, tree: Path, state: Pa
         failure=getattr(args, "failure", None),
         each_failure=bool(getattr(args, "each_failure", False)),
         scheduler=args.scheduler or None,
+        farm=farm,
         build_memory=args.build_memory,
         work_dir=Path(work_dir).resolve() if work_dir is not None else None,
         **extra,

@@ -224,11 +224,19 @@ def _add_reduce_budget(g: argparse._ActionsContainer) -> None:
 def _add_scheduler(g: argparse._ActionsContainer, help: str) -> None:
     g.add_argument("--scheduler", metavar="ADDRESS", default=os.environ.get("LTOBISECT_SCHEDULER"),
                    help=help)
+    g.add_argument("--tls-ca", type=Path, metavar="FILE",
+                   help="for a tls:// scheduler: the CA that signed its certificate (default: "
+                        "Dask's distributed.comm.tls configuration, as --tls-cert and --tls-key)")
+    g.add_argument("--tls-cert", type=Path, metavar="FILE", help="this client's certificate (PEM)")
+    g.add_argument("--tls-key", type=Path, metavar="FILE", help="this client's private key (PEM)")
+    g.add_argument("--insecure-farm", action="store_true",
+                   help="allow a plain tcp:// scheduler off this machine: anyone who reaches it "
+                        "can run code on every worker")
 
 
 def _add_farm_options(g: argparse._ActionsContainer) -> None:
     """Where the builds run: the local pool, or a Dask cluster (the build farm)."""
-    _add_scheduler(g, "run every build on the Dask cluster at ADDRESS (tcp://host:8786), "
+    _add_scheduler(g, "run every build on the Dask cluster at ADDRESS (tls://host:8786), "
                       "--workers at a time; local:N starts N worker processes here "
                       "(default: $LTOBISECT_SCHEDULER, else this machine's pool)")
     _valued(g, "--build-memory", size_arg, "40G", metavar="SIZE",

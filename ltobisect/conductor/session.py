@@ -442,7 +442,7 @@ class Session:
         """The local pool, or the Dask farm when the config names a scheduler."""
         cfg = self.config
         return pool_for(cfg.scheduler, cfg.workers, cfg.retry, self.reporter,
-                        build_memory=cfg.build_memory, make=self._oracle_factory)
+                        build_memory=cfg.build_memory, make=self._oracle_factory, access=cfg.farm)
 
     def _save(self) -> None:
         assert self._doc is not None

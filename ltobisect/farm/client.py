@@ -12,9 +12,10 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import distributed
 from distributed import Client, Event, LocalCluster
+from distributed.security import Security
 
 from ltobisect.build import toolchain_versions
-from ltobisect.config import RetryPolicy
+from ltobisect.config import FarmAccess, RetryPolicy
 from ltobisect.errors import InfraError, Stopped, UserError
 from ltobisect.events import Message, NullReporter, Reporter
 from ltobisect.executor import Bookkeeping, ExecutorFactory, OracleFactory, Retries
@@ -31,8 +32,29 @@ MEMORY_RESOURCE = "MEM"
 CONNECT_TIMEOUT = 60.0
 
 
-def connect(address: str) -> Tuple[Client, Optional[LocalCluster]]:
-    """A client of the cluster at ``address``; ``local:N`` starts N worker processes here."""
+def security_for(address: str, access: FarmAccess = FarmAccess()) -> Optional[Security]:
+    """What a client of ``address`` presents: for ``tls://``, the CA and the client's certificate
+    and key (the options', else Dask's ``distributed.comm.tls`` configuration), encryption
+    required; ``None`` for a ``tcp://`` farm (checked by :func:`ltobisect.farmcheck.check_farm`)."""
+    if not address.startswith("tls://"):
+        return None
+    if access.tls_ca is not None:
+        security = Security(tls_ca_file=str(access.tls_ca), tls_client_cert=str(access.tls_cert),
+                            tls_client_key=str(access.tls_key), require_encryption=True)
+    else:
+        security = Security(require_encryption=True)
+    if not (security.tls_ca_file and security.tls_client_cert):
+        raise UserError(f"--scheduler {address}: no CA and client certificate for TLS",
+                        "give --tls-ca, --tls-cert and --tls-key, or set Dask's "
+                        "distributed.comm.tls.ca-file and distributed.comm.tls.client.cert")
+    return security
+
+
+def connect(address: str, access: FarmAccess = FarmAccess(),
+            timeout: float = CONNECT_TIMEOUT) -> Tuple[Client, Optional[LocalCluster]]:
+    """A client of the cluster at ``address``; ``local:N`` starts N worker processes here. A
+    scheduler that does not answer, or refuses our certificate, is a UserError after
+    ``timeout`` seconds."""
     if address.startswith("local:"):
         try:
             n = int(address.split(":", 1)[1])
@@ -43,23 +65,28 @@ def connect(address: str) -> Tuple[Client, Optional[LocalCluster]]:
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                                dashboard_address=None, host="127.0.0.1")
         return Client(cluster), cluster
+    security = security_for(address, access)
     try:
-        client = Client(address, timeout=CONNECT_TIMEOUT)
+        client = Client(address, timeout=timeout, security=security)
     except (OSError, TimeoutError, ValueError) as exc:
-        raise UserError(f"cannot reach the Dask scheduler at {address}: {exc}",
-                        hint="start it with `dask scheduler`, or check --scheduler") from exc
+        tls = " with our certificate" if security is not None else ""
+        raise UserError(f"cannot reach the Dask scheduler at {address}{tls}: "
+                        f"{' '.join(str(exc).split())[:300]}",
+                        hint="start it with `dask scheduler`, or check --scheduler"
+                             + (" and the TLS files" if tls else "")) from exc
     return client, None
 
 
 def farm_pool(address: str, workers: int, retry: RetryPolicy = RetryPolicy(),
               reporter: Reporter = NullReporter(), build_memory: Optional[int] = None,
-              log_dir: Optional[Path] = None, make: OracleFactory = make_oracle) -> ExecutorFactory:
+              log_dir: Optional[Path] = None, make: OracleFactory = make_oracle,
+              access: FarmAccess = FarmAccess()) -> ExecutorFactory:
     """An :data:`~ltobisect.executor.ExecutorFactory` whose builds run on the cluster at
     ``address``, ``workers`` at a time; logs come home to ``log_dir`` (default: the spec's
     ``work_dir/logs``)."""
 
     def factory(spec: OracleSpec, stop: StopCondition) -> "FarmExecutor":
-        client, cluster = connect(address)
+        client, cluster = connect(address, access)
         try:
             return FarmExecutor(spec, client, workers, retry, reporter, stop=stop,
                                 build_memory=build_memory, cluster=cluster, make=make,

@@ -5,6 +5,11 @@ cfg="$out/.config"
 on() { grep -q "^CONFIG_$1=y" "$cfg"; }
 echo "  FAKE    $target"
 printf 'TMPDIR=%s\nHOME=%s\n' "$TMPDIR" "$HOME" > "$out/env.txt"
+if on NETWORK; then  # CONFIG_PORT: a port on 127.0.0.1 the test listens on
+	port=$(sed -n 's/^CONFIG_PORT="\(.*\)"/\1/p' "$cfg")
+	python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 5)' \
+		"$port" 2>/dev/null || { echo "fake: no network"; exit 2; }
+fi
 if on WRITE_SOURCE; then
 	touch "$src/written-by-build" || { echo "fake: cannot write the source tree"; exit 2; }
 fi
