@@ -71,7 +71,8 @@ def group_members(pgid: int) -> Dict[int, int]:
 
 def groups_with_env(name: str, prefixes: Sequence[str]) -> Set[int]:
     """The process groups, other than ours, of the processes whose environment variable
-    ``name`` starts with one of ``prefixes`` (the builds a killed run left behind)."""
+    ``name`` is one of the directories ``prefixes`` (each ending in ``/``) or lies under one
+    (the builds or reducers a killed run left behind)."""
     key = name.encode() + b"="
     groups: Set[int] = set()
     for pid in _pids():
@@ -79,7 +80,7 @@ def groups_with_env(name: str, prefixes: Sequence[str]) -> Set[int]:
             continue
         raw = _proc(pid, "environ")
         value = next((kv[len(key):] for kv in (raw or b"").split(b"\0") if kv.startswith(key)), None)
-        if value is None or not value.decode(errors="replace").startswith(tuple(prefixes)):
+        if value is None or not (value.decode(errors="replace") + os.sep).startswith(tuple(prefixes)):
             continue
         try:
             pgid = os.getpgid(int(pid))
@@ -88,6 +89,16 @@ def groups_with_env(name: str, prefixes: Sequence[str]) -> Set[int]:
         if pgid != os.getpgrp():
             groups.add(pgid)
     return groups
+
+
+def kill_left_in(directory: Path) -> int:
+    """Kill every process group a killed run left working with ``directory`` as its TMPDIR
+    (or below it); how many there were. A kill -9 of ltobisect cannot take the commands it
+    started with it: each runs in a group of its own."""
+    groups = groups_with_env("TMPDIR", {str(directory) + os.sep, str(Path(directory).resolve()) + os.sep})
+    for pgid in groups:
+        kill_group(pgid, grace=0.5)
+    return len(groups)
 
 
 def kill_group(pgid: int, grace: float = TERM_GRACE) -> None:

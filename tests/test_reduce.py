@@ -33,6 +33,7 @@ from pathlib import Path
 
 import pytest
 
+from ltobisect import process
 from ltobisect.logs import signature as sg
 from ltobisect.errors import UserError
 from ltobisect.artifacts.judge_bundle import judge_program
@@ -127,12 +128,16 @@ def test_the_compile_error_reduces_to_a_few_lines_and_a_kill_continues(tmp_path)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.communicate()
     killed_at = current.stat().st_size
+    # C-Vise runs in a process group of its own: the kill of ltobisect left it reducing.
+    left = json.loads((state / "reduce" / "reduce.json").read_text())["cvise_tmp"]
+    assert process.groups_with_env("TMPDIR", [left + os.sep]), "no C-Vise left behind to test with"
     steps = json.loads((state / "reduce" / "reduce.json").read_text())["steps"]
     assert steps["command"]["found"] is True and "cvise" not in steps  # the step in flight
     assert steps["command"]["lines"] > 200
 
     code, out, err = finished(ltobisect("reduce", state, "--json", cwd=tmp_path))
     assert code == 0, err
+    assert not process.groups_with_env("TMPDIR", [left + os.sep])  # the next run killed it
     events = [json.loads(line) for line in out.splitlines()]
     progress = [e for e in events if e["event"] == "ReduceProgress"]
     assert progress and progress[0]["size"] <= killed_at  # it went on from the killed run's file

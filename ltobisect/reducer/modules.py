@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from ltobisect import process
 from ltobisect.events import PhaseStarted
 from ltobisect.store.journal import write_atomic
 from ltobisect.artifacts.judge_bundle import JUDGE_FILE, judge_program
@@ -142,6 +143,7 @@ class ModuleSteps:
         test.chmod(0o755)
         begin = best if best.is_file() else start
         tmp = self.work / "tmp"
+        process.kill_left_in(tmp)  # a killed run's llvm-reduce would go on reducing
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         env = dict(os.environ, TMPDIR=str(tmp))

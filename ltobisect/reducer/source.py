@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Optional
 
 from tenacity import Retrying, retry_if_result, stop_after_attempt
 
+from ltobisect import process
 from ltobisect.errors import InfraError
 from ltobisect.events import PhaseStarted
 from ltobisect.store.journal import write_atomic
@@ -154,7 +155,8 @@ class SourceSteps:
         # system's temporary area instead, removed afterwards.
         left = self.rs.doc.get("cvise_tmp")
         if left and Path(left).name.startswith("ltobisect-cvise-"):
-            shutil.rmtree(left, ignore_errors=True)  # what a killed run left behind
+            process.kill_left_in(Path(left))  # a killed run's C-Vise would go on reducing
+            shutil.rmtree(left, ignore_errors=True)  # and its files
         tmp = Path(tempfile.mkdtemp(prefix="ltobisect-cvise-"))
         self.rs.doc["cvise_tmp"] = str(tmp)
         self.rs.save()
