@@ -65,6 +65,7 @@ def test_the_kernels_tools_read_the_fragment_as_tested(minimized: Run) -> None:
     assert minimized.summary()["conf_disagreements"] == 0
 
 
+@pytest.mark.slow  # a whole 6.12 LTO build from an empty O=: 6.1's twin runs by default
 def test_reproduce_sh_reproduces_on_612(minimized: Run, tmp_path) -> None:
     out = tmp_path / "out"
     proc = subprocess.run(["sh", str(minimized.state / "reproduce.sh"), "-o", str(out)],
