@@ -30,21 +30,6 @@ def pytest_configure(config) -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
-def pytest_collection_modifyitems(config, items) -> None:
-    """Under scripts/bootstrap test two workers share the run (xdist's --dist loadgroup): every
-    file is a group of its own (its module fixtures run once), but the files holding real-kernel
-    tests are one group, first. Their builds use every core and run one after the other on
-    one worker from the start; the other worker takes the rest, whose tests mostly use one
-    core. Two kernel builds at once only fought over the cores (measured: slower than one
-    worker alone)."""
-    heavy = {item.path for item in items if item.get_closest_marker("kernel") is not None}
-    items.sort(key=lambda item: item.path not in heavy)
-    for item in items:
-        group = "kernel" if item.path in heavy else item.path.name
-        item.add_marker(pytest.mark.xdist_group(name=group))
-
-
 def pytest_runtest_setup(item) -> None:
     """``@pytest.mark.needs("cc", "make")``: a test whose programs are missing is skipped by hand
     and failed in CI, which installs them all (a silent skip there would hide a broken setup)."""
