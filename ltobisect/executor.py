@@ -149,7 +149,7 @@ class Retries:
     def delay(self, attempt: int) -> Optional[float]:
         """After try number ``attempt`` (from 1) ended on our side: the seconds to wait
         before the next, or ``None`` when the policy allows no more."""
-        state = RetryCallState(self.retrying(lambda s: None, lambda s: None), None, (), {})
+        state = RetryCallState(None, None, (), {})  # stop and wait read only the attempt
         state.attempt_number = attempt
         if self._stop(state):
             return None
@@ -218,7 +218,6 @@ class LocalExecutor:
         self._oracle = oracle
         self._make = make
         self.workers = workers
-        self.retry = retry
         self._retries = Retries(retry)
         self.books = Bookkeeping(reporter)
         self.stop_condition = stop if stop is not None else StopCondition()

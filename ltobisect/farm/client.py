@@ -111,7 +111,6 @@ class FarmExecutor:
         if workers < 1:
             raise ValueError("workers must be at least 1")
         self.workers = workers
-        self.retry = retry
         self._retries = Retries(retry)
         self.books = Bookkeeping(reporter)
         self.stop_condition = stop if stop is not None else StopCondition()
