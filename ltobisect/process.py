@@ -20,6 +20,7 @@ from __future__ import annotations
 import atexit
 import os
 import resource
+import select
 import signal
 import subprocess
 import tempfile
@@ -212,9 +213,24 @@ class _Watch:
                    stop: Optional[threading.Event]) -> None:
         """Sample the group (its pgid is ``pid``) until the leader exits or a limit is hit.
 
-        The first samples come quickly and the interval doubles up to :data:`SAMPLE_INTERVAL`:
-        a short command (git, a config target) returns when it ends, not at the next 0.2 s."""
+        The first samples come quickly and the interval doubles up to :data:`SAMPLE_INTERVAL`;
+        between samples it waits on the leader's pidfd, so a short command (a Kconfig probe,
+        git, a config target) returns the moment it ends, not at the next sample."""
         pause = FIRST_SAMPLE
+        try:
+            exited = os.pidfd_open(pid)
+        except (AttributeError, OSError):  # no pidfd here: sleep between samples
+            exited = None
+        try:
+            self._until_exit(pid, deadline, mem_limit, stop, pause, exited)
+        finally:
+            if exited is not None:
+                os.close(exited)
+
+    def _until_exit(self, pid: int, deadline: Optional[float], mem_limit: Optional[int],
+                    stop: Optional[threading.Event], pause: float, exited: Optional[int]) -> None:
+        if exited is not None:  # most commands of a Kconfig load end before a first sample
+            select.select([exited], [], [], pause)
         while True:
             got, status, rusage = os.wait4(pid, os.WNOHANG)
             if got == pid:
@@ -231,7 +247,10 @@ class _Watch:
             if stop is not None and stop.is_set():
                 self.stopped = True
                 return
-            time.sleep(pause)
+            if exited is None:
+                time.sleep(pause)
+            else:
+                select.select([exited], [], [], pause)
             pause = min(SAMPLE_INTERVAL, pause * 2)
 
 
@@ -293,8 +312,7 @@ def capture(argv: Sequence[str], *, cwd: Optional[Path] = None,
         done = run(argv, cwd=cwd, env=env, stdout=out, timeout=timeout, stop=stop)
         out.seek(0)
         text = out.read().decode(errors="replace")
-    code = done.exit_code
-    return (code if code is not None and not done.killed_by_us else -1), text
+    return _status(done), text
 
 
 def outputs(argv: Sequence[str], *, cwd: Optional[Path] = None,
@@ -307,5 +325,11 @@ def outputs(argv: Sequence[str], *, cwd: Optional[Path] = None,
         out.seek(0)
         err.seek(0)
         texts = out.read().decode(errors="replace"), err.read().decode(errors="replace")
+    return _status(done), texts[0], texts[1]
+
+
+def _status(done: Finished) -> int:
+    """The exit status :func:`capture` and :func:`outputs` give: -1 when we killed the command
+    (a timeout, a stop) or a signal ended it."""
     code = done.exit_code
-    return (code if code is not None and not done.killed_by_us else -1), texts[0], texts[1]
+    return code if code is not None and not done.killed_by_us else -1
