@@ -442,6 +442,11 @@ def test_a_plain_tcp_farm_off_this_machine_is_refused_before_anything_is_written
         check_farm("tls://192.0.2.7:8786", FarmAccess(tls_ca=tree / "Kconfig"))
     with pytest.raises(UserError, match="reaches a farm by tls:// or tcp://"):
         check_farm("ws://192.0.2.7:8786", FarmAccess())
+    # A certificate moved since the session started: one line naming it, before any connection.
+    gone = tmp_path / "moved"
+    with pytest.raises(UserError, match="--tls-cert .*moved/client.pem: no such file"):
+        farm.connect("tls://127.0.0.1:1", FarmAccess(tree / "Kconfig", gone / "client.pem",
+                                                      gone / "client.key"), timeout=3)
 
 
 @pytest.mark.needs("bwrap", "python3")

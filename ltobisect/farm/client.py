@@ -38,6 +38,10 @@ def security_for(address: str, access: FarmAccess = FarmAccess()) -> Optional[Se
     required; ``None`` for a ``tcp://`` farm (checked by :func:`ltobisect.farmcheck.check_farm`)."""
     if not address.startswith("tls://"):
         return None
+    for option, path in zip(("--tls-ca", "--tls-cert", "--tls-key"), access.tls_files):
+        if path is not None and not Path(path).is_file():  # moved since the session started
+            raise UserError(f"{option} {path}: no such file",
+                            f"give {option} again (resume and bisect take it too)")
     if access.tls_ca is not None:
         security = Security(tls_ca_file=str(access.tls_ca), tls_client_cert=str(access.tls_cert),
                             tls_client_key=str(access.tls_key), require_encryption=True)
