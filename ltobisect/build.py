@@ -28,7 +28,7 @@ from typing import Dict, List, Mapping, Optional, Sequence
 from . import process
 from .config import BuildSpec, Toolchain
 from .errors import InfraError, UserError
-from .process import ProcessGroups
+from .process import Groups, ProcessGroups
 from .logs.lognorm import OWN_LINE_PREFIX
 
 #: Environment variables kbuild or make would read from the caller's environment; dropped so
@@ -210,7 +210,7 @@ def run_process(
     timeout: Optional[float],
     mem_limit: Optional[int],
     log_path: Path,
-    groups: Optional[ProcessGroups] = None,
+    groups: Optional[Groups] = None,
     header: str = "",
 ) -> BuildResult:
     """Run ``argv`` in its own process group with its output in ``log_path``; measure and bound it.
@@ -254,7 +254,7 @@ def run_make(
     env_extra: Optional[Mapping[str, str]] = None,
     sandbox_root: Path,
     ccache_dir: Optional[Path] = None,
-    groups: Optional[ProcessGroups] = None,
+    groups: Optional[Groups] = None,
 ) -> BuildResult:
     """Build ``targets`` of ``spec.tree`` into ``out_dir`` in the sandbox rooted at ``sandbox_root``.
 

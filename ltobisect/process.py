@@ -28,7 +28,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Dict, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import IO, Dict, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
 #: Seconds between SIGTERM and SIGKILL when a group is killed; the whole kill takes < 5 s.
 TERM_GRACE = 1.5
@@ -126,12 +126,16 @@ class ProcessGroups:
         self._lock = threading.Lock()
         self._groups: Set[int] = set()
         self._killed: Set[int] = set()
+        self._tags: Dict[int, int] = {}  # group -> the slot that started it
         self._closed = False
 
-    def add(self, pgid: int) -> None:
-        """A group started; after :meth:`kill_all` with ``close`` it is killed at once."""
+    def add(self, pgid: int, tag: Optional[int] = None) -> None:
+        """A group started (for ``tag``: a slot, see :meth:`tagged`); after :meth:`kill_all`
+        with ``close`` it is killed at once."""
         with self._lock:
             self._groups.add(pgid)
+            if tag is not None:
+                self._tags[pgid] = tag
             if self._closed:
                 self._killed.add(pgid)
         if self._closed:
@@ -142,6 +146,19 @@ class ProcessGroups:
         with self._lock:
             self._groups.discard(pgid)
             self._killed.discard(pgid)
+            self._tags.pop(pgid, None)
+
+    def tagged(self, tag: int) -> "TaggedGroups":
+        """These groups as seen by one slot: what it starts carries ``tag``, so that
+        :meth:`kill_tagged` stops that slot's build and no other."""
+        return TaggedGroups(self, tag)
+
+    def kill_tagged(self, tag: int) -> None:
+        """Kill the running groups started with ``tag`` (TERM, then KILL); later ones run."""
+        with self._lock:
+            groups = [g for g, t in self._tags.items() if t == tag and g in self._groups]
+            self._killed.update(groups)
+        _kill_each(groups)
 
     def was_killed(self, pgid: int) -> bool:
         """Whether :meth:`kill_all` killed the group."""
@@ -159,11 +176,41 @@ class ProcessGroups:
                 self._closed = True
             groups = list(self._groups)
             self._killed.update(groups)
-        threads = [threading.Thread(target=kill_group, args=(g,), daemon=True) for g in groups]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(TERM_GRACE + 3)
+        _kill_each(groups)
+
+
+class TaggedGroups:
+    """One slot's view of :class:`ProcessGroups` (what :func:`run` takes as ``groups``)."""
+
+    def __init__(self, groups: ProcessGroups, tag: int) -> None:
+        self._groups = groups
+        self._tag = tag
+
+    def add(self, pgid: int) -> None:
+        self._groups.add(pgid, self._tag)
+
+    def discard(self, pgid: int) -> None:
+        self._groups.discard(pgid)
+
+    def was_killed(self, pgid: int) -> bool:
+        return self._groups.was_killed(pgid)
+
+    @property
+    def closed(self) -> bool:
+        return self._groups.closed
+
+
+#: What :func:`run` registers a group with: all of them, or one slot's view.
+Groups = Union[ProcessGroups, TaggedGroups]
+
+
+def _kill_each(groups: Sequence[int]) -> None:
+    """Kill the groups at once, each TERM then KILL, and wait for them."""
+    threads = [threading.Thread(target=kill_group, args=(g,), daemon=True) for g in groups]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(TERM_GRACE + 3)
 
 
 #: Every group started by :func:`run`, killed at interpreter exit.
@@ -256,7 +303,7 @@ class _Watch:
 
 def run(argv: Sequence[str], *, cwd: Optional[Path] = None, env: Optional[Mapping[str, str]] = None,
         stdout: Optional[IO[bytes]] = None, timeout: Optional[float] = None,
-        mem_limit: Optional[int] = None, groups: Optional[ProcessGroups] = None,
+        mem_limit: Optional[int] = None, groups: Optional[Groups] = None,
         stop: Optional[threading.Event] = None, stderr: Optional[IO[bytes]] = None) -> Finished:
     """Run ``argv`` in a new process group until it exits; measure and bound it.
 

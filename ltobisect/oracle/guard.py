@@ -64,3 +64,6 @@ class TreeGuard:
 
     def close(self) -> None:
         self.inner.close()
+
+    def cancel(self, slot: int) -> None:
+        self.inner.cancel(slot)

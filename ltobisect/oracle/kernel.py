@@ -326,7 +326,7 @@ class KernelOracle:
         round (a link that never ends) times out. The rounds' logs go into ``log``, in order."""
         result = run_make(self.spec, out, targets, jobs=self.jobs, timeout=timeout, mem_limit=mem_limit,
                           log_path=log, sandbox_root=self.worker_dir(slot), ccache_dir=self.ccache_dir,
-                          groups=self._shared.groups)
+                          groups=self._shared.groups.tagged(slot))
         seen = _steps(result.log_text())
         for n in range(1, MAX_CONTINUES + 1):
             if not (may_continue and result.timed_out and not self._shared.groups.closed):
@@ -334,7 +334,7 @@ class KernelOracle:
             part = log.with_name(f"{log.stem}.{n}{log.suffix}")
             more = run_make(self.spec, out, targets, jobs=self.jobs, timeout=timeout, mem_limit=mem_limit,
                             log_path=part, sandbox_root=self.worker_dir(slot), ccache_dir=self.ccache_dir,
-                            groups=self._shared.groups)
+                            groups=self._shared.groups.tagged(slot))
             text = more.log_text()
             with open(log, "a", encoding="utf-8", errors="replace") as whole:
                 whole.write(f"{sigmod.OWN_LINE_PREFIX} the build ran past {timeout:.0f} s still making new "
@@ -351,3 +351,8 @@ class KernelOracle:
     def close(self) -> None:
         """Kill every running build of this oracle and its copies; later tests give INFRA_ERROR."""
         self._shared.groups.kill_all(close=True)
+
+    def cancel(self, slot: int) -> None:
+        """Kill the build running in ``slot`` (a build started ahead that is no longer wanted);
+        its outcome is not a verdict. Later builds run as usual."""
+        self._shared.groups.kill_tagged(slot)

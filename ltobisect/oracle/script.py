@@ -86,7 +86,7 @@ class ScriptOracle(OracleDefaults):
                                              "LTOBISECT_WORKER": str(work.resolve())})
                 result = run_process([str(self.script), str(config.resolve())], cwd=work, env=env,
                                      timeout=self.timeout, mem_limit=self.mem_limit, log_path=log,
-                                     groups=self._shared.groups)
+                                     groups=self._shared.groups.tagged(slot))
             except InfraError as exc:
                 return infra_outcome(str(exc))
             except OSError as exc:
@@ -113,3 +113,8 @@ class ScriptOracle(OracleDefaults):
     def close(self) -> None:
         """Kill running scripts (process groups); later tests give INFRA_ERROR."""
         self._shared.groups.kill_all(close=True)
+
+    def cancel(self, slot: int) -> None:
+        """Kill the build running in ``slot`` (a build started ahead that is no longer wanted);
+        its outcome is not a verdict. Later builds run as usual."""
+        self._shared.groups.kill_tagged(slot)

@@ -65,6 +65,11 @@ class Oracle(Protocol):
         """Kill running tests (callable from another thread); later tests give INFRA_ERROR."""
         ...
 
+    def cancel(self, slot: int) -> None:
+        """Kill the test running in ``slot`` only (callable from another thread): a build
+        started ahead that no result needs any more. Its outcome is discarded."""
+        ...
+
 
 class OracleDefaults:
     """The answers of an oracle that builds nothing with make: no targets, no build shared
@@ -85,6 +90,9 @@ class OracleDefaults:
 
     def roots(self, slot: int) -> List[str]:
         return []
+
+    def cancel(self, slot: int) -> None:
+        """Nothing to kill: the executor discards the outcome when the test ends."""
 
 
 @dataclass(frozen=True)
