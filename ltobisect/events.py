@@ -63,6 +63,17 @@ class TestStarted(Event):
     digest: str
     size: int  # changes in the candidate
     label: str = ""  # why this test: a Label ("bad config", "baseline") or a strategy's name
+    ahead: bool = False  # started ahead: no one asked for it yet (ltobisect.speculate)
+
+
+@dataclass(frozen=True)
+class TestDropped(Event):
+    """A build started ahead was killed: no result needs it any more. Its slot is free."""
+
+    __test__ = False
+    slot: int
+    digest: str
+    size: int
 
 
 @dataclass(frozen=True)

@@ -33,14 +33,16 @@ thread in the same way. Nothing above the executor changes.
 """
 from __future__ import annotations
 
+import itertools
 import os
 import queue
 import signal
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, List, Optional, Protocol, Sequence
+from typing import Callable, Dict, Iterator, List, Optional, Protocol, Sequence, Tuple
 
 from tenacity import (
     RetryCallState,
@@ -55,9 +57,10 @@ from ltobisect import process
 from ltobisect.config import RetryPolicy
 from ltobisect.confcheck import warning as conf_warning
 from ltobisect.errors import InfraError, Stopped
-from ltobisect.events import Message, NullReporter, Reporter, TestFinished, TestStarted
+from ltobisect.events import Message, NullReporter, Reporter, TestDropped, TestFinished, TestStarted
 from ltobisect.limits import StopCondition
 from ltobisect.model import Outcome, Resolved, Verdict
+from ltobisect.problem import Ahead
 from ltobisect.oracle import Oracle, OracleSpec, guarded, make_oracle
 from ltobisect.store.journal import Journal
 
@@ -74,7 +77,8 @@ class Executor(Protocol):
     def oracle(self) -> Oracle: ...
 
     def run(self, items: Sequence[Resolved], on_done: Callable[[int, Resolved, Outcome], None],
-            labels: Optional[Sequence[str]] = None, *, observe: bool = False) -> List[Outcome]: ...
+            labels: Optional[Sequence[str]] = None, *, observe: bool = False,
+            ahead: Optional[Ahead] = None) -> List[Outcome]: ...
 
     def judge_by(self, spec: OracleSpec) -> None: ...
 
@@ -172,8 +176,13 @@ class Bookkeeping:
         except Exception:
             pass  # a reporter must not take the session down
 
-    def started(self, slot: int, r: Resolved, label: str) -> None:
-        self.emit(TestStarted(slot=slot, digest=r.digest, size=len(r.candidate), label=label))
+    def started(self, slot: int, r: Resolved, label: str, ahead: bool = False) -> None:
+        self.emit(TestStarted(slot=slot, digest=r.digest, size=len(r.candidate), label=label,
+                              ahead=ahead))
+
+    def dropped(self, slot: int, r: Resolved) -> None:
+        """A build started ahead was killed: no result needs it (its slot is free)."""
+        self.emit(TestDropped(slot=slot, digest=r.digest, size=len(r.candidate)))
 
     def retrying(self, slot: int, detail: str, wait: float) -> None:
         self.emit(Message("warning", f"slot {slot}: infrastructure error, retrying in "
@@ -228,6 +237,11 @@ class LocalExecutor:
         for s in range(workers):
             self._slots.put(s)
         self._closed = False
+        self._events: "queue.Queue[tuple]" = queue.Queue()  # from the workers, read by run
+        self._in_flight = 0  # builds submitted and not yet ended
+        self._building: set = set()  # digests building now
+        self._ahead: Dict[str, _Task] = {}  # builds started ahead, by digest
+        self._seq = itertools.count()
 
     # -- control -----------------------------------------------------------------------------
     @property
@@ -268,73 +282,154 @@ class LocalExecutor:
         labels: Optional[Sequence[str]] = None,
         *,
         observe: bool = False,
+        ahead: Optional[Ahead] = None,
     ) -> List[Outcome]:
         """Test ``items`` in parallel; see the module docstring for the contract.
 
         ``observe=True`` calls ``oracle.observe`` (no signature yet: the bad config's first
-        build) instead of ``oracle.test``.
+        build) instead of ``oracle.test``. With ``ahead``, free workers build what it proposes
+        (:class:`~ltobisect.problem.Ahead`); those builds outlive the run until a later run
+        asks for them, they finish, or they are moot (killed).
         """
         if self._closed:
             raise Stopped(self.stop_reason)
         if self.stop.is_set():
             raise Stopped(self.stop_reason)
         labels = list(labels) if labels is not None else [""] * len(items)
-        events: "queue.Queue[tuple]" = queue.Queue()
-        cancel = threading.Event()
-        outcomes: List[Optional[Outcome]] = [None] * len(items)
-        futures = [
-            self._pool.submit(self._work, i, r, labels[i], observe, events, cancel)
-            for i, r in enumerate(items)
-        ]
-        pending = len(items)
+        mine: List[_Task] = []
         try:
-            while pending:
+            self._take(ahead, None, 0.0)  # builds that ended ahead since the last run
+            self._drop_moot(ahead)
+            fresh = []
+            for i, r in enumerate(items):
+                task = self._ahead.pop(r.digest, None)
+                if task is None:
+                    task = _Task(r, labels[i])
+                    fresh.append(task)
+                task.index = i
+                mine.append(task)
+            # The items come first: builds started ahead make room for them, the newest first.
+            over = self._in_flight + len(fresh) - self.workers
+            for task in sorted(self._ahead.values(), key=lambda t: -t.seq)[:max(0, over)]:
+                self._kill(task, ahead)
+            for task in fresh:
+                self._submit(task, observe)
+            outcomes: List[Optional[Outcome]] = [None] * len(items)
+            pending = len(items)
+            while True:
+                self._fill(ahead, observe)
+                if not pending:
+                    break
                 if self.stop.is_set():
                     raise Stopped(self.stop_reason)
-                try:
-                    msg = events.get(timeout=self._poll)
-                except queue.Empty:
-                    continue
-                kind = msg[0]
-                if kind == "started":
-                    _, i, slot = msg
-                    self.books.started(slot, items[i], labels[i])
-                elif kind == "retry":
-                    _, i, slot, detail, wait = msg
-                    self.books.retrying(slot, detail, wait)
-                elif kind == "done":
-                    _, i, slot, outcome, attempt = msg
-                    outcomes[i] = outcome
-                    self.books.finished(i, slot, items[i], outcome, attempt, on_done)
+                for task, outcome in self._take(ahead, (mine, on_done), self._poll):
+                    outcomes[task.index] = outcome
                     pending -= 1
-                elif kind == "error":
-                    _, i, slot, exc = msg
-                    raise exc
         except BaseException:
-            self._abandon(cancel, futures)
+            self._abandon(mine)
             raise
         return [o for o in outcomes if o is not None]
 
-    # -- inside a worker thread --------------------------------------------------------------
-    def _work(self, index: int, resolved: Resolved, label: str, observe: bool,
-              events: "queue.Queue[tuple]", cancel: threading.Event) -> None:
-        if cancel.is_set():
-            return
-        slot = self._slots.get()
-        try:
-            if cancel.is_set():
+    # -- the calling thread's bookkeeping ------------------------------------------------------
+    def _submit(self, task: "_Task", observe: bool) -> None:
+        self._in_flight += 1
+        task.seq = next(self._seq)
+        self._pool.submit(self._work, task, observe)
+
+    def _fill(self, ahead: Optional[Ahead], observe: bool) -> None:
+        """Free workers build what ``ahead`` proposes."""
+        while ahead is not None and self._in_flight < self.workers:
+            busy = set(self._ahead) | self._building
+            r = ahead.next(busy)
+            if r is None or r.digest in busy:
                 return
-            events.put(("started", index, slot))
-            attempts = 0
+            task = _Task(r, "ahead")
+            self._ahead[r.digest] = task
+            self._submit(task, observe)
+
+    def _take(self, ahead: Optional[Ahead], run: Optional[Tuple[List["_Task"], Callable]],
+              wait: float) -> List[Tuple["_Task", Outcome]]:
+        """Handle what the workers said, waiting up to ``wait`` for a first message. Returns
+        the finished builds of ``run``'s tasks (``on_done`` called for each); a build started
+        ahead that finished goes to ``ahead`` (journaled) at once. After each verdict, builds
+        started ahead that are no longer wanted are killed."""
+        finished: List[Tuple[_Task, Outcome]] = []
+        mine, on_done = run if run is not None else ([], None)
+        timeout: Optional[float] = wait
+        while True:
+            try:
+                msg = self._events.get(timeout=timeout) if timeout else self._events.get_nowait()
+            except queue.Empty:
+                return finished
+            timeout = 0.0
+            kind, task = msg[0], msg[1]
+            if kind == "started":
+                self._building.add(task.resolved.digest)
+                self.books.started(task.slot, task.resolved, task.label, ahead=task.index is None)
+            elif kind == "retry":
+                self.books.retrying(task.slot, msg[2], msg[3])
+            elif kind == "gone":  # a killed or abandoned build: its worker is free
+                self._in_flight -= 1
+                self._building.discard(task.resolved.digest)
+            elif kind == "done":
+                outcome = msg[2]
+                self._in_flight -= 1
+                self._building.discard(task.resolved.digest)
+                if task.index is not None and task.index < len(mine) and mine[task.index] is task:
+                    self.books.finished(task.index, task.slot, task.resolved, outcome,
+                                        task.attempts, on_done)
+                    finished.append((task, outcome))
+                elif self._ahead.get(task.resolved.digest) is task:
+                    del self._ahead[task.resolved.digest]
+                    if ahead is not None and outcome.verdict is not Verdict.INFRA_ERROR:
+                        self.books.finished(-1, task.slot, task.resolved, outcome, task.attempts,
+                                            lambda _i, r, o: ahead.finished(r, o))
+                self._drop_moot(ahead)
+            elif kind == "error":
+                self._in_flight -= 1
+                self._building.discard(task.resolved.digest)
+                raise msg[2]
+
+    def _drop_moot(self, ahead: Optional[Ahead]) -> None:
+        """Kill the builds started ahead that ``ahead`` no longer wants (all without one)."""
+        for task in list(self._ahead.values()):
+            if ahead is None or not ahead.wanted(task.resolved.digest):
+                self._kill(task, ahead)
+
+    def _kill(self, task: "_Task", ahead: Optional[Ahead]) -> None:
+        """A build started ahead that no result needs: its worker is freed, its outcome dropped."""
+        self._ahead.pop(task.resolved.digest, None)
+        task.cancel.set()
+        if task.slot is not None:
+            try:
+                self._oracle.cancel(task.slot)
+            except Exception as exc:  # killing is best effort; the outcome is dropped anyway
+                self.books.emit(Message("warning", f"could not stop a build started ahead: {exc}"))
+            self.books.dropped(task.slot, task.resolved)
+        if ahead is not None:
+            ahead.dropped(task.resolved)
+
+    # -- inside a worker thread --------------------------------------------------------------
+    def _work(self, task: "_Task", observe: bool) -> None:
+        said = False
+        slot: Optional[int] = None
+        try:
+            if task.cancel.is_set():
+                return
+            slot = self._slots.get()
+            if task.cancel.is_set():
+                return
+            task.slot = slot
+            self._events.put(("started", task))
             call = self._oracle.observe if observe else self._oracle.test
+            cancel = task.cancel
 
             def once() -> Outcome:
-                nonlocal attempts
                 if cancel.is_set() or self.stop.is_set():
                     raise _Cancelled()
-                attempts += 1
+                task.attempts += 1
                 try:
-                    return call(resolved, slot)
+                    return call(task.resolved, slot)
                 except InfraError as exc:
                     return _infra_outcome(str(exc))
                 except OSError as exc:
@@ -349,38 +444,61 @@ class LocalExecutor:
                 o = state.outcome.result() if state.outcome and not state.outcome.failed else None
                 detail = o.detail if isinstance(o, Outcome) else "error"
                 wait = state.next_action.sleep if state.next_action else 0.0
-                events.put(("retry", index, slot, detail, wait))
+                self._events.put(("retry", task, detail, wait))
 
             # Exhausted, the last INFRA_ERROR outcome comes back; the caller decides.
             outcome = self._retries.retrying(sleep, before_sleep)(once)
             if cancel.is_set():
                 return
-            events.put(("done", index, slot, outcome, attempts))
+            self._events.put(("done", task, outcome))
+            said = True
         except _Cancelled:
             return
         except BaseException as exc:  # a bug in the oracle: surface it in the calling thread
-            if not cancel.is_set():
-                events.put(("error", index, slot, exc))
+            if not task.cancel.is_set():
+                self._events.put(("error", task, exc))
+                said = True
         finally:
-            self._slots.put(slot)
+            if slot is not None:
+                self._slots.put(slot)
+            if not said:
+                self._events.put(("gone", task))
 
-    def _abandon(self, cancel: threading.Event, futures: list) -> None:
-        """Stop this run: no more tests start, running ones are killed, outcomes discarded."""
-        cancel.set()
-        for f in futures:
-            f.cancel()
-        if any(not f.done() for f in futures):
+    def _abandon(self, mine: List["_Task"]) -> None:
+        """Stop: no more tests start, running ones (this run's and those started ahead) are
+        killed, outcomes discarded."""
+        tasks = mine + list(self._ahead.values())
+        self._ahead.clear()
+        running = self._in_flight > 0
+        for task in tasks:
+            task.cancel.set()
+        if running:
             try:
                 self._oracle.close()
             except Exception as exc:  # killing is best effort; report and go on
                 self.books.emit(Message("warning", f"could not stop running tests: {exc}"))
             self._closed = True
-            for f in futures:
+            deadline = time.monotonic() + 30
+            while self._in_flight > 0 and time.monotonic() < deadline:
                 try:
-                    f.result(timeout=30)
-                except BaseException:
-                    pass
+                    msg = self._events.get(timeout=0.5)
+                except queue.Empty:
+                    continue
+                if msg[0] in ("done", "gone", "error"):
+                    self._in_flight -= 1
 
+
+class _Task:
+    """One build the pool runs: for an item of the current run (``index``) or ahead (None)."""
+
+    def __init__(self, resolved: Resolved, label: str) -> None:
+        self.resolved = resolved
+        self.label = label
+        self.index: Optional[int] = None
+        self.cancel = threading.Event()
+        self.slot: Optional[int] = None
+        self.attempts = 0
+        self.seq = 0
 
 
 def reap_orphans(work_dir: Path) -> int:

@@ -22,7 +22,7 @@ import random
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterable, List, Optional, Protocol, Sequence, Tuple
+from typing import AbstractSet, Callable, Dict, Iterable, List, Optional, Protocol, Sequence, Tuple
 
 from ltobisect.config import Limits
 from ltobisect.costs import CostModel
@@ -38,6 +38,34 @@ class Resolve(Protocol):
     def __call__(self, candidate: Candidate) -> Resolved: ...
 
 
+class Ahead(Protocol):
+    """What idle workers may build while the strategy waits (:mod:`ltobisect.speculate`).
+
+    The runner asks it from the calling thread only: ``next`` when a worker is free and no
+    item of the current run waits for one (a config to start, or None), ``wanted`` of each
+    build it started ahead whenever a verdict arrived (False: kill it, its outcome is not a
+    verdict, and ``dropped`` tells), and ``finished`` when such a build ended, before anything
+    else happens.
+    """
+
+    def next(self, busy: AbstractSet[str]) -> Optional[Resolved]: ...
+
+    def wanted(self, digest: str) -> bool: ...
+
+    def finished(self, resolved: Resolved, outcome: Outcome) -> None: ...
+
+    def dropped(self, resolved: Resolved) -> None: ...
+
+
+class Lookahead(Ahead, Protocol):
+    """An :class:`Ahead` that follows the strategy through the gate: ``pending`` names the
+    builds the strategy now waits for, ``told`` every answer the gate gave it, in order."""
+
+    def pending(self, items: Sequence[Resolved]) -> None: ...
+
+    def told(self, answer: object) -> None: ...
+
+
 class Runner(Protocol):
     """Runs tests, possibly in parallel (the executor).
 
@@ -45,6 +73,11 @@ class Runner(Protocol):
     each item as soon as its test has finished (from the calling thread, one at a time), so the
     caller can record it before anything else happens. Infrastructure errors are retried inside
     the runner; an ``INFRA_ERROR`` outcome means the retries were exhausted.
+
+    With ``ahead``, workers that no item needs build what it proposes; such builds may still
+    run when ``run`` returns, and an item of a later run that one of them is building waits for
+    it instead of starting again. A run without ``ahead`` first kills the builds still running
+    ahead (a run of no items does only that).
     """
 
     workers: int
@@ -54,6 +87,8 @@ class Runner(Protocol):
         items: Sequence[Resolved],
         on_done: Callable[[int, Resolved, Outcome], None],
         labels: Optional[Sequence[str]] = None,
+        *,
+        ahead: Optional[Ahead] = None,
     ) -> List[Outcome]: ...
 
 
@@ -76,6 +111,9 @@ class Stats:
     tests_since_best: int = 0
     build_seconds: float = 0.0
     idle_batches: int = 0  # batches in a row that were answered without a build
+    ahead: int = 0  # of ``tests``: builds started ahead by speculation (ltobisect.speculate)
+    ahead_used: int = 0  # of those, verdicts the strategy asked for afterwards
+    ahead_killed: int = 0  # builds started ahead and killed when no result needed them
 
 
 class Problem:
@@ -121,6 +159,9 @@ class Problem:
         self.led: Optional[bool] = None
         #: What each build is expected to cost, learnt from the builds so far.
         self.costs = CostModel()
+        #: Speculation while a strategy runs (:func:`ltobisect.speculate.search`), else None.
+        self.lookahead: Optional[Lookahead] = None
+        self._learnt_ahead: set = set()  # digests whose verdict a build started ahead gave
 
     # -- what strategies use ---------------------------------------------------------------
     def begin(self, strategy: str) -> None:
@@ -159,6 +200,8 @@ class Problem:
                 to_run[r.digest] = r
         if to_run:
             self.stats.idle_batches = 0
+            if self.lookahead is not None and adopt:
+                self.lookahead.pending(list(to_run.values()))
             self._run(list(to_run.values()))
         else:
             self.stats.idle_batches += 1  # a strategy going round in circles ends here
@@ -170,7 +213,10 @@ class Problem:
             assert o is not None
             if o.verdict is Verdict.REPRODUCES and adopt:
                 self._adopt(r.candidate, r)
-        return [o for o in outcomes if o is not None]
+        done = [o for o in outcomes if o is not None]
+        if self.lookahead is not None and adopt:
+            self.lookahead.told(tuple(o.verdict for o in done))
+        return done
 
     def resolve(self, cand: Iterable[Change]) -> Resolved:
         """Resolve (memoized), normalized to the effective changes when that is the same config."""
@@ -192,7 +238,31 @@ class Problem:
     def known(self, cand: Iterable[Change]) -> Optional[Verdict]:
         """The verdict of a candidate if it is already known (no test is run)."""
         o = self._known(self.resolve(cand), count=False)
+        if self.lookahead is not None:
+            self.lookahead.told(o.verdict if o else None)
         return o.verdict if o else None
+
+    def settle(self, ahead: Ahead) -> None:
+        """End of speculation: a build that finished ahead meanwhile is recorded through
+        ``ahead``, and every build still running ahead is killed (``ahead`` wants none)."""
+        self._runner.run([], lambda *_: None, [], ahead=ahead)
+
+    def verdict_of(self, digest: str) -> Optional[Outcome]:
+        """The final outcome of a config this problem knows (or its journal has), else None;
+        nothing is counted or reported."""
+        o = self._verdicts.get(digest)
+        if o is None:
+            o = self._journal.lookup(digest)
+        return o if o is not None and o.verdict.is_final else None
+
+    def learn_ahead(self, r: Resolved, o: Outcome) -> None:
+        """A build started ahead ended: recorded as any test is (journal first), so the
+        strategy finds its verdict when it asks. An infrastructure error is no verdict:
+        the strategy's own request builds the config again."""
+        self.stats.ahead += 1
+        self._record(r, o, self.label)
+        if o.verdict.is_final:
+            self._learnt_ahead.add(r.digest)
 
     def retest(self, cand: Iterable[Change]) -> Outcome:
         """Test again, bypassing the cache (verification, flake checks); records flakiness."""
@@ -253,6 +323,9 @@ class Problem:
         if o is not None:
             if count:
                 self.stats.same_config += 1
+                if digest in self._learnt_ahead:
+                    self._learnt_ahead.discard(digest)
+                    self.stats.ahead_used += 1
             return o
         o = self._journal.lookup(digest)
         if o is not None and o.verdict.is_final:
@@ -268,26 +341,32 @@ class Problem:
     def _run(self, items: List[Resolved], force: bool = False,
              remember: bool = True) -> Dict[str, Outcome]:
         def done(_i: int, r: Resolved, o: Outcome) -> None:
-            # Recorded (journal fsync) before anything can act on the verdict.
-            if o.verdict.is_final:
-                self._journal.append(r, o, self.label)
-                if remember:
-                    self._verdicts[r.digest] = o
-                    self.costs.add(r, o.duration)
-            self.stats.tests += 1
-            self.stats.tests_since_best += 1
-            self.stats.verdicts[o.verdict] += 1
-            self.stats.build_seconds += o.duration
+            self._record(r, o, self.label, remember)
 
         if len(items) > self.workers:  # more builds than workers: the longest start first
             items = [items[i] for i in self.costs.longest_first(items)]
-        outcomes = self._runner.run(items, done, [self.label] * len(items))
+        if self.lookahead is not None:
+            outcomes = self._runner.run(items, done, [self.label] * len(items), ahead=self.lookahead)
+        else:
+            outcomes = self._runner.run(items, done, [self.label] * len(items))
         for r, o in zip(items, outcomes):
             if o.verdict is Verdict.INFRA_ERROR:
                 raise InfraError(
                     f"testing config {r.digest[:12]} failed on our side after retries: {o.detail}"
                 )
         return {r.digest: o for r, o in zip(items, outcomes)}
+
+    def _record(self, r: Resolved, o: Outcome, label: str, remember: bool = True) -> None:
+        """One finished build: journaled (fsync) before anything can act on its verdict."""
+        if o.verdict.is_final:
+            self._journal.append(r, o, label)
+            if remember:
+                self._verdicts[r.digest] = o
+                self.costs.add(r, o.duration)
+        self.stats.tests += 1
+        self.stats.tests_since_best += 1
+        self.stats.verdicts[o.verdict] += 1
+        self.stats.build_seconds += o.duration
 
     def _adopt(self, cand: Candidate, r: Resolved) -> None:
         if len(cand) < len(self.best):

@@ -25,7 +25,7 @@ from ltobisect.errors import Stopped, UserError
 from ltobisect.farmcheck import check_farm
 from ltobisect.events import ListReporter
 from ltobisect.limits import StopCondition
-from ltobisect.model import Resolved
+from ltobisect.model import Resolved, Verdict
 from ltobisect.oracle import OracleSpec
 from ltobisect.conductor.session import Session
 
@@ -174,6 +174,54 @@ def test_a_cancelled_build_is_killed_on_its_worker_within_seconds(tmp_path, clus
     assert raised and raised[0].reason == "no longer needed"
     # The build would sleep 300 s: gone at all means killed.
     wait_until(lambda: not alive(pid), timeout=30, what="the cancelled build to die on its worker")
+    executor.close()
+
+
+def test_a_build_started_ahead_on_the_farm_is_killed_on_its_worker_when_moot(tmp_path, cluster):
+    """A worker no item needs builds what the search will likely ask next; when a verdict makes
+    it moot, its build dies on the worker (cancel = kill) and no verdict of it is kept."""
+    script = tmp_path / "build.sh"
+    script.write_text(f"#!/bin/sh\ngrep -q CONFIG_AHEAD=y \"$1\" && {{ echo $$ > {tmp_path}/ahead.pid; sleep 300; }}\n"
+                      f"while [ ! -f {tmp_path}/go ]; do sleep 0.1; done\nexit 1\n")
+    script.chmod(0o755)
+    spec = OracleSpec(work_dir=tmp_path / "client", script=script)
+    executor = farm.farm_pool(cluster.scheduler_address, 2)(spec, StopCondition())
+    item = Resolved(candidate=frozenset(), config_text="CONFIG_A=y\n", digest="a" * 32)
+    guess = Resolved(candidate=frozenset(), config_text="CONFIG_AHEAD=y\n", digest="b" * 32)
+
+    class Ahead:
+        def __init__(self):
+            self.wants, self.proposed, self.ended, self.killed = True, False, [], []
+
+        def next(self, busy):
+            if self.proposed:
+                return None
+            self.proposed = True
+            return guess
+
+        def wanted(self, digest):
+            return self.wants
+
+        def finished(self, r, o):
+            self.ended.append(r.digest)
+
+        def dropped(self, r):
+            self.killed.append(r.digest)
+
+    ahead = Ahead()
+    out = []
+    runner = threading.Thread(target=lambda: out.extend(executor.run([item], lambda *a: None, ahead=ahead)))
+    runner.start()
+    pid_file = tmp_path / "ahead.pid"
+    wait_until(lambda: pid_file.is_file() and pid_file.read_text().strip(), timeout=60,
+               what="the build ahead to run on its worker")
+    pid = int(pid_file.read_text())
+    ahead.wants = False  # the item's verdict will make it moot
+    (tmp_path / "go").write_text("")
+    runner.join(timeout=60)  # a guard against a hang only
+    assert [o.verdict for o in out] == [Verdict.PASSES]
+    wait_until(lambda: not alive(pid), timeout=30, what="the moot build to die on its worker")
+    assert ahead.killed == ["b" * 32] and ahead.ended == []
     executor.close()
 
 

@@ -179,7 +179,7 @@ def test_no_unlabelled_rows_before_the_first_result(width):
         lines = frame(width, events()[:n])
         rows = [line.strip("│ ") for line in lines[1:-1]]
         assert rows and all(rows), lines  # no empty row
-        labels = ("phase ", "builds ", "worker 0 ", "worker 1 ")
+        labels = ("phase ", "builds ", "workers ", "worker 0 ", "worker 1 ")
         assert all(r.startswith(labels) for r in rows), lines
         assert "last verdicts" not in "\n".join(lines) and "failure" not in "\n".join(lines)
     confirming = frame(80, events()[:2])[1]

@@ -21,6 +21,7 @@ from ltobisect.events import Message, NullReporter, Reporter
 from ltobisect.executor import Bookkeeping, ExecutorFactory, OracleFactory, Retries
 from ltobisect.limits import StopCondition
 from ltobisect.model import Outcome, Resolved, Verdict
+from ltobisect.problem import Ahead
 from ltobisect.oracle import Oracle, OracleSpec, guarded, make_oracle
 from ltobisect.oracle.common import new_log
 from ltobisect.farm.worker import WorkerRefused, build_task
@@ -127,6 +128,7 @@ class FarmExecutor:
         self._refused: set = set()  # workers whose tree or toolchain is not ours
         self._free = list(range(workers))  # slot numbers for the live view
         self._running: Dict[str, Any] = {}  # cancel event name -> future
+        self._ahead: Dict[Any, Tuple[Resolved, str, int]] = {}  # builds started ahead: future -> (config, event, slot)
         self._closed = False
         self._spec = spec
         self._oracle = guarded(make(spec), spec)  # this machine's copy: identity, judging
@@ -160,27 +162,45 @@ class FarmExecutor:
                     self._cluster.close()
 
     def run(self, items: Sequence[Resolved], on_done: Callable[[int, Resolved, Outcome], None],
-            labels: Optional[Sequence[str]] = None, *, observe: bool = False) -> List[Outcome]:
+            labels: Optional[Sequence[str]] = None, *, observe: bool = False,
+            ahead: Optional[Ahead] = None) -> List[Outcome]:
         if self._closed or self.stop_condition.requested:
             raise Stopped(self.stop_condition.reason)
         labels = list(labels) if labels is not None else [""] * len(items)
         outcomes: List[Optional[Outcome]] = [None] * len(items)
         todo: "queue.Queue[Tuple[int, int]]" = queue.Queue()  # (index, attempt)
-        for i in range(len(items)):
-            todo.put((i, 1))
         waiting: Dict[Any, Tuple[int, int, str, int]] = {}  # future -> (index, attempt, event, slot)
-        not_before: Dict[int, float] = {}
-        pending = len(items)
         try:
-            while pending:
+            self._settle_ahead(ahead, [f for f in self._ahead if f.done()])
+            self._drop_moot(ahead)
+            for i, r in enumerate(items):
+                fut = next((f for f, (rr, _n, _s) in self._ahead.items() if rr.digest == r.digest), None)
+                if fut is not None:  # started ahead: this run waits for it
+                    _r, name, slot = self._ahead.pop(fut)
+                    waiting[fut] = (i, 1, name, slot)
+                else:
+                    todo.put((i, 1))
+            # The items come first: builds started ahead make room for them, the newest first.
+            over = len(waiting) + len(self._ahead) + todo.qsize() - self.workers
+            for fut in list(self._ahead)[::-1][:max(0, over)]:
+                self._drop(fut, ahead)
+            not_before: Dict[int, float] = {}
+            pending = len(items)
+            while True:
                 if self.stop_condition.requested:
                     raise Stopped(self.stop_condition.reason)
                 self._submit_ready(items, labels, todo, waiting, not_before, observe)
+                self._fill(ahead, waiting, observe)
+                if not pending:
+                    break
                 if not waiting:
                     time.sleep(self._poll)
                     continue
-                done = self._done(list(waiting))
+                done = self._done(list(waiting) + list(self._ahead))
+                self._settle_ahead(ahead, [f for f in done if f in self._ahead])
                 for fut in done:
+                    if fut not in waiting:
+                        continue
                     i, attempt, name, slot = waiting.pop(fut)
                     self._running.pop(name, None)
                     self._free.append(slot)
@@ -195,12 +215,51 @@ class FarmExecutor:
                     outcomes[i] = outcome
                     self.books.finished(i, slot, items[i], outcome, attempt, on_done)
                     pending -= 1
+                if done:
+                    self._drop_moot(ahead)
         except BaseException:
             self._abandon(waiting)
             raise
         return [o for o in outcomes if o is not None]
 
     # -- inside run --------------------------------------------------------------------------
+    def _fill(self, ahead: Optional[Ahead], waiting: Dict[Any, Tuple[int, int, str, int]],
+              observe: bool) -> None:
+        """Workers no item needs build what ``ahead`` proposes."""
+        while ahead is not None and len(waiting) + len(self._ahead) < self.workers:
+            busy = {r.digest for r, _n, _s in self._ahead.values()}
+            r = ahead.next(busy)
+            if r is None or r.digest in busy:
+                return
+            fut, name, slot = self._start(r, observe)
+            self._ahead[fut] = (r, name, slot)
+            self.books.started(slot, r, "ahead", ahead=True)
+
+    def _settle_ahead(self, ahead: Optional[Ahead], done: List[Any]) -> None:
+        """Builds started ahead that ended: their verdicts go to ``ahead`` (journaled) at once;
+        an infrastructure error is no verdict and is dropped."""
+        for fut in done:
+            r, name, slot = self._ahead.pop(fut)
+            self._running.pop(name, None)
+            self._free.append(slot)
+            outcome = self._outcome_of(fut, r)
+            if ahead is not None and outcome.verdict is not Verdict.INFRA_ERROR:
+                self.books.finished(-1, slot, r, outcome, 1, lambda _i, rr, o: ahead.finished(rr, o))
+
+    def _drop_moot(self, ahead: Optional[Ahead]) -> None:
+        for fut, (r, _n, _s) in list(self._ahead.items()):
+            if ahead is None or not ahead.wanted(r.digest):
+                self._drop(fut, ahead)
+
+    def _drop(self, fut: Any, ahead: Optional[Ahead]) -> None:
+        """Kill a build started ahead that no result needs (cancel = kill on its worker)."""
+        r, name, slot = self._ahead.pop(fut)
+        self._cancel(name, fut)
+        self._free.append(slot)
+        self.books.dropped(slot, r)
+        if ahead is not None:
+            ahead.dropped(r)
+
     def _done(self, futures: List[Any]) -> List[Any]:
         """The futures that finished within one poll (none when the poll ran out)."""
         try:
@@ -208,28 +267,33 @@ class FarmExecutor:
         except TimeoutError:
             return []
 
+    def _start(self, r: Resolved, observe: bool) -> Tuple[Any, str, int]:
+        """Submit one build to the cluster; its future, cancel event name and slot."""
+        name = f"ltobisect-cancel-{uuid.uuid4().hex}"
+        kw: Dict[str, Any] = {"key": f"ltobisect-build-{r.digest[:12]}-{uuid.uuid4().hex[:8]}",
+                              "pure": False}
+        if self._build_memory:
+            kw["resources"] = {MEMORY_RESOURCE: float(self._build_memory)}
+        allowed = self._allowed_workers()
+        if allowed is not None:
+            kw.update(workers=allowed, allow_other_workers=False)
+        fut = self._client.submit(build_task, self._spec, r, observe, name, self._expect, **kw)
+        self._free.sort()
+        slot = self._free.pop(0)
+        self._running[name] = fut
+        return fut, name, slot
+
     def _submit_ready(self, items: Sequence[Resolved], labels: Sequence[str],
                       todo: "queue.Queue[Tuple[int, int]]", waiting: Dict[Any, Tuple[int, int, str, int]],
                       not_before: Dict[int, float], observe: bool) -> None:
         later = []
-        while len(waiting) < self.workers and not todo.empty():
+        while len(waiting) + len(self._ahead) < self.workers and not todo.empty():
             i, attempt = todo.get()
             if not_before.get(i, 0.0) > time.monotonic():
                 later.append((i, attempt))
                 continue
-            name = f"ltobisect-cancel-{uuid.uuid4().hex}"
-            kw: Dict[str, Any] = {"key": f"ltobisect-build-{items[i].digest[:12]}-{uuid.uuid4().hex[:8]}",
-                                  "pure": False}
-            if self._build_memory:
-                kw["resources"] = {MEMORY_RESOURCE: float(self._build_memory)}
-            allowed = self._allowed_workers()
-            if allowed is not None:
-                kw.update(workers=allowed, allow_other_workers=False)
-            fut = self._client.submit(build_task, self._spec, items[i], observe, name, self._expect, **kw)
-            self._free.sort()
-            slot = self._free.pop(0)
+            fut, name, slot = self._start(items[i], observe)
             waiting[fut] = (i, attempt, name, slot)
-            self._running[name] = fut
             self.books.started(slot, items[i], labels[i])
         for x in later:
             todo.put(x)
@@ -255,11 +319,16 @@ class FarmExecutor:
         return outcome
 
     def _abandon(self, waiting: Dict[Any, Tuple[int, int, str, int]]) -> None:
-        """No outcome of these is wanted any more: kill their builds, forget the tasks."""
+        """No outcome of these (nor of the builds started ahead) is wanted any more: kill
+        their builds, forget the tasks."""
         for fut, (_i, _a, name, slot) in list(waiting.items()):
             self._cancel(name, fut)
             self._free.append(slot)
         waiting.clear()
+        for fut, (_r, name, slot) in list(self._ahead.items()):
+            self._cancel(name, fut)
+            self._free.append(slot)
+        self._ahead.clear()
 
     def _cancel(self, name: str, fut: Any) -> None:
         try:

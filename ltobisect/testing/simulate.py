@@ -23,7 +23,7 @@ values"; :func:`config_values` reads a ``.config`` text.
 from __future__ import annotations
 
 import hashlib
-import heapq
+import itertools
 import random
 import time
 from dataclasses import dataclass, field
@@ -32,7 +32,8 @@ from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, 
 
 from ltobisect.costs import CostModel
 from ltobisect.model import Candidate, Change, Ineffective, Outcome, Resolved, Structure, Verdict
-from ltobisect.problem import Problem
+from ltobisect.problem import Ahead, Problem
+from ltobisect.speculate import search
 from ltobisect.strategies import get
 
 
@@ -128,7 +129,7 @@ class SimResolver:
 
 
 class SimClock:
-    """Simulated wall time: the runner advances it by each batch's makespan."""
+    """Simulated wall time: the runner advances it from one build's end to the next."""
 
     def __init__(self) -> None:
         self.now = 0.0
@@ -154,8 +155,11 @@ def conjunction(bad: Mapping[str, str]) -> Predicate:
 class SimRunner:
     """Runs ``predicate`` on each resolved config, following the executor's ``Runner`` protocol.
 
-    - ``workers``: how many tests may run at once; batches are scheduled on that many simulated
-      workers (longest-free-first) and ``clock`` advances by the batch's makespan.
+    - ``workers``: how many tests may run at once on simulated workers; a worker takes the next
+      item the moment it is free, and ``clock`` advances from one build's end to the next.
+      Builds proposed ahead (``run(..., ahead=)``) fill free workers and may go on into the
+      next run, as the executor's do; ``busy_seconds``, ``ahead_seconds``, ``started_ahead``
+      and ``killed`` account for them.
     - ``duration``: seconds one test takes, a number or a function of the resolved config.
     - ``infra_failures``: a function ``(resolved, attempt) -> bool`` saying whether that attempt
       fails on our side; each item is retried up to ``attempts`` times, then reported as
@@ -163,7 +167,8 @@ class SimRunner:
     - ``flaky``: probability that a test's verdict is flipped (REPRODUCES <-> PASSES), drawn from
       a ``random.Random(seed)``, to exercise verification and flake handling.
 
-    ``batches`` keeps the sizes of the batches it was given; ``tested`` every digest it ran.
+    ``batches`` keeps the sizes of the batches it was given; ``tested`` every digest it ran,
+    in the order the builds started.
     """
 
     def __init__(
@@ -188,6 +193,14 @@ class SimRunner:
         self.rng = random.Random(seed)
         self.batches: List[int] = []
         self.tested: List[str] = []
+        self.busy_seconds = 0.0  # worker time spent building (killed builds included)
+        self.ahead_seconds = 0.0  # of which on builds started ahead
+        self.started_ahead = 0
+        self.killed = 0  # builds started ahead and killed as moot
+        self.promoted = 0  # builds started ahead that a run asked for while they ran
+        self._flying: Dict[str, _Flight] = {}  # builds started ahead, by digest
+        self._required: List[_Flight] = []  # builds of the current run's items
+        self._seq = itertools.count()
 
     def _duration(self, r: Resolved) -> float:
         return self.duration(r) if callable(self.duration) else float(self.duration)
@@ -210,19 +223,97 @@ class SimRunner:
         items: Sequence[Resolved],
         on_done: Callable[[int, Resolved, Outcome], None],
         labels: Optional[Sequence[str]] = None,
+        *,
+        ahead: Optional[Ahead] = None,
     ) -> List[Outcome]:
-        self.batches.append(len(items))
-        outcomes = [self._outcome(r) for r in items]
-        # List scheduling on `workers` slots: the batch's makespan is the simulated wall time.
-        slots = [0.0] * max(1, self.workers)
-        for o in outcomes:
-            start = heapq.heappop(slots)
-            heapq.heappush(slots, start + o.duration)
-        self.clock.now += max(slots)
-        for i, (r, o) in enumerate(zip(items, outcomes)):
-            self.tested.append(r.digest)
-            on_done(i, r, o)
-        return outcomes
+        """Event by event on the simulated clock: a worker takes the next item as soon as it
+        is free, then what ``ahead`` proposes; the run returns when its items are done, and
+        builds started ahead go on into the next run (see the ``Runner`` protocol)."""
+        if items:
+            self.batches.append(len(items))
+        for f in list(self._flying.values()):
+            if ahead is None or not ahead.wanted(f.resolved.digest):
+                self._kill(f, ahead)
+        outcomes: List[Optional[Outcome]] = [None] * len(items)
+        queue: List[int] = []
+        for i, r in enumerate(items):
+            f = self._flying.get(r.digest)
+            if f is not None and f.index is None:
+                f.index = i  # started ahead: this run waits for it
+                self.promoted += 1
+            else:
+                queue.append(i)
+        pending = len(items)
+        while True:
+            while queue and len(self._flying) + len(self._required) < self.workers:
+                i = queue.pop(0)
+                self._start(items[i], i)
+            while ahead is not None and len(self._flying) + len(self._required) < self.workers:
+                r = ahead.next(frozenset(self._flying) | {f.resolved.digest for f in self._required})
+                if r is None:
+                    break
+                self._start(r, None)
+            if not pending:
+                break
+            f = min(list(self._flying.values()) + self._required, key=lambda x: (x.end, x.seq))
+            self.clock.now = max(self.clock.now, f.end)
+            self._land(f)
+            self.busy_seconds += f.outcome.duration
+            if f.index is not None:
+                outcomes[f.index] = f.outcome
+                on_done(f.index, f.resolved, f.outcome)
+                pending -= 1
+            else:
+                self.ahead_seconds += f.outcome.duration
+                if ahead is not None:
+                    ahead.finished(f.resolved, f.outcome)
+            if ahead is not None:
+                for g in list(self._flying.values()):
+                    if g.index is None and not ahead.wanted(g.resolved.digest):
+                        self._kill(g, ahead)
+        return [o for o in outcomes if o is not None]
+
+    # -- the simulated workers ---------------------------------------------------------------
+    def _start(self, r: Resolved, index: Optional[int]) -> None:
+        o = self._outcome(r)
+        f = _Flight(r, index, self.clock.now, self.clock.now + o.duration, o, next(self._seq))
+        self.tested.append(r.digest)  # in the order builds start
+        if index is None:
+            self.started_ahead += 1
+            self._flying[r.digest] = f
+        else:
+            self._required.append(f)
+
+    def _land(self, f: "_Flight") -> None:
+        if f in self._required:
+            self._required.remove(f)
+        elif self._flying.get(f.resolved.digest) is f:
+            del self._flying[f.resolved.digest]
+
+    def _kill(self, f: "_Flight", ahead: Optional[Ahead]) -> None:
+        """A build started ahead that no result needs: its worker is free now."""
+        del self._flying[f.resolved.digest]
+        self.tested.reverse()
+        self.tested.remove(f.resolved.digest)  # killed: it ran no test
+        self.tested.reverse()
+        spent = self.clock.now - f.start
+        self.busy_seconds += spent
+        self.ahead_seconds += spent
+        self.killed += 1
+        if ahead is not None:
+            ahead.dropped(f.resolved)
+
+
+@dataclass(eq=False)
+class _Flight:
+    """A simulated build: what, for which item (None: started ahead), when, what it gives."""
+
+    resolved: Resolved
+    index: Optional[int]
+    start: float
+    end: float
+    outcome: Outcome
+    seq: int
 
 
 @dataclass
@@ -304,6 +395,17 @@ class SimRun:
     seconds: float  # our own CPU time, for the curious
     free: int = 0  # changes of the result that no other change of it needs (per Structure)
     build_seconds: float = 0.0  # the builds' simulated seconds, summed (what a farm pays)
+    busy: float = 0.0  # worker seconds spent building, killed builds included
+    ahead: int = 0  # builds started ahead that ran to their end (counted in ``tests``)
+    used: int = 0  # of those, verdicts the strategy asked for
+    killed: int = 0  # builds started ahead and killed when moot (not in ``tests``)
+    workers: int = 1
+    best: Candidate = frozenset()
+
+    @property
+    def efficiency(self) -> float:
+        """The share of the workers' time spent building (1.0: no worker ever idled)."""
+        return self.busy / (self.workers * self.wall) if self.wall else 1.0
 
 
 def run_strategy(
@@ -318,6 +420,7 @@ def run_strategy(
     guess: Candidate = frozenset(),
     lead: bool = True,
     costs: bool = True,
+    speculate: bool = True,
 ) -> SimRun:
     """Run ``strategy`` through the real Problem gate on a simulated runner.
 
@@ -326,7 +429,8 @@ def run_strategy(
     A ``guess`` (what a log points at) is then tested first and counted, as the session's
     :func:`ltobisect.conductor.priors.first_guess` does; when it does not reproduce it becomes the
     strategy's ``problem.prior`` unless ``lead`` is False. ``costs=False`` keeps the gate's
-    cost model ignorant (the search as it was before it learnt build times).
+    cost model ignorant (the search as it was before it learnt build times); ``speculate=False``
+    leaves idle workers idle (:mod:`ltobisect.speculate`).
     Raises AssertionError when the result does not reproduce (``label`` names the problem).
     """
     clock = SimClock()
@@ -337,10 +441,15 @@ def run_strategy(
         problem.costs = CostModel(learn=False)
     problem.consider_many([frozenset(all_changes), frozenset()])
     tests0, wall0, spent0 = problem.stats.tests, clock(), problem.stats.build_seconds
+    busy0 = runner.busy_seconds
     t = time.process_time()
     if guess and not problem.consider(guess) and lead:
         problem.prior = frozenset(guess)
-    get(strategy).run(problem)
+    chosen = get(strategy)
+    if speculate:
+        search(problem, chosen)
+    else:
+        chosen.run(problem)
     seconds = time.process_time() - t
     if not predicate(resolve(problem.best)):
         raise AssertionError(f"{strategy} on {label or 'the problem'}: result does not reproduce")
@@ -349,4 +458,6 @@ def run_strategy(
         implied |= structure.needs.get(c, frozenset())
     free = len(problem.best - implied)
     return SimRun(problem.stats.tests - tests0, len(problem.best), clock() - wall0, seconds, free,
-                  problem.stats.build_seconds - spent0)
+                  problem.stats.build_seconds - spent0, busy=runner.busy_seconds - busy0,
+                  ahead=problem.stats.ahead, used=problem.stats.ahead_used,
+                  killed=problem.stats.ahead_killed, workers=workers, best=problem.best)

@@ -51,6 +51,7 @@ from ltobisect.events import (
     PhaseStarted,
     SessionFinished,
     StrategyStarted,
+    TestDropped,
     TestFinished,
     TestStarted,
 )
@@ -79,6 +80,7 @@ class Running:
     size: int
     label: str
     started: float
+    ahead: bool = False  # started ahead: the search has not asked for it yet
 
 
 @dataclass
@@ -121,8 +123,19 @@ class ViewState:
     failure: str = ""  # the signature being minimized: the latest one a test failed or reproduced with
     part: str = ""  # with --each-failure, which failure of how many: "2/3"
     timed: int = 0  # builds whose time is in build_seconds (the mean build's divisor)
+    ahead_started: int = 0  # builds started ahead (ltobisect.speculate)
+    ahead_dropped: int = 0  # of which killed when no result needed them
     #: builds, cache hits and verdicts as the sessions that finished so far count them
     settled: Tuple[int, int, Dict[str, int]] = (0, 0, {})
+
+    def occupancy(self, workers: int) -> str:
+        """How busy the workers are: "3 busy (1 ahead), 1 idle; ahead: 5 started, 2 stopped"."""
+        busy = len(self.running)
+        ahead = sum(r.ahead for r in self.running.values())
+        text = f"{busy} busy" + (f" ({ahead} ahead)" if ahead else "") + f", {max(0, workers - busy)} idle"
+        if self.ahead_started:
+            text += f"; ahead: {self.ahead_started} started, {self.ahead_dropped} stopped"
+        return text
 
     def apply(self, ev: Event) -> None:
         """Fold one event into the state."""
@@ -137,10 +150,11 @@ class ViewState:
         elif isinstance(ev, StrategyStarted):
             self.strategy, self.size, self.total = ev.strategy, ev.size, ev.total
         elif isinstance(ev, TestStarted):
-            self.running[ev.slot] = Running(ev.digest, ev.size, ev.label, ev.at)
+            self.running[ev.slot] = Running(ev.digest, ev.size, ev.label, ev.at, ev.ahead)
+            self.ahead_started += ev.ahead
             self.workers_seen = max(self.workers_seen, ev.slot + 1)
             self.labels[ev.digest] = ev.label
-            if ev.label and self.phase == Phase.SEARCHING:
+            if ev.label and not ev.ahead and self.phase == Phase.SEARCHING:
                 self.label = ev.label
         elif isinstance(ev, TestFinished):
             self.running.pop(ev.slot, None)
@@ -157,6 +171,10 @@ class ViewState:
             )
             if ev.signature and verdict in (FAILS, Verdict.REPRODUCES):
                 self.failure = ev.signature
+        elif isinstance(ev, TestDropped):
+            self.running.pop(ev.slot, None)
+            self.labels.pop(ev.digest, None)
+            self.ahead_dropped += 1
         elif isinstance(ev, CacheHit):
             self.cache_hits += 1
             self.recent.append(Finished(ev.at, -1, ev.size, ev.verdict, 0.0, "", True))
@@ -401,6 +419,8 @@ class RichReporter(ReporterBase):
         tally = ", ".join(f"{v} {n}" for v, n in sorted(st.verdicts.items()))
         if tally:
             rows.append(("verdicts", Text(tally)))
+        if self.workers > 1:
+            rows.append(("workers", Text(st.occupancy(self.workers))))
         for slot in range(self.workers):
             rows.append((f"worker {slot}", self._worker(st.running.get(slot), now, room)))
         if st.best_lines:

@@ -28,6 +28,7 @@ from ltobisect.events import (
     PhaseStarted,
     SessionFinished,
     StrategyStarted,
+    TestDropped,
     TestFinished,
     TestStarted,
     summary_document,
@@ -119,6 +120,9 @@ def describe(ev: Event, label: str = "") -> str:
     if isinstance(ev, TestStarted):
         why = f" ({ev.label})" if ev.label else ""
         return f"worker {ev.slot}: testing {plural(ev.size, 'change')} [{ev.digest[:12]}]{why}"
+    if isinstance(ev, TestDropped):
+        return (f"worker {ev.slot}: stopped the build of {plural(ev.size, 'change')} "
+                f"[{ev.digest[:12]}] started ahead: no result needs it")
     if isinstance(ev, TestFinished):
         where = "cache" if ev.cached else f"worker {ev.slot}"
         text = f"{where}: {shown_verdict(ev.verdict, label)} with {ev.size} changes in {ev.duration:.1f}s [{ev.digest[:12]}]"
