@@ -11,7 +11,9 @@ rules every strategy obeys:
    reproduces, so a strategy never loses a result by being stopped.
 3. It lets :class:`ltobisect.errors.Stopped` (limits, Ctrl-C) and
    :class:`ltobisect.errors.InfraError` propagate: the session owns what happens next.
-4. It is deterministic for a given ``problem.rng`` seed and sequence of verdicts.
+4. It is deterministic for a given ``problem.rng`` seed and sequence of verdicts (and of the
+   answers of ``problem.known()``), and a deep copy of it taken before it runs behaves the
+   same: :mod:`ltobisect.speculate` replays such a copy to learn what it will ask next.
 5. It tolerates non-monotonic verdicts (a subset passes while its own subset fails): it never
    loops on them and never assumes a verdict it has not been given.
 6. With ``problem.workers`` > 1 it proposes batches of about that many candidates to

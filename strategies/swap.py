@@ -99,9 +99,11 @@ class Swap:
     def __init__(self, name: str = "swap") -> None:
         self.name = name
         # The checks of the result ride in the slots its last sweep leaves free.
-        self.closing = OneAtATime(fill=lambda problem, best: [
-            rest | union(units) for rest, units, _ in self._checks(problem, best)])
+        self.closing = OneAtATime(fill=self._closing_checks)
         self._last: Tuple[object, Candidate, list] = (None, frozenset(), [])
+
+    def _closing_checks(self, problem: Problem, best: Candidate) -> List[Candidate]:
+        return [rest | union(units) for rest, units, _ in self._checks(problem, best)]
 
     def _checks(self, problem: Problem, best: Candidate) -> list:
         """:func:`checks`, kept for the last best: the closing pass's fill and the step that

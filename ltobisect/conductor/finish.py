@@ -175,7 +175,9 @@ class Finisher:
         if stats is not None:
             result.this_run = {"builds": stats.tests, "cache_hits": stats.cache_hits,
                                "same_config": stats.same_config, "normalized": stats.normalized,
-                               "build_seconds": round(stats.build_seconds, 3)}
+                               "build_seconds": round(stats.build_seconds, 3),
+                               "ahead": {"finished": stats.ahead, "used": stats.ahead_used,
+                                         "killed": stats.ahead_killed}}
         self.record_run(status, wall0, elapsed)
         self.state.write_result(result)
         self.emit(PhaseStarted(phase=Phase.REPORTING, detail=str(self.state.path)))

@@ -26,6 +26,7 @@ from ltobisect.store.journal import Journal
 from ltobisect.kconfig import make_olddefconfig
 from ltobisect.model import Candidate, Change, Label, Phase, Resolved, Verdict, ordered
 from ltobisect.problem import Problem
+from ltobisect.speculate import search
 from ltobisect.strategies.base import Pipeline
 
 #: Search, verify and backtrack at most this many times before calling the failure flaky.
@@ -104,7 +105,7 @@ class Verifier:
             self.phase(Phase.SEARCHING, getattr(strategy, "name", ""))
             if not isinstance(strategy, Pipeline):  # a pipeline tells of each of its steps
                 self.problem.begin(getattr(strategy, "name", ""))
-            strategy.run(self.problem)
+            search(self.problem, strategy)  # idle workers build ahead (ltobisect.speculate)
             best = self.problem.best
             self.phase(Phase.VERIFYING, f"{len(best)} changes")
             digest = self.problem.resolve(best).digest
