@@ -11,7 +11,8 @@ The whole minimization runs through the real command line, with real builds, the
 are checked the way a maintainer would use them: `reproduce.sh` from a clean output directory.
 
 One minimization is shared by the tests of this module (it is the expensive part: a cold build of
-the bad config, then incremental builds in the persistent worker directory with ccache).
+the bad config, then incremental builds in the persistent worker directory with ccache). The LTO
+matrix, two more cold builds, is checked in the slow tier on a run of its own.
 """
 from __future__ import annotations
 
@@ -39,6 +40,20 @@ def minimized(kernel_tree: Path, shared_ccache: Path, tmp_path_factory, pytestco
     work = tmp_path_factory.mktemp("e2e")
     tree = scratch_tree(kernel_tree, work / "linux", [LTO_LINK_FAULT])
     baseline, bad = leaf_randconfig(kernel_tree, work, seed=2, enable=sorted(CULPRITS))
+    # The LTO matrix (two more cold builds, about 7 minutes here) has its own run below.
+    return minimize(bad, tree, work / "state", shared_ccache, "--arch", "x86_64",
+                    "--baseline", str(baseline), "--no-lto-matrix", timeout=50 * 60,
+                    pytestconfig=pytestconfig)
+
+
+@pytest.fixture(scope="module")
+def with_lto_matrix(kernel_tree: Path, shared_ccache: Path, tmp_path_factory, pytestconfig) -> Run:
+    """The LTO matrix on the real kernel: the baseline plus the two culprits as the bad config
+    (a search of a few builds), then its result built without LTO and with full LTO, each a
+    cold build of its own (another compiler mode: no object in ccache). Slow tier."""
+    work = tmp_path_factory.mktemp("e2e-lto")
+    tree = scratch_tree(kernel_tree, work / "linux", [LTO_LINK_FAULT])
+    baseline, bad = leaf_randconfig(kernel_tree, work, seed=2, enable=sorted(CULPRITS), probability=0)
     return minimize(bad, tree, work / "state", shared_ccache, "--arch", "x86_64",
                     "--baseline", str(baseline), timeout=50 * 60, pytestconfig=pytestconfig)
 
@@ -54,13 +69,20 @@ def test_minimizes_the_lto_link_failure_to_its_two_options(minimized: Run) -> No
     assert summary["signature"]["tool"] == "ld.lld"
 
 
-def test_the_lto_matrix_builds_without_lto_and_fails_the_same_way_with_full_lto(minimized: Run) -> None:
+@pytest.mark.slow
+def test_the_lto_matrix_builds_without_lto_and_fails_the_same_way_with_full_lto(with_lto_matrix: Run) -> None:
     # The planted fault needs LTO_CLANG, which both ThinLTO and full LTO select.
-    matrix = json.loads((minimized.state / "result.json").read_text())["lto_matrix"]
+    assert with_lto_matrix.proc.returncode == 0, with_lto_matrix.proc.stderr[-3000:]
+    assert fragment_lines(with_lto_matrix.state) == CULPRITS
+    matrix = json.loads((with_lto_matrix.state / "result.json").read_text())["lto_matrix"]
     assert matrix["reported"] == "thin"
     assert {m["lto"]: m["outcome"] for m in matrix["modes"]} == {"none": "builds", "full": "reproduces"}
-    report = (minimized.state / "report.txt").read_text()
+    report = (with_lto_matrix.state / "report.txt").read_text()
     assert "builds without LTO" in report and "fails the same way with full LTO" in report
+
+
+def test_the_default_tier_run_left_the_lto_matrix_out(minimized: Run) -> None:
+    assert json.loads((minimized.state / "result.json").read_text()).get("lto_matrix") in (None, {})
 
 
 def test_the_report_is_ready_for_a_mailing_list(minimized: Run) -> None:
