@@ -193,6 +193,10 @@ def table(title: str, ws: Sequence[int], runs: Dict[int, List[sim.SimRun]]) -> D
               f"{statistics.median(r.efficiency for r in mine):>7.2f} "
               f"{sum(r.ahead for r in mine):>6} {sum(r.used for r in mine):>5} "
               f"{sum(r.killed for r in mine):>6} {same:>5}/{len(mine)}")
+    for w in ws:
+        for i, (b, r) in enumerate(zip(base, runs[w])):
+            if r.size != b.size:
+                print(f"  W={w}, problem {i + 1}: {r.size} changes where W={ws[0]} gave {b.size}")
     return speed
 
 
