@@ -32,6 +32,7 @@ import copy
 import heapq
 import itertools
 import random
+import time
 from contextlib import contextmanager
 from typing import AbstractSet, Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
@@ -45,6 +46,13 @@ from ltobisect.problem import Problem
 #: hypotheses come first) for four times the CPU.
 REPLAYS_PER_WORKER = 1
 MAX_REPLAYS = 8
+
+#: Replays run in the calling thread, between a verdict and the strategy's next request: they
+#: may cost at most this share of the build time spent so far. Past it, nothing new starts
+#: ahead (what runs keeps running) until the builds have caught up. With stand-in builds of
+#: 2 s over Linux 6.1's Kconfig, unbounded replays made 4 workers slower than one; with kernel
+#: builds of minutes the share is never reached.
+CPU_SHARE = 0.02
 
 #: Hypotheses over one batch of unknown verdicts, most likely first: the likeliest assignment,
 #: then those with one verdict flipped, then two (a batch of m gives 1 + m + m(m-1)/2).
@@ -153,6 +161,7 @@ class Speculator:
         self.replays_per_state = replays if replays is not None else min(
             MAX_REPLAYS, REPLAYS_PER_WORKER * max(1, problem.workers))
         self.replays = 0  # replays run in all (for the curious: each is CPU, no build)
+        self.cpu = 0.0  # seconds of our CPU the replays took
         self._waiting: List[Resolved] = []
         self._plan: List[Resolved] = []
         self._wanted: set = set()
@@ -194,7 +203,12 @@ class Speculator:
         if state == self._state:
             return
         self._state = state
+        if self.cpu > CPU_SHARE * self.problem.stats.build_seconds:
+            self._plan = []  # over its share: start nothing new, kill nothing for it
+            return
+        t = time.process_time()
         self._plan, self._wanted = self._explore()
+        self.cpu += time.process_time() - t
 
     def rate(self) -> float:
         """How often a build of this strategy reproduced so far (Laplace's rule)."""
