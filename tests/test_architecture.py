@@ -51,7 +51,7 @@ FLOORS = {
     "textfit": 0,
     "logs": 1, "store": 1, "kconfig": 1, "matrix": 1, "confcheck": 1,
     "build": 2, "inputs": 2, "oracle": 2,
-    "problem": 3, "speculate": 3, "executor": 3, "farm": 3, "pools": 3,
+    "problem": 3, "speculate": 3, "engines": 3, "executor": 3, "farm": 3, "pools": 3,
     "strategies": 4, "testing": 4,
     "artifacts": 5, "conductor": 6, "reducer": 7, "ui": 8, "cli": 9,
 }

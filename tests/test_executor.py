@@ -159,7 +159,7 @@ def test_one_retry_policy_the_farm_schedules_by_and_the_local_pool_sleeps_by():
     """The farm never blocks on one task, so it asks how long to wait before submitting again;
     the answers are tenacity's, the same waits the local pool sleeps, and None once the policy
     allows no more tries (the last INFRA_ERROR is the outcome)."""
-    from ltobisect.executor import Retries
+    from ltobisect.engines import Retries
     retries = Retries(RetryPolicy(attempts=4, initial_wait=2.0, max_wait=5.0))
     assert [retries.delay(a) for a in (1, 2, 3, 4)] == [2.0, 4.0, 5.0, None]
     assert Retries(RetryPolicy(attempts=1)).delay(1) is None

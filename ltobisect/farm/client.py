@@ -18,7 +18,8 @@ from ltobisect.build import toolchain_versions
 from ltobisect.config import FarmAccess, RetryPolicy
 from ltobisect.errors import InfraError, Stopped, UserError
 from ltobisect.events import Message, NullReporter, Reporter
-from ltobisect.executor import Bookkeeping, ExecutorFactory, OracleFactory, Retries
+from ltobisect.engines import Bookkeeping, Retries
+from ltobisect.executor import ExecutorFactory, OracleFactory
 from ltobisect.limits import StopCondition
 from ltobisect.model import Outcome, Resolved, Verdict
 from ltobisect.problem import Ahead

@@ -293,9 +293,7 @@ class SimRunner:
     def _kill(self, f: "_Flight", ahead: Optional[Ahead]) -> None:
         """A build started ahead that no result needs: its worker is free now."""
         del self._flying[f.resolved.digest]
-        self.tested.reverse()
-        self.tested.remove(f.resolved.digest)  # killed: it ran no test
-        self.tested.reverse()
+        del self.tested[len(self.tested) - 1 - self.tested[::-1].index(f.resolved.digest)]  # no test
         spent = self.clock.now - f.start
         self.busy_seconds += spent
         self.ahead_seconds += spent
