@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+import background
 from support import missing as _missing
 
 DEFAULT_TREE = Path("/var/cache/ltobisect/linux-source-6.1")
@@ -28,6 +29,18 @@ def pytest_configure(config) -> None:
     # Ctrl-C tests would wait for an interrupt that never comes. Python's own handler back.
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def pytest_collection_modifyitems(items) -> None:
+    background.order_last(items)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def background_fixtures(request, own_cache_home):
+    """The ``@background.fixture`` runs start with the session (tests/background.py)."""
+    background.start(request)
+    yield
+    background.stop()
 
 
 def pytest_runtest_setup(item) -> None:

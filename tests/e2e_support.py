@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence, Tuple
 
+import background
 from ltobisect.testing.planted import kernel_config, lto_spec
 from schema_support import read_summary
 
@@ -62,16 +63,19 @@ def minimize(bad: Path, tree: Path, state: Path, ccache: Path, *args: str,
     cmd = [sys.executable, "-m", "ltobisect", "minimize", str(bad), "--tree", str(tree),
            f"--llvm={llvm}", "--state", str(state), "--ccache-dir", str(ccache), "--json", *args]
     started = time.monotonic()
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    proc = background.run(cmd, timeout=timeout, env={**os.environ, "PYTHONPATH": str(REPO)})
     run = Run(proc, state, tree, time.monotonic() - started)
+    background.later(lambda: _show_past_capture(run, pytestconfig))
+    return run
+
+
+def _show_past_capture(run: Run, pytestconfig) -> None:
     capman = pytestconfig.pluginmanager.getplugin("capturemanager") if pytestconfig else None
     if capman is not None:
         with capman.global_and_fixture_disabled():  # into the CI log, past pytest's capture
             show(run)
     else:
         show(run)
-    return run
 
 
 def fragment_lines(state: Path) -> set:

@@ -11,8 +11,9 @@ The whole minimization runs through the real command line, with real builds, the
 are checked the way a maintainer would use them: `reproduce.sh` from a clean output directory.
 
 One minimization is shared by the tests of this module (it is the expensive part: a cold build of
-the bad config, then incremental builds in the persistent worker directory with ccache). The LTO
-matrix, two more cold builds, is checked in the slow tier on a run of its own.
+the bad config, then incremental builds in the persistent worker directory with ccache). It
+starts with the session, in the background (tests/background.py). The LTO matrix, two more cold
+builds, is checked in the slow tier on a run of its own.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+import background
 from e2e_support import REPO, Run, fragment_lines, leaf_randconfig, minimize
 from ltobisect.testing.planted import Fault, git_history_over, scratch_tree
 
@@ -35,7 +37,7 @@ LTO_LINK_FAULT = Fault("fs/exec.c", ("LTO_CLANG", "USELIB", "CROSS_MEMORY_ATTACH
 CULPRITS = {"CONFIG_USELIB=y", "CONFIG_CROSS_MEMORY_ATTACH=y"}
 
 
-@pytest.fixture(scope="module")
+@background.fixture
 def minimized(kernel_tree: Path, shared_ccache: Path, tmp_path_factory, pytestconfig) -> Run:
     work = tmp_path_factory.mktemp("e2e")
     tree = scratch_tree(kernel_tree, work / "linux", [LTO_LINK_FAULT])
@@ -46,7 +48,7 @@ def minimized(kernel_tree: Path, shared_ccache: Path, tmp_path_factory, pytestco
                     pytestconfig=pytestconfig)
 
 
-@pytest.fixture(scope="module")
+@background.fixture
 def with_lto_matrix(kernel_tree: Path, shared_ccache: Path, tmp_path_factory, pytestconfig) -> Run:
     """The LTO matrix on the real kernel: the baseline plus the two culprits as the bad config
     (a search of a few builds), then its result built without LTO and with full LTO, each a
