@@ -110,27 +110,36 @@ def test_a_worker_killed_mid_build_costs_that_build_only(tmp_path, cluster):
     tree = tiny_tree(tmp_path)
     marks = tmp_path / "marks"
     marks.mkdir()
-    # The first build of a config that shows the failure (after the bad config and the
-    # baseline) tells us its worker, then waits to be killed; every other build is quick.
+    # From the fourth build on, a build writes its worker's pid and waits until a worker was
+    # killed; the test kills the worker of the first one that waits, then lets the others go.
+    # (A build started ahead may itself be killed as moot while it waits: its worker is still
+    # there to kill, and the next build waits in its place.)
     script = tmp_path / "slow-once.sh"
     script.write_text(f"""#!/bin/sh
-n=$(ls {marks} | wc -l)
+n=$(ls {marks} | grep -c '^build-')
 touch {marks}/build-$$
-if [ "$n" -ge 3 ] && mkdir {marks}/armed 2>/dev/null; then echo $PPID > {marks}/worker.pid; sleep 30; fi
+if [ "$n" -ge 3 ] && [ ! -e {marks}/killed ]; then
+    echo $PPID > {marks}/waiting-$$.tmp && mv {marks}/waiting-$$.tmp {marks}/waiting-$$
+    i=0
+    while [ ! -e {marks}/killed ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+fi
 exec {tree}/test.sh "$1"
 """)
     script.chmod(0o755)
     undisturbed = Session(_tiny_config(tree, tmp_path / "local", tree / "test.sh", workers=2)).run()
     assert undisturbed.status == "minimized", undisturbed.message
+    killed: list = []
 
     def kill_the_worker() -> None:
-        pid_file = marks / "worker.pid"
         try:
-            wait_until(lambda: pid_file.is_file() and pid_file.read_text().strip(), timeout=60,
-                       what="a build to wait to be killed")
+            waiting = wait_until(lambda: sorted(marks.glob("waiting-*[0-9]")), timeout=60,
+                                 what="a build to wait to be killed")
         except BaseException:  # pytest's failure in this thread: the assertion below says it
             return
-        os.kill(int(pid_file.read_text()), signal.SIGKILL)
+        pid = int(waiting[0].read_text())
+        os.kill(pid, signal.SIGKILL)
+        killed.append(pid)
+        (marks / "killed").touch()
 
     killer = threading.Thread(target=kill_the_worker, daemon=True)
     killer.start()
@@ -138,7 +147,8 @@ exec {tree}/test.sh "$1"
     result = Session(_tiny_config(tree, tmp_path / "farm", script, workers=2,
                                   scheduler=cluster.scheduler_address), rep).run()
     killer.join(timeout=5)
-    assert (marks / "worker.pid").is_file(), "no build ever waited to be killed"
+    assert killed, (f"no build ever waited to be killed: {result.status} ({result.message}), "
+                    f"marks {sorted(p.name for p in marks.iterdir())}")
     assert result.status == "minimized", result.message
     assert result.fragment == undisturbed.fragment
     # The killed build was never taken for a verdict: the journal has only finished builds.
