@@ -15,6 +15,8 @@ module's tests are moved to the end of the run, where they wait for its result.
   in the main thread (pytest's capture, which such an action may step past, is not
   thread-safe).
 - A command still running when the session ends (Ctrl-C, ``-x``) has its process group killed.
+- Its commands' timeouts are guards against a hang, not measures: in the background they share
+  the machine with the whole suite, so give them room (the e2e runs: 75 minutes).
 - Without a session start (the fixture asked for by a test run alone, or the module imported
   elsewhere), it is an ordinary module fixture.
 """

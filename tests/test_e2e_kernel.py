@@ -44,7 +44,7 @@ def minimized(kernel_tree: Path, shared_ccache: Path, tmp_path_factory, pytestco
     baseline, bad = leaf_randconfig(kernel_tree, work, seed=2, enable=sorted(CULPRITS))
     # The LTO matrix (two more cold builds, about 7 minutes here) has its own run below.
     return minimize(bad, tree, work / "state", shared_ccache, "--arch", "x86_64",
-                    "--baseline", str(baseline), "--no-lto-matrix", timeout=50 * 60,
+                    "--baseline", str(baseline), "--no-lto-matrix", timeout=75 * 60,
                     pytestconfig=pytestconfig)
 
 
@@ -57,7 +57,7 @@ def with_lto_matrix(kernel_tree: Path, shared_ccache: Path, tmp_path_factory, py
     tree = scratch_tree(kernel_tree, work / "linux", [LTO_LINK_FAULT])
     baseline, bad = leaf_randconfig(kernel_tree, work, seed=2, enable=sorted(CULPRITS), probability=0)
     return minimize(bad, tree, work / "state", shared_ccache, "--arch", "x86_64",
-                    "--baseline", str(baseline), timeout=50 * 60, pytestconfig=pytestconfig)
+                    "--baseline", str(baseline), timeout=75 * 60, pytestconfig=pytestconfig)
 
 
 def test_minimizes_the_lto_link_failure_to_its_two_options(minimized: Run) -> None:

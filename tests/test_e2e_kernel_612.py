@@ -42,7 +42,7 @@ def _run(fault: Fault, kernel_tree_612: Path, shared_ccache: Path, work: Path, p
     baseline, bad = leaf_randconfig(kernel_tree_612, work, seed=3, llvm=LLVM,
                                     enable=sorted(CULPRITS) + ["CONFIG_KERNEL_XZ=y"])
     return minimize(bad, tree, work / "state", shared_ccache, "--arch", "x86_64",
-                    "--baseline", str(baseline), "--no-lto-matrix", timeout=50 * 60,
+                    "--baseline", str(baseline), "--no-lto-matrix", timeout=75 * 60,
                     pytestconfig=pytestconfig, llvm=LLVM)
 
 
