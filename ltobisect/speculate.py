@@ -206,9 +206,9 @@ class Speculator:
         if self.cpu > CPU_SHARE * self.problem.stats.build_seconds:
             self._plan = []  # over its share: start nothing new, kill nothing for it
             return
-        t = time.process_time()
+        t = time.thread_time()  # this thread's CPU only: the workers' threads are not replays
         self._plan, self._wanted = self._explore()
-        self.cpu += time.process_time() - t
+        self.cpu += time.thread_time() - t
 
     def rate(self) -> float:
         """How often a build of this strategy reproduced so far (Laplace's rule)."""
