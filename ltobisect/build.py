@@ -28,7 +28,7 @@ from typing import Dict, List, Mapping, Optional, Sequence
 from . import process
 from .config import BuildSpec, Toolchain
 from .errors import InfraError, UserError
-from .process import Groups, ProcessGroups
+from .process import Groups
 from .logs.lognorm import OWN_LINE_PREFIX
 
 #: Environment variables kbuild or make would read from the caller's environment; dropped so

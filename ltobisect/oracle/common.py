@@ -6,9 +6,10 @@ import threading
 from pathlib import Path
 from typing import Dict, Optional
 
-from ..build import (BuildResult, ProcessGroups)
+from ..build import BuildResult
 from ..errors import InfraError
 from ..model import Outcome, Verdict
+from ..process import ProcessGroups
 
 
 class Shared:
