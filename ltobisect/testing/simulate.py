@@ -293,7 +293,8 @@ class SimRunner:
     def _kill(self, f: "_Flight", ahead: Optional[Ahead]) -> None:
         """A build started ahead that no result needs: its worker is free now."""
         del self._flying[f.resolved.digest]
-        del self.tested[len(self.tested) - 1 - self.tested[::-1].index(f.resolved.digest)]  # no test
+        # Killed, it ran no test: it leaves the list of tests (its latest start).
+        del self.tested[max(i for i, d in enumerate(self.tested) if d == f.resolved.digest)]
         spent = self.clock.now - f.start
         self.busy_seconds += spent
         self.ahead_seconds += spent
