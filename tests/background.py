@@ -39,7 +39,6 @@ Key = Tuple[str, str]  # (module, fixture name)
 
 @dataclass
 class _Job:
-    key: Key
     done: threading.Event = field(default_factory=threading.Event)
     result: Any = None
     error: Optional[BaseException] = None
@@ -63,7 +62,7 @@ def fixture(fn: Callable[..., Any]):
     def wrapper(request):
         job = _JOBS.get(key)
         if job is None:
-            return fn(**{p: request.getfixturevalue(p) for p in params})
+            return fn(**_inputs(request, params))
         job.done.wait()  # the job's commands carry their own timeouts
         for action in job.deferred:
             action()
@@ -125,10 +124,10 @@ def start(request) -> None:
     for key in wanted:
         fn, params = _REGISTRY[key]
         try:
-            kwargs = {p: request.getfixturevalue(p) for p in params}
+            kwargs = _inputs(request, params)
         except (Exception, pytest.skip.Exception, pytest.fail.Exception):
             continue  # the ordinary way: the module's tests see the skip or failure
-        job = _Job(key)
+        job = _Job()
         _JOBS[key] = job
         threading.Thread(target=_work, args=(job, fn, kwargs), name=f"background {key[1]}",
                          daemon=True).start()
@@ -141,6 +140,10 @@ def stop() -> None:
     for proc in running:
         _kill(proc)
     _JOBS.clear()
+
+
+def _inputs(request, params: Sequence[str]) -> Dict[str, Any]:
+    return {p: request.getfixturevalue(p) for p in params}
 
 
 def _wanted_by(item) -> List[Key]:
