@@ -295,7 +295,7 @@ def test_the_live_view_says_the_range_left_and_the_builds():
 def test_the_live_view_expects_a_few_more_builds_while_bisecting():
     from ltobisect.events import ReduceProgress
     from ltobisect.model import Phase
-    from ltobisect.ui.live import ViewState
+    from ltobisect.ui.view import ViewState
 
     st = ViewState()
     st.apply(ReduceProgress(step="bisect", size=64, unit="commits", start=64, tests=2))

@@ -15,7 +15,8 @@ from ltobisect.events import (
     TestFinished,
     TestStarted,
 )
-from ltobisect.ui.live import RichReporter, ViewState, pick_reporter
+from ltobisect.ui.live import RichReporter, pick_reporter
+from ltobisect.ui.view import ViewState
 from ltobisect.ui.plain import JsonReporter, PlainReporter
 
 SIG = "ld: undefined reference to `trace_net_queue_packet' (link-error)"

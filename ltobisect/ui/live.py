@@ -45,8 +45,8 @@ from ltobisect.textfit import fit_changes, plural, shorten
 from ltobisect.ui.plain import FAILS, JsonReporter, PlainReporter, ReporterBase, fmt_duration
 from ltobisect.ui.view import Running, ViewState
 
-__all__ = ["JsonReporter", "PlainReporter", "RichReporter", "ViewState", "pick_reporter", "plural",
-           "read_text", "shorten"]
+__all__ = ["JsonReporter", "PlainReporter", "RichReporter", "pick_reporter", "plural", "read_text",
+           "shorten"]
 
 def verdict_style(verdict: str) -> str:
     """The colour of a verdict in the live view."""
