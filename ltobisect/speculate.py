@@ -81,6 +81,9 @@ class Shadow:
         self._spec = spec
         self._hyp = hypothesis
         self._calls = 0
+        #: What the replay was told of each config past the record (None: not known): with
+        #: the record, all that its course depended on (see ``Speculator._replay``).
+        self.seen: Dict[str, Optional[Verdict]] = {}
         self.changes = real.changes
         self.structure = real.structure
         self.workers = real.workers
@@ -134,11 +137,8 @@ class Shadow:
         return record[at] if at < len(record) else _NONE
 
     def _verdict(self, digest: str) -> Optional[Verdict]:
-        v = self._hyp.get(digest)
-        if v is not None:
-            return v
-        o = self._spec.problem.verdict_of(digest)
-        return o.verdict if o is not None else None
+        v = self.seen[digest] = self._spec.answer(self._hyp, digest)
+        return v
 
 
 _NONE = object()
@@ -161,6 +161,10 @@ class Speculator:
         self.replays_per_state = replays if replays is not None else min(
             MAX_REPLAYS, REPLAYS_PER_WORKER * max(1, problem.workers))
         self.replays = 0  # replays run in all (for the curious: each is CPU, no build)
+        self.reused = 0  # replays answered by an earlier one that was told the same
+        # The replays since the record last grew: what each was told, and its frontier.
+        self._memo: List[Tuple[Dict[str, Optional[Verdict]], List[Resolved]]] = []
+        self._memo_at = -1
         self.cpu = 0.0  # seconds of our CPU the replays took
         self._waiting: List[Resolved] = []
         self._plan: List[Resolved] = []
@@ -248,16 +252,47 @@ class Speculator:
         ranked = sorted(scores, key=lambda d: (-round(scores[d], 9), -(costs.expect(configs[d]) or 0.0)))
         return [configs[d] for d in ranked], set(ranked)
 
+    def answer(self, hypothesis: Dict[str, Verdict], digest: str) -> Optional[Verdict]:
+        """What a replay under ``hypothesis`` is told of a config past the record."""
+        v = hypothesis.get(digest)
+        if v is not None:
+            return v
+        o = self.problem.verdict_of(digest)
+        return o.verdict if o is not None else None
+
+    def _recall(self, hypothesis: Dict[str, Verdict]) -> Optional[List[Resolved]]:
+        """The frontier of a replay since the record last grew that was told, config by
+        config, what a replay under ``hypothesis`` would be; None when there is none."""
+        if self._memo_at != len(self.transcript):
+            self._memo, self._memo_at = [], len(self.transcript)
+        for seen, frontier in self._memo:
+            if all(self.answer(hypothesis, d) == v for d, v in seen.items()):
+                return frontier
+        return None
+
     def _replay(self, hypothesis: Dict[str, Verdict]) -> List[Resolved]:
-        """The strategy's next request under ``hypothesis`` (empty: none, or it diverged)."""
+        """The strategy's next request under ``hypothesis`` (empty: none, or it diverged).
+
+        A replay's course depends only on the record and on what it is told past it (the
+        strategy is deterministic). A replay that would be told, config by config, what an
+        earlier one since the record last grew was told reaches the same frontier: it is
+        reused, with no run and no resolution. After a verdict that the likeliest hypothesis
+        foresaw, that is what most replays of the next plan would do again.
+        """
+        known = self._recall(hypothesis)
+        if known is not None:
+            self.reused += 1
+            return known
         self.replays += 1
         shadow = Shadow(self, hypothesis)
         try:
             copy.deepcopy(self.blueprint).run(shadow)
         except _Frontier as f:
+            self._memo.append((shadow.seen, f.items))
             return f.items
         except Exception:  # a replay that fails is no plan; the real run is not touched
             return []
+        self._memo.append((shadow.seen, []))
         return []
 
 

@@ -189,3 +189,31 @@ def test_a_session_on_three_workers_ends_on_one_workers_fragment(tmp_path):
         fragments[workers] = {ln for ln in (state / "fragment.config").read_text().splitlines()
                               if ln.startswith(("CONFIG_", "# CONFIG_"))}
     assert fragments[3] == fragments[1] == set(EXPECTED)
+
+
+def test_a_replay_told_what_an_earlier_one_was_told_is_not_run_again(monkeypatch):
+    """The plans, and so the builds, the wall time and the result, are those of replaying
+    every hypothesis; the replays of the strategy's logic (our CPU, each resolving configs)
+    are fewer."""
+    from ltobisect import speculate
+
+    chs, resolver, predicate, seconds = _problem(12)
+    structure = resolver.structure()
+    runs = []
+    real_shadow = speculate.Shadow
+
+    def counted(*args, **kw):
+        runs[-1] += 1
+        return real_shadow(*args, **kw)
+
+    monkeypatch.setattr(speculate, "Shadow", counted)
+    outcomes = []
+    for recall in (True, False):
+        if not recall:
+            monkeypatch.setattr(speculate.Speculator, "_recall", lambda self, hypothesis: None)
+        runs.append(0)
+        r = sim.run_strategy("default", chs, resolver, structure, predicate, 4, duration=seconds)
+        outcomes.append((r.tests, r.wall, r.best, r.ahead, r.used, r.killed))
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][3] + outcomes[0][5] > 0  # builds were started ahead from the plans
+    assert runs[0] < 0.8 * runs[1], runs
