@@ -137,7 +137,7 @@ class Shadow:
         return record[at] if at < len(record) else _NONE
 
     def _verdict(self, digest: str) -> Optional[Verdict]:
-        v = self.seen[digest] = self._spec.answer(self._hyp, digest)
+        self.seen[digest] = v = self._spec.answer(self._hyp, digest)
         return v
 
 
@@ -161,7 +161,6 @@ class Speculator:
         self.replays_per_state = replays if replays is not None else min(
             MAX_REPLAYS, REPLAYS_PER_WORKER * max(1, problem.workers))
         self.replays = 0  # replays run in all (for the curious: each is CPU, no build)
-        self.reused = 0  # replays answered by an earlier one that was told the same
         # The replays since the record last grew: what each was told, and its frontier.
         self._memo: List[Tuple[Dict[str, Optional[Verdict]], List[Resolved]]] = []
         self._memo_at = -1
@@ -281,7 +280,6 @@ class Speculator:
         """
         known = self._recall(hypothesis)
         if known is not None:
-            self.reused += 1
             return known
         self.replays += 1
         shadow = Shadow(self, hypothesis)
