@@ -217,3 +217,40 @@ def test_a_replay_told_what_an_earlier_one_was_told_is_not_run_again(monkeypatch
     assert outcomes[0] == outcomes[1]
     assert outcomes[0][3] + outcomes[0][5] > 0  # builds were started ahead from the plans
     assert runs[0] < 0.8 * runs[1], runs
+
+
+def test_what_only_the_unlikely_outcome_asks_for_is_not_built_ahead():
+    """A build started ahead that the search never asks for is a build spent for nothing. While
+    a slow build runs, what its likely outcome will ask for is built ahead, and so is what
+    either outcome asks for; what only the unlikely outcome asks for waits for it."""
+    from ltobisect.model import Change
+    from ltobisect.problem import Problem
+    from ltobisect.speculate import search
+
+    ch = {n: Change(n, "y") for n in "ABCDEGXYZ"}
+
+    def resolve(cand):
+        names = "".join(sorted(c.name for c in cand))
+        return Resolved(frozenset(cand), "".join(f"CONFIG_{n}=y\n" for n in names), names)
+
+    def one(*names):
+        return {ch[n] for n in names}
+
+    class Probe:
+        def run(self, problem):
+            # Four builds that reproduce: the rate seen so far is 5 in 6.
+            problem.consider_many([one("A", "B"), one("A", "C"), one("A", "D"), one("A", "E")])
+            if problem.consider(one("X")):  # slow: three workers would idle meanwhile
+                problem.consider_many([one("Y"), one("Z")])
+            else:
+                problem.consider_many([one("Z"), one("G")])
+
+    reproduce = {"AB", "AC", "AD", "AE", "X", "Y"}
+    runner = sim.SimRunner(lambda r: r.digest in reproduce, 4,
+                           duration=lambda r: 100.0 if r.digest == "X" else 10.0)
+    problem = Problem(list(ch.values()), resolve, runner, sim.MemoryJournal(), clock=runner.clock)
+    search(problem, Probe())
+    assert "G" not in runner.tested  # asked for only if X had passed (1 in 6): never built
+    assert sorted(runner.tested) == ["AB", "AC", "AD", "AE", "X", "Y", "Z"]
+    assert runner.killed == 0 and problem.stats.ahead_used == 2  # Y and Z, finished ahead
+    assert runner.clock.now == 110.0  # X started as the first batch ended; Y and Z were ready
