@@ -224,14 +224,11 @@ class Speculator:
         self._plan, self._wanted = self._explore()
         self.cpu += time.thread_time() - t
 
-    def rate(self) -> float:
+    def rate(self, ended: Sequence[Verdict] = ()) -> float:
         """How often a build of this strategy reproduced so far (Laplace's rule): the batches
-        answered, and the builds of the batch it waits for that have ended."""
+        answered, and ``ended``, the verdicts of the batch it waits for that are known."""
         verdicts = [v for answer in self.transcript if isinstance(answer, tuple) for v in answer]
-        for r in self._waiting:
-            o = self.problem.verdict_of(r.digest)
-            if o is not None:
-                verdicts.append(o.verdict)
+        verdicts += ended
         yes = sum(v is Verdict.REPRODUCES for v in verdicts)
         return (yes + 1) / (len(verdicts) + 2)
 
@@ -239,11 +236,12 @@ class Speculator:
         """Best-first over hypotheses. Returns the configs likely enough to start, best first,
         and every config some hypothesis asked for (a running build none of them wants is
         killed)."""
-        p = self.rate()
+        known = [(r, self.problem.verdict_of(r.digest)) for r in self._waiting]
+        open_ = [r for r, o in known if o is None]
+        p = self.rate([o.verdict for _, o in known if o is not None])
         scores: Dict[str, float] = {}
         configs: Dict[str, Resolved] = {}
         order = itertools.count()
-        open_ = [r for r in self._waiting if self.problem.verdict_of(r.digest) is None]
         heap: List[Tuple[float, int, Dict[str, Verdict]]] = []
         for prob, hyp in _assignments(open_, p):
             heapq.heappush(heap, (-prob, next(order), hyp))
@@ -263,9 +261,9 @@ class Speculator:
         # The likeliest first; among equally likely ones (one hypothesis's request) the most
         # expensive: started early, it is the one that would end its round last.
         costs = self.problem.costs
-        ranked = sorted(scores, key=lambda d: (-round(scores[d], 9), -(costs.expect(configs[d]) or 0.0)))
-        likely = [configs[d] for d in ranked if scores[d] >= LIKELY - 1e-12]
-        return likely, set(ranked)
+        score = {d: round(v, 9) for d, v in scores.items()}  # sums of products: equal ones tie
+        ranked = sorted(score, key=lambda d: (-score[d], -(costs.expect(configs[d]) or 0.0)))
+        return [configs[d] for d in ranked if score[d] >= LIKELY], set(ranked)
 
     def answer(self, hypothesis: Dict[str, Verdict], digest: str) -> Optional[Verdict]:
         """What a replay under ``hypothesis`` is told of a config past the record."""
