@@ -44,9 +44,20 @@ piece is the last culprit, then look into the unknown groups.
 Spare slots in the final round test the 1-minimality checks the closing pass will need, so they
 are free by then.
 
+Sets dropped side by side in one round were each clean alone, not together: Kconfig has
+alternatives (`depends on A || B`, a symbol that many options select), and two sets may each
+hold one. From 6 workers on, the next round spends a slot on checking what is left (below, only
+after a round lost every test). When it no longer fails, the search goes back to what it knew
+after that round, with all but the first set alive again as a positive group: without the
+first set the config did reproduce (its own test), without all of them it did not. Such a group
+holds one of several alternatives, so it is cut by *nested* removals (its first piece, the first
+two, ...): the longest removal that kept the failure is proven clean by its own test, and the
+next piece holds what is needed. A closing test of the culprits alone that fails after the last
+round's parts all kept the failure is the same sign, and cuts what is left the same way.
+
 Non-monotonic verdicts can make the deductions wrong. Then the culprits found do not reproduce
-by themselves; the search restarts from the gate's best (which did reproduce) as long as that
-keeps shrinking, and the pipeline's closing one-at-a-time pass proves the result 1-minimal.
+by themselves; when the config to go back to (above) was not itself tested, the search restarts
+from the gate's best (which did reproduce) as long as that keeps shrinking, and the pipeline's closing one-at-a-time pass proves the result 1-minimal.
 """
 from __future__ import annotations
 
@@ -59,10 +70,12 @@ from .base import Unit, UnitsOf, effective, singletons, split, union
 from .culprit_groups import (
     Group,
     after_pieces,
+    after_prefixes,
     allot,
     codes_for,
     decode,
     flat,
+    prefixes,
     pull_needs,
     reaches,
     shrink,
@@ -92,6 +105,42 @@ def _guess(problem: Problem, culprits: Candidate, unit: Unit, every: Candidate) 
     """The culprits found plus ``unit`` and what it needs (alive): the config that reproduces
     if ``unit`` holds the last culprit, which takes no effect without its needs."""
     return culprits | (problem.structure.closure(unit) & every)
+
+
+class _State:
+    """The culprits, positive and unknown groups of a search, kept aside with the units just
+    dropped together (``unproven``), each set clean on its own."""
+
+    def __init__(self, culprits: List[Unit], positives: List[Group], unknown: List[List[Unit]],
+                 unproven: List[Unit]) -> None:
+        self.culprits = culprits
+        self.positives = positives
+        self.unknown = unknown
+        self.unproven = unproven
+
+    @classmethod
+    def of(cls, culprits: List[Unit], positives: List[Group], unknown: List[List[Unit]],
+           unproven: List[Unit]) -> "_State":
+        """A copy: the search goes on changing its own lists and groups."""
+        return cls(list(culprits), [Group(list(g.units), list(g.fallback), g.narrowed, g.nested)
+                                    for g in positives], [list(u) for u in unknown],
+                   list(unproven))
+
+    def repaired(self, problem: Problem
+                 ) -> Optional[Tuple[List[Unit], List[Group], List[List[Unit]]]]:
+        """The search as it was, with the unproven units back as a positive group, when the
+        config they make up with it is known to reproduce (no test is run); else None."""
+        if not self.unproven:
+            return None
+        alive = (self.culprits + [u for g in self.positives for u in g.alive()]
+                 + flat(self.unknown) + self.unproven)
+        if problem.known(union(alive)) is not Verdict.REPRODUCES:
+            return None
+        fresh = _State.of(self.culprits, self.positives, self.unknown, [])
+        # Each set alone could go, so what is needed is in more than one of them: a nested
+        # cut finds one that suffices.
+        back = Group(list(self.unproven), narrowed=False, nested=True)
+        return fresh.culprits, fresh.positives + [back], fresh.unknown
 
 
 class Bisect:
@@ -154,6 +203,9 @@ class Bisect:
             led = self._lead(problem, start, first)
             if led is not None:
                 culprits, positives, unknown, unproven = led
+        # What the search knew when ``unproven`` was dropped: where it goes on from when the
+        # sets turn out not to be clean together.
+        before = _State.of(culprits, positives, unknown, unproven)
         doubt = False  # the last round lost every test while ``unproven`` was not settled
         while True:
             alive = culprits + [u for g in positives for u in g.alive()] + flat(unknown)
@@ -177,11 +229,20 @@ class Bisect:
                 unknown = []
                 found = union(culprits)
                 if not rest:
-                    return problem.consider(found)
+                    if problem.consider(found):
+                        return True
+                    back = before.repaired(problem)  # see below: the same repair
+                    if back is None:
+                        return False
+                    culprits, positives, unknown = back
+                    unproven, doubt = [], False
+                    continue
                 done, clean = self._final_round(problem, every, found, rest, w, positives)
                 if done:
                     return True
-                unproven = unproven_of(clean) if clean else unproven
+                if clean:
+                    unproven = unproven_of(clean)
+                    before = _State.of(culprits, positives, unknown, unproven)
                 continue
             check = bool(unproven) and (w >= CHECK_W or doubt)
             after, all_lost, clean, solved = self._round(
@@ -190,15 +251,24 @@ class Bisect:
                 return True
             if after is None:
                 # What is left no longer fails: the sets dropped together are not clean
-                # together (and what the rounds since learnt is void). Start again from the
-                # gate's best, which did reproduce (at worst the first clean removal).
-                return False
+                # together, and what the rounds since learnt is void. Without all but the
+                # first of them the search had a config that reproduced (the first set's
+                # removal): it goes on from there, with them as a positive group (they hold
+                # what the failure needs, such as the other side of a "depends on A || B").
+                # When that config is not the one tested, start again from the gate's best.
+                back = before.repaired(problem)
+                if back is None:
+                    return False
+                culprits, positives, unknown = back
+                unproven, doubt = [], False
+                continue
             positives = after
             # A round whose tests all lost the failure is the sign that what is left may no
             # longer fail: the next round spends a slot on checking it.
             doubt = all_lost and bool(unproven) and not check
             if clean or check:
                 unproven = unproven_of(clean) if clean else []
+                before = _State.of(culprits, positives, unknown, unproven)
 
     def _final_round(
         self,
@@ -229,7 +299,13 @@ class Bisect:
             return True, []
         got = verdicts[1 + len(checks):]
         dirty = [p for p, clean in zip(parts, got) if not clean]
-        positives.extend(Group(p, narrowed=False) for p in (dirty if dirty else [rest]))
+        if not dirty:
+            # Each part could go but the culprits need something of them all (alternatives,
+            # when parts were tried): nested removals find one that suffices. Nothing is
+            # dropped.
+            positives.append(Group(rest, narrowed=False, nested=bool(parts)))
+            return False, []
+        positives.extend(Group(p, narrowed=False) for p in dirty)
         return False, [p for p, clean in zip(parts, got) if clean]
 
     def _round(
@@ -272,6 +348,12 @@ class Bisect:
             m = len(group.units)
             if not s:
                 plans.append((group, "keep", None, len(queries), 0))
+            elif group.nested and m > 1:
+                pieces = split(group.units, min(s + 1, m))
+                cuts = prefixes(pieces)
+                plans.append((group, "nested", pieces, len(queries), len(cuts)))
+                queries += [every - union(p) for p in cuts]
+                removed += [None] * len(cuts)  # nested: only the longest clean one drops
             elif s >= CODE_SLOTS and m > s + 1 and group.narrowed:
                 bits, codes = codes_for(group.units, s, problem.structure.needs)
                 pools = [[u for u, c in zip(group.units, codes) if c >> t & 1] for t in range(bits)]
@@ -316,10 +398,16 @@ class Bisect:
         else:
             verdicts = problem.consider_many(queries)
         found: List[Group] = []
+        nested: List[List[Unit]] = []  # what nested cuts proved clean, one set each
         for group, how, layout, at, count in plans:
             got = verdicts[at: at + count]
             if how == "codes":
                 found += decode(group, layout, got, unknown)
+            elif how == "nested":
+                groups, dropped = after_prefixes(group, layout, got, unknown)
+                found += groups
+                if dropped:
+                    nested.append(dropped)
             elif how == "keep":
                 found.append(group)
             else:
@@ -328,7 +416,7 @@ class Bisect:
             found += [Group(p, narrowed=False) for p, ok in zip(probes, verdicts[-len(probes):]) if not ok]
         # Contradictory verdicts can leave a group empty; an optimistic one may keep only its fallback.
         found = [g if g.units else Group(g.fallback) for g in found if g.units or g.fallback]
-        clean = [r for r, ok in zip(removed, verdicts) if ok and r is not None]
+        clean = [r for r, ok in zip(removed, verdicts) if ok and r is not None] + nested
         lost = [not ok for r, ok in zip(removed, verdicts) if r is not None]
         solved = any(ok for q, ok in zip(queries, verdicts) if q in guesses)
         return found + waiting, bool(lost) and all(lost), clean, solved

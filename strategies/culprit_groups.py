@@ -33,6 +33,10 @@ class Group:
     fallback: List[Unit] = field(default_factory=list)
     #: Cut out of a group that held a culprit, so it most likely holds one culprit only.
     narrowed: bool = True
+    #: Its parts were each clean but not together: it holds one of several alternatives (the
+    #: sides of a "depends on A || B", the options that select one symbol), so it is cut by
+    #: nested removals (:func:`after_prefixes`) rather than by parts removed side by side.
+    nested: bool = False
 
     @property
     def optimistic(self) -> bool:
@@ -148,7 +152,7 @@ def shrink_groups(groups: List[Group], keep: Candidate) -> List[Group]:
     for g in groups:
         units, fallback = trim(g.units, keep), trim(g.fallback, keep)
         if units or fallback:
-            out.append(Group(units, fallback, g.narrowed) if units else Group(fallback))
+            out.append(Group(units, fallback, g.narrowed, g.nested) if units else Group(fallback))
     return out
 
 
@@ -206,6 +210,33 @@ def after_pieces(group: Group, pieces: List[List[Unit]], verdicts: Sequence[bool
         # (wrong: the fallback most likely holds several culprits, see decode)
         return [Group(last, group.fallback) if last else Group(group.fallback, narrowed=False)]
     return [Group(last)] if last else []  # the group holds a culprit and the rest is clean
+
+
+def prefixes(pieces: List[List[Unit]]) -> List[List[Unit]]:
+    """What a nested cut removes: the first piece, the first two, ..., all but the last."""
+    return [[u for p in pieces[:i] for u in p] for i in range(1, max(len(pieces), 2))]
+
+
+def after_prefixes(group: Group, pieces: List[List[Unit]], verdicts: Sequence[bool],
+                   unknown: List[List[Unit]]) -> Tuple[List[Group], List[Unit]]:
+    """The positive group left of a nested cut, and the units it drops for good.
+
+    The tested removals are nested (:func:`prefixes`), so the longest one that kept the
+    failure before one lost it is proven clean by that test alone, whatever else it held.
+    The next piece holds what the failure needs among what is left: it is the positive
+    group, cut the same way (it may hold several alternatives still). When every removal
+    kept the failure the last piece is the one: the whole group was known to hold a culprit.
+    The pieces after it go to ``unknown``.
+    """
+    kept = 0
+    while kept < len(verdicts) and verdicts[kept]:
+        kept += 1
+    dropped = [u for p in pieces[:kept] for u in p]
+    at = min(kept, len(pieces) - 1)
+    later = [u for p in pieces[at + 1:] for u in p]
+    if later:
+        unknown.append(later)
+    return [Group(pieces[at], narrowed=False, nested=True)], dropped
 
 
 def decode(group: Group, layout: Tuple[List[int], List[int]], verdicts: Sequence[bool],
