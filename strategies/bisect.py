@@ -57,10 +57,12 @@ round's parts all kept the failure is the same sign, and cuts what is left the s
 
 Non-monotonic verdicts can make the deductions wrong. Then the culprits found do not reproduce
 by themselves; when the config to go back to (above) was not itself tested, the search restarts
-from the gate's best (which did reproduce) as long as that keeps shrinking, and the pipeline's closing one-at-a-time pass proves the result 1-minimal.
+from the gate's best (which did reproduce) as long as that keeps shrinking, and the pipeline's
+closing one-at-a-time pass proves the result 1-minimal.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from typing import List, Optional, Tuple
 
 from ltobisect.model import Candidate, Verdict
@@ -107,40 +109,44 @@ def _guess(problem: Problem, culprits: Candidate, unit: Unit, every: Candidate) 
     return culprits | (problem.structure.closure(unit) & every)
 
 
+def _alive(culprits: List[Unit], positives: List[Group], unknown: List[List[Unit]]) -> List[Unit]:
+    """Every unit a search still holds: culprits, positive groups (fallbacks too), unknown."""
+    return culprits + [u for g in positives for u in g.alive()] + flat(unknown)
+
+
+@dataclass
 class _State:
     """The culprits, positive and unknown groups of a search, kept aside with the units just
     dropped together (``unproven``), each set clean on its own."""
 
-    def __init__(self, culprits: List[Unit], positives: List[Group], unknown: List[List[Unit]],
-                 unproven: List[Unit]) -> None:
-        self.culprits = culprits
-        self.positives = positives
-        self.unknown = unknown
-        self.unproven = unproven
+    culprits: List[Unit]
+    positives: List[Group]
+    unknown: List[List[Unit]]
+    unproven: List[Unit]
 
-    @classmethod
-    def of(cls, culprits: List[Unit], positives: List[Group], unknown: List[List[Unit]],
-           unproven: List[Unit]) -> "_State":
-        """A copy: the search goes on changing its own lists and groups."""
-        return cls(list(culprits), [Group(list(g.units), list(g.fallback), g.narrowed, g.nested)
-                                    for g in positives], [list(u) for u in unknown],
-                   list(unproven))
+    def parts(self) -> Tuple[List[Unit], List[Group], List[List[Unit]], List[Unit]]:
+        """A copy of the four, for a search that goes on changing its own lists and groups."""
+        return (list(self.culprits), [replace(g, units=list(g.units), fallback=list(g.fallback))
+                                      for g in self.positives],
+                [list(u) for u in self.unknown], list(self.unproven))
 
-    def repaired(self, problem: Problem
-                 ) -> Optional[Tuple[List[Unit], List[Group], List[List[Unit]]]]:
+    def copy(self) -> "_State":
+        return _State(*self.parts())
+
+    def repaired(self, problem: Problem) -> Optional["_State"]:
         """The search as it was, with the unproven units back as a positive group, when the
-        config they make up with it is known to reproduce (no test is run); else None."""
+        config they make up with it is known to reproduce (no test is run); else None. It
+        has nothing unproven, so the same sets are never taken back twice."""
         if not self.unproven:
             return None
-        alive = (self.culprits + [u for g in self.positives for u in g.alive()]
-                 + flat(self.unknown) + self.unproven)
-        if problem.known(union(alive)) is not Verdict.REPRODUCES:
+        culprits, positives, unknown, unproven = self.parts()
+        if problem.known(union(_alive(culprits, positives, unknown) + unproven)) \
+                is not Verdict.REPRODUCES:
             return None
-        fresh = _State.of(self.culprits, self.positives, self.unknown, [])
         # Each set alone could go, so what is needed is in more than one of them: a nested
         # cut finds one that suffices.
-        back = Group(list(self.unproven), narrowed=False, nested=True)
-        return fresh.culprits, fresh.positives + [back], fresh.unknown
+        back = Group(unproven, narrowed=False, nested=True)
+        return _State(culprits, positives + [back], unknown, [])
 
 
 class Bisect:
@@ -205,70 +211,75 @@ class Bisect:
                 culprits, positives, unknown, unproven = led
         # What the search knew when ``unproven`` was dropped: where it goes on from when the
         # sets turn out not to be clean together.
-        before = _State.of(culprits, positives, unknown, unproven)
+        before = _State(culprits, positives, unknown, unproven).copy()
         doubt = False  # the last round lost every test while ``unproven`` was not settled
         while True:
-            alive = culprits + [u for g in positives for u in g.alive()] + flat(unknown)
-            every = union(alive)
-            eff = effective(problem, every)
-            if eff != every:  # changes whose dependencies were dropped: gone for free
-                culprits = trim(culprits, eff)
-                positives = shrink_groups(positives, eff)
-                unknown = shrink(unknown, eff)
-                every = eff
-            # A single unit known to matter is a culprit: no test needed.
-            still = []
-            for g in positives:
-                if len(g.units) == 1 and not g.optimistic:
-                    culprits.append(g.units[0])
-                else:
-                    still.append(g)
-            positives, unknown = pull_needs(problem.structure.needs, culprits, still, unknown)
+            culprits, positives, unknown, every = self._settle(problem, culprits, positives, unknown)
             if not positives:
                 rest = flat(unknown)
                 unknown = []
                 found = union(culprits)
-                if not rest:
-                    if problem.consider(found):
+                if rest:
+                    done, clean = self._final_round(problem, every, found, rest, w, positives)
+                    if done:
                         return True
-                    back = before.repaired(problem)  # see below: the same repair
-                    if back is None:
-                        return False
-                    culprits, positives, unknown = back
-                    unproven, doubt = [], False
+                    if clean:
+                        unproven = unproven_of(clean)
+                        before = _State(culprits, positives, unknown, unproven).copy()
                     continue
-                done, clean = self._final_round(problem, every, found, rest, w, positives)
-                if done:
+                if problem.consider(found):
                     return True
-                if clean:
-                    unproven = unproven_of(clean)
-                    before = _State.of(culprits, positives, unknown, unproven)
-                continue
-            check = bool(unproven) and (w >= CHECK_W or doubt)
-            after, all_lost, clean, solved = self._round(
-                problem, every, union(culprits), positives, unknown, w, check)
-            if solved:
-                return True
-            if after is None:
-                # What is left no longer fails: the sets dropped together are not clean
-                # together, and what the rounds since learnt is void. Without all but the
-                # first of them the search had a config that reproduced (the first set's
-                # removal): it goes on from there, with them as a positive group (they hold
-                # what the failure needs, such as the other side of a "depends on A || B").
-                # When that config is not the one tested, start again from the gate's best.
-                back = before.repaired(problem)
-                if back is None:
-                    return False
-                culprits, positives, unknown = back
-                unproven, doubt = [], False
-                continue
-            positives = after
-            # A round whose tests all lost the failure is the sign that what is left may no
-            # longer fail: the next round spends a slot on checking it.
-            doubt = all_lost and bool(unproven) and not check
-            if clean or check:
-                unproven = unproven_of(clean) if clean else []
-                before = _State.of(culprits, positives, unknown, unproven)
+                # The culprits alone no longer fail: the same sign as a failed check (below).
+            else:
+                check = bool(unproven) and (w >= CHECK_W or doubt)
+                after, all_lost, clean, solved = self._round(
+                    problem, every, union(culprits), positives, unknown, w, check)
+                if solved:
+                    return True
+                if after is not None:
+                    positives = after
+                    # A round whose tests all lost the failure is the sign that what is left
+                    # may no longer fail: the next round spends a slot on checking it.
+                    doubt = all_lost and bool(unproven) and not check
+                    if clean or check:
+                        unproven = unproven_of(clean) if clean else []
+                        before = _State(culprits, positives, unknown, unproven).copy()
+                    continue
+            # What is left no longer fails: the sets dropped together are not clean together,
+            # and what the rounds since learnt is void. Without all but the first of them the
+            # search had a config that reproduced (the first set's removal): it goes on from
+            # there, with them as a positive group (they hold what the failure needs, such as
+            # the other side of a "depends on A || B"). When that config is not the one
+            # tested, start again from the gate's best.
+            back = before.repaired(problem)
+            if back is None:
+                return False
+            before = back
+            culprits, positives, unknown, unproven = back.parts()
+            doubt = False
+
+    @staticmethod
+    def _settle(problem: Problem, culprits: List[Unit], positives: List[Group],
+                unknown: List[List[Unit]]
+                ) -> Tuple[List[Unit], List[Group], List[List[Unit]], Candidate]:
+        """What needs no test: changes whose dependencies were dropped are gone, a single unit
+        known to matter is a culprit, and what a culprit needs is one too. Returns the three
+        and every change still held."""
+        every = union(_alive(culprits, positives, unknown))
+        eff = effective(problem, every)
+        if eff != every:  # changes whose dependencies were dropped: gone for free
+            culprits = trim(culprits, eff)
+            positives = shrink_groups(positives, eff)
+            unknown = shrink(unknown, eff)
+            every = eff
+        still = []
+        for g in positives:
+            if len(g.units) == 1 and not g.optimistic:
+                culprits.append(g.units[0])
+            else:
+                still.append(g)
+        positives, unknown = pull_needs(problem.structure.needs, culprits, still, unknown)
+        return culprits, positives, unknown, every
 
     def _final_round(
         self,

@@ -214,7 +214,7 @@ def after_pieces(group: Group, pieces: List[List[Unit]], verdicts: Sequence[bool
 
 def prefixes(pieces: List[List[Unit]]) -> List[List[Unit]]:
     """What a nested cut removes: the first piece, the first two, ..., all but the last."""
-    return [[u for p in pieces[:i] for u in p] for i in range(1, max(len(pieces), 2))]
+    return [flat(pieces[:i]) for i in range(1, max(len(pieces), 2))]
 
 
 def after_prefixes(group: Group, pieces: List[List[Unit]], verdicts: Sequence[bool],
@@ -231,9 +231,9 @@ def after_prefixes(group: Group, pieces: List[List[Unit]], verdicts: Sequence[bo
     kept = 0
     while kept < len(verdicts) and verdicts[kept]:
         kept += 1
-    dropped = [u for p in pieces[:kept] for u in p]
+    dropped = flat(pieces[:kept])
     at = min(kept, len(pieces) - 1)
-    later = [u for p in pieces[at + 1:] for u in p]
+    later = flat(pieces[at + 1:])
     if later:
         unknown.append(later)
     return [Group(pieces[at], narrowed=False, nested=True)], dropped
