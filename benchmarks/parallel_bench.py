@@ -296,6 +296,11 @@ class Weighed:
             hit = self._memo[cand] = Resolved(cand, text, r.digest, r.ineffective, ())
         return hit
 
+    def settings(self, cand) -> frozenset:
+        """The resolved config's lines (kept texts hold only the watched symbols): resolved
+        again, as the strategy asks for few of them."""
+        return frozenset(self._resolve(frozenset(cand)).config_text.splitlines())
+
     def weight(self, r: Resolved) -> float:
         return self._weights[r.digest]
 

@@ -120,6 +120,11 @@ class CachedResolve:
             self._memo[cand] = hit
         return hit
 
+    def settings(self, cand) -> frozenset:
+        """The resolved config's lines (kept texts hold only the watched symbols): resolved
+        again, as the strategy asks for few of them."""
+        return frozenset(self._resolve(frozenset(cand)).config_text.splitlines())
+
 
 def real_sets(tree: Path, arches: Sequence[str], baselines: Sequence[str], seeds: Sequence[int],
               work: Path) -> List[ChangeSet]:

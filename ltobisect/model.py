@@ -328,11 +328,16 @@ class Structure:
 
     ``needs[c]``: the other changes (inside the change set) that ``c`` needs to take effect,
     transitively (its dependency closure, without ``c``). ``menu[c]``: its menu path, outermost
-    first, e.g. ``("General setup", "Kernel compression mode")``.
+    first, e.g. ``("General setup", "Kernel compression mode")``. ``providers[line]``: for a
+    setting line of the resolved bad config that the baseline lacks (``CONFIG_LOCKDEP=y``), the
+    changes that can bring it about each on its own: the change to that symbol and the changes
+    to the symbols that ``select`` it, directly or through a chain of selects. Such changes
+    are alternatives: the line goes only when all of them do.
     """
 
     needs: dict = field(default_factory=dict)  # Change -> FrozenSet[Change]
     menu: dict = field(default_factory=dict)  # Change -> Tuple[str, ...]
+    providers: dict = field(default_factory=dict)  # str (a .config line) -> FrozenSet[Change]
 
     def closure(self, changes: Iterable[Change]) -> Candidate:
         out = set(changes)

@@ -22,7 +22,7 @@ import random
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import AbstractSet, Callable, Dict, Iterable, List, Optional, Protocol, Sequence, Tuple
+from typing import AbstractSet, Callable, Dict, FrozenSet, Iterable, List, Optional, Protocol, Sequence, Tuple
 
 from ltobisect.config import Limits
 from ltobisect.costs import CostModel
@@ -234,6 +234,15 @@ class Problem:
                 r = r2
         self._resolved[cand] = r
         return r
+
+    def settings(self, cand: Iterable[Change]) -> FrozenSet[str]:
+        """The lines of the config ``cand`` resolves to: what ``Structure.providers`` is keyed
+        by. A resolver that keeps only part of each text (a benchmark's, to save memory) gives
+        them through a ``settings`` method of its own."""
+        own = getattr(self._resolve, "settings", None)
+        if own is not None:
+            return own(frozenset(cand))
+        return frozenset(self.resolve(cand).config_text.splitlines())
 
     def known(self, cand: Iterable[Change]) -> Optional[Verdict]:
         """The verdict of a candidate if it is already known (no test is run)."""

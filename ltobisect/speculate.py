@@ -35,7 +35,7 @@ import itertools
 import random
 import time
 from contextlib import contextmanager
-from typing import AbstractSet, Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import AbstractSet, Any, Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from ltobisect.errors import Stopped
 from ltobisect.model import Candidate, Outcome, Resolved, Verdict
@@ -108,6 +108,9 @@ class Shadow:
 
     def resolve(self, cand: Iterable) -> Resolved:
         return self._spec.problem.resolve(cand)
+
+    def settings(self, cand: Iterable) -> FrozenSet[str]:
+        return self._spec.problem.settings(cand)
 
     def known(self, cand: Iterable) -> Optional[Verdict]:
         recorded = self._recorded()

@@ -54,6 +54,13 @@ holds one of several alternatives, so it is cut by *nested* removals (its first 
 two, ...): the longest removal that kept the failure is proven clean by its own test, and the
 next piece holds what is needed. A closing test of the culprits alone that fails after the last
 round's parts all kept the failure is the same sign, and cuts what is left the same way.
+Which alternatives, Kconfig can tell: the settings that the failed config lacks and that every
+set's own test still had went only when the sets went together, and the failure needs one of
+them. The units that can each bring one about (``Structure.providers``: a symbol's own change,
+its selectors', what a default depends on) lead the group, and its first nested cut splits
+them alone, the rest one last piece: a few dozen units where the group held hundreds. The
+configs are the gate's, resolved already; the order changes which removals are tried, never
+what a verdict proves, so a lead that holds no alternative costs one round.
 
 Non-monotonic verdicts can make the deductions wrong. Then the culprits found do not reproduce
 by themselves; when the config to go back to (above) was not itself tested, the search restarts
@@ -62,7 +69,7 @@ closing one-at-a-time pass proves the result 1-minimal.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import List, Optional, Tuple
 
 from ltobisect.model import Candidate, Verdict
@@ -77,6 +84,7 @@ from .culprit_groups import (
     codes_for,
     decode,
     flat,
+    nested_pieces,
     prefixes,
     pull_needs,
     reaches,
@@ -114,6 +122,31 @@ def _alive(culprits: List[Unit], positives: List[Group], unknown: List[List[Unit
     return culprits + [u for g in positives for u in g.alive()] + flat(unknown)
 
 
+def _alternatives_group(problem: Problem, top: Candidate, sets: List[Candidate],
+                        failed: Candidate, units: List[Unit]) -> Group:
+    """The nested group of ``units``: sets each removed from ``top`` alone kept the failure,
+    and ``failed`` (``top`` without them all, or less) lost it.
+
+    What it needs went only when the sets went together: a setting of ``top`` that
+    ``failed`` lacks and every set's own test (``top`` without it) still had. The Kconfig
+    layer names the changes that can each bring such a setting about (its providers); the
+    units holding one lead the group, and its nested cut splits them alone. The configs
+    were all resolved by the gate already, so this costs no build and next to no time.
+    """
+    providers = problem.structure.providers
+    if not providers or not sets:
+        return Group(units, narrowed=False, nested=True)
+    lost = problem.settings(top) - problem.settings(failed)
+    for s in sets:
+        lost &= problem.settings(top - s)
+    able: set = set()
+    for line in lost:
+        able |= providers.get(line, frozenset())
+    first = [u for u in units if u & able]
+    rest = [u for u in units if not u & able]
+    return Group(first + rest, narrowed=False, nested=True, lead=len(first) if rest else 0)
+
+
 @dataclass
 class _State:
     """The culprits, positive and unknown groups of a search, kept aside with the units just
@@ -123,6 +156,10 @@ class _State:
     positives: List[Group]
     unknown: List[List[Unit]]
     unproven: List[Unit]
+    #: The config the sets were removed from, and the sets (the first one too): their own
+    #: tests say which settings the failure can do without.
+    top: Candidate = frozenset()
+    sets: List[Candidate] = field(default_factory=list)
 
     def parts(self) -> Tuple[List[Unit], List[Group], List[List[Unit]], List[Unit]]:
         """A copy of the four, for a search that goes on changing its own lists and groups."""
@@ -131,12 +168,13 @@ class _State:
                 [list(u) for u in self.unknown], list(self.unproven))
 
     def copy(self) -> "_State":
-        return _State(*self.parts())
+        return _State(*self.parts(), top=self.top, sets=list(self.sets))
 
-    def repaired(self, problem: Problem) -> Optional["_State"]:
+    def repaired(self, problem: Problem, failed: Candidate) -> Optional["_State"]:
         """The search as it was, with the unproven units back as a positive group, when the
-        config they make up with it is known to reproduce (no test is run); else None. It
-        has nothing unproven, so the same sets are never taken back twice."""
+        config they make up with it is known to reproduce (no test is run); else None.
+        ``failed`` is the config that lost the failure. The state returned has nothing
+        unproven, so the same sets are never taken back twice."""
         if not self.unproven:
             return None
         culprits, positives, unknown, unproven = self.parts()
@@ -144,8 +182,8 @@ class _State:
                 is not Verdict.REPRODUCES:
             return None
         # Each set alone could go, so what is needed is in more than one of them: a nested
-        # cut finds one that suffices.
-        back = Group(unproven, narrowed=False, nested=True)
+        # cut finds one that suffices, Kconfig's alternatives first.
+        back = _alternatives_group(problem, self.top, self.sets, failed, unproven)
         return _State(culprits, positives + [back], unknown, [])
 
 
@@ -167,8 +205,8 @@ class Bisect:
         changes: a culprit in 1 + log2 of their number tests instead of log2 of all); when it
         does not, they are dropped, one build spent. The other slots cut the rest into pieces
         as the first round would. Returns what the search starts from: the culprits (none
-        yet), the positive groups, the unknown groups and the units not yet proven removable
-        together; None when there is nothing to lead with.
+        yet), the positive groups, the unknown groups and the sets its tests removed while the
+        failure persisted (each clean on its own); None when there is nothing to lead with.
         """
         prior = problem.prior & start
         led = [u for u in units if u <= prior]
@@ -183,7 +221,7 @@ class Bisect:
                      enumerate(zip(removed, verdicts)) if not ok]
         clean = [p for p, ok in zip(removed, verdicts) if ok]
         unknown = [] if pieces else [rest]
-        return [], positives, unknown, unproven_of(clean) if clean else []
+        return [], positives, unknown, clean
 
     def run(self, problem: Problem) -> None:
         problem.label = self.name
@@ -204,14 +242,16 @@ class Bisect:
         # Units that the last round dropped with others, each set clean on its own: not yet
         # proven removable together (with "depends on A || B", A and B each are, not both).
         unproven: List[Unit] = []
+        clean: List[List[Unit]] = []
         if not self._led:
             self._led = True
             led = self._lead(problem, start, first)
             if led is not None:
-                culprits, positives, unknown, unproven = led
+                culprits, positives, unknown, clean = led
+                unproven = unproven_of(clean) if clean else []
         # What the search knew when ``unproven`` was dropped: where it goes on from when the
         # sets turn out not to be clean together.
-        before = _State(culprits, positives, unknown, unproven).copy()
+        before = _State(culprits, positives, unknown, unproven, start, [union(c) for c in clean]).copy()
         doubt = False  # the last round lost every test while ``unproven`` was not settled
         while True:
             culprits, positives, unknown, every = self._settle(problem, culprits, positives, unknown)
@@ -225,11 +265,13 @@ class Bisect:
                         return True
                     if clean:
                         unproven = unproven_of(clean)
-                        before = _State(culprits, positives, unknown, unproven).copy()
+                        before = _State(culprits, positives, unknown, unproven, every,
+                                        [union(c) for c in clean]).copy()
                     continue
                 if problem.consider(found):
                     return True
                 # The culprits alone no longer fail: the same sign as a failed check (below).
+                failed = found
             else:
                 check = bool(unproven) and (w >= CHECK_W or doubt)
                 after, all_lost, clean, solved = self._round(
@@ -243,15 +285,17 @@ class Bisect:
                     doubt = all_lost and bool(unproven) and not check
                     if clean or check:
                         unproven = unproven_of(clean) if clean else []
-                        before = _State(culprits, positives, unknown, unproven).copy()
+                        before = _State(culprits, positives, unknown, unproven, every,
+                                        [union(c) for c in clean]).copy()
                     continue
+                failed = every
             # What is left no longer fails: the sets dropped together are not clean together,
             # and what the rounds since learnt is void. Without all but the first of them the
             # search had a config that reproduced (the first set's removal): it goes on from
             # there, with them as a positive group (they hold what the failure needs, such as
             # the other side of a "depends on A || B"). When that config is not the one
             # tested, start again from the gate's best.
-            back = before.repaired(problem)
+            back = before.repaired(problem, failed)
             if back is None:
                 return False
             before = back
@@ -314,7 +358,9 @@ class Bisect:
             # Each part could go but the culprits need something of them all (alternatives,
             # when parts were tried): nested removals find one that suffices. Nothing is
             # dropped.
-            positives.append(Group(rest, narrowed=False, nested=bool(parts)))
+            positives.append(_alternatives_group(problem, every, [union(p) for p in parts],
+                                                 found, rest) if parts
+                             else Group(rest, narrowed=False))
             return False, []
         positives.extend(Group(p, narrowed=False) for p in dirty)
         return False, [p for p, clean in zip(parts, got) if clean]
@@ -360,7 +406,7 @@ class Bisect:
             if not s:
                 plans.append((group, "keep", None, len(queries), 0))
             elif group.nested and m > 1:
-                pieces = split(group.units, min(s + 1, m))
+                pieces = nested_pieces(group, s)
                 cuts = prefixes(pieces)
                 plans.append((group, "nested", pieces, len(queries), len(cuts)))
                 queries += [every - union(p) for p in cuts]

@@ -16,7 +16,7 @@ from typing import FrozenSet, List, Mapping, Sequence, Tuple
 
 from ltobisect.model import Candidate, Change
 
-from .base import Unit, union
+from .base import Unit, split, union
 
 #: What each change needs (``Structure.needs``): the changes without which it takes no effect.
 Needs = Mapping[Change, FrozenSet[Change]]
@@ -37,6 +37,10 @@ class Group:
     #: sides of a "depends on A || B", the options that select one symbol), so it is cut by
     #: nested removals (:func:`after_prefixes`) rather than by parts removed side by side.
     nested: bool = False
+    #: Of a nested group: its first ``lead`` units can each bring back a setting that went
+    #: only when its parts went together (Kconfig's alternatives, ``Structure.providers``):
+    #: they most likely hold what is needed, and a nested cut splits them alone.
+    lead: int = 0
 
     @property
     def optimistic(self) -> bool:
@@ -152,7 +156,8 @@ def shrink_groups(groups: List[Group], keep: Candidate) -> List[Group]:
     for g in groups:
         units, fallback = trim(g.units, keep), trim(g.fallback, keep)
         if units or fallback:
-            out.append(Group(units, fallback, g.narrowed, g.nested) if units else Group(fallback))
+            lead = len(trim(g.units[:g.lead], keep))
+            out.append(Group(units, fallback, g.narrowed, g.nested, lead) if units else Group(fallback))
     return out
 
 
@@ -210,6 +215,15 @@ def after_pieces(group: Group, pieces: List[List[Unit]], verdicts: Sequence[bool
         # (wrong: the fallback most likely holds several culprits, see decode)
         return [Group(last, group.fallback) if last else Group(group.fallback, narrowed=False)]
     return [Group(last)] if last else []  # the group holds a culprit and the rest is clean
+
+
+def nested_pieces(group: Group, slots: int) -> List[List[Unit]]:
+    """The pieces of a nested cut with ``slots`` tests: the lead split alone, the rest one
+    last piece, when the group has a lead; else ``slots + 1`` even pieces."""
+    units, lead = group.units, group.lead
+    if 0 < lead < len(units):
+        return split(units[:lead], min(slots, lead)) + [units[lead:]]
+    return split(units, min(slots + 1, len(units)))
 
 
 def prefixes(pieces: List[List[Unit]]) -> List[List[Unit]]:

@@ -110,6 +110,23 @@ def test_select_turn_off_needs_the_selector_off(trees):
     assert st.needs[b] == {a} and st.needs[a] == frozenset()
 
 
+def test_a_selected_setting_is_provided_by_each_of_its_selectors(trees):
+    """Structure.providers: the changes that can each bring a setting about. B is set by its
+    own change or selected by A; D (no prompt) only comes with C, which selects it (E, what D
+    depends on, is a need, not a provider: D has no default)."""
+    kt = trees["select"]
+    base = kt.baseline("allnoconfig")
+    bad = kt.resolve(base, [ch(kt, "A=y"), ch(kt, "C=y"), ch(kt, "E=y")]).config_text
+    changes = kt.diff(base, bad)
+    by = {c.name: c for c in changes}
+    assert sorted(by) == ["A", "B", "C", "E"]
+    st = kt.structure(base, changes)
+    assert st.providers["CONFIG_B=y"] == {by["A"], by["B"]}
+    assert st.providers["CONFIG_D=y"] == {by["C"]}
+    assert st.providers["CONFIG_A=y"] == {by["A"]}
+    assert "CONFIG_E=y" in st.providers and not any(line.startswith("#") for line in st.providers)
+
+
 # -- imply (Linux 6.1 symbol.c semantics, not kconfiglib's) -------------------------------------
 def test_imply_with_unmet_dependency_is_written_as_not_set(trees):
     values, r = settle(trees["imply"], "A=y")

@@ -167,6 +167,11 @@ def test_full_diff_resolves_to_the_bad_config(kernels, seed, version):
     st = k.kt.structure(tiny, changes)
     assert set(st.needs) == set(changes) and all(c not in st.needs[c] for c in changes)
     assert all(st.needs[c] <= set(changes) for c in changes)
+    # Each setting the changes add is provided by changes only, a change's own setting by it.
+    assert st.providers and all(p <= set(changes) for p in st.providers.values())
+    for c in changes:
+        if c.value in ("y", "m") and c.line() in st.providers:
+            assert c in st.providers[c.line()]
 
 
 def test_min_config_matches_savedefconfig(kernels, kernel_tree):

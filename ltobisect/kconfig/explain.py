@@ -183,6 +183,54 @@ def needs_closure(changes: Sequence[Change], lookup: Callable[[str], Optional[Sy
     return closed
 
 
+def selectors(sym: Symbol) -> List[Symbol]:
+    """The symbols whose ``select`` lines name ``sym``: the leftmost symbol of each term of
+    its reverse dependency (the rest of a term is the select's condition)."""
+    out = []
+    for term in kconfiglib.split_expr(sym.rev_dep, OR):
+        while isinstance(term, tuple):  # (AND, selector, condition): the selector is leftmost
+            term = term[1]
+        if isinstance(term, Symbol) and not term.is_constant and term is not sym:
+            out.append(term)
+    return out
+
+
+def _defaults_to(sym: Symbol, value: str) -> bool:
+    """Whether one of ``sym``'s defaults may give ``value`` (a change to it that sets what it
+    would take anyway once visible: then what it depends on brings it about)."""
+    for val, _cond in sym.defaults:
+        if isinstance(val, Symbol) and (val.str_value == value or val.name == value):
+            return True
+    return False
+
+
+def providers_of(sym: Symbol, by_name: Dict[str, Change], raised: Callable[[Symbol], bool],
+                 memo: Dict[object, frozenset], modules: Optional[str] = None) -> frozenset:
+    """The changes that can each turn ``sym`` on: the change to it, the changes to the symbols
+    that select it, and, for a symbol that takes its value by default once what it depends on
+    is on (no change sets it, or the change sets its default), the providers of what it
+    depends on; followed through any chain, over symbols that ``raised`` (set in the bad
+    config and not in the baseline) only. A select's condition is not followed; a dependency
+    on several raised symbols lists the providers of each (more than any one needs: what this
+    is for, a lead among alternatives, pays only a test for an extra)."""
+    out = set()
+    seen = {sym}
+    stack = [sym]
+    while stack:
+        cur = stack.pop()
+        nxt = list(selectors(cur))
+        if cur.name in by_name:
+            out.add(by_name[cur.name])
+        change = by_name.get(cur.name)
+        if bool(cur.defaults) if change is None else _defaults_to(cur, change.value):
+            nxt += [d for d in dependency_items(cur, memo) if isinstance(d, Symbol)]
+        for s in nxt:
+            if s not in seen and s.name != modules and raised(s):
+                seen.add(s)
+                stack.append(s)
+    return frozenset(out)
+
+
 def menu_path(sym: Symbol, top_node: object) -> Tuple[str, ...]:
     """The prompts of the menus, choices and menuconfig entries holding ``sym``, outermost first."""
     node = next((n for n in sym.nodes if n.prompt), sym.nodes[0])

@@ -23,7 +23,8 @@ from ltobisect.kconfig import reader
 from ltobisect.kconfig.compat import (ChoiceRules, Generation, LinuxKconfig, load_probe_cache,
                                       save_probe_cache)
 from ltobisect.kconfig.env import defconfig_file, environment, kconfig_env, probe_identity
-from ltobisect.kconfig.explain import TYPE_NAMES, actual_value, menu_path, needs_closure, why_ineffective
+from ltobisect.kconfig.explain import (TYPE_NAMES, actual_value, menu_path, needs_closure,
+                                       providers_of, why_ineffective)
 from ltobisect.kconfig.writer import ConfigWriter
 from ltobisect.model import Candidate, Change, Ineffective, Resolved, Structure, ordered
 from ltobisect.textfit import plural
@@ -358,13 +359,38 @@ class KconfigTree:
         A change that enables or sets a symbol needs the changes to the symbols its visibility
         and direct dependencies rest on, through any chain of symbols. A change that turns a
         symbol off needs the changes turning off the symbols that select it; a change to ``m``
-        needs the change enabling the modules symbol. The answer depends on the tree only;
-        ``baseline_text`` is accepted for symmetry with :meth:`resolve`.
+        needs the change enabling the modules symbol; these depend on the tree only. It also
+        gives, for each setting the bad config adds to the baseline, the changes that can each
+        bring it about (``providers``: the symbol's own change and those of its selectors).
         """
         modules = self._k.modules
-        needs = needs_closure(changes, self._sym, self._deps,
-                              modules.name if modules is not None and modules.nodes else None)
-        return Structure(needs=needs, menu={c: self.menu_path(c.name) for c in changes})
+        mod = modules.name if modules is not None and modules.nodes else None
+        needs = needs_closure(changes, self._sym, self._deps, mod)
+        return Structure(needs=needs, menu={c: self.menu_path(c.name) for c in changes},
+                         providers=self._providers(baseline_text, changes, mod))
+
+    def _providers(self, baseline_text: str, changes: Sequence[Change],
+                   modules: Optional[str]) -> Dict[str, frozenset]:
+        """For each setting line the bad config (baseline plus every change) has and the
+        baseline lacks, the changes that can bring it about on their own (see
+        :class:`~ltobisect.model.Structure`)."""
+        before = set(self.resolve(baseline_text, ()).config_text.splitlines())
+        by_name = {c.name: c for c in changes}
+        added = [line for line in self.resolve(baseline_text, changes).config_text.splitlines()
+                 if line.startswith(self._prefix) and line not in before]
+        names = {line[len(self._prefix):].partition("=")[0] for line in added}
+
+        def raised(sym: Symbol) -> bool:
+            return sym.name in names
+
+        out: Dict[str, frozenset] = {}
+        for line in added:
+            sym = self._sym(line[len(self._prefix):].partition("=")[0])
+            if sym is not None:
+                found = providers_of(sym, by_name, raised, self._deps, modules)
+                if found:
+                    out[line] = found
+        return out
 
     def selectors(self, name: str) -> List[str]:
         """The symbols whose ``select`` lines name ``name`` (its reverse dependencies)."""

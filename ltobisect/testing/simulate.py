@@ -121,10 +121,19 @@ class SimResolver:
         return frozenset(out)
 
     def structure(self) -> Structure:
-        """What the Kconfig layer would tell strategies: transitive needs and menus."""
+        """What the Kconfig layer would tell strategies: transitive needs, menus, and the
+        changes that can bring about each setting (a change its own, a selected symbol's
+        ``y`` by any of its selectors)."""
+        providers: Dict[str, set] = {}
+        for c in self.changes:
+            if c.value != "n":
+                providers.setdefault(f"CONFIG_{c.name}={c.value}", set()).add(c)
+            for name in self.selects.get(c, ()):
+                providers.setdefault(f"CONFIG_{name}=y", set()).add(c)
         return Structure(
             needs={c: self.closure(c) for c in self.changes if self.closure(c)},
             menu=dict(self.menus),
+            providers={line: frozenset(cs) for line, cs in providers.items()},
         )
 
 
