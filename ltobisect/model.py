@@ -330,9 +330,10 @@ class Structure:
     transitively (its dependency closure, without ``c``). ``menu[c]``: its menu path, outermost
     first, e.g. ``("General setup", "Kernel compression mode")``. ``providers[line]``: for a
     setting line of the resolved bad config that the baseline lacks (``CONFIG_LOCKDEP=y``), the
-    changes that can bring it about each on its own: the change to that symbol and the changes
-    to the symbols that ``select`` it, directly or through a chain of selects. Such changes
-    are alternatives: the line goes only when all of them do.
+    changes that can bring it about each on its own: the change to that symbol, the changes to
+    the symbols that ``select`` it, and those to what it depends on when it takes its value by
+    default, through any chain. Such changes are alternatives: the line goes only when all of
+    them do.
     """
 
     needs: dict = field(default_factory=dict)  # Change -> FrozenSet[Change]

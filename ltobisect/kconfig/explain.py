@@ -219,9 +219,9 @@ def providers_of(sym: Symbol, by_name: Dict[str, Change], raised: Callable[[Symb
     while stack:
         cur = stack.pop()
         nxt = list(selectors(cur))
-        if cur.name in by_name:
-            out.add(by_name[cur.name])
         change = by_name.get(cur.name)
+        if change is not None:
+            out.add(change)
         if bool(cur.defaults) if change is None else _defaults_to(cur, change.value):
             nxt += [d for d in dependency_items(cur, memo) if isinstance(d, Symbol)]
         for s in nxt:

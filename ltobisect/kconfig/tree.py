@@ -361,7 +361,8 @@ class KconfigTree:
         symbol off needs the changes turning off the symbols that select it; a change to ``m``
         needs the change enabling the modules symbol; these depend on the tree only. It also
         gives, for each setting the bad config adds to the baseline, the changes that can each
-        bring it about (``providers``: the symbol's own change and those of its selectors).
+        bring it about (``providers``: the symbol's own change, those of its selectors, and
+        of what a default depends on, see :func:`~ltobisect.kconfig.explain.providers_of`).
         """
         modules = self._k.modules
         mod = modules.name if modules is not None and modules.nodes else None
