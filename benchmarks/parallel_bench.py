@@ -48,7 +48,7 @@ from ltobisect.testing import simulate as sim
 from ltobisect.testing.simulate import config_values
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from strategy_bench import ChangeSet, real_sets, synthetic  # noqa: E402
+from strategy_bench import CachedResolve, ChangeSet, real_sets, synthetic  # noqa: E402
 
 DEFAULT_TREE = Path("/var/cache/ltobisect/linux-source-6.1")
 
@@ -275,31 +275,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return 0
 
 
-class Weighed:
+class Weighed(CachedResolve):
     """The Kconfig layer's resolver, memoized, keeping the watched symbols' values and each
     config's weight (its options set to y or m: what its build costs)."""
 
     def __init__(self, resolve: Callable, watch: set) -> None:
-        self._resolve = resolve
-        self._watch = watch
-        self._memo: Dict[frozenset, Resolved] = {}
+        super().__init__(resolve, watch)
         self._weights: Dict[str, float] = {}
 
-    def __call__(self, cand) -> Resolved:
-        cand = frozenset(cand)
-        hit = self._memo.get(cand)
-        if hit is None:
-            r = self._resolve(cand)
-            self._weights[r.digest] = float(weight(r.config_text))
-            values = config_values(r.config_text)
-            text = "".join(f"CONFIG_{k}={values[k]}\n" for k in sorted(self._watch) if k in values)
-            hit = self._memo[cand] = Resolved(cand, text, r.digest, r.ineffective, ())
-        return hit
-
-    def settings(self, cand) -> frozenset:
-        """The resolved config's lines (kept texts hold only the watched symbols): resolved
-        again, as the strategy asks for few of them."""
-        return frozenset(self._resolve(frozenset(cand)).config_text.splitlines())
+    def _saw(self, r: Resolved) -> None:
+        self._weights[r.digest] = float(weight(r.config_text))
 
     def weight(self, r: Resolved) -> float:
         return self._weights[r.digest]

@@ -112,6 +112,7 @@ class CachedResolve:
         if hit is None:
             self.calls += 1
             r = self._resolve(cand)
+            self._saw(r)
             values = config_values(r.config_text)
             text = "".join(f"CONFIG_{k}={values[k]}\n" for k in sorted(self._watch) if k in values)
             hit = Resolved(cand, text, r.digest, r.ineffective, ())
@@ -119,6 +120,9 @@ class CachedResolve:
                 self._memo.clear()
             self._memo[cand] = hit
         return hit
+
+    def _saw(self, r: Resolved) -> None:
+        """Called with each config resolved, before its text is cut down."""
 
     def settings(self, cand) -> frozenset:
         """The resolved config's lines (kept texts hold only the watched symbols): resolved

@@ -167,8 +167,13 @@ class _State:
                                       for g in self.positives],
                 [list(u) for u in self.unknown], list(self.unproven))
 
-    def copy(self) -> "_State":
-        return _State(*self.parts(), top=self.top, sets=list(self.sets))
+    @staticmethod
+    def kept(culprits: List[Unit], positives: List[Group], unknown: List[List[Unit]],
+             top: Candidate, clean: List[List[Unit]]) -> "_State":
+        """A copy of the search after a round that removed the ``clean`` sets from ``top``
+        while the failure persisted, each on its own (none: nothing is unproven)."""
+        return _State(*_State(culprits, positives, unknown, unproven_of(clean)).parts(),
+                      top=top, sets=[union(c) for c in clean])
 
     def repaired(self, problem: Problem, failed: Candidate) -> Optional["_State"]:
         """The search as it was, with the unproven units back as a positive group, when the
@@ -239,19 +244,17 @@ class Bisect:
         first = [u for u in self.units(problem, start) if u]
         positives: List[Group] = [Group(first, narrowed=False)] if first else []
         unknown: List[List[Unit]] = []
-        # Units that the last round dropped with others, each set clean on its own: not yet
-        # proven removable together (with "depends on A || B", A and B each are, not both).
-        unproven: List[Unit] = []
         clean: List[List[Unit]] = []
         if not self._led:
             self._led = True
             led = self._lead(problem, start, first)
             if led is not None:
                 culprits, positives, unknown, clean = led
-                unproven = unproven_of(clean) if clean else []
-        # What the search knew when ``unproven`` was dropped: where it goes on from when the
-        # sets turn out not to be clean together.
-        before = _State(culprits, positives, unknown, unproven, start, [union(c) for c in clean]).copy()
+        # What the search knew when the last round dropped sets together, each clean on its
+        # own: where it goes on from when they turn out not to be clean together (with
+        # "depends on A || B", A and B each are, not both). ``before.unproven`` holds the
+        # units not yet proven removable together.
+        before = _State.kept(culprits, positives, unknown, start, clean)
         doubt = False  # the last round lost every test while ``unproven`` was not settled
         while True:
             culprits, positives, unknown, every = self._settle(problem, culprits, positives, unknown)
@@ -264,16 +267,14 @@ class Bisect:
                     if done:
                         return True
                     if clean:
-                        unproven = unproven_of(clean)
-                        before = _State(culprits, positives, unknown, unproven, every,
-                                        [union(c) for c in clean]).copy()
+                        before = _State.kept(culprits, positives, unknown, every, clean)
                     continue
                 if problem.consider(found):
                     return True
                 # The culprits alone no longer fail: the same sign as a failed check (below).
                 failed = found
             else:
-                check = bool(unproven) and (w >= CHECK_W or doubt)
+                check = bool(before.unproven) and (w >= CHECK_W or doubt)
                 after, all_lost, clean, solved = self._round(
                     problem, every, union(culprits), positives, unknown, w, check)
                 if solved:
@@ -282,11 +283,9 @@ class Bisect:
                     positives = after
                     # A round whose tests all lost the failure is the sign that what is left
                     # may no longer fail: the next round spends a slot on checking it.
-                    doubt = all_lost and bool(unproven) and not check
+                    doubt = all_lost and bool(before.unproven) and not check
                     if clean or check:
-                        unproven = unproven_of(clean) if clean else []
-                        before = _State(culprits, positives, unknown, unproven, every,
-                                        [union(c) for c in clean]).copy()
+                        before = _State.kept(culprits, positives, unknown, every, clean)
                     continue
                 failed = every
             # What is left no longer fails: the sets dropped together are not clean together,
@@ -299,7 +298,7 @@ class Bisect:
             if back is None:
                 return False
             before = back
-            culprits, positives, unknown, unproven = back.parts()
+            culprits, positives, unknown, _ = back.parts()
             doubt = False
 
     @staticmethod

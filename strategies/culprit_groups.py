@@ -87,7 +87,9 @@ def reaches(units: List[Unit], codes: List[int], needs: Needs) -> List[int]:
 
 def unproven_of(clean: List[List[Unit]]) -> List[Unit]:
     """Of sets dropped in one round (each clean on its own), the units whose removal together
-    with the others no test has shown harmless: all but the first set's."""
+    with the others no test has shown harmless: all but the first set's (none of none)."""
+    if not clean:
+        return []
     first = set(clean[0])
     return list(dict.fromkeys(u for c in clean[1:] for u in c if u not in first))
 

@@ -5,7 +5,7 @@ Helpers of :mod:`ltobisect.kconfig` over kconfiglib objects; nothing here change
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import AbstractSet, Callable, Dict, List, Optional, Sequence, Tuple
 
 import kconfiglib
 from kconfiglib import AND, BOOL, MENU, OR, TRISTATE, Choice, Symbol, expr_str, expr_value
@@ -197,19 +197,17 @@ def selectors(sym: Symbol) -> List[Symbol]:
 
 def _defaults_to(sym: Symbol, value: str) -> bool:
     """Whether one of ``sym``'s defaults may give ``value`` (a change to it that sets what it
-    would take anyway once visible: then what it depends on brings it about)."""
-    for val, _cond in sym.defaults:
-        if isinstance(val, Symbol) and (val.str_value == value or val.name == value):
-            return True
-    return False
+    would take anyway once visible: then what it depends on brings it about). A default that
+    names another symbol is read at the values the tree holds now."""
+    return any(isinstance(val, Symbol) and val.str_value == value for val, _cond in sym.defaults)
 
 
-def providers_of(sym: Symbol, by_name: Dict[str, Change], raised: Callable[[Symbol], bool],
+def providers_of(sym: Symbol, by_name: Dict[str, Change], raised: AbstractSet[str],
                  memo: Dict[object, frozenset], modules: Optional[str] = None) -> frozenset:
     """The changes that can each turn ``sym`` on: the change to it, the changes to the symbols
     that select it, and, for a symbol that takes its value by default once what it depends on
     is on (no change sets it, or the change sets its default), the providers of what it
-    depends on; followed through any chain, over symbols that ``raised`` (set in the bad
+    depends on; followed through any chain, over the symbols ``raised`` names (set in the bad
     config and not in the baseline) only. A select's condition is not followed; a dependency
     on several raised symbols lists the providers of each (more than any one needs: what this
     is for, a lead among alternatives, pays only a test for an extra)."""
@@ -225,7 +223,7 @@ def providers_of(sym: Symbol, by_name: Dict[str, Change], raised: Callable[[Symb
         if bool(cur.defaults) if change is None else _defaults_to(cur, change.value):
             nxt += [d for d in dependency_items(cur, memo) if isinstance(d, Symbol)]
         for s in nxt:
-            if s not in seen and s.name != modules and raised(s):
+            if s not in seen and s.name != modules and s.name in raised:
                 seen.add(s)
                 stack.append(s)
     return frozenset(out)

@@ -377,16 +377,14 @@ class KconfigTree:
         :class:`~ltobisect.model.Structure`)."""
         before = set(self.resolve(baseline_text, ()).config_text.splitlines())
         by_name = {c.name: c for c in changes}
-        added = [line for line in self.resolve(baseline_text, changes).config_text.splitlines()
-                 if line.startswith(self._prefix) and line not in before]
-        names = {line[len(self._prefix):].partition("=")[0] for line in added}
-
-        def raised(sym: Symbol) -> bool:
-            return sym.name in names
-
+        # Resolved last, so that defaults naming other symbols read the bad config's values.
+        added = {line: line[len(self._prefix):].partition("=")[0]
+                 for line in self.resolve(baseline_text, changes).config_text.splitlines()
+                 if line.startswith(self._prefix) and line not in before}
+        raised = set(added.values())
         out: Dict[str, frozenset] = {}
-        for line in added:
-            sym = self._sym(line[len(self._prefix):].partition("=")[0])
+        for line, name in added.items():
+            sym = self._sym(name)
             if sym is not None:
                 found = providers_of(sym, by_name, raised, self._deps, modules)
                 if found:

@@ -127,7 +127,7 @@ class SimResolver:
         providers: Dict[str, set] = {}
         for c in self.changes:
             if c.value != "n":
-                providers.setdefault(f"CONFIG_{c.name}={c.value}", set()).add(c)
+                providers.setdefault(f"CONFIG_{c.name}={c.value}", set()).add(c)  # as __call__ writes
             for name in self.selects.get(c, ()):
                 providers.setdefault(f"CONFIG_{name}=y", set()).add(c)
         return Structure(
