@@ -21,6 +21,7 @@ from ltobisect.config import Limits
 from ltobisect.errors import ExitCode
 from ltobisect.events import ListReporter, StrategyStarted, TestFinished
 from ltobisect.model import Label
+from ltobisect.artifacts.report import FLAKY_SHOWN
 from ltobisect.conductor.session import Session
 
 from session_support import EXPECTED, PyOracle, py_factory, tiny_config, tiny_tree
@@ -263,9 +264,17 @@ def test_infra_faults_and_flaky_verdicts_still_give_the_minimal_result(tmp_path,
     assert result.fragment == EXPECTED
     assert oracle._shared["faults"] > 0
     report = (state / "report.txt").read_text()
-    # Every flip that a rebuild caught is named, with its changes, in the report.
-    for line in result.flaky:
+    # Every flip that a rebuild caught is named, with its changes, in the report, up to the
+    # report's count; the rest are counted there and all are in summary.json.
+    shown = result.flaky[:FLAKY_SHOWN]
+    for line in shown:
         assert line.split(" gave ")[0].split("(")[0].strip() in report
+    for line in result.flaky[FLAKY_SHOWN:]:
+        assert line.split(" gave ")[0].split("(")[0].strip() not in report
+    if len(result.flaky) > FLAKY_SHOWN:
+        assert f"and {len(result.flaky) - FLAKY_SHOWN} more (all are in summary.json" in report
+    summary = json.loads((state / "summary.json").read_text())
+    assert [f["line"] for f in summary["flaky"]] == list(result.flaky)
     if result.flaky:
         assert "gave different verdicts" in report
 

@@ -57,6 +57,9 @@ _TITLES = {
     SessionStatus.INFRA_ERROR: "STOPPED BY AN INFRASTRUCTURE ERROR",
 }
 
+#: How many flaky configs the report names; summary.json holds them all.
+FLAKY_SHOWN = 10
+
 #: How check_with_make fed the fragment to the kernel's tools, in words.
 _READINGS = {"appended": "baseline + fragment appended",
              "merge_config": "baseline + fragment merged by merge_config.sh -m"}
@@ -441,8 +444,11 @@ def _search(facts: Facts, conf: Dict[str, Any]) -> List[str]:
     flaky = facts.result.flaky
     if flaky:
         L += wrap(f"flaky: {plural(len(flaky), 'config')} gave different verdicts when rebuilt:", "  ")
-        for f in flaky[:10]:
+        for f in flaky[:FLAKY_SHOWN]:
             L += wrap(f["line"], "    ")
+        if len(flaky) > FLAKY_SHOWN:
+            L += wrap(f"and {len(flaky) - FLAKY_SHOWN} more (all are in summary.json's \"flaky\")",
+                      "    ")
     else:
         L += wrap("flaky: none observed", "  ")
     L.append("")
