@@ -332,7 +332,8 @@ class Structure:
     setting line of the resolved bad config that the baseline lacks (``CONFIG_LOCKDEP=y``), the
     changes that can bring it about each on its own: the change to that symbol, the changes to
     the symbols that ``select`` it, and those to what it depends on when it takes its value by
-    default, through any chain. Such changes are alternatives: the line goes only when all of
+    default, through any chain; when the bad config hides that symbol's prompt, the changes to
+    the prompt's condition too (``EXPERT`` off gives ``TTY=y``). Such changes are alternatives: the line goes only when all of
     them do.
     """
 

@@ -40,7 +40,8 @@ from .swap import Swap
 
 def default() -> Pipeline:
     """The default pipeline: bisect, then swap (the one-at-a-time pass that proves
-    1-minimality, and swaps of parts of the result for smaller removed alternatives).
+    1-minimality, swaps of parts of the result for smaller removed alternatives, and merges
+    of its changes into one removed change that brings them about).
 
     Why these two: bisect names the culprits one at a time by halving, so its builds grow as
     k * log2(n), near the information bound log2 C(n, k) + k, where ddmin, CDD and ProbDD spend
@@ -49,7 +50,8 @@ def default() -> Pipeline:
     pass that refines inside the groups costs more builds than the fewer halvings save. Bisect
     fills a slot per worker in every round, so more workers shorten the wall time. Parallel
     rounds can end on a larger alternative of the same failure (two changes where one would
-    do); swap replaces such parts, so the result's size does not depend on the worker count.
+    do, or several where one brings them all about); swap replaces and merges such parts, so
+    the result's size does not depend on the worker count.
     ``benchmarks/strategy_bench.py`` measures these claims; ``benchmarks/README.md`` has its
     latest figures.
     """

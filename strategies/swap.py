@@ -1,4 +1,5 @@
-"""Swap: replace a part of a 1-minimal result by a smaller one that was removed early.
+"""Swap: replace a part of a 1-minimal result by a smaller one that was removed early, and
+merge changes of the result into one removed change that brings them all about.
 
 A 1-minimal result is only locally smallest. When a culprit needs *one of* several options (a
 ``depends on A || B``, or either of two options that select what it needs), the search keeps
@@ -20,6 +21,14 @@ again; every swap shrinks the result, so this ends.
 
 A part whose settings some smaller alternative could bring back costs one build; other parts
 and single changes cost none.
+
+The other way round, several changes of the result can each be the setting one removed change
+brings about: turning ``EXPERT`` off gives ``TTY``, ``PROC_FS`` and ``MULTIUSER`` their
+defaults, so a result holding those three (where one search order left them) is larger than
+one holding ``EXPERT`` off (and ``EMBEDDED``, which selects it). ``structure.providers`` names
+such a change; resolution keeps the changes it makes redundant (see :func:`merges`), and
+each merge that would shrink the result costs one build, largest saving first, W a round.
+Merges ride in the closing pass's free slots too.
 """
 from __future__ import annotations
 
@@ -44,6 +53,38 @@ def parts(problem: Problem, best: Candidate) -> List[Candidate]:
         if len(own) >= 2:
             out.append(own)
     return out
+
+
+def merges(problem: Problem, best: Candidate) -> List[Candidate]:
+    """Smaller results that put one removed change (with what it needs) in place of several
+    changes of ``best`` whose settings it brings about, largest saving first.
+
+    ``structure.providers`` names, for a setting, the changes that can each bring it about: a
+    removed change that provides settings of two or more changes of the result is a candidate
+    (turning off ``EXPERT`` gives ``TTY``, ``PROC_FS`` and ``MULTIUSER`` their defaults).
+    Resolution, no build, keeps only the changes it makes redundant: adding such a change back
+    to the smaller config changes nothing in it, so the kernel's tools read it from there.
+    """
+    structure = problem.structure
+    offered: dict = {}
+    for providers in structure.providers.values():
+        mine = providers & best
+        if mine:
+            for c in providers - best:
+                offered.setdefault(c, set()).update(mine)
+    out = {}
+    for c, mine in offered.items():
+        brings = structure.closure([c])
+        gone = set(mine) - brings
+        while len(best - gone | brings) < len(best):
+            cand = best - gone | brings
+            base = problem.resolve(cand).digest
+            kept = {x for x in gone if problem.resolve(cand | {x}).digest == base}
+            if kept == gone:
+                out[cand] = len(best) - len(cand)
+                break
+            gone = kept
+    return sorted(out, key=lambda cand: (-out[cand], sorted(c.name for c in cand)))
 
 
 def alternatives(problem: Problem, best: Candidate, part: Candidate) -> List[Candidate]:
@@ -92,37 +133,52 @@ def checks(problem: Problem, best: Candidate
 
 
 class Swap:
-    """The closing one-at-a-time pass, then swaps of parts for smaller removed alternatives,
-    until no part can be swapped: the result is 1-minimal and no part has a smaller
-    single-change replacement."""
+    """The closing one-at-a-time pass, then swaps of parts for smaller removed alternatives
+    and merges of changes into one that provides them, until neither shrinks the result: it
+    is 1-minimal, no part has a smaller single-change replacement, and no removed change the
+    Kconfig model names stands for more changes of it than it brings."""
 
     def __init__(self, name: str = "swap") -> None:
         self.name = name
         # The checks of the result ride in the slots its last sweep leaves free.
         self.closing = OneAtATime(fill=self._closing_checks)
-        self._last: Tuple[object, Candidate, list] = (None, frozenset(), [])
+        self._last: Tuple[object, Candidate, tuple] = (None, frozenset(), ([], []))
 
     def _closing_checks(self, problem: Problem, best: Candidate) -> List[Candidate]:
-        return [rest | union(units) for rest, units, _ in self._checks(problem, best)]
+        jobs, merged = self._checks(problem, best)
+        return [rest | union(units) for rest, units, _ in jobs] + merged
 
-    def _checks(self, problem: Problem, best: Candidate) -> list:
-        """:func:`checks`, kept for the last best: the closing pass's fill and the step that
-        follows it ask about the same result (thousands of closures, big configs parsed)."""
+    def _checks(self, problem: Problem, best: Candidate) -> tuple:
+        """:func:`checks` and :func:`merges`, kept for the last best: the closing pass's fill
+        and the steps that follow it ask about the same result (thousands of closures, big
+        configs parsed)."""
         if self._last[0] is not problem or self._last[1] != best:
-            self._last = (problem, best, checks(problem, best))
+            self._last = (problem, best, (checks(problem, best), merges(problem, best)))
         return self._last[2]
 
     def run(self, problem: Problem) -> None:
         while True:
             self.closing.run(problem)
             problem.label = self.name
-            jobs = self._checks(problem, problem.best)
-            if not jobs:
-                return
-            verdicts = problem.consider_many([rest | union(units) for rest, units, _ in jobs])
-            if not any(self._narrow(problem, rest, units, gave)
+            jobs, merged = self._checks(problem, problem.best)
+            if jobs:
+                verdicts = problem.consider_many([rest | union(units) for rest, units, _ in jobs])
+                if any(self._narrow(problem, rest, units, gave)
                        for (rest, units, gave), ok in zip(jobs, verdicts) if ok):
+                    continue
+            if not self._merge(problem, merged):
                 return
+
+    @staticmethod
+    def _merge(problem: Problem, cands: List[Candidate]) -> bool:
+        """Test the result's :func:`merges`, a batch of W at a time, until one reproduces;
+        True when the gate took a smaller best."""
+        size = len(problem.best)
+        step = max(1, problem.workers)
+        for i in range(0, len(cands), step):
+            if any(problem.consider_many(cands[i:i + step])):
+                return len(problem.best) < size
+        return False
 
     @staticmethod
     def _narrow(problem: Problem, rest: Candidate, units: List[Candidate],

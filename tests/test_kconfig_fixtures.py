@@ -22,7 +22,7 @@ def trees(tmp_path_factory) -> dict:
     """Each fixture tree loaded once; tests only resolve on them (resolve leaves no state behind)."""
     work = tmp_path_factory.mktemp("kwork")
     return {name: KconfigTree.load(TREES / name, work_dir=work / name)
-            for name in ("choice", "select", "imply", "depends", "tristate", "values")}
+            for name in ("choice", "select", "imply", "depends", "tristate", "values", "hidden")}
 
 
 def ch(kt: KconfigTree, text: str) -> Change:
@@ -125,6 +125,29 @@ def test_a_selected_setting_is_provided_by_each_of_its_selectors(trees):
     assert st.providers["CONFIG_D=y"] == {by["C"]}
     assert st.providers["CONFIG_A=y"] == {by["A"]}
     assert "CONFIG_E=y" in st.providers and not any(line.startswith("#") for line in st.providers)
+
+
+def test_a_default_a_hidden_prompt_gives_is_provided_by_the_change_that_hid_it(trees):
+    """TTY's prompt shows only with EXPERT (as in init/Kconfig); hidden, TTY takes its default
+    y. Turning EXPERT off (and EMBEDDED, which selects it) gives TTY=y and PROC_FS=y, so that
+    change provides both: one change that can stand for two in a result."""
+    kt = trees["hidden"]
+    base = kt.resolve(kt.baseline("allnoconfig"),
+                      [ch(kt, "EMBEDDED=y"), ch(kt, "TTY=n"), ch(kt, "PROC_FS=n")]).config_text
+    assert "CONFIG_EXPERT=y" in base and "# CONFIG_TTY is not set" in base
+    bad = kt.resolve(base, [ch(kt, "EMBEDDED=n"), ch(kt, "EXPERT=n")]).config_text
+    changes = kt.diff(base, bad)
+    by = {c.name: c for c in changes}
+    assert sorted(f"{c.name}={c.value}" for c in changes) == [
+        "EMBEDDED=n", "EXPERT=n", "PROC_FS=y", "TTY=y"]
+    st = kt.structure(base, changes)
+    assert st.providers["CONFIG_TTY=y"] == {by["EXPERT"], by["TTY"]}
+    assert st.providers["CONFIG_PROC_FS=y"] == {by["EXPERT"], by["PROC_FS"]}
+    assert st.needs[by["EXPERT"]] == {by["EMBEDDED"]}
+    # Turned on by the user where the prompt shows, TTY has no other provider.
+    shown = kt.resolve(base, [ch(kt, "TTY=y")]).config_text
+    assert kt.structure(base, kt.diff(base, shown)).providers["CONFIG_TTY=y"] == {
+        ch(kt, "TTY=y")}
 
 
 # -- imply (Linux 6.1 symbol.c semantics, not kconfiglib's) -------------------------------------

@@ -174,6 +174,22 @@ def test_full_diff_resolves_to_the_bad_config(kernels, seed, version):
             assert c in st.providers[c.line()]
 
 
+@pytest.mark.parametrize("version", KERNELS)
+def test_turning_expert_off_provides_what_its_prompts_hid(kernels, version):
+    """tinyconfig sets EXPERT, and TTY (whose prompt shows only with EXPERT) off. Turning EXPERT
+    off gives TTY its default y: the EXPERT change provides TTY=y, as TTY's own change does."""
+    k = kernels("x86_64", version)
+    tiny = k.made["tinyconfig"]
+    assert "CONFIG_EXPERT=y\n" in tiny and "# CONFIG_TTY is not set\n" in tiny
+    off = tiny.replace("CONFIG_EXPERT=y\n", "# CONFIG_EXPERT is not set\n")
+    off = off.replace("CONFIG_EMBEDDED=y\n", "# CONFIG_EMBEDDED is not set\n")
+    changes = k.kt.diff(tiny, k.kt.resolve(off, []).config_text)
+    by = {c.name: c for c in changes}
+    assert by["EXPERT"].value == "n" and by["TTY"].value == "y"
+    st = k.kt.structure(tiny, changes)
+    assert {by["EXPERT"], by["TTY"]} <= st.providers["CONFIG_TTY=y"]
+
+
 def test_min_config_matches_savedefconfig(kernels, kernel_tree):
     k = kernels("x86_64")
     text = k.thin["defconfig"]
@@ -233,6 +249,7 @@ def test_fixtures_agree_with_kernel_conf(kernels, tmp_path):
         "depends": [[], ["D=y"], ["A=y", "B=y", "C=y", "D=y"], ["A=y", "C=y"], ["X=n"]],
         "tristate": [[], ["MODULES=y", "T=m", "U=y", "V=y"], ["T=m"], ["MODULES=y", "T=m", "U=m"]],
         "values": [[], ["I=7", "H=0x20", 'S=a "q"'], ["I=20"], ["J=4"], ["GATE=y", "J=4"]],
+        "hidden": [[], ["EMBEDDED=y", "TTY=n", "PROC_FS=n"], ["EXPERT=y", "TTY=n"], ["TTY=n"]],
     }
     for name, cases in scenarios.items():
         tree = (TREES / name).resolve()

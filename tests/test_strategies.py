@@ -369,14 +369,54 @@ def test_a_part_with_a_smaller_alternative_is_swapped_for_it(workers):
         assert problem.elapsed() / 60 <= (3 + 1 + 1 + 1 if workers == 1 else 1 + 1 + 1)
 
 
-@pytest.mark.parametrize("workers", [1, 2, 4, 8])
-def test_every_worker_count_ends_on_the_smallest_of_two_alternatives(workers):
-    rng = random.Random("either")
-    for _ in range(6):
+def hidden_case(n: int, rng: random.Random):
+    """A culprit that needs X1..X4 set, each its own change, which one change E (needing N)
+    also brings about: as turning EXPERT off (with EMBEDDED) gives TTY, PROC_FS, MULTIUSER
+    and FILE_LOCKING their defaults. {culprit, E, N} is the smallest result, the culprit
+    with the four 1-minimal too."""
+    chs = changes(n)
+    culprit, e, n_, *xs = (chs[i] for i in rng.sample(range(n), 7))
+    predicate = conjunction({culprit.name: culprit.value, **{x.name: x.value for x in xs}})
+    kconfig = dict(needs={e: [n_]}, selects={e: [x.name for x in xs]})
+    return chs, predicate, kconfig, (culprit, e, n_, xs)
+
+
+@pytest.mark.parametrize("workers", [1, 4])
+def test_changes_one_removed_change_brings_about_are_merged_into_it(workers):
+    rng = random.Random(f"hidden{workers}")
+    for _ in range(4):
+        chs, predicate, kconfig, (culprit, e, n_, xs) = hidden_case(300, rng)
+        problem = make_problem(chs, predicate, workers=workers, duration=60.0, **kconfig)
+        problem.set_best(frozenset({culprit, *xs}))  # 1-minimal: each X is needed
+        Swap().run(problem)
+        assert problem.best == {culprit, e, n_}
+        assert_one_minimal(problem, predicate)
+        # The merge is one build, right after the five removals that prove the first result
+        # 1-minimal: E is the only change that provides two of the four.
+        built = [(r.candidate, o.verdict) for r, o, _ in problem.fake_journal.entries]
+        assert built[5] == ({culprit, e, n_}, Verdict.REPRODUCES)
+        assert all(len(cand) == 4 for cand, _ in built[:5]) and len(built) > 5
+
+
+def smallest_case(case: str, rng: random.Random):
+    """A problem of ``case`` and its smallest result: the smaller of two alternatives
+    ("either"), or the change that brings four others about ("hidden")."""
+    if case == "either":
         chs, predicate, kconfig, (culprit, s, _g, _l) = either_case(400, rng)
+        return chs, predicate, kconfig, {culprit, s}
+    chs, predicate, kconfig, (culprit, e, n_, _xs) = hidden_case(400, rng)
+    return chs, predicate, kconfig, {culprit, e, n_}
+
+
+@pytest.mark.parametrize("case", ["either", "hidden"])
+@pytest.mark.parametrize("workers", [1, 2, 4, 8])
+def test_every_worker_count_ends_on_the_smallest_result(workers, case):
+    rng = random.Random(case)
+    for _ in range(6):
+        chs, predicate, kconfig, smallest = smallest_case(case, rng)
         problem = make_problem(chs, predicate, workers=workers, **kconfig)
         get("default").run(problem)
-        assert problem.best == {culprit, s}
+        assert problem.best == smallest
 
 
 def swap_checks(problem, best) -> list:

@@ -202,15 +202,28 @@ def _defaults_to(sym: Symbol, value: str) -> bool:
     return any(isinstance(val, Symbol) and val.str_value == value for val, _cond in sym.defaults)
 
 
+def _hiders(sym: Symbol, by_name: Dict[str, Change]) -> List[Change]:
+    """The changes to the symbols of ``sym``'s prompt conditions, where the tree's config hides
+    every prompt of it (it then takes its default)."""
+    prompts = [node.prompt[1] for node in sym.nodes if node.prompt]
+    if not prompts or any(expr_value(cond) for cond in prompts):
+        return []
+    return [by_name[s.name] for cond in prompts for s in kconfiglib.expr_items(cond)
+            if isinstance(s, Symbol) and s is not sym and s.name in by_name]
+
+
 def providers_of(sym: Symbol, by_name: Dict[str, Change], raised: AbstractSet[str],
                  memo: Dict[object, frozenset], modules: Optional[str] = None) -> frozenset:
     """The changes that can each turn ``sym`` on: the change to it, the changes to the symbols
     that select it, and, for a symbol that takes its value by default once what it depends on
     is on (no change sets it, or the change sets its default), the providers of what it
     depends on; followed through any chain, over the symbols ``raised`` names (set in the bad
-    config and not in the baseline) only. A select's condition is not followed; a dependency
-    on several raised symbols lists the providers of each (more than any one needs: what this
-    is for, a lead among alternatives, pays only a test for an extra)."""
+    config and not in the baseline) only. Such a symbol whose prompt the bad config hides
+    (``bool "Enable TTY" if EXPERT``, ``default y``) takes its default because of the changes
+    to the prompt's condition (``EXPERT`` turned off): they are providers too, not followed
+    further. The tree must hold the bad config. A select's condition is not followed; a
+    dependency on several raised symbols lists the providers of each (more than any one needs:
+    what this is for, a lead among alternatives, pays only a test for an extra)."""
     out = set()
     seen = {sym}
     stack = [sym]
@@ -222,6 +235,7 @@ def providers_of(sym: Symbol, by_name: Dict[str, Change], raised: AbstractSet[st
             out.add(change)
         if bool(cur.defaults) if change is None else _defaults_to(cur, change.value):
             nxt += [d for d in dependency_items(cur, memo) if isinstance(d, Symbol)]
+            out.update(_hiders(cur, by_name))
         for s in nxt:
             if s not in seen and s.name != modules and s.name in raised:
                 seen.add(s)
