@@ -60,18 +60,18 @@ def merges(problem: Problem, best: Candidate) -> List[Candidate]:
     changes of ``best`` whose settings it brings about, largest saving first.
 
     ``structure.providers`` names, for a setting, the changes that can each bring it about: a
-    removed change that provides settings of two or more changes of the result is a candidate
-    (turning off ``EXPERT`` gives ``TTY``, ``PROC_FS`` and ``MULTIUSER`` their defaults).
-    Resolution, no build, keeps only the changes it makes redundant: adding such a change back
-    to the smaller config changes nothing in it, so the kernel's tools read it from there.
+    removed change that provides the settings of two or more changes of the result is a
+    candidate (turning off ``EXPERT`` gives ``TTY``, ``PROC_FS`` and ``MULTIUSER`` their
+    defaults). Resolution, no build, keeps only the changes it makes redundant: adding such a
+    change back to the smaller config changes nothing in it, so the kernel's tools read it
+    from there. Only those candidates are resolved: a few, where a result has thousands of
+    providers (what a change provides beyond its own setting would make hundreds).
     """
     structure = problem.structure
     offered: dict = {}
-    for providers in structure.providers.values():
-        mine = providers & best
-        if mine:
-            for c in providers - best:
-                offered.setdefault(c, set()).update(mine)
+    for x in best:
+        for c in structure.providers.get(x.line(), frozenset()) - best:
+            offered.setdefault(c, set()).add(x)
     out = {}
     for c, mine in offered.items():
         brings = structure.closure([c])
@@ -103,9 +103,9 @@ def alternatives(problem: Problem, best: Candidate, part: Candidate) -> List[Can
 
 
 def settings(problem: Problem, cand: Candidate) -> FrozenSet[str]:
-    """The lines of ``cand``'s resolved config that set a symbol (``X=v``, ``# X is not set``)."""
-    text = problem.resolve(cand).config_text
-    return frozenset(line for line in text.splitlines()
+    """The lines of ``cand``'s resolved config that set a symbol (``X=v``, ``# X is not set``):
+    all of them (``problem.settings``), not what a resolver keeps of the text."""
+    return frozenset(line for line in problem.settings(cand)
                      if line.endswith(" is not set") or "=" in line and not line.startswith("#"))
 
 
