@@ -51,7 +51,8 @@ def default() -> Pipeline:
     fills a slot per worker in every round, so more workers shorten the wall time. Parallel
     rounds can end on a larger alternative of the same failure (two changes where one would
     do, or several where one brings them all about); swap replaces and merges such parts, so
-    the result's size does not depend on the worker count.
+    that results of different worker counts have the same size where the Kconfig model names
+    the smaller alternative.
     ``benchmarks/strategy_bench.py`` measures these claims; ``benchmarks/README.md`` has its
     latest figures.
     """
