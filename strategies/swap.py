@@ -37,7 +37,7 @@ from typing import FrozenSet, List, Tuple
 from ltobisect.model import Candidate, ordered
 from ltobisect.problem import Problem
 
-from .base import split, union
+from .base import first_reproducing, split, union
 from .one_at_a_time import OneAtATime
 
 
@@ -76,8 +76,7 @@ def merges(problem: Problem, best: Candidate) -> List[Candidate]:
     for c, mine in offered.items():
         brings = structure.closure([c])
         gone = set(mine) - brings
-        while len(best - gone | brings) < len(best):
-            cand = best - gone | brings
+        while len(cand := best - gone | brings) < len(best):
             base = problem.resolve(cand).digest
             kept = {x for x in gone if problem.resolve(cand | {x}).digest == base}
             if kept == gone:
@@ -174,11 +173,7 @@ class Swap:
         """Test the result's :func:`merges`, a batch of W at a time, until one reproduces;
         True when the gate took a smaller best."""
         size = len(problem.best)
-        step = max(1, problem.workers)
-        for i in range(0, len(cands), step):
-            if any(problem.consider_many(cands[i:i + step])):
-                return len(problem.best) < size
-        return False
+        return first_reproducing(problem, cands) is not None and len(problem.best) < size
 
     @staticmethod
     def _narrow(problem: Problem, rest: Candidate, units: List[Candidate],
